@@ -33,7 +33,8 @@ export interface PendingResolution {
 export interface BatchEffects {
   readonly timestamp_first: bigint;
   readonly timestamp_last: bigint;
-  readonly accounts_created: Account[];
+  /** New accounts with the flags they were created with (`closed` may change later in the batch). */
+  readonly accounts_created: { readonly account: Account; readonly created_flags: number }[];
   readonly transfers_created: Transfer[];
   readonly pending_resolved: PendingResolution[];
   readonly accounts_touched: Set<Account>;
@@ -220,7 +221,7 @@ export class LedgerStateMachine {
     };
     this.accounts.set(account.id, account);
     this.undo_log?.push({ kind: 'account_created', id: account.id });
-    this.currentEffects().accounts_created.push(account);
+    this.currentEffects().accounts_created.push({ account, created_flags: account.flags });
     return 'ok';
   }
 

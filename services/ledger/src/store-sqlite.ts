@@ -1,0 +1,212 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
+import type { BatchCommit, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
+import {
+  accountBalancesQuery,
+  accountFromRow,
+  accountTransfersQuery,
+  account_columns,
+  balanceFromRow,
+  batchFromRow,
+  integer,
+  pendingFromRow,
+  resolutionFromRow,
+  sealedAccountFromRow,
+  select_transfer_with_status,
+  storedTransferFromRow,
+  transferFromRow,
+  transferValues,
+  transfer_columns,
+  type AccountRow,
+  type PendingRow,
+  type ResolutionRow,
+  type BalanceRow,
+  type BatchRow,
+  type TransferRow,
+} from './store-sql';
+import { AccountFlags, TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
+
+/**
+ * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk
+ * before the writer acknowledges it. better-sqlite3 is synchronous, which suits a single writer:
+ * a batch commits without yielding, and reads between batches only ever see committed state.
+ */
+export class SqliteLedgerStore implements LedgerStore {
+  readonly dialect = 'sqlite';
+  private readonly statements;
+
+  constructor(private readonly db: BetterSqlite3.Database) {
+    db.defaultSafeIntegers(true);
+    this.statements = {
+      transferById: db.prepare<[Buffer], TransferRow>(`${select_transfer_with_status} WHERE t.id = ?`),
+      accountById: db.prepare<[Buffer], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE id = ?`),
+      insertAccount: db.prepare(
+        `INSERT INTO ledger_accounts (${account_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      updateAccount: db.prepare(
+        'UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, closed = ? WHERE id = ?',
+      ),
+      insertTransfer: db.prepare(`INSERT INTO ledger_transfers (${transfer_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertPending: db.prepare("INSERT INTO ledger_pending_transfers (id, status, resolved_timestamp) VALUES (?, 'pending', NULL)"),
+      resolvePending: db.prepare("UPDATE ledger_pending_transfers SET status = ?, resolved_timestamp = ? WHERE id = ? AND status = 'pending'"),
+      insertBalance: db.prepare(
+        'INSERT INTO ledger_account_balances (account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      insertBatch: db.prepare(
+        'INSERT INTO ledger_batches (id, timestamp_first, timestamp_last, accounts_created, transfers_created, pending_resolved, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+    };
+  }
+
+  acquireWriter(): Promise<void> {
+    // One process owns the file: SQLite's own locking serialises writers, and the embedded
+    // platform runs a single ledger writer by construction.
+    return Promise.resolve();
+  }
+
+  load(): Promise<LoadedLedger> {
+    const accounts = this.db.prepare<[], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts ORDER BY timestamp`).all().map(accountFromRow);
+    const pending = this.db
+      .prepare<[], TransferRow>(
+        `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
+      )
+      .all()
+      .map(transferFromRow);
+    const last = this.db.prepare<[], BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1').get();
+    return Promise.resolve({
+      accounts,
+      pending,
+      last_batch_id: last === undefined ? 0n : integer(last.id),
+      last_hash: last === undefined ? genesis_hash : last.hash,
+      commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
+    });
+  }
+
+  prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
+    return Promise.resolve(this.lookupTransfersNow(ids));
+  }
+
+  private lookupTransfersNow(ids: readonly bigint[]): StoredTransfer[] {
+    const found: StoredTransfer[] = [];
+    for (const id of ids) {
+      const row = this.statements.transferById.get(idToBytes(id));
+      if (row !== undefined) found.push(storedTransferFromRow(row));
+    }
+    return found;
+  }
+
+  commit(batch: BatchCommit): Promise<void> {
+    const { effects, sealed } = batch;
+    const s = this.statements;
+    const created = new Set<bigint>();
+    this.db.transaction(() => {
+      for (const { account, created_flags } of effects.accounts_created) {
+        created.add(account.id);
+        s.insertAccount.run(
+          idToBytes(account.id), account.ledger, account.code, created_flags,
+          (account.flags & AccountFlags.closed) !== 0 ? 1 : 0, idToBytes(account.user_data_128), account.user_data_64,
+          account.user_data_32, account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
+          account.timestamp,
+        );
+      }
+      for (const account of effects.accounts_touched) {
+        if (created.has(account.id)) continue;
+        s.updateAccount.run(
+          account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
+          (account.flags & AccountFlags.closed) !== 0 ? 1 : 0, idToBytes(account.id),
+        );
+      }
+      for (const transfer of effects.transfers_created) {
+        s.insertTransfer.run(...transferValues(transfer));
+        if ((transfer.flags & TransferFlags.pending) !== 0) s.insertPending.run(idToBytes(transfer.id));
+      }
+      for (const resolution of effects.pending_resolved) {
+        const changed = s.resolvePending.run(resolution.status, resolution.timestamp, idToBytes(resolution.id));
+        if (changed.changes !== 1) throw new Error(`pending transfer ${resolution.id} was not pending in the store`);
+      }
+      for (const balance of effects.balances) {
+        s.insertBalance.run(
+          idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
+          balance.credits_pending, balance.credits_posted,
+        );
+      }
+      s.insertBatch.run(
+        sealed.id, sealed.timestamp_first, sealed.timestamp_last, sealed.accounts.length, sealed.transfers.length,
+        sealed.resolutions.length, batch.previous_hash, batch.hash,
+      );
+    })();
+    return Promise.resolve();
+  }
+
+  lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
+    const found: StoredAccount[] = [];
+    for (const id of ids) {
+      const row = this.statements.accountById.get(idToBytes(id));
+      if (row !== undefined) found.push(accountFromRow(row));
+    }
+    return Promise.resolve(found);
+  }
+
+  lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
+    return Promise.resolve(this.lookupTransfersNow(ids));
+  }
+
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
+    const { sql, params } = accountTransfersQuery(filter, idToBytes);
+    return Promise.resolve(this.db.prepare<unknown[], TransferRow>(sql).all(...params).map(transferFromRow));
+  }
+
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
+    const { sql, params } = accountBalancesQuery(filter, idToBytes);
+    return Promise.resolve(this.db.prepare<unknown[], BalanceRow>(sql).all(...params).map(balanceFromRow));
+  }
+
+  readBatches(after_id: bigint, limit: number): Promise<StoredBatch[]> {
+    return Promise.resolve(
+      this.db.prepare<[bigint, number], BatchRow>('SELECT * FROM ledger_batches WHERE id > ? ORDER BY id LIMIT ?').all(after_id, limit).map(batchFromRow),
+    );
+  }
+
+  readSealedBatch(batch: StoredBatch): Promise<SealedBatch> {
+    const range = [batch.timestamp_first, batch.timestamp_last] as const;
+    const accounts = this.db
+      .prepare<[bigint, bigint], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE timestamp BETWEEN ? AND ? ORDER BY timestamp`)
+      .all(...range)
+      .map(sealedAccountFromRow);
+    const transfers = this.db
+      .prepare<[bigint, bigint], TransferRow>(`SELECT ${transfer_columns} FROM ledger_transfers WHERE timestamp BETWEEN ? AND ? ORDER BY timestamp`)
+      .all(...range)
+      .map(transferFromRow);
+    const resolutions = this.db
+      .prepare<[bigint, bigint], ResolutionRow>(
+        'SELECT id, status, resolved_timestamp FROM ledger_pending_transfers WHERE resolved_timestamp BETWEEN ? AND ?',
+      )
+      .all(...range)
+      .map(resolutionFromRow)
+      .sort(compareResolutions);
+    return Promise.resolve({ id: batch.id, timestamp_first: batch.timestamp_first, timestamp_last: batch.timestamp_last, accounts, transfers, resolutions });
+  }
+
+  readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]> {
+    return Promise.resolve(
+      this.db
+        .prepare<[bigint, number], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE timestamp > ? ORDER BY timestamp LIMIT ?`)
+        .all(after_timestamp, limit)
+        .map(accountFromRow),
+    );
+  }
+
+  readPendingStatuses(after_id: bigint, limit: number): Promise<{ id: bigint; status: PendingStatus }[]> {
+    return Promise.resolve(
+      this.db
+        .prepare<[Buffer, number], PendingRow>('SELECT id, status FROM ledger_pending_transfers WHERE id > ? ORDER BY id LIMIT ?')
+        .all(idToBytes(after_id), limit)
+        .map(pendingFromRow),
+    );
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}

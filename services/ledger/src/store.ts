@@ -1,0 +1,86 @@
+import type { SealedBatch } from './codec';
+import type { BatchEffects } from './state-machine';
+import type { Account, AccountBalance, PendingStatus, Transfer } from './types';
+
+/** What the writer needs to resume where the last one stopped. */
+export interface LoadedLedger {
+  readonly accounts: Account[];
+  /** Every pending transfer that is still pending: they stay in memory until resolved. */
+  readonly pending: Transfer[];
+  readonly last_batch_id: bigint;
+  readonly last_hash: Buffer;
+  readonly commit_timestamp: bigint;
+}
+
+export interface StoredTransfer {
+  readonly transfer: Transfer;
+  /** Set for pending transfers only. */
+  readonly status: PendingStatus | undefined;
+}
+
+/** One batch, as the writer commits it: its effects and the hash that seals them. */
+export interface BatchCommit {
+  readonly sealed: SealedBatch;
+  readonly previous_hash: Buffer;
+  readonly hash: Buffer;
+  readonly effects: BatchEffects;
+}
+
+export interface StoredBatch {
+  readonly id: bigint;
+  readonly timestamp_first: bigint;
+  readonly timestamp_last: bigint;
+  readonly accounts_created: number;
+  readonly transfers_created: number;
+  readonly pending_resolved: number;
+  readonly previous_hash: Buffer;
+  readonly hash: Buffer;
+}
+
+/** TigerBeetle's AccountFilter: which transfers (or balances) of one account to list. */
+export interface AccountFilter {
+  readonly account_id: bigint;
+  readonly user_data_128?: bigint;
+  readonly user_data_64?: bigint;
+  readonly user_data_32?: number;
+  readonly code?: number;
+  readonly timestamp_min?: bigint;
+  readonly timestamp_max?: bigint;
+  readonly limit: number;
+  readonly debits: boolean;
+  readonly credits: boolean;
+  /** Newest first when set. */
+  readonly reversed: boolean;
+}
+
+/** A stored account with its balances and current flags. */
+export type StoredAccount = Account;
+
+/**
+ * The ledger's storage port. The writer is its only mutator: it loads once, prefetches the
+ * transfers each batch references, and commits each batch in one transaction. Reads may come from
+ * anywhere and see only committed batches.
+ */
+export interface LedgerStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Waits until this process is the only writer of this ledger (fencing). */
+  acquireWriter(onWaiting: (message: string) => void): Promise<void>;
+  load(): Promise<LoadedLedger>;
+  prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
+  commit(batch: BatchCommit): Promise<void>;
+
+  lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]>;
+  lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]>;
+
+  /** For `ledger verify`: batches in order, then what each one sealed. */
+  readBatches(after_id: bigint, limit: number): Promise<StoredBatch[]>;
+  readSealedBatch(batch: StoredBatch): Promise<SealedBatch>;
+  /** For `ledger verify`: every account with its stored balances, in timestamp order. */
+  readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]>;
+  /** For `ledger verify`: every pending transfer's current status. */
+  readPendingStatuses(after_id: bigint, limit: number): Promise<{ id: bigint; status: PendingStatus }[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,288 @@
+import { assert } from './assert';
+import { compareResolutions, hashBatch, sealAccount, type SealedBatch } from './codec';
+import type { CreateAccountResult, CreateTransferResult } from './results';
+import { LedgerStateMachine, type BatchEffects } from './state-machine';
+import type { LedgerStore } from './store';
+import { batch_events_max, type Account, type AccountEvent, type TransferEvent } from './types';
+
+/** setTimeout's largest delay; a later expiry simply re-arms the timer when it fires. */
+const timer_delay_max_ms = 2_147_483_647;
+
+/** How long the writer gathers concurrent requests before it applies them, at most. */
+export const batch_wait_ms_default = 1;
+/** One database transaction carries at most this many events, gathered from many requests. */
+export const commit_events_max = batch_events_max * 4;
+/** Requests waiting for the writer, at most; past this the writer refuses new work. */
+export const queue_events_max = commit_events_max * 16;
+
+export interface WriterClock {
+  /** Wall-clock time in nanoseconds since the Unix epoch. */
+  nowNs(): bigint;
+}
+
+export const system_clock: WriterClock = {
+  nowNs: () => BigInt(Date.now()) * 1_000_000n,
+};
+
+export class LedgerUnavailableError extends Error {
+  override name = 'LedgerUnavailableError';
+}
+
+type Request =
+  | { kind: 'accounts'; events: readonly AccountEvent[]; resolve: (results: CreateAccountResult[]) => void; reject: (error: Error) => void }
+  | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void };
+
+export interface WriterMetrics {
+  observeBatch(events: number, requests: number, commit_seconds: number): void;
+}
+
+export interface LedgerWriterOptions {
+  readonly store: LedgerStore;
+  readonly clock?: WriterClock;
+  readonly batch_wait_ms?: number;
+  readonly metrics?: WriterMetrics;
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * The single writer of one ledger database. Concurrent requests queue here; the writer gathers
+ * them for at most `batch_wait_ms`, prefetches the transfers they reference, applies them in
+ * memory, commits the whole batch in one database transaction, and only then answers. Nothing is
+ * acknowledged before it is durable, and a failed commit answers every request in the batch with
+ * an error and reloads the state from the store, so memory never runs ahead of disk.
+ */
+export class LedgerWriter {
+  private state = new LedgerStateMachine();
+  private readonly store: LedgerStore;
+  private readonly clock: WriterClock;
+  private readonly batch_wait_ms: number;
+  private readonly metrics: WriterMetrics | undefined;
+  private readonly log: NonNullable<LedgerWriterOptions['log']>;
+  private queue: Request[] = [];
+  private queued_events = 0;
+  private running = false;
+  private started = false;
+  private stopping = false;
+  private last_batch_id = 0n;
+  private last_hash = Buffer.alloc(32);
+  private expiry_timer: NodeJS.Timeout | undefined;
+  private idle: Promise<void> = Promise.resolve();
+  private idle_resolve: (() => void) | undefined;
+
+  constructor(options: LedgerWriterOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? system_clock;
+    this.batch_wait_ms = options.batch_wait_ms ?? batch_wait_ms_default;
+    this.metrics = options.metrics;
+    this.log = options.log ?? (() => undefined);
+  }
+
+  /** Becomes the writer (waiting for the fence if another writer holds it) and loads the state. */
+  async start(): Promise<void> {
+    assert(!this.started, 'the writer is already started');
+    await this.store.acquireWriter((message) => this.log('warn', message));
+    await this.reload();
+    this.started = true;
+    this.scheduleExpiry();
+  }
+
+  createAccounts(events: readonly AccountEvent[]): Promise<CreateAccountResult[]> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'accounts', events, resolve, reject }));
+  }
+
+  createTransfers(events: readonly TransferEvent[]): Promise<CreateTransferResult[]> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject }));
+  }
+
+  /** Stops taking work and waits for the batch in flight and everything queued to commit. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.expiry_timer);
+    while (this.running || this.queue.length > 0) await this.idle;
+  }
+
+  private enqueue(request: Request): void {
+    if (!this.started || this.stopping) {
+      request.reject(new LedgerUnavailableError('the ledger writer is not running'));
+      return;
+    }
+    assert(request.events.length <= batch_events_max, 'requests are validated before they reach the writer');
+    if (this.queued_events + request.events.length > queue_events_max) {
+      request.reject(new LedgerUnavailableError('the ledger writer is overloaded; retry later'));
+      return;
+    }
+    this.queue.push(request);
+    this.queued_events += request.events.length;
+    // Gathering for a moment lets concurrent requests share one commit.
+    this.kick(this.batch_wait_ms);
+  }
+
+  private kick(delay_ms: number): void {
+    if (this.running) return;
+    this.running = true;
+    this.idle = new Promise((resolve) => (this.idle_resolve = resolve));
+    setTimeout(() => void this.drain(), delay_ms);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      // Woken by the expiry timer with nothing queued: an empty batch expires what is due.
+      if (this.queue.length === 0) await this.runBatch([]);
+      while (this.queue.length > 0) await this.runBatch(this.takeBatch());
+    } finally {
+      this.running = false;
+      this.idle_resolve?.();
+      this.scheduleExpiry();
+    }
+  }
+
+  private takeBatch(): Request[] {
+    const taken: Request[] = [];
+    let events = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0];
+      assert(next !== undefined);
+      if (taken.length > 0 && events + next.events.length > commit_events_max) break;
+      this.queue.shift();
+      taken.push(next);
+      events += next.events.length;
+    }
+    this.queued_events -= events;
+    return taken;
+  }
+
+  private async runBatch(requests: readonly Request[]): Promise<void> {
+    const event_count = requests.reduce((sum, request) => sum + request.events.length, 0);
+    const started_at = process.hrtime.bigint();
+    let results: unknown[];
+    try {
+      await this.prefetch(requests);
+      const state = this.state;
+      state.beginBatch(this.clock.nowNs(), event_count);
+      results = requests.map((request) =>
+        request.kind === 'accounts' ? state.createAccounts(request.events) : state.createTransfers(request.events),
+      );
+      const effects = state.endBatch();
+      await this.commit(effects);
+    } catch (error) {
+      const reason = error instanceof Error ? error : new Error(String(error));
+      this.log('error', 'ledger batch failed to commit; reloading state from the store', { error: reason.message });
+      for (const request of requests) request.reject(new LedgerUnavailableError(`the ledger could not commit: ${reason.message}`));
+      await this.recover();
+      return;
+    }
+    this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9);
+    requests.forEach((request, index) => {
+      const result = results[index];
+      // Each request's results line up with its events; the casts only restore the pairing
+      // that the union of request kinds loses.
+      if (request.kind === 'accounts') request.resolve(result as CreateAccountResult[]);
+      else request.resolve(result as CreateTransferResult[]);
+    });
+  }
+
+  /** Loads every transfer the batch may reference that is not already in memory. */
+  private async prefetch(requests: readonly Request[]): Promise<void> {
+    const state = this.state;
+    const wanted = new Set<bigint>();
+    for (const request of requests) {
+      if (request.kind !== 'transfers') continue;
+      for (const event of request.events) {
+        if (!state.transfers.has(event.id)) wanted.add(event.id);
+        if (event.pending_id !== 0n && !state.transfers.has(event.pending_id)) wanted.add(event.pending_id);
+      }
+    }
+    if (wanted.size === 0) return;
+    const found = await this.store.prefetchTransfers([...wanted]);
+    // A post or void that exists already names its pending transfer, which the exists check reads.
+    const referenced = new Set<bigint>();
+    for (const { transfer, status } of found) {
+      state.transfers.set(transfer.id, transfer);
+      if (status !== undefined) state.pending_status.set(transfer.id, status);
+      if (transfer.pending_id !== 0n && !state.transfers.has(transfer.pending_id)) referenced.add(transfer.pending_id);
+    }
+    if (referenced.size === 0) return;
+    for (const { transfer, status } of await this.store.prefetchTransfers([...referenced])) {
+      state.transfers.set(transfer.id, transfer);
+      if (status !== undefined) state.pending_status.set(transfer.id, status);
+    }
+  }
+
+  private async commit(effects: BatchEffects): Promise<void> {
+    const changed =
+      effects.accounts_created.length + effects.transfers_created.length + effects.pending_resolved.length > 0;
+    if (changed) {
+      const sealed: SealedBatch = {
+        id: this.last_batch_id + 1n,
+        timestamp_first: effects.timestamp_first,
+        timestamp_last: effects.timestamp_last,
+        accounts: effects.accounts_created.map(({ account, created_flags }) => sealAccount(account, created_flags)),
+        transfers: effects.transfers_created,
+        resolutions: [...effects.pending_resolved].sort(compareResolutions),
+      };
+      const hash = hashBatch(this.last_hash, sealed);
+      await this.store.commit({ sealed, previous_hash: this.last_hash, hash, effects });
+      this.last_batch_id = sealed.id;
+      this.last_hash = hash;
+    }
+    this.evict();
+  }
+
+  /**
+   * Keeps memory bounded: only pending transfers that are still pending stay in the working set;
+   * everything else is read back from the store when a later batch references it.
+   */
+  private evict(): void {
+    const state = this.state;
+    for (const id of state.transfers.keys()) {
+      if (state.pending_status.get(id) === 'pending') continue;
+      state.transfers.delete(id);
+      state.pending_status.delete(id);
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const loaded = await this.store.load();
+    const state = new LedgerStateMachine();
+    for (const account of loaded.accounts) state.accounts.set(account.id, account);
+    for (const transfer of loaded.pending) {
+      state.transfers.set(transfer.id, transfer);
+      state.pending_status.set(transfer.id, 'pending');
+      if (transfer.timeout > 0) state.expiry_queue.push(transfer.id, transfer.timestamp + BigInt(transfer.timeout) * 1_000_000_000n);
+    }
+    state.commit_timestamp = loaded.commit_timestamp;
+    this.state = state;
+    this.last_batch_id = loaded.last_batch_id;
+    this.last_hash = loaded.last_hash;
+  }
+
+  private async recover(): Promise<void> {
+    for (;;) {
+      try {
+        await this.store.acquireWriter((message) => this.log('warn', message));
+        await this.reload();
+        return;
+      } catch (error) {
+        this.log('error', 'ledger writer could not reload; retrying', { error: error instanceof Error ? error.message : String(error) });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        if (this.stopping) return;
+      }
+    }
+  }
+
+  /** Wakes the writer when the next pending transfer expires, so balances release on time. */
+  private scheduleExpiry(): void {
+    clearTimeout(this.expiry_timer);
+    if (this.stopping || this.running) return;
+    const next = this.state.nextExpiry();
+    if (next === undefined) return;
+    const delay_ms = Number((next - this.clock.nowNs()) / 1_000_000n) + 1;
+    this.expiry_timer = setTimeout(() => this.kick(0), Math.min(Math.max(delay_ms, 0), timer_delay_max_ms));
+    this.expiry_timer.unref();
+  }
+
+  /** The in-memory accounts, read-only: for tests and the memory benchmark. */
+  get accounts(): ReadonlyMap<bigint, Readonly<Account>> {
+    return this.state.accounts;
+  }
+}

@@ -1,4 +1,4 @@
-import { assert } from './assert';
+import { assert } from '@paygrid/kernel';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import {
   AccountFlags,

@@ -1,6 +1,6 @@
 // SQL and row mapping shared by the SQLite and PostgreSQL stores. Queries are written with `?`
 // placeholders; the PostgreSQL store numbers them.
-import { assert } from './assert';
+import { assert } from '@paygrid/kernel';
 import { bytesToId, idToBytes, type SealedAccount, type SealedResolution } from './codec';
 import type { AccountFilter, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import { AccountFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
@@ -160,16 +160,19 @@ const timestamp_ceiling = (1n << 63n) - 1n;
 export function accountTransfersQuery(
   filter: AccountFilter,
   id: (value: bigint) => unknown,
+  dialect: 'sqlite' | 'postgres',
 ): { sql: string; params: unknown[] } {
   const order = filter.reversed ? 'DESC' : 'ASC';
   const sides: string[] = [];
   const params: unknown[] = [];
-  for (const [enabled, column] of [
-    [filter.debits, 'debit_account_id'],
-    [filter.credits, 'credit_account_id'],
+  for (const [enabled, side] of [
+    [filter.debits, 'debit'],
+    [filter.credits, 'credit'],
   ] as const) {
     if (!enabled) continue;
-    const conditions = [`${column} = ?`, 'timestamp >= ?', 'timestamp <= ?'];
+    // SQLite indexes transfers by their accounts' integer keys (see migrations.ts).
+    const account = dialect === 'sqlite' ? `${side}_account_key = (SELECT timestamp FROM ledger_accounts WHERE id = ?)` : `${side}_account_id = ?`;
+    const conditions = [account, 'timestamp >= ?', 'timestamp <= ?'];
     params.push(id(filter.account_id), filter.timestamp_min ?? 0n, filter.timestamp_max ?? timestamp_ceiling);
     if (filter.code !== undefined) {
       conditions.push('code = ?');

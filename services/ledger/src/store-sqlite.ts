@@ -26,6 +26,9 @@ import {
 } from './store-sql';
 import { AccountFlags, TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
+/** SQLite page cache for the ledger's connection, in KiB. */
+const sqlite_cache_kib = 128 * 1024;
+
 /**
  * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk
  * before the writer acknowledges it. better-sqlite3 is synchronous, which suits a single writer:
@@ -37,6 +40,9 @@ export class SqliteLedgerStore implements LedgerStore {
 
   constructor(private readonly db: BetterSqlite3.Database) {
     db.defaultSafeIntegers(true);
+    // The writer touches account rows and index pages all over the file; a larger page cache
+    // keeps them in memory between batches.
+    db.pragma(`cache_size = -${sqlite_cache_kib}`);
     this.statements = {
       transferById: db.prepare<[Buffer], TransferRow>(`${select_transfer_with_status} WHERE t.id = ?`),
       accountById: db.prepare<[Buffer], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE id = ?`),
@@ -44,9 +50,12 @@ export class SqliteLedgerStore implements LedgerStore {
         `INSERT INTO ledger_accounts (${account_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       updateAccount: db.prepare(
-        'UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, closed = ? WHERE id = ?',
+        // Accounts are keyed by timestamp (the rowid): one B-tree probe per update.
+        'UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, closed = ? WHERE timestamp = ?',
       ),
-      insertTransfer: db.prepare(`INSERT INTO ledger_transfers (${transfer_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertTransfer: db.prepare(
+        `INSERT INTO ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       insertPending: db.prepare("INSERT INTO ledger_pending_transfers (id, status, resolved_timestamp) VALUES (?, 'pending', NULL)"),
       resolvePending: db.prepare("UPDATE ledger_pending_transfers SET status = ?, resolved_timestamp = ? WHERE id = ? AND status = 'pending'"),
       insertBalance: db.prepare(
@@ -113,11 +122,11 @@ export class SqliteLedgerStore implements LedgerStore {
         if (created.has(account.id)) continue;
         s.updateAccount.run(
           account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
-          (account.flags & AccountFlags.closed) !== 0 ? 1 : 0, idToBytes(account.id),
+          (account.flags & AccountFlags.closed) !== 0 ? 1 : 0, account.timestamp,
         );
       }
       for (const transfer of effects.transfers_created) {
-        s.insertTransfer.run(...transferValues(transfer));
+        s.insertTransfer.run(...transferValues(transfer), batch.accountKey(transfer.debit_account_id), batch.accountKey(transfer.credit_account_id));
         if ((transfer.flags & TransferFlags.pending) !== 0) s.insertPending.run(idToBytes(transfer.id));
       }
       for (const resolution of effects.pending_resolved) {
@@ -152,7 +161,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
-    const { sql, params } = accountTransfersQuery(filter, idToBytes);
+    const { sql, params } = accountTransfersQuery(filter, idToBytes, 'sqlite');
     return Promise.resolve(this.db.prepare<unknown[], TransferRow>(sql).all(...params).map(transferFromRow));
   }
 

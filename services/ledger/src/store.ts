@@ -24,6 +24,8 @@ export interface BatchCommit {
   readonly previous_hash: Buffer;
   readonly hash: Buffer;
   readonly effects: BatchEffects;
+  /** An account's integer key (its timestamp), for stores that index transfers by it. */
+  readonly accountKey: (id: bigint) => bigint;
 }
 
 export interface StoredBatch {

@@ -1,31 +1,45 @@
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ledger_migrations } from './migrations';
-import { SqliteLedgerStore } from './store-sqlite';
+import { postgresUrl, withTemporarySchema } from '@paygrid/kernel/testing';
+import { openLedgerStore, type LedgerStoreLocation } from './open';
+import { verifyLedger } from './verify';
 import { countEvents, workload } from './testing/generators';
 import { ReferenceLedger } from './testing/reference-model';
 import { LedgerWriter, type WriterClock } from './writer';
 
-const folders: string[] = [];
-afterEach(() => {
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-function openStore(file: string): SqliteLedgerStore {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)');
-  if (db.prepare('SELECT count(*) AS n FROM schema_version').get() !== undefined && (db.prepare('SELECT count(*) AS n FROM schema_version').get() as { n: number }).n === 0) {
-    for (const migration of ledger_migrations) db.exec(migration.sqlite);
-    db.prepare('INSERT INTO schema_version VALUES (1)').run();
-  }
-  return new SqliteLedgerStore(db);
-}
+/** The same suite runs on SQLite always and on PostgreSQL when DATABASE_URL is set. */
+const database_url = postgresUrl();
+const adapters: { name: string; location: () => Promise<{ location: LedgerStoreLocation; cleanup: () => Promise<void> }> }[] = [
+  {
+    name: 'SQLite',
+    location: () => {
+      const folder = mkdtempSync(join(tmpdir(), 'ledger-writer-'));
+      return Promise.resolve({
+        location: { kind: 'sqlite', file: join(folder, 'ledger.sqlite') },
+        cleanup: () => Promise.resolve(rmSync(folder, { recursive: true, force: true })),
+      });
+    },
+  },
+  ...(database_url === undefined
+    ? []
+    : [
+        {
+          name: 'PostgreSQL',
+          location: async () => {
+            const temporary = await withTemporarySchema(database_url);
+            return { location: { kind: 'postgres' as const, url: database_url, schema: temporary.schema }, cleanup: () => temporary.drop() };
+          },
+        },
+      ]),
+];
 
 class ManualClock implements WriterClock {
   constructor(public now: bigint) {}
@@ -34,17 +48,15 @@ class ManualClock implements WriterClock {
   }
 }
 
-describe('ledger writer on SQLite', () => {
+describe.each(adapters)('ledger writer on $name', ({ name, location: makeLocation }) => {
   it('agrees with the reference model through prefetch, eviction, persistence and restarts', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'ledger-writer-'));
-    folders.push(folder);
-    let run = 0;
     let events = 0;
     await fc.assert(
       fc.asyncProperty(workload, async (batches) => {
-        const file = join(folder, `run-${run++}.sqlite`);
+        const { location, cleanup } = await makeLocation();
+        cleanups.push(cleanup);
         const clock = new ManualClock(1_700_000_000_000_000_000n);
-        let store = openStore(file);
+        let store = await openLedgerStore(location, { migrate: true });
         let writer = new LedgerWriter({ store, clock, batch_wait_ms: 0 });
         await writer.start();
         const model = new ReferenceLedger();
@@ -58,7 +70,7 @@ describe('ledger writer on SQLite', () => {
           if (index % 7 === 6) {
             await writer.stop();
             await store.close();
-            store = openStore(file);
+            store = await openLedgerStore(location, { migrate: true });
             writer = new LedgerWriter({ store, clock, batch_wait_ms: 0 });
             await writer.start();
             // Batches whose events all failed leave nothing on disk, so a restarted writer numbers
@@ -71,12 +83,15 @@ describe('ledger writer on SQLite', () => {
         expect(new Map(writer.accounts)).toEqual(model.state.accounts);
         const transfers = await store.lookupTransfers([...model.state.transfers.keys()]);
         expect(new Map(transfers.map(({ transfer }) => [transfer.id, transfer]))).toEqual(model.state.transfers);
+        const report = await verifyLedger(store);
+        expect(report.problem).toBeUndefined();
+        expect(report.ok).toBe(true);
         await writer.stop();
         await store.close();
         events += countEvents(batches);
       }),
-      { numRuns: 25 },
+      { numRuns: name === 'SQLite' ? 80 : 30 },
     );
-    console.log(`[ledger writer] ${events} events through the SQLite writer matched the reference model`);
+    console.log(`[ledger writer] ${events} events through the ${name} writer matched the reference model`);
   });
 });

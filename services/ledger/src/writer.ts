@@ -1,4 +1,4 @@
-import { assert } from './assert';
+import { assert } from '@paygrid/kernel';
 import { compareResolutions, hashBatch, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
@@ -64,7 +64,7 @@ export class LedgerWriter {
   private started = false;
   private stopping = false;
   private last_batch_id = 0n;
-  private last_hash = Buffer.alloc(32);
+  private last_hash: Buffer = Buffer.alloc(32);
   private expiry_timer: NodeJS.Timeout | undefined;
   private idle: Promise<void> = Promise.resolve();
   private idle_resolve: (() => void) | undefined;
@@ -221,7 +221,13 @@ export class LedgerWriter {
         resolutions: [...effects.pending_resolved].sort(compareResolutions),
       };
       const hash = hashBatch(this.last_hash, sealed);
-      await this.store.commit({ sealed, previous_hash: this.last_hash, hash, effects });
+      const accounts = this.state.accounts;
+      const accountKey = (id: bigint): bigint => {
+        const account = accounts.get(id);
+        assert(account !== undefined, 'a committed transfer names an account the writer does not hold');
+        return account.timestamp;
+      };
+      await this.store.commit({ sealed, previous_hash: this.last_hash, hash, effects, accountKey });
       this.last_batch_id = sealed.id;
       this.last_hash = hash;
     }

@@ -1,0 +1,111 @@
+import { parseArgs } from 'node:util';
+import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
+
+/** The issue's targets, printed beside what was measured. */
+const targets = {
+  postgres_vs_pgbench: 25,
+  hot_vs_uniform: 0.8,
+  sqlite_transfers_per_second: 100_000,
+  rss_mb_for_million_accounts: 400,
+};
+
+export async function runBench(argv: readonly string[], usage: string): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+  if (values.help === true || positionals[0] !== 'ledger') {
+    console.log(usage);
+    return values.help === true ? 0 : 2;
+  }
+  const quick = values.quick === true;
+  const json = values.json === true;
+  const log = (line: string): void => {
+    // With --json, progress goes to stderr so stdout stays machine-readable.
+    if (json) console.error(line);
+    else console.log(line);
+  };
+  const database_url = process.env.DATABASE_URL;
+  log(`ledger benchmark: ${quick ? 'quick' : 'full'} run${database_url === undefined ? ' (SQLite only: DATABASE_URL is not set)' : ''}`);
+  const scenarios = await runScenarios({
+    seconds_per_scenario: quick ? 1 : 5,
+    accounts: quick ? 10_000 : 100_000,
+    database_url,
+    pgbench_seconds: quick ? 3 : 20,
+    log,
+  });
+  let pgbench: PgbenchResult | undefined;
+  if (database_url !== undefined) {
+    log(`  pgbench tpcb-like, 8 clients, ${quick ? 3 : 20} s ...`);
+    pgbench = await runPgbench(database_url, quick ? 3 : 20);
+  }
+  log('  memory for 1,000,000 accounts ...');
+  const memory = measureAccountMemory(quick ? 100_000 : 1_000_000);
+
+  const summary = summarize(scenarios, pgbench, memory);
+  if (json) {
+    console.log(JSON.stringify({ scenarios, pgbench, memory, summary, targets }, null, 2));
+  } else {
+    printTable(scenarios, pgbench, memory, summary);
+  }
+  return 0;
+}
+
+interface Summary {
+  best_postgres_tps?: number;
+  postgres_vs_pgbench?: number;
+  best_sqlite_tps: number;
+  hot_vs_uniform: Record<string, number>;
+}
+
+function summarize(scenarios: readonly ScenarioResult[], pgbench: PgbenchResult | undefined, _memory: unknown): Summary {
+  const best = (store: string) => Math.max(0, ...scenarios.filter((s) => s.store === store).map((s) => s.transfers_per_second));
+  const hot_vs_uniform: Record<string, number> = {};
+  for (const hot of scenarios.filter((s) => s.distribution === 'hot')) {
+    const uniform = scenarios.find((s) => s.distribution === 'uniform' && s.store === hot.store && s.client_batch === hot.client_batch);
+    if (uniform !== undefined) hot_vs_uniform[`${hot.store}/batch ${hot.client_batch}`] = hot.transfers_per_second / uniform.transfers_per_second;
+  }
+  const best_postgres_tps = best('postgres');
+  return {
+    best_sqlite_tps: best('sqlite'),
+    hot_vs_uniform,
+    ...(pgbench === undefined ? {} : { best_postgres_tps, postgres_vs_pgbench: best_postgres_tps / pgbench.tps }),
+  };
+}
+
+function printTable(
+  scenarios: readonly ScenarioResult[],
+  pgbench: PgbenchResult | undefined,
+  memory: { accounts: number; rss_mb: number; heap_used_mb: number },
+  summary: Summary,
+): void {
+  const rows = scenarios.map((s) => [
+    s.store,
+    s.distribution,
+    String(s.client_batch),
+    String(s.concurrency),
+    Math.round(s.transfers_per_second).toLocaleString('en-US'),
+    s.p50_ms.toFixed(2),
+    s.p99_ms.toFixed(2),
+  ]);
+  const header = ['store', 'accounts', 'client batch', 'in flight', 'transfers/s', 'p50 ms', 'p99 ms'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  ');
+  console.log('');
+  console.log(line(header));
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const row of rows) console.log(line(row));
+  console.log('');
+  if (pgbench !== undefined && summary.postgres_vs_pgbench !== undefined) {
+    console.log(`pgbench tpcb-like (8 clients, ${pgbench.seconds} s): ${Math.round(pgbench.tps).toLocaleString('en-US')} TPS`);
+    console.log(
+      `ledger on PostgreSQL, best: ${Math.round(summary.best_postgres_tps ?? 0).toLocaleString('en-US')} transfers/s = ${summary.postgres_vs_pgbench.toFixed(1)}x pgbench (target ${targets.postgres_vs_pgbench}x)`,
+    );
+  }
+  console.log(`ledger on SQLite, best: ${Math.round(summary.best_sqlite_tps).toLocaleString('en-US')} transfers/s (target ${targets.sqlite_transfers_per_second.toLocaleString('en-US')})`);
+  for (const [scenario, ratio] of Object.entries(summary.hot_vs_uniform)) {
+    console.log(`hot account vs uniform, ${scenario}: ${(ratio * 100).toFixed(0)}% (target ${targets.hot_vs_uniform * 100}%)`);
+  }
+  console.log(`memory: ${memory.accounts.toLocaleString('en-US')} accounts in memory, RSS ${memory.rss_mb.toFixed(0)} MB (target ${targets.rss_mb_for_million_accounts} MB for 1,000,000)`);
+}

@@ -1,0 +1,119 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from './variables';
+import { loadPlatformConfig } from './platform-config';
+
+function problems(environment: Record<string, string>): readonly string[] {
+  try {
+    loadPlatformConfig(environment);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const operator_key = 'k'.repeat(32);
+
+describe('loadPlatformConfig', () => {
+  it('defaults to an embedded platform on loopback', () => {
+    const config = loadPlatformConfig({});
+    expect(config).toEqual({
+      PORT: 8080,
+      HOST: '127.0.0.1',
+      DATA_DIR: resolve('./data'),
+      DATABASE_URL: undefined,
+      NATS_URL: undefined,
+      REDIS_URL: undefined,
+      LOG_LEVEL: 'info',
+      PAYGRID_OPERATOR_KEY: undefined,
+      LEDGER_BATCH_WAIT_MS: 1,
+      MIGRATE_ON_START: true,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads every variable', () => {
+    const config = loadPlatformConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      DATA_DIR: '/var/lib/paygrid',
+      DATABASE_URL: 'postgresql://paygrid:s3cret@db:5432/paygrid',
+      NATS_URL: 'nats://nats:4222',
+      REDIS_URL: 'rediss://cache:6380',
+      LOG_LEVEL: 'debug',
+      PAYGRID_OPERATOR_KEY: operator_key,
+      LEDGER_BATCH_WAIT_MS: '0',
+      MIGRATE_ON_START: 'true',
+    });
+    expect(config).toMatchObject({
+      PORT: 9000,
+      HOST: '0.0.0.0',
+      DATA_DIR: '/var/lib/paygrid',
+      DATABASE_URL: 'postgresql://paygrid:s3cret@db:5432/paygrid',
+      NATS_URL: 'nats://nats:4222',
+      REDIS_URL: 'rediss://cache:6380',
+      LOG_LEVEL: 'debug',
+      PAYGRID_OPERATOR_KEY: operator_key,
+      LEDGER_BATCH_WAIT_MS: 0,
+      MIGRATE_ON_START: true,
+    });
+  });
+
+  it('does not migrate on start by default when DATABASE_URL is set', () => {
+    expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid' }).MIGRATE_ON_START).toBe(false);
+    expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid', MIGRATE_ON_START: 'true' }).MIGRATE_ON_START).toBe(true);
+    expect(loadPlatformConfig({ MIGRATE_ON_START: 'false' }).MIGRATE_ON_START).toBe(false);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadPlatformConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ PORT: 8080, DATABASE_URL: undefined });
+  });
+
+  it('refuses bad values with the variable, the value and what is allowed', () => {
+    expect(problems({ PORT: 'abc' })).toEqual(['PORT must be an integer from 1 to 65535 (got "abc")']);
+    expect(problems({ PORT: '0' })).toEqual(['PORT must be an integer from 1 to 65535 (got "0")']);
+    expect(problems({ PORT: '65536' })).toEqual(['PORT must be an integer from 1 to 65535 (got "65536")']);
+    expect(problems({ PORT: '80.0' })).toEqual(['PORT must be an integer from 1 to 65535 (got "80.0")']);
+    expect(problems({ PORT: ' 80' })).toEqual(['PORT must be an integer from 1 to 65535 (got " 80")']);
+    expect(problems({ HOST: 'local host' })).toEqual(['HOST must be a host name or IP address without whitespace (got "local host")']);
+    expect(problems({ LOG_LEVEL: 'verbose' })).toEqual(['LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")']);
+    expect(problems({ LEDGER_BATCH_WAIT_MS: '51' })).toEqual(['LEDGER_BATCH_WAIT_MS must be an integer from 0 to 50 (got "51")']);
+    expect(problems({ MIGRATE_ON_START: 'yes' })).toEqual(['MIGRATE_ON_START must be true or false (got "yes")']);
+    expect(problems({ NATS_URL: 'http://nats:4222' })).toEqual(['NATS_URL must be a URL starting with nats:// (got "http://nats:4222")']);
+    expect(problems({ REDIS_URL: 'cache:6379' })).toEqual(['REDIS_URL must be a URL starting with redis:// or rediss:// (got "cache:6379")']);
+  });
+
+  it('never echoes a secret: the operator key, or a password in a URL', () => {
+    expect(problems({ PAYGRID_OPERATOR_KEY: 'short-and-secret' })).toEqual([
+      'PAYGRID_OPERATOR_KEY must be at least 32 printable characters with no whitespace',
+    ]);
+    expect(problems({ PAYGRID_OPERATOR_KEY: `${operator_key} with spaces` })).toEqual([
+      'PAYGRID_OPERATOR_KEY must be at least 32 printable characters with no whitespace',
+    ]);
+    expect(problems({ DATABASE_URL: 'mysql://paygrid:hunter2@db/paygrid' })).toEqual([
+      'DATABASE_URL must be a URL starting with postgres:// or postgresql:// (got "mysql://paygrid:***@db/paygrid")',
+    ]);
+    // Not even a URL: the password-looking part is still hidden.
+    const unparseable = problems({ DATABASE_URL: 'postgres://paygrid:hun ter2@db:port/paygrid' });
+    expect(unparseable).toEqual(['DATABASE_URL must be a URL starting with postgres:// or postgresql:// (got "postgres://paygrid:***@db:port/paygrid")']);
+    expect(unparseable.join()).not.toContain('hun ter2');
+  });
+
+  it('reports every problem at once', () => {
+    let caught: unknown;
+    try {
+      loadPlatformConfig({ PORT: 'abc', LOG_LEVEL: 'loud', LEDGER_BATCH_WAIT_MS: '-1' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).message).toBe(
+      [
+        'PORT must be an integer from 1 to 65535 (got "abc")',
+        'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
+        'LEDGER_BATCH_WAIT_MS must be an integer from 0 to 50 (got "-1")',
+      ].join('\n'),
+    );
+  });
+});

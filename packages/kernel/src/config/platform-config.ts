@@ -1,0 +1,73 @@
+import {
+  booleanVar,
+  enumVar,
+  integerVar,
+  optional,
+  pathVar,
+  readVariables,
+  stringVar,
+  urlVar,
+  type Environment,
+} from './variables';
+
+export const log_levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof log_levels)[number];
+
+/**
+ * The settings every Paygrid process reads at start, validated and frozen. Keys are the names
+ * of the environment variables, so that a setting reads the same in code, docs and deployments.
+ */
+export interface PlatformConfig {
+  readonly PORT: number;
+  readonly HOST: string;
+  /** Absolute; embedded mode keeps one SQLite file per service here. */
+  readonly DATA_DIR: string;
+  /** When set, services use PostgreSQL (one schema each) instead of SQLite. */
+  readonly DATABASE_URL: string | undefined;
+  readonly NATS_URL: string | undefined;
+  readonly REDIS_URL: string | undefined;
+  readonly LOG_LEVEL: LogLevel;
+  /** A secret: never log it. */
+  readonly PAYGRID_OPERATOR_KEY: string | undefined;
+  readonly LEDGER_BATCH_WAIT_MS: number;
+  readonly MIGRATE_ON_START: boolean;
+}
+
+export const operator_key_length_min = 32;
+
+/** Printable ASCII without space: the key is pasted into headers and shell variables. */
+const operator_key_pattern = new RegExp(`^[\\x21-\\x7e]{${operator_key_length_min},}$`);
+
+const platform_variables = {
+  PORT: integerVar({ name: 'PORT', default: 8080, min: 1, max: 65535 }),
+  HOST: stringVar({ name: 'HOST', default: '127.0.0.1', pattern: /^\S+$/, allowed: 'must be a host name or IP address without whitespace' }),
+  DATA_DIR: pathVar({ name: 'DATA_DIR', default: './data' }),
+  DATABASE_URL: optional(urlVar({ name: 'DATABASE_URL', protocols: ['postgres', 'postgresql'] })),
+  NATS_URL: optional(urlVar({ name: 'NATS_URL', protocols: ['nats'] })),
+  REDIS_URL: optional(urlVar({ name: 'REDIS_URL', protocols: ['redis', 'rediss'] })),
+  LOG_LEVEL: enumVar({ name: 'LOG_LEVEL', default: 'info', values: log_levels }),
+  PAYGRID_OPERATOR_KEY: optional(
+    stringVar({
+      name: 'PAYGRID_OPERATOR_KEY',
+      secret: true,
+      pattern: operator_key_pattern,
+      allowed: `must be at least ${operator_key_length_min} printable characters with no whitespace`,
+    }),
+  ),
+  LEDGER_BATCH_WAIT_MS: integerVar({ name: 'LEDGER_BATCH_WAIT_MS', default: 1, min: 0, max: 50 }),
+  // Its default depends on DATABASE_URL, so it is settled below.
+  MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
+};
+
+/**
+ * Reads the platform settings from the environment. Throws a ConfigError naming every bad
+ * variable. Migrations run at start by default only in embedded mode: in production they run
+ * behind an explicit command, so that a rolling deploy never migrates by accident.
+ */
+export function loadPlatformConfig(environment: Environment = process.env): PlatformConfig {
+  const values = readVariables(environment, platform_variables);
+  return Object.freeze({
+    ...values,
+    MIGRATE_ON_START: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
+  });
+}

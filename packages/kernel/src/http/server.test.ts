@@ -1,0 +1,294 @@
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { assert } from '../assert';
+import { ApiError } from '../errors';
+import { createLogger } from '../logger';
+import { createHttpServer, type HttpServer } from './server';
+
+interface Harness extends HttpServer {
+  readonly logs: () => Record<string, unknown>[];
+  readonly assertion_failures: unknown[];
+}
+
+const servers: HttpServer[] = [];
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.app.close()));
+});
+
+function harness(): Harness {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  const logger = createLogger({ level: 'info', name: 'test', destination });
+  const assertion_failures: unknown[] = [];
+  const server = createHttpServer({ logger, onAssertionFailure: (error) => assertion_failures.push(error) });
+  servers.push(server);
+  const { app } = server;
+
+  app.post(
+    '/v1/transfers',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['transfers'],
+          additionalProperties: false,
+          properties: {
+            transfers: {
+              type: 'array',
+              maxItems: 10,
+              items: {
+                type: 'object',
+                required: ['amount', 'currency'],
+                additionalProperties: false,
+                properties: { amount: { type: 'integer', minimum: 1 }, currency: { type: 'string', enum: ['usd', 'eur'] } },
+              },
+            },
+          },
+        },
+      },
+    },
+    (request) => ({ received: request.body }),
+  );
+  app.get('/v1/things/:id', { schema: { querystring: { type: 'object', properties: { limit: { type: 'integer', maximum: 100 } } } } }, (request) => ({
+    id: (request.params as { id: string }).id,
+    query: request.query,
+  }));
+  app.post('/v1/echo', (request) => ({ body: request.body ?? null }));
+  app.get('/v1/refused', () => {
+    throw new ApiError('permission_error', 'operator_only', 'Only operators may do this', 'scope');
+  });
+  app.get('/v1/bug', () => {
+    throw new Error('connection string postgres://admin:hunter2@db leaked');
+  });
+  app.get('/v1/assertion', () => {
+    assert(false, 'balances must never go negative');
+  });
+
+  return {
+    ...server,
+    assertion_failures,
+    logs: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+function postJson(server: HttpServer, url: string, payload: string, content_type = 'application/json') {
+  return server.app.inject({ method: 'POST', url, payload, headers: { 'content-type': content_type } });
+}
+
+describe('createHttpServer: request bodies', () => {
+  it('parses JSON, with or without a UTF-8 charset', async () => {
+    const server = harness();
+    const plain = await postJson(server, '/v1/echo', '{"amount": 100}');
+    expect(plain.statusCode).toBe(200);
+    expect(plain.json()).toEqual({ body: { amount: 100 } });
+    const with_charset = await postJson(server, '/v1/echo', '{"name": "café"}', 'application/json; charset=UTF-8');
+    expect(with_charset.json()).toEqual({ body: { name: 'café' } });
+  });
+
+  it('accepts a request with no body', async () => {
+    const server = harness();
+    const response = await server.app.inject({ method: 'POST', url: '/v1/echo' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ body: null });
+  });
+
+  it('refuses malformed JSON', async () => {
+    const response = await postJson(harness(), '/v1/echo', '{"amount": 100');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: { type: 'invalid_request_error', code: 'invalid_json', message: 'The request body is not valid JSON' } });
+  });
+
+  it.each(['1.5', '1.0', '1e3', '-0.0'])('refuses the float literal %s', async (literal) => {
+    const response = await postJson(harness(), '/v1/echo', `{"transfers": [{"amount": ${literal}}]}`);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      error: {
+        type: 'invalid_request_error',
+        code: 'number_not_integer',
+        message: `The request body has the number ${literal} at offset 26; numbers must be integers (amounts are in minor units)`,
+      },
+    });
+  });
+
+  it('refuses an integer that JSON.parse would round', async () => {
+    const response = await postJson(harness(), '/v1/echo', '{"amount": 9007199254740993}');
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'number_out_of_range' } });
+  });
+
+  it('refuses __proto__ and constructor.prototype keys', async () => {
+    const server = harness();
+    for (const payload of ['{"__proto__": {"admin": true}}', '{"a": {"constructor": {"prototype": {"admin": true}}}}', '{"\\u005f_proto__": {}}']) {
+      const response = await postJson(server, '/v1/echo', payload);
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toEqual({
+        error: { type: 'invalid_request_error', code: 'json_forbidden_key', message: 'The request body must not contain "__proto__" or "constructor" keys' },
+      });
+    }
+  });
+
+  it('refuses a body over the limit with 413', async () => {
+    const payload = JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) });
+    const response = await postJson(harness(), '/v1/echo', payload);
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toEqual({
+      error: { type: 'request_too_large_error', code: 'body_too_large', message: 'The request body must be at most 1048576 bytes' },
+    });
+  });
+
+  it('refuses other content types with 415', async () => {
+    const server = harness();
+    for (const content_type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
+      const response = await postJson(server, '/v1/echo', 'amount=100', content_type);
+      expect(response.statusCode).toBe(415);
+      expect(response.json()).toEqual({
+        error: { type: 'unsupported_media_type_error', code: 'content_type_unsupported', message: 'Request bodies must be sent as application/json' },
+      });
+    }
+  });
+
+  it('refuses JSON in a charset other than UTF-8 with 415', async () => {
+    const response = await postJson(harness(), '/v1/echo', '{}', 'application/json; charset=latin1');
+    expect(response.statusCode).toBe(415);
+    expect(response.json()).toEqual({
+      error: { type: 'unsupported_media_type_error', code: 'charset_unsupported', message: 'JSON request bodies must be UTF-8 (got charset "latin1")' },
+    });
+  });
+});
+
+describe('createHttpServer: errors', () => {
+  it('answers an unknown route with 404 route_not_found', async () => {
+    const response = await harness().app.inject({ method: 'GET', url: '/v1/nothing?x=1' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ error: { type: 'not_found_error', code: 'route_not_found', message: 'No route for GET /v1/nothing' } });
+  });
+
+  it('maps a schema error to parameter_invalid with the field path', async () => {
+    const server = harness();
+    const transfers = [
+      { amount: 1, currency: 'usd' },
+      { amount: 2, currency: 'usd' },
+      { amount: 3, currency: 'eur' },
+      { amount: '400', currency: 'usd' },
+    ];
+    const wrong_type = await postJson(server, '/v1/transfers', JSON.stringify({ transfers }));
+    expect(wrong_type.statusCode).toBe(400);
+    // No type coercion in bodies: the string "400" is not an integer.
+    expect(wrong_type.json()).toEqual({
+      error: { type: 'invalid_request_error', code: 'parameter_invalid', message: 'transfers[3].amount must be integer', param: 'transfers[3].amount' },
+    });
+
+    const missing = await postJson(server, '/v1/transfers', JSON.stringify({ transfers: [{ currency: 'usd' }] }));
+    expect(missing.json()).toEqual({
+      error: { type: 'invalid_request_error', code: 'parameter_invalid', message: 'transfers[0].amount is required', param: 'transfers[0].amount' },
+    });
+
+    const unknown = await postJson(server, '/v1/transfers', JSON.stringify({ transfers: [], amout: 5 }));
+    expect(unknown.json()).toEqual({
+      error: { type: 'invalid_request_error', code: 'parameter_invalid', message: 'amout is not a known parameter', param: 'amout' },
+    });
+
+    const not_allowed = await postJson(server, '/v1/transfers', JSON.stringify({ transfers: [{ amount: 5, currency: 'gbp' }] }));
+    expect(not_allowed.json()).toEqual({
+      error: { type: 'invalid_request_error', code: 'parameter_invalid', message: 'transfers[0].currency must be one of "usd", "eur"', param: 'transfers[0].currency' },
+    });
+
+    const not_object = await postJson(server, '/v1/transfers', '[]');
+    expect(not_object.json()).toEqual({ error: { type: 'invalid_request_error', code: 'parameter_invalid', message: 'The request body must be object' } });
+  });
+
+  it('coerces query string values but still validates them', async () => {
+    const server = harness();
+    const ok = await server.app.inject({ method: 'GET', url: '/v1/things/abc?limit=10' });
+    expect(ok.json()).toEqual({ id: 'abc', query: { limit: 10 } });
+    const bad = await server.app.inject({ method: 'GET', url: '/v1/things/abc?limit=1000' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({ error: { type: 'invalid_request_error', code: 'parameter_invalid', message: 'limit must be <= 100', param: 'limit' } });
+  });
+
+  it('sends an ApiError as it is', async () => {
+    const response = await harness().app.inject({ method: 'GET', url: '/v1/refused' });
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toEqual({ error: { type: 'permission_error', code: 'operator_only', message: 'Only operators may do this', param: 'scope' } });
+  });
+
+  it('answers a bug with a generic 500, logs it, and leaks nothing', async () => {
+    const server = harness();
+    const response = await server.app.inject({ method: 'GET', url: '/v1/bug' });
+    expect(response.statusCode).toBe(500);
+    const body = response.json<{ error: { message: string } }>();
+    expect(body).toEqual({ error: { type: 'api_error', code: 'internal_error', message: expect.stringMatching(/^An unexpected error occurred; it has been logged under request id \S+$/) as unknown } });
+    expect(response.body).not.toContain('hunter2');
+    const logged = server.logs().find((line) => line['msg'] === 'request failed');
+    expect(logged).toMatchObject({ level: 50, err: { message: 'connection string postgres://admin:hunter2@db leaked' } });
+    expect(server.assertion_failures).toEqual([]);
+  });
+
+  it('answers a failed assertion with a 500, logs it at fatal level and reports it', async () => {
+    const server = harness();
+    const response = await server.app.inject({ method: 'GET', url: '/v1/assertion' });
+    expect(response.statusCode).toBe(500);
+    expect(response.json()).toMatchObject({ error: { type: 'api_error', code: 'internal_error' } });
+    expect(response.body).not.toContain('negative');
+    const logged = server.logs().find((line) => line['level'] === 60);
+    expect(logged).toMatchObject({ err: { type: 'AssertionError', message: 'balances must never go negative' } });
+    expect(server.assertion_failures).toHaveLength(1);
+  });
+});
+
+describe('createHttpServer: probes and metrics', () => {
+  it('answers /healthz while alive', async () => {
+    const response = await harness().app.inject({ method: 'GET', url: '/healthz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz from the readiness checks', async () => {
+    const server = harness();
+    let database_up = true;
+    server.readiness.add('database', () => (database_up ? Promise.resolve() : Promise.reject(new Error('connection refused'))));
+    server.readiness.add('bus', () => Promise.resolve());
+    server.readiness.add('cache', () => Promise.reject(new Error('timeout')));
+    const failing = await server.app.inject({ method: 'GET', url: '/readyz' });
+    expect(failing.statusCode).toBe(503);
+    expect(failing.json()).toEqual({ error: { type: 'service_unavailable_error', code: 'not_ready', message: 'Not ready: cache' } });
+
+    database_up = false;
+    const two_failing = await server.app.inject({ method: 'GET', url: '/readyz' });
+    expect(two_failing.json()).toMatchObject({ error: { message: 'Not ready: database, cache' } });
+  });
+
+  it('answers /readyz with 200 when every check passes', async () => {
+    const server = harness();
+    server.readiness.add('database', () => Promise.resolve());
+    const response = await server.app.inject({ method: 'GET', url: '/readyz' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('records request durations by route pattern and serves them at /metrics', async () => {
+    const server = harness();
+    await server.app.inject({ method: 'GET', url: '/v1/things/one' });
+    await server.app.inject({ method: 'GET', url: '/v1/things/two' });
+    await server.app.inject({ method: 'GET', url: '/v1/nowhere/at/all' });
+    const response = await server.app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/plain');
+    expect(response.body).toContain('http_request_duration_seconds_count{method="GET",route="/v1/things/:id",status_code="200"} 2');
+    expect(response.body).toContain('http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1');
+    expect(response.body).not.toContain('/v1/things/one');
+    // Default process metrics are collected too.
+    expect(response.body).toContain('process_cpu_seconds_total');
+  });
+});

@@ -1,0 +1,100 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { ApiError } from '../errors';
+import type { Logger } from '../logger';
+import { mapError } from './error-mapping';
+import { jsonContentTypeParser } from './json-body-parser';
+import { createHttpMetrics } from './metrics';
+import { Readiness } from './readiness';
+import { strictSchemaController } from './validator-compiler';
+
+export const body_limit_bytes_default = 1024 * 1024;
+/** A request that takes longer than this is cut off; nothing we serve should come close. */
+export const request_timeout_ms = 30_000;
+/** The longest request path quoted back in a route_not_found message. */
+const quoted_path_length_max = 200;
+
+export interface CreateHttpServerOptions {
+  readonly logger: Logger;
+  readonly bodyLimitBytes?: number;
+  /**
+   * A registry shared by several servers in one process. Without one, the server gets its own
+   * registry with the default process metrics.
+   */
+  readonly registry?: Registry;
+  /**
+   * Called after a failed assertion has been answered with a 500 and logged at fatal level.
+   * A failed assertion means the code is wrong: the process host should shut down.
+   */
+  readonly onAssertionFailure?: (error: unknown) => void;
+}
+
+export interface HttpServer {
+  readonly app: FastifyInstance;
+  readonly metrics: { readonly registry: Registry };
+  /** Add checks with `readiness.add(name, async () => {...})`; `/readyz` runs them. */
+  readonly readiness: Readiness;
+}
+
+export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
+  const body_limit_bytes = options.bodyLimitBytes ?? body_limit_bytes_default;
+  const metrics = createHttpMetrics(options.registry);
+  const readiness = new Readiness();
+  const app: FastifyInstance = fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
+    loggerInstance: options.logger,
+    bodyLimit: body_limit_bytes,
+    requestTimeout: request_timeout_ms,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    schemaController: strictSchemaController(),
+  });
+
+  // JSON only: with no other parser registered, any other content type with a body is a 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, jsonContentTypeParser);
+
+  app.setErrorHandler((error, request, reply) => {
+    const { apiError, severity } = mapError(error, { request_id: request.id, body_limit_bytes });
+    if (severity === 'bug') request.log.fatal({ err: error }, 'assertion failed while handling a request');
+    else if (severity === 'internal') request.log.error({ err: error }, 'request failed');
+    else request.log.info({ error_type: apiError.type, error_code: apiError.code }, 'request refused');
+    void reply.code(apiError.statusCode).send(apiError.toWire());
+    if (severity === 'bug') options.onAssertionFailure?.(error);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0] ?? '';
+    const quoted = path.length > quoted_path_length_max ? `${path.slice(0, quoted_path_length_max)}...` : path;
+    const error = new ApiError('not_found_error', 'route_not_found', `No route for ${request.method} ${quoted}`);
+    void reply.code(error.statusCode).send(error.toWire());
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.requestDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  // Probes and scrapes come every few seconds: keep them out of the info-level request log.
+  const quiet = { logLevel: 'warn' } as const;
+
+  app.get('/healthz', quiet, () => ({ status: 'ok' }));
+
+  app.get('/readyz', quiet, async (request, reply) => {
+    const failures = await readiness.run();
+    if (failures.length === 0) return { status: 'ok' };
+    for (const failure of failures) request.log.warn({ err: failure.error, check: failure.name }, 'readiness check failed');
+    const error = new ApiError('service_unavailable_error', 'not_ready', `Not ready: ${failures.map((failure) => failure.name).join(', ')}`);
+    return reply.code(error.statusCode).send(error.toWire());
+  });
+
+  app.get('/metrics', quiet, async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  return { app, metrics: { registry: metrics.registry }, readiness };
+}

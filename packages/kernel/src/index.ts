@@ -1,0 +1,56 @@
+// @paygrid/kernel: what every Paygrid service is built on.
+//
+// - assert: programmer errors only; never caught as a 4xx.
+// - errors: the one wire shape `{ error: { type, code, message, param? } }`, a closed set of
+//   types with one HTTP status each, and ApiError.
+// - config: typed, validated environment variables; loadPlatformConfig() for the shared ones.
+// - logger: pino JSON lines with card data, secrets, keys and auth headers redacted.
+// - http: createHttpServer({ logger }) returns { app, metrics: { registry }, readiness }:
+//     app        a Fastify instance that parses JSON only, refuses floats, maps every error to
+//                the wire shape, and serves /healthz, /readyz and /metrics;
+//     metrics    the prom-client registry behind /metrics (add service metrics to it);
+//     readiness  readiness.add(name, async () => {...}); /readyz runs every check.
+// - db: openSqlite / createPostgresPool / connectPostgresClient for stores that need the
+//   native driver (the ledger); versioned migrations for both dialects; and the generic
+//   Database port (openDatabase) for ordinary services.
+// - clock and ids: injectable time, and prefixed random ids.
+
+export { AssertionError, assert, isAssertionError } from './assert';
+export { ApiError, errorStatusByType, errorTypes, isErrorType, type ErrorType, type WireError } from './errors';
+
+export {
+  ConfigError,
+  booleanVar,
+  enumVar,
+  integerVar,
+  optional,
+  pathVar,
+  readVariables,
+  redactUrlPassword,
+  stringVar,
+  urlVar,
+  type Environment,
+  type Variable,
+} from './config/variables';
+export { loadPlatformConfig, log_levels, type LogLevel, type PlatformConfig } from './config/platform-config';
+
+export { createLogger, redacted_field_names, redaction_censor, type CreateLoggerOptions, type Logger } from './logger';
+
+export { createHttpServer, body_limit_bytes_default, type CreateHttpServerOptions, type HttpServer } from './http/server';
+export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';
+export { http_request_duration_metric } from './http/metrics';
+export { findNonIntegerNumber, type NumberLiteralProblem } from './http/json-numbers';
+
+export { openSqlite, sqlite_busy_timeout_ms } from './db/sqlite';
+export { connectPostgresClient, createPostgresPool, quoteIdentifier, schema_name_pattern, type PostgresClientOptions, type PostgresPoolOptions } from './db/postgres';
+export { MigrationError, migrationChecksum, type Migration } from './db/migrations';
+export { migrateSqlite } from './db/migrate-sqlite';
+export { migratePostgres, migration_lock_class } from './db/migrate-postgres';
+export { UnsafeIntegerError, type Database, type DatabaseLocation, type ServiceDatabase } from './db/database';
+export { toPostgresPlaceholders } from './db/placeholders';
+export { createSqliteDatabase } from './db/sqlite-database';
+export { createPostgresDatabase } from './db/postgres-database';
+export { describeDatabaseLocation, openDatabase, resolveDatabaseLocation, type OpenDatabaseOptions } from './db/open-database';
+
+export { ManualClock, systemClock, type Clock } from './clock';
+export { randomId, type RandomBytes } from './ids';

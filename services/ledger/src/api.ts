@@ -1,0 +1,190 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError } from '@paygrid/kernel';
+import type { LedgerClient } from './service';
+import type { AccountFilter } from './store';
+import { code_max, user_data_32_max } from './types';
+import {
+  WireRangeError,
+  accountEventFromWire,
+  accountToWire,
+  balanceToWire,
+  create_accounts_body_schema,
+  create_transfers_body_schema,
+  lookup_body_schema,
+  parseId,
+  transferEventFromWire,
+  transferToWire,
+  type AccountWire,
+  type TransferWire,
+} from './wire';
+import { LedgerUnavailableError } from './writer';
+
+/** Rows one listing returns at most, and by default. */
+export const list_limit_max = 100;
+export const list_limit_default = 10;
+/**
+ * Ledger batches carry up to 8,190 events of a few hundred bytes each, so their routes take
+ * bodies up to 4 MiB; everything else keeps the server's 1 MiB default.
+ */
+export const ledger_body_limit_bytes = 4 * 1024 * 1024;
+
+export interface LedgerRoutesOptions {
+  readonly ledger: LedgerClient;
+  /** Runs before every ledger route; throws an authentication error to refuse. */
+  readonly authenticate: (request: FastifyRequest) => void;
+}
+
+/**
+ * The ledger's HTTP API under `/v1/ledger`. Batch endpoints answer 200 with one result per event:
+ * a broken rule is a result code, not an HTTP error. Only malformed requests get a 4xx.
+ */
+export function registerLedgerRoutes(app: FastifyInstance, options: LedgerRoutesOptions): void {
+  const { ledger, authenticate } = options;
+
+  app.register(
+    (scope, _options, done) => {
+      scope.addHook('onRequest', (request, _reply, next) => {
+        authenticate(request);
+        next();
+      });
+
+      scope.post<{ Body: { accounts: AccountWire[] } }>('/accounts', { schema: { body: create_accounts_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
+        const events = wireOrBadRequest(() => request.body.accounts.map((wire, index) => accountEventFromWire(wire, `accounts[${index}]`)));
+        const results = await unavailableAsError(() => ledger.createAccounts(events));
+        return { results: results.map(({ index, id, result }) => ({ index, id: id.toString(), result })) };
+      });
+
+      scope.post<{ Body: { transfers: TransferWire[] } }>('/transfers', { schema: { body: create_transfers_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
+        const events = wireOrBadRequest(() => request.body.transfers.map((wire, index) => transferEventFromWire(wire, `transfers[${index}]`)));
+        const results = await unavailableAsError(() => ledger.createTransfers(events));
+        return { results: results.map(({ index, id, result }) => ({ index, id: id.toString(), result })) };
+      });
+
+      scope.post<{ Body: { ids: string[] } }>('/accounts/lookup', { schema: { body: lookup_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
+        const ids = wireOrBadRequest(() => request.body.ids.map((id, index) => parseId(id, `ids[${index}]`)));
+        return { object: 'list', data: (await ledger.lookupAccounts(ids)).map(accountToWire) };
+      });
+
+      scope.post<{ Body: { ids: string[] } }>('/transfers/lookup', { schema: { body: lookup_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
+        const ids = wireOrBadRequest(() => request.body.ids.map((id, index) => parseId(id, `ids[${index}]`)));
+        const found = await ledger.lookupTransfers(ids);
+        return { object: 'list', data: found.map(({ transfer, status }) => transferToWire(transfer, status)) };
+      });
+
+      scope.get<{ Params: { id: string } }>('/accounts/:id', async (request) => {
+        const id = pathId(request.params.id);
+        const [account] = await ledger.lookupAccounts([id]);
+        if (account === undefined) throw missing('ledger account', request.params.id);
+        return accountToWire(account);
+      });
+
+      scope.get<{ Params: { id: string } }>('/transfers/:id', async (request) => {
+        const id = pathId(request.params.id);
+        const [found] = await ledger.lookupTransfers([id]);
+        if (found === undefined) throw missing('ledger transfer', request.params.id);
+        return transferToWire(found.transfer, found.status);
+      });
+
+      scope.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/accounts/:id/transfers', async (request) => {
+        const filter = accountFilterFromQuery(pathId(request.params.id), request.query);
+        const rows = await ledger.getAccountTransfers({ ...filter, limit: filter.limit + 1 });
+        return { object: 'list', data: rows.slice(0, filter.limit).map((transfer) => transferToWire(transfer)), has_more: rows.length > filter.limit };
+      });
+
+      scope.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/accounts/:id/balances', async (request) => {
+        const filter = accountFilterFromQuery(pathId(request.params.id), request.query);
+        const rows = await ledger.getAccountBalances({ ...filter, limit: filter.limit + 1 });
+        return { object: 'list', data: rows.slice(0, filter.limit).map(balanceToWire), has_more: rows.length > filter.limit };
+      });
+      done();
+    },
+    { prefix: '/v1/ledger' },
+  );
+}
+
+function wireOrBadRequest<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof WireRangeError) throw new ApiError('invalid_request_error', 'parameter_invalid', error.message, error.param);
+    throw error;
+  }
+}
+
+async function unavailableAsError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof LedgerUnavailableError) throw new ApiError('service_unavailable_error', 'ledger_unavailable', error.message);
+    throw error;
+  }
+}
+
+function missing(what: string, id: string): ApiError {
+  return new ApiError('not_found_error', 'resource_missing', `No such ${what}: '${id}'`, 'id');
+}
+
+const decimal = /^(0|[1-9][0-9]{0,38})$/;
+
+function pathId(value: string): bigint {
+  if (!decimal.test(value)) throw new ApiError('invalid_request_error', 'parameter_invalid', 'id must be a decimal string of up to 39 digits', 'id');
+  return wireOrBadRequest(() => parseId(value, 'id'));
+}
+
+const filter_parameters = new Set(['limit', 'timestamp_min', 'timestamp_max', 'debits', 'credits', 'reversed', 'code', 'user_data_128', 'user_data_64', 'user_data_32']);
+
+/** Parses TigerBeetle's AccountFilter from a query string, strictly: unknown or malformed → 400. */
+export function accountFilterFromQuery(account_id: bigint, query: Record<string, string | undefined>): AccountFilter {
+  for (const name of Object.keys(query)) {
+    if (!filter_parameters.has(name)) throw new ApiError('invalid_request_error', 'parameter_unknown', `Unknown parameter: ${name}`, name);
+  }
+  const unsigned = (name: string, max: bigint): bigint | undefined => {
+    const value = query[name];
+    if (value === undefined) return undefined;
+    if (!/^[0-9]{1,20}$/.test(value) || BigInt(value) > max) {
+      throw new ApiError('invalid_request_error', 'parameter_invalid', `${name} must be an integer from 0 to ${max}`, name);
+    }
+    return BigInt(value);
+  };
+  const boolean = (name: string): boolean | undefined => {
+    const value = query[name];
+    if (value === undefined) return undefined;
+    if (value !== 'true' && value !== 'false') throw new ApiError('invalid_request_error', 'parameter_invalid', `${name} must be true or false`, name);
+    return value === 'true';
+  };
+  const limit = unsigned('limit', BigInt(list_limit_max)) ?? BigInt(list_limit_default);
+  if (limit < 1n) throw new ApiError('invalid_request_error', 'parameter_invalid', `limit must be from 1 to ${list_limit_max}`, 'limit');
+  const debits = boolean('debits');
+  const credits = boolean('credits');
+  if (debits === false && credits === false) {
+    throw new ApiError('invalid_request_error', 'parameter_invalid', 'debits and credits cannot both be false', 'debits');
+  }
+  const code = unsigned('code', BigInt(code_max));
+  const user_data_32 = unsigned('user_data_32', BigInt(user_data_32_max));
+  const user_data_64 = unsigned('user_data_64', BigInt(Number.MAX_SAFE_INTEGER));
+  const user_data_128_text = query.user_data_128;
+  const user_data_128 =
+    user_data_128_text === undefined
+      ? undefined
+      : decimal.test(user_data_128_text)
+        ? wireOrBadRequest(() => parseId(user_data_128_text, 'user_data_128'))
+        : (() => {
+            throw new ApiError('invalid_request_error', 'parameter_invalid', 'user_data_128 must be a decimal string', 'user_data_128');
+          })();
+  const timestamp_min = unsigned('timestamp_min', (1n << 63n) - 1n);
+  const timestamp_max = unsigned('timestamp_max', (1n << 63n) - 1n);
+  return {
+    account_id,
+    limit: Number(limit),
+    // Neither side named means both, as a statement would list them.
+    debits: debits ?? credits !== true,
+    credits: credits ?? debits !== true,
+    reversed: boolean('reversed') ?? false,
+    ...(code === undefined ? {} : { code: Number(code) }),
+    ...(user_data_32 === undefined ? {} : { user_data_32: Number(user_data_32) }),
+    ...(user_data_64 === undefined ? {} : { user_data_64 }),
+    ...(user_data_128 === undefined ? {} : { user_data_128 }),
+    ...(timestamp_min === undefined ? {} : { timestamp_min }),
+    ...(timestamp_max === undefined ? {} : { timestamp_max }),
+  };
+}

@@ -1,0 +1,14 @@
+// @paygrid/ledger: a double-entry ledger with TigerBeetle's data model and semantics.
+export { registerLedgerRoutes, type LedgerRoutesOptions } from './api';
+export { LedgerService, type LedgerClient, type LedgerServiceOptions } from './service';
+export { ledgerStoreLocation, describeLedgerStore, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
+export { ledger_migrations } from './migrations';
+export { verifyLedger, type VerifyReport } from './verify';
+export { LedgerWriter, LedgerUnavailableError, system_clock, type WriterClock, type WriterMetrics } from './writer';
+export { LedgerStateMachine } from './state-machine';
+export { SqliteLedgerStore } from './store-sqlite';
+export { PostgresLedgerStore } from './store-postgres';
+export type { AccountFilter, LedgerStore } from './store';
+export * from './types';
+export * from './results';
+export { accountToWire, transferToWire } from './wire';

@@ -1,0 +1,76 @@
+import type { CreateAccountResult, CreateTransferResult, EventResult } from './results';
+import type { AccountFilter, LedgerStore, StoredAccount, StoredTransfer } from './store';
+import type { AccountBalance, AccountEvent, Transfer, TransferEvent } from './types';
+import { verifyLedger, type VerifyReport } from './verify';
+import { LedgerWriter, type LedgerWriterOptions } from './writer';
+
+/**
+ * The ledger's one public interface. Other services hold a `LedgerClient` and nothing else: in one
+ * process it is the service itself (a function call); across processes, an HTTP client with the
+ * same shape.
+ */
+export interface LedgerClient {
+  createAccounts(events: readonly AccountEvent[]): Promise<EventResult<CreateAccountResult>[]>;
+  createTransfers(events: readonly TransferEvent[]): Promise<EventResult<CreateTransferResult>[]>;
+  lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]>;
+  lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]>;
+}
+
+export type LedgerServiceOptions = Omit<LedgerWriterOptions, 'store'>;
+
+export class LedgerService implements LedgerClient {
+  private constructor(
+    readonly store: LedgerStore,
+    private readonly writer: LedgerWriter,
+  ) {}
+
+  /** Takes the writer's fence (waiting if another writer holds it), loads the state, and serves. */
+  static async open(store: LedgerStore, options: LedgerServiceOptions = {}): Promise<LedgerService> {
+    const writer = new LedgerWriter({ ...options, store });
+    await writer.start();
+    return new LedgerService(store, writer);
+  }
+
+  async createAccounts(events: readonly AccountEvent[]): Promise<EventResult<CreateAccountResult>[]> {
+    const results = await this.writer.createAccounts(events);
+    return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
+  }
+
+  async createTransfers(events: readonly TransferEvent[]): Promise<EventResult<CreateTransferResult>[]> {
+    const results = await this.writer.createTransfers(events);
+    return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
+  }
+
+  lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
+    return this.store.lookupAccounts(ids);
+  }
+
+  lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
+    return this.store.lookupTransfers(ids);
+  }
+
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
+    return this.store.getAccountTransfers(filter);
+  }
+
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
+    return this.store.getAccountBalances(filter);
+  }
+
+  verify(): Promise<VerifyReport> {
+    return verifyLedger(this.store);
+  }
+
+  /** Finishes the batch in flight and everything queued, then releases the store. */
+  async close(): Promise<void> {
+    await this.writer.stop();
+    await this.store.close();
+  }
+
+  /** The in-memory accounts (for the memory benchmark and tests). */
+  get accountsInMemory(): number {
+    return this.writer.accounts.size;
+  }
+}

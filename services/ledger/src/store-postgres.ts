@@ -1,0 +1,318 @@
+import type pg from 'pg';
+import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
+import type { AccountFilter, BatchCommit, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
+import {
+  accountBalancesQuery,
+  accountFromRow,
+  accountTransfersQuery,
+  account_columns,
+  balanceFromRow,
+  batchFromRow,
+  integer,
+  pendingFromRow,
+  resolutionFromRow,
+  sealedAccountFromRow,
+  select_transfer_with_status,
+  storedTransferFromRow,
+  transferFromRow,
+  transfer_columns,
+  type AccountRow,
+  type BalanceRow,
+  type BatchRow,
+  type PendingRow,
+  type ResolutionRow,
+  type TransferRow,
+} from './store-sql';
+import { AccountFlags, TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
+
+/** How often a standby writer retries the fence while another writer holds it. */
+export const writer_lock_retry_ms = 500;
+/** The first key of the two-key advisory lock: "Pg" in ASCII, to keep clear of other users. */
+const advisory_lock_class = 0x5067;
+
+export interface PostgresLedgerStoreOptions {
+  /** Pool for reads; its connections use the ledger's schema. */
+  readonly pool: pg.Pool;
+  /** Opens the writer's own connection (with an error listener attached and the schema set). */
+  readonly connectWriter: () => Promise<pg.Client>;
+  readonly schema: string;
+  readonly lock_retry_ms?: number;
+  /** End the read pool when the store closes. */
+  readonly owns_pool?: boolean;
+}
+
+/**
+ * The production store. The writer owns one connection and holds a session advisory lock on it:
+ * a second writer on the same schema waits until the first one's connection ends, then takes over
+ * and reloads. Every batch is written on that same connection, so a writer that lost its lock has
+ * also lost the only connection it could write with.
+ */
+export class PostgresLedgerStore implements LedgerStore {
+  readonly dialect = 'postgres';
+  private writer: pg.Client | undefined;
+  private writer_broken = false;
+
+  constructor(private readonly options: PostgresLedgerStoreOptions) {}
+
+  async acquireWriter(onWaiting: (message: string) => void): Promise<void> {
+    if (this.writer !== undefined && !this.writer_broken) return;
+    if (this.writer !== undefined) await this.writer.end().catch(() => undefined);
+    this.writer = undefined;
+    const client = await this.options.connectWriter();
+    client.on('error', () => {
+      this.writer_broken = true;
+    });
+    client.on('end', () => {
+      this.writer_broken = true;
+    });
+    try {
+      let warned = false;
+      for (;;) {
+        const result = await client.query<{ locked: boolean }>(
+          'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
+          [advisory_lock_class, this.options.schema],
+        );
+        if (result.rows[0]?.locked === true) break;
+        if (!warned) {
+          const holder = await client.query<{ pid: number }>(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND granted",
+            [advisory_lock_class, this.options.schema],
+          );
+          onWaiting(
+            `another ledger writer (PostgreSQL backend pid ${holder.rows[0]?.pid ?? 'unknown'}) holds schema "${this.options.schema}"; waiting to take over`,
+          );
+          warned = true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.options.lock_retry_ms ?? writer_lock_retry_ms));
+      }
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    this.writer = client;
+    this.writer_broken = false;
+  }
+
+  private writerClient(): pg.Client {
+    if (this.writer === undefined || this.writer_broken) {
+      throw new Error('the ledger writer connection is lost; the fence must be taken again');
+    }
+    return this.writer;
+  }
+
+  async load(): Promise<LoadedLedger> {
+    const client = this.writerClient();
+    const accounts = (await client.query<AccountRow>(`SELECT ${account_columns} FROM ledger_accounts ORDER BY timestamp`)).rows.map(accountFromRow);
+    const pending = (
+      await client.query<TransferRow>(
+        `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
+      )
+    ).rows.map(transferFromRow);
+    const last = (await client.query<BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1')).rows[0];
+    return {
+      accounts,
+      pending,
+      last_batch_id: last === undefined ? 0n : integer(last.id),
+      last_hash: last === undefined ? genesis_hash : last.hash,
+      commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
+    };
+  }
+
+  async prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
+    const result = await this.writerClient().query<TransferRow>(`${select_transfer_with_status} WHERE t.id = ANY($1::bytea[])`, [
+      ids.map(idToBytes),
+    ]);
+    return result.rows.map(storedTransferFromRow);
+  }
+
+  async commit(batch: BatchCommit): Promise<void> {
+    const client = this.writerClient();
+    const { effects, sealed } = batch;
+    await client.query('BEGIN');
+    try {
+      const created = new Set<bigint>();
+      if (effects.accounts_created.length > 0) {
+        const columns = columnsOf(13);
+        for (const { account, created_flags } of effects.accounts_created) {
+          created.add(account.id);
+          pushRow(columns, [
+            idToBytes(account.id), account.ledger, account.code, created_flags, closedOf(account.flags),
+            idToBytes(account.user_data_128), account.user_data_64, account.user_data_32, account.debits_pending,
+            account.debits_posted, account.credits_pending, account.credits_posted, account.timestamp,
+          ]);
+        }
+        await client.query(
+          `INSERT INTO ledger_accounts (${account_columns}) SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int4[], $4::int4[], $5::int4[], $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])`,
+          columns,
+        );
+      }
+      const updated = [...effects.accounts_touched].filter((account) => !created.has(account.id));
+      if (updated.length > 0) {
+        const columns = columnsOf(6);
+        for (const account of updated) {
+          pushRow(columns, [
+            idToBytes(account.id), account.debits_pending, account.debits_posted, account.credits_pending,
+            account.credits_posted, closedOf(account.flags),
+          ]);
+        }
+        await client.query(
+          `UPDATE ledger_accounts AS a SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
+             credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
+           FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[])
+             AS u(id, debits_pending, debits_posted, credits_pending, credits_posted, closed)
+           WHERE a.id = u.id`,
+          columns,
+        );
+      }
+      if (effects.transfers_created.length > 0) {
+        const columns = columnsOf(13);
+        const pending_ids: Buffer[] = [];
+        for (const transfer of effects.transfers_created) {
+          const id = idToBytes(transfer.id);
+          pushRow(columns, [
+            id, idToBytes(transfer.debit_account_id), idToBytes(transfer.credit_account_id), transfer.amount,
+            idToBytes(transfer.pending_id), idToBytes(transfer.user_data_128), transfer.user_data_64, transfer.user_data_32,
+            transfer.timeout, transfer.ledger, transfer.code, transfer.flags, transfer.timestamp,
+          ]);
+          if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(id);
+        }
+        await client.query(
+          `INSERT INTO ledger_transfers (${transfer_columns}) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[], $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int4[], $12::int4[], $13::int8[])`,
+          columns,
+        );
+        if (pending_ids.length > 0) {
+          await client.query("INSERT INTO ledger_pending_transfers (id, status) SELECT id, 'pending' FROM unnest($1::bytea[]) AS u(id)", [
+            pending_ids,
+          ]);
+        }
+      }
+      if (effects.pending_resolved.length > 0) {
+        const columns = columnsOf(3);
+        for (const resolution of effects.pending_resolved) pushRow(columns, [idToBytes(resolution.id), resolution.status, resolution.timestamp]);
+        const result = await client.query(
+          `UPDATE ledger_pending_transfers AS p SET status = u.status, resolved_timestamp = u.resolved_timestamp
+           FROM unnest($1::bytea[], $2::text[], $3::int8[]) AS u(id, status, resolved_timestamp)
+           WHERE p.id = u.id AND p.status = 'pending'`,
+          columns,
+        );
+        if (result.rowCount !== effects.pending_resolved.length) throw new Error('a resolved pending transfer was not pending in the store');
+      }
+      if (effects.balances.length > 0) {
+        const columns = columnsOf(6);
+        for (const balance of effects.balances) {
+          pushRow(columns, [
+            idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
+            balance.credits_pending, balance.credits_posted,
+          ]);
+        }
+        await client.query(
+          `INSERT INTO ledger_account_balances (account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted)
+           SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])`,
+          columns,
+        );
+      }
+      await client.query(
+        'INSERT INTO ledger_batches (id, timestamp_first, timestamp_last, accounts_created, transfers_created, pending_resolved, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [sealed.id, sealed.timestamp_first, sealed.timestamp_last, sealed.accounts.length, sealed.transfers.length, sealed.resolutions.length, batch.previous_hash, batch.hash],
+      );
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
+    const result = await this.options.pool.query<AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE id = ANY($1::bytea[])`, [ids.map(idToBytes)]);
+    return orderLike(ids, result.rows.map(accountFromRow), (account) => account.id);
+  }
+
+  async lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
+    const result = await this.options.pool.query<TransferRow>(`${select_transfer_with_status} WHERE t.id = ANY($1::bytea[])`, [ids.map(idToBytes)]);
+    return orderLike(ids, result.rows.map(storedTransferFromRow), (stored) => stored.transfer.id);
+  }
+
+  async getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
+    const { sql, params } = accountTransfersQuery(filter, idToBytes, 'postgres');
+    return (await this.options.pool.query<TransferRow>(numbered(sql), params)).rows.map(transferFromRow);
+  }
+
+  async getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
+    const { sql, params } = accountBalancesQuery(filter, idToBytes);
+    return (await this.options.pool.query<BalanceRow>(numbered(sql), params)).rows.map(balanceFromRow);
+  }
+
+  async readBatches(after_id: bigint, limit: number): Promise<StoredBatch[]> {
+    const result = await this.options.pool.query<BatchRow>('SELECT * FROM ledger_batches WHERE id > $1 ORDER BY id LIMIT $2', [after_id, limit]);
+    return result.rows.map(batchFromRow);
+  }
+
+  async readSealedBatch(batch: StoredBatch): Promise<SealedBatch> {
+    const range = [batch.timestamp_first, batch.timestamp_last];
+    const pool = this.options.pool;
+    const [accounts, transfers, resolutions] = await Promise.all([
+      pool.query<AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE timestamp BETWEEN $1 AND $2 ORDER BY timestamp`, range),
+      pool.query<TransferRow>(`SELECT ${transfer_columns} FROM ledger_transfers WHERE timestamp BETWEEN $1 AND $2 ORDER BY timestamp`, range),
+      pool.query<ResolutionRow>('SELECT id, status, resolved_timestamp FROM ledger_pending_transfers WHERE resolved_timestamp BETWEEN $1 AND $2', range),
+    ]);
+    return {
+      id: batch.id,
+      timestamp_first: batch.timestamp_first,
+      timestamp_last: batch.timestamp_last,
+      accounts: accounts.rows.map(sealedAccountFromRow),
+      transfers: transfers.rows.map(transferFromRow),
+      resolutions: resolutions.rows.map(resolutionFromRow).sort(compareResolutions),
+    };
+  }
+
+  async readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]> {
+    const result = await this.options.pool.query<AccountRow>(
+      `SELECT ${account_columns} FROM ledger_accounts WHERE timestamp > $1 ORDER BY timestamp LIMIT $2`,
+      [after_timestamp, limit],
+    );
+    return result.rows.map(accountFromRow);
+  }
+
+  async readPendingStatuses(after_id: bigint, limit: number): Promise<{ id: bigint; status: PendingStatus }[]> {
+    const result = await this.options.pool.query<PendingRow>('SELECT id, status FROM ledger_pending_transfers WHERE id > $1 ORDER BY id LIMIT $2', [
+      idToBytes(after_id),
+      limit,
+    ]);
+    return result.rows.map(pendingFromRow);
+  }
+
+  async close(): Promise<void> {
+    const writer = this.writer;
+    this.writer = undefined;
+    // Ending the session releases the advisory lock, letting a standby take over at once.
+    if (writer !== undefined) await writer.end().catch(() => undefined);
+    if (this.options.owns_pool === true) await this.options.pool.end();
+  }
+}
+
+function columnsOf(count: number): unknown[][] {
+  return Array.from({ length: count }, () => []);
+}
+
+function pushRow(columns: unknown[][], values: readonly unknown[]): void {
+  values.forEach((value, index) => columns[index]?.push(value));
+}
+
+function closedOf(flags: number): number {
+  return (flags & AccountFlags.closed) !== 0 ? 1 : 0;
+}
+
+/** Numbers `?` placeholders as `$1, $2, …` (the shared queries hold no literal question marks). */
+function numbered(sql: string): string {
+  let index = 0;
+  return sql.replace(/\?/g, () => `$${++index}`);
+}
+
+/** Lookups answer in the order asked, as TigerBeetle's do, leaving out ids not found. */
+function orderLike<T>(ids: readonly bigint[], found: T[], idOf: (value: T) => bigint): T[] {
+  const by_id = new Map(found.map((value) => [idOf(value), value]));
+  return ids.flatMap((id) => {
+    const value = by_id.get(id);
+    return value === undefined ? [] : [value];
+  });
+}

@@ -17,9 +17,9 @@ describeWithPostgres('ledger writer fencing on PostgreSQL', (database_url) => {
   });
 
   it('makes a second writer wait, then take over when the first is killed', async () => {
-    const { schema, drop } = await withTemporarySchema(database_url);
-    cleanups.push(drop);
-    const location = { kind: 'postgres' as const, url: database_url, schema };
+    const temporary = await withTemporarySchema(database_url);
+    cleanups.push(() => temporary.drop());
+    const location = { kind: 'postgres' as const, url: database_url, schema: temporary.schema };
     // The first writer lives in a child process so that it can die the hard way.
     const script = `
       import { LedgerService, openLedgerStore, emptyAccountEvent } from '@paygrid/ledger';

@@ -75,7 +75,8 @@ class PostgresTransaction implements Database {
     }
   }
 
-  close(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async close(): Promise<void> {
     assert(false, 'close() called on a transaction handle');
   }
 }

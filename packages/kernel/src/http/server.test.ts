@@ -247,6 +247,34 @@ describe('createHttpServer: errors', () => {
   });
 });
 
+describe('createHttpServer: shutdown', () => {
+  it('finishes requests in flight and refuses new ones in the one shape', async () => {
+    const server = harness();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    server.app.get('/v1/slow', async () => {
+      await gate;
+      return { finished: true };
+    });
+    await server.app.ready();
+    const in_flight = server.app.inject({ method: 'GET', url: '/v1/slow' });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const closed = server.app.close();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const refused = await server.app.inject({ method: 'GET', url: '/healthz' });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['connection']).toBe('close');
+    expect(refused.json()).toEqual({
+      error: { type: 'service_unavailable_error', code: 'shutting_down', message: 'This server is shutting down; retry the request' },
+    });
+    release();
+    expect((await in_flight).json()).toEqual({ finished: true });
+    await closed;
+  });
+});
+
 describe('createHttpServer: probes and metrics', () => {
   it('answers /healthz while alive', async () => {
     const response = await harness().app.inject({ method: 'GET', url: '/healthz' });

@@ -47,6 +47,8 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     requestTimeout: request_timeout_ms,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Requests that arrive while closing are refused below, in the one wire shape.
+    return503OnClosing: false,
     schemaController: strictSchemaController(),
   });
 
@@ -68,6 +70,22 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     const quoted = path.length > quoted_path_length_max ? `${path.slice(0, quoted_path_length_max)}...` : path;
     const error = new ApiError('not_found_error', 'route_not_found', `No route for ${request.method} ${quoted}`);
     void reply.code(error.statusCode).send(error.toWire());
+  });
+
+  // Graceful shutdown: once close() begins, requests still arriving on open keep-alive
+  // connections are refused (and the connection closed) while those in flight finish.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    void reply.header('connection', 'close');
+    done(new ApiError('service_unavailable_error', 'shutting_down', 'This server is shutting down; retry the request'));
   });
 
   app.addHook('onResponse', (request, reply, done) => {

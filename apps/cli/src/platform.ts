@@ -35,7 +35,15 @@ export async function startPlatform(options: { env?: NodeJS.ProcessEnv; services
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   const operator_key = loadOperatorKey(config);
-  const server = createHttpServer({ logger });
+  // A failed assertion means the code is wrong: answer that request with a 500, then stop the
+  // process rather than go on serving from state nobody can vouch for.
+  const server = createHttpServer({
+    logger,
+    onAssertionFailure: () => {
+      logger.fatal('assertion failed; exiting');
+      process.exit(70);
+    },
+  });
   const { app } = server;
 
   const closers: (() => Promise<void>)[] = [];

@@ -34,7 +34,8 @@ export {
 } from './config/variables';
 export { loadPlatformConfig, log_levels, type LogLevel, type PlatformConfig } from './config/platform-config';
 
-export { createLogger, redacted_field_names, redaction_censor, type CreateLoggerOptions, type Logger } from './logger';
+export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
+export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';
 
 export { createHttpServer, body_limit_bytes_default, type CreateHttpServerOptions, type HttpServer } from './http/server';
 export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';

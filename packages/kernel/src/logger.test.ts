@@ -59,6 +59,14 @@ describe('createLogger', () => {
     expect(output.lines()[0]).toMatchObject({ req: { headers: { authorization: '[redacted]', cookie: '[redacted]', accept: 'application/json' } } });
   });
 
+  it('redacts child bindings too', () => {
+    const output = capture();
+    const logger = createLogger({ level: 'info', name: 'webhooks', destination: output.stream });
+    logger.child({ endpoint_id: 'we_1', signing_secret: secret }).info('delivering');
+    expect(output.text()).not.toContain(secret);
+    expect(output.lines()[0]).toMatchObject({ endpoint_id: 'we_1', signing_secret: '[redacted]' });
+  });
+
   it('adds trace_id from the hook when there is one', () => {
     const output = capture();
     let trace_id: string | undefined = '4bf92f3577b34da6a3ce929d0e0e4736';

@@ -317,8 +317,14 @@ describe('parseMajorUnits', () => {
         for (const [index, digit] of [...fraction].entries()) {
           expected += BigInt(digit) * 10n ** BigInt(exponent - 1 - index);
         }
+        const result = parseMajorUnits(text, code, { allowNegative: true });
+        // Four-digit currencies reach past 2^53 - 1 within this range of whole digits.
+        if (expected > amount_max) {
+          expect(result).toMatchObject({ ok: false, code: 'amount_too_large' });
+          return;
+        }
         if (negative) expected = -expected;
-        expect(parseMajorUnits(text, code, { allowNegative: true })).toEqual({ ok: true, value: expected });
+        expect(result).toEqual({ ok: true, value: expected });
       }),
     );
   });

@@ -2,21 +2,25 @@ import type { Migration } from '@paygrid/kernel';
 
 // Ids are 16 big-endian bytes, so byte order is numeric order. Amounts, balances and timestamps fit
 // a signed 64-bit integer (amounts stay within 2^53 - 1, timestamps within 2^63 - 1).
-// Account `flags` are the flags the account was created with and never change; `closed` is the
-// only flag closing transfers move, so it has a column of its own.
 //
-// SQLite keys accounts and transfers by their timestamp (INTEGER PRIMARY KEY, the rowid): rows are
-// appended in key order and the timestamp is unique for free. Transfers also carry their accounts'
-// integer keys (the accounts' timestamps), and SQLite indexes those rather than the 16-byte ids:
-// integer index inserts cost half as much, and SQLite appends the rowid to every index entry, so
-// one account's transfers come out in timestamp order. PostgreSQL keys rows by id and indexes
-// (account id, timestamp) explicitly.
+// Accounts and transfers are keyed by their timestamp, which the ledger assigns unique and
+// increasing: rows are appended in key order. In SQLite the key is the rowid itself.
+//
+// `ledger_accounts` holds what never changes, with the flags each account was created with.
+// `ledger_balances` holds what every batch changes: the four balances and `closed` (the one flag
+// closing transfers move), in narrow rows keyed by the account's timestamp, so a batch's bulk
+// update touches few pages. PostgreSQL leaves half of each page free for those updates, so they
+// stay on the page without touching an index (HOT updates).
+//
+// Transfers carry their accounts' integer keys beside the 16-byte ids and are indexed by those:
+// integer index entries are smaller and cheaper to insert, and listing one account's transfers
+// looks up its key once.
 const tables = (dialect: 'sqlite' | 'postgres') => {
   const blob = dialect === 'sqlite' ? 'BLOB' : 'BYTEA';
-  const keyed = (id: string) =>
-    dialect === 'sqlite' ? `timestamp INTEGER PRIMARY KEY,\n  ${id} ${blob} NOT NULL UNIQUE` : `${id} ${blob} PRIMARY KEY,\n  timestamp BIGINT NOT NULL UNIQUE`;
-  const by_account = (side: string) => (dialect === 'sqlite' ? `(${side}_account_key)` : `(${side}_account_id, timestamp)`);
-  const account_keys = dialect === 'sqlite' ? '\n  debit_account_key INTEGER NOT NULL,\n  credit_account_key INTEGER NOT NULL,' : '';
+  const key = dialect === 'sqlite' ? 'INTEGER PRIMARY KEY' : 'BIGINT PRIMARY KEY';
+  const updated_in_place = dialect === 'postgres' ? ' WITH (fillfactor = 50)' : '';
+  // SQLite appends the rowid (the timestamp) to every index entry already.
+  const by_account = (side: string) => (dialect === 'sqlite' ? `(${side}_account_key)` : `(${side}_account_key, timestamp)`);
   return `
 CREATE TABLE ledger_batches (
   id BIGINT PRIMARY KEY,
@@ -29,23 +33,30 @@ CREATE TABLE ledger_batches (
   hash ${blob} NOT NULL
 );
 CREATE TABLE ledger_accounts (
-  ${keyed('id')},
+  timestamp ${key},
+  id ${blob} NOT NULL UNIQUE,
   ledger BIGINT NOT NULL,
   code INTEGER NOT NULL,
   flags INTEGER NOT NULL,
-  closed INTEGER NOT NULL,
   user_data_128 ${blob} NOT NULL,
   user_data_64 BIGINT NOT NULL,
-  user_data_32 BIGINT NOT NULL,
+  user_data_32 BIGINT NOT NULL
+);
+CREATE TABLE ledger_balances (
+  account_key ${key},
   debits_pending BIGINT NOT NULL,
   debits_posted BIGINT NOT NULL,
   credits_pending BIGINT NOT NULL,
-  credits_posted BIGINT NOT NULL
-);
+  credits_posted BIGINT NOT NULL,
+  closed INTEGER NOT NULL
+)${updated_in_place};
 CREATE TABLE ledger_transfers (
-  ${keyed('id')},
+  timestamp ${key},
+  id ${blob} NOT NULL UNIQUE,
   debit_account_id ${blob} NOT NULL,
-  credit_account_id ${blob} NOT NULL,${account_keys}
+  credit_account_id ${blob} NOT NULL,
+  debit_account_key BIGINT NOT NULL,
+  credit_account_key BIGINT NOT NULL,
   amount BIGINT NOT NULL,
   pending_id ${blob} NOT NULL,
   user_data_128 ${blob} NOT NULL,

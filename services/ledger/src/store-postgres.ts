@@ -7,6 +7,10 @@ import {
   accountTransfersQuery,
   account_columns,
   balanceFromRow,
+  balance_columns,
+  closedOf,
+  select_accounts,
+  transferValues,
   batchFromRow,
   integer,
   pendingFromRow,
@@ -23,7 +27,7 @@ import {
   type ResolutionRow,
   type TransferRow,
 } from './store-sql';
-import { AccountFlags, TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
+import { TransferFlags, type Account, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
 /** How often a standby writer retries the fence while another writer holds it. */
 export const writer_lock_retry_ms = 500;
@@ -102,7 +106,7 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async load(): Promise<LoadedLedger> {
     const client = this.writerClient();
-    const accounts = (await client.query<AccountRow>(`SELECT ${account_columns} FROM ledger_accounts ORDER BY timestamp`)).rows.map(accountFromRow);
+    const accounts = (await client.query<AccountRow>(`${select_accounts} ORDER BY a.timestamp`)).rows.map(accountFromRow);
     const pending = (
       await client.query<TransferRow>(
         `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
@@ -132,52 +136,48 @@ export class PostgresLedgerStore implements LedgerStore {
     try {
       const created = new Set<bigint>();
       if (effects.accounts_created.length > 0) {
-        const columns = columnsOf(13);
+        const accounts = columnsOf(8);
+        const balances = columnsOf(6);
         for (const { account, created_flags } of effects.accounts_created) {
           created.add(account.id);
-          pushRow(columns, [
-            idToBytes(account.id), account.ledger, account.code, created_flags, closedOf(account.flags),
-            idToBytes(account.user_data_128), account.user_data_64, account.user_data_32, account.debits_pending,
-            account.debits_posted, account.credits_pending, account.credits_posted, account.timestamp,
+          pushRow(accounts, [
+            account.timestamp, idToBytes(account.id), account.ledger, account.code, created_flags,
+            idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
           ]);
+          pushRow(balances, balanceRow(account));
         }
         await client.query(
-          `INSERT INTO ledger_accounts (${account_columns}) SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int4[], $4::int4[], $5::int4[], $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])`,
-          columns,
+          `INSERT INTO ledger_accounts (${account_columns}) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int4[], $5::int4[], $6::bytea[], $7::int8[], $8::int8[])`,
+          accounts,
+        );
+        await client.query(
+          `INSERT INTO ledger_balances (${balance_columns}) SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[])`,
+          balances,
         );
       }
       const updated = [...effects.accounts_touched].filter((account) => !created.has(account.id));
       if (updated.length > 0) {
         const columns = columnsOf(6);
-        for (const account of updated) {
-          pushRow(columns, [
-            idToBytes(account.id), account.debits_pending, account.debits_posted, account.credits_pending,
-            account.credits_posted, closedOf(account.flags),
-          ]);
-        }
+        for (const account of updated) pushRow(columns, balanceRow(account));
         await client.query(
-          `UPDATE ledger_accounts AS a SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
+          `UPDATE ledger_balances AS b SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
              credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
-           FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[])
-             AS u(id, debits_pending, debits_posted, credits_pending, credits_posted, closed)
-           WHERE a.id = u.id`,
+           FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[])
+             AS u(account_key, debits_pending, debits_posted, credits_pending, credits_posted, closed)
+           WHERE b.account_key = u.account_key`,
           columns,
         );
       }
       if (effects.transfers_created.length > 0) {
-        const columns = columnsOf(13);
+        const columns = columnsOf(15);
         const pending_ids: Buffer[] = [];
         for (const transfer of effects.transfers_created) {
-          const id = idToBytes(transfer.id);
-          pushRow(columns, [
-            id, idToBytes(transfer.debit_account_id), idToBytes(transfer.credit_account_id), transfer.amount,
-            idToBytes(transfer.pending_id), idToBytes(transfer.user_data_128), transfer.user_data_64, transfer.user_data_32,
-            transfer.timeout, transfer.ledger, transfer.code, transfer.flags, transfer.timestamp,
-          ]);
-          if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(id);
+          const values = transferValues(transfer);
+          pushRow(columns, [...values, batch.accountKey(transfer.debit_account_id), batch.accountKey(transfer.credit_account_id)]);
+          if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(values[0]);
         }
         await client.query(
-          `INSERT INTO ledger_transfers (${transfer_columns}) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[], $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int4[], $12::int4[], $13::int8[])`,
+          `INSERT INTO ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[], $6::bytea[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int4[], $12::int4[], $13::int8[], $14::int8[], $15::int8[])`,
           columns,
         );
         if (pending_ids.length > 0) {
@@ -223,7 +223,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
-    const result = await this.options.pool.query<AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE id = ANY($1::bytea[])`, [ids.map(idToBytes)]);
+    const result = await this.options.pool.query<AccountRow>(`${select_accounts} WHERE a.id = ANY($1::bytea[])`, [ids.map(idToBytes)]);
     return orderLike(ids, result.rows.map(accountFromRow), (account) => account.id);
   }
 
@@ -233,7 +233,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   async getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
-    const { sql, params } = accountTransfersQuery(filter, idToBytes, 'postgres');
+    const { sql, params } = accountTransfersQuery(filter, idToBytes);
     return (await this.options.pool.query<TransferRow>(numbered(sql), params)).rows.map(transferFromRow);
   }
 
@@ -251,7 +251,7 @@ export class PostgresLedgerStore implements LedgerStore {
     const range = [batch.timestamp_first, batch.timestamp_last];
     const pool = this.options.pool;
     const [accounts, transfers, resolutions] = await Promise.all([
-      pool.query<AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE timestamp BETWEEN $1 AND $2 ORDER BY timestamp`, range),
+      pool.query<AccountRow>(`${select_accounts} WHERE a.timestamp BETWEEN $1 AND $2 ORDER BY a.timestamp`, range),
       pool.query<TransferRow>(`SELECT ${transfer_columns} FROM ledger_transfers WHERE timestamp BETWEEN $1 AND $2 ORDER BY timestamp`, range),
       pool.query<ResolutionRow>('SELECT id, status, resolved_timestamp FROM ledger_pending_transfers WHERE resolved_timestamp BETWEEN $1 AND $2', range),
     ]);
@@ -267,7 +267,7 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]> {
     const result = await this.options.pool.query<AccountRow>(
-      `SELECT ${account_columns} FROM ledger_accounts WHERE timestamp > $1 ORDER BY timestamp LIMIT $2`,
+      `${select_accounts} WHERE a.timestamp > $1 ORDER BY a.timestamp LIMIT $2`,
       [after_timestamp, limit],
     );
     return result.rows.map(accountFromRow);
@@ -298,8 +298,8 @@ function pushRow(columns: unknown[][], values: readonly unknown[]): void {
   values.forEach((value, index) => columns[index]?.push(value));
 }
 
-function closedOf(flags: number): number {
-  return (flags & AccountFlags.closed) !== 0 ? 1 : 0;
+function balanceRow(account: Account): unknown[] {
+  return [account.timestamp, account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted, closedOf(account.flags)];
 }
 
 /** Numbers `?` placeholders as `$1, $2, …` (the shared queries hold no literal question marks). */

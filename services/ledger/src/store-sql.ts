@@ -73,8 +73,14 @@ export interface BatchRow {
 
 export const transfer_columns =
   'id, debit_account_id, credit_account_id, amount, pending_id, user_data_128, user_data_64, user_data_32, timeout, ledger, code, flags, timestamp';
-export const account_columns =
-  'id, ledger, code, flags, closed, user_data_128, user_data_64, user_data_32, debits_pending, debits_posted, credits_pending, credits_posted, timestamp';
+/** Immutable account columns, in insert order. */
+export const account_columns = 'timestamp, id, ledger, code, flags, user_data_128, user_data_64, user_data_32';
+/** Mutable account columns, in insert order. */
+export const balance_columns = 'account_key, debits_pending, debits_posted, credits_pending, credits_posted, closed';
+/** An account with its balances: the immutable row joined with its balance row. */
+export const select_accounts = `SELECT a.timestamp, a.id, a.ledger, a.code, a.flags, a.user_data_128, a.user_data_64, a.user_data_32,
+  b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted, b.closed
+  FROM ledger_accounts a JOIN ledger_balances b ON b.account_key = a.timestamp`;
 
 export const select_transfer_with_status = `SELECT t.id, t.debit_account_id, t.credit_account_id, t.amount, t.pending_id, t.user_data_128,
   t.user_data_64, t.user_data_32, t.timeout, t.ledger, t.code, t.flags, t.timestamp, p.status
@@ -160,7 +166,6 @@ const timestamp_ceiling = (1n << 63n) - 1n;
 export function accountTransfersQuery(
   filter: AccountFilter,
   id: (value: bigint) => unknown,
-  dialect: 'sqlite' | 'postgres',
 ): { sql: string; params: unknown[] } {
   const order = filter.reversed ? 'DESC' : 'ASC';
   const sides: string[] = [];
@@ -170,8 +175,8 @@ export function accountTransfersQuery(
     [filter.credits, 'credit'],
   ] as const) {
     if (!enabled) continue;
-    // SQLite indexes transfers by their accounts' integer keys (see migrations.ts).
-    const account = dialect === 'sqlite' ? `${side}_account_key = (SELECT timestamp FROM ledger_accounts WHERE id = ?)` : `${side}_account_id = ?`;
+    // Transfers are indexed by their accounts' integer keys (see migrations.ts).
+    const account = `${side}_account_key = (SELECT timestamp FROM ledger_accounts WHERE id = ?)`;
     const conditions = [account, 'timestamp >= ?', 'timestamp <= ?'];
     params.push(id(filter.account_id), filter.timestamp_min ?? 0n, filter.timestamp_max ?? timestamp_ceiling);
     if (filter.code !== undefined) {
@@ -291,4 +296,8 @@ export function transferValues(transfer: Transfer): [Buffer, Buffer, Buffer, big
     transfer.flags,
     transfer.timestamp,
   ];
+}
+
+export function closedOf(flags: number): number {
+  return (flags & AccountFlags.closed) !== 0 ? 1 : 0;
 }

@@ -7,6 +7,9 @@ import {
   accountTransfersQuery,
   account_columns,
   balanceFromRow,
+  balance_columns,
+  closedOf,
+  select_accounts,
   batchFromRow,
   integer,
   pendingFromRow,
@@ -24,7 +27,7 @@ import {
   type BatchRow,
   type TransferRow,
 } from './store-sql';
-import { AccountFlags, TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
+import { TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
 /** SQLite page cache for the ledger's connection, in KiB. */
 const sqlite_cache_kib = 128 * 1024;
@@ -45,20 +48,19 @@ export class SqliteLedgerStore implements LedgerStore {
     db.pragma(`cache_size = -${sqlite_cache_kib}`);
     this.statements = {
       transferById: db.prepare<[Buffer], TransferRow>(`${select_transfer_with_status} WHERE t.id = ?`),
-      accountById: db.prepare<[Buffer], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE id = ?`),
-      insertAccount: db.prepare(
-        `INSERT INTO ledger_accounts (${account_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      updateAccount: db.prepare(
-        // Accounts are keyed by timestamp (the rowid): one B-tree probe per update.
-        'UPDATE ledger_accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, closed = ? WHERE timestamp = ?',
+      accountById: db.prepare<[Buffer], AccountRow>(`${select_accounts} WHERE a.id = ?`),
+      insertAccount: db.prepare(`INSERT INTO ledger_accounts (${account_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertBalance: db.prepare(`INSERT INTO ledger_balances (${balance_columns}) VALUES (?, ?, ?, ?, ?, ?)`),
+      // Balance rows are keyed by the account's timestamp (the rowid): one B-tree probe each.
+      updateBalance: db.prepare(
+        'UPDATE ledger_balances SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, closed = ? WHERE account_key = ?',
       ),
       insertTransfer: db.prepare(
         `INSERT INTO ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertPending: db.prepare("INSERT INTO ledger_pending_transfers (id, status, resolved_timestamp) VALUES (?, 'pending', NULL)"),
       resolvePending: db.prepare("UPDATE ledger_pending_transfers SET status = ?, resolved_timestamp = ? WHERE id = ? AND status = 'pending'"),
-      insertBalance: db.prepare(
+      insertHistory: db.prepare(
         'INSERT INTO ledger_account_balances (account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       insertBatch: db.prepare(
@@ -74,7 +76,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   load(): Promise<LoadedLedger> {
-    const accounts = this.db.prepare<[], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts ORDER BY timestamp`).all().map(accountFromRow);
+    const accounts = this.db.prepare<[], AccountRow>(`${select_accounts} ORDER BY a.timestamp`).all().map(accountFromRow);
     const pending = this.db
       .prepare<[], TransferRow>(
         `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
@@ -112,17 +114,19 @@ export class SqliteLedgerStore implements LedgerStore {
       for (const { account, created_flags } of effects.accounts_created) {
         created.add(account.id);
         s.insertAccount.run(
-          idToBytes(account.id), account.ledger, account.code, created_flags,
-          (account.flags & AccountFlags.closed) !== 0 ? 1 : 0, idToBytes(account.user_data_128), account.user_data_64,
-          account.user_data_32, account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
-          account.timestamp,
+          account.timestamp, idToBytes(account.id), account.ledger, account.code, created_flags,
+          idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
+        );
+        s.insertBalance.run(
+          account.timestamp, account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
+          closedOf(account.flags),
         );
       }
       for (const account of effects.accounts_touched) {
         if (created.has(account.id)) continue;
-        s.updateAccount.run(
+        s.updateBalance.run(
           account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
-          (account.flags & AccountFlags.closed) !== 0 ? 1 : 0, account.timestamp,
+          closedOf(account.flags), account.timestamp,
         );
       }
       for (const transfer of effects.transfers_created) {
@@ -134,7 +138,7 @@ export class SqliteLedgerStore implements LedgerStore {
         if (changed.changes !== 1) throw new Error(`pending transfer ${resolution.id} was not pending in the store`);
       }
       for (const balance of effects.balances) {
-        s.insertBalance.run(
+        s.insertHistory.run(
           idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
           balance.credits_pending, balance.credits_posted,
         );
@@ -161,7 +165,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
-    const { sql, params } = accountTransfersQuery(filter, idToBytes, 'sqlite');
+    const { sql, params } = accountTransfersQuery(filter, idToBytes);
     return Promise.resolve(this.db.prepare<unknown[], TransferRow>(sql).all(...params).map(transferFromRow));
   }
 
@@ -179,7 +183,7 @@ export class SqliteLedgerStore implements LedgerStore {
   readSealedBatch(batch: StoredBatch): Promise<SealedBatch> {
     const range = [batch.timestamp_first, batch.timestamp_last] as const;
     const accounts = this.db
-      .prepare<[bigint, bigint], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE timestamp BETWEEN ? AND ? ORDER BY timestamp`)
+      .prepare<[bigint, bigint], AccountRow>(`${select_accounts} WHERE a.timestamp BETWEEN ? AND ? ORDER BY a.timestamp`)
       .all(...range)
       .map(sealedAccountFromRow);
     const transfers = this.db
@@ -199,7 +203,7 @@ export class SqliteLedgerStore implements LedgerStore {
   readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]> {
     return Promise.resolve(
       this.db
-        .prepare<[bigint, number], AccountRow>(`SELECT ${account_columns} FROM ledger_accounts WHERE timestamp > ? ORDER BY timestamp LIMIT ?`)
+        .prepare<[bigint, number], AccountRow>(`${select_accounts} WHERE a.timestamp > ? ORDER BY a.timestamp LIMIT ?`)
         .all(after_timestamp, limit)
         .map(accountFromRow),
     );

@@ -79,7 +79,7 @@ describe('ledger verify', () => {
 
   it('names the account whose stored balance disagrees with its transfers', async () => {
     const file = await buildLedger();
-    tamper(file, 'UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE id = ?', idToBytes(3n));
+    tamper(file, 'UPDATE ledger_balances SET credits_posted = credits_posted + 1 WHERE account_key = (SELECT timestamp FROM ledger_accounts WHERE id = ?)', idToBytes(3n));
     const report = await verifyFile(file);
     expect(report.ok).toBe(false);
     expect(report.problem).toBe('account 3: stored credits_posted 61 but its transfers sum to 60');

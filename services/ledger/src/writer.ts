@@ -1,4 +1,4 @@
-import { assert } from '@paygrid/kernel';
+import { assert, isAssertionError } from '@paygrid/kernel';
 import { compareResolutions, hashBatch, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
@@ -165,6 +165,8 @@ export class LedgerWriter {
       const effects = state.endBatch();
       await this.commit(effects);
     } catch (error) {
+      // A failed assertion is a bug, not a storage failure: let it end the process.
+      if (isAssertionError(error)) throw error;
       const reason = error instanceof Error ? error : new Error(String(error));
       this.log('error', 'ledger batch failed to commit; reloading state from the store', { error: reason.message });
       for (const request of requests) request.reject(new LedgerUnavailableError(`the ledger could not commit: ${reason.message}`));

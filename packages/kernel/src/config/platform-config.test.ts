@@ -61,8 +61,8 @@ describe('loadPlatformConfig', () => {
   });
 
   it('does not migrate on start by default when DATABASE_URL is set', () => {
-    expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid' }).MIGRATE_ON_START).toBe(false);
-    expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid', MIGRATE_ON_START: 'true' }).MIGRATE_ON_START).toBe(true);
+    expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid' }).MIGRATE_ON_START).toBe(true);
+    expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid', MIGRATE_ON_START: 'false' }).MIGRATE_ON_START).toBe(false);
     expect(loadPlatformConfig({ MIGRATE_ON_START: 'false' }).MIGRATE_ON_START).toBe(false);
   });
 

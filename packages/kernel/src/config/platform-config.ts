@@ -61,13 +61,15 @@ const platform_variables = {
 
 /**
  * Reads the platform settings from the environment. Throws a ConfigError naming every bad
- * variable. Migrations run at start by default only in embedded mode: in production they run
- * behind an explicit command, so that a rolling deploy never migrates by accident.
+ * variable. Migrations run at start by default, so that `npm start` works on a fresh database in
+ * either mode (they take an advisory lock, so concurrent starts are safe). Production deployments
+ * set MIGRATE_ON_START=false and run `paygrid migrate` as a step of their own, so that a rolling
+ * deploy never migrates by accident.
  */
 export function loadPlatformConfig(environment: Environment = process.env): PlatformConfig {
   const values = readVariables(environment, platform_variables);
   return Object.freeze({
     ...values,
-    MIGRATE_ON_START: values.MIGRATE_ON_START ?? values.DATABASE_URL === undefined,
+    MIGRATE_ON_START: values.MIGRATE_ON_START ?? true,
   });
 }

@@ -3,11 +3,14 @@ import { isAssertionError } from '../assert';
 import { ApiError, errorStatusByType, errorTypes } from '../errors';
 import { validationApiError, type RequestPart } from './validation-errors';
 
-export type ErrorSeverity = 'expected' | 'internal' | 'bug';
+export type ErrorSeverity = 'expected' | 'unavailable' | 'internal' | 'bug';
 
 export interface MappedError {
   readonly apiError: ApiError;
-  /** `expected`: the client's fault. `internal`: ours, logged. `bug`: a failed assertion. */
+  /**
+   * `expected`: the client's fault. `unavailable`: an ApiError of ours with a 5xx status, such as
+   * a dependency being down. `internal`: an unexpected error. `bug`: a failed assertion.
+   */
   readonly severity: ErrorSeverity;
 }
 
@@ -59,7 +62,7 @@ function frameworkClientError(error: FrameworkError, body_limit_bytes: number): 
  * 500 that names the request id and leaks nothing.
  */
 export function mapError(error: unknown, context: { readonly request_id: string; readonly body_limit_bytes: number }): MappedError {
-  if (error instanceof ApiError) return { apiError: error, severity: error.statusCode >= 500 ? 'internal' : 'expected' };
+  if (error instanceof ApiError) return { apiError: error, severity: error.statusCode >= 500 ? 'unavailable' : 'expected' };
   if (isAssertionError(error)) return internalError(context.request_id, 'bug');
   if (typeof error !== 'object' || error === null) return internalError(context.request_id, 'internal');
   const framework_error = error as FrameworkError;

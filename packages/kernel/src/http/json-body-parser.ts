@@ -9,7 +9,7 @@ const utf8_charsets = new Set(['utf-8', 'utf8']);
 /** The longest number literal quoted back in an error message. */
 const quoted_literal_length_max = 40;
 
-export function refuseUnsupportedCharset(contentType: string | undefined): void {
+function refuseUnsupportedCharset(contentType: string | undefined): void {
   const charset = charset_pattern.exec(contentType ?? '')?.[1]?.toLowerCase();
   if (charset !== undefined && !utf8_charsets.has(charset)) {
     throw new ApiError('unsupported_media_type_error', 'charset_unsupported', `JSON request bodies must be UTF-8 (got charset "${charset}")`);

@@ -1,4 +1,5 @@
-import { Writable } from 'node:stream';
+import { connect } from 'node:net';
+import { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assert } from '../assert';
 import { ApiError } from '../errors';
@@ -147,6 +148,18 @@ describe('createHttpServer: request bodies', () => {
     });
   });
 
+  it('refuses a streamed body over the limit, with no Content-Length to go by', async () => {
+    const chunk = 'x'.repeat(64 * 1024);
+    const payload = Readable.from((function* () {
+      yield '{"padding": "';
+      for (let index = 0; index < 32; index += 1) yield chunk;
+      yield '"}';
+    })());
+    const response = await harness().app.inject({ method: 'POST', url: '/v1/echo', payload, headers: { 'content-type': 'application/json' } });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ error: { type: 'request_too_large_error', code: 'body_too_large' } });
+  });
+
   it('refuses other content types with 415', async () => {
     const server = harness();
     for (const content_type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
@@ -254,24 +267,46 @@ describe('createHttpServer: shutdown', () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let slow_started: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => {
+      slow_started = resolve;
+    });
     server.app.get('/v1/slow', async () => {
+      slow_started();
       await gate;
       return { finished: true };
     });
-    await server.app.ready();
-    const in_flight = server.app.inject({ method: 'GET', url: '/v1/slow' });
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    const closed = server.app.close();
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    const refused = await server.app.inject({ method: 'GET', url: '/healthz' });
-    expect(refused.statusCode).toBe(503);
-    expect(refused.headers['connection']).toBe('close');
-    expect(refused.json()).toEqual({
-      error: { type: 'service_unavailable_error', code: 'shutting_down', message: 'This server is shutting down; retry the request' },
+    await server.app.listen({ host: '127.0.0.1', port: 0 });
+    const address = server.app.server.address();
+    assert(typeof address === 'object' && address !== null);
+
+    // One keep-alive connection: a slow request is in flight when close() begins, and a second
+    // request arrives on the same connection afterwards.
+    const socket = connect(address.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('utf8');
     });
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /v1/slow HTTP/1.1\r\nHost: test\r\n\r\n');
+    await started;
+    const closed = server.app.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 20));
     release();
-    expect((await in_flight).json()).toEqual({ finished: true });
     await closed;
+    await ended;
+
+    const responses = received.split(/(?=HTTP\/1\.1 )/);
+    expect(responses).toHaveLength(2);
+    expect(responses[0]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(responses[0]).toContain('{"finished":true}');
+    expect(responses[1]).toMatch(/^HTTP\/1\.1 503 /);
+    expect(responses[1]?.toLowerCase()).toContain('connection: close');
+    expect(responses[1]).toContain(
+      '{"error":{"type":"service_unavailable_error","code":"shutting_down","message":"This server is shutting down; retry the request"}}',
+    );
   });
 });
 

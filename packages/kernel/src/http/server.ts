@@ -58,9 +58,11 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
 
   app.setErrorHandler((error, request, reply) => {
     const { apiError, severity } = mapError(error, { request_id: request.id, body_limit_bytes });
+    const fields = { error_type: apiError.type, error_code: apiError.code };
     if (severity === 'bug') request.log.fatal({ err: error }, 'assertion failed while handling a request');
     else if (severity === 'internal') request.log.error({ err: error }, 'request failed');
-    else request.log.info({ error_type: apiError.type, error_code: apiError.code }, 'request refused');
+    else if (severity === 'unavailable') request.log.warn(fields, apiError.message);
+    else request.log.info(fields, 'request refused');
     void reply.code(apiError.statusCode).send(apiError.toWire());
     if (severity === 'bug') options.onAssertionFailure?.(error);
   });

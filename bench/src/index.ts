@@ -77,7 +77,7 @@ function summarize(scenarios: readonly ScenarioResult[], pgbench: PgbenchResult 
 function printTable(
   scenarios: readonly ScenarioResult[],
   pgbench: PgbenchResult | undefined,
-  memory: { accounts: number; rss_mb: number; heap_used_mb: number },
+  memory: { accounts: number; rss_mb: number; baseline_rss_mb: number; heap_used_mb: number },
   summary: Summary,
 ): void {
   const rows = scenarios.map((s) => [
@@ -107,5 +107,7 @@ function printTable(
   for (const [scenario, ratio] of Object.entries(summary.hot_vs_uniform)) {
     console.log(`hot account vs uniform, ${scenario}: ${(ratio * 100).toFixed(0)}% (target ${targets.hot_vs_uniform * 100}%)`);
   }
-  console.log(`memory: ${memory.accounts.toLocaleString('en-US')} accounts in memory, RSS ${memory.rss_mb.toFixed(0)} MB (target ${targets.rss_mb_for_million_accounts} MB for 1,000,000)`);
+  console.log(
+    `memory: ${memory.accounts.toLocaleString('en-US')} accounts in memory, process RSS ${memory.rss_mb.toFixed(0)} MB (${memory.baseline_rss_mb.toFixed(0)} MB before the accounts; heap ${memory.heap_used_mb.toFixed(0)} MB) (target ${targets.rss_mb_for_million_accounts} MB for 1,000,000)`,
+  );
 }

@@ -189,9 +189,11 @@ export async function runPgbench(database_url: string, seconds: number): Promise
  * Resident memory of a process holding 1,000,000 accounts in the ledger's memory, measured in a
  * fresh child so nothing else the benchmark did is counted.
  */
-export function measureAccountMemory(accounts: number): { accounts: number; rss_mb: number; heap_used_mb: number } {
+export function measureAccountMemory(accounts: number): { accounts: number; rss_mb: number; baseline_rss_mb: number; heap_used_mb: number } {
   const script = `
-    import { LedgerStateMachine, emptyAccountEvent } from '@paygrid/ledger';
+    import { LedgerStateMachine, emptyAccountEvent } from '@paygrid/ledger/core';
+    globalThis.gc?.();
+    const baseline = process.memoryUsage().rss;
     const ledger = new LedgerStateMachine();
     const batch = 8190;
     for (let first = 0; first < ${accounts}; first += batch) {
@@ -205,11 +207,11 @@ export function measureAccountMemory(accounts: number): { accounts: number; rss_
     }
     globalThis.gc?.();
     const usage = process.memoryUsage();
-    process.stdout.write(JSON.stringify({ size: ledger.accounts.size, rss: usage.rss, heap: usage.heapUsed }));
+    process.stdout.write(JSON.stringify({ size: ledger.accounts.size, rss: usage.rss, heap: usage.heapUsed, baseline }));
   `;
   const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
   if (run.status !== 0) throw new Error(`memory measurement failed: ${run.stderr}`);
-  const measured = JSON.parse(run.stdout) as { size: number; rss: number; heap: number };
+  const measured = JSON.parse(run.stdout) as { size: number; rss: number; heap: number; baseline: number };
   if (measured.size !== accounts) throw new Error(`expected ${accounts} accounts in memory, found ${measured.size}`);
-  return { accounts, rss_mb: measured.rss / 2 ** 20, heap_used_mb: measured.heap / 2 ** 20 };
+  return { accounts, rss_mb: measured.rss / 2 ** 20, baseline_rss_mb: measured.baseline / 2 ** 20, heap_used_mb: measured.heap / 2 ** 20 };
 }

@@ -1,7 +1,7 @@
 // Binary forms of ledger values: ids as 16 big-endian bytes (so byte order is numeric order in both
 // SQLite and PostgreSQL), and the canonical encoding of a batch that the hash chain covers.
 import { createHash } from 'node:crypto';
-import { assert } from '@paygrid/kernel';
+import { assert } from '@paygrid/kernel/assert';
 import type { Account, PendingStatus, Transfer } from './types';
 
 export const hash_bytes = 32;

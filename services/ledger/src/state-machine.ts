@@ -1,4 +1,4 @@
-import { assert } from '@paygrid/kernel';
+import { assert } from '@paygrid/kernel/assert';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import {
   AccountFlags,

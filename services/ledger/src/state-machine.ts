@@ -112,7 +112,9 @@ export class LedgerStateMachine {
     assert(effects !== null, 'no batch is open');
     assert(this.undo_log === null, 'a linked chain is still open');
     assert(this.next_timestamp <= effects.timestamp_last + 1n);
-    this.commit_timestamp = effects.timestamp_last;
+    // An empty batch that expired nothing (an idle wake-up) leaves no trace, not even a timestamp.
+    const idle = this.next_timestamp === effects.timestamp_first && effects.pending_resolved.length === 0;
+    if (!idle) this.commit_timestamp = effects.timestamp_last;
     this.effects = null;
     return effects;
   }

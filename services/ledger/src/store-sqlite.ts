@@ -1,6 +1,7 @@
+import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
-import type { BatchCommit, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
+import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
 import {
   accountBalancesQuery,
   accountFromRow,
@@ -174,6 +175,38 @@ export class SqliteLedgerStore implements LedgerStore {
     return Promise.resolve(this.db.prepare<unknown[], BalanceRow>(sql).all(...params).map(balanceFromRow));
   }
 
+  readSnapshot<T>(work: (snapshot: LedgerSnapshot) => Promise<T>): Promise<T> {
+    return readSqliteSnapshot(this.db.name, work);
+  }
+
+  close(): Promise<void> {
+    this.db.close();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * A read transaction on a second connection to the same file: in WAL mode it sees the database
+ * as of its first read, whatever the writer commits meanwhile.
+ */
+async function readSqliteSnapshot<T>(file: string, work: (snapshot: LedgerSnapshot) => Promise<T>): Promise<T> {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.defaultSafeIntegers(true);
+  try {
+    db.exec('BEGIN');
+    const snapshot = new SqliteLedgerSnapshot(db);
+    // The first read pins the snapshot before any other work runs.
+    await snapshot.readBatches(0n, 1);
+    return await work(snapshot);
+  } finally {
+    if (db.inTransaction) db.exec('COMMIT');
+    db.close();
+  }
+}
+
+class SqliteLedgerSnapshot implements LedgerSnapshot {
+  constructor(private readonly db: BetterSqlite3.Database) {}
+
   readBatches(after_id: bigint, limit: number): Promise<StoredBatch[]> {
     return Promise.resolve(
       this.db.prepare<[bigint, number], BatchRow>('SELECT * FROM ledger_batches WHERE id > ? ORDER BY id LIMIT ?').all(after_id, limit).map(batchFromRow),
@@ -218,8 +251,4 @@ export class SqliteLedgerStore implements LedgerStore {
     );
   }
 
-  close(): Promise<void> {
-    this.db.close();
-    return Promise.resolve();
-  }
 }

@@ -76,13 +76,22 @@ export interface LedgerStore {
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]>;
 
-  /** For `ledger verify`: batches in order, then what each one sealed. */
-  readBatches(after_id: bigint, limit: number): Promise<StoredBatch[]>;
-  readSealedBatch(batch: StoredBatch): Promise<SealedBatch>;
-  /** For `ledger verify`: every account with its stored balances, in timestamp order. */
-  readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]>;
-  /** For `ledger verify`: every pending transfer's current status. */
-  readPendingStatuses(after_id: bigint, limit: number): Promise<{ id: bigint; status: PendingStatus }[]>;
+  /**
+   * Runs `work` against one consistent snapshot of the store, on a connection of its own, so that
+   * a writer committing meanwhile is not seen halfway (`ledger verify` runs beside live writers).
+   */
+  readSnapshot<T>(work: (snapshot: LedgerSnapshot) => Promise<T>): Promise<T>;
 
   close(): Promise<void>;
+}
+
+/** Reads for `ledger verify`, all from one snapshot. */
+export interface LedgerSnapshot {
+  /** Batches in order, then what each one sealed. */
+  readBatches(after_id: bigint, limit: number): Promise<StoredBatch[]>;
+  readSealedBatch(batch: StoredBatch): Promise<SealedBatch>;
+  /** Every account with its stored balances, in timestamp order. */
+  readAccounts(after_timestamp: bigint, limit: number): Promise<StoredAccount[]>;
+  /** Every pending transfer's current status. */
+  readPendingStatuses(after_id: bigint, limit: number): Promise<{ id: bigint; status: PendingStatus }[]>;
 }

@@ -1,5 +1,5 @@
 import { genesis_hash, hashBatch } from './codec';
-import type { LedgerStore } from './store';
+import type { LedgerSnapshot, LedgerStore } from './store';
 import { TransferFlags, hasFlag, type Transfer } from './types';
 
 export interface VerifyReport {
@@ -30,6 +30,10 @@ const verify_page_size = 500;
  * the balances the store holds. Stops at the first problem and names it.
  */
 export async function verifyLedger(store: LedgerStore): Promise<VerifyReport> {
+  return store.readSnapshot((snapshot) => verifySnapshot(snapshot));
+}
+
+async function verifySnapshot(store: LedgerSnapshot): Promise<VerifyReport> {
   const derived = new Map<bigint, DerivedBalances>();
   const pending = new Map<bigint, Transfer>();
   const resolved = new Set<bigint>();

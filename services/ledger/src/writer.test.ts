@@ -8,6 +8,7 @@ import { openLedgerStore, type LedgerStoreLocation } from './open';
 import { verifyLedger } from './verify';
 import { countEvents, workload } from './testing/generators';
 import { ReferenceLedger } from './testing/reference-model';
+import { TransferFlags, emptyAccountEvent, emptyTransferEvent } from './types';
 import { LedgerWriter, type WriterClock } from './writer';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -57,41 +58,71 @@ describe.each(adapters)('ledger writer on $name', ({ name, location: makeLocatio
         cleanups.push(cleanup);
         const clock = new ManualClock(1_700_000_000_000_000_000n);
         let store = await openLedgerStore(location, { migrate: true });
-        let writer = new LedgerWriter({ store, clock, batch_wait_ms: 0 });
-        await writer.start();
-        const model = new ReferenceLedger();
-        for (const [index, each] of batches.entries()) {
-          clock.now += each.advance_ns;
-          const pending = each.operations.map((operation) =>
-            operation.kind === 'accounts' ? writer.createAccounts(operation.events) : writer.createTransfers(operation.events),
-          );
-          const actual = await Promise.all(pending);
-          expect(actual).toEqual(model.batch(clock.now, each.operations));
-          if (index % 7 === 6) {
-            await writer.stop();
-            await store.close();
-            store = await openLedgerStore(location, { migrate: true });
-            writer = new LedgerWriter({ store, clock, batch_wait_ms: 0 });
-            await writer.start();
-            // Batches whose events all failed leave nothing on disk, so a restarted writer numbers
-            // from the last commit or the clock. Real clocks move on across a restart; so does this one.
-            clock.now += 1_000_000_000n;
+        let writer = new LedgerWriter({ store, clock, batch_wait_ms: 0, expiry_wake_up: false });
+        // Close whatever is open even when an expectation fails, or shrinking would leak
+        // connections run after run.
+        try {
+          await writer.start();
+          const model = new ReferenceLedger();
+          for (const [index, each] of batches.entries()) {
+            clock.now += each.advance_ns;
+            const pending = each.operations.map((operation) =>
+              operation.kind === 'accounts' ? writer.createAccounts(operation.events) : writer.createTransfers(operation.events),
+            );
+            const actual = await Promise.all(pending);
+            expect(actual).toEqual(model.batch(clock.now, each.operations));
+            if (index % 7 === 6) {
+              await writer.stop();
+              await store.close();
+              store = await openLedgerStore(location, { migrate: true });
+              writer = new LedgerWriter({ store, clock, batch_wait_ms: 0, expiry_wake_up: false });
+              await writer.start();
+              // Batches whose events all failed leave nothing on disk, so a restarted writer numbers
+              // from the last commit or the clock. Real clocks move on across a restart; so does this one.
+              clock.now += 1_000_000_000n;
+            }
           }
+          const stored = await store.lookupAccounts([...model.state.accounts.keys()]);
+          expect(new Map(stored.map((account) => [account.id, account]))).toEqual(model.state.accounts);
+          expect(new Map(writer.accounts)).toEqual(model.state.accounts);
+          const transfers = await store.lookupTransfers([...model.state.transfers.keys()]);
+          expect(new Map(transfers.map(({ transfer }) => [transfer.id, transfer]))).toEqual(model.state.transfers);
+          const report = await verifyLedger(store);
+          expect(report.problem).toBeUndefined();
+          expect(report.ok).toBe(true);
+        } finally {
+          await writer.stop();
+          await store.close();
         }
-        const stored = await store.lookupAccounts([...model.state.accounts.keys()]);
-        expect(new Map(stored.map((account) => [account.id, account]))).toEqual(model.state.accounts);
-        expect(new Map(writer.accounts)).toEqual(model.state.accounts);
-        const transfers = await store.lookupTransfers([...model.state.transfers.keys()]);
-        expect(new Map(transfers.map(({ transfer }) => [transfer.id, transfer]))).toEqual(model.state.transfers);
-        const report = await verifyLedger(store);
-        expect(report.problem).toBeUndefined();
-        expect(report.ok).toBe(true);
-        await writer.stop();
-        await store.close();
         events += countEvents(batches);
       }),
       { numRuns: name === 'SQLite' ? 80 : 30 },
     );
     console.log(`[ledger writer] ${events} events through the ${name} writer matched the reference model`);
+  });
+});
+
+describe('ledger writer expiry wake-up', () => {
+  it('releases an expired pending transfer on time with no request to carry it', async () => {
+    const { location, cleanup } = await adapters[0]!.location();
+    cleanups.push(cleanup);
+    const store = await openLedgerStore(location, { migrate: true });
+    const writer = new LedgerWriter({ store, batch_wait_ms: 0 });
+    await writer.start();
+    try {
+      await writer.createAccounts([emptyAccountEvent({ id: 1n, ledger: 1, code: 1 }), emptyAccountEvent({ id: 2n, ledger: 1, code: 1 })]);
+      const results = await writer.createTransfers([
+        emptyTransferEvent({ id: 7n, debit_account_id: 1n, credit_account_id: 2n, amount: 40n, ledger: 1, code: 1, flags: TransferFlags.pending, timeout: 1 }),
+      ]);
+      expect(results).toEqual(['ok']);
+      expect((await store.lookupAccounts([1n]))[0]?.debits_pending).toBe(40n);
+      await new Promise((resolve) => setTimeout(resolve, 1_400));
+      expect((await store.lookupAccounts([1n]))[0]?.debits_pending).toBe(0n);
+      expect((await store.lookupTransfers([7n]))[0]?.status).toBe('expired');
+      expect((await verifyLedger(store)).ok).toBe(true);
+    } finally {
+      await writer.stop();
+      await store.close();
+    }
   });
 });

@@ -40,6 +40,11 @@ export interface LedgerWriterOptions {
   readonly store: LedgerStore;
   readonly clock?: WriterClock;
   readonly batch_wait_ms?: number;
+  /**
+   * Wake up when the next pending transfer expires, to release it on time even when no request
+   * comes. Tests that drive the clock by hand turn this off so that only their batches run.
+   */
+  readonly expiry_wake_up?: boolean;
   readonly metrics?: WriterMetrics;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
@@ -56,6 +61,7 @@ export class LedgerWriter {
   private readonly store: LedgerStore;
   private readonly clock: WriterClock;
   private readonly batch_wait_ms: number;
+  private readonly expiry_wake_up: boolean;
   private readonly metrics: WriterMetrics | undefined;
   private readonly log: NonNullable<LedgerWriterOptions['log']>;
   private queue: Request[] = [];
@@ -73,6 +79,7 @@ export class LedgerWriter {
     this.store = options.store;
     this.clock = options.clock ?? system_clock;
     this.batch_wait_ms = options.batch_wait_ms ?? batch_wait_ms_default;
+    this.expiry_wake_up = options.expiry_wake_up ?? true;
     this.metrics = options.metrics;
     this.log = options.log ?? (() => undefined);
   }
@@ -281,7 +288,7 @@ export class LedgerWriter {
   /** Wakes the writer when the next pending transfer expires, so balances release on time. */
   private scheduleExpiry(): void {
     clearTimeout(this.expiry_timer);
-    if (this.stopping || this.running) return;
+    if (this.stopping || this.running || !this.expiry_wake_up) return;
     const next = this.state.nextExpiry();
     if (next === undefined) return;
     const delay_ms = Number((next - this.clock.nowNs()) / 1_000_000n) + 1;

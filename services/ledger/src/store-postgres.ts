@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { assert } from '@paygrid/kernel';
 import { from as copyFrom } from 'pg-copy-streams';
 import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
 import type { AccountFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
@@ -11,7 +12,6 @@ import {
   account_columns,
   balanceFromRow,
   balance_columns,
-  closedOf,
   select_accounts,
   transferValues,
   batchFromRow,
@@ -30,7 +30,7 @@ import {
   type ResolutionRow,
   type TransferRow,
 } from './store-sql';
-import { TransferFlags, type Account, type AccountBalance, type PendingStatus, type Transfer } from './types';
+import { TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
 /** How often a standby writer retries the fence while another writer holds it. */
 export const writer_lock_retry_ms = 500;
@@ -134,52 +134,56 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async commit(batch: BatchCommit): Promise<void> {
     const client = this.writerClient();
-    const { effects, sealed } = batch;
+    const { sealed } = batch;
     await client.query('BEGIN');
     try {
       const created = new Set<bigint>();
-      if (effects.accounts_created.length > 0) {
-        const accounts = columnsOf(8);
-        const balances = columnsOf(6);
-        for (const { account, created_flags } of effects.accounts_created) {
-          created.add(account.id);
-          pushRow(accounts, [
-            account.timestamp, idToBytes(account.id), account.ledger, account.code, created_flags,
+      if (sealed.accounts.length > 0) {
+        const columns = columnsOf(8);
+        for (const account of sealed.accounts) {
+          created.add(account.timestamp);
+          pushRow(columns, [
+            account.timestamp, idToBytes(account.id), account.ledger, account.code, account.flags,
             idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
           ]);
-          pushRow(balances, balanceRow(account));
         }
         await client.query(
           `INSERT INTO ledger_accounts (${account_columns}) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int4[], $5::int4[], $6::bytea[], $7::int8[], $8::int8[])`,
-          accounts,
-        );
-        await client.query(
-          `INSERT INTO ledger_balances (${balance_columns}) SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[])`,
-          balances,
-        );
-      }
-      const updated = [...effects.accounts_touched].filter((account) => !created.has(account.id));
-      if (updated.length > 0) {
-        const columns = columnsOf(6);
-        for (const account of updated) pushRow(columns, balanceRow(account));
-        await client.query(
-          `UPDATE ledger_balances AS b SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
-             credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
-           FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[])
-             AS u(account_key, debits_pending, debits_posted, credits_pending, credits_posted, closed)
-           WHERE b.account_key = u.account_key`,
           columns,
         );
       }
-      if (effects.transfers_created.length > 0) {
+      const inserted = columnsOf(6);
+      const updated = columnsOf(6);
+      for (const balance of batch.balances) {
+        pushRow(created.has(balance.account_key) ? inserted : updated, [
+          balance.account_key, balance.debits_pending, balance.debits_posted, balance.credits_pending,
+          balance.credits_posted, balance.closed ? 1 : 0,
+        ]);
+      }
+      const balance_arrays = '$1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[]';
+      if ((inserted[0]?.length ?? 0) > 0) {
+        await client.query(`INSERT INTO ledger_balances (${balance_columns}) SELECT * FROM unnest(${balance_arrays})`, inserted);
+      }
+      if ((updated[0]?.length ?? 0) > 0) {
+        await client.query(
+          `UPDATE ledger_balances AS b SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
+             credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
+           FROM unnest(${balance_arrays}) AS u(account_key, debits_pending, debits_posted, credits_pending, credits_posted, closed)
+           WHERE b.account_key = u.account_key`,
+          updated,
+        );
+      }
+      if (sealed.transfers.length > 0) {
         // COPY is PostgreSQL's fastest bulk insert: about a third faster than INSERT … unnest here.
         const lines: string[] = [];
         const pending_ids: Buffer[] = [];
-        for (const transfer of effects.transfers_created) {
+        sealed.transfers.forEach((transfer, index) => {
+          const keys = batch.transfer_account_keys[index];
+          assert(keys !== undefined, 'every transfer comes with its account keys');
           const values = transferValues(transfer);
-          lines.push(copyLine([...values, batch.accountKey(transfer.debit_account_id), batch.accountKey(transfer.credit_account_id)]));
+          lines.push(copyLine([...values, ...keys]));
           if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(values[0]);
-        }
+        });
         await pipeline(
           Readable.from([lines.join('')]),
           client.query(copyFrom(`COPY ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) FROM STDIN`)),
@@ -190,20 +194,20 @@ export class PostgresLedgerStore implements LedgerStore {
           ]);
         }
       }
-      if (effects.pending_resolved.length > 0) {
+      if (sealed.resolutions.length > 0) {
         const columns = columnsOf(3);
-        for (const resolution of effects.pending_resolved) pushRow(columns, [idToBytes(resolution.id), resolution.status, resolution.timestamp]);
+        for (const resolution of sealed.resolutions) pushRow(columns, [idToBytes(resolution.id), resolution.status, resolution.timestamp]);
         const result = await client.query(
           `UPDATE ledger_pending_transfers AS p SET status = u.status, resolved_timestamp = u.resolved_timestamp
            FROM unnest($1::bytea[], $2::text[], $3::int8[]) AS u(id, status, resolved_timestamp)
            WHERE p.id = u.id AND p.status = 'pending'`,
           columns,
         );
-        if (result.rowCount !== effects.pending_resolved.length) throw new Error('a resolved pending transfer was not pending in the store');
+        if (result.rowCount !== sealed.resolutions.length) throw new Error('a resolved pending transfer was not pending in the store');
       }
-      if (effects.balances.length > 0) {
+      if (batch.history.length > 0) {
         const columns = columnsOf(6);
-        for (const balance of effects.balances) {
+        for (const balance of batch.history) {
           pushRow(columns, [
             idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
             balance.credits_pending, balance.credits_posted,
@@ -288,9 +292,6 @@ function copyLine(values: readonly (Buffer | bigint | number)[]): string {
   return `${line}\n`;
 }
 
-function balanceRow(account: Account): unknown[] {
-  return [account.timestamp, account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted, closedOf(account.flags)];
-}
 
 /** Numbers `?` placeholders as `$1, $2, …` (the shared queries hold no literal question marks). */
 function numbered(sql: string): string {

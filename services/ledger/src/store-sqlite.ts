@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { assert } from '@paygrid/kernel';
 import type BetterSqlite3 from 'better-sqlite3';
 import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
 import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
@@ -9,7 +10,6 @@ import {
   account_columns,
   balanceFromRow,
   balance_columns,
-  closedOf,
   select_accounts,
   batchFromRow,
   integer,
@@ -108,37 +108,33 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   commit(batch: BatchCommit): Promise<void> {
-    const { effects, sealed } = batch;
+    const { sealed } = batch;
     const s = this.statements;
     const created = new Set<bigint>();
     this.db.transaction(() => {
-      for (const { account, created_flags } of effects.accounts_created) {
-        created.add(account.id);
+      for (const account of sealed.accounts) {
+        created.add(account.timestamp);
         s.insertAccount.run(
-          account.timestamp, idToBytes(account.id), account.ledger, account.code, created_flags,
+          account.timestamp, idToBytes(account.id), account.ledger, account.code, account.flags,
           idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
         );
-        s.insertBalance.run(
-          account.timestamp, account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
-          closedOf(account.flags),
-        );
       }
-      for (const account of effects.accounts_touched) {
-        if (created.has(account.id)) continue;
-        s.updateBalance.run(
-          account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted,
-          closedOf(account.flags), account.timestamp,
-        );
+      for (const balance of batch.balances) {
+        const values = [balance.debits_pending, balance.debits_posted, balance.credits_pending, balance.credits_posted, balance.closed ? 1 : 0] as const;
+        if (created.has(balance.account_key)) s.insertBalance.run(balance.account_key, ...values);
+        else s.updateBalance.run(...values, balance.account_key);
       }
-      for (const transfer of effects.transfers_created) {
-        s.insertTransfer.run(...transferValues(transfer), batch.accountKey(transfer.debit_account_id), batch.accountKey(transfer.credit_account_id));
+      sealed.transfers.forEach((transfer, index) => {
+        const keys = batch.transfer_account_keys[index];
+        assert(keys !== undefined, 'every transfer comes with its account keys');
+        s.insertTransfer.run(...transferValues(transfer), ...keys);
         if ((transfer.flags & TransferFlags.pending) !== 0) s.insertPending.run(idToBytes(transfer.id));
-      }
-      for (const resolution of effects.pending_resolved) {
+      });
+      for (const resolution of sealed.resolutions) {
         const changed = s.resolvePending.run(resolution.status, resolution.timestamp, idToBytes(resolution.id));
         if (changed.changes !== 1) throw new Error(`pending transfer ${resolution.id} was not pending in the store`);
       }
-      for (const balance of effects.balances) {
+      for (const balance of batch.history) {
         s.insertHistory.run(
           idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
           balance.credits_pending, balance.credits_posted,

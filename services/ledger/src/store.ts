@@ -1,5 +1,4 @@
 import type { SealedBatch } from './codec';
-import type { BatchEffects } from './state-machine';
 import type { Account, AccountBalance, PendingStatus, Transfer } from './types';
 
 /** What the writer needs to resume where the last one stopped. */
@@ -18,14 +17,31 @@ export interface StoredTransfer {
   readonly status: PendingStatus | undefined;
 }
 
-/** One batch, as the writer commits it: its effects and the hash that seals them. */
+/** An account's balances as one batch left them. */
+export interface BalanceSnapshot {
+  /** The account's timestamp, which keys its balance row. */
+  readonly account_key: bigint;
+  readonly debits_pending: bigint;
+  readonly debits_posted: bigint;
+  readonly credits_pending: bigint;
+  readonly credits_posted: bigint;
+  readonly closed: boolean;
+}
+
+/**
+ * One batch, as the writer commits it: plain values copied when the batch was applied, so that
+ * the writer may apply the next batch while this one is still being written.
+ */
 export interface BatchCommit {
   readonly sealed: SealedBatch;
   readonly previous_hash: Buffer;
   readonly hash: Buffer;
-  readonly effects: BatchEffects;
-  /** An account's integer key (its timestamp), for stores that index transfers by it. */
-  readonly accountKey: (id: bigint) => bigint;
+  /** Balances of every account the batch created (insert) or changed (update). */
+  readonly balances: readonly BalanceSnapshot[];
+  /** Balance history rows for accounts with the `history` flag. */
+  readonly history: readonly AccountBalance[];
+  /** The integer keys of the accounts each new transfer debits and credits, in transfer order. */
+  readonly transfer_account_keys: readonly (readonly [debit: bigint, credit: bigint])[];
 }
 
 export interface StoredBatch {

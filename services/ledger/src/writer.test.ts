@@ -126,3 +126,96 @@ describe('ledger writer expiry wake-up', () => {
     }
   });
 });
+
+describe.each(adapters)('ledger writer pipelining on $name', ({ location: makeLocation }) => {
+  it('answers the same as the reference model while batches overlap their commits', async () => {
+    let overlapped = 0;
+    await fc.assert(
+      fc.asyncProperty(workload, async (batches) => {
+        const { location, cleanup } = await makeLocation();
+        cleanups.push(cleanup);
+        const store = await openLedgerStore(location, { migrate: true });
+        // Slow commits make later requests gather into batches applied while earlier ones write.
+        const commit = store.commit.bind(store);
+        let committing = false;
+        store.commit = async (batch) => {
+          committing = true;
+          await new Promise((resolve) => setTimeout(resolve, 3));
+          await commit(batch);
+          committing = false;
+        };
+        // A clock that stands still numbers events the same however they are grouped. The writer
+        // reads it as it applies a batch, so it also counts the batches applied while another
+        // was being written: the pipelining under test.
+        const clock = new ManualClock(1_700_000_000_000_000_000n);
+        const nowNs = clock.nowNs.bind(clock);
+        clock.nowNs = () => {
+          if (committing) overlapped += 1;
+          return nowNs();
+        };
+        const writer = new LedgerWriter({ store, clock, batch_wait_ms: 0, expiry_wake_up: false });
+        await writer.start();
+        try {
+          const operations = batches.flatMap((each) => each.operations);
+          const pending: Promise<string[]>[] = [];
+          for (const operation of operations) {
+            pending.push(operation.kind === 'accounts' ? writer.createAccounts(operation.events) : writer.createTransfers(operation.events));
+            // Requests arrive while earlier batches are still being written.
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+          const actual = await Promise.all(pending);
+          const model = new ReferenceLedger();
+          expect(actual).toEqual(model.batch(clock.now, operations));
+          const stored = await store.lookupAccounts([...model.state.accounts.keys()]);
+          expect(new Map(stored.map((account) => [account.id, account]))).toEqual(model.state.accounts);
+          const report = await verifyLedger(store);
+          expect(report.problem).toBeUndefined();
+        } finally {
+          await writer.stop();
+          await store.close();
+        }
+      }),
+      { numRuns: 20 },
+    );
+    expect(overlapped).toBeGreaterThan(20);
+  });
+});
+
+describe('ledger writer commit failures', () => {
+  it('fails the failed batch and the one applied after it, then carries on from the store', async () => {
+    const { location, cleanup } = await adapters[0]!.location();
+    cleanups.push(cleanup);
+    const store = await openLedgerStore(location, { migrate: true });
+    const commit = store.commit.bind(store);
+    let calls = 0;
+    store.commit = async (batch) => {
+      calls += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (calls === 3) throw new Error('disk on fire');
+      await commit(batch);
+    };
+    const writer = new LedgerWriter({ store, batch_wait_ms: 0 });
+    await writer.start();
+    try {
+      await writer.createAccounts([emptyAccountEvent({ id: 1n, ledger: 1, code: 1 }), emptyAccountEvent({ id: 2n, ledger: 1, code: 1 })]);
+      const transfer = (id: bigint) => emptyTransferEvent({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 10n, ledger: 1, code: 1 });
+      // Batch 2 commits; batch 3 fails while batch 4 is applied on top of it; batch 4 must fail too.
+      const second = writer.createTransfers([transfer(20n)]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const third = writer.createTransfers([transfer(30n)]);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      const fourth = writer.createTransfers([transfer(40n)]);
+      const settled = await Promise.allSettled([second, third, fourth]);
+      expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+      const present = (await store.lookupTransfers([20n, 30n, 40n])).map(({ transfer: row }) => row.id);
+      expect(present).toEqual([20n]);
+      // The writer reloaded from the store: memory agrees with disk, and retries succeed.
+      expect(await writer.createTransfers([transfer(30n), transfer(40n), transfer(20n)])).toEqual(['ok', 'ok', 'exists']);
+      expect((await store.lookupAccounts([2n]))[0]?.credits_posted).toBe(30n);
+      expect((await verifyLedger(store)).ok).toBe(true);
+    } finally {
+      await writer.stop();
+      await store.close();
+    }
+  });
+});

@@ -2,8 +2,8 @@ import { assert, isAssertionError } from '@paygrid/kernel';
 import { compareResolutions, hashBatch, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
-import type { LedgerStore } from './store';
-import { batch_events_max, type Account, type AccountEvent, type TransferEvent } from './types';
+import type { BatchCommit, LedgerStore } from './store';
+import { AccountFlags, batch_events_max, type Account, type AccountEvent, type TransferEvent } from './types';
 
 /** setTimeout's largest delay; a later expiry simply re-arms the timer when it fires. */
 const timer_delay_max_ms = 2_147_483_647;
@@ -70,6 +70,14 @@ export class LedgerWriter {
   private started = false;
   private stopping = false;
   private last_batch_id = 0n;
+  /** The batch being written, resolving to whether it committed. */
+  private in_flight: Promise<boolean> | undefined;
+  /** Wakes a drain that waits on a commit when new work arrives. */
+  private on_arrival: (() => void) | undefined;
+  /** Batches are numbered as they are applied; `touched` maps a transfer to the last one that read or wrote it. */
+  private applied_sequence = 0;
+  private committed_sequence = 0;
+  private readonly touched = new Map<bigint, number>();
   private last_hash: Buffer = Buffer.alloc(32);
   private expiry_timer: NodeJS.Timeout | undefined;
   private idle: Promise<void> = Promise.resolve();
@@ -120,6 +128,7 @@ export class LedgerWriter {
     }
     this.queue.push(request);
     this.queued_events += request.events.length;
+    this.on_arrival?.();
     // Gathering for a moment lets concurrent requests share one commit.
     this.kick(this.batch_wait_ms);
   }
@@ -131,11 +140,28 @@ export class LedgerWriter {
     setTimeout(() => void this.drain(), delay_ms);
   }
 
+  /**
+   * Applies batch after batch, pipelined two deep: while batch K is being written, batch K+1 is
+   * prefetched and applied in memory (its commit waits for K's). Requests are answered only when
+   * their own batch has committed, and a failed commit fails every batch applied after it too.
+   */
   private async drain(): Promise<void> {
     try {
       // Woken by the expiry timer with nothing queued: an empty batch expires what is due.
       if (this.queue.length === 0) await this.runBatch([]);
-      while (this.queue.length > 0) await this.runBatch(this.takeBatch());
+      for (;;) {
+        while (this.queue.length > 0) await this.runBatch(this.takeBatch());
+        if (this.in_flight === undefined) break;
+        // While the last batch is written, a request that arrives is applied at once, on top.
+        const arrival = new Promise<void>((resolve) => (this.on_arrival = resolve));
+        await Promise.race([this.in_flight, arrival]);
+        this.on_arrival = undefined;
+        if (this.queue.length > 0) continue;
+        await this.settleCommit();
+        // Answering that batch may have brought new requests while `running` kept them from
+        // starting a drain of their own.
+        if (this.queue.length === 0) break;
+      }
     } finally {
       this.running = false;
       this.idle_resolve?.();
@@ -162,36 +188,72 @@ export class LedgerWriter {
     const event_count = requests.reduce((sum, request) => sum + request.events.length, 0);
     const started_at = process.hrtime.bigint();
     let results: unknown[];
+    let commit: BatchCommit | undefined;
+    const sequence = ++this.applied_sequence;
     try {
-      await this.prefetch(requests);
+      await this.prefetch(requests, sequence);
       const state = this.state;
       state.beginBatch(this.clock.nowNs(), event_count);
       results = requests.map((request) =>
         request.kind === 'accounts' ? state.createAccounts(request.events) : state.createTransfers(request.events),
       );
-      const effects = state.endBatch();
-      await this.commit(effects);
+      commit = this.seal(state.endBatch(), sequence);
     } catch (error) {
       // A failed assertion is a bug, not a storage failure: let it end the process.
       if (isAssertionError(error)) throw error;
-      const reason = error instanceof Error ? error : new Error(String(error));
-      this.log('error', 'ledger batch failed to commit; reloading state from the store', { error: reason.message });
-      for (const request of requests) request.reject(new LedgerUnavailableError(`the ledger could not commit: ${reason.message}`));
-      await this.recover();
+      this.failRequests(requests, error);
+      // A failed batch in flight has reloaded the state already; otherwise reload it here.
+      if (await this.settleCommit()) await this.recover();
       return;
     }
-    this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9);
-    requests.forEach((request, index) => {
-      const result = results[index];
-      // Each request's results line up with its events; the casts only restore the pairing
-      // that the union of request kinds loses.
-      if (request.kind === 'accounts') request.resolve(result as CreateAccountResult[]);
-      else request.resolve(result as CreateTransferResult[]);
-    });
+    // The previous batch must be on disk before this one is written after it. If it failed, this
+    // batch was applied on top of state that never reached the disk: it fails too, and the state
+    // has been reloaded.
+    if (!(await this.settleCommit())) {
+      this.failRequests(requests, new Error('an earlier batch failed to commit'));
+      return;
+    }
+    // Stores may fail synchronously (better-sqlite3 does); either way it becomes a rejection here.
+    const writing = commit === undefined ? Promise.resolve() : Promise.resolve(commit).then((batch) => this.store.commit(batch));
+    this.in_flight = writing.then(
+      () => {
+        this.committed_sequence = sequence;
+        this.evict();
+        this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9);
+        requests.forEach((request, index) => {
+          const result = results[index];
+          // Each request's results line up with its events; the casts only restore the pairing
+          // that the union of request kinds loses.
+          if (request.kind === 'accounts') request.resolve(result as CreateAccountResult[]);
+          else request.resolve(result as CreateTransferResult[]);
+        });
+        return true;
+      },
+      (error: unknown) => {
+        this.failRequests(requests, error);
+        return false;
+      },
+    );
+  }
+
+  /** Waits for the batch being written, if any; false if it failed (memory is then ahead of disk). */
+  private async settleCommit(): Promise<boolean> {
+    const in_flight = this.in_flight;
+    this.in_flight = undefined;
+    if (in_flight === undefined) return true;
+    const committed = await in_flight;
+    if (!committed) await this.recover();
+    return committed;
+  }
+
+  private failRequests(requests: readonly Request[], error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.log('error', 'ledger batch failed to commit; reloading state from the store', { error: reason });
+    for (const request of requests) request.reject(new LedgerUnavailableError(`the ledger could not commit: ${reason}`));
   }
 
   /** Loads every transfer the batch may reference that is not already in memory. */
-  private async prefetch(requests: readonly Request[]): Promise<void> {
+  private async prefetch(requests: readonly Request[], sequence: number): Promise<void> {
     const state = this.state;
     const wanted = new Set<bigint>();
     for (const request of requests) {
@@ -207,49 +269,74 @@ export class LedgerWriter {
     const referenced = new Set<bigint>();
     for (const { transfer, status } of found) {
       state.transfers.set(transfer.id, transfer);
+      this.touched.set(transfer.id, sequence);
       if (status !== undefined) state.pending_status.set(transfer.id, status);
       if (transfer.pending_id !== 0n && !state.transfers.has(transfer.pending_id)) referenced.add(transfer.pending_id);
     }
     if (referenced.size === 0) return;
     for (const { transfer, status } of await this.store.prefetchTransfers([...referenced])) {
       state.transfers.set(transfer.id, transfer);
+      this.touched.set(transfer.id, sequence);
       if (status !== undefined) state.pending_status.set(transfer.id, status);
     }
   }
 
-  private async commit(effects: BatchEffects): Promise<void> {
-    const changed =
-      effects.accounts_created.length + effects.transfers_created.length + effects.pending_resolved.length > 0;
-    if (changed) {
-      const sealed: SealedBatch = {
-        id: this.last_batch_id + 1n,
-        timestamp_first: effects.timestamp_first,
-        timestamp_last: effects.timestamp_last,
-        accounts: effects.accounts_created.map(({ account, created_flags }) => sealAccount(account, created_flags)),
-        transfers: effects.transfers_created,
-        resolutions: [...effects.pending_resolved].sort(compareResolutions),
-      };
-      const hash = hashBatch(this.last_hash, sealed);
-      const accounts = this.state.accounts;
-      const accountKey = (id: bigint): bigint => {
-        const account = accounts.get(id);
-        assert(account !== undefined, 'a committed transfer names an account the writer does not hold');
-        return account.timestamp;
-      };
-      await this.store.commit({ sealed, previous_hash: this.last_hash, hash, effects, accountKey });
-      this.last_batch_id = sealed.id;
-      this.last_hash = hash;
-    }
-    this.evict();
+  /**
+   * Turns a batch's effects into the values to write, copied now: the next batch will change the
+   * same accounts in memory before this one is on disk. Returns nothing for a batch that changed
+   * nothing.
+   */
+  private seal(effects: BatchEffects, sequence: number): BatchCommit | undefined {
+    for (const transfer of effects.transfers_created) this.touched.set(transfer.id, sequence);
+    for (const resolution of effects.pending_resolved) this.touched.set(resolution.id, sequence);
+    const changed = effects.accounts_created.length + effects.transfers_created.length + effects.pending_resolved.length > 0;
+    if (!changed) return undefined;
+    const sealed: SealedBatch = {
+      id: this.last_batch_id + 1n,
+      timestamp_first: effects.timestamp_first,
+      timestamp_last: effects.timestamp_last,
+      accounts: effects.accounts_created.map(({ account, created_flags }) => sealAccount(account, created_flags)),
+      transfers: effects.transfers_created,
+      resolutions: [...effects.pending_resolved].sort(compareResolutions),
+    };
+    const hash = hashBatch(this.last_hash, sealed);
+    const accounts = this.state.accounts;
+    const accountKey = (id: bigint): bigint => {
+      const account = accounts.get(id);
+      assert(account !== undefined, 'a committed transfer names an account the writer does not hold');
+      return account.timestamp;
+    };
+    const commit: BatchCommit = {
+      sealed,
+      previous_hash: this.last_hash,
+      hash,
+      balances: [...new Set([...effects.accounts_created.map(({ account }) => account), ...effects.accounts_touched])].map((account) => ({
+        account_key: account.timestamp,
+        debits_pending: account.debits_pending,
+        debits_posted: account.debits_posted,
+        credits_pending: account.credits_pending,
+        credits_posted: account.credits_posted,
+        closed: (account.flags & AccountFlags.closed) !== 0,
+      })),
+      history: effects.balances,
+      transfer_account_keys: effects.transfers_created.map((transfer) => [accountKey(transfer.debit_account_id), accountKey(transfer.credit_account_id)] as const),
+    };
+    // The chain moves on now; a failed commit reloads both from the store.
+    this.last_batch_id = sealed.id;
+    this.last_hash = hash;
+    return commit;
   }
 
   /**
-   * Keeps memory bounded: only pending transfers that are still pending stay in the working set;
-   * everything else is read back from the store when a later batch references it.
+   * Keeps memory bounded: once a batch is on disk, the transfers it read or wrote leave the
+   * working set, unless they are still pending or a later batch, not yet on disk, touched them
+   * (the store does not know that batch's changes yet, so memory must keep them).
    */
   private evict(): void {
     const state = this.state;
-    for (const id of state.transfers.keys()) {
+    for (const [id, sequence] of this.touched) {
+      if (sequence > this.committed_sequence) continue;
+      this.touched.delete(id);
       if (state.pending_status.get(id) === 'pending') continue;
       state.transfers.delete(id);
       state.pending_status.delete(id);
@@ -267,6 +354,8 @@ export class LedgerWriter {
     }
     state.commit_timestamp = loaded.commit_timestamp;
     this.state = state;
+    this.touched.clear();
+    this.committed_sequence = this.applied_sequence;
     this.last_batch_id = loaded.last_batch_id;
     this.last_hash = loaded.last_hash;
   }

@@ -18,12 +18,17 @@ export interface RunningPlatform {
   close(): Promise<void>;
 }
 
+/** A mistake in how the command was called: reported in one line, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export function parseServices(list: string | undefined): ServiceName[] {
   if (list === undefined || list.trim() === '') return [...service_names];
   const names = list.split(',').map((name) => name.trim());
   for (const name of names) {
     if (!(service_names as readonly string[]).includes(name)) {
-      throw new Error(`unknown service "${name}"; this build has: ${service_names.join(', ')}`);
+      throw new UsageError(`unknown service "${name}"; this build has: ${service_names.join(', ')}`);
     }
   }
   return names as ServiceName[];

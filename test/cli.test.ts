@@ -1,0 +1,50 @@
+// The `paygrid` command as a newcomer meets it: help on every command, clear refusals of bad
+// configuration, and `ledger verify` on a fresh data folder.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const cli = join(resolve(import.meta.dirname, '..'), 'apps/cli/bin/paygrid.js');
+const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-cli-'));
+afterAll(() => rmSync(data_dir, { recursive: true, force: true }));
+
+function paygrid(args: string[], env: Record<string, string> = {}) {
+  const base: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: data_dir, ...env };
+  delete base.DATABASE_URL;
+  const run = spawnSync(process.execPath, [cli, ...args], { env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, out: run.stdout, err: run.stderr };
+}
+
+describe('paygrid CLI', () => {
+  it('prints help for every command', () => {
+    expect(paygrid(['--help'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verify') });
+    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['bench']]) {
+      const run = paygrid([...command, '--help']);
+      expect(run.status, command.join(' ')).toBe(0);
+      expect(run.out, command.join(' ')).toContain(`Usage: paygrid ${command.join(' ')}`);
+    }
+  });
+
+  it('refuses a bad setting with a message naming the variable', () => {
+    const run = paygrid(['start'], { PORT: 'eighty' });
+    expect(run.status).toBe(2);
+    expect(run.err).toContain('PORT');
+    expect(run.err).toContain('eighty');
+  });
+
+  it('refuses an unknown command and an unknown service', () => {
+    expect(paygrid(['launch']).status).toBe(2);
+    const run = paygrid(['start', '--services', 'ledger,teleport']);
+    expect(run.status).toBe(2);
+    expect(run.err).toContain('teleport');
+  });
+
+  it('migrates and verifies a fresh data folder', () => {
+    expect(paygrid(['migrate'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger') });
+    expect(paygrid(['ledger', 'verify'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verified: 0 batches') });
+    const json = paygrid(['ledger', 'verify', '--json']);
+    expect(JSON.parse(json.out)).toMatchObject({ ok: true, batches: 0 });
+  });
+});

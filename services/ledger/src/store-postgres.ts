@@ -13,6 +13,7 @@ import {
   balanceFromRow,
   balance_columns,
   select_accounts,
+  orderLike,
   transferValues,
   batchFromRow,
   integer,
@@ -299,14 +300,6 @@ function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++index}`);
 }
 
-/** Lookups answer in the order asked, as TigerBeetle's do, leaving out ids not found. */
-function orderLike<T>(ids: readonly bigint[], found: T[], idOf: (value: T) => bigint): T[] {
-  const by_id = new Map(found.map((value) => [idOf(value), value]));
-  return ids.flatMap((id) => {
-    const value = by_id.get(id);
-    return value === undefined ? [] : [value];
-  });
-}
 
 /** Reads inside one REPEATABLE READ transaction: one snapshot for the whole verification. */
 class PostgresLedgerSnapshot implements LedgerSnapshot {

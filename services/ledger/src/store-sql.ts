@@ -301,3 +301,12 @@ export function transferValues(transfer: Transfer): [Buffer, Buffer, Buffer, big
 export function closedOf(flags: number): number {
   return (flags & AccountFlags.closed) !== 0 ? 1 : 0;
 }
+
+/** Lookups answer in the order asked, as TigerBeetle's do, leaving out ids not found. */
+export function orderLike<T>(ids: readonly bigint[], found: T[], idOf: (value: T) => bigint): T[] {
+  const by_id = new Map(found.map((value) => [idOf(value), value]));
+  return ids.flatMap((id) => {
+    const value = by_id.get(id);
+    return value === undefined ? [] : [value];
+  });
+}

@@ -24,6 +24,18 @@ interface SentTransfer {
   chain: number;
 }
 
+function transferBody(transfer: SentTransfer, linked: boolean) {
+  return {
+    id: transfer.id.toString(),
+    debit_account_id: transfer.debit.toString(),
+    credit_account_id: transfer.credit.toString(),
+    amount: transfer.amount,
+    ledger: 1,
+    code: 1,
+    ...(linked ? { flags: ['linked'] } : {}),
+  };
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -119,15 +131,7 @@ describe('ledger crash safety (SIGKILL)', () => {
           sent.push(...batch);
           try {
             const response = await post(port, '/v1/ledger/transfers', {
-              transfers: batch.map((transfer, index) => ({
-                id: transfer.id.toString(),
-                debit_account_id: transfer.debit.toString(),
-                credit_account_id: transfer.credit.toString(),
-                amount: transfer.amount,
-                ledger: 1,
-                code: 1,
-                ...(linked && index < batch.length - 1 ? { flags: ['linked'] } : {}),
-              })),
+              transfers: batch.map((transfer, index) => transferBody(transfer, linked && index < batch.length - 1)),
             });
             if (response.status !== 200) continue;
             for (const { index, result } of (response.json as Results).results) {
@@ -173,14 +177,7 @@ describe('ledger crash safety (SIGKILL)', () => {
       const resubmit = [...acknowledged.values()].filter((transfer) => transfer.chain < 0).slice(-50);
       if (resubmit.length > 0) {
         const again = await post(port, '/v1/ledger/transfers', {
-          transfers: resubmit.map((transfer) => ({
-            id: transfer.id.toString(),
-            debit_account_id: transfer.debit.toString(),
-            credit_account_id: transfer.credit.toString(),
-            amount: transfer.amount,
-            ledger: 1,
-            code: 1,
-          })),
+          transfers: resubmit.map((transfer) => transferBody(transfer, false)),
         });
         expect((again.json as Results).results.map(({ result }) => result)).toEqual(resubmit.map(() => 'exists'));
       }

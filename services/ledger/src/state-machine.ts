@@ -436,12 +436,7 @@ export class LedgerStateMachine {
       } else if (event.amount !== existing.amount) {
         return 'exists_with_different_amount';
       }
-      if (event.user_data_128 !== existing.user_data_128) return 'exists_with_different_user_data_128';
-      if (event.user_data_64 !== existing.user_data_64) return 'exists_with_different_user_data_64';
-      if (event.user_data_32 !== existing.user_data_32) return 'exists_with_different_user_data_32';
-      if (event.ledger !== existing.ledger) return 'exists_with_different_ledger';
-      if (event.code !== existing.code) return 'exists_with_different_code';
-      return 'exists';
+      return existsByUserDataLedgerCode(event, existing);
     }
     const pending = this.transfers.get(existing.pending_id);
     assert(pending !== undefined, 'a posting transfer names a pending transfer missing from the working set');
@@ -628,6 +623,16 @@ function createAccountExists(event: AccountEvent, existing: Account): CreateAcco
   if ((event.flags & ~AccountFlags.closed) !== (existing.flags & ~AccountFlags.closed)) {
     return 'exists_with_different_flags';
   }
+  return existsByUserDataLedgerCode(event, existing);
+}
+
+type Identity = Pick<Account, 'user_data_128' | 'user_data_64' | 'user_data_32' | 'ledger' | 'code'>;
+
+/** The fields both exists checks end with, in precedence order. */
+function existsByUserDataLedgerCode(
+  event: Identity,
+  existing: Identity,
+): CreateAccountResult & CreateTransferResult {
   if (event.user_data_128 !== existing.user_data_128) return 'exists_with_different_user_data_128';
   if (event.user_data_64 !== existing.user_data_64) return 'exists_with_different_user_data_64';
   if (event.user_data_32 !== existing.user_data_32) return 'exists_with_different_user_data_32';

@@ -159,6 +159,21 @@ export function batchFromRow(row: BatchRow): StoredBatch {
 
 const timestamp_ceiling = (1n << 63n) - 1n;
 
+/** The filter's optional conditions on transfer fields (`code`, `user_data_*`). */
+function addTransferFilters(filter: AccountFilter, table: string, id: (value: bigint) => unknown, conditions: string[], params: unknown[]): void {
+  const optional: [string, unknown][] = [
+    ['code', filter.code],
+    ['user_data_128', filter.user_data_128 === undefined ? undefined : id(filter.user_data_128)],
+    ['user_data_64', filter.user_data_64],
+    ['user_data_32', filter.user_data_32],
+  ];
+  for (const [column, value] of optional) {
+    if (value === undefined) continue;
+    conditions.push(`${table}${column} = ?`);
+    params.push(value);
+  }
+}
+
 /**
  * Transfers of one account, newest or oldest first: one index range scan per side (debits use
  * the debit index, credits the credit index), merged and cut to the limit.
@@ -179,22 +194,7 @@ export function accountTransfersQuery(
     const account = `${side}_account_key = (SELECT timestamp FROM ledger_accounts WHERE id = ?)`;
     const conditions = [account, 'timestamp >= ?', 'timestamp <= ?'];
     params.push(id(filter.account_id), filter.timestamp_min ?? 0n, filter.timestamp_max ?? timestamp_ceiling);
-    if (filter.code !== undefined) {
-      conditions.push('code = ?');
-      params.push(filter.code);
-    }
-    if (filter.user_data_128 !== undefined) {
-      conditions.push('user_data_128 = ?');
-      params.push(id(filter.user_data_128));
-    }
-    if (filter.user_data_64 !== undefined) {
-      conditions.push('user_data_64 = ?');
-      params.push(filter.user_data_64);
-    }
-    if (filter.user_data_32 !== undefined) {
-      conditions.push('user_data_32 = ?');
-      params.push(filter.user_data_32);
-    }
+    addTransferFilters(filter, '', id, conditions, params);
     params.push(filter.limit);
     sides.push(
       `SELECT * FROM (SELECT ${transfer_columns} FROM ledger_transfers WHERE ${conditions.join(' AND ')} ORDER BY timestamp ${order} LIMIT ?) AS side_${sides.length}`,
@@ -217,22 +217,7 @@ export function accountBalancesQuery(
   if (filter.credits) sides.push('t.credit_account_id = b.account_id');
   assert(sides.length > 0, 'an account filter names debits, credits or both');
   conditions.push(`(${sides.join(' OR ')})`);
-  if (filter.code !== undefined) {
-    conditions.push('t.code = ?');
-    params.push(filter.code);
-  }
-  if (filter.user_data_128 !== undefined) {
-    conditions.push('t.user_data_128 = ?');
-    params.push(id(filter.user_data_128));
-  }
-  if (filter.user_data_64 !== undefined) {
-    conditions.push('t.user_data_64 = ?');
-    params.push(filter.user_data_64);
-  }
-  if (filter.user_data_32 !== undefined) {
-    conditions.push('t.user_data_32 = ?');
-    params.push(filter.user_data_32);
-  }
+  addTransferFilters(filter, 't.', id, conditions, params);
   params.push(filter.limit);
   return {
     sql: `SELECT b.account_id, b.timestamp, b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted

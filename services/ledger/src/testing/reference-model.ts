@@ -3,22 +3,10 @@
 // and recomputes nothing incrementally. It is slow and obviously correct; the real state machine
 // is fast and must agree with it on every result and every balance.
 import { AccountFlags as A, TransferFlags as T, amount_max, id_max, timestamp_max } from '../types';
-import type { AccountEvent, PendingStatus, TransferEvent } from '../types';
+import type { Account, AccountEvent, PendingStatus, TransferEvent } from '../types';
 
-export interface ModelAccount {
-  id: bigint;
-  ledger: number;
-  code: number;
-  flags: number;
-  user_data_128: bigint;
-  user_data_64: bigint;
-  user_data_32: number;
-  debits_pending: bigint;
-  debits_posted: bigint;
-  credits_pending: bigint;
-  credits_posted: bigint;
-  timestamp: bigint;
-}
+/** The model's accounts are the ledger's, with every field writable. */
+export type ModelAccount = { -readonly [Field in keyof Account]: Account[Field] };
 
 export type ModelTransfer = TransferEvent;
 

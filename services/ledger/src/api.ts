@@ -127,8 +127,13 @@ function missing(what: string, id: string): ApiError {
 const decimal = /^(0|[1-9][0-9]{0,38})$/;
 
 function pathId(value: string): bigint {
-  if (!decimal.test(value)) throw new ApiError('invalid_request_error', 'parameter_invalid', 'id must be a decimal string of up to 39 digits', 'id');
-  return wireOrBadRequest(() => parseId(value, 'id'));
+  return decimalId(value, 'id');
+}
+
+/** A 128-bit id written as a decimal string, from a path or query parameter. */
+function decimalId(value: string, param: string): bigint {
+  if (!decimal.test(value)) throw new ApiError('invalid_request_error', 'parameter_invalid', `${param} must be a decimal string of up to 39 digits`, param);
+  return wireOrBadRequest(() => parseId(value, param));
 }
 
 const filter_parameters = new Set(['limit', 'timestamp_min', 'timestamp_max', 'debits', 'credits', 'reversed', 'code', 'user_data_128', 'user_data_64', 'user_data_32']);
@@ -162,15 +167,7 @@ export function accountFilterFromQuery(account_id: bigint, query: Record<string,
   const code = unsigned('code', BigInt(code_max));
   const user_data_32 = unsigned('user_data_32', BigInt(user_data_32_max));
   const user_data_64 = unsigned('user_data_64', BigInt(Number.MAX_SAFE_INTEGER));
-  const user_data_128_text = query.user_data_128;
-  const user_data_128 =
-    user_data_128_text === undefined
-      ? undefined
-      : decimal.test(user_data_128_text)
-        ? wireOrBadRequest(() => parseId(user_data_128_text, 'user_data_128'))
-        : (() => {
-            throw new ApiError('invalid_request_error', 'parameter_invalid', 'user_data_128 must be a decimal string', 'user_data_128');
-          })();
+  const user_data_128 = query.user_data_128 === undefined ? undefined : decimalId(query.user_data_128, 'user_data_128');
   const timestamp_min = unsigned('timestamp_min', (1n << 63n) - 1n);
   const timestamp_max = unsigned('timestamp_max', (1n << 63n) - 1n);
   return {

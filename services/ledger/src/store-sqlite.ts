@@ -34,6 +34,9 @@ import { TransferFlags, type AccountBalance, type PendingStatus, type Transfer }
 /** Ids per lookup statement: well under SQLite's limit of 32,766 bound parameters. */
 const lookup_chunk = 256;
 
+/** How often a second embedded writer retries the fence while the first one runs. */
+const writer_fence_retry_ms = 500;
+
 /** SQLite page cache for the ledger's connection, in KiB. */
 const sqlite_cache_kib = 128 * 1024;
 
@@ -45,6 +48,7 @@ const sqlite_cache_kib = 128 * 1024;
 export class SqliteLedgerStore implements LedgerStore {
   readonly dialect = 'sqlite';
   private readonly statements;
+  private fence: BetterSqlite3.Database | undefined;
 
   constructor(private readonly db: BetterSqlite3.Database) {
     db.defaultSafeIntegers(true);
@@ -77,10 +81,37 @@ export class SqliteLedgerStore implements LedgerStore {
     };
   }
 
-  acquireWriter(): Promise<void> {
-    // One process owns the file: SQLite's own locking serialises writers, and the embedded
-    // platform runs a single ledger writer by construction.
-    return Promise.resolve();
+  /**
+   * Fencing for the embedded store: the writer holds an exclusive SQLite lock on a small file
+   * beside the ledger (`<file>-writer`) for as long as it runs. The operating system drops the
+   * lock when the process dies, however it dies, so a restart after SIGKILL takes it at once,
+   * while a second live process on the same DATA_DIR waits instead of writing beside the first.
+   */
+  async acquireWriter(onWaiting: (message: string) => void): Promise<void> {
+    if (this.fence !== undefined) return;
+    const fence = new Database(`${this.db.name}-writer`);
+    fence.pragma('locking_mode = EXCLUSIVE');
+    fence.pragma('busy_timeout = 0');
+    let warned = false;
+    for (;;) {
+      try {
+        // In exclusive locking mode, the first write takes the lock and keeps it until close.
+        fence.exec('CREATE TABLE IF NOT EXISTS writer (pid INTEGER); DELETE FROM writer;');
+        fence.prepare('INSERT INTO writer (pid) VALUES (?)').run(process.pid);
+        break;
+      } catch (error) {
+        if (!(error instanceof Error && 'code' in error && String(error.code).startsWith('SQLITE_BUSY'))) {
+          fence.close();
+          throw error;
+        }
+        if (!warned) {
+          onWaiting(`another process is the ledger writer for ${this.db.name}; waiting to take over`);
+          warned = true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, writer_fence_retry_ms));
+      }
+    }
+    this.fence = fence;
   }
 
   load(): Promise<LoadedLedger> {
@@ -195,6 +226,9 @@ export class SqliteLedgerStore implements LedgerStore {
 
   close(): Promise<void> {
     this.db.close();
+    // Closing the fence's connection releases the writer lock for a standby.
+    this.fence?.close();
+    this.fence = undefined;
     return Promise.resolve();
   }
 }

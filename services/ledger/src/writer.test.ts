@@ -8,6 +8,7 @@ import { openLedgerStore, type LedgerStoreLocation } from './open';
 import { verifyLedger } from './verify';
 import { countEvents, workload } from './testing/generators';
 import { ReferenceLedger } from './testing/reference-model';
+import { LedgerService } from './service';
 import { TransferFlags, emptyAccountEvent, emptyTransferEvent } from './types';
 import { LedgerWriter, type WriterClock } from './writer';
 
@@ -216,6 +217,35 @@ describe('ledger writer commit failures', () => {
     } finally {
       await writer.stop();
       await store.close();
+    }
+  });
+});
+
+describe('embedded writer fencing', () => {
+  it('makes a second writer on the same file wait until the first one closes', async () => {
+    const { location, cleanup } = await adapters[0]!.location();
+    cleanups.push(cleanup);
+    const first = await LedgerService.open(await openLedgerStore(location, { migrate: true }), { batch_wait_ms: 0 });
+    const waiting: string[] = [];
+    let second: LedgerService | undefined;
+    const opening = openLedgerStore(location, { migrate: true }).then((store) =>
+      LedgerService.open(store, { batch_wait_ms: 0, log: (_level, message) => waiting.push(message) }),
+    );
+    void opening.then((service) => (second = service));
+    try {
+      expect((await first.createAccounts([emptyAccountEvent({ id: 1n, ledger: 1, code: 1 })]))[0]?.result).toBe('ok');
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(second).toBeUndefined();
+      expect(waiting.join('\n')).toMatch(/another process is the ledger writer/);
+    } finally {
+      await first.close();
+    }
+    const service = await opening;
+    try {
+      // The second writer loaded what the first committed.
+      expect((await service.createAccounts([emptyAccountEvent({ id: 1n, ledger: 1, code: 1 })]))[0]?.result).toBe('exists');
+    } finally {
+      await service.close();
     }
   });
 });

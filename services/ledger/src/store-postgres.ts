@@ -126,8 +126,14 @@ export class PostgresLedgerStore implements LedgerStore {
     };
   }
 
+  /**
+   * Reads through the pool, not the writer's connection, so that the next batch's prefetch runs
+   * while the last batch commits. It cannot read anything a batch in flight changes: the writer
+   * keeps every transfer such a batch touched in memory and asks only for the others.
+   */
   async prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
-    const result = await this.writerClient().query<TransferRow>(`${select_transfer_with_status} WHERE t.id = ANY($1::bytea[])`, [
+    this.writerClient(); // Only the writer prefetches: this throws once it has lost the fence.
+    const result = await this.options.pool.query<TransferRow>(`${select_transfer_with_status} WHERE t.id = ANY($1::bytea[])`, [
       ids.map(idToBytes),
     ]);
     return result.rows.map(storedTransferFromRow);

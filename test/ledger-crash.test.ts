@@ -1,4 +1,4 @@
-// Crash safety: the platform writes transfers under load and is killed with SIGKILL at random
+// Crash safety, on SQLite and (with DATABASE_URL) PostgreSQL: the platform writes transfers under load and is killed with SIGKILL at random
 // moments. After every restart, each acknowledged transfer is there exactly once, no linked chain
 // is half-applied, resubmitting is idempotent, and `paygrid ledger verify` passes.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresUrl } from '@paygrid/kernel/testing';
 
 const root = resolve(import.meta.dirname, '..');
 const cli = join(root, 'apps/cli/bin/paygrid.js');
@@ -36,6 +38,17 @@ function transferBody(transfer: SentTransfer, linked: boolean) {
   };
 }
 
+async function adminQuery(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -47,15 +60,28 @@ async function freePort(): Promise<number> {
   });
 }
 
-function environment(data_dir: string, port: number): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: data_dir, PORT: String(port), PAYGRID_OPERATOR_KEY: operator_key, LOG_LEVEL: 'error' };
-  // This suite is about the embedded store; the PostgreSQL writer has its own tests.
+/** Where the platform under test keeps its data: a folder, and a PostgreSQL database if set. */
+interface Target {
+  readonly data_dir: string;
+  readonly port: number;
+  readonly database_url: string | undefined;
+}
+
+function environment(target: Target): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: target.data_dir,
+    PORT: String(target.port),
+    PAYGRID_OPERATOR_KEY: operator_key,
+    LOG_LEVEL: 'error',
+  };
   delete env.DATABASE_URL;
+  if (target.database_url !== undefined) env.DATABASE_URL = target.database_url;
   return env;
 }
 
-async function startPlatform(data_dir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'start'], { env: environment(data_dir, port), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startPlatform(target: Target): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [cli, 'start'], { env: environment(target), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await new Promise<void>((resolveStart, reject) => {
@@ -94,18 +120,36 @@ function kill(child: ChildProcess): Promise<void> {
   });
 }
 
-function verifyLedger(data_dir: string, port: number): { status: number | null; output: string } {
-  const run = spawnSync(process.execPath, [cli, 'ledger', 'verify'], { env: environment(data_dir, port), encoding: 'utf8' });
+function verifyLedger(target: Target): { status: number | null; output: string } {
+  const run = spawnSync(process.execPath, [cli, 'ledger', 'verify'], { env: environment(target), encoding: 'utf8' });
   return { status: run.status, output: run.stdout + run.stderr };
 }
 
-describe('ledger crash safety (SIGKILL)', () => {
+const database_url = postgresUrl();
+const stores = [{ name: 'SQLite', postgres: false }, ...(database_url === undefined ? [] : [{ name: 'PostgreSQL', postgres: true }])];
+
+describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) => {
   const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-crash-'));
-  afterAll(() => rmSync(data_dir, { recursive: true, force: true }));
+  // The PostgreSQL platform gets a scratch database of its own, dropped afterwards.
+  const scratch = `paygrid_crash_${process.pid}`;
+  let target_url: string | undefined;
+  beforeAll(async () => {
+    if (!postgres || database_url === undefined) return;
+    await adminQuery(database_url, `DROP DATABASE IF EXISTS ${scratch}`);
+    await adminQuery(database_url, `CREATE DATABASE ${scratch}`);
+    const url = new URL(database_url);
+    url.pathname = `/${scratch}`;
+    target_url = url.toString();
+  });
+  afterAll(async () => {
+    rmSync(data_dir, { recursive: true, force: true });
+    if (target_url !== undefined && database_url !== undefined) await adminQuery(database_url, `DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
+  });
 
   it(`keeps every acknowledged transfer exactly once across ${kills} SIGKILLs`, async () => {
-    const port = await freePort();
-    let child = await startPlatform(data_dir, port);
+    const target: Target = { data_dir, port: await freePort(), database_url: target_url };
+    const port = target.port;
+    let child = await startPlatform(target);
     const opened = await post(port, '/v1/ledger/accounts', {
       accounts: Array.from({ length: accounts }, (_, index) => ({ id: String(index + 1), ledger: 1, code: 1 })),
     });
@@ -150,11 +194,11 @@ describe('ledger crash safety (SIGKILL)', () => {
       stop = true;
       await load;
 
-      const verified = verifyLedger(data_dir, port);
+      const verified = verifyLedger(target);
       expect(verified.output).toContain('ledger verified');
       expect(verified.status).toBe(0);
 
-      child = await startPlatform(data_dir, port);
+      child = await startPlatform(target);
       const ids = sent.map((transfer) => transfer.id.toString());
       const present = new Set<string>();
       for (let first = 0; first < ids.length; first += 8000) {
@@ -183,9 +227,9 @@ describe('ledger crash safety (SIGKILL)', () => {
       }
     }
     await kill(child);
-    const verified = verifyLedger(data_dir, port);
+    const verified = verifyLedger(target);
     expect(verified.status).toBe(0);
     expect(acknowledged.size).toBeGreaterThan(kills * 10);
-    console.log(`[crash] ${kills} SIGKILLs, ${sent.length} transfers sent, ${acknowledged.size} acknowledged, all present exactly once`);
+    console.log(`[crash] ${postgres ? 'PostgreSQL' : 'SQLite'}: ${kills} SIGKILLs, ${sent.length} transfers sent, ${acknowledged.size} acknowledged, all present exactly once`);
   }, 600_000);
 });

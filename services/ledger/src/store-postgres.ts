@@ -14,7 +14,6 @@ import {
   balance_columns,
   select_accounts,
   orderLike,
-  transferValues,
   batchFromRow,
   integer,
   pendingFromRow,
@@ -181,19 +180,14 @@ export class PostgresLedgerStore implements LedgerStore {
         );
       }
       if (sealed.transfers.length > 0) {
-        // COPY is PostgreSQL's fastest bulk insert: about a third faster than INSERT … unnest here.
-        const lines: string[] = [];
+        // Binary COPY is PostgreSQL's fastest bulk insert: no text to print here or parse there.
         const pending_ids: Buffer[] = [];
-        sealed.transfers.forEach((transfer, index) => {
-          const keys = batch.transfer_account_keys[index];
-          assert(keys !== undefined, 'every transfer comes with its account keys');
-          const values = transferValues(transfer);
-          lines.push(copyLine([...values, ...keys]));
-          if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(values[0]);
-        });
+        for (const transfer of sealed.transfers) {
+          if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(idToBytes(transfer.id));
+        }
         await pipeline(
-          Readable.from([lines.join('')]),
-          client.query(copyFrom(`COPY ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) FROM STDIN`)),
+          Readable.from([copyTransfersBinary(sealed.transfers, batch.transfer_account_keys)]),
+          client.query(copyFrom(`COPY ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) FROM STDIN (FORMAT binary)`)),
         );
         if (pending_ids.length > 0) {
           await client.query("INSERT INTO ledger_pending_transfers (id, status) SELECT id, 'pending' FROM unnest($1::bytea[]) AS u(id)", [
@@ -289,16 +283,55 @@ function pushRow(columns: unknown[][], values: readonly unknown[]): void {
   values.forEach((value, index) => columns[index]?.push(value));
 }
 
-/** One row of COPY's text format: bytea as `\\x` hex, integers in decimal, tab-separated. */
-function copyLine(values: readonly (Buffer | bigint | number)[]): string {
-  let line = '';
-  for (const value of values) {
-    if (line.length > 0) line += '\t';
-    line += Buffer.isBuffer(value) ? `\\\\x${value.toString('hex')}` : value.toString();
-  }
-  return `${line}\n`;
-}
+/** PostgreSQL's binary COPY signature, flags and header extension length. */
+const copy_binary_header = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
+/** Bytes per transfer row: a field count, then 15 fields, each a length and its value. */
+const copy_transfer_row_bytes = 2 + 5 * (4 + 16) + 8 * (4 + 8) + 2 * (4 + 4);
 
+/**
+ * Transfers in PostgreSQL's binary COPY format, in `transfer_columns` order and then the two
+ * account keys: bytea ids of 16 bytes, int8 for BIGINT columns and int4 for INTEGER ones.
+ */
+function copyTransfersBinary(transfers: readonly Transfer[], keys: BatchCommit['transfer_account_keys']): Buffer {
+  const out = Buffer.allocUnsafe(copy_binary_header.length + transfers.length * copy_transfer_row_bytes + 2);
+  let at = copy_binary_header.copy(out, 0);
+  const id = (value: bigint) => {
+    at = out.writeInt32BE(16, at);
+    at = out.writeBigUInt64BE(value >> 64n, at);
+    at = out.writeBigUInt64BE(value & 0xffff_ffff_ffff_ffffn, at);
+  };
+  const int8 = (value: bigint | number) => {
+    at = out.writeInt32BE(8, at);
+    at = out.writeBigInt64BE(BigInt(value), at);
+  };
+  const int4 = (value: number) => {
+    at = out.writeInt32BE(4, at);
+    at = out.writeInt32BE(value, at);
+  };
+  transfers.forEach((transfer, index) => {
+    const [debit_key, credit_key] = keys[index] ?? [];
+    assert(debit_key !== undefined && credit_key !== undefined, 'every transfer comes with its account keys');
+    at = out.writeInt16BE(15, at);
+    id(transfer.id);
+    id(transfer.debit_account_id);
+    id(transfer.credit_account_id);
+    int8(transfer.amount);
+    id(transfer.pending_id);
+    id(transfer.user_data_128);
+    int8(transfer.user_data_64);
+    int8(transfer.user_data_32);
+    int8(transfer.timeout);
+    int8(transfer.ledger);
+    int4(transfer.code);
+    int4(transfer.flags);
+    int8(transfer.timestamp);
+    int8(debit_key);
+    int8(credit_key);
+  });
+  at = out.writeInt16BE(-1, at);
+  assert(at === out.length);
+  return out;
+}
 
 /** Numbers `?` placeholders as `$1, $2, …` (the shared queries hold no literal question marks). */
 function numbered(sql: string): string {

@@ -10,8 +10,7 @@ export const genesis_hash = Buffer.alloc(hash_bytes);
 export function idToBytes(id: bigint): Buffer {
   assert(id >= 0n && id < 1n << 128n, 'id out of range');
   const bytes = Buffer.allocUnsafe(16);
-  bytes.writeBigUInt64BE(id >> 64n, 0);
-  bytes.writeBigUInt64BE(id & 0xffff_ffff_ffff_ffffn, 8);
+  writeId(bytes, id, 0);
   return bytes;
 }
 
@@ -106,7 +105,8 @@ export function hashBatch(previous_hash: Buffer, batch: SealedBatch): Buffer {
   return createHash('sha256').update(out).digest();
 }
 
-function writeId(out: Buffer, id: bigint, at: number): number {
+/** Writes a 128-bit id as 16 big-endian bytes at `at`; returns the offset after it. */
+export function writeId(out: Buffer, id: bigint, at: number): number {
   at = out.writeBigUInt64BE(id >> 64n, at);
   return out.writeBigUInt64BE(id & 0xffff_ffff_ffff_ffffn, at);
 }

@@ -68,9 +68,4 @@ export class LedgerService implements LedgerClient {
     await this.writer.stop();
     await this.store.close();
   }
-
-  /** The in-memory accounts (for the memory benchmark and tests). */
-  get accountsInMemory(): number {
-    return this.writer.accounts.size;
-  }
 }

@@ -7,6 +7,7 @@ import {
   amount_max,
   hasFlag,
   id_max,
+  nanoseconds_per_second,
   pendingExpiresAt,
   timestamp_max,
   transfer_flags_known,
@@ -294,7 +295,7 @@ export class LedgerStateMachine {
     if (amount + credit.credits_posted > amount_max) return 'overflows_credits_posted';
     if (amount + debit.debits_pending + debit.debits_posted > amount_max) return 'overflows_debits';
     if (amount + credit.credits_pending + credit.credits_posted > amount_max) return 'overflows_credits';
-    if (timestamp + BigInt(event.timeout) * 1_000_000_000n > timestamp_max) return 'overflows_timeout';
+    if (timestamp + BigInt(event.timeout) * nanoseconds_per_second > timestamp_max) return 'overflows_timeout';
 
     if (
       hasFlag(debit.flags, AccountFlags.debits_must_not_exceed_credits) &&

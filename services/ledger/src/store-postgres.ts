@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { assert } from '@paygrid/kernel';
 import { from as copyFrom } from 'pg-copy-streams';
-import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
+import { compareResolutions, genesis_hash, idToBytes, writeId, type SealedBatch } from './codec';
 import type { AccountFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import {
   accountBalancesQuery,
@@ -297,8 +297,7 @@ function copyTransfersBinary(transfers: readonly Transfer[], keys: BatchCommit['
   let at = copy_binary_header.copy(out, 0);
   const id = (value: bigint) => {
     at = out.writeInt32BE(16, at);
-    at = out.writeBigUInt64BE(value >> 64n, at);
-    at = out.writeBigUInt64BE(value & 0xffff_ffff_ffff_ffffn, at);
+    at = writeId(out, value, at);
   };
   const int8 = (value: bigint | number) => {
     at = out.writeInt32BE(8, at);

@@ -3,7 +3,7 @@ import { compareResolutions, hashBatch, sealAccount, type SealedBatch } from './
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
 import type { BatchCommit, LedgerStore } from './store';
-import { AccountFlags, batch_events_max, type Account, type AccountEvent, type TransferEvent } from './types';
+import { AccountFlags, batch_events_max, pendingExpiresAt, type Account, type AccountEvent, type TransferEvent } from './types';
 
 /** setTimeout's largest delay; a later expiry simply re-arms the timer when it fires. */
 const timer_delay_max_ms = 2_147_483_647;
@@ -350,7 +350,7 @@ export class LedgerWriter {
     for (const transfer of loaded.pending) {
       state.transfers.set(transfer.id, transfer);
       state.pending_status.set(transfer.id, 'pending');
-      if (transfer.timeout > 0) state.expiry_queue.push(transfer.id, transfer.timestamp + BigInt(transfer.timeout) * 1_000_000_000n);
+      if (transfer.timeout > 0) state.expiry_queue.push(transfer.id, pendingExpiresAt(transfer));
     }
     state.commit_timestamp = loaded.commit_timestamp;
     this.state = state;

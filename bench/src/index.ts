@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { runApiBench, type ApiBenchResult } from './api';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
 
 /** The issue's targets, printed beside what was measured. */
@@ -7,7 +8,12 @@ const targets = {
   hot_vs_uniform: 0.8,
   sqlite_transfers_per_second: 100_000,
   rss_mb_for_million_accounts: 400,
+  api_vs_bare_fastify: 0.4,
+  api_p99_ms_at_half_rate: 20,
 };
+
+/** Concurrent connections the API benchmark keeps open. */
+const api_connections = 32;
 
 export async function runBench(argv: readonly string[], usage: string): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -15,7 +21,8 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     allowPositionals: true,
     options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
   });
-  if (values.help === true || positionals[0] !== 'ledger') {
+  const suite = positionals[0];
+  if (values.help === true || (suite !== 'ledger' && suite !== 'api')) {
     console.log(usage);
     return values.help === true ? 0 : 2;
   }
@@ -26,6 +33,13 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     if (json) console.error(line);
     else console.log(line);
   };
+  if (suite === 'api') {
+    log(`API benchmark: ${quick ? 'quick' : 'full'} run`);
+    const result = await runApiBench({ seconds: quick ? 3 : 15, connections: api_connections, wallets: quick ? 50 : 1000, log });
+    if (json) console.log(JSON.stringify({ ...result, targets: { api_vs_bare_fastify: targets.api_vs_bare_fastify, api_p99_ms_at_half_rate: targets.api_p99_ms_at_half_rate } }, null, 2));
+    else printApiResult(result);
+    return result.money_conserved && result.api.non_2xx === 0 && result.api.errors === 0 ? 0 : 1;
+  }
   const database_url = process.env.DATABASE_URL;
   log(`ledger benchmark: ${quick ? 'quick' : 'full'} run${database_url === undefined ? ' (SQLite only: DATABASE_URL is not set)' : ''}`);
   const scenarios = await runScenarios({
@@ -110,4 +124,18 @@ function printTable(
   console.log(
     `memory: ${memory.accounts.toLocaleString('en-US')} accounts in memory, process RSS ${memory.rss_mb.toFixed(0)} MB (${memory.baseline_rss_mb.toFixed(0)} MB before the accounts; heap ${memory.heap_used_mb.toFixed(0)} MB) (target ${targets.rss_mb_for_million_accounts} MB for 1,000,000)`,
   );
+}
+
+function printApiResult(result: ApiBenchResult): void {
+  const row = (name: string, load: ApiBenchResult['api']) =>
+    `${name.padEnd(34)} ${Math.round(load.requests_per_second).toLocaleString('en-US').padStart(9)} req/s   p50 ${load.p50_ms.toFixed(1).padStart(6)} ms   p99 ${load.p99_ms.toFixed(1).padStart(6)} ms   (${load.requests.toLocaleString('en-US')} requests, ${load.non_2xx} non-2xx, ${load.errors} errors)`;
+  console.log('');
+  console.log(`${result.connections} connections, ${result.seconds} s each, autocannon in this process`);
+  console.log(row('signed wallet transfers (API)', result.api));
+  console.log(row('bare Fastify answering {}', result.bare));
+  console.log(row(`API at half rate (${result.half_rate.target_rate}/s)`, result.half_rate));
+  console.log('');
+  console.log(`API / bare Fastify: ${(result.ratio * 100).toFixed(0)}% (target ${targets.api_vs_bare_fastify * 100}%)`);
+  console.log(`API p99 at half rate: ${result.half_rate.p99_ms.toFixed(1)} ms (target under ${targets.api_p99_ms_at_half_rate} ms)`);
+  console.log(`money conserved across all wallets: ${result.money_conserved ? 'yes' : 'NO'}`);
 }

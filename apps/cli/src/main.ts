@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadPlatformConfig } from '@paygrid/kernel';
+import { ConfigError, describeDatabaseLocation, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
-import { UsageError, parseServices, startPlatform } from './platform';
+import { UsageError, parseServices, service_migrations, startPlatform } from './platform';
 
 const usage = {
   main: `Usage: paygrid <command> [options]
@@ -10,10 +10,10 @@ Commands:
   start           run the platform (every service in one process by default)
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
-  bench           run benchmarks (paygrid bench ledger)
+  bench           run benchmarks (paygrid bench ledger | api)
 
 Run "paygrid <command> --help" for a command's options.`,
-  start: `Usage: paygrid start [--services ledger,...]
+  start: `Usage: paygrid start [--services ledger,identity,wallet,gateway]
 
 Runs Paygrid. With no DATABASE_URL it uses embedded SQLite files under DATA_DIR (default ./data);
 with DATABASE_URL it uses one PostgreSQL schema per service.
@@ -22,7 +22,9 @@ Options:
   --services LIST   comma-separated services to run in this process (default: all)
 
 Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG_LEVEL (info),
-PAYGRID_OPERATOR_KEY, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START.`,
+PAYGRID_OPERATOR_KEY, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
+without it), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
+GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key.`,
   migrate: `Usage: paygrid migrate
 
 Applies every service's pending migrations to DATA_DIR's SQLite files or, with DATABASE_URL, to
@@ -35,10 +37,14 @@ Exits 0 when the ledger verifies, 1 naming the first bad batch or account otherw
 
 Options:
   --json   print the report as JSON`,
-  bench: `Usage: paygrid bench ledger [--json] [--quick]
+  bench: `Usage: paygrid bench ledger|api [--json] [--quick]
 
-Measures ledger transfers per second and commit latency on SQLite and (with DATABASE_URL)
-PostgreSQL, compares with pgbench tpcb-like, and measures memory for 1,000,000 accounts.
+ledger: measures ledger transfers per second and commit latency on SQLite and (with
+DATABASE_URL) PostgreSQL, compares with pgbench tpcb-like, and measures memory for 1,000,000
+accounts.
+api: drives signed peer-to-peer wallet transfers through the HTTP API of a platform started as
+\`npm start\` does, compares with a bare Fastify server answering {}, and measures latency at
+half the rate reached.
 
 Options:
   --json    print machine-readable results
@@ -90,9 +96,11 @@ async function start(args: readonly string[]): Promise<number> {
   console.log(`Paygrid is running at ${platform.url}`);
   console.log(`  data:         ${platform.config.DATABASE_URL === undefined ? platform.config.DATA_DIR : 'PostgreSQL (DATABASE_URL)'}`);
   console.log(`  ledger:       ${platform.ledger_store}`);
+  for (const [service, location] of Object.entries(platform.databases)) console.log(`  ${`${service}:`.padEnd(13)} ${location}`);
   if (key.source === 'environment') console.log('  operator key: from PAYGRID_OPERATOR_KEY');
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
-  console.log(`  try:          curl -H "Authorization: Bearer <operator key>" ${platform.url}/v1/ledger/accounts/1`);
+  console.log(`  API docs:     ${platform.url}/docs`);
+  console.log(`  try:          curl -H "Authorization: Bearer <operator key>" -H "Content-Type: application/json" -d '{"name":"Acme"}' ${platform.url}/v1/merchants`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -115,6 +123,15 @@ async function migrate(args: readonly string[]): Promise<number> {
   const location = ledgerStoreLocation(config);
   const applied = await migrateLedgerStore(location);
   console.log(`ledger (${describeLedgerStore(location)}): ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`);
+  for (const [service, migrations] of Object.entries(service_migrations)) {
+    const database = await openDatabase({ config, service });
+    try {
+      const versions = await database.migrate(migrations);
+      console.log(`${service} (${describeDatabaseLocation(database.location)}): ${versions.length === 0 ? 'up to date' : `applied ${versions.join(', ')}`}`);
+    } finally {
+      await database.close();
+    }
+  }
   return 0;
 }
 

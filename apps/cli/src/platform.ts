@@ -1,19 +1,50 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import { Histogram } from 'prom-client';
-import { ApiError, createHttpServer, createLogger, loadPlatformConfig, type PlatformConfig } from '@paygrid/kernel';
+import { registerGateway } from '@paygrid/gateway';
+import { IdentityService, identity_migrations } from '@paygrid/identity';
+import { openCache } from '@paygrid/kernel/cache';
+import {
+  ApiError,
+  createHttpServer,
+  createLogger,
+  describeDatabaseLocation,
+  loadPlatformConfig,
+  openDatabase,
+  type Migration,
+  type PlatformConfig,
+  type ServiceDatabase,
+} from '@paygrid/kernel';
 import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes } from '@paygrid/ledger';
+import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
 /** The services this build can run. Later services join this list as they land. */
-export const service_names = ['ledger'] as const;
+export const service_names = ['ledger', 'identity', 'wallet', 'gateway'] as const;
 export type ServiceName = (typeof service_names)[number];
+
+/**
+ * Services call each other in-process for now: the HTTP transport between services is not built
+ * yet, so a service runs only beside the services it calls.
+ */
+const service_dependencies: Record<ServiceName, readonly ServiceName[]> = {
+  ledger: [],
+  identity: [],
+  wallet: ['ledger', 'identity'],
+  gateway: ['ledger', 'identity', 'wallet'],
+};
+
+/** The migrations of the services that keep their tables behind the generic Database port. */
+export const service_migrations = { identity: identity_migrations, wallet: wallet_migrations } as const satisfies Record<string, readonly Migration[]>;
 
 export interface RunningPlatform {
   readonly url: string;
   readonly config: PlatformConfig;
   readonly operator_key: OperatorKey;
   readonly ledger_store: string;
+  /** Where each service keeps its data, for the start-up banner. */
+  readonly databases: Readonly<Record<string, string>>;
   /** Stops taking requests, finishes the batch in flight, and closes every store. */
   close(): Promise<void>;
 }
@@ -31,19 +62,38 @@ export function parseServices(list: string | undefined): ServiceName[] {
       throw new UsageError(`unknown service "${name}"; this build has: ${service_names.join(', ')}`);
     }
   }
-  return names as ServiceName[];
+  const services = names as ServiceName[];
+  for (const service of services) {
+    const missing = service_dependencies[service].filter((dependency) => !services.includes(dependency));
+    if (missing.length > 0) {
+      throw new UsageError(`service "${service}" needs ${missing.join(', ')} in the same process (the HTTP transport between services is not built yet)`);
+    }
+  }
+  return services;
 }
 
 /** Starts the named services (all by default) in this process, behind one HTTP server. */
-export async function startPlatform(options: { env?: NodeJS.ProcessEnv; services?: readonly ServiceName[] } = {}): Promise<RunningPlatform> {
+export interface StartPlatformOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly services?: readonly ServiceName[];
+  /** Overrides PORT; 0 picks a free port (for tests that run several platforms at once). */
+  readonly port?: number;
+}
+
+export async function startPlatform(options: StartPlatformOptions = {}): Promise<RunningPlatform> {
   const config = loadPlatformConfig(options.env ?? process.env);
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   const operator_key = loadOperatorKey(config);
   // A failed assertion means the code is wrong: answer that request with a 500, then stop the
   // process rather than go on serving from state nobody can vouch for.
+  const tls =
+    config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
+      ? undefined
+      : { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) };
   const server = createHttpServer({
     logger,
+    ...(tls === undefined ? {} : { tls }),
     onAssertionFailure: () => {
       logger.fatal('assertion failed; exiting');
       process.exit(70);
@@ -53,6 +103,7 @@ export async function startPlatform(options: { env?: NodeJS.ProcessEnv; services
 
   const closers: (() => Promise<void>)[] = [];
   let ledger_store = 'not running';
+  let ledger_service: LedgerService | undefined;
   if (services.includes('ledger')) {
     const location = ledgerStoreLocation(config);
     ledger_store = describeLedgerStore(location);
@@ -84,14 +135,57 @@ export async function startPlatform(options: { env?: NodeJS.ProcessEnv; services
     server.readiness.add('ledger', async () => {
       await ledger.lookupAccounts([1n]);
     });
+    ledger_service = ledger;
   }
 
-  const url = await app.listen({ host: config.HOST, port: config.PORT });
+  const databases: Record<string, string> = {};
+  async function serviceDatabase(service: keyof typeof service_migrations): Promise<ServiceDatabase> {
+    const database = await openDatabase({ config, service });
+    closers.push(() => database.close());
+    if (config.MIGRATE_ON_START) await database.migrate(service_migrations[service]);
+    databases[service] = describeDatabaseLocation(database.location);
+    server.readiness.add(`${service}_database`, async () => {
+      await database.query('SELECT 1');
+    });
+    return database;
+  }
+
+  let identity: IdentityService | undefined;
+  if (services.includes('identity')) identity = new IdentityService({ database: await serviceDatabase('identity') });
+
+  let wallet: WalletService | undefined;
+  if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined) {
+    const bank = new SimulatedBank();
+    wallet = new WalletService({ database: await serviceDatabase('wallet'), ledger: ledger_service, customers: identity, bank });
+    await wallet.start();
+    const started = wallet;
+    closers.push(() => started.close());
+  }
+
+  if (services.includes('gateway') && ledger_service !== undefined && identity !== undefined && wallet !== undefined) {
+    const cache = openCache({ key_prefix: config.CACHE_KEY_PREFIX, ...(config.REDIS_URL === undefined ? {} : { redis_url: config.REDIS_URL }) });
+    closers.push(() => cache.close());
+    server.readiness.add('cache', () => cache.ping());
+    await registerGateway(app, {
+      identity,
+      wallet,
+      ledger: ledger_service,
+      cache,
+      operator_key: operator_key.key,
+      rate_limit: { capacity: config.GATEWAY_RATE_LIMIT_BURST, refill_per_second: config.GATEWAY_RATE_LIMIT_PER_SECOND },
+      ...(config.DASHBOARD_ORIGIN === undefined ? {} : { dashboard_origin: config.DASHBOARD_ORIGIN }),
+    });
+  }
+
+  const listening = await app.listen({ host: config.HOST, port: options.port ?? config.PORT });
+  // Fastify names the scheme from its own https option; the TLS server here comes from a factory.
+  const url = tls === undefined ? listening : listening.replace(/^http:/, 'https:');
   return {
     url,
     config,
     operator_key,
     ledger_store,
+    databases,
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();

@@ -37,10 +37,11 @@ export { loadPlatformConfig, log_levels, type LogLevel, type PlatformConfig } fr
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
 export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';
 
-export { createHttpServer, body_limit_bytes_default, type CreateHttpServerOptions, type HttpServer } from './http/server';
+export { createHttpServer, body_limit_bytes_default, hsts_max_age_seconds, tls_version_min, type CreateHttpServerOptions, type HttpServer } from './http/server';
 export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';
 export { http_request_duration_metric } from './http/metrics';
 export { findNonIntegerNumber, type NumberLiteralProblem } from './http/json-numbers';
+export { rawBodyOf } from './http/json-body-parser';
 
 export { openSqlite, sqlite_busy_timeout_ms } from './db/sqlite';
 export { connectPostgresClient, createPostgresPool, quoteIdentifier, schema_name_pattern, type PostgresClientOptions, type PostgresPoolOptions } from './db/postgres';
@@ -51,7 +52,14 @@ export { UnsafeIntegerError, type Database, type DatabaseLocation, type ServiceD
 export { toPostgresPlaceholders } from './db/placeholders';
 export { createSqliteDatabase } from './db/sqlite-database';
 export { createPostgresDatabase } from './db/postgres-database';
+export { GroupCommitter, group_commit_units_max } from './db/group-commit';
 export { describeDatabaseLocation, openDatabase, resolveDatabaseLocation, type OpenDatabaseOptions } from './db/open-database';
 
 export { ManualClock, systemClock, type Clock } from './clock';
 export { randomId, type RandomBytes } from './ids';
+
+export { selectPage, page_limit_default, page_limit_max, type Page, type PageRequest, type SelectPageOptions } from './pagination';
+export type { Tenant } from './tenancy';
+export type { Cache, TokenBucket, TokenTaken } from './cache/cache';
+export { openCache, createMemoryCache, createRedisCache } from './cache/index';
+export type { MemoryCacheOptions, OpenCacheOptions, RedisCacheOptions } from './cache/index';

@@ -12,3 +12,4 @@ export type { AccountFilter, LedgerStore } from './store';
 export * from './types';
 export * from './results';
 export { accountToWire, transferToWire } from './wire';
+export { AccountCode, TransferCode, derivedId, ledgerFor, merchantBalanceAccountId, platformAccountId, test_ledger_offset, type AccountCodeName, type TransferCodeName } from './chart';

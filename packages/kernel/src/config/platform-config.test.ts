@@ -16,6 +16,10 @@ function problems(environment: Record<string, string>): readonly string[] {
 const operator_key = 'k'.repeat(32);
 
 describe('loadPlatformConfig', () => {
+  it('refuses one TLS file without the other', () => {
+    expect(() => loadPlatformConfig({ TLS_CERT_FILE: '/etc/paygrid/cert.pem' })).toThrow('TLS_KEY_FILE must be set too');
+  });
+
   it('defaults to an embedded platform on loopback', () => {
     const config = loadPlatformConfig({});
     expect(config).toEqual({
@@ -29,6 +33,12 @@ describe('loadPlatformConfig', () => {
       PAYGRID_OPERATOR_KEY: undefined,
       LEDGER_BATCH_WAIT_MS: 1,
       MIGRATE_ON_START: true,
+      TLS_CERT_FILE: undefined,
+      TLS_KEY_FILE: undefined,
+      DASHBOARD_ORIGIN: undefined,
+      GATEWAY_RATE_LIMIT_PER_SECOND: 100,
+      GATEWAY_RATE_LIMIT_BURST: 200,
+      CACHE_KEY_PREFIX: 'paygrid:',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

@@ -1,4 +1,5 @@
 import {
+  ConfigError,
   booleanVar,
   enumVar,
   integerVar,
@@ -31,6 +32,16 @@ export interface PlatformConfig {
   readonly PAYGRID_OPERATOR_KEY: string | undefined;
   readonly LEDGER_BATCH_WAIT_MS: number;
   readonly MIGRATE_ON_START: boolean;
+  /** PEM files: when both are set the API is served over HTTPS (TLS 1.2+) with HSTS. */
+  readonly TLS_CERT_FILE: string | undefined;
+  readonly TLS_KEY_FILE: string | undefined;
+  /** The dashboard's origin, allowed by CORS on the public API. */
+  readonly DASHBOARD_ORIGIN: string | undefined;
+  /** Each API key's token bucket: this many requests a second, with bursts up to the burst size. */
+  readonly GATEWAY_RATE_LIMIT_PER_SECOND: number;
+  readonly GATEWAY_RATE_LIMIT_BURST: number;
+  /** Prefix of every cache key in Redis, so that several installations can share one Redis. */
+  readonly CACHE_KEY_PREFIX: string;
 }
 
 export const operator_key_length_min = 32;
@@ -55,6 +66,12 @@ const platform_variables = {
     }),
   ),
   LEDGER_BATCH_WAIT_MS: integerVar({ name: 'LEDGER_BATCH_WAIT_MS', default: 1, min: 0, max: 50 }),
+  TLS_CERT_FILE: optional(pathVar({ name: 'TLS_CERT_FILE' })),
+  TLS_KEY_FILE: optional(pathVar({ name: 'TLS_KEY_FILE' })),
+  DASHBOARD_ORIGIN: optional(urlVar({ name: 'DASHBOARD_ORIGIN', protocols: ['http', 'https'] })),
+  GATEWAY_RATE_LIMIT_PER_SECOND: integerVar({ name: 'GATEWAY_RATE_LIMIT_PER_SECOND', default: 100, min: 1, max: 1_000_000 }),
+  GATEWAY_RATE_LIMIT_BURST: integerVar({ name: 'GATEWAY_RATE_LIMIT_BURST', default: 200, min: 1, max: 1_000_000 }),
+  CACHE_KEY_PREFIX: stringVar({ name: 'CACHE_KEY_PREFIX', default: 'paygrid:', pattern: /^[A-Za-z0-9_:.-]{1,64}$/, allowed: 'must be 1 to 64 letters, digits or _:.-' }),
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
 };
@@ -68,6 +85,10 @@ const platform_variables = {
  */
 export function loadPlatformConfig(environment: Environment = process.env): PlatformConfig {
   const values = readVariables(environment, platform_variables);
+  if ((values.TLS_CERT_FILE === undefined) !== (values.TLS_KEY_FILE === undefined)) {
+    const missing = values.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
+    throw new ConfigError([`${missing} must be set too: TLS_CERT_FILE and TLS_KEY_FILE go together`]);
+  }
   return Object.freeze({
     ...values,
     MIGRATE_ON_START: values.MIGRATE_ON_START ?? true,

@@ -54,6 +54,16 @@ export function parseJsonBody(contentType: string | undefined, body: string): un
   return value;
 }
 
+const raw_bodies = new WeakMap<FastifyRequest, string>();
+
+/**
+ * The request body exactly as received (decoded as UTF-8), for checks that must see the bytes
+ * the client signed or hashed rather than the parsed value. Undefined for requests without one.
+ */
+export function rawBodyOf(request: FastifyRequest): string | undefined {
+  return raw_bodies.get(request);
+}
+
 /** The Fastify content-type parser for `application/json` (registered with `parseAs: 'string'`). */
 export function jsonContentTypeParser(
   request: FastifyRequest,
@@ -61,8 +71,10 @@ export function jsonContentTypeParser(
   done: (error: Error | null, body?: unknown) => void,
 ): void {
   let parsed: unknown;
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  raw_bodies.set(request, text);
   try {
-    parsed = parseJsonBody(request.headers['content-type'], typeof body === 'string' ? body : body.toString('utf8'));
+    parsed = parseJsonBody(request.headers['content-type'], text);
   } catch (error) {
     done(error instanceof Error ? error : new Error(String(error)));
     return;

@@ -1,7 +1,9 @@
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { ApiError } from '../errors';
+import { randomId } from '../ids';
 import type { Logger } from '../logger';
 import { mapError } from './error-mapping';
 import { jsonContentTypeParser } from './json-body-parser';
@@ -28,7 +30,16 @@ export interface CreateHttpServerOptions {
    * A failed assertion means the code is wrong: the process host should shut down.
    */
   readonly onAssertionFailure?: (error: unknown) => void;
+  /**
+   * Serve HTTPS with this certificate and key (PEM). Only TLS 1.2 and newer are offered, and
+   * every response carries Strict-Transport-Security.
+   */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
+
+export const tls_version_min = 'TLSv1.2';
+/** One year, as HSTS preload lists ask for. */
+export const hsts_max_age_seconds = 31_536_000;
 
 export interface HttpServer {
   readonly app: FastifyInstance;
@@ -50,6 +61,21 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     // Requests that arrive while closing are refused below, in the one wire shape.
     return503OnClosing: false,
     schemaController: strictSchemaController(),
+    // Clients quote this id when they report a problem; it is also on every log line.
+    requestIdHeader: false,
+    genReqId: () => randomId('req'),
+    ...(options.tls === undefined
+      ? {}
+      : {
+          serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
+            createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key, minVersion: tls_version_min }, handler),
+        }),
+  });
+
+  app.addHook('onSend', (request, reply, payload, done) => {
+    void reply.header('request-id', request.id);
+    if (options.tls !== undefined) void reply.header('strict-transport-security', `max-age=${hsts_max_age_seconds}; includeSubDomains`);
+    done(null, payload);
   });
 
   // JSON only: with no other parser registered, any other content type with a body is a 415.

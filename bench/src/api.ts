@@ -1,0 +1,202 @@
+// The API benchmark: signed peer-to-peer wallet transfers through the public HTTP API, with a
+// fixed number of concurrent connections, against a bare Fastify server answering `{}` measured
+// with the same load generator on the same machine in the same run. Then the API again at half
+// the rate it reached, for its latency under a steady load.
+//
+// The platform runs as `paygrid start` does (embedded SQLite, in-memory cache) in a child
+// process; the bare server runs in another; autocannon drives both from this process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import autocannon from 'autocannon';
+import { Paygrid } from '@paygrid/sdk';
+import { signRequest } from '@paygrid/sdk/signing';
+
+export interface ApiBenchOptions {
+  readonly seconds: number;
+  readonly connections: number;
+  readonly wallets: number;
+  readonly log: (line: string) => void;
+}
+
+export interface LoadResult {
+  readonly requests_per_second: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly requests: number;
+  readonly non_2xx: number;
+  readonly errors: number;
+}
+
+export interface ApiBenchResult {
+  readonly connections: number;
+  readonly seconds: number;
+  readonly api: LoadResult;
+  readonly bare: LoadResult;
+  /** API requests/s divided by the bare server's. */
+  readonly ratio: number;
+  readonly half_rate: LoadResult & { readonly target_rate: number };
+  /** Every wallet's balance summed after the run, against what was topped up: must be equal. */
+  readonly money_conserved: boolean;
+}
+
+const repository = resolve(import.meta.dirname, '../..');
+const cli = join(repository, 'apps/cli/bin/paygrid.js');
+const top_up_per_wallet = 1_000_000_000;
+const start_timeout_ms = 60_000;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (address === null || typeof address === 'string') throw new Error('could not find a free port');
+  return address.port;
+}
+
+/** Spawns a server and resolves once it prints `ready_pattern`. */
+async function startChild(args: readonly string[], env: NodeJS.ProcessEnv, ready_pattern: RegExp): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`server did not start:\n${output}`)), start_timeout_ms);
+    const listen = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready_pattern.test(output)) {
+        clearTimeout(timer);
+        done();
+      }
+    };
+    child.stdout?.on('data', listen);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => fail(new Error(`server exited with ${code}:\n${output}`)));
+  });
+  child.removeAllListeners('exit');
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((done) => child.once('exit', done));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function load(options: {
+  readonly url: string;
+  readonly connections: number;
+  readonly seconds: number;
+  readonly overall_rate?: number;
+  readonly path: string;
+  readonly setup: (request: autocannon.Request) => autocannon.Request;
+}): Promise<LoadResult> {
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.seconds,
+    ...(options.overall_rate === undefined ? {} : { overallRate: options.overall_rate }),
+    requests: [{ method: 'POST', path: options.path, setupRequest: options.setup }],
+  });
+  return {
+    requests_per_second: result.requests.average,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    requests: result.requests.total,
+    non_2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+/** A bare Fastify server answering `{}`: the yardstick for what one Node.js process can serve here. */
+const bare_server = join(repository, 'bench/src/bare-server.ts');
+
+export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchResult> {
+  const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-api-bench-'));
+  const operator_key = `op-bench-${randomBytes(24).toString('hex')}`;
+  const api_port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: data_dir,
+    PORT: String(api_port),
+    PAYGRID_OPERATOR_KEY: operator_key,
+    LOG_LEVEL: 'warn',
+    // The benchmark is one client sending as fast as it can; per-key limits would measure the limiter.
+    GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
+    GATEWAY_RATE_LIMIT_BURST: '1000000',
+  };
+  // As `npm start` runs: embedded SQLite and the in-memory cache.
+  delete env.DATABASE_URL;
+  delete env.REDIS_URL;
+  const children: ChildProcess[] = [];
+  try {
+    options.log(`  starting the platform and ${options.wallets} funded wallets ...`);
+    const platform = await startChild([cli, 'start'], env, /Paygrid is running at/);
+    children.push(platform);
+    const url = `http://127.0.0.1:${api_port}`;
+    const operator = new Paygrid({ api_key: operator_key, base_url: url });
+    const merchant = await operator.merchants.create({ name: 'Bench' });
+    const client = new Paygrid({ api_key: merchant.secret_key, signing_secret: merchant.signing_secret, base_url: url });
+    const wallets: string[] = [];
+    for (let index = 0; index < options.wallets; index += 1) {
+      const customer = await client.customers.create({ name: `Customer ${index}` });
+      const wallet = await client.wallets.create({ customer: customer.id, currency: 'usd' });
+      await client.wallets.topUp(wallet.id, { amount: top_up_per_wallet });
+      wallets.push(wallet.id);
+    }
+
+    const transfer_path = '/v1/wallet_transfers';
+    const signedTransfer = (request: autocannon.Request): autocannon.Request => {
+      const source_index = Math.floor(Math.random() * wallets.length);
+      const destination_index = (source_index + 1 + Math.floor(Math.random() * (wallets.length - 1))) % wallets.length;
+      const body = JSON.stringify({ source: wallets[source_index], destination: wallets[destination_index], amount: 1, currency: 'usd' });
+      return {
+        ...request,
+        body,
+        headers: {
+          authorization: `Bearer ${merchant.secret_key}`,
+          'content-type': 'application/json',
+          'idempotency-key': randomUUID(),
+          'paygrid-signature': signRequest(merchant.signing_secret, { method: 'POST', path: transfer_path, body }),
+        },
+      };
+    };
+
+    options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
+    const api = await load({ url, connections: options.connections, seconds: options.seconds, path: transfer_path, setup: signedTransfer });
+
+    options.log(`  API at half that rate (${Math.round(api.requests_per_second / 2)} requests/s) ...`);
+    const target_rate = Math.max(1, Math.round(api.requests_per_second / 2));
+    const half = await load({ url, connections: options.connections, seconds: options.seconds, overall_rate: target_rate, path: transfer_path, setup: signedTransfer });
+
+    let total = 0;
+    for (const id of wallets) total += (await client.wallets.retrieve(id)).balance.available;
+    const money_conserved = total === top_up_per_wallet * wallets.length;
+    await stopChild(platform);
+
+    const bare_port = await freePort();
+    options.log(`  bare Fastify answering {}, ${options.connections} connections, ${options.seconds} s ...`);
+    children.push(await startChild(['--import', 'tsx', bare_server], { ...process.env, PORT: String(bare_port) }, /bare server at/));
+    const bare = await load({
+      url: `http://127.0.0.1:${bare_port}`,
+      connections: options.connections,
+      seconds: options.seconds,
+      path: '/',
+      setup: (request) => ({ ...request, body: '{"amount":1}', headers: { 'content-type': 'application/json' } }),
+    });
+    return {
+      connections: options.connections,
+      seconds: options.seconds,
+      api,
+      bare,
+      ratio: api.requests_per_second / bare.requests_per_second,
+      half_rate: { ...half, target_rate },
+      money_conserved,
+    };
+  } finally {
+    for (const child of children) await stopChild(child);
+    rmSync(data_dir, { recursive: true, force: true });
+  }
+}

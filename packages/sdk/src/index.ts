@@ -1,0 +1,49 @@
+// @paygrid/sdk: the typed TypeScript client for Paygrid's public REST API `/v1`.
+// It depends only on Node built-ins (node:crypto and the global fetch of Node 20).
+//
+// - Paygrid: the client; resources such as `paygrid.wallets.topUp(id, { amount })`.
+// - errors: PaygridError and one subclass per server error type, plus ConnectionError.
+// - signing: the Paygrid-Signature scheme, also importable alone as '@paygrid/sdk/signing'.
+// - sdk_routes: every { method, path } the SDK calls, for comparison with the OpenAPI document.
+
+export { Paygrid, base_url_default, sdk_version, user_agent, type PaygridOptions, type RequestInput } from './client';
+export {
+  ApiError,
+  AuthenticationError,
+  ConnectionError,
+  IdempotencyError,
+  InvalidRequestError,
+  NotFoundError,
+  PaygridError,
+  PermissionError,
+  RateLimitError,
+  RequestTooLargeError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+  error_status_by_type,
+  errorFromResponse,
+  errorTypeForStatus,
+  isApiErrorType,
+  type ApiErrorType,
+  type ConnectionErrorCode,
+  type ErrorResponse,
+  type PaygridErrorFields,
+  type PaygridErrorType,
+} from './errors';
+export {
+  backoffDelayMilliseconds,
+  isRetryableResponse,
+  max_retries_default,
+  max_retries_limit,
+  parseRetryAfterSeconds,
+  retry_after_seconds_max,
+  retry_delay_base_ms,
+  retry_delay_max_ms,
+  timeout_ms_default,
+  timeout_ms_max,
+} from './retry';
+export { encodeJsonBody, encodeQuery, type QueryValue } from './encoding';
+export { expandPath, pathParameterNames, route, sdk_routes, type HttpMethod, type RouteName, type SdkRoute } from './routes';
+export * from './signing';
+export type * from './types';
+export type * from './resources';

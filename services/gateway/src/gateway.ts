@@ -1,0 +1,122 @@
+// The public REST API `/v1`: authentication, request signatures, rate limits, idempotency keys,
+// compression and CORS around the routes of identity and wallet, and the OpenAPI document that
+// the same schemas produce.
+import { constants as zlib } from 'node:zlib';
+import compress from '@fastify/compress';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { IdentityClient } from '@paygrid/identity';
+import { ApiError, systemClock, type Cache, type Clock, type TokenBucket } from '@paygrid/kernel';
+import type { LedgerClient } from '@paygrid/ledger';
+import { signature_header } from '@paygrid/sdk/signing';
+import type { WalletClient } from '@paygrid/wallet';
+import { createAuthenticator, optionalCallerOf } from './authentication';
+import { renderDocsPage } from './docs-page';
+import { claimIdempotencyKey, idempotency_key_header, idempotent_replayed_header, settleIdempotencyKey } from './idempotency';
+import { verifyRequestSignature } from './request-signing';
+import { registerIdentityRoutes } from './routes/identity-routes';
+import { registerWalletRoutes } from './routes/wallet-routes';
+import { shared_schemas } from './schemas';
+import { bigintsToNumbers } from './wire';
+
+export interface GatewayOptions {
+  readonly identity: IdentityClient;
+  readonly wallet: WalletClient;
+  readonly ledger: LedgerClient;
+  readonly cache: Cache;
+  /** The platform operator's key (PAYGRID_OPERATOR_KEY). */
+  readonly operator_key: string;
+  /** Each API key's token bucket. */
+  readonly rate_limit: TokenBucket;
+  /** The dashboard's origin, allowed by CORS. Without one, no cross-origin request is allowed. */
+  readonly dashboard_origin?: string;
+  readonly clock?: Clock;
+}
+
+/** Responses smaller than this are sent as they are: compressing them costs more than it saves. */
+export const compression_threshold_bytes = 1024;
+/** Brotli's default quality (11) is far too slow for API responses; 4 compresses about as well as gzip, faster. */
+const brotli_quality = 4;
+
+export async function registerGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
+  const clock = options.clock ?? systemClock;
+  const { cache } = options;
+  const authenticator = createAuthenticator({ identity: options.identity, operator_key: options.operator_key });
+
+  await app.register(compress, {
+    encodings: ['br', 'gzip'],
+    threshold: compression_threshold_bytes,
+    brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: brotli_quality } },
+  });
+  await app.register(cors, {
+    // A list, so that the header is sent only to that origin rather than to every caller.
+    origin: options.dashboard_origin === undefined ? false : [options.dashboard_origin],
+    methods: ['GET', 'POST', 'PATCH'],
+    allowedHeaders: ['authorization', 'content-type', idempotency_key_header, signature_header],
+    exposedHeaders: ['request-id', idempotent_replayed_header, 'retry-after'],
+    maxAge: 600,
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Paygrid API',
+        version: '1',
+        description: 'The public REST API of Paygrid. Amounts are integers in the minor unit of their currency. See /docs for the guide.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A secret key (sk_test_..., sk_live_...) or, on operator routes, the operator key.' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === 'string' ? json.$id : `schema${index}`) },
+    // Only the public API belongs in the document: not probes, metrics or the docs themselves.
+    transform: ({ schema, url }) => ({ schema: { ...schema, hide: schema?.hide === true || !url.startsWith('/v1/') }, url }),
+  });
+  for (const schema of shared_schemas) app.addSchema(schema);
+
+  await app.register(
+    (v1, _options, done) => {
+      v1.addHook('onRequest', async (request, reply) => {
+        await authenticator.authenticate(request, request.routeOptions.config.auth ?? 'none');
+        const caller = optionalCallerOf(request);
+        if (caller === undefined) return;
+        const taken = await cache.takeToken(`rate:${caller.rate_key}`, options.rate_limit);
+        if (!taken.allowed) {
+          void reply.header('retry-after', String(Math.max(1, Math.ceil(taken.retry_after_ms / 1000))));
+          throw new ApiError('rate_limit_error', 'rate_limit_exceeded', 'Too many requests with this API key; retry after the time in Retry-After');
+        }
+      });
+      v1.addHook('preValidation', async (request) => {
+        const caller = optionalCallerOf(request);
+        if (caller?.kind === 'merchant') await verifyRequestSignature(cache, clock, caller, request);
+      });
+      v1.addHook('preHandler', async (request, reply) => {
+        const caller = optionalCallerOf(request);
+        if (caller === undefined || (request.method !== 'POST' && request.method !== 'PATCH')) return;
+        if (await claimIdempotencyKey(cache, caller, request, reply)) return reply;
+        return undefined;
+      });
+      v1.addHook('onSend', async (request, reply, payload) => {
+        if (typeof payload === 'string') await settleIdempotencyKey(cache, request, reply.statusCode, payload);
+        return payload;
+      });
+      // A client that goes away does not keep its key locked for the whole lock time.
+      v1.addHook('onRequestAbort', async (request) => {
+        await settleIdempotencyKey(cache, request, 500, '');
+      });
+      v1.addHook('preSerialization', async (_request, _reply, payload) => bigintsToNumbers(payload));
+
+      registerIdentityRoutes(v1, { identity: options.identity });
+      registerWalletRoutes(v1, { wallet: options.wallet, ledger: options.ledger });
+      done();
+    },
+    { prefix: '/v1' },
+  );
+
+  app.get('/v1/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  let docs_page: string | undefined;
+  app.get('/docs', { schema: { hide: true } }, async (_request, reply) => {
+    docs_page ??= renderDocsPage(app.swagger());
+    return reply.type('text/html; charset=utf-8').send(docs_page);
+  });
+}

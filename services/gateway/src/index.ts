@@ -1,0 +1,5 @@
+// @paygrid/gateway: the public REST API `/v1` in front of identity and wallet.
+export { registerGateway, compression_threshold_bytes, type GatewayOptions } from './gateway';
+export { root_operator_id, type Caller, type RouteAuth } from './authentication';
+export { idempotency_key_header, idempotency_key_length_max, idempotency_record_ttl_ms, idempotent_replayed_header } from './idempotency';
+export { nonce_ttl_ms } from './request-signing';

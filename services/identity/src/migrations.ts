@@ -1,0 +1,117 @@
+import type { Migration } from '@paygrid/kernel';
+
+// Every listed table has an `id` (TEXT, unique) and a `sequence` that grows with each insert:
+// the kernel's selectPage lists newest first by sequence.
+//
+// Booleans are INTEGER 0 or 1 in SQLite and BOOLEAN in PostgreSQL; the port passes a JS boolean
+// to either. `created` is unix seconds, as on the wire. Expiry and revocation times are kept in
+// milliseconds, so that a grace period ends exactly when it should rather than up to a second
+// early; the wire shows them in seconds.
+//
+// Only the SHA-256 of an API key or operator key is stored (see hashSecret). The merchant's
+// signing secret is stored as it is, because the gateway needs it to check request HMACs;
+// envelope encryption of it is a follow-up (see README).
+const tables = (dialect: 'sqlite' | 'postgres') => {
+  const sequence = dialect === 'sqlite' ? 'sequence INTEGER PRIMARY KEY AUTOINCREMENT' : 'sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
+  const boolean = (column: string) => (dialect === 'sqlite' ? `${column} INTEGER NOT NULL CHECK (${column} IN (0, 1))` : `${column} BOOLEAN NOT NULL`);
+  const now_seconds = dialect === 'sqlite' ? "CAST(strftime('%s', 'now') AS INTEGER)" : 'CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)';
+  return `
+CREATE TABLE identity_operators (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  email TEXT,
+  secret_hash TEXT UNIQUE,
+  created BIGINT NOT NULL
+);
+CREATE TABLE identity_merchants (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  email TEXT,
+  status TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+  kyc_status TEXT NOT NULL CHECK (kyc_status IN ('pending', 'verified', 'rejected')),
+  ${boolean('signing_required')},
+  signing_secret TEXT NOT NULL,
+  signing_secret_previous TEXT,
+  signing_secret_previous_expires_at_ms BIGINT,
+  created BIGINT NOT NULL
+);
+CREATE TABLE identity_api_keys (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL REFERENCES identity_merchants (id),
+  type TEXT NOT NULL CHECK (type IN ('secret', 'publishable')),
+  ${boolean('livemode')},
+  secret_hash TEXT NOT NULL UNIQUE,
+  redacted TEXT NOT NULL,
+  created BIGINT NOT NULL,
+  expires_at_ms BIGINT,
+  revoked_at_ms BIGINT
+);
+CREATE INDEX identity_api_keys_merchant ON identity_api_keys (merchant_id, sequence);
+CREATE TABLE identity_customers (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL REFERENCES identity_merchants (id),
+  ${boolean('livemode')},
+  name TEXT,
+  email TEXT,
+  description TEXT,
+  created BIGINT NOT NULL
+);
+CREATE INDEX identity_customers_tenant ON identity_customers (merchant_id, livemode, sequence);
+CREATE TABLE identity_audit_events (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  actor_type TEXT NOT NULL CHECK (actor_type IN ('operator', 'merchant', 'system')),
+  actor_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target_type TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created BIGINT NOT NULL
+);
+CREATE INDEX identity_audit_events_target ON identity_audit_events (target_id, sequence);
+CREATE INDEX identity_audit_events_actor ON identity_audit_events (actor_id, sequence);
+INSERT INTO identity_operators (id, name, email, secret_hash, created) VALUES ('op_root', 'root', NULL, NULL, ${now_seconds});
+INSERT INTO identity_audit_events (id, actor_type, actor_id, action, target_type, target_id, data, created)
+  VALUES ('aev_root_operator', 'system', 'identity_migrations', 'operator.created', 'operator', 'op_root', '{"name":"root"}', ${now_seconds});
+`;
+};
+
+// The audit log is append-only: no code path updates or deletes its rows, and the database
+// refuses it too, so that a bug, a hand-typed statement or a compromised service cannot quietly
+// rewrite history. (Whoever owns the schema can still drop the triggers; that is itself visible
+// and is the job of database permissions and backups.)
+const audit_append_only_sqlite = `
+CREATE TRIGGER identity_audit_events_no_update BEFORE UPDATE ON identity_audit_events
+BEGIN
+  SELECT RAISE(ABORT, 'identity_audit_events is append-only: rows cannot be updated');
+END;
+CREATE TRIGGER identity_audit_events_no_delete BEFORE DELETE ON identity_audit_events
+BEGIN
+  SELECT RAISE(ABORT, 'identity_audit_events is append-only: rows cannot be deleted');
+END;
+`;
+
+const audit_append_only_postgres = `
+CREATE FUNCTION identity_audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'identity_audit_events is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER identity_audit_events_no_change BEFORE UPDATE OR DELETE ON identity_audit_events
+  FOR EACH ROW EXECUTE FUNCTION identity_audit_events_refuse_change();
+CREATE TRIGGER identity_audit_events_no_truncate BEFORE TRUNCATE ON identity_audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION identity_audit_events_refuse_change();
+`;
+
+export const identity_migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'identity tables, root operator and append-only audit log',
+    sqlite: tables('sqlite') + audit_append_only_sqlite,
+    postgres: tables('postgres') + audit_append_only_postgres,
+  },
+];

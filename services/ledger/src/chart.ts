@@ -1,0 +1,66 @@
+// The chart of accounts that Paygrid's services share. Services never keep a table that maps
+// "merchant X's USD balance" to a ledger id: the id is derived from the account's name, so any
+// service (in any process) computes the same id and creates the account idempotently, because
+// creating an account that exists with the same fields answers `exists`.
+import { createHash } from 'node:crypto';
+import { assert } from '@paygrid/kernel/assert';
+import { currencies, type CurrencyCode } from '@paygrid/money';
+import { id_max } from './types';
+
+/**
+ * Test-mode money lives on ledgers of its own, so that test and live balances can never be
+ * mixed by a transfer: the ledger refuses a transfer between accounts on different ledgers.
+ */
+export const test_ledger_offset = 1_000_000;
+
+/** The ledger (a currency in one mode) is the ISO 4217 numeric code, offset in test mode. */
+export function ledgerFor(currency: CurrencyCode, livemode: boolean): number {
+  const numeric = currencies[currency].numeric;
+  return livemode ? numeric : test_ledger_offset + numeric;
+}
+
+/** Account codes: what kind of account this is. Never renumber one once used. */
+export const AccountCode = {
+  customer_wallet: 100,
+  merchant_balance: 200,
+  /** Money arriving from outside (bank deposits, simulated in test mode): may go negative. */
+  bank_deposits: 900,
+  /** Money leaving to bank accounts (withdrawals and payouts): may go negative. */
+  bank_withdrawals: 910,
+} as const;
+export type AccountCodeName = keyof typeof AccountCode;
+
+/** Transfer codes: why money moved. Never renumber one once used. */
+export const TransferCode = {
+  wallet_top_up: 1,
+  wallet_transfer: 2,
+  wallet_payment: 3,
+  wallet_withdrawal: 4,
+} as const;
+export type TransferCodeName = keyof typeof TransferCode;
+
+/**
+ * A 128-bit id from a name: the first 16 bytes of SHA-256("paygrid:" + name). Ids 0 and 2^128-1
+ * are reserved by the ledger; SHA-256 landing on either is not a practical concern, but it is
+ * asserted all the same.
+ */
+export function derivedId(name: string): bigint {
+  const digest = createHash('sha256').update(`paygrid:${name}`).digest();
+  const id = digest.readBigUInt64BE(0) * 2n ** 64n + digest.readBigUInt64BE(8);
+  assert(id !== 0n && id !== id_max, 'derived ledger id hit a reserved value');
+  return id;
+}
+
+function modeName(livemode: boolean): string {
+  return livemode ? 'live' : 'test';
+}
+
+/** The ledger account behind a merchant's balance in one currency and mode. */
+export function merchantBalanceAccountId(merchant_id: string, currency: CurrencyCode, livemode: boolean): bigint {
+  return derivedId(`account:merchant_balance:${merchant_id}:${modeName(livemode)}:${currency}`);
+}
+
+/** The platform's account for money entering (bank_deposits) or leaving (bank_withdrawals). */
+export function platformAccountId(code: 'bank_deposits' | 'bank_withdrawals', currency: CurrencyCode, livemode: boolean): bigint {
+  return derivedId(`account:platform:${code}:${modeName(livemode)}:${currency}`);
+}

@@ -1,0 +1,108 @@
+import type { Migration } from '@paygrid/kernel';
+
+// The wallet service's tables. Money itself is never stored here: balances live only in the
+// ledger. These tables hold who owns which wallet, and the state of every operation's saga.
+//
+// Every listed table has an `id` (TEXT, unique) and a `sequence` that grows with each insert: the
+// kernel's selectPage lists newest first by sequence. Booleans are INTEGER 0 or 1 in SQLite and
+// BOOLEAN in PostgreSQL. `created` is unix seconds, as on the wire; saga timers are milliseconds.
+// Amounts fit in 2^53 - 1 (the ledger's amount_max), so they are integer columns; 128-bit ledger
+// ids are decimal TEXT.
+const tables = (dialect: 'sqlite' | 'postgres') => {
+  const sequence = dialect === 'sqlite' ? 'sequence INTEGER PRIMARY KEY AUTOINCREMENT' : 'sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
+  const boolean = (column: string) => (dialect === 'sqlite' ? `${column} INTEGER NOT NULL CHECK (${column} IN (0, 1))` : `${column} BOOLEAN NOT NULL`);
+  return `
+CREATE TABLE wallets (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  customer TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('active', 'frozen')),
+  ledger_account_id TEXT NOT NULL,
+  created BIGINT NOT NULL,
+  UNIQUE (merchant_id, livemode, customer, currency)
+);
+CREATE INDEX wallets_tenant ON wallets (merchant_id, livemode, sequence);
+
+-- One row per operation, whatever its type: a wallet's history is every row that names it as
+-- source or destination. Top-ups have no source wallet; payments and withdrawals no destination.
+--
+-- The saga's state is in these columns:
+--   ledger_result       the ledger's answer to the operation's transfer (NULL: not known yet);
+--                       for a withdrawal, 'ok' or 'exists' means the hold is placed.
+--   settlement_outcome  a withdrawal's settlement, recorded before the ledger posts or voids.
+--   attempt             fences writers: a result is recorded only by the attempt that sent it.
+--   next_attempt_ms     when recovery may next touch a pending row (a lease while in flight).
+CREATE TABLE wallet_operations (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  type TEXT NOT NULL CHECK (type IN ('top_up', 'transfer', 'payment', 'withdrawal')),
+  source_wallet_id TEXT,
+  destination_wallet_id TEXT,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  description TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  failure_code TEXT,
+  idempotency_key TEXT,
+  ledger_transfer_id TEXT NOT NULL UNIQUE,
+  ledger_result TEXT,
+  settlement_outcome TEXT CHECK (settlement_outcome IN ('succeeded', 'failed')),
+  settlement_failure_code TEXT,
+  bank_account_holder_name TEXT,
+  bank_routing_number TEXT,
+  bank_account_number TEXT,
+  bank_country TEXT,
+  attempt INTEGER NOT NULL,
+  next_attempt_ms BIGINT NOT NULL,
+  created BIGINT NOT NULL,
+  CHECK (source_wallet_id IS NOT NULL OR destination_wallet_id IS NOT NULL)
+);
+CREATE UNIQUE INDEX wallet_operations_idempotency ON wallet_operations (merchant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL;
+-- A wallet's history is (source = wallet OR destination = wallet): each side of the OR is one
+-- index lookup, and the two are merged. The source index also serves the daily limit, which sums
+-- one wallet's outgoing operations since midnight.
+CREATE INDEX wallet_operations_source ON wallet_operations (source_wallet_id, created) WHERE source_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_destination ON wallet_operations (destination_wallet_id, sequence) WHERE destination_wallet_id IS NOT NULL;
+-- Lists of one type (transfers). It leads with the type on purpose: an index that led with
+-- (merchant_id, livemode) would tempt SQLite, which has no statistics, into scanning a whole
+-- merchant's operations for one wallet's history instead of using the two indexes above.
+CREATE INDEX wallet_operations_type ON wallet_operations (type, merchant_id, livemode, sequence);
+-- Recovery reads only unfinished rows, soonest due first.
+CREATE INDEX wallet_operations_unfinished ON wallet_operations (next_attempt_ms) WHERE status = 'pending';
+
+-- Every step of every operation, appended and never changed, so that a saga's history can be read back.
+CREATE TABLE wallet_operation_steps (
+  ${sequence},
+  operation_id TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+CREATE INDEX wallet_operation_steps_operation ON wallet_operation_steps (operation_id, sequence);
+
+CREATE TABLE wallet_limits (
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  currency TEXT NOT NULL,
+  per_transaction_max BIGINT CHECK (per_transaction_max > 0),
+  per_day_max BIGINT CHECK (per_day_max > 0),
+  updated_ms BIGINT NOT NULL,
+  PRIMARY KEY (merchant_id, livemode, currency)
+);
+`;
+};
+
+export const wallet_migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'wallets, operations, steps and limits',
+    sqlite: tables('sqlite'),
+    postgres: tables('postgres'),
+  },
+];

@@ -1,0 +1,431 @@
+// The wallet service's SQL: rows as the database returns them, checked as they cross into the
+// domain (a value outside its closed set means the table was written by something else), and the
+// statements the service runs. Every function takes the Database to run on, so that the same one
+// serves inside and outside a transaction.
+import { assert, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import { isCurrencyCode, type CurrencyCode } from '@paygrid/money';
+import {
+  operation_statuses,
+  operation_types,
+  wallet_statuses,
+  type OperationStatus,
+  type OperationType,
+  type SettlementOutcome,
+  type WalletStatus,
+} from './types';
+import type { CheckedBankAccount } from './validation';
+
+export interface WalletRecord {
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean;
+  readonly customer: string;
+  readonly currency: CurrencyCode;
+  readonly status: WalletStatus;
+  readonly ledger_account_id: bigint;
+  readonly created: number;
+}
+
+export interface OperationRecord {
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean;
+  readonly type: OperationType;
+  readonly source_wallet_id: string | null;
+  readonly destination_wallet_id: string | null;
+  readonly amount: bigint;
+  readonly currency: CurrencyCode;
+  readonly description: string | null;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly idempotency_key: string | null;
+  readonly ledger_transfer_id: bigint;
+  readonly ledger_result: string | null;
+  readonly settlement_outcome: SettlementOutcome | null;
+  readonly settlement_failure_code: string | null;
+  readonly bank_account: CheckedBankAccount | null;
+  readonly attempt: number;
+  readonly next_attempt_ms: number;
+  readonly created: number;
+}
+
+export interface LimitsRecord {
+  readonly per_transaction_max: bigint | null;
+  readonly per_day_max: bigint | null;
+}
+
+interface WalletRow {
+  readonly sequence: number;
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean | number;
+  readonly customer: string;
+  readonly currency: string;
+  readonly status: string;
+  readonly ledger_account_id: string;
+  readonly created: number;
+}
+
+interface OperationRow {
+  readonly sequence: number;
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean | number;
+  readonly type: string;
+  readonly source_wallet_id: string | null;
+  readonly destination_wallet_id: string | null;
+  readonly amount: number;
+  readonly currency: string;
+  readonly description: string | null;
+  readonly status: string;
+  readonly failure_code: string | null;
+  readonly idempotency_key: string | null;
+  readonly ledger_transfer_id: string;
+  readonly ledger_result: string | null;
+  readonly settlement_outcome: string | null;
+  readonly settlement_failure_code: string | null;
+  readonly bank_account_holder_name: string | null;
+  readonly bank_routing_number: string | null;
+  readonly bank_account_number: string | null;
+  readonly bank_country: string | null;
+  readonly attempt: number;
+  readonly next_attempt_ms: number;
+  readonly created: number;
+}
+
+function oneOf<const Value extends string>(values: readonly Value[], value: string, what: string): Value {
+  const found = values.find((known) => known === value);
+  assert(found !== undefined, `${what} "${value}" read from the database is not one this code knows`);
+  return found;
+}
+
+function currencyFromRow(value: string): CurrencyCode {
+  const code = value.toUpperCase();
+  assert(isCurrencyCode(code), `currency "${value}" read from the database is not a known currency`);
+  return code;
+}
+
+function walletFromRow(row: WalletRow): WalletRecord {
+  return {
+    id: row.id,
+    merchant_id: row.merchant_id,
+    livemode: row.livemode === true || row.livemode === 1,
+    customer: row.customer,
+    currency: currencyFromRow(row.currency),
+    status: oneOf(wallet_statuses, row.status, 'wallet status'),
+    ledger_account_id: BigInt(row.ledger_account_id),
+    created: row.created,
+  };
+}
+
+function operationFromRow(row: OperationRow): OperationRecord {
+  const has_bank_account =
+    row.bank_account_holder_name !== null && row.bank_routing_number !== null && row.bank_account_number !== null && row.bank_country !== null;
+  return {
+    id: row.id,
+    merchant_id: row.merchant_id,
+    livemode: row.livemode === true || row.livemode === 1,
+    type: oneOf(operation_types, row.type, 'operation type'),
+    source_wallet_id: row.source_wallet_id,
+    destination_wallet_id: row.destination_wallet_id,
+    // Amounts are within 2^53 - 1 (the ledger's amount_max), so the number read is exact.
+    amount: BigInt(row.amount),
+    currency: currencyFromRow(row.currency),
+    description: row.description,
+    status: oneOf(operation_statuses, row.status, 'operation status'),
+    failure_code: row.failure_code,
+    idempotency_key: row.idempotency_key,
+    ledger_transfer_id: BigInt(row.ledger_transfer_id),
+    ledger_result: row.ledger_result,
+    settlement_outcome: row.settlement_outcome === null ? null : oneOf(['succeeded', 'failed'] as const, row.settlement_outcome, 'settlement outcome'),
+    settlement_failure_code: row.settlement_failure_code,
+    bank_account: has_bank_account
+      ? {
+          account_holder_name: row.bank_account_holder_name,
+          routing_number: row.bank_routing_number,
+          account_number: row.bank_account_number,
+          country: row.bank_country,
+        }
+      : null,
+    attempt: row.attempt,
+    next_attempt_ms: row.next_attempt_ms,
+    created: row.created,
+  };
+}
+
+const tenant_condition = 'merchant_id = ? AND livemode = ?';
+
+function tenantParams(tenant: Tenant): [string, boolean] {
+  return [tenant.merchant_id, tenant.livemode];
+}
+
+/** PostgreSQL locks the row for the transaction; SQLite transactions are serialized already. */
+function forUpdate(database: Database): string {
+  return database.dialect === 'postgres' ? ' FOR UPDATE' : '';
+}
+
+// Wallets.
+
+export async function insertWallet(database: Database, wallet: WalletRecord): Promise<void> {
+  await database.execute(
+    'INSERT INTO wallets (id, merchant_id, livemode, customer, currency, status, ledger_account_id, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    [wallet.id, wallet.merchant_id, wallet.livemode, wallet.customer, wallet.currency.toLowerCase(), wallet.status, wallet.ledger_account_id.toString(), wallet.created],
+  );
+}
+
+export async function findWallet(database: Database, tenant: Tenant, id: string, options: { lock: boolean } = { lock: false }): Promise<WalletRecord | undefined> {
+  const rows = await database.query<WalletRow>(`SELECT * FROM wallets WHERE id = ? AND ${tenant_condition}${options.lock ? forUpdate(database) : ''}`, [
+    id,
+    ...tenantParams(tenant),
+  ]);
+  const row = rows[0];
+  return row === undefined ? undefined : walletFromRow(row);
+}
+
+export async function findWalletOfCustomer(database: Database, tenant: Tenant, customer: string, currency: CurrencyCode): Promise<WalletRecord | undefined> {
+  const rows = await database.query<WalletRow>(`SELECT * FROM wallets WHERE ${tenant_condition} AND customer = ? AND currency = ?`, [
+    ...tenantParams(tenant),
+    customer,
+    currency.toLowerCase(),
+  ]);
+  const row = rows[0];
+  return row === undefined ? undefined : walletFromRow(row);
+}
+
+export async function listWallets(database: Database, tenant: Tenant, page: PageRequest, customer: string | undefined): Promise<Page<WalletRecord>> {
+  const where = customer === undefined ? tenant_condition : `${tenant_condition} AND customer = ?`;
+  const params = customer === undefined ? tenantParams(tenant) : [...tenantParams(tenant), customer];
+  const listed = await selectPage<WalletRow>(database, { table: 'wallets', where, params, page });
+  return { data: listed.data.map(walletFromRow), has_more: listed.has_more };
+}
+
+export async function updateWalletStatus(database: Database, id: string, status: WalletStatus): Promise<void> {
+  const result = await database.execute('UPDATE wallets SET status = ? WHERE id = ?', [status, id]);
+  assert(result.rowCount === 1, 'a wallet locked for update was not there to update');
+}
+
+// Operations.
+
+export async function insertOperation(database: Database, operation: OperationRecord): Promise<void> {
+  await database.execute(
+    `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
+       status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+       bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      operation.id,
+      operation.merchant_id,
+      operation.livemode,
+      operation.type,
+      operation.source_wallet_id,
+      operation.destination_wallet_id,
+      operation.amount,
+      operation.currency.toLowerCase(),
+      operation.description,
+      operation.status,
+      operation.failure_code,
+      operation.idempotency_key,
+      operation.ledger_transfer_id.toString(),
+      operation.ledger_result,
+      operation.settlement_outcome,
+      operation.settlement_failure_code,
+      operation.bank_account?.account_holder_name ?? null,
+      operation.bank_account?.routing_number ?? null,
+      operation.bank_account?.account_number ?? null,
+      operation.bank_account?.country ?? null,
+      operation.attempt,
+      operation.next_attempt_ms,
+      operation.created,
+    ],
+  );
+}
+
+/** An operation inside the tenant, of one type when `type` is given. */
+export async function findOperation(database: Database, tenant: Tenant, id: string, type?: OperationType): Promise<OperationRecord | undefined> {
+  const rows = await database.query<OperationRow>(
+    `SELECT * FROM wallet_operations WHERE id = ? AND ${tenant_condition}${type === undefined ? '' : ' AND type = ?'}`,
+    type === undefined ? [id, ...tenantParams(tenant)] : [id, ...tenantParams(tenant), type],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : operationFromRow(row);
+}
+
+/** An operation by id alone, for internal callers (the bank's notifications and recovery). */
+export async function findOperationById(database: Database, id: string, options: { lock: boolean } = { lock: false }): Promise<OperationRecord | undefined> {
+  const rows = await database.query<OperationRow>(`SELECT * FROM wallet_operations WHERE id = ?${options.lock ? forUpdate(database) : ''}`, [id]);
+  const row = rows[0];
+  return row === undefined ? undefined : operationFromRow(row);
+}
+
+export async function findOperationByIdempotencyKey(database: Database, tenant: Tenant, key: string): Promise<OperationRecord | undefined> {
+  const rows = await database.query<OperationRow>(`SELECT * FROM wallet_operations WHERE ${tenant_condition} AND idempotency_key = ?`, [
+    ...tenantParams(tenant),
+    key,
+  ]);
+  const row = rows[0];
+  return row === undefined ? undefined : operationFromRow(row);
+}
+
+export async function listOperationsOfType(database: Database, tenant: Tenant, type: OperationType, page: PageRequest): Promise<Page<OperationRecord>> {
+  const listed = await selectPage<OperationRow>(database, {
+    table: 'wallet_operations',
+    where: `${tenant_condition} AND type = ?`,
+    params: [...tenantParams(tenant), type],
+    page,
+  });
+  return { data: listed.data.map(operationFromRow), has_more: listed.has_more };
+}
+
+/** Every operation that touches the wallet, as source or destination, newest first. */
+export async function listOperationsOfWallet(database: Database, tenant: Tenant, wallet_id: string, page: PageRequest): Promise<Page<OperationRecord>> {
+  const listed = await selectPage<OperationRow>(database, {
+    table: 'wallet_operations',
+    where: `${tenant_condition} AND (source_wallet_id = ? OR destination_wallet_id = ?)`,
+    params: [...tenantParams(tenant), wallet_id, wallet_id],
+    page,
+  });
+  return { data: listed.data.map(operationFromRow), has_more: listed.has_more };
+}
+
+/** What the wallet has sent out (pending or succeeded) since `since` (unix seconds). */
+export async function sumOutgoingSince(database: Database, wallet_id: string, since: number): Promise<bigint> {
+  // The sum may pass 2^53 - 1 in theory, so it is read as text and converted exactly.
+  const rows = await database.query<{ total: string }>(
+    `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
+     WHERE source_wallet_id = ? AND created >= ? AND status IN ('pending', 'succeeded')`,
+    [wallet_id, since],
+  );
+  return BigInt(rows[0]?.total ?? '0');
+}
+
+/** Pending operations whose lease has run out, soonest due first. */
+export async function listDueOperations(database: Database, now_ms: number, limit: number): Promise<OperationRecord[]> {
+  const rows = await database.query<OperationRow>(
+    "SELECT * FROM wallet_operations WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, sequence LIMIT ?",
+    [now_ms, limit],
+  );
+  return rows.map(operationFromRow);
+}
+
+/**
+ * Takes over a pending operation whose ledger result is not known, if its lease has run out and
+ * nobody took it meanwhile. Returns the new attempt number, or undefined when it was not taken.
+ */
+export async function claimOperation(database: Database, operation: OperationRecord, now_ms: number, lease_ms: number): Promise<number | undefined> {
+  const result = await database.execute(
+    `UPDATE wallet_operations SET attempt = attempt + 1, next_attempt_ms = ?
+     WHERE id = ? AND attempt = ? AND status = 'pending' AND ledger_result IS NULL AND next_attempt_ms <= ?`,
+    [now_ms + lease_ms, operation.id, operation.attempt, now_ms],
+  );
+  return result.rowCount === 1 ? operation.attempt + 1 : undefined;
+}
+
+/** Moves a pending operation's next due time, if nobody moved it since it was read. */
+export async function postponeOperation(database: Database, operation: OperationRecord, next_attempt_ms: number): Promise<boolean> {
+  const result = await database.execute("UPDATE wallet_operations SET next_attempt_ms = ? WHERE id = ? AND status = 'pending' AND next_attempt_ms = ?", [
+    next_attempt_ms,
+    operation.id,
+    operation.next_attempt_ms,
+  ]);
+  return result.rowCount === 1;
+}
+
+/** Sets when recovery next looks at a pending operation. */
+export async function scheduleOperation(database: Database, id: string, next_attempt_ms: number): Promise<void> {
+  await database.execute("UPDATE wallet_operations SET next_attempt_ms = ? WHERE id = ? AND status = 'pending'", [next_attempt_ms, id]);
+}
+
+/** Lets an attempt that failed to reach the ledger hand the operation back sooner than its lease. */
+export async function releaseOperation(database: Database, id: string, attempt: number, next_attempt_ms: number): Promise<void> {
+  await database.execute("UPDATE wallet_operations SET next_attempt_ms = ? WHERE id = ? AND attempt = ? AND status = 'pending' AND ledger_result IS NULL", [
+    next_attempt_ms,
+    id,
+    attempt,
+  ]);
+}
+
+/**
+ * Records the ledger's answer, fenced by the attempt that sent it: it is written only if that
+ * attempt still owns the operation and no answer was recorded. Returns whether it was written.
+ */
+export async function recordLedgerResult(
+  database: Database,
+  id: string,
+  attempt: number,
+  fields: { ledger_result: string; status: OperationStatus; failure_code: string | null; next_attempt_ms: number },
+): Promise<boolean> {
+  const result = await database.execute(
+    `UPDATE wallet_operations SET ledger_result = ?, status = ?, failure_code = ?, next_attempt_ms = ?
+     WHERE id = ? AND attempt = ? AND status = 'pending' AND ledger_result IS NULL`,
+    [fields.ledger_result, fields.status, fields.failure_code, fields.next_attempt_ms, id, attempt],
+  );
+  return result.rowCount === 1;
+}
+
+export async function recordSettlementIntent(
+  database: Database,
+  id: string,
+  outcome: SettlementOutcome,
+  failure_code: string | null,
+  next_attempt_ms: number,
+): Promise<void> {
+  const result = await database.execute(
+    "UPDATE wallet_operations SET settlement_outcome = ?, settlement_failure_code = ?, next_attempt_ms = ? WHERE id = ? AND status = 'pending' AND settlement_outcome IS NULL",
+    [outcome, failure_code, next_attempt_ms, id],
+  );
+  assert(result.rowCount === 1, 'a withdrawal locked for settlement changed under the lock');
+}
+
+/** Ends a pending operation. Returns whether this call ended it (false: it had ended already). */
+export async function finishOperation(database: Database, id: string, status: Exclude<OperationStatus, 'pending'>, failure_code: string | null): Promise<boolean> {
+  const result = await database.execute("UPDATE wallet_operations SET status = ?, failure_code = ? WHERE id = ? AND status = 'pending'", [status, failure_code, id]);
+  return result.rowCount === 1;
+}
+
+export async function insertStep(
+  database: Database,
+  step: { operation_id: string; from_status: OperationStatus | null; to_status: OperationStatus; reason: string; created_ms: number },
+): Promise<void> {
+  await database.execute('INSERT INTO wallet_operation_steps (operation_id, from_status, to_status, reason, created_ms) VALUES (?, ?, ?, ?, ?)', [
+    step.operation_id,
+    step.from_status,
+    step.to_status,
+    step.reason,
+    step.created_ms,
+  ]);
+}
+
+export interface StepRecord {
+  readonly from_status: string | null;
+  readonly to_status: string;
+  readonly reason: string;
+}
+
+export async function listSteps(database: Database, operation_id: string): Promise<StepRecord[]> {
+  return database.query<StepRecord>('SELECT from_status, to_status, reason FROM wallet_operation_steps WHERE operation_id = ? ORDER BY sequence', [
+    operation_id,
+  ]);
+}
+
+// Limits.
+
+export async function findLimits(database: Database, tenant: Tenant, currency: CurrencyCode): Promise<LimitsRecord> {
+  const rows = await database.query<{ per_transaction_max: number | null; per_day_max: number | null }>(
+    `SELECT per_transaction_max, per_day_max FROM wallet_limits WHERE ${tenant_condition} AND currency = ?`,
+    [...tenantParams(tenant), currency.toLowerCase()],
+  );
+  const row = rows[0];
+  return {
+    per_transaction_max: row?.per_transaction_max === undefined || row.per_transaction_max === null ? null : BigInt(row.per_transaction_max),
+    per_day_max: row?.per_day_max === undefined || row.per_day_max === null ? null : BigInt(row.per_day_max),
+  };
+}
+
+export async function saveLimits(database: Database, tenant: Tenant, currency: CurrencyCode, limits: LimitsRecord, now_ms: number): Promise<void> {
+  await database.execute(
+    `INSERT INTO wallet_limits (merchant_id, livemode, currency, per_transaction_max, per_day_max, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (merchant_id, livemode, currency) DO UPDATE SET
+       per_transaction_max = excluded.per_transaction_max, per_day_max = excluded.per_day_max, updated_ms = excluded.updated_ms`,
+    [...tenantParams(tenant), currency.toLowerCase(), limits.per_transaction_max, limits.per_day_max, now_ms],
+  );
+}

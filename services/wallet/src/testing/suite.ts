@@ -1,0 +1,622 @@
+// The wallet service's behaviour, run on SQLite and on PostgreSQL (service.test.ts), each time
+// against a real ledger on the same kind of store.
+import { ApiError, ManualClock, type Tenant } from '@paygrid/kernel';
+import { amount_max, merchantBalanceAccountId, platformAccountId } from '@paygrid/ledger';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { simulated_bank_account_numbers } from '../bank';
+import { operationTransferId, settlementTransferId, walletAccountId } from '../chart';
+import { insertOperation, insertStep, listSteps } from '../store';
+import type { WalletService } from '../service';
+import type { Wallet } from '../types';
+import { answerLosingLedger, eventually, newTenant, newWallet, unavailableLedger, unreachableBank, type Harness } from './harness';
+
+const bank_account = (account_number: string = simulated_bank_account_numbers.succeeds) => ({
+  account_holder_name: 'Jenny Rosen',
+  routing_number: '110000000',
+  account_number,
+});
+
+/** A clock far ahead of the system clock, so that the suite's other services never find its rows due. */
+function futureClock(): ManualClock {
+  return new ManualClock(Date.UTC(2030, 0, 1, 12));
+}
+
+async function expectApiError(work: Promise<unknown>, expected: { type: string; code: string; param?: string }): Promise<ApiError> {
+  const error: unknown = await work.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(ApiError);
+  const api_error = error as ApiError;
+  expect({ type: api_error.type, code: api_error.code, ...(expected.param === undefined ? {} : { param: api_error.param }) }).toEqual(expected);
+  return api_error;
+}
+
+export function walletSuite(open: () => Promise<Harness>): void {
+  let harness: Harness;
+  let wallets: WalletService;
+
+  beforeAll(async () => {
+    harness = await open();
+    wallets = harness.wallets;
+  });
+
+  afterAll(async () => {
+    const report = await harness.ledger.verify();
+    await harness.close();
+    expect(report.problem).toBeUndefined();
+  });
+
+  async function funded(tenant: Tenant, amount: bigint, currency = 'usd'): Promise<Wallet> {
+    const wallet = await newWallet(harness, wallets, tenant, currency);
+    await wallets.topUp(tenant, wallet.id, { amount });
+    return wallets.getWallet(tenant, wallet.id);
+  }
+
+  async function available(tenant: Tenant, wallet_id: string): Promise<bigint> {
+    return (await wallets.getWallet(tenant, wallet_id)).balance.available;
+  }
+
+  it('creates one wallet per customer and currency, with its own ledger account', async () => {
+    const tenant = newTenant();
+    harness.customers.add(tenant, 'cus_a');
+    const wallet = await wallets.createWallet(tenant, { customer: 'cus_a', currency: 'USD' });
+    expect(wallet).toMatchObject({ object: 'wallet', customer: 'cus_a', currency: 'usd', status: 'active', balance: { available: 0n, pending: 0n }, livemode: false });
+    expect(wallet.id).toMatch(/^wal_[0-9A-Za-z]{24}$/);
+    const [account] = await harness.ledger.lookupAccounts([walletAccountId(wallet.id)]);
+    expect(account).toBeDefined();
+    expect(await wallets.getWallet(tenant, wallet.id)).toEqual(wallet);
+
+    await expectApiError(wallets.createWallet(tenant, { customer: 'cus_a', currency: 'usd' }), { type: 'invalid_request_error', code: 'wallet_exists', param: 'customer' });
+    const euro = await wallets.createWallet(tenant, { customer: 'cus_a', currency: 'eur' });
+    expect(euro.currency).toBe('eur');
+    await expectApiError(wallets.createWallet(tenant, { customer: 'cus_unknown', currency: 'usd' }), { type: 'not_found_error', code: 'resource_missing', param: 'customer' });
+    await expectApiError(wallets.createWallet(tenant, { customer: 'cus_a', currency: 'xyz' }), { type: 'invalid_request_error', code: 'currency_unknown', param: 'currency' });
+
+    const listed = await wallets.listWallets(tenant, {});
+    expect(listed.data.map((each) => each.id)).toEqual([euro.id, wallet.id]);
+    const of_customer = await wallets.listWallets(tenant, { limit: 1 }, { customer: 'cus_a' });
+    expect(of_customer).toEqual({ data: [euro], has_more: true });
+    expect((await wallets.listWallets(tenant, {}, { customer: 'cus_other' })).data).toEqual([]);
+  });
+
+  it('tops up in test mode and shows the balance; live top-ups are refused', async () => {
+    const tenant = newTenant();
+    const wallet = await newWallet(harness, wallets, tenant);
+    const top_up = await wallets.topUp(tenant, wallet.id, { amount: 5_000n });
+    expect(top_up).toMatchObject({ object: 'top_up', wallet: wallet.id, amount: 5_000n, currency: 'usd', source: 'simulated_bank_deposit', status: 'succeeded', failure_code: null, livemode: false });
+    expect(top_up.id).toMatch(/^tu_/);
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 5_000n, pending: 0n });
+    expect(await wallets.getTopUp(tenant, top_up.id)).toEqual(top_up);
+    const [deposits] = await harness.ledger.lookupAccounts([platformAccountId('bank_deposits', 'USD', false)]);
+    expect(deposits?.debits_posted).toBeGreaterThanOrEqual(5_000n);
+
+    const live = newTenant(true);
+    const live_wallet = await newWallet(harness, wallets, live);
+    expect(live_wallet.livemode).toBe(true);
+    await expectApiError(wallets.topUp(live, live_wallet.id, { amount: 100n }), { type: 'invalid_request_error', code: 'top_up_source_unavailable' });
+  });
+
+  it('refuses amounts that are not positive integers within the ledger maximum', async () => {
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 100n);
+    const other = await newWallet(harness, wallets, tenant);
+    for (const amount of [0n, -1n, amount_max + 1n, 10 as unknown as bigint, '10' as unknown as bigint]) {
+      await expectApiError(wallets.topUp(tenant, wallet.id, { amount }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'amount' });
+      await expectApiError(wallets.transfer(tenant, { source: wallet.id, destination: other.id, amount, currency: 'usd' }), {
+        type: 'invalid_request_error',
+        code: 'amount_invalid',
+        param: 'amount',
+      });
+      await expectApiError(wallets.pay(tenant, wallet.id, { amount }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'amount' });
+      await expectApiError(wallets.withdraw(tenant, wallet.id, { amount, bank_account: bank_account() }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'amount' });
+    }
+    expect(await available(tenant, wallet.id)).toBe(100n);
+    expect((await wallets.listTransactions(tenant, wallet.id, {})).data).toHaveLength(1);
+  });
+
+  it('moves exact amounts between wallets and shows them in both histories with signs', async () => {
+    const tenant = newTenant();
+    const alice = await funded(tenant, 10_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const transfer = await wallets.transfer(tenant, { source: alice.id, destination: bob.id, amount: 2_501n, currency: 'usd', description: 'dinner' });
+    expect(transfer).toMatchObject({ object: 'wallet_transfer', source: alice.id, destination: bob.id, amount: 2_501n, currency: 'usd', description: 'dinner', status: 'succeeded', failure_code: null });
+    expect(transfer.id).toMatch(/^wtr_/);
+    expect(await available(tenant, alice.id)).toBe(7_499n);
+    expect(await available(tenant, bob.id)).toBe(2_501n);
+    const back = await wallets.transfer(tenant, { source: bob.id, destination: alice.id, amount: 1n, currency: 'USD' });
+
+    const alice_history = await wallets.listTransactions(tenant, alice.id, {});
+    expect(alice_history.data.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['transfer_in', 1n, 'succeeded'],
+      ['transfer_out', -2_501n, 'succeeded'],
+      ['top_up', 10_000n, 'succeeded'],
+    ]);
+    expect(alice_history.data[1]).toMatchObject({ id: transfer.id, object: 'wallet_transaction', wallet: alice.id, currency: 'usd', livemode: false });
+    const bob_history = await wallets.listTransactions(tenant, bob.id, {});
+    expect(bob_history.data.map((line) => [line.id, line.type, line.amount])).toEqual([
+      [back.id, 'transfer_out', -1n],
+      [transfer.id, 'transfer_in', 2_501n],
+    ]);
+    const page = await wallets.listTransactions(tenant, alice.id, { limit: 1, starting_after: alice_history.data[0]?.id ?? '' });
+    expect(page.data.map((line) => line.id)).toEqual([transfer.id]);
+    expect(page.has_more).toBe(true);
+
+    expect(await wallets.getTransfer(tenant, transfer.id)).toEqual(transfer);
+    expect((await wallets.listTransfers(tenant, {})).data.map((each) => each.id)).toEqual([back.id, transfer.id]);
+  });
+
+  it('refuses a transfer beyond the available balance and moves nothing', async () => {
+    const tenant = newTenant();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    await expectApiError(wallets.transfer(tenant, { source: alice.id, destination: bob.id, amount: 1_001n, currency: 'usd' }), {
+      type: 'invalid_request_error',
+      code: 'insufficient_funds',
+      param: 'amount',
+    });
+    await expectApiError(wallets.pay(tenant, alice.id, { amount: 1_001n }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+    await expectApiError(wallets.withdraw(tenant, alice.id, { amount: 1_001n, bank_account: bank_account() }), {
+      type: 'invalid_request_error',
+      code: 'insufficient_funds',
+      param: 'amount',
+    });
+    expect((await wallets.getWallet(tenant, alice.id)).balance).toEqual({ available: 1_000n, pending: 0n });
+    expect((await wallets.getWallet(tenant, bob.id)).balance).toEqual({ available: 0n, pending: 0n });
+    const [failed] = (await wallets.listTransfers(tenant, {})).data;
+    expect(failed).toMatchObject({ status: 'failed', failure_code: 'insufficient_funds' });
+    // An exact spend of everything is fine.
+    await wallets.transfer(tenant, { source: alice.id, destination: bob.id, amount: 1_000n, currency: 'usd' });
+    expect(await available(tenant, alice.id)).toBe(0n);
+  });
+
+  it('refuses mismatched currencies and a transfer to the same wallet', async () => {
+    const tenant = newTenant();
+    const usd = await funded(tenant, 500n);
+    const eur = await newWallet(harness, wallets, tenant, 'eur');
+    const other_usd = await newWallet(harness, wallets, tenant);
+    await expectApiError(wallets.transfer(tenant, { source: usd.id, destination: eur.id, amount: 1n, currency: 'usd' }), { type: 'invalid_request_error', code: 'currency_mismatch', param: 'currency' });
+    await expectApiError(wallets.transfer(tenant, { source: usd.id, destination: other_usd.id, amount: 1n, currency: 'eur' }), {
+      type: 'invalid_request_error',
+      code: 'currency_mismatch',
+      param: 'currency',
+    });
+    await expectApiError(wallets.transfer(tenant, { source: usd.id, destination: usd.id, amount: 1n, currency: 'usd' }), {
+      type: 'invalid_request_error',
+      code: 'wallets_must_be_different',
+      param: 'destination',
+    });
+    expect(await available(tenant, usd.id)).toBe(500n);
+  });
+
+  it('pays the merchant from a wallet', async () => {
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 900n);
+    const payment = await wallets.pay(tenant, wallet.id, { amount: 350n, description: 'order 42' });
+    expect(payment).toMatchObject({ object: 'wallet_payment', wallet: wallet.id, amount: 350n, currency: 'usd', description: 'order 42', status: 'succeeded', failure_code: null });
+    expect(payment.id).toMatch(/^wpy_/);
+    expect(await available(tenant, wallet.id)).toBe(550n);
+    const [merchant] = await harness.ledger.lookupAccounts([merchantBalanceAccountId(tenant.merchant_id, 'USD', false)]);
+    expect(merchant).toMatchObject({ credits_posted: 350n, debits_posted: 0n, flags: 0 });
+    expect(await wallets.getPayment(tenant, payment.id)).toEqual(payment);
+    const [line] = (await wallets.listTransactions(tenant, wallet.id, {})).data;
+    expect(line).toMatchObject({ id: payment.id, type: 'payment', amount: -350n });
+  });
+
+  it('enforces the per-transaction and per-day limits, across UTC midnight, moving nothing when refused', async () => {
+    const tenant = newTenant();
+    const clock = new ManualClock(Date.UTC(2030, 2, 10, 22, 0));
+    const limited = harness.service({ clock });
+    const wallet = await newWallet(harness, limited, tenant);
+    const other = await newWallet(harness, limited, tenant);
+    await limited.topUp(tenant, wallet.id, { amount: 100_000n });
+    expect(await limited.getLimits(tenant, 'usd')).toEqual({ object: 'wallet_limits', currency: 'usd', per_transaction_max: null, per_day_max: null, livemode: false });
+    expect(await limited.setLimits(tenant, { currency: 'USD', per_transaction_max: 1_000n, per_day_max: 2_500n })).toEqual({
+      object: 'wallet_limits',
+      currency: 'usd',
+      per_transaction_max: 1_000n,
+      per_day_max: 2_500n,
+      livemode: false,
+    });
+    // The limits belong to test mode of this merchant only.
+    expect((await limited.getLimits({ ...tenant, livemode: true }, 'usd')).per_day_max).toBeNull();
+
+    await expectApiError(limited.transfer(tenant, { source: wallet.id, destination: other.id, amount: 1_001n, currency: 'usd' }), {
+      type: 'invalid_request_error',
+      code: 'wallet_limit_exceeded',
+      param: 'amount',
+    });
+    await limited.transfer(tenant, { source: wallet.id, destination: other.id, amount: 1_000n, currency: 'usd' });
+    await limited.pay(tenant, wallet.id, { amount: 1_000n });
+    await expectApiError(limited.withdraw(tenant, wallet.id, { amount: 501n, bank_account: bank_account() }), {
+      type: 'invalid_request_error',
+      code: 'wallet_limit_exceeded',
+      param: 'amount',
+    });
+    await expectApiError(limited.pay(tenant, wallet.id, { amount: 501n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
+    const history_before = (await limited.listTransactions(tenant, wallet.id, {})).data.length;
+    expect(await available(tenant, wallet.id)).toBe(98_000n);
+    // Refusals inserted nothing: three lines (top-up, transfer, payment).
+    expect(history_before).toBe(3);
+    await limited.pay(tenant, wallet.id, { amount: 500n });
+
+    // One minute before midnight the day is still full; at midnight it starts again.
+    clock.set(Date.UTC(2030, 2, 10, 23, 59));
+    await expectApiError(limited.pay(tenant, wallet.id, { amount: 1n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
+    clock.set(Date.UTC(2030, 2, 11, 0, 0));
+    await limited.pay(tenant, wallet.id, { amount: 1_000n });
+    await limited.pay(tenant, wallet.id, { amount: 1_000n });
+    await expectApiError(limited.pay(tenant, wallet.id, { amount: 501n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
+    expect(await available(tenant, wallet.id)).toBe(95_500n);
+    // Incoming money is not limited.
+    await limited.transfer(tenant, { source: other.id, destination: wallet.id, amount: 1_000n, currency: 'usd' });
+    await limited.topUp(tenant, wallet.id, { amount: 50_000n });
+
+    // Clearing a limit with null; leaving a field out keeps it.
+    expect(await limited.setLimits(tenant, { currency: 'usd', per_day_max: null })).toMatchObject({ per_transaction_max: 1_000n, per_day_max: null });
+    await limited.pay(tenant, wallet.id, { amount: 1_000n });
+    await expectApiError(limited.setLimits(tenant, { currency: 'usd', per_day_max: 0n }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'per_day_max' });
+  });
+
+  it('refuses outgoing money from a frozen wallet and still accepts incoming', async () => {
+    const tenant = newTenant();
+    const frozen = await funded(tenant, 1_000n);
+    const other = await funded(tenant, 1_000n);
+    const updated = await wallets.updateWallet(tenant, frozen.id, { status: 'frozen' });
+    expect(updated).toMatchObject({ status: 'frozen', balance: { available: 1_000n, pending: 0n } });
+    await expectApiError(wallets.transfer(tenant, { source: frozen.id, destination: other.id, amount: 1n, currency: 'usd' }), {
+      type: 'invalid_request_error',
+      code: 'wallet_frozen',
+      param: 'source',
+    });
+    await expectApiError(wallets.pay(tenant, frozen.id, { amount: 1n }), { type: 'invalid_request_error', code: 'wallet_frozen', param: 'wallet' });
+    await expectApiError(wallets.withdraw(tenant, frozen.id, { amount: 1n, bank_account: bank_account() }), { type: 'invalid_request_error', code: 'wallet_frozen', param: 'wallet' });
+    await wallets.transfer(tenant, { source: other.id, destination: frozen.id, amount: 200n, currency: 'usd' });
+    await wallets.topUp(tenant, frozen.id, { amount: 300n });
+    expect(await available(tenant, frozen.id)).toBe(1_500n);
+    await expectApiError(wallets.updateWallet(tenant, frozen.id, { status: 'closed' as 'active' }), { type: 'invalid_request_error', code: 'parameter_invalid', param: 'status' });
+    await wallets.updateWallet(tenant, frozen.id, { status: 'active' });
+    await wallets.pay(tenant, frozen.id, { amount: 1n });
+    expect(await available(tenant, frozen.id)).toBe(1_499n);
+  });
+
+  it('keeps merchants and modes apart: another tenant’s objects read as missing', async () => {
+    const tenant = newTenant();
+    const stranger = newTenant();
+    const live = { ...tenant, livemode: true };
+    const wallet = await funded(tenant, 1_000n);
+    const theirs = await funded(stranger, 1_000n);
+    const transfer = await wallets.transfer(tenant, { source: wallet.id, destination: (await newWallet(harness, wallets, tenant)).id, amount: 10n, currency: 'usd' });
+    const not_found = { type: 'not_found_error', code: 'resource_missing' };
+    for (const outsider of [stranger, live]) {
+      await expectApiError(wallets.getWallet(outsider, wallet.id), { ...not_found, param: 'id' });
+      await expectApiError(wallets.updateWallet(outsider, wallet.id, { status: 'frozen' }), { ...not_found, param: 'id' });
+      await expectApiError(wallets.pay(outsider, wallet.id, { amount: 1n }), { ...not_found, param: 'wallet' });
+      await expectApiError(wallets.listTransactions(outsider, wallet.id, {}), { ...not_found, param: 'wallet' });
+      await expectApiError(wallets.getTransfer(outsider, transfer.id), { ...not_found, param: 'id' });
+      expect((await wallets.listTransfers(outsider, {})).data).toEqual([]);
+    }
+    // Moving money into or out of another merchant's wallet is impossible.
+    await expectApiError(wallets.transfer(tenant, { source: wallet.id, destination: theirs.id, amount: 1n, currency: 'usd' }), { ...not_found, param: 'destination' });
+    await expectApiError(wallets.transfer(tenant, { source: theirs.id, destination: wallet.id, amount: 1n, currency: 'usd' }), { ...not_found, param: 'source' });
+    await expectApiError(wallets.topUp(tenant, theirs.id, { amount: 1n }), { ...not_found, param: 'wallet' });
+    // A live wallet and a test wallet of the same merchant never meet.
+    const live_wallet = await newWallet(harness, wallets, live);
+    await expectApiError(wallets.transfer(tenant, { source: wallet.id, destination: live_wallet.id, amount: 1n, currency: 'usd' }), { ...not_found, param: 'destination' });
+    await expectApiError(wallets.getTransfer(tenant, 'wtr_doesnotexist'), { ...not_found, param: 'id' });
+    // A transfer id is not a payment id.
+    await expectApiError(wallets.getPayment(tenant, transfer.id), { ...not_found, param: 'id' });
+    expect(await available(tenant, wallet.id)).toBe(990n);
+    expect(await available(stranger, theirs.id)).toBe(1_000n);
+  });
+
+  it('holds a withdrawal, then posts it when the bank pays', async () => {
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 10_000n);
+    const withdrawal = await wallets.withdraw(tenant, wallet.id, { amount: 4_000n, bank_account: { ...bank_account(simulated_bank_account_numbers.stays_pending), country: 'us' } });
+    expect(withdrawal).toMatchObject({
+      object: 'withdrawal',
+      wallet: wallet.id,
+      amount: 4_000n,
+      currency: 'usd',
+      status: 'pending',
+      failure_code: null,
+      bank_account: { account_holder_name: 'Jenny Rosen', routing_number: '110000000', last4: '2227', country: 'US' },
+    });
+    expect(withdrawal.id).toMatch(/^wd_/);
+    expect(JSON.stringify(withdrawal, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).not.toContain('000222222227');
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 6_000n, pending: 4_000n });
+    // The held money cannot be spent twice.
+    await expectApiError(wallets.pay(tenant, wallet.id, { amount: 6_001n }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+
+    const done = await wallets.completeWithdrawalForTest(tenant, withdrawal.id, 'succeeded');
+    expect(done).toMatchObject({ id: withdrawal.id, status: 'succeeded', failure_code: null });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 6_000n, pending: 0n });
+    const [posted] = await harness.ledger.lookupTransfers([settlementTransferId(withdrawal.id, 'succeeded')]);
+    expect(posted?.transfer.amount).toBe(4_000n);
+    // Settling again the same way is a no-op; the other way is refused.
+    expect(await wallets.settleWithdrawal(withdrawal.id, 'succeeded')).toEqual(done);
+    await expectApiError(wallets.settleWithdrawal(withdrawal.id, 'failed', 'account_closed'), { type: 'invalid_request_error', code: 'withdrawal_already_settled' });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 6_000n, pending: 0n });
+    const steps = await listSteps(harness.database, withdrawal.id);
+    // The bank's own notification races this call to post; whichever records first leaves the
+    // step, and the other changes nothing.
+    expect(steps.map((step) => step.reason)).toEqual(['created', 'hold_placed:ok', 'settlement_requested:succeeded', expect.stringMatching(/^ledger:(ok|exists)$/)]);
+    await expectApiError(wallets.completeWithdrawalForTest({ ...tenant, livemode: true }, withdrawal.id, 'succeeded'), { type: 'invalid_request_error', code: 'test_mode_only' });
+  });
+
+  it('settles withdrawals as the simulated bank decides, and voids a failed one so the money comes back', async () => {
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 10_000n);
+    const paid = await wallets.withdraw(tenant, wallet.id, { amount: 1_000n, bank_account: bank_account(simulated_bank_account_numbers.succeeds) });
+    const refused = await wallets.withdraw(tenant, wallet.id, { amount: 2_000n, bank_account: bank_account(simulated_bank_account_numbers.fails_account_closed) });
+    await eventually(async () => (await wallets.getWithdrawal(tenant, paid.id)).status !== 'pending' && (await wallets.getWithdrawal(tenant, refused.id)).status !== 'pending');
+    expect(await wallets.getWithdrawal(tenant, paid.id)).toMatchObject({ status: 'succeeded', failure_code: null });
+    expect(await wallets.getWithdrawal(tenant, refused.id)).toMatchObject({ status: 'failed', failure_code: 'account_closed' });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 9_000n, pending: 0n });
+    const [voided] = await harness.ledger.lookupTransfers([operationTransferId(refused.id)]);
+    expect(voided?.status).toBe('voided');
+    const history = await wallets.listTransactions(tenant, wallet.id, {});
+    expect(history.data.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['withdrawal', -2_000n, 'failed'],
+      ['withdrawal', -1_000n, 'succeeded'],
+      ['top_up', 10_000n, 'succeeded'],
+    ]);
+
+    const by_hand = await wallets.withdraw(tenant, wallet.id, { amount: 500n, bank_account: bank_account(simulated_bank_account_numbers.stays_pending) });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 8_500n, pending: 500n });
+    expect(await wallets.completeWithdrawalForTest(tenant, by_hand.id, 'failed')).toMatchObject({ status: 'failed', failure_code: 'could_not_process' });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 9_000n, pending: 0n });
+  });
+
+  it('returns the same operation for a repeated idempotency key and moves money once', async () => {
+    const tenant = newTenant();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const input = { source: alice.id, destination: bob.id, amount: 300n, currency: 'usd', idempotency_key: 'key-1' };
+    const first = await wallets.transfer(tenant, input);
+    const again = await wallets.transfer(tenant, input);
+    expect(again).toEqual(first);
+    expect(await available(tenant, alice.id)).toBe(700n);
+    await expectApiError(wallets.transfer(tenant, { ...input, amount: 301n }), { type: 'idempotency_error', code: 'idempotency_key_reused', param: 'idempotency_key' });
+    await expectApiError(wallets.pay(tenant, alice.id, { amount: 300n, idempotency_key: 'key-1' }), { type: 'idempotency_error', code: 'idempotency_key_reused' });
+    // The same key in another tenant is another operation.
+    const elsewhere = newTenant();
+    const carol = await funded(elsewhere, 1_000n);
+    const dave = await newWallet(harness, wallets, elsewhere);
+    const theirs = await wallets.transfer(elsewhere, { ...input, source: carol.id, destination: dave.id });
+    expect(theirs.id).not.toBe(first.id);
+
+    // A refused operation is refused the same way on replay, even once the money is there.
+    const refused = { amount: 5_000n, idempotency_key: 'key-2' };
+    await expectApiError(wallets.pay(tenant, alice.id, refused), { type: 'invalid_request_error', code: 'insufficient_funds' });
+    await wallets.topUp(tenant, alice.id, { amount: 10_000n });
+    await expectApiError(wallets.pay(tenant, alice.id, refused), { type: 'invalid_request_error', code: 'insufficient_funds' });
+    expect(await available(tenant, alice.id)).toBe(10_700n);
+
+    const top_up = await wallets.topUp(tenant, bob.id, { amount: 5n, idempotency_key: 'key-3' });
+    expect(await wallets.topUp(tenant, bob.id, { amount: 5n, idempotency_key: 'key-3' })).toEqual(top_up);
+    const withdrawal = await wallets.withdraw(tenant, alice.id, { amount: 100n, bank_account: bank_account(simulated_bank_account_numbers.stays_pending), idempotency_key: 'key-4' });
+    expect(await wallets.withdraw(tenant, alice.id, { amount: 100n, bank_account: bank_account(simulated_bank_account_numbers.stays_pending), idempotency_key: 'key-4' })).toEqual(withdrawal);
+    expect((await wallets.getWallet(tenant, alice.id)).balance).toEqual({ available: 10_600n, pending: 100n });
+    expect(await available(tenant, bob.id)).toBe(305n);
+  });
+
+  it('leaves an operation pending when the ledger is down, and recovery completes it exactly once', async () => {
+    const tenant = newTenant();
+    const clock = futureClock();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const down = harness.service({ clock, ledger: unavailableLedger(harness.ledger) });
+    await expectApiError(down.transfer(tenant, { source: alice.id, destination: bob.id, amount: 400n, currency: 'usd' }), {
+      type: 'service_unavailable_error',
+      code: 'ledger_unavailable',
+    });
+    const [pending] = (await wallets.listTransfers(tenant, {})).data;
+    expect(pending).toMatchObject({ status: 'pending', amount: 400n });
+    expect(await available(tenant, alice.id)).toBe(1_000n);
+
+    // The ledger is back; after the retry delay, recovery sends the same transfer.
+    const recovering = harness.service({ clock });
+    clock.advance(5_000);
+    await recovering.recoverPending();
+    expect(await wallets.getTransfer(tenant, pending?.id ?? '')).toMatchObject({ status: 'succeeded' });
+    expect(await available(tenant, alice.id)).toBe(600n);
+    expect(await available(tenant, bob.id)).toBe(400n);
+    clock.advance(3_600_000);
+    await recovering.recoverPending();
+    expect(await available(tenant, alice.id)).toBe(600n);
+  });
+
+  it('recovers an operation whose ledger answer was lost: the ledger says it exists, and money moved once', async () => {
+    const tenant = newTenant();
+    const clock = futureClock();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const losing = harness.service({ clock, ledger: answerLosingLedger(harness.ledger) });
+    await expectApiError(losing.transfer(tenant, { source: alice.id, destination: bob.id, amount: 250n, currency: 'usd' }), {
+      type: 'service_unavailable_error',
+      code: 'ledger_unavailable',
+    });
+    const [line] = (await wallets.listTransactions(tenant, alice.id, {})).data;
+    expect(line).toMatchObject({ type: 'transfer_out', status: 'pending' });
+    // The money has moved, although the operation does not know yet.
+    expect(await available(tenant, alice.id)).toBe(750n);
+
+    const recovering = harness.service({ clock });
+    clock.advance(5_000);
+    await recovering.recoverPending();
+    expect(await wallets.getTransfer(tenant, line?.id ?? '')).toMatchObject({ status: 'succeeded' });
+    expect(await available(tenant, alice.id)).toBe(750n);
+    expect(await available(tenant, bob.id)).toBe(250n);
+    expect((await listSteps(harness.database, line?.id ?? '')).map((step) => step.reason)).toEqual(['created', 'ledger:exists']);
+    await wallets.transfer(tenant, { source: alice.id, destination: bob.id, amount: 750n, currency: 'usd' });
+    expect(await available(tenant, alice.id)).toBe(0n);
+  });
+
+  it('recovers an operation left pending by a process that died after step 1, when its lease runs out', async () => {
+    const tenant = newTenant();
+    const clock = futureClock();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const id = 'wtr_recoveryrecoveryrecovery';
+    const now_ms = clock.now();
+    // Exactly what step 1 commits, and nothing after it.
+    await harness.database.transaction(async (tx) => {
+      await insertOperation(tx, {
+        id,
+        merchant_id: tenant.merchant_id,
+        livemode: false,
+        type: 'transfer',
+        source_wallet_id: alice.id,
+        destination_wallet_id: bob.id,
+        amount: 123n,
+        currency: 'USD',
+        description: null,
+        status: 'pending',
+        failure_code: null,
+        idempotency_key: null,
+        ledger_transfer_id: operationTransferId(id),
+        ledger_result: null,
+        settlement_outcome: null,
+        settlement_failure_code: null,
+        bank_account: null,
+        attempt: 1,
+        next_attempt_ms: now_ms + 60_000,
+        created: Math.floor(now_ms / 1000),
+      });
+      await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
+    });
+
+    // While the dead process's lease runs, a new process leaves the operation alone.
+    const early = harness.service({ clock });
+    await early.start();
+    expect(await wallets.getTransfer(tenant, id)).toMatchObject({ status: 'pending' });
+    await early.close();
+
+    clock.advance(60_000);
+    const restarted = harness.service({ clock });
+    await restarted.start();
+    expect(await wallets.getTransfer(tenant, id)).toMatchObject({ status: 'succeeded' });
+    expect(await available(tenant, alice.id)).toBe(877n);
+    expect(await available(tenant, bob.id)).toBe(123n);
+    clock.advance(600_000);
+    await restarted.recoverPending();
+    const second = harness.service({ clock });
+    await second.start();
+    expect(await available(tenant, alice.id)).toBe(877n);
+    expect(await available(tenant, bob.id)).toBe(123n);
+    const transfers = await harness.ledger.getAccountTransfers({ account_id: walletAccountId(bob.id), limit: 10, debits: true, credits: true, reversed: false });
+    expect(transfers).toHaveLength(1);
+  });
+
+  it('recovers a withdrawal whose bank never heard of it: submits again after a restart and settles', async () => {
+    const tenant = newTenant();
+    const clock = futureClock();
+    const wallet = await funded(tenant, 5_000n);
+    const cut_off = harness.service({ clock, bank: unreachableBank });
+    const refused = await cut_off.withdraw(tenant, wallet.id, { amount: 1_500n, bank_account: bank_account(simulated_bank_account_numbers.fails_account_closed) });
+    const paid = await cut_off.withdraw(tenant, wallet.id, { amount: 500n, bank_account: bank_account(simulated_bank_account_numbers.succeeds) });
+    expect(refused.status).toBe('pending');
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 3_000n, pending: 2_000n });
+
+    clock.advance(60_000);
+    const restarted = harness.service({ clock });
+    await restarted.start();
+    await eventually(async () => (await wallets.getWithdrawal(tenant, refused.id)).status !== 'pending' && (await wallets.getWithdrawal(tenant, paid.id)).status !== 'pending');
+    expect(await wallets.getWithdrawal(tenant, refused.id)).toMatchObject({ status: 'failed', failure_code: 'account_closed' });
+    expect(await wallets.getWithdrawal(tenant, paid.id)).toMatchObject({ status: 'succeeded' });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 4_500n, pending: 0n });
+  });
+
+  it('finishes a decided settlement that the ledger did not take at the time', async () => {
+    const tenant = newTenant();
+    const clock = futureClock();
+    const wallet = await funded(tenant, 5_000n);
+    const withdrawal = await wallets.withdraw(tenant, wallet.id, { amount: 700n, bank_account: bank_account(simulated_bank_account_numbers.stays_pending) });
+    const down = harness.service({ clock, ledger: unavailableLedger(harness.ledger) });
+    await expectApiError(down.settleWithdrawal(withdrawal.id, 'failed', 'account_frozen'), { type: 'service_unavailable_error', code: 'ledger_unavailable' });
+    expect(await wallets.getWithdrawal(tenant, withdrawal.id)).toMatchObject({ status: 'pending' });
+    // The decision stands: the other outcome is refused from now on.
+    await expectApiError(wallets.settleWithdrawal(withdrawal.id, 'succeeded'), { type: 'invalid_request_error', code: 'withdrawal_already_settled' });
+
+    clock.advance(5_000);
+    const recovering = harness.service({ clock });
+    await recovering.recoverPending();
+    expect(await wallets.getWithdrawal(tenant, withdrawal.id)).toMatchObject({ status: 'failed', failure_code: 'account_frozen' });
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 5_000n, pending: 0n });
+  });
+
+  it('retries in the background once started, without being asked', async () => {
+    const tenant = newTenant();
+    const clock = futureClock();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const down = harness.service({ clock, ledger: unavailableLedger(harness.ledger) });
+    await expectApiError(down.transfer(tenant, { source: alice.id, destination: bob.id, amount: 10n, currency: 'usd' }), {
+      type: 'service_unavailable_error',
+      code: 'ledger_unavailable',
+    });
+    const background = harness.service({ clock, recovery_interval_ms: 10 });
+    await background.start();
+    clock.advance(5_000);
+    await eventually(async () => (await available(tenant, bob.id)) === 10n);
+    await background.close();
+    expect(await available(tenant, alice.id)).toBe(990n);
+  });
+
+  it('creates a missing wallet account on demand', async () => {
+    const tenant = newTenant();
+    const down = harness.service({ ledger: unavailableLedger(harness.ledger) });
+    const customer = 'cus_ondemand';
+    harness.customers.add(tenant, customer);
+    const wallet = await down.createWallet(tenant, { customer, currency: 'usd' });
+    expect(await harness.ledger.lookupAccounts([walletAccountId(wallet.id)])).toEqual([]);
+    expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 0n, pending: 0n });
+    await wallets.topUp(tenant, wallet.id, { amount: 42n });
+    expect(await available(tenant, wallet.id)).toBe(42n);
+  });
+
+  it('lets exactly as many concurrent transfers through as the balance pays for, never going negative', async () => {
+    const tenant = newTenant();
+    const source = await funded(tenant, 2_000n);
+    const destination = await newWallet(harness, wallets, tenant);
+    let lowest = 2_000n;
+    let running = true;
+    const watcher = (async () => {
+      while (running) {
+        const balance = (await wallets.getWallet(tenant, source.id)).balance.available;
+        if (balance < lowest) lowest = balance;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 50 }, () => wallets.transfer(tenant, { source: source.id, destination: destination.id, amount: 100n, currency: 'usd' })),
+    );
+    running = false;
+    await watcher;
+    const succeeded = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+    expect(succeeded).toHaveLength(20);
+    expect(refused).toHaveLength(30);
+    for (const outcome of refused) expect((outcome.reason as ApiError).code).toBe('insufficient_funds');
+    expect(lowest).toBeGreaterThanOrEqual(0n);
+    expect((await wallets.getWallet(tenant, source.id)).balance).toEqual({ available: 0n, pending: 0n });
+    expect(await available(tenant, destination.id)).toBe(2_000n);
+    const [account] = await harness.ledger.lookupAccounts([walletAccountId(source.id)]);
+    expect(account?.debits_posted).toBe(2_000n);
+  });
+
+  it('holds the daily limit under concurrency: the wallet row lock serializes the check', async () => {
+    const tenant = newTenant();
+    const source = await funded(tenant, 100_000n);
+    const destination = await newWallet(harness, wallets, tenant);
+    await wallets.setLimits(tenant, { currency: 'usd', per_day_max: 500n });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, () => wallets.transfer(tenant, { source: source.id, destination: destination.id, amount: 100n, currency: 'usd' })),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(5);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') expect((outcome.reason as ApiError).code).toBe('wallet_limit_exceeded');
+    expect(await available(tenant, destination.id)).toBe(500n);
+  });
+}

@@ -1,0 +1,265 @@
+// The wallet service's wire shapes, inputs and ports. Every object is returned already in wire
+// shape: snake_case fields, an `object` name, `created` in unix seconds, `livemode`, and amounts as
+// bigint minor units (the gateway writes them as JSON integers).
+import type { Page, PageRequest, Tenant } from '@paygrid/kernel';
+
+export const wallet_statuses = ['active', 'frozen'] as const;
+export type WalletStatus = (typeof wallet_statuses)[number];
+
+export const operation_statuses = ['pending', 'succeeded', 'failed'] as const;
+export type OperationStatus = (typeof operation_statuses)[number];
+
+/** What an operation does; one `wallet_operations` row each. */
+export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal'] as const;
+export type OperationType = (typeof operation_types)[number];
+
+export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal'] as const;
+export type WalletTransactionType = (typeof transaction_types)[number];
+
+/**
+ * A wallet's balance, read from its ledger account:
+ * - `available` = credits_posted − debits_posted − debits_pending: what the customer may spend
+ *   now. Money on hold for a withdrawal is no longer available.
+ * - `pending` = debits_pending + credits_pending: money in flight (withdrawals on hold at the
+ *   bank). A withdrawal that succeeds takes it out for good; one that fails puts it back into
+ *   `available`.
+ */
+export interface WalletBalance {
+  readonly available: bigint;
+  readonly pending: bigint;
+}
+
+export interface Wallet {
+  readonly id: string;
+  readonly object: 'wallet';
+  readonly customer: string;
+  /** Lower-case ISO 4217. */
+  readonly currency: string;
+  readonly status: WalletStatus;
+  readonly balance: WalletBalance;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+export interface TopUp {
+  readonly id: string;
+  readonly object: 'top_up';
+  readonly wallet: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly source: 'simulated_bank_deposit';
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+export interface WalletTransfer {
+  readonly id: string;
+  readonly object: 'wallet_transfer';
+  readonly source: string;
+  readonly destination: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly description: string | null;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+export interface WalletPayment {
+  readonly id: string;
+  readonly object: 'wallet_payment';
+  readonly wallet: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly description: string | null;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+/** A bank account as it is shown: never the full account number. */
+export interface BankAccountDisplay {
+  readonly account_holder_name: string;
+  readonly routing_number: string;
+  readonly last4: string;
+  /** Upper-case ISO 3166-1 alpha-2. */
+  readonly country: string;
+}
+
+export interface Withdrawal {
+  readonly id: string;
+  readonly object: 'withdrawal';
+  readonly wallet: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly bank_account: BankAccountDisplay;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+/** One line of a wallet's history: an operation seen from this wallet. */
+export interface WalletTransaction {
+  /** The operation's id (tu_, wtr_, wpy_ or wd_). */
+  readonly id: string;
+  readonly object: 'wallet_transaction';
+  readonly wallet: string;
+  readonly type: WalletTransactionType;
+  /** Signed from this wallet's point of view: negative when money leaves it. */
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly status: OperationStatus;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+/** Limits on outgoing money (transfers, payments, withdrawals) per merchant, mode and currency. */
+export interface WalletLimits {
+  readonly object: 'wallet_limits';
+  readonly currency: string;
+  /** The largest single outgoing operation; null means no limit. */
+  readonly per_transaction_max: bigint | null;
+  /** The most one wallet may send out per UTC day (pending and succeeded operations); null means no limit. */
+  readonly per_day_max: bigint | null;
+  readonly livemode: boolean;
+}
+
+// Inputs. Amounts are bigint minor units; the service validates everything itself.
+
+export interface CreateWalletInput {
+  readonly customer: string;
+  readonly currency: string;
+}
+
+export interface UpdateWalletInput {
+  readonly status: WalletStatus;
+}
+
+export interface ListWalletsFilter {
+  readonly customer?: string;
+}
+
+export interface TopUpInput {
+  readonly amount: bigint;
+  readonly idempotency_key?: string;
+}
+
+export interface TransferInput {
+  readonly source: string;
+  readonly destination: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly description?: string;
+  readonly idempotency_key?: string;
+}
+
+export interface PayInput {
+  readonly amount: bigint;
+  readonly description?: string;
+  readonly idempotency_key?: string;
+}
+
+export interface BankAccountInput {
+  readonly account_holder_name: string;
+  /** Nine digits (an ABA routing number). */
+  readonly routing_number: string;
+  /** Four to seventeen digits. */
+  readonly account_number: string;
+  /** Two letters; 'US' when left out. */
+  readonly country?: string;
+}
+
+export interface WithdrawInput {
+  readonly amount: bigint;
+  readonly bank_account: BankAccountInput;
+  readonly idempotency_key?: string;
+}
+
+export interface SetLimitsInput {
+  readonly currency: string;
+  /** Left out: unchanged. null: no limit. */
+  readonly per_transaction_max?: bigint | null;
+  readonly per_day_max?: bigint | null;
+}
+
+export type SettlementOutcome = 'succeeded' | 'failed';
+
+// Ports.
+
+/** The identity service's answer to "does this customer belong to this tenant?". */
+export interface CustomerDirectory {
+  customerExists(tenant: Tenant, customer_id: string): Promise<boolean>;
+}
+
+export interface BankWithdrawalRequest {
+  readonly withdrawal_id: string;
+  readonly amount: bigint;
+  /** Lower-case ISO 4217. */
+  readonly currency: string;
+  readonly bank_account: {
+    readonly account_holder_name: string;
+    readonly routing_number: string;
+    readonly account_number: string;
+    readonly country: string;
+  };
+  readonly livemode: boolean;
+}
+
+export type BankWithdrawalStatus = 'pending' | 'succeeded' | 'failed';
+
+/** What the bank says about one withdrawal. `failure_code` is set only when it failed. */
+export interface BankStatusReport {
+  readonly status: BankWithdrawalStatus;
+  readonly failure_code: string | null;
+}
+
+export type BankSettlementListener = (withdrawal_id: string, outcome: SettlementOutcome, failure_code?: string) => void;
+
+/**
+ * The bank that pays withdrawals out. `submit` must be idempotent by `withdrawal_id` (as a payout
+ * API is by its idempotency key): the wallet service submits again after a crash, because it
+ * cannot know whether the first submission arrived.
+ */
+export interface BankPort {
+  submit(request: BankWithdrawalRequest): Promise<void>;
+  status(withdrawal_id: string): Promise<BankStatusReport>;
+  onSettled(listener: BankSettlementListener): void;
+  /**
+   * Test mode only: the bank finishes a withdrawal the way a test asks. Only simulated banks
+   * offer it; the wallet service settles the withdrawal itself either way.
+   */
+  completeForTest?(withdrawal_id: string, outcome: SettlementOutcome): Promise<void>;
+}
+
+/** The wallet service's one public interface: the gateway calls it in-process. */
+export interface WalletClient {
+  createWallet(tenant: Tenant, input: CreateWalletInput): Promise<Wallet>;
+  getWallet(tenant: Tenant, id: string): Promise<Wallet>;
+  listWallets(tenant: Tenant, page: PageRequest, filter?: ListWalletsFilter): Promise<Page<Wallet>>;
+  updateWallet(tenant: Tenant, id: string, input: UpdateWalletInput): Promise<Wallet>;
+
+  topUp(tenant: Tenant, wallet_id: string, input: TopUpInput): Promise<TopUp>;
+  transfer(tenant: Tenant, input: TransferInput): Promise<WalletTransfer>;
+  pay(tenant: Tenant, wallet_id: string, input: PayInput): Promise<WalletPayment>;
+  withdraw(tenant: Tenant, wallet_id: string, input: WithdrawInput): Promise<Withdrawal>;
+
+  getTopUp(tenant: Tenant, id: string): Promise<TopUp>;
+  getTransfer(tenant: Tenant, id: string): Promise<WalletTransfer>;
+  listTransfers(tenant: Tenant, page: PageRequest): Promise<Page<WalletTransfer>>;
+  getPayment(tenant: Tenant, id: string): Promise<WalletPayment>;
+  getWithdrawal(tenant: Tenant, id: string): Promise<Withdrawal>;
+  listTransactions(tenant: Tenant, wallet_id: string, page: PageRequest): Promise<Page<WalletTransaction>>;
+
+  getLimits(tenant: Tenant, currency: string): Promise<WalletLimits>;
+  setLimits(tenant: Tenant, input: SetLimitsInput): Promise<WalletLimits>;
+
+  /** The bank's notification. Idempotent; settling the other way is refused. */
+  settleWithdrawal(withdrawal_id: string, outcome: SettlementOutcome, failure_code?: string): Promise<Withdrawal>;
+  /** Test mode only (`/v1/test_helpers`): finish a withdrawal as if the bank had. */
+  completeWithdrawalForTest(tenant: Tenant, id: string, outcome: SettlementOutcome): Promise<Withdrawal>;
+}

@@ -133,7 +133,9 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
   const children: ChildProcess[] = [];
   try {
     options.log(`  starting the platform and ${options.wallets} funded wallets ...`);
-    const platform = await startChild([cli, 'start'], env, /Paygrid is running at/);
+    // PAYGRID_BENCH_NODE_ARGS passes flags to the platform's node, e.g. "--cpu-prof" to profile it.
+    const node_args = (process.env.PAYGRID_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+    const platform = await startChild([...node_args, cli, 'start'], env, /Paygrid is running at/);
     children.push(platform);
     const url = `http://127.0.0.1:${api_port}`;
     const operator = new Paygrid({ api_key: operator_key, base_url: url });

@@ -4,6 +4,7 @@
 // the answer. Recovery finishes whatever a crash or an outage left halfway.
 import {
   ApiError,
+  GroupCommitter,
   assert,
   isAssertionError,
   randomId,
@@ -208,6 +209,8 @@ function refusalOf(operation: OperationRecord): ApiError | undefined {
 
 export class WalletService implements WalletClient {
   readonly #database: Database;
+  /** The saga's own writes (record the operation, record the ledger's answer) share commits. */
+  readonly #commits: GroupCommitter;
   readonly #ledger: LedgerClient;
   readonly #customers: CustomerDirectory;
   readonly #bank: BankPort;
@@ -225,6 +228,7 @@ export class WalletService implements WalletClient {
 
   constructor(options: WalletServiceOptions) {
     this.#database = options.database;
+    this.#commits = new GroupCommitter(options.database);
     this.#ledger = options.ledger;
     this.#customers = options.customers;
     this.#bank = options.bank;
@@ -579,13 +583,13 @@ export class WalletService implements WalletClient {
   async #move(tenant: Tenant, intent: MoveIntent): Promise<OperationRecord> {
     let begun: Begun;
     try {
-      begun = await this.#database.transaction((tx) => this.#begin(tx, tenant, intent));
+      begun = await this.#commits.run((tx) => this.#begin(tx, tenant, intent));
     } catch (error) {
       // Two requests with one idempotency key for different wallets lock different rows and race
       // past the lookup; the unique index stops the second. Run it again to meet the first.
       if (intent.idempotency_key === null || error instanceof ApiError || isAssertionError(error)) throw error;
       if ((await findOperationByIdempotencyKey(this.#database, tenant, intent.idempotency_key)) === undefined) throw error;
-      begun = await this.#database.transaction((tx) => this.#begin(tx, tenant, intent));
+      begun = await this.#commits.run((tx) => this.#begin(tx, tenant, intent));
     }
     if (begun.attempt === undefined) {
       const refusal = refusalOf(begun.operation);
@@ -737,7 +741,7 @@ export class WalletService implements WalletClient {
       this.#log('error', 'the ledger refused a wallet transfer', { operation: operation.id, result });
     }
     assert(status === 'pending' || transition(operation_transitions, 'pending', status) === 'ok');
-    const recorded = await this.#database.transaction(async (tx) => {
+    const recorded = await this.#commits.run(async (tx) => {
       const written = await recordLedgerResult(tx, operation.id, attempt, {
         ledger_result: result,
         status,

@@ -218,6 +218,9 @@ describe.each(caches)('API security ($name)', ({ redis_url }) => {
     expectRefused(await send({ path: '/v1/wallet_transfers', body: '{"source":', key }), 400, 'invalid_request_error');
     expectRefused(await send({ path: '/v1/customers', body: { name: 'n'.repeat(257) }, key }), 400, 'invalid_request_error');
     expectRefused(await send({ path: '/v1/customers', body: { email: 'not-an-email' }, key }), 400, 'invalid_request_error');
+    const card_in_text = await send({ path: '/v1/wallet_transfers', body: { ...transfer(), description: 'paid with 4242-4242-4242-4242' }, key });
+    expectRefused(card_in_text, 400, 'invalid_request_error', 'card_number_not_allowed');
+    expect(JSON.stringify(card_in_text.body)).not.toContain('4242');
     expectRefused(await send({ path: `/v1/wallets/${source}/top_ups`, body: { amount: 1.5 }, key }), 400, 'invalid_request_error');
     expectRefused(await send({ path: `/v1/wallets/${source}/withdrawals`, body: { amount: 100, bank_account: { account_holder_name: 'A', routing_number: '12', account_number: '000123456789' } }, key }), 400, 'invalid_request_error');
     expectRefused(await send({ path: '/v1/customers?limit=101', key }), 400, 'invalid_request_error');

@@ -1,7 +1,7 @@
 // The `paygrid` command as a newcomer meets it: help on every command, clear refusals of bad
 // configuration, and `ledger verify` on a fresh data folder.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ function paygrid(args: string[], env: Record<string, string> = {}) {
 describe('paygrid CLI', () => {
   it('prints help for every command', () => {
     expect(paygrid(['--help'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verify') });
-    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['bench']]) {
+    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['vault', 'rotate-key'], ['bench']]) {
       const run = paygrid([...command, '--help']);
       expect(run.status, command.join(' ')).toBe(0);
       expect(run.out, command.join(' ')).toContain(`Usage: paygrid ${command.join(' ')}`);
@@ -46,5 +46,18 @@ describe('paygrid CLI', () => {
     expect(paygrid(['ledger', 'verify'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verified: 0 batches') });
     const json = paygrid(['ledger', 'verify', '--json']);
     expect(JSON.parse(json.out)).toMatchObject({ ok: true, batches: 0 });
+  });
+
+  it('rotates the vault key in the data folder, keeping the old one beside it', () => {
+    const key_file = join(data_dir, 'vault.kek');
+    expect(paygrid(['migrate']).status).toBe(0);
+    // The first start would generate the key; the vault's own tests cover rotating real cards.
+    writeFileSync(key_file, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const run = paygrid(['vault', 'rotate-key']);
+    expect(run.status, run.err).toBe(0);
+    expect(run.out).toContain('re-wrapped 0 of 0');
+    expect(readFileSync(`${key_file}.previous`, 'utf8').trim()).toBe('ab'.repeat(32));
+    expect(readFileSync(key_file, 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
+    expect(readFileSync(key_file, 'utf8').trim()).not.toBe('ab'.repeat(32));
   });
 });

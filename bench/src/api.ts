@@ -85,20 +85,22 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function load(options: {
+interface LoadOptions {
   readonly url: string;
   readonly connections: number;
   readonly seconds: number;
   readonly overall_rate?: number;
-  readonly path: string;
-  readonly setup: (request: autocannon.Request) => autocannon.Request;
-}): Promise<LoadResult> {
+  /** One request, or a sequence that each connection sends in turn (later ones may use earlier answers). */
+  readonly requests: autocannon.Request[];
+}
+
+async function load(options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     connections: options.connections,
     duration: options.seconds,
     ...(options.overall_rate === undefined ? {} : { overallRate: options.overall_rate }),
-    requests: [{ method: 'POST', path: options.path, setupRequest: options.setup }],
+    requests: options.requests,
   });
   return {
     requests_per_second: result.requests.average,
@@ -113,9 +115,21 @@ async function load(options: {
 /** A bare Fastify server answering `{}`: the yardstick for what one Node.js process can serve here. */
 const bare_server = join(repository, 'bench/src/bare-server.ts');
 
-export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchResult> {
-  const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-api-bench-'));
-  const operator_key = `op-bench-${randomBytes(24).toString('hex')}`;
+/** The yardstick: a bare Fastify server answering {}, with the same load generator and connections. */
+async function measureBareServer(options: { readonly connections: number; readonly seconds: number; readonly log: (line: string) => void }, children: ChildProcess[]): Promise<LoadResult> {
+  const bare_port = await freePort();
+  options.log(`  bare Fastify answering {}, ${options.connections} connections, ${options.seconds} s ...`);
+  children.push(await startChild(['--import', 'tsx', bare_server], { ...process.env, PORT: String(bare_port) }, /bare server at/));
+  return load({
+    url: `http://127.0.0.1:${bare_port}`,
+    connections: options.connections,
+    seconds: options.seconds,
+    requests: [{ method: 'POST', path: '/', setupRequest: (request) => ({ ...request, body: '{"amount":1}', headers: { 'content-type': 'application/json' } }) }],
+  });
+}
+
+/** Starts `paygrid start` as `npm start` runs it (embedded SQLite, in-memory cache) on a free port. */
+async function startBenchPlatform(data_dir: string, operator_key: string): Promise<{ child: ChildProcess; url: string }> {
   const api_port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -127,17 +141,22 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
     GATEWAY_RATE_LIMIT_PER_SECOND: '1000000',
     GATEWAY_RATE_LIMIT_BURST: '1000000',
   };
-  // As `npm start` runs: embedded SQLite and the in-memory cache.
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
+  // PAYGRID_BENCH_NODE_ARGS passes flags to the platform's node, e.g. "--cpu-prof" to profile it.
+  const node_args = (process.env.PAYGRID_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const child = await startChild([...node_args, cli, 'start'], env, /Paygrid is running at/);
+  return { child, url: `http://127.0.0.1:${api_port}` };
+}
+
+export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchResult> {
+  const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-api-bench-'));
+  const operator_key = `op-bench-${randomBytes(24).toString('hex')}`;
   const children: ChildProcess[] = [];
   try {
     options.log(`  starting the platform and ${options.wallets} funded wallets ...`);
-    // PAYGRID_BENCH_NODE_ARGS passes flags to the platform's node, e.g. "--cpu-prof" to profile it.
-    const node_args = (process.env.PAYGRID_BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-    const platform = await startChild([...node_args, cli, 'start'], env, /Paygrid is running at/);
+    const { child: platform, url } = await startBenchPlatform(data_dir, operator_key);
     children.push(platform);
-    const url = `http://127.0.0.1:${api_port}`;
     const operator = new Paygrid({ api_key: operator_key, base_url: url });
     const merchant = await operator.merchants.create({ name: 'Bench' });
     const client = new Paygrid({ api_key: merchant.secret_key, signing_secret: merchant.signing_secret, base_url: url });
@@ -167,27 +186,19 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
     };
 
     options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
-    const api = await load({ url, connections: options.connections, seconds: options.seconds, path: transfer_path, setup: signedTransfer });
+    const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: signedTransfer }];
+    const api = await load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests });
 
     options.log(`  API at half that rate (${Math.round(api.requests_per_second / 2)} requests/s) ...`);
     const target_rate = Math.max(1, Math.round(api.requests_per_second / 2));
-    const half = await load({ url, connections: options.connections, seconds: options.seconds, overall_rate: target_rate, path: transfer_path, setup: signedTransfer });
+    const half = await load({ url, connections: options.connections, seconds: options.seconds, overall_rate: target_rate, requests: transfer_requests });
 
     let total = 0;
     for (const id of wallets) total += (await client.wallets.retrieve(id)).balance.available;
     const money_conserved = total === top_up_per_wallet * wallets.length;
     await stopChild(platform);
 
-    const bare_port = await freePort();
-    options.log(`  bare Fastify answering {}, ${options.connections} connections, ${options.seconds} s ...`);
-    children.push(await startChild(['--import', 'tsx', bare_server], { ...process.env, PORT: String(bare_port) }, /bare server at/));
-    const bare = await load({
-      url: `http://127.0.0.1:${bare_port}`,
-      connections: options.connections,
-      seconds: options.seconds,
-      path: '/',
-      setup: (request) => ({ ...request, body: '{"amount":1}', headers: { 'content-type': 'application/json' } }),
-    });
+    const bare = await measureBareServer(options, children);
     return {
       connections: options.connections,
       seconds: options.seconds,
@@ -196,6 +207,102 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
       ratio: api.requests_per_second / bare.requests_per_second,
       half_rate: { ...half, target_rate },
       money_conserved,
+    };
+  } finally {
+    for (const child of children) await stopChild(child);
+    rmSync(data_dir, { recursive: true, force: true });
+  }
+}
+
+export interface PaymentsBenchResult {
+  readonly connections: number;
+  readonly seconds: number;
+  /** Each payment is three requests: a card token (publishable key), create, and confirm (signed). */
+  readonly requests: LoadResult;
+  readonly payments_per_second: number;
+  readonly bare: LoadResult;
+  /** Payments per second divided by the bare server's requests per second. */
+  readonly payments_ratio: number;
+  /** API requests per second divided by the bare server's. */
+  readonly requests_ratio: number;
+  readonly succeeded: number;
+  readonly not_succeeded: number;
+}
+
+/**
+ * Card payments through the signed HTTP API against the in-process card simulator at zero
+ * latency: a token from the publishable key, then create and confirm with the secret key.
+ */
+export async function runPaymentsBench(options: Omit<ApiBenchOptions, 'wallets'>): Promise<PaymentsBenchResult> {
+  const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-payments-bench-'));
+  const operator_key = `op-bench-${randomBytes(24).toString('hex')}`;
+  const children: ChildProcess[] = [];
+  try {
+    options.log('  starting the platform ...');
+    const { child: platform, url } = await startBenchPlatform(data_dir, operator_key);
+    children.push(platform);
+    const operator = new Paygrid({ api_key: operator_key, base_url: url });
+    const merchant = await operator.merchants.create({ name: 'Bench' });
+    const exp_year = new Date().getUTCFullYear() + 2;
+    const token_body = JSON.stringify({ card: { number: '4242424242424242', exp_month: 12, exp_year, cvc: '123' } });
+    const create_body = JSON.stringify({ amount: 1_000, currency: 'usd' });
+    const signed = (method: string, path: string, body: string) => ({
+      authorization: `Bearer ${merchant.secret_key}`,
+      'content-type': 'application/json',
+      'idempotency-key': randomUUID(),
+      'paygrid-signature': signRequest(merchant.signing_secret, { method, path, body }),
+    });
+    interface Flow {
+      token?: string;
+      intent?: string;
+    }
+    let succeeded = 0;
+    let not_succeeded = 0;
+    const requests: autocannon.Request[] = [
+      {
+        method: 'POST',
+        path: '/v1/tokens',
+        setupRequest: (request) => ({ ...request, body: token_body, headers: { authorization: `Bearer ${merchant.publishable_key}`, 'content-type': 'application/json' } }),
+        onResponse: (_status, body, context: Flow) => {
+          context.token = (JSON.parse(body) as { id?: string }).id;
+        },
+      },
+      {
+        method: 'POST',
+        path: '/v1/payment_intents',
+        setupRequest: (request) => ({ ...request, body: create_body, headers: signed('POST', '/v1/payment_intents', create_body) }),
+        onResponse: (_status, body, context: Flow) => {
+          context.intent = (JSON.parse(body) as { id?: string }).id;
+        },
+      },
+      {
+        method: 'POST',
+        setupRequest: (request, context: Flow) => {
+          const path = `/v1/payment_intents/${context.intent ?? 'missing'}/confirm`;
+          const body = JSON.stringify({ payment_method: { type: 'card', token: context.token ?? 'missing' } });
+          return { ...request, path, body, headers: signed('POST', path, body) };
+        },
+        onResponse: (_status, body) => {
+          if ((JSON.parse(body) as { status?: string }).status === 'succeeded') succeeded += 1;
+          else not_succeeded += 1;
+        },
+      },
+    ];
+    options.log(`  payments: token + create + confirm, ${options.connections} connections, ${options.seconds} s ...`);
+    const result = await load({ url, connections: options.connections, seconds: options.seconds, requests });
+    await stopChild(platform);
+    const bare = await measureBareServer(options, children);
+    const payments_per_second = succeeded / options.seconds;
+    return {
+      connections: options.connections,
+      seconds: options.seconds,
+      requests: result,
+      payments_per_second,
+      bare,
+      payments_ratio: payments_per_second / bare.requests_per_second,
+      requests_ratio: result.requests_per_second / bare.requests_per_second,
+      succeeded,
+      not_succeeded,
     };
   } finally {
     for (const child of children) await stopChild(child);

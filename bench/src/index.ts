@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { runApiBench, type ApiBenchResult } from './api';
+import { runApiBench, runPaymentsBench, type ApiBenchResult, type PaymentsBenchResult } from './api';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
 
 /** The issue's targets, printed beside what was measured. */
@@ -10,6 +10,7 @@ const targets = {
   rss_mb_for_million_accounts: 400,
   api_vs_bare_fastify: 0.4,
   api_p99_ms_at_half_rate: 20,
+  payments_vs_bare_fastify: 0.25,
 };
 
 /** Concurrent connections the API benchmark keeps open. */
@@ -22,7 +23,7 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
   });
   const suite = positionals[0];
-  if (values.help === true || (suite !== 'ledger' && suite !== 'api')) {
+  if (values.help === true || (suite !== 'ledger' && suite !== 'api' && suite !== 'payments')) {
     console.log(usage);
     return values.help === true ? 0 : 2;
   }
@@ -33,6 +34,13 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     if (json) console.error(line);
     else console.log(line);
   };
+  if (suite === 'payments') {
+    log(`payments benchmark: ${quick ? 'quick' : 'full'} run`);
+    const result = await runPaymentsBench({ seconds: quick ? 3 : 15, connections: api_connections, log });
+    if (json) console.log(JSON.stringify({ ...result, targets: { payments_vs_bare_fastify: targets.payments_vs_bare_fastify } }, null, 2));
+    else printPaymentsResult(result);
+    return result.not_succeeded === 0 && result.requests.errors === 0 ? 0 : 1;
+  }
   if (suite === 'api') {
     log(`API benchmark: ${quick ? 'quick' : 'full'} run`);
     const result = await runApiBench({ seconds: quick ? 3 : 15, connections: api_connections, wallets: quick ? 50 : 1000, log });
@@ -138,4 +146,16 @@ function printApiResult(result: ApiBenchResult): void {
   console.log(`API / bare Fastify: ${(result.ratio * 100).toFixed(0)}% (target ${targets.api_vs_bare_fastify * 100}%)`);
   console.log(`API p99 at half rate: ${result.half_rate.p99_ms.toFixed(1)} ms (target under ${targets.api_p99_ms_at_half_rate} ms)`);
   console.log(`money conserved across all wallets: ${result.money_conserved ? 'yes' : 'NO'}`);
+}
+
+function printPaymentsResult(result: PaymentsBenchResult): void {
+  const load = result.requests;
+  console.log('');
+  console.log(`${result.connections} connections, ${result.seconds} s each, autocannon in this process; a payment is a token, a create and a confirm`);
+  console.log(`card payments: ${Math.round(result.payments_per_second).toLocaleString('en-US')} payments/s (${result.succeeded} succeeded, ${result.not_succeeded} not)`);
+  console.log(
+    `API requests: ${Math.round(load.requests_per_second).toLocaleString('en-US')} req/s, p50 ${load.p50_ms.toFixed(1)} ms, p99 ${load.p99_ms.toFixed(1)} ms (${load.non_2xx} non-2xx, ${load.errors} errors)`,
+  );
+  console.log(`bare Fastify answering {}: ${Math.round(result.bare.requests_per_second).toLocaleString('en-US')} req/s, p50 ${result.bare.p50_ms.toFixed(1)} ms, p99 ${result.bare.p99_ms.toFixed(1)} ms`);
+  console.log(`payments/s / bare req/s: ${(result.payments_ratio * 100).toFixed(1)}%; API req/s / bare req/s: ${(result.requests_ratio * 100).toFixed(1)}% (target ${targets.payments_vs_bare_fastify * 100}%)`);
 }

@@ -1,10 +1,20 @@
 // Starts the whole platform in this process, as `npm start` does, on a free port and a fresh data
 // folder, for end-to-end suites that talk to it over HTTP.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { temporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid } from '@paygrid/sdk';
 import { startPlatform, type RunningPlatform } from '../../apps/cli/src/platform';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const address = server.address();
+  await new Promise<void>((done) => server.close(() => done()));
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
 
 export interface TestPlatform {
   readonly url: string;
@@ -48,7 +58,8 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...(options.redis_url === undefined ? {} : { REDIS_URL: options.redis_url }),
     ...options.env,
   };
-  const platform = await startPlatform({ env, port: 0 });
+  // A real port, not 0: the platform gives payment providers its own URL for their notifications.
+  const platform = await startPlatform({ env, port: await freePort() });
   const url = platform.url;
   return {
     url,

@@ -1,4 +1,14 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import {
+  generateKeyEncryptionKey,
+  key_encryption_key_file_mode,
+  key_encryption_key_file_name,
+  loadKeyEncryptionKey,
+  parseKeyEncryptionKey,
+  rotateVaultKey,
+} from '@paygrid/vault';
 import { ConfigError, describeDatabaseLocation, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
 import { UsageError, parseServices, service_migrations, startPlatform } from './platform';
@@ -10,7 +20,8 @@ Commands:
   start           run the platform (every service in one process by default)
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
-  bench           run benchmarks (paygrid bench ledger | api)
+  vault rotate-key  re-wrap every card's data key under a new key-encryption key
+  bench           run benchmarks (paygrid bench ledger | api | payments)
 
 Run "paygrid <command> --help" for a command's options.`,
   start: `Usage: paygrid start [--services ledger,identity,wallet,gateway]
@@ -37,7 +48,18 @@ Exits 0 when the ledger verifies, 1 naming the first bad batch or account otherw
 
 Options:
   --json   print the report as JSON`,
-  bench: `Usage: paygrid bench ledger|api [--json] [--quick]
+  vault: `Usage: paygrid vault rotate-key
+
+Re-wraps every data key in the vault under a new key-encryption key (KEK). Card data itself is
+not re-encrypted: that is what envelope encryption is for. The current KEK comes from
+PAYGRID_VAULT_KEK (or DATA_DIR/vault.kek); the new one from PAYGRID_VAULT_KEK_NEW, or a new
+random key is generated and printed once.
+
+Without downtime: start every instance with PAYGRID_VAULT_KEK=<new> and
+PAYGRID_VAULT_KEK_PREVIOUS=<old> (both keys readable), run this command, then drop the previous
+key at the next restart. In embedded mode with DATA_DIR/vault.kek, stop the platform, run this
+command (it writes the new key to vault.kek), and start it again.`,
+  bench: `Usage: paygrid bench ledger|api|payments [--json] [--quick]
 
 ledger: measures ledger transfers per second and commit latency on SQLite and (with
 DATABASE_URL) PostgreSQL, compares with pgbench tpcb-like, and measures memory for 1,000,000
@@ -45,6 +67,8 @@ accounts.
 api: drives signed peer-to-peer wallet transfers through the HTTP API of a platform started as
 \`npm start\` does, compares with a bare Fastify server answering {}, and measures latency at
 half the rate reached.
+payments: card payments (token, create, confirm) through the signed HTTP API against the
+in-process card simulator at zero latency, compared with the same bare Fastify server.
 
 Options:
   --json    print machine-readable results
@@ -62,6 +86,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'ledger':
         if (rest[0] === 'verify') return await verify(rest.slice(1));
         console.error(rest[0] === undefined || rest[0] === '--help' ? usage.verify : `unknown ledger command "${rest[0]}"\n\n${usage.verify}`);
+        return rest[0] === '--help' ? 0 : 2;
+      case 'vault':
+        if (rest[0] === 'rotate-key') return await rotateKey(rest.slice(1));
+        console.error(rest[0] === undefined || rest[0] === '--help' ? usage.vault : `unknown vault command "${rest[0]}"\n\n${usage.vault}`);
         return rest[0] === '--help' ? 0 : 2;
       case 'bench': {
         const { runBench } = await import('@paygrid/bench');
@@ -100,6 +128,7 @@ async function start(args: readonly string[]): Promise<number> {
   if (key.source === 'environment') console.log('  operator key: from PAYGRID_OPERATOR_KEY');
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
   console.log(`  API docs:     ${platform.url}/docs`);
+  if (platform.sandboxes !== undefined) console.log(`  sandboxes:    Alipay ${platform.sandboxes.alipay}, WeChat Pay ${platform.sandboxes.wechat_pay}`);
   console.log(`  try:          curl -H "Authorization: Bearer <operator key>" -H "Content-Type: application/json" -d '{"name":"Acme"}' ${platform.url}/v1/merchants`);
 
   await new Promise<void>((resolve) => {
@@ -158,4 +187,33 @@ async function verify(args: readonly string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+async function rotateKey(args: readonly string[]): Promise<number> {
+  if (args.includes('--help')) {
+    console.log(usage.vault);
+    return 0;
+  }
+  const config = loadPlatformConfig(process.env);
+  const key_file = join(config.DATA_DIR, key_encryption_key_file_name);
+  const old_kek = await loadKeyEncryptionKey({ env_value: config.PAYGRID_VAULT_KEK, data_dir: config.DATA_DIR, allow_generate: false });
+  const given = process.env.PAYGRID_VAULT_KEK_NEW;
+  const new_kek = given === undefined || given === '' ? generateKeyEncryptionKey() : parseKeyEncryptionKey(given, 'PAYGRID_VAULT_KEK_NEW');
+  const database = await openDatabase({ config, service: 'vault' });
+  try {
+    await database.migrate(service_migrations.vault);
+    const result = await rotateVaultKey({ database, old_kek, new_kek });
+    console.log(`vault: re-wrapped ${result.rewrapped} of ${result.total} data keys under key ${new_kek.id}; ${result.remaining} remaining`);
+  } finally {
+    await database.close();
+  }
+  if (config.PAYGRID_VAULT_KEK === undefined) {
+    // The key lives in DATA_DIR: replace it, keeping the old one beside it until an operator removes it.
+    renameSync(key_file, `${key_file}.previous`);
+    writeFileSync(key_file, `${new_kek.exportHex()}\n`, { mode: key_encryption_key_file_mode });
+    console.log(`vault: the new key is in ${key_file}; the old one is in ${key_file}.previous`);
+  } else if (given === undefined || given === '') {
+    console.log(`vault: the new key (shown once; set it as PAYGRID_VAULT_KEK): ${new_kek.exportHex()}`);
+  }
+  return 0;
 }

@@ -17,11 +17,15 @@ import {
   type ServiceDatabase,
 } from '@paygrid/kernel';
 import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes } from '@paygrid/ledger';
+import { PaymentsService, payments_migrations } from '@paygrid/payments';
+import { VaultService, loadKeyEncryptionKey, parsePreviousKeyEncryptionKeys, vault_migrations } from '@paygrid/vault';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
+import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
+import { startConnectors } from './connectors';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
 /** The services this build can run. Later services join this list as they land. */
-export const service_names = ['ledger', 'identity', 'wallet', 'gateway'] as const;
+export const service_names = ['ledger', 'identity', 'wallet', 'vault', 'webhooks', 'payments', 'gateway'] as const;
 export type ServiceName = (typeof service_names)[number];
 
 /**
@@ -32,17 +36,28 @@ const service_dependencies: Record<ServiceName, readonly ServiceName[]> = {
   ledger: [],
   identity: [],
   wallet: ['ledger', 'identity'],
-  gateway: ['ledger', 'identity', 'wallet'],
+  vault: [],
+  webhooks: [],
+  payments: ['ledger', 'identity', 'wallet', 'vault', 'webhooks'],
+  gateway: ['ledger', 'identity', 'wallet', 'vault', 'webhooks', 'payments'],
 };
 
 /** The migrations of the services that keep their tables behind the generic Database port. */
-export const service_migrations = { identity: identity_migrations, wallet: wallet_migrations } as const satisfies Record<string, readonly Migration[]>;
+export const service_migrations = {
+  identity: identity_migrations,
+  wallet: wallet_migrations,
+  vault: vault_migrations,
+  webhooks: webhooks_migrations,
+  payments: payments_migrations,
+} as const satisfies Record<string, readonly Migration[]>;
 
 export interface RunningPlatform {
   readonly url: string;
   readonly config: PlatformConfig;
   readonly operator_key: OperatorKey;
   readonly ledger_store: string;
+  /** The local stand-ins for outside providers, when payments run: for the banner and for tests. */
+  readonly sandboxes: { readonly alipay: string; readonly wechat_pay: string } | undefined;
   /** Where each service keeps its data, for the start-up banner. */
   readonly databases: Readonly<Record<string, string>>;
   /** Stops taking requests, finishes the batch in flight, and closes every store. */
@@ -81,7 +96,8 @@ export interface StartPlatformOptions {
 }
 
 export async function startPlatform(options: StartPlatformOptions = {}): Promise<RunningPlatform> {
-  const config = loadPlatformConfig(options.env ?? process.env);
+  const process_env = options.env ?? process.env;
+  const config = loadPlatformConfig(process_env);
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   const operator_key = loadOperatorKey(config);
@@ -162,7 +178,57 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     closers.push(() => started.close());
   }
 
-  if (services.includes('gateway') && ledger_service !== undefined && identity !== undefined && wallet !== undefined) {
+  let vault: VaultService | undefined;
+  if (services.includes('vault')) {
+    const database = await serviceDatabase('vault');
+    // Several instances on one PostgreSQL must share one key, so only the embedded platform makes its own.
+    const kek = await loadKeyEncryptionKey({ env_value: config.PAYGRID_VAULT_KEK, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined });
+    vault = new VaultService({ database, kek, previous_keks: parsePreviousKeyEncryptionKeys(process_env.PAYGRID_VAULT_KEK_PREVIOUS) });
+    await vault.checkKeys();
+  }
+
+  let webhooks: WebhooksService | undefined;
+  if (services.includes('webhooks')) {
+    webhooks = new WebhooksService({
+      database: await serviceDatabase('webhooks'),
+      ...(config.WEBHOOK_RETRY_SCHEDULE_MS === undefined ? {} : { schedule: config.WEBHOOK_RETRY_SCHEDULE_MS }),
+      log: (level, message, fields) => logger[level]({ ...fields, service: 'webhooks' }, message),
+    });
+    await webhooks.start();
+    const started = webhooks;
+    closers.push(() => started.close());
+  }
+
+  let payments: PaymentsService | undefined;
+  let sandboxes: RunningPlatform['sandboxes'];
+  if (services.includes('payments') && ledger_service !== undefined && wallet !== undefined && vault !== undefined && webhooks !== undefined) {
+    const connectors = await startConnectors({ config, vault, public_url: `${tls === undefined ? 'http' : 'https'}://${config.HOST}:${options.port ?? config.PORT}` });
+    closers.push(() => connectors.close());
+    sandboxes = { alipay: connectors.alipay_sandbox.url, wechat_pay: connectors.wechat_pay_sandbox.url };
+    const tokens = vault;
+    const events = webhooks;
+    payments = new PaymentsService({
+      database: await serviceDatabase('payments'),
+      ledger: ledger_service,
+      connectors: connectors.by_method,
+      wallet,
+      tokens: { tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined },
+      events: {
+        publish: async (tenant, event) => {
+          await events.publish(tenant, { id: event.id, type: event.type, data: { object: { ...event.data.object } }, sequence: event.sequence, created: event.created });
+        },
+      },
+      // A customer back from a 3-D Secure challenge or a provider's page is waiting on this: the
+      // connectors here answer status questions cheaply, so ask often.
+      action_poll_interval_ms: 1_000,
+      log: (level, message, fields) => logger[level]({ ...fields, service: 'payments' }, message),
+    });
+    await payments.start();
+    const started = payments;
+    closers.push(() => started.close());
+  }
+
+  if (services.includes('gateway') && ledger_service !== undefined && identity !== undefined && wallet !== undefined && payments !== undefined && vault !== undefined && webhooks !== undefined) {
     const cache = openCache({ key_prefix: config.CACHE_KEY_PREFIX, ...(config.REDIS_URL === undefined ? {} : { redis_url: config.REDIS_URL }) });
     closers.push(() => cache.close());
     server.readiness.add('cache', () => cache.ping());
@@ -170,6 +236,9 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       identity,
       wallet,
       ledger: ledger_service,
+      payments,
+      vault,
+      webhooks,
       cache,
       operator_key: operator_key.key,
       rate_limit: { capacity: config.GATEWAY_RATE_LIMIT_BURST, refill_per_second: config.GATEWAY_RATE_LIMIT_PER_SECOND },
@@ -186,6 +255,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     operator_key,
     ledger_store,
     databases,
+    sandboxes,
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();

@@ -1,6 +1,15 @@
 // The Paygrid client: one `request` core (authentication, signing, idempotency keys, timeouts,
 // retries, typed errors) and typed resource methods on top of it.
 
+import {
+  BankTransfersResource,
+  EventsResource,
+  OrdersResource,
+  PaymentIntentsResource,
+  RefundsResource,
+  TokensResource,
+  WebhookEndpointsResource,
+} from './payment-resources';
 import { randomUUID } from 'node:crypto';
 import { encodeJsonBody, encodeQuery, type QueryValue } from './encoding';
 import { ApiError, ConnectionError, errorFromResponse, type PaygridError } from './errors';
@@ -120,6 +129,13 @@ export class Paygrid {
   readonly walletLimits: WalletLimitsResource;
   readonly testHelpers: TestHelpersResource;
   readonly balance: BalanceResource;
+  readonly tokens: TokensResource;
+  readonly orders: OrdersResource;
+  readonly paymentIntents: PaymentIntentsResource;
+  readonly refunds: RefundsResource;
+  readonly webhookEndpoints: WebhookEndpointsResource;
+  readonly events: EventsResource;
+  readonly bankTransfers: BankTransfersResource;
 
   readonly #api_key: string;
   readonly #origin: string;
@@ -169,6 +185,13 @@ export class Paygrid {
     this.walletLimits = new WalletLimitsResource(call);
     this.testHelpers = new TestHelpersResource(call);
     this.balance = new BalanceResource(call);
+    this.tokens = new TokensResource(call);
+    this.orders = new OrdersResource(call);
+    this.paymentIntents = new PaymentIntentsResource(call);
+    this.refunds = new RefundsResource(call);
+    this.webhookEndpoints = new WebhookEndpointsResource(call);
+    this.events = new EventsResource(call);
+    this.bankTransfers = new BankTransfersResource(call);
   }
 
   /**

@@ -47,3 +47,6 @@ export { expandPath, pathParameterNames, route, sdk_routes, type HttpMethod, typ
 export * from './signing';
 export type * from './types';
 export type * from './resources';
+export type * from './payment-types';
+export * from './payment-resources';
+export * from './webhooks';

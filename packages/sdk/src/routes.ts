@@ -49,6 +49,32 @@ export const route = {
   test_helpers_withdrawals_succeed: { method: 'POST', path: '/v1/test_helpers/withdrawals/{id}/succeed' },
   test_helpers_withdrawals_fail: { method: 'POST', path: '/v1/test_helpers/withdrawals/{id}/fail' },
   balance_retrieve: { method: 'GET', path: '/v1/balance' },
+
+  // Payments.
+  tokens_create: { method: 'POST', path: '/v1/tokens' },
+  orders_create: { method: 'POST', path: '/v1/orders' },
+  orders_retrieve: { method: 'GET', path: '/v1/orders/{id}' },
+  orders_list: { method: 'GET', path: '/v1/orders' },
+  payment_intents_create: { method: 'POST', path: '/v1/payment_intents' },
+  payment_intents_retrieve: { method: 'GET', path: '/v1/payment_intents/{id}' },
+  payment_intents_list: { method: 'GET', path: '/v1/payment_intents' },
+  payment_intents_confirm: { method: 'POST', path: '/v1/payment_intents/{id}/confirm' },
+  payment_intents_capture: { method: 'POST', path: '/v1/payment_intents/{id}/capture' },
+  payment_intents_cancel: { method: 'POST', path: '/v1/payment_intents/{id}/cancel' },
+  payment_intents_list_attempts: { method: 'GET', path: '/v1/payment_intents/{id}/attempts' },
+  refunds_create: { method: 'POST', path: '/v1/refunds' },
+  refunds_retrieve: { method: 'GET', path: '/v1/refunds/{id}' },
+  refunds_list: { method: 'GET', path: '/v1/refunds' },
+  webhook_endpoints_create: { method: 'POST', path: '/v1/webhook_endpoints' },
+  webhook_endpoints_retrieve: { method: 'GET', path: '/v1/webhook_endpoints/{id}' },
+  webhook_endpoints_list: { method: 'GET', path: '/v1/webhook_endpoints' },
+  webhook_endpoints_update: { method: 'PATCH', path: '/v1/webhook_endpoints/{id}' },
+  webhook_endpoints_list_attempts: { method: 'GET', path: '/v1/webhook_endpoints/{id}/attempts' },
+  events_retrieve: { method: 'GET', path: '/v1/events/{id}' },
+  events_list: { method: 'GET', path: '/v1/events' },
+  events_resend: { method: 'POST', path: '/v1/events/{id}/resend' },
+  test_helpers_bank_transfers_create: { method: 'POST', path: '/v1/test_helpers/bank_transfers' },
+  bank_transfer_reviews_list: { method: 'GET', path: '/v1/bank_transfer_reviews' },
 } as const satisfies Record<string, SdkRoute>;
 
 export type RouteName = keyof typeof route;

@@ -286,7 +286,7 @@ export interface WalletTransferCreateParams {
   readonly description?: string;
 }
 
-export type WalletTransactionType = 'top_up' | 'transfer_in' | 'transfer_out' | 'payment' | 'withdrawal';
+export type WalletTransactionType = 'top_up' | 'transfer_in' | 'transfer_out' | 'payment' | 'withdrawal' | 'refund';
 
 export interface WalletTransaction {
   readonly id: string;

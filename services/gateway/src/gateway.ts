@@ -10,13 +10,19 @@ import type { IdentityClient } from '@paygrid/identity';
 import { ApiError, systemClock, type Cache, type Clock, type TokenBucket } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
 import { signature_header } from '@paygrid/sdk/signing';
+import type { PaymentsService } from '@paygrid/payments';
+import type { VaultService } from '@paygrid/vault';
 import type { WalletClient } from '@paygrid/wallet';
+import type { WebhooksService } from '@paygrid/webhooks';
 import { createAuthenticator, optionalCallerOf } from './authentication';
+import { refuseCardNumbers } from './card-data-guard';
 import { renderDocsPage } from './docs-page';
 import { claimIdempotencyKey, idempotency_key_header, idempotent_replayed_header, settleIdempotencyKey } from './idempotency';
 import { verifyRequestSignature } from './request-signing';
 import { registerIdentityRoutes } from './routes/identity-routes';
+import { registerPaymentRoutes } from './routes/payment-routes';
 import { registerWalletRoutes } from './routes/wallet-routes';
+import { payment_schemas } from './payment-schemas';
 import { shared_schemas } from './schemas';
 import { bigintsToNumbers } from './wire';
 
@@ -24,6 +30,9 @@ export interface GatewayOptions {
   readonly identity: IdentityClient;
   readonly wallet: WalletClient;
   readonly ledger: LedgerClient;
+  readonly payments: PaymentsService;
+  readonly vault: VaultService;
+  readonly webhooks: WebhooksService;
   readonly cache: Cache;
   /** The platform operator's key (PAYGRID_OPERATOR_KEY). */
   readonly operator_key: string;
@@ -72,7 +81,7 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
     // Only the public API belongs in the document: not probes, metrics or the docs themselves.
     transform: ({ schema, url }) => ({ schema: { ...schema, hide: schema?.hide === true || !url.startsWith('/v1/') }, url }),
   });
-  for (const schema of shared_schemas) app.addSchema(schema);
+  for (const schema of [...shared_schemas, ...payment_schemas]) app.addSchema(schema);
 
   await app.register(
     (v1, _options, done) => {
@@ -89,6 +98,7 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
       v1.addHook('preValidation', async (request) => {
         const caller = optionalCallerOf(request);
         if (caller?.kind === 'merchant') await verifyRequestSignature(cache, clock, caller, request);
+        if (request.routeOptions.config.auth !== 'publishable') refuseCardNumbers(request.body);
       });
       v1.addHook('preHandler', async (request, reply) => {
         const caller = optionalCallerOf(request);
@@ -108,6 +118,7 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
 
       registerIdentityRoutes(v1, { identity: options.identity });
       registerWalletRoutes(v1, { wallet: options.wallet, ledger: options.ledger });
+      registerPaymentRoutes(v1, { payments: options.payments, vault: options.vault, webhooks: options.webhooks });
       done();
     },
     { prefix: '/v1' },

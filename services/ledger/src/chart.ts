@@ -23,6 +23,10 @@ export function ledgerFor(currency: CurrencyCode, livemode: boolean): number {
 export const AccountCode = {
   customer_wallet: 100,
   merchant_balance: 200,
+  /** Money a payment method owes the platform for authorised and captured payments: may go negative. */
+  payments_receivable: 300,
+  /** The platform's fees taken from merchants. */
+  platform_fees: 400,
   /** Money arriving from outside (bank deposits, simulated in test mode): may go negative. */
   bank_deposits: 900,
   /** Money leaving to bank accounts (withdrawals and payouts): may go negative. */
@@ -36,6 +40,10 @@ export const TransferCode = {
   wallet_transfer: 2,
   wallet_payment: 3,
   wallet_withdrawal: 4,
+  payment_authorization: 10,
+  payment_refund: 11,
+  payment_fee: 12,
+  wallet_refund: 13,
 } as const;
 export type TransferCodeName = keyof typeof TransferCode;
 
@@ -61,6 +69,6 @@ export function merchantBalanceAccountId(merchant_id: string, currency: Currency
 }
 
 /** The platform's account for money entering (bank_deposits) or leaving (bank_withdrawals). */
-export function platformAccountId(code: 'bank_deposits' | 'bank_withdrawals', currency: CurrencyCode, livemode: boolean): bigint {
+export function platformAccountId(code: 'bank_deposits' | 'bank_withdrawals' | 'payments_receivable' | 'platform_fees', currency: CurrencyCode, livemode: boolean): bigint {
   return derivedId(`account:platform:${code}:${modeName(livemode)}:${currency}`);
 }

@@ -81,6 +81,13 @@ function legsOf(operation: OperationRecord): Legs {
         credit: unlimitedAccountEvent(merchantBalanceAccountId(operation.merchant_id, currency, livemode), AccountCode.merchant_balance, currency, livemode),
         code: TransferCode.wallet_payment,
       };
+    case 'refund':
+      assert(destination !== null, 'a refund has a destination wallet');
+      return {
+        debit: unlimitedAccountEvent(merchantBalanceAccountId(operation.merchant_id, currency, livemode), AccountCode.merchant_balance, currency, livemode),
+        credit: walletAccountEvent(destination, currency, livemode),
+        code: TransferCode.wallet_refund,
+      };
     case 'withdrawal':
       assert(source !== null, 'a withdrawal has a source wallet');
       return {

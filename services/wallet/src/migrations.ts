@@ -98,11 +98,76 @@ CREATE TABLE wallet_limits (
 `;
 };
 
+// Version 2: refunds of wallet payments. A refund is an operation of its own type that brings
+// money into the wallet a payment came from, and names that payment. SQLite cannot change a CHECK
+// constraint in place, so its table is rebuilt (rows, sequence values and indexes kept);
+// PostgreSQL replaces the constraint.
+const refund_type_check = "CHECK (type IN ('top_up', 'transfer', 'payment', 'withdrawal', 'refund'))";
+
+const refunds_sqlite = `
+CREATE TABLE wallet_operations_rebuilt (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  livemode INTEGER NOT NULL CHECK (livemode IN (0, 1)),
+  type TEXT NOT NULL ${refund_type_check},
+  source_wallet_id TEXT,
+  destination_wallet_id TEXT,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  description TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  failure_code TEXT,
+  idempotency_key TEXT,
+  ledger_transfer_id TEXT NOT NULL UNIQUE,
+  ledger_result TEXT,
+  settlement_outcome TEXT CHECK (settlement_outcome IN ('succeeded', 'failed')),
+  settlement_failure_code TEXT,
+  bank_account_holder_name TEXT,
+  bank_routing_number TEXT,
+  bank_account_number TEXT,
+  bank_country TEXT,
+  attempt INTEGER NOT NULL,
+  next_attempt_ms BIGINT NOT NULL,
+  created BIGINT NOT NULL,
+  refunded_payment_id TEXT,
+  CHECK (source_wallet_id IS NOT NULL OR destination_wallet_id IS NOT NULL)
+);
+INSERT INTO wallet_operations_rebuilt (sequence, id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency,
+  description, status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created)
+SELECT sequence, id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency,
+  description, status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created
+FROM wallet_operations;
+DROP TABLE wallet_operations;
+ALTER TABLE wallet_operations_rebuilt RENAME TO wallet_operations;
+CREATE UNIQUE INDEX wallet_operations_idempotency ON wallet_operations (merchant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX wallet_operations_source ON wallet_operations (source_wallet_id, created) WHERE source_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_destination ON wallet_operations (destination_wallet_id, sequence) WHERE destination_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_type ON wallet_operations (type, merchant_id, livemode, sequence);
+CREATE INDEX wallet_operations_unfinished ON wallet_operations (next_attempt_ms) WHERE status = 'pending';
+CREATE INDEX wallet_operations_refunded_payment ON wallet_operations (refunded_payment_id) WHERE refunded_payment_id IS NOT NULL;
+`;
+
+const refunds_postgres = `
+ALTER TABLE wallet_operations DROP CONSTRAINT wallet_operations_type_check;
+ALTER TABLE wallet_operations ADD CONSTRAINT wallet_operations_type_check ${refund_type_check};
+ALTER TABLE wallet_operations ADD COLUMN refunded_payment_id TEXT;
+CREATE INDEX wallet_operations_refunded_payment ON wallet_operations (refunded_payment_id) WHERE refunded_payment_id IS NOT NULL;
+`;
+
 export const wallet_migrations: readonly Migration[] = [
   {
     version: 1,
     name: 'wallets, operations, steps and limits',
     sqlite: tables('sqlite'),
     postgres: tables('postgres'),
+  },
+  {
+    version: 2,
+    name: 'refunds of wallet payments',
+    sqlite: refunds_sqlite,
+    postgres: refunds_postgres,
   },
 ];

@@ -42,6 +42,7 @@ import {
   saveLimits,
   scheduleOperation,
   sumOutgoingSince,
+  sumRefundsOfPayment,
   updateWalletStatus,
   type OperationRecord,
   type WalletRecord,
@@ -55,6 +56,7 @@ import type {
   OperationStatus,
   OperationType,
   PayInput,
+  RefundPaymentInput,
   SetLimitsInput,
   SettlementOutcome,
   TopUp,
@@ -66,6 +68,7 @@ import type {
   WalletClient,
   WalletLimits,
   WalletPayment,
+  WalletRefund,
   WalletTransaction,
   WalletTransfer,
   Withdrawal,
@@ -88,6 +91,7 @@ import {
 import {
   balanceOf,
   paymentToWire,
+  refundToWire,
   topUpToWire,
   transactionToWire,
   transferToWire,
@@ -144,6 +148,7 @@ const id_prefixes: Record<OperationType, string> = {
   transfer: 'wtr',
   payment: 'wpy',
   withdrawal: 'wd',
+  refund: 'wrf',
 };
 
 /** What a request asks to move, checked, before it meets the database. */
@@ -410,6 +415,14 @@ export class WalletService implements WalletClient {
     return withdrawalToWire(operation);
   }
 
+  async refundPayment(tenant: Tenant, payment_id: string, input: RefundPaymentInput): Promise<WalletRefund> {
+    const amount = checkAmount(input.amount);
+    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    const id = this.#plausibleId(payment_id, 'payment', 'wallet payment');
+    const operation = await this.#run(tenant, idempotency_key, (tx) => this.#beginRefund(tx, tenant, id, amount, idempotency_key));
+    return refundToWire(operation);
+  }
+
   async settleWithdrawal(withdrawal_id: string, outcome: SettlementOutcome, failure_code?: string): Promise<Withdrawal> {
     if (outcome !== 'succeeded' && outcome !== 'failed') throw invalid('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const id = this.#plausibleId(withdrawal_id, 'id', 'withdrawal');
@@ -581,15 +594,20 @@ export class WalletService implements WalletClient {
 
   /** Step 1 in one transaction, then steps 2 and 3. Throws the refusal, if any. */
   async #move(tenant: Tenant, intent: MoveIntent): Promise<OperationRecord> {
+    return this.#run(tenant, intent.idempotency_key, (tx) => this.#begin(tx, tenant, intent));
+  }
+
+  /** Runs step 1 (`begin`, in one transaction), then steps 2 and 3. Throws the refusal, if any. */
+  async #run(tenant: Tenant, idempotency_key: string | null, begin: (tx: Database) => Promise<Begun>): Promise<OperationRecord> {
     let begun: Begun;
     try {
-      begun = await this.#commits.run((tx) => this.#begin(tx, tenant, intent));
+      begun = await this.#commits.run(begin);
     } catch (error) {
       // Two requests with one idempotency key for different wallets lock different rows and race
       // past the lookup; the unique index stops the second. Run it again to meet the first.
-      if (intent.idempotency_key === null || error instanceof ApiError || isAssertionError(error)) throw error;
-      if ((await findOperationByIdempotencyKey(this.#database, tenant, intent.idempotency_key)) === undefined) throw error;
-      begun = await this.#commits.run((tx) => this.#begin(tx, tenant, intent));
+      if (idempotency_key === null || error instanceof ApiError || isAssertionError(error)) throw error;
+      if ((await findOperationByIdempotencyKey(this.#database, tenant, idempotency_key)) === undefined) throw error;
+      begun = await this.#commits.run(begin);
     }
     if (begun.attempt === undefined) {
       const refusal = refusalOf(begun.operation);
@@ -665,6 +683,72 @@ export class WalletService implements WalletClient {
       settlement_outcome: null,
       settlement_failure_code: null,
       bank_account: intent.bank_account,
+      refunded_payment_id: null,
+      attempt: 1,
+      next_attempt_ms: now_ms + this.#attempt_lease_ms,
+      created: secondsOf(now_ms),
+    };
+    await insertOperation(tx, operation);
+    await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
+    return { operation, attempt: 1 };
+  }
+
+  /**
+   * Step 1 of a refund: lock the paying wallet (so that two refunds of one payment cannot both fit
+   * under its amount), replay by idempotency key, check what is left to refund, and record it.
+   */
+  async #beginRefund(tx: Database, tenant: Tenant, payment_id: string, amount: bigint, idempotency_key: string | null): Promise<Begun> {
+    const payment = await findOperation(tx, tenant, payment_id, 'payment');
+    if (payment === undefined || payment.source_wallet_id === null) throw missing('wallet payment', payment_id, 'payment');
+    const wallet = await this.#requireWallet(tx, tenant, payment.source_wallet_id, 'payment', { lock: true });
+    const now_ms = this.#clock.now();
+
+    if (idempotency_key !== null) {
+      const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
+      if (existing !== undefined) {
+        const same = existing.type === 'refund' && existing.refunded_payment_id === payment.id && existing.amount === amount;
+        if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
+        if (existing.status === 'pending' && existing.ledger_result === null) {
+          const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
+          return { operation: existing, attempt };
+        }
+        return { operation: existing, attempt: undefined };
+      }
+    }
+
+    if (payment.status !== 'succeeded') {
+      throw invalid('payment_not_refundable', `Wallet payment ${payment.id} is ${payment.status}; only a succeeded payment can be refunded`, 'payment');
+    }
+    // Pending refunds count: their money is on its way back already.
+    const refunded = await sumRefundsOfPayment(tx, payment.id);
+    if (refunded + amount > payment.amount) {
+      throw invalid(
+        'refund_exceeds_payment',
+        `Wallet payment ${payment.id} was ${payment.amount} and ${refunded} of it is refunded or being refunded; ${amount} more is too much`,
+        'amount',
+      );
+    }
+
+    const id = randomId(id_prefixes.refund);
+    const operation: OperationRecord = {
+      id,
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      type: 'refund',
+      source_wallet_id: null,
+      destination_wallet_id: wallet.id,
+      amount,
+      currency: payment.currency,
+      description: null,
+      status: 'pending',
+      failure_code: null,
+      idempotency_key,
+      ledger_transfer_id: operationTransferId(id),
+      ledger_result: null,
+      settlement_outcome: null,
+      settlement_failure_code: null,
+      bank_account: null,
+      refunded_payment_id: payment.id,
       attempt: 1,
       next_attempt_ms: now_ms + this.#attempt_lease_ms,
       created: secondsOf(now_ms),
@@ -832,7 +916,13 @@ export class WalletService implements WalletClient {
 
   async #requireOperation(tenant: Tenant, id: string, type: OperationType): Promise<OperationRecord> {
     const operation = isPlausibleId(id) ? await findOperation(this.#database, tenant, id, type) : undefined;
-    const names: Record<OperationType, string> = { top_up: 'top-up', transfer: 'wallet transfer', payment: 'wallet payment', withdrawal: 'withdrawal' };
+    const names: Record<OperationType, string> = {
+      top_up: 'top-up',
+      transfer: 'wallet transfer',
+      payment: 'wallet payment',
+      withdrawal: 'withdrawal',
+      refund: 'wallet refund',
+    };
     if (operation === undefined) throw missing(names[type], String(id).slice(0, 64), 'id');
     return operation;
   }

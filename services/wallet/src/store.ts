@@ -44,6 +44,8 @@ export interface OperationRecord {
   readonly settlement_outcome: SettlementOutcome | null;
   readonly settlement_failure_code: string | null;
   readonly bank_account: CheckedBankAccount | null;
+  /** A refund's payment (wpy_…); null for every other type. */
+  readonly refunded_payment_id: string | null;
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
@@ -88,6 +90,7 @@ interface OperationRow {
   readonly bank_routing_number: string | null;
   readonly bank_account_number: string | null;
   readonly bank_country: string | null;
+  readonly refunded_payment_id: string | null;
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
@@ -147,6 +150,7 @@ function operationFromRow(row: OperationRow): OperationRecord {
           country: row.bank_country,
         }
       : null,
+    refunded_payment_id: row.refunded_payment_id,
     attempt: row.attempt,
     next_attempt_ms: row.next_attempt_ms,
     created: row.created,
@@ -210,8 +214,8 @@ export async function insertOperation(database: Database, operation: OperationRe
   await database.execute(
     `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
        status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
-       bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, attempt, next_attempt_ms, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       operation.id,
       operation.merchant_id,
@@ -233,6 +237,7 @@ export async function insertOperation(database: Database, operation: OperationRe
       operation.bank_account?.routing_number ?? null,
       operation.bank_account?.account_number ?? null,
       operation.bank_account?.country ?? null,
+      operation.refunded_payment_id,
       operation.attempt,
       operation.next_attempt_ms,
       operation.created,
@@ -294,6 +299,16 @@ export async function sumOutgoingSince(database: Database, wallet_id: string, si
     `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
      WHERE source_wallet_id = ? AND created >= ? AND status IN ('pending', 'succeeded')`,
     [wallet_id, since],
+  );
+  return BigInt(rows[0]?.total ?? '0');
+}
+
+/** What has been refunded of a wallet payment, counting refunds still pending. */
+export async function sumRefundsOfPayment(database: Database, payment_id: string): Promise<bigint> {
+  const rows = await database.query<{ total: string }>(
+    `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
+     WHERE refunded_payment_id = ? AND type = 'refund' AND status IN ('pending', 'succeeded')`,
+    [payment_id],
   );
   return BigInt(rows[0]?.total ?? '0');
 }

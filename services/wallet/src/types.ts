@@ -10,10 +10,10 @@ export const operation_statuses = ['pending', 'succeeded', 'failed'] as const;
 export type OperationStatus = (typeof operation_statuses)[number];
 
 /** What an operation does; one `wallet_operations` row each. */
-export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal'] as const;
+export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal', 'refund'] as const;
 export type OperationType = (typeof operation_types)[number];
 
-export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal'] as const;
+export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal', 'refund'] as const;
 export type WalletTransactionType = (typeof transaction_types)[number];
 
 /**
@@ -75,6 +75,25 @@ export interface WalletPayment {
   readonly amount: bigint;
   readonly currency: string;
   readonly description: string | null;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
+/**
+ * Money returned from the merchant's balance to the wallet a payment came from (the payments
+ * service refunding a wallet payment). A payment may be refunded in several parts, never beyond
+ * its amount.
+ */
+export interface WalletRefund {
+  readonly id: string;
+  readonly object: 'wallet_refund';
+  readonly wallet: string;
+  /** The refunded wallet payment (wpy_…). */
+  readonly payment: string;
+  readonly amount: bigint;
+  readonly currency: string;
   readonly status: OperationStatus;
   readonly failure_code: string | null;
   readonly created: number;
@@ -164,6 +183,11 @@ export interface PayInput {
   readonly idempotency_key?: string;
 }
 
+export interface RefundPaymentInput {
+  readonly amount: bigint;
+  readonly idempotency_key?: string;
+}
+
 export interface BankAccountInput {
   readonly account_holder_name: string;
   /** Nine digits (an ABA routing number). */
@@ -247,6 +271,12 @@ export interface WalletClient {
   transfer(tenant: Tenant, input: TransferInput): Promise<WalletTransfer>;
   pay(tenant: Tenant, wallet_id: string, input: PayInput): Promise<WalletPayment>;
   withdraw(tenant: Tenant, wallet_id: string, input: WithdrawInput): Promise<Withdrawal>;
+  /**
+   * Returns `amount` of a succeeded wallet payment from the merchant's balance to the wallet it
+   * came from. Several partial refunds may follow each other; pending and succeeded refunds together
+   * never exceed the payment. Incoming money: a frozen wallet still receives it, and limits do not apply.
+   */
+  refundPayment(tenant: Tenant, payment_id: string, input: RefundPaymentInput): Promise<WalletRefund>;
 
   getTopUp(tenant: Tenant, id: string): Promise<TopUp>;
   getTransfer(tenant: Tenant, id: string): Promise<WalletTransfer>;

@@ -2,7 +2,7 @@
 import { assert } from '@paygrid/kernel';
 import type { Account } from '@paygrid/ledger';
 import type { OperationRecord, WalletRecord } from './store';
-import type { TopUp, Wallet, WalletBalance, WalletPayment, WalletTransaction, WalletTransfer, Withdrawal } from './types';
+import type { TopUp, Wallet, WalletBalance, WalletPayment, WalletRefund, WalletTransaction, WalletTransfer, Withdrawal } from './types';
 
 export const zero_balance: WalletBalance = { available: 0n, pending: 0n };
 
@@ -74,6 +74,22 @@ export function paymentToWire(operation: OperationRecord): WalletPayment {
     amount: operation.amount,
     currency: operation.currency.toLowerCase(),
     description: operation.description,
+    status: operation.status,
+    failure_code: operation.failure_code,
+    created: operation.created,
+    livemode: operation.livemode,
+  };
+}
+
+export function refundToWire(operation: OperationRecord): WalletRefund {
+  assert(operation.type === 'refund' && operation.destination_wallet_id !== null && operation.refunded_payment_id !== null);
+  return {
+    id: operation.id,
+    object: 'wallet_refund',
+    wallet: operation.destination_wallet_id,
+    payment: operation.refunded_payment_id,
+    amount: operation.amount,
+    currency: operation.currency.toLowerCase(),
     status: operation.status,
     failure_code: operation.failure_code,
     created: operation.created,

@@ -39,6 +39,10 @@ describe('loadPlatformConfig', () => {
       GATEWAY_RATE_LIMIT_PER_SECOND: 100,
       GATEWAY_RATE_LIMIT_BURST: 200,
       CACHE_KEY_PREFIX: 'paygrid:',
+      PAYGRID_VAULT_KEK: undefined,
+      CARD_ACQUIRER_URL: undefined,
+      CARD_ACQUIRER_LATENCY_MS: 0,
+      WEBHOOK_RETRY_SCHEDULE_MS: undefined,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

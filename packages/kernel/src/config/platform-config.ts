@@ -42,6 +42,16 @@ export interface PlatformConfig {
   readonly GATEWAY_RATE_LIMIT_BURST: number;
   /** Prefix of every cache key in Redis, so that several installations can share one Redis. */
   readonly CACHE_KEY_PREFIX: string;
+  /**
+   * The vault's key-encryption key (64 hex characters or base64 of 32 bytes). A secret. Without it
+   * the embedded platform generates DATA_DIR/vault.kek; with DATABASE_URL it is required.
+   */
+  readonly PAYGRID_VAULT_KEK: string | undefined;
+  /** Card acquirer: an HTTP simulator's URL; without it the simulator runs in process. */
+  readonly CARD_ACQUIRER_URL: string | undefined;
+  readonly CARD_ACQUIRER_LATENCY_MS: number;
+  /** How many milliseconds a webhook delivery waits before its first retry; the schedule grows from it. */
+  readonly WEBHOOK_RETRY_SCHEDULE_MS: readonly number[] | undefined;
 }
 
 export const operator_key_length_min = 32;
@@ -71,6 +81,12 @@ const platform_variables = {
   DASHBOARD_ORIGIN: optional(urlVar({ name: 'DASHBOARD_ORIGIN', protocols: ['http', 'https'] })),
   GATEWAY_RATE_LIMIT_PER_SECOND: integerVar({ name: 'GATEWAY_RATE_LIMIT_PER_SECOND', default: 100, min: 1, max: 1_000_000 }),
   GATEWAY_RATE_LIMIT_BURST: integerVar({ name: 'GATEWAY_RATE_LIMIT_BURST', default: 200, min: 1, max: 1_000_000 }),
+  PAYGRID_VAULT_KEK: optional(stringVar({ name: 'PAYGRID_VAULT_KEK', secret: true, pattern: /^[A-Za-z0-9+/=]{40,88}$/, allowed: 'must be 64 hex characters or the base64 of 32 bytes' })),
+  CARD_ACQUIRER_URL: optional(urlVar({ name: 'CARD_ACQUIRER_URL', protocols: ['http', 'https'] })),
+  CARD_ACQUIRER_LATENCY_MS: integerVar({ name: 'CARD_ACQUIRER_LATENCY_MS', default: 0, min: 0, max: 60_000 }),
+  WEBHOOK_RETRY_SCHEDULE_MS: optional(
+    stringVar({ name: 'WEBHOOK_RETRY_SCHEDULE_MS', pattern: /^[0-9]{1,10}(,[0-9]{1,10}){0,19}$/, allowed: 'must be comma-separated whole milliseconds, at most 20' }),
+  ),
   CACHE_KEY_PREFIX: stringVar({ name: 'CACHE_KEY_PREFIX', default: 'paygrid:', pattern: /^[A-Za-z0-9_:.-]{1,64}$/, allowed: 'must be 1 to 64 letters, digits or _:.-' }),
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
@@ -91,6 +107,7 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
   }
   return Object.freeze({
     ...values,
+    WEBHOOK_RETRY_SCHEDULE_MS: values.WEBHOOK_RETRY_SCHEDULE_MS?.split(',').map((delay) => Number.parseInt(delay, 10)),
     MIGRATE_ON_START: values.MIGRATE_ON_START ?? true,
   });
 }

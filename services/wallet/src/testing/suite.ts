@@ -1,7 +1,7 @@
 // The wallet service's behaviour, run on SQLite and on PostgreSQL (service.test.ts), each time
 // against a real ledger on the same kind of store.
 import { ApiError, ManualClock, type Tenant } from '@paygrid/kernel';
-import { amount_max, merchantBalanceAccountId, platformAccountId } from '@paygrid/ledger';
+import { TransferCode, amount_max, merchantBalanceAccountId, platformAccountId } from '@paygrid/ledger';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { simulated_bank_account_numbers } from '../bank';
 import { operationTransferId, settlementTransferId, walletAccountId } from '../chart';
@@ -201,6 +201,58 @@ export function walletSuite(open: () => Promise<Harness>): void {
     expect(await wallets.getPayment(tenant, payment.id)).toEqual(payment);
     const [line] = (await wallets.listTransactions(tenant, wallet.id, {})).data;
     expect(line).toMatchObject({ id: payment.id, type: 'payment', amount: -350n });
+  });
+
+  it('refunds a wallet payment in parts, back from the merchant balance, never beyond the payment', async () => {
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 1_000n);
+    const payment = await wallets.pay(tenant, wallet.id, { amount: 600n });
+    const merchant_id = merchantBalanceAccountId(tenant.merchant_id, 'USD', false);
+
+    const first = await wallets.refundPayment(tenant, payment.id, { amount: 200n, idempotency_key: 'refund-1' });
+    expect(first).toMatchObject({ object: 'wallet_refund', wallet: wallet.id, payment: payment.id, amount: 200n, currency: 'usd', status: 'succeeded', failure_code: null, livemode: false });
+    expect(first.id).toMatch(/^wrf_/);
+    expect(await available(tenant, wallet.id)).toBe(600n);
+    const [merchant] = await harness.ledger.lookupAccounts([merchant_id]);
+    expect(merchant).toMatchObject({ credits_posted: 600n, debits_posted: 200n });
+    const [transfer] = await harness.ledger.lookupTransfers([operationTransferId(first.id)]);
+    expect(transfer?.transfer).toMatchObject({ debit_account_id: merchant_id, credit_account_id: walletAccountId(wallet.id), amount: 200n, code: TransferCode.wallet_refund });
+
+    // The same key replays; a different request under it is refused.
+    expect(await wallets.refundPayment(tenant, payment.id, { amount: 200n, idempotency_key: 'refund-1' })).toEqual(first);
+    await expectApiError(wallets.refundPayment(tenant, payment.id, { amount: 300n, idempotency_key: 'refund-1' }), { type: 'idempotency_error', code: 'idempotency_key_reused', param: 'idempotency_key' });
+
+    await expectApiError(wallets.refundPayment(tenant, payment.id, { amount: 401n }), { type: 'invalid_request_error', code: 'refund_exceeds_payment', param: 'amount' });
+    // A frozen wallet still receives refunds: it is incoming money.
+    await wallets.updateWallet(tenant, wallet.id, { status: 'frozen' });
+    const rest = await wallets.refundPayment(tenant, payment.id, { amount: 400n });
+    expect(rest.status).toBe('succeeded');
+    expect(await available(tenant, wallet.id)).toBe(1_000n);
+    await expectApiError(wallets.refundPayment(tenant, payment.id, { amount: 1n }), { type: 'invalid_request_error', code: 'refund_exceeds_payment', param: 'amount' });
+
+    const history = await wallets.listTransactions(tenant, wallet.id, {});
+    expect(history.data.map((line) => [line.type, line.amount])).toEqual([
+      ['refund', 400n],
+      ['refund', 200n],
+      ['payment', -600n],
+      ['top_up', 1_000n],
+    ]);
+
+    await expectApiError(wallets.refundPayment(tenant, 'wpy_missing', { amount: 1n }), { type: 'not_found_error', code: 'resource_missing', param: 'payment' });
+    // Another merchant's payment reads as missing.
+    await expectApiError(wallets.refundPayment(newTenant(), payment.id, { amount: 1n }), { type: 'not_found_error', code: 'resource_missing', param: 'payment' });
+    // A refund is not a payment: it cannot be refunded.
+    await expectApiError(wallets.refundPayment(tenant, first.id, { amount: 1n }), { type: 'not_found_error', code: 'resource_missing', param: 'payment' });
+    await expectApiError(wallets.refundPayment(tenant, payment.id, { amount: 0n }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'amount' });
+  });
+
+  it('refuses to refund a payment that failed', async () => {
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 10n);
+    await expectApiError(wallets.pay(tenant, wallet.id, { amount: 11n }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+    const [failed] = (await wallets.listTransactions(tenant, wallet.id, {})).data;
+    expect(failed?.status).toBe('failed');
+    await expectApiError(wallets.refundPayment(tenant, failed?.id ?? '', { amount: 1n }), { type: 'invalid_request_error', code: 'payment_not_refundable', param: 'payment' });
   });
 
   it('enforces the per-transaction and per-day limits, across UTC midnight, moving nothing when refused', async () => {
@@ -481,6 +533,7 @@ export function walletSuite(open: () => Promise<Harness>): void {
         settlement_outcome: null,
         settlement_failure_code: null,
         bank_account: null,
+        refunded_payment_id: null,
         attempt: 1,
         next_attempt_ms: now_ms + 60_000,
         created: Math.floor(now_ms / 1000),

@@ -1,0 +1,177 @@
+import type { Migration } from '@paygrid/kernel';
+
+// The payments service's tables. Money itself is never stored here as a balance: it lives in the
+// ledger. These tables hold orders, payment intents, the attempts (one row per call to an outside
+// party), refunds, bank transfers held for review, the status history and the event outbox.
+//
+// Every listed table has an `id` (TEXT, unique) and a `sequence` that grows with each insert: the
+// kernel's selectPage lists newest first by sequence. Booleans are INTEGER 0 or 1 in SQLite and
+// BOOLEAN in PostgreSQL. `created` is unix seconds, as on the wire; saga timers are milliseconds.
+// Amounts fit in 2^53 - 1 (the ledger's amount_max), so they are integer columns.
+const tables = (dialect: 'sqlite' | 'postgres') => {
+  const sequence = dialect === 'sqlite' ? 'sequence INTEGER PRIMARY KEY AUTOINCREMENT' : 'sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
+  const boolean = (column: string) => (dialect === 'sqlite' ? `${column} INTEGER NOT NULL CHECK (${column} IN (0, 1))` : `${column} BOOLEAN NOT NULL`);
+  return `
+-- line_items is JSON with amounts as decimal strings; amount_total is their exact sum.
+-- version grows with every change that emits an event; it is the events' sequence.
+CREATE TABLE payment_orders (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  currency TEXT NOT NULL,
+  line_items TEXT NOT NULL,
+  amount_total BIGINT NOT NULL CHECK (amount_total > 0),
+  merchant_reference TEXT,
+  status TEXT NOT NULL CHECK (status IN ('open', 'paid', 'partially_refunded', 'refunded', 'canceled')),
+  version INTEGER NOT NULL,
+  created BIGINT NOT NULL
+);
+CREATE INDEX payment_orders_tenant ON payment_orders (merchant_id, livemode, sequence);
+
+-- The saga's state of an intent lives in its attempts; the intent keeps what the wire shows, and
+-- which attempt carries its money (authorization_attempt_id: the provider payment and the ledger
+-- hold are both named after it).
+CREATE TABLE payment_intents (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  capture_method TEXT NOT NULL CHECK (capture_method IN ('automatic', 'manual')),
+  status TEXT NOT NULL CHECK (status IN ('requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'requires_capture', 'succeeded', 'canceled')),
+  order_id TEXT,
+  description TEXT,
+  payment_method_type TEXT,
+  next_action TEXT,
+  last_payment_error_code TEXT,
+  last_payment_error_message TEXT,
+  cancellation_reason TEXT,
+  amount_capturable BIGINT NOT NULL,
+  amount_received BIGINT NOT NULL,
+  amount_refunded BIGINT NOT NULL,
+  capture_before_ms BIGINT,
+  bank_transfer_reference TEXT UNIQUE,
+  authorization_attempt_id TEXT,
+  provider_reference TEXT,
+  idempotency_key TEXT,
+  version INTEGER NOT NULL,
+  created BIGINT NOT NULL,
+  CHECK (amount_received <= amount),
+  CHECK (amount_refunded <= amount_received)
+);
+CREATE UNIQUE INDEX payment_intents_idempotency ON payment_intents (merchant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX payment_intents_tenant ON payment_intents (merchant_id, livemode, sequence);
+CREATE INDEX payment_intents_order ON payment_intents (order_id, sequence) WHERE order_id IS NOT NULL;
+-- The expiry pass reads only authorizations waiting for a capture, soonest deadline first.
+CREATE INDEX payment_intents_capture_before ON payment_intents (capture_before_ms) WHERE status = 'requires_capture';
+
+-- One row per call to an outside party (a connector, the wallet service, or the wait for a bank
+-- transfer). Its id is the idempotency reference the provider is called with.
+--   waiting        pending, but not in flight: the customer or a notification must act first.
+--   applied        the answer's consequences (ledger transfers, statuses, events) are all done.
+--   attempt        fences writers: an answer is recorded only by the holder that made the call.
+--   next_attempt_ms  when recovery may next take the row (a lease while in flight, a poll time
+--                  while waiting); NULL when nothing is left to do, or only a notification can help.
+CREATE TABLE payment_attempts (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  intent_id TEXT NOT NULL,
+  refund_id TEXT,
+  operation TEXT NOT NULL CHECK (operation IN ('authorize', 'capture', 'void', 'refund')),
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'unknown')),
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  payment_method TEXT,
+  return_url TEXT,
+  ${boolean('waiting')},
+  provider_reference TEXT,
+  amount_captured BIGINT,
+  error_code TEXT,
+  error_message TEXT,
+  ${boolean('applied')},
+  attempt INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL,
+  next_attempt_ms BIGINT,
+  confirm_idempotency_key TEXT,
+  created BIGINT NOT NULL
+);
+CREATE INDEX payment_attempts_intent ON payment_attempts (intent_id, sequence);
+CREATE INDEX payment_attempts_due ON payment_attempts (next_attempt_ms) WHERE next_attempt_ms IS NOT NULL;
+
+CREATE TABLE payment_refunds (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  intent_id TEXT NOT NULL,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  failure_reason TEXT,
+  attempt_id TEXT NOT NULL,
+  idempotency_key TEXT,
+  version INTEGER NOT NULL,
+  created BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX payment_refunds_idempotency ON payment_refunds (merchant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX payment_refunds_tenant ON payment_refunds (merchant_id, livemode, sequence);
+CREATE INDEX payment_refunds_intent ON payment_refunds (intent_id, sequence);
+
+CREATE TABLE bank_transfer_reviews (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  status TEXT NOT NULL CHECK (status IN ('held')),
+  reason TEXT NOT NULL CHECK (reason IN ('unmatched', 'amount_mismatch')),
+  reference TEXT NOT NULL,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  intent_id TEXT,
+  created BIGINT NOT NULL
+);
+CREATE INDEX bank_transfer_reviews_tenant ON bank_transfer_reviews (merchant_id, livemode, sequence);
+
+-- Every status change of every intent, order, refund and attempt, appended and never changed.
+CREATE TABLE payment_status_changes (
+  ${sequence},
+  object_type TEXT NOT NULL CHECK (object_type IN ('payment_intent', 'order', 'refund', 'payment_attempt')),
+  object_id TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+CREATE INDEX payment_status_changes_object ON payment_status_changes (object_id, sequence);
+
+-- The transactional outbox: written in the same transaction as the change it reports, published
+-- by the relay in sequence order, and marked once published.
+CREATE TABLE payment_events (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  type TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  object_version INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  created BIGINT NOT NULL,
+  published_ms BIGINT,
+  UNIQUE (object_id, object_version)
+);
+CREATE INDEX payment_events_unpublished ON payment_events (sequence) WHERE published_ms IS NULL;
+CREATE INDEX payment_events_object ON payment_events (object_id, object_version);
+`;
+};
+
+export const payments_migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'orders, payment intents, attempts, refunds, bank transfer reviews, status history and outbox',
+    sqlite: tables('sqlite'),
+    postgres: tables('postgres'),
+  },
+];

@@ -1,0 +1,869 @@
+// The payments service: orders, payment intents, their attempts, refunds and bank transfers.
+//
+// Every movement of money is a saga of small steps, and no database transaction is ever held
+// across a call to an outside party (a connector, the wallet service, the ledger):
+//
+//   1. record the attempt (pending, with a lease) and the intent's new status; commit;
+//   2. call the provider, outside any transaction, with the attempt's id as idempotency reference;
+//   3. record the answer; commit;
+//   4. apply it to the ledger, each transfer's id derived from the attempt, so a repeat is `exists`;
+//   5. record the final status and its events; commit.
+//
+// This file holds step 1 for every request and the background work; saga.ts holds steps 2 to 5.
+// The ledger hold for a payment is placed only after the provider authorised it (step 4), so a
+// decline has nothing to compensate. A crash anywhere leaves a row whose lease runs out; recovery
+// takes it over and continues from the last recorded step, asking the provider (`status`) about
+// a call whose answer was lost rather than guessing.
+import type { Connector, PaymentMethodType } from '@paygrid/connectors';
+import {
+  ApiError,
+  GroupCommitter,
+  assert,
+  isAssertionError,
+  randomId,
+  systemClock,
+  type Clock,
+  type Database,
+  type Page,
+  type PageRequest,
+  type Tenant,
+} from '@paygrid/kernel';
+import type { LedgerClient } from '@paygrid/ledger';
+import type { CurrencyCode } from '@paygrid/money';
+import type { WalletClient } from '@paygrid/wallet';
+import { crash_steps, invalid, logFailure, missing, unexpectedState, type CrashStep, type PaymentsContext, type PaymentsLog, type PaymentsSettings } from './context';
+import { checkFeeSchedule, fee_schedule_default, type FeeSchedule } from './fees';
+import { pruneEvents, relayEvents } from './outbox';
+import { bankTransferReference, fromNotification } from './outcomes';
+import { PaymentSaga } from './saga';
+import {
+  claimAttempt,
+  findAttemptByConfirmKey,
+  findAttemptById,
+  findIntent,
+  findIntentByBankReference,
+  findIntentById,
+  findIntentByIdempotencyKey,
+  findOrder,
+  findRefund,
+  findRefundById,
+  findRefundByIdempotencyKey,
+  insertAttempt,
+  insertIntent,
+  insertOrder,
+  insertRefund,
+  insertReview,
+  insertStatusChange,
+  listAttemptsOfIntent,
+  listDueAttempts,
+  listExpiredAuthorizations,
+  listIntents,
+  listIntentsOfOrder,
+  listOrders,
+  listRefunds,
+  listReviews,
+  sumOpenRefunds,
+  takeOverAttempt,
+  updateAttempt,
+  type AttemptRecord,
+  type IntentRecord,
+  type OrderRecord,
+  type RefundRecord,
+  type ReviewRecord,
+} from './store';
+import { intent_transitions, transition } from './transitions';
+import type {
+  BankTransferReview,
+  CancelPaymentIntentInput,
+  CapturePaymentIntentInput,
+  ConfirmPaymentIntentInput,
+  CreateOrderInput,
+  CreatePaymentIntentInput,
+  CreateRefundInput,
+  EventPublisher,
+  IncomingBankTransfer,
+  ListPaymentIntentsFilter,
+  ListRefundsFilter,
+  NotificationMethod,
+  NotificationResult,
+  Order,
+  PaymentAttempt,
+  PaymentIntent,
+  PaymentMethodInput,
+  PaymentsClient,
+  Refund,
+  TokenDirectory,
+} from './types';
+import {
+  checkAmount,
+  checkCancellationReason,
+  checkCaptureMethod,
+  checkCurrency,
+  checkIdempotencyKey,
+  checkLineItems,
+  checkOptionalText,
+  checkPaymentMethod,
+  checkReturnUrl,
+  checkText,
+  description_length_max,
+  isPlausibleId,
+  merchant_reference_length_max,
+} from './validation';
+import { attemptToWire, intentToWire, orderToWire, refundToWire, reviewToWire, secondsOf } from './wire';
+import { cancelIntent, checkAttemptBudget, emit, newAttempt, order_intents_max, recordAttemptStatus, writeIntent } from './writes';
+
+export { crash_steps, type CrashStep, type PaymentsLog } from './context';
+export { attempts_per_intent_max, orderStatusOf } from './writes';
+export { relay_batch_max } from './outbox';
+
+/** How long a manual-capture authorization waits for its capture: Stripe's seven days. */
+export const capture_window_ms_default = 7 * 24 * 60 * 60 * 1_000;
+export const connector_timeout_ms_default = 10_000;
+/**
+ * How long one holder owns an attempt in flight before recovery may take it over. Far longer than
+ * a connector call may take (its timeout), so that a slow call and a recovery never both proceed.
+ */
+export const attempt_lease_ms_default = 60_000;
+/** How often a payment waiting for the customer (3-D Secure, a wallet app) asks its provider. */
+export const action_poll_interval_ms_default = 30_000;
+/** The first retry after a step could not finish; it doubles with each failure in a row. */
+export const retry_delay_ms_default = 5_000;
+/** The longest wait between two retries of one attempt. */
+export const retry_delay_max_ms_default = 10 * 60_000;
+/**
+ * How long a payment may wait for a customer its provider has not seen yet (an Alipay page never
+ * opened) before it is failed; longer than the providers' own page expiry (30 minutes).
+ */
+export const action_unseen_ms_max_default = 60 * 60 * 1_000;
+export const recovery_interval_ms_default = 5_000;
+export const expiry_interval_ms_default = 60_000;
+export const relay_interval_ms_default = 1_000;
+/** Published events are kept this long, then pruned. */
+export const outbox_retention_ms_default = 7 * 24 * 60 * 60 * 1_000;
+/** Attempts one recovery pass handles at most; the next pass takes the rest. */
+export const recovery_batch_max = 100;
+/** Expired authorizations one expiry pass cancels at most. */
+export const expiry_batch_max = 100;
+
+export interface PaymentsServiceOptions {
+  readonly database: Database;
+  readonly ledger: LedgerClient;
+  /** The connectors by method; wallet payments go through `wallet`, bank transfers need none. */
+  readonly connectors: Partial<Record<PaymentMethodType, Connector>>;
+  readonly wallet: WalletClient;
+  readonly tokens: TokenDirectory;
+  readonly events: EventPublisher;
+  readonly clock?: Clock;
+  readonly fees?: FeeSchedule;
+  readonly capture_window_ms?: number;
+  readonly connector_timeout_ms?: number;
+  readonly attempt_lease_ms?: number;
+  readonly action_poll_interval_ms?: number;
+  readonly retry_delay_ms?: number;
+  readonly retry_delay_max_ms?: number;
+  readonly action_unseen_ms_max?: number;
+  readonly recovery_interval_ms?: number;
+  readonly expiry_interval_ms?: number;
+  readonly relay_interval_ms?: number;
+  readonly outbox_retention_ms?: number;
+  /** Fault injection: the process SIGKILLs itself when the saga reaches this step. */
+  readonly crash_at?: CrashStep;
+  readonly log?: PaymentsLog;
+}
+
+export interface RecoveryReport {
+  /** Attempts taken over and advanced (asked about, applied, or polled). */
+  attempts_recovered: number;
+  /** Attempts that could not be advanced this time; the next pass tries again. */
+  failures: number;
+}
+
+export class PaymentsService implements PaymentsClient {
+  readonly #context: PaymentsContext;
+  readonly #saga: PaymentSaga;
+  readonly #database: Database;
+  readonly #commits: GroupCommitter;
+  readonly #connectors: Partial<Record<PaymentMethodType, Connector>>;
+  readonly #wallet: WalletClient;
+  readonly #tokens: TokenDirectory;
+  readonly #events: EventPublisher;
+  readonly #clock: Clock;
+  readonly #attempt_lease_ms: number;
+  readonly #recovery_interval_ms: number;
+  readonly #expiry_interval_ms: number;
+  readonly #relay_interval_ms: number;
+  readonly #outbox_retention_ms: number;
+  readonly #crash_at: CrashStep | undefined;
+  readonly #log: PaymentsLog;
+  #started = false;
+  #closed = false;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Background work (timer passes, relay kicks) that close() waits for. */
+  readonly #background = new Set<Promise<void>>();
+  /** Relay passes run one after another, so events leave in order. */
+  #relay_chain: Promise<unknown> = Promise.resolve();
+  #relay_kicked = false;
+
+  constructor(options: PaymentsServiceOptions) {
+    const settings: PaymentsSettings = {
+      capture_window_ms: options.capture_window_ms ?? capture_window_ms_default,
+      connector_timeout_ms: options.connector_timeout_ms ?? connector_timeout_ms_default,
+      attempt_lease_ms: options.attempt_lease_ms ?? attempt_lease_ms_default,
+      action_poll_interval_ms: options.action_poll_interval_ms ?? action_poll_interval_ms_default,
+      retry_delay_ms: options.retry_delay_ms ?? retry_delay_ms_default,
+      retry_delay_max_ms: options.retry_delay_max_ms ?? retry_delay_max_ms_default,
+      action_unseen_ms_max: options.action_unseen_ms_max ?? action_unseen_ms_max_default,
+    };
+    this.#database = options.database;
+    this.#commits = new GroupCommitter(options.database);
+    this.#connectors = options.connectors;
+    this.#wallet = options.wallet;
+    this.#tokens = options.tokens;
+    this.#events = options.events;
+    this.#clock = options.clock ?? systemClock;
+    this.#attempt_lease_ms = settings.attempt_lease_ms;
+    this.#recovery_interval_ms = options.recovery_interval_ms ?? recovery_interval_ms_default;
+    this.#expiry_interval_ms = options.expiry_interval_ms ?? expiry_interval_ms_default;
+    this.#relay_interval_ms = options.relay_interval_ms ?? relay_interval_ms_default;
+    this.#outbox_retention_ms = options.outbox_retention_ms ?? outbox_retention_ms_default;
+    this.#crash_at = options.crash_at;
+    this.#log = options.log ?? (() => undefined);
+    const fees = options.fees ?? fee_schedule_default;
+    checkFeeSchedule(fees);
+    for (const value of [
+      settings.capture_window_ms,
+      settings.connector_timeout_ms,
+      settings.attempt_lease_ms,
+      settings.action_poll_interval_ms,
+      settings.retry_delay_ms,
+      settings.retry_delay_max_ms,
+      settings.action_unseen_ms_max,
+      this.#recovery_interval_ms,
+      this.#expiry_interval_ms,
+      this.#relay_interval_ms,
+      this.#outbox_retention_ms,
+    ]) {
+      assert(Number.isSafeInteger(value) && value > 0, 'payments service durations are positive integers of milliseconds');
+    }
+    assert(settings.attempt_lease_ms >= 2 * settings.connector_timeout_ms, 'an attempt lease outlasts two connector timeouts, so a slow call is never taken over');
+    assert(settings.retry_delay_max_ms >= settings.retry_delay_ms, 'retry_delay_max_ms is at least retry_delay_ms');
+    assert(options.crash_at === undefined || crash_steps.includes(options.crash_at), 'crash_at names a known step');
+    this.#context = {
+      database: this.#database,
+      commits: this.#commits,
+      ledger: options.ledger,
+      connectors: this.#connectors,
+      wallet: this.#wallet,
+      clock: this.#clock,
+      fees,
+      settings,
+      log: this.#log,
+      checkpoint: (step) => this.#checkpoint(step),
+    };
+    this.#saga = new PaymentSaga(this.#context);
+  }
+
+  /** Finishes what earlier processes left, then keeps recovery, expiry and the relay on timers. */
+  async start(): Promise<void> {
+    assert(!this.#started, 'the payments service is already started');
+    assert(!this.#closed, 'the payments service was closed');
+    this.#started = true;
+    await this.recoverPending();
+    await this.expireAuthorizations();
+    await this.relayOutbox();
+    this.#every(this.#recovery_interval_ms, async () => {
+      const report = await this.recoverPending();
+      if (report.failures > 0) this.#log('warn', 'a recovery pass left attempts unfinished', { ...report });
+    });
+    this.#every(this.#expiry_interval_ms, async () => {
+      await this.expireAuthorizations();
+      await this.pruneOutbox();
+    });
+    this.#every(this.#relay_interval_ms, async () => {
+      await this.relayOutbox();
+    });
+  }
+
+  /** Stops the timers and waits for background work. The database, ledger and connectors belong to the caller. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  }
+
+  // Orders.
+
+  async createOrder(tenant: Tenant, input: CreateOrderInput): Promise<Order> {
+    const currency = checkCurrency(input.currency);
+    const { line_items, amount_total } = checkLineItems(input.line_items);
+    const merchant_reference = checkOptionalText(input.merchant_reference, 'merchant_reference', merchant_reference_length_max);
+    const now_ms = this.#clock.now();
+    const order: OrderRecord = {
+      id: randomId('ord'),
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      currency,
+      line_items,
+      amount_total,
+      merchant_reference,
+      status: 'open',
+      version: 1,
+      created: secondsOf(now_ms),
+    };
+    await this.#commits.run(async (tx) => {
+      await insertOrder(tx, order);
+      await insertStatusChange(tx, { object_type: 'order', object_id: order.id, from_status: null, to_status: 'open', reason: 'created', created_ms: now_ms });
+      await emit(tx, order, 'order.created', orderToWire(order), order.version, now_ms);
+    });
+    this.#kickRelay();
+    return orderToWire(order);
+  }
+
+  async getOrder(tenant: Tenant, id: string): Promise<Order> {
+    const order = isPlausibleId(id) ? await findOrder(this.#database, tenant, id) : undefined;
+    if (order === undefined) throw missing('order', String(id), 'id');
+    return orderToWire(order);
+  }
+
+  async listOrders(tenant: Tenant, page: PageRequest): Promise<Page<Order>> {
+    const listed = await listOrders(this.#database, tenant, page);
+    return { data: listed.data.map(orderToWire), has_more: listed.has_more };
+  }
+
+  // Payment intents.
+
+  async createPaymentIntent(tenant: Tenant, input: CreatePaymentIntentInput): Promise<PaymentIntent> {
+    const amount = checkAmount(input.amount);
+    const currency = checkCurrency(input.currency);
+    const capture_method = checkCaptureMethod(input.capture_method);
+    const description = checkOptionalText(input.description, 'description', description_length_max);
+    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    const order_id = input.order === undefined ? null : this.#plausibleId(input.order, 'order', 'order');
+    const create = (tx: Database) => this.#createIntent(tx, tenant, { amount, currency, capture_method, description, idempotency_key, order_id });
+    let intent: IntentRecord;
+    try {
+      intent = await this.#commits.run(create);
+    } catch (error) {
+      // Two requests with one idempotency key race past the lookup; the unique index stops the
+      // second. Run it again to meet the first.
+      if (idempotency_key === null || error instanceof ApiError || isAssertionError(error)) throw error;
+      if ((await findIntentByIdempotencyKey(this.#database, tenant, idempotency_key)) === undefined) throw error;
+      intent = await this.#commits.run(create);
+    }
+    this.#kickRelay();
+    return intentToWire(intent);
+  }
+
+  async #createIntent(
+    tx: Database,
+    tenant: Tenant,
+    input: { amount: bigint; currency: CurrencyCode; capture_method: IntentRecord['capture_method']; description: string | null; idempotency_key: string | null; order_id: string | null },
+  ): Promise<IntentRecord> {
+    if (input.idempotency_key !== null) {
+      const existing = await findIntentByIdempotencyKey(tx, tenant, input.idempotency_key);
+      if (existing !== undefined) {
+        const same =
+          existing.amount === input.amount && existing.currency === input.currency && existing.capture_method === input.capture_method && existing.order_id === input.order_id;
+        if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different payment intent', 'idempotency_key');
+        return existing;
+      }
+    }
+    const now_ms = this.#clock.now();
+    if (input.order_id !== null) {
+      // The order's row lock keeps two intents from being created for it at once.
+      const order = await findOrder(tx, tenant, input.order_id, true);
+      if (order === undefined) throw missing('order', input.order_id, 'order');
+      if (order.currency !== input.currency) {
+        throw invalid('currency_mismatch', `Order ${order.id} is in ${order.currency.toLowerCase()}, not ${input.currency.toLowerCase()}`, 'currency');
+      }
+      if (order.amount_total !== input.amount) {
+        throw invalid('amount_mismatch', `The amount must equal the order's total, ${order.amount_total}`, 'amount');
+      }
+      if (order.status !== 'open') throw invalid('order_not_open', `Order ${order.id} is ${order.status}`, 'order');
+      const live = (await listIntentsOfOrder(tx, order.id, order_intents_max)).filter((intent) => intent.status !== 'canceled');
+      if (live.length > 0) throw invalid('order_has_payment_intent', `Order ${order.id} already has payment intent ${live[0]?.id ?? ''}`, 'order');
+    }
+    const intent: IntentRecord = {
+      id: randomId('pi'),
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      amount: input.amount,
+      currency: input.currency,
+      capture_method: input.capture_method,
+      status: 'requires_payment_method',
+      order_id: input.order_id,
+      description: input.description,
+      payment_method_type: null,
+      next_action: null,
+      last_payment_error: null,
+      cancellation_reason: null,
+      amount_capturable: 0n,
+      amount_received: 0n,
+      amount_refunded: 0n,
+      capture_before_ms: null,
+      bank_transfer_reference: null,
+      authorization_attempt_id: null,
+      provider_reference: null,
+      idempotency_key: input.idempotency_key,
+      version: 1,
+      created: secondsOf(now_ms),
+    };
+    await insertIntent(tx, intent);
+    await insertStatusChange(tx, { object_type: 'payment_intent', object_id: intent.id, from_status: null, to_status: intent.status, reason: 'created', created_ms: now_ms });
+    await emit(tx, intent, 'payment_intent.created', intentToWire(intent), intent.version, now_ms);
+    return intent;
+  }
+
+  async getPaymentIntent(tenant: Tenant, id: string): Promise<PaymentIntent> {
+    return intentToWire(await this.#requireIntent(this.#database, tenant, id, 'id'));
+  }
+
+  async listPaymentIntents(tenant: Tenant, page: PageRequest, filter: ListPaymentIntentsFilter = {}): Promise<Page<PaymentIntent>> {
+    const order = filter.order === undefined ? undefined : this.#plausibleId(filter.order, 'order', 'order');
+    const listed = await listIntents(this.#database, tenant, page, order);
+    return { data: listed.data.map(intentToWire), has_more: listed.has_more };
+  }
+
+  async listAttempts(tenant: Tenant, intent_id: string, page: PageRequest = {}): Promise<Page<PaymentAttempt>> {
+    const intent = await this.#requireIntent(this.#database, tenant, intent_id, 'id');
+    const listed = await listAttemptsOfIntent(this.#database, tenant, intent.id, page);
+    return { data: listed.data.map(attemptToWire), has_more: listed.has_more };
+  }
+
+  async confirmPaymentIntent(tenant: Tenant, id: string, input: ConfirmPaymentIntentInput): Promise<PaymentIntent> {
+    const payment_method = checkPaymentMethod(input.payment_method);
+    const return_url = checkReturnUrl(input.return_url);
+    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    const read = await this.#requireIntent(this.#database, tenant, id, 'id');
+    // Checks that ask other services run before any transaction is open.
+    await this.#checkPaymentMethod(tenant, read, payment_method);
+
+    const now_ms = this.#clock.now();
+    const begun = await this.#commits.run(async (tx) => {
+      const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
+      if (idempotency_key !== null) {
+        const replayed = await findAttemptByConfirmKey(tx, intent.id, idempotency_key);
+        if (replayed !== undefined) return { attempt: undefined };
+      }
+      if (transition(intent_transitions, intent.status, 'processing') !== 'ok' || intent.status === 'requires_action' || intent.status === 'requires_capture') {
+        throw unexpectedState(intent, 'confirm');
+      }
+      await checkAttemptBudget(tx, intent);
+      const bank_transfer = payment_method.type === 'bank_transfer';
+      const reference = bank_transfer ? bankTransferReference() : null;
+      const attempt: AttemptRecord = {
+        id: randomId('pa'),
+        merchant_id: intent.merchant_id,
+        livemode: intent.livemode,
+        intent_id: intent.id,
+        refund_id: null,
+        operation: 'authorize',
+        status: 'pending',
+        amount: intent.amount,
+        payment_method,
+        return_url,
+        // A bank transfer waits for the money, with no timer: only its arrival moves it.
+        waiting: bank_transfer,
+        provider_reference: reference,
+        amount_captured: null,
+        error: null,
+        applied: false,
+        attempt: 1,
+        retry_count: 0,
+        next_attempt_ms: bank_transfer ? null : now_ms + this.#attempt_lease_ms,
+        confirm_idempotency_key: idempotency_key,
+        created: secondsOf(now_ms),
+      };
+      await insertAttempt(tx, attempt);
+      await recordAttemptStatus(tx, attempt, null, 'pending', 'created', now_ms);
+      await writeIntent(this.#context, tx, intent, {
+        status: 'processing',
+        reason: `confirmed:${payment_method.type}`,
+        fields: {
+          payment_method_type: payment_method.type,
+          last_payment_error: null,
+          next_action: reference === null ? null : { type: 'bank_transfer_instructions', reference },
+          bank_transfer_reference: reference ?? intent.bank_transfer_reference,
+          authorization_attempt_id: attempt.id,
+          provider_reference: null,
+        },
+      }, now_ms);
+      return { attempt };
+    });
+    if (begun.attempt !== undefined) {
+      this.#checkpoint('after_attempt_recorded');
+      if (!begun.attempt.waiting) await this.#saga.drive(begun.attempt.id, begun.attempt.attempt, 'first');
+    }
+    this.#kickRelay();
+    return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
+  }
+
+  async #checkPaymentMethod(tenant: Tenant, intent: IntentRecord, method: PaymentMethodInput): Promise<void> {
+    if ((method.type === 'wallet' || method.type === 'bank_transfer') && intent.capture_method === 'manual') {
+      throw invalid('capture_method_unsupported', `A ${method.type} payment is taken at once; create the intent with capture_method automatic`, 'capture_method');
+    }
+    if (method.type === 'card' || method.type === 'alipay' || method.type === 'wechat_pay') {
+      if (this.#connectors[method.type] === undefined) {
+        throw invalid('payment_method_unavailable', `Payments by ${method.type} are not available on this platform`, 'payment_method[type]');
+      }
+    }
+    if (method.type === 'card' && !(await this.#tokens.tokenExists(tenant, method.token))) {
+      throw missing('card token', method.token, 'payment_method[token]');
+    }
+    if (method.type === 'wallet') {
+      let currency: string;
+      try {
+        currency = (await this.#wallet.getWallet(tenant, method.wallet)).currency;
+      } catch (error) {
+        if (error instanceof ApiError && error.type === 'not_found_error') throw missing('wallet', method.wallet, 'payment_method[wallet]');
+        throw error;
+      }
+      if (currency !== intent.currency.toLowerCase()) {
+        throw invalid('currency_mismatch', `Wallet ${method.wallet} holds ${currency}; the payment is in ${intent.currency.toLowerCase()}`, 'payment_method[wallet]');
+      }
+    }
+  }
+
+  async capturePaymentIntent(tenant: Tenant, id: string, input: CapturePaymentIntentInput = {}): Promise<PaymentIntent> {
+    const requested = input.amount === undefined ? undefined : checkAmount(input.amount);
+    const read = await this.#requireIntent(this.#database, tenant, id, 'id');
+    const now_ms = this.#clock.now();
+    const attempt = await this.#commits.run(async (tx) => {
+      const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
+      if (intent.status !== 'requires_capture') throw unexpectedState(intent, 'capture');
+      if (intent.capture_before_ms !== null && now_ms >= intent.capture_before_ms) {
+        throw invalid('payment_intent_unexpected_state', `The authorization of ${intent.id} expired; it is being canceled`);
+      }
+      const amount = requested ?? intent.amount_capturable;
+      if (amount > intent.amount_capturable) {
+        throw invalid('amount_too_large', `At most ${intent.amount_capturable} can be captured`, 'amount');
+      }
+      await checkAttemptBudget(tx, intent);
+      const capture = newAttempt(this.#context, intent, 'capture', amount, now_ms, { provider_reference: intent.provider_reference });
+      await insertAttempt(tx, capture);
+      await recordAttemptStatus(tx, capture, null, 'pending', 'created', now_ms);
+      await writeIntent(this.#context, tx, intent, { status: 'processing', reason: 'capture_requested', fields: { last_payment_error: null } }, now_ms);
+      return capture;
+    });
+    this.#checkpoint('after_capture_recorded');
+    await this.#saga.drive(attempt.id, attempt.attempt, 'first');
+    this.#kickRelay();
+    return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
+  }
+
+  async cancelPaymentIntent(tenant: Tenant, id: string, input: CancelPaymentIntentInput = {}): Promise<PaymentIntent> {
+    const reason = checkCancellationReason(input.cancellation_reason);
+    const read = await this.#requireIntent(this.#database, tenant, id, 'id');
+    const void_attempt = await this.#commits.run(async (tx) => {
+      const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
+      return cancelIntent(this.#context, tx, intent, reason);
+    });
+    if (void_attempt !== undefined) {
+      this.#checkpoint('after_void_recorded');
+      await this.#saga.drive(void_attempt.id, void_attempt.attempt, 'first');
+    }
+    this.#kickRelay();
+    return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
+  }
+
+  // Refunds.
+
+  async createRefund(tenant: Tenant, input: CreateRefundInput): Promise<Refund> {
+    const intent_id = this.#plausibleId(input.payment_intent, 'payment_intent', 'payment intent');
+    const requested = input.amount === undefined ? undefined : checkAmount(input.amount);
+    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    const now_ms = this.#clock.now();
+    const begin = async (tx: Database) => {
+      const intent = await this.#requireIntent(tx, tenant, intent_id, 'payment_intent', true);
+      if (idempotency_key !== null) {
+        const existing = await findRefundByIdempotencyKey(tx, tenant, idempotency_key);
+        if (existing !== undefined) {
+          const same = existing.intent_id === intent.id && (requested === undefined || requested === existing.amount);
+          if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different refund', 'idempotency_key');
+          return { refund: existing, attempt: undefined };
+        }
+      }
+      // Stripe answers charge_not_captured here too; one code for every status keeps clients simple.
+      if (intent.status !== 'succeeded') throw unexpectedState(intent, 'refund', 'payment_intent');
+      if (intent.payment_method_type === 'bank_transfer') {
+        throw invalid('refund_unsupported', 'Bank transfer payments are returned by a payout, not a refund', 'payment_intent');
+      }
+      // Pending refunds count: their money is on its way back already.
+      const remaining = intent.amount_received - (await sumOpenRefunds(tx, intent.id));
+      const amount = requested ?? remaining;
+      if (amount <= 0n || amount > remaining) {
+        throw invalid('refund_exceeds_captured', `${intent.id} has ${remaining} left to refund; ${amount} is too much`, 'amount');
+      }
+      await checkAttemptBudget(tx, intent);
+      const refund_id = randomId('re');
+      const attempt = newAttempt(this.#context, intent, 'refund', amount, now_ms, { provider_reference: intent.provider_reference, refund_id });
+      const refund: RefundRecord = {
+        id: refund_id,
+        merchant_id: intent.merchant_id,
+        livemode: intent.livemode,
+        intent_id: intent.id,
+        amount,
+        currency: intent.currency,
+        status: 'pending',
+        failure_reason: null,
+        attempt_id: attempt.id,
+        idempotency_key,
+        version: 1,
+        created: secondsOf(now_ms),
+      };
+      await insertRefund(tx, refund);
+      await insertAttempt(tx, attempt);
+      await insertStatusChange(tx, { object_type: 'refund', object_id: refund.id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
+      await recordAttemptStatus(tx, attempt, null, 'pending', 'created', now_ms);
+      await emit(tx, refund, 'refund.created', refundToWire(refund), refund.version, now_ms);
+      return { refund, attempt };
+    };
+    let begun: Awaited<ReturnType<typeof begin>>;
+    try {
+      begun = await this.#commits.run(begin);
+    } catch (error) {
+      if (idempotency_key === null || error instanceof ApiError || isAssertionError(error)) throw error;
+      if ((await findRefundByIdempotencyKey(this.#database, tenant, idempotency_key)) === undefined) throw error;
+      begun = await this.#commits.run(begin);
+    }
+    if (begun.attempt !== undefined) {
+      this.#checkpoint('after_refund_recorded');
+      await this.#saga.drive(begun.attempt.id, begun.attempt.attempt, 'first');
+    }
+    this.#kickRelay();
+    const refund = await findRefundById(this.#database, begun.refund.id);
+    assert(refund !== undefined, 'a refund just recorded disappeared');
+    return refundToWire(refund);
+  }
+
+  async getRefund(tenant: Tenant, id: string): Promise<Refund> {
+    const refund = isPlausibleId(id) ? await findRefund(this.#database, tenant, id) : undefined;
+    if (refund === undefined) throw missing('refund', String(id), 'id');
+    return refundToWire(refund);
+  }
+
+  async listRefunds(tenant: Tenant, page: PageRequest, filter: ListRefundsFilter = {}): Promise<Page<Refund>> {
+    const intent = filter.payment_intent === undefined ? undefined : this.#plausibleId(filter.payment_intent, 'payment_intent', 'payment intent');
+    const listed = await listRefunds(this.#database, tenant, page, intent);
+    return { data: listed.data.map(refundToWire), has_more: listed.has_more };
+  }
+
+  // Bank transfers.
+
+  async reportIncomingBankTransfer(tenant: Tenant, input: IncomingBankTransfer): Promise<PaymentIntent | BankTransferReview> {
+    const amount = checkAmount(input.amount);
+    const currency = checkCurrency(input.currency);
+    // Banks upper-case and pad what payers type; the reference is compared as the bank shows it.
+    const reference = checkText(input.reference, 'reference', 64).trim().toUpperCase();
+    const now_ms = this.#clock.now();
+    const matched = await this.#commits.run(async (tx) => {
+      const intent = await findIntentByBankReference(tx, tenant, reference, true);
+      const attempt = intent?.authorization_attempt_id === null || intent === undefined ? undefined : await findAttemptById(tx, intent.authorization_attempt_id);
+      const waiting =
+        intent !== undefined &&
+        intent.status === 'processing' &&
+        attempt !== undefined &&
+        attempt.payment_method?.type === 'bank_transfer' &&
+        attempt.status === 'pending' &&
+        attempt.waiting;
+      const hold = async (reason: ReviewRecord['reason']) => {
+        const review: ReviewRecord = {
+          id: randomId('btr'),
+          merchant_id: tenant.merchant_id,
+          livemode: tenant.livemode,
+          reason,
+          reference,
+          amount,
+          currency,
+          intent_id: intent?.id ?? null,
+          created: secondsOf(now_ms),
+        };
+        await insertReview(tx, review);
+        this.#log('warn', 'a bank transfer was held for review', { review: review.id, reason, reference });
+        return { review, attempt: undefined };
+      };
+      // A reference of no intent, or of one that is not waiting for money (paid already, or
+      // canceled), is money with nowhere to go: a person decides.
+      if (!waiting) return hold('unmatched');
+      if (amount !== intent.amount || currency !== intent.currency) return hold('amount_mismatch');
+      const fence = attempt.attempt + 1;
+      const received: AttemptRecord = {
+        ...attempt,
+        status: 'succeeded',
+        waiting: false,
+        amount_captured: amount,
+        attempt: fence,
+        next_attempt_ms: now_ms + this.#attempt_lease_ms,
+      };
+      assert(await updateAttempt(tx, received, attempt.attempt), 'an attempt read under its intent lock changed holder');
+      await recordAttemptStatus(tx, attempt, attempt.status, 'succeeded', 'bank_transfer_received', now_ms);
+      return { review: undefined, attempt: received };
+    });
+    if (matched.review !== undefined) return reviewToWire(matched.review);
+    assert(matched.attempt !== undefined);
+    await this.#saga.drive(matched.attempt.id, matched.attempt.attempt, 'first');
+    this.#kickRelay();
+    return intentToWire(await this.#requireIntent(this.#database, tenant, matched.attempt.intent_id, 'id'));
+  }
+
+  async listBankTransferReviews(tenant: Tenant, page: PageRequest): Promise<Page<BankTransferReview>> {
+    const listed = await listReviews(this.#database, tenant, page);
+    return { data: listed.data.map(reviewToWire), has_more: listed.has_more };
+  }
+
+  // Notifications.
+
+  async handleNotification(method: NotificationMethod, headers: Readonly<Record<string, string | undefined>>, raw_body: string): Promise<NotificationResult> {
+    const connector = this.#connectors[method];
+    if (connector === undefined) {
+      this.#log('warn', 'a notification arrived for a method with no connector', { method });
+      return { ok: false, reason: `no connector for ${method}` };
+    }
+    const parsed = await connector.parseNotification(headers, raw_body);
+    if (!parsed.ok) {
+      this.#log('warn', 'a provider notification was refused', { method, reason: parsed.reason });
+      return { ok: false, reason: parsed.reason };
+    }
+    const { notification, acknowledgement } = parsed;
+    const attempt = isPlausibleId(notification.idempotency_reference) ? await findAttemptById(this.#database, notification.idempotency_reference) : undefined;
+    if (attempt === undefined || attempt.operation !== 'authorize' || attempt.payment_method?.type !== method) {
+      // Acknowledged all the same: the provider would only send it again and again.
+      this.#log('error', 'a verified notification names no payment attempt of this method', { method, reference: notification.idempotency_reference });
+      return { ok: true, acknowledgement };
+    }
+    const outcome = fromNotification(notification, attempt.amount);
+    const fence = await takeOverAttempt(this.#database, attempt, this.#clock.now(), this.#attempt_lease_ms);
+    if (fence === undefined) {
+      // Settled already: a repeated notification. One that contradicts the settled answer means
+      // money moved at the provider that the books do not show.
+      const settled = await findAttemptById(this.#database, attempt.id);
+      const agrees = settled !== undefined && (settled.status === 'succeeded') === (outcome.kind === 'authorized');
+      if (!agrees) this.#log('error', 'a notification contradicts a settled attempt; it needs a person', { attempt: attempt.id, notification: notification.status, status: settled?.status });
+      return { ok: true, acknowledgement };
+    }
+    const taken = { ...attempt, attempt: fence };
+    if (await this.#saga.record(taken, fence, outcome)) await this.#saga.drive(attempt.id, fence, 'first');
+    this.#kickRelay();
+    return { ok: true, acknowledgement };
+  }
+
+  // Background work.
+
+  /**
+   * One recovery pass: every attempt whose lease or poll time has come is taken over and moved on.
+   * A call whose answer is unknown is settled by asking the provider; an answer not yet applied is
+   * applied; a payment waiting for its customer is polled.
+   */
+  async recoverPending(): Promise<RecoveryReport> {
+    const report: RecoveryReport = { attempts_recovered: 0, failures: 0 };
+    const now_ms = this.#clock.now();
+    const due = await listDueAttempts(this.#database, now_ms, recovery_batch_max);
+    for (const attempt of due) {
+      try {
+        const fence = await claimAttempt(this.#database, attempt, now_ms, this.#attempt_lease_ms);
+        if (fence === undefined) continue;
+        report.attempts_recovered += 1;
+        if (!(await this.#saga.drive(attempt.id, fence, 'recover'))) report.failures += 1;
+      } catch (error) {
+        if (isAssertionError(error)) throw error;
+        report.failures += 1;
+        logFailure(this.#log, 'recovering a payment attempt; the next pass tries again', error, { attempt: attempt.id });
+      }
+    }
+    this.#kickRelay();
+    return report;
+  }
+
+  /** Cancels manual-capture authorizations whose capture window has closed, and voids their holds. */
+  async expireAuthorizations(): Promise<number> {
+    const now_ms = this.#clock.now();
+    const expired = await listExpiredAuthorizations(this.#database, now_ms, expiry_batch_max);
+    let count = 0;
+    for (const read of expired) {
+      try {
+        const void_attempt = await this.#commits.run(async (tx) => {
+          const intent = await findIntentById(tx, read.id, true);
+          // A capture may have started since the list was read.
+          if (intent?.status !== 'requires_capture' || intent.capture_before_ms === null || intent.capture_before_ms > now_ms) return undefined;
+          return (await cancelIntent(this.#context, tx, intent, 'expired')) ?? null;
+        });
+        if (void_attempt === undefined) continue;
+        count += 1;
+        if (void_attempt !== null) await this.#saga.drive(void_attempt.id, void_attempt.attempt, 'first');
+      } catch (error) {
+        if (isAssertionError(error)) throw error;
+        logFailure(this.#log, 'expiring an authorization; the next pass tries again', error, { payment_intent: read.id });
+      }
+    }
+    this.#kickRelay();
+    return count;
+  }
+
+  /**
+   * Publishes unpublished events in order, marking each once the publisher took it. It stops at
+   * the first failure so that events of one object never overtake each other; the next pass
+   * starts there again (at least once: receivers de-duplicate by event id).
+   */
+  relayOutbox(): Promise<number> {
+    const run = this.#relay_chain.then(() => relayEvents(this.#database, this.#events, this.#clock, this.#log));
+    this.#relay_chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Deletes events published longer ago than the outbox retention. */
+  async pruneOutbox(): Promise<number> {
+    return pruneEvents(this.#database, this.#clock.now() - this.#outbox_retention_ms);
+  }
+
+  #kickRelay(): void {
+    if (!this.#started || this.#closed || this.#relay_kicked) return;
+    this.#relay_kicked = true;
+    this.#track(
+      new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        this.#relay_kicked = false;
+        await this.relayOutbox();
+      }),
+    );
+  }
+
+  /** Runs `work` every `interval_ms`, never overlapping itself; the timer never keeps the process alive. */
+  #every(interval_ms: number, work: () => Promise<void>): void {
+    const arm = () => {
+      if (this.#closed) return;
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#track(work().finally(arm));
+      }, interval_ms);
+      timer.unref();
+      this.#timers.add(timer);
+    };
+    arm();
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => logFailure(this.#log, 'background work', error));
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+
+  // Helpers.
+
+  #checkpoint(step: CrashStep): void {
+    if (this.#crash_at === step) {
+      this.#log('warn', 'crashing on purpose (fault injection)', { step });
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+
+  #plausibleId(value: unknown, param: string, what: string): string {
+    if (!isPlausibleId(value)) throw missing(what, typeof value === 'string' ? value : String(value), param);
+    return value;
+  }
+
+  async #requireIntent(database: Database, tenant: Tenant, id: string, param: string, lock = false): Promise<IntentRecord> {
+    const intent = isPlausibleId(id) ? await findIntent(database, tenant, id, lock) : undefined;
+    if (intent === undefined) throw missing('payment_intent', String(id), param);
+    return intent;
+  }
+}

@@ -1,0 +1,20 @@
+// What the crash test and its child processes share: the child's configuration and the payment
+// every scenario takes. Kept apart from crash-child.ts, which runs as soon as it is loaded.
+import type { Tenant } from '@paygrid/kernel';
+import type { CrashStep } from '../context';
+
+export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund';
+
+export interface CrashChildConfig {
+  readonly directory: string;
+  readonly acquirer_url: string;
+  readonly phase: 'run' | 'recover';
+  readonly flow: CrashFlow;
+  readonly crash_at?: CrashStep;
+}
+
+export const crash_tenant: Tenant = { merchant_id: 'acct_crashtest', livemode: false };
+export const crash_card_token = 'tok_crashtest';
+export const crash_amount = 10_000n;
+export const crash_capture_amount = 6_000n;
+export const crash_refund_amount = 4_000n;

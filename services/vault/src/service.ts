@@ -1,0 +1,631 @@
+// The vault service: card tokenization with envelope encryption. Each token gets a fresh
+// 256-bit data key that seals its number and CVC (AES-256-GCM); the data key is stored wrapped
+// by the key-encryption key (KEK), which never touches the database. Rotating the KEK re-wraps
+// the data keys and leaves the card ciphertexts alone.
+//
+// A card number leaves this service only through detokenize, for payment connectors. It never
+// appears in an error, a log line or a thrown message; what errors name is the token id.
+import { createHmac, randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { ApiError, assert, randomId, systemClock, type Clock, type Database, type RandomBytes, type Tenant } from '@paygrid/kernel';
+import { checkCard } from './card';
+import { aes_key_length_bytes, binding, open, seal, type Sealed } from './envelope';
+import type { KeyEncryptionKey } from './keys';
+import {
+  card_brands,
+  type CardBrand,
+  type CreateTokenInput,
+  type Detokenization,
+  type DetokenizedCard,
+  type DetokenizePurpose,
+  type KeyRotationResult,
+  type RotateKeyOptions,
+  type Token,
+  type VaultClient,
+} from './types';
+
+/** Characters of base64url HMAC kept as the fingerprint: 96 bits, beyond any accidental collision. */
+export const fingerprint_length = 16;
+export const rotation_batch_size_default = 500;
+/** One batch is one transaction; SQLite's single writer waits for it, so batches stay short. */
+export const rotation_batch_size_max = 10_000;
+/**
+ * Rotation scans the table in sequence order; a token created under an old key by another
+ * instance while a pass runs can land behind the scan, so a pass is repeated, at most this often.
+ */
+export const rotation_passes_max = 3;
+export const connector_name_length_max = 64;
+/** listDetokenizations returns at most this many, newest first. */
+export const detokenizations_listed_max = 100;
+
+export const decryption_failure_reasons = ['key_unavailable', 'authentication_failed'] as const;
+export type DecryptionFailureReason = (typeof decryption_failure_reasons)[number];
+
+/**
+ * A sealed value in the vault did not open. `key_unavailable`: it is wrapped by a KEK this
+ * service was not given (pass it in previous_keks, or finish the rotation). `authentication_failed`:
+ * the ciphertext, its wrapped key or its binding to the token was changed or moved, which is
+ * corruption or tampering; the vault refuses rather than answer with a wrong card. The message
+ * names the token and the key id, never card data or key material.
+ */
+export class VaultDecryptionError extends Error {
+  override readonly name = 'VaultDecryptionError';
+
+  constructor(
+    readonly subject: string,
+    readonly reason: DecryptionFailureReason,
+    readonly kek_id: string,
+  ) {
+    super(
+      reason === 'key_unavailable'
+        ? `${subject} is wrapped by key-encryption key ${kek_id}, which this vault was not given`
+        : `${subject} failed authentication under key-encryption key ${kek_id}: its ciphertext, wrapped key or binding was changed or moved`,
+    );
+  }
+}
+
+export interface VaultServiceOptions {
+  /** Opened and migrated with vault_migrations by the platform. */
+  readonly database: Database;
+  /** Wraps the data keys of new tokens. */
+  readonly kek: KeyEncryptionKey;
+  /** Keys that may still wrap older tokens, during a rotation; they open but never wrap. */
+  readonly previous_keks?: readonly KeyEncryptionKey[];
+  readonly clock?: Clock;
+  /** For token ids only; keys and IVs always come from the system's cryptographic randomness. */
+  readonly randomBytes?: RandomBytes;
+}
+
+/** The KEK that wraps new data keys, and older ones that still open what they wrapped. */
+class Keyring {
+  #current: KeyEncryptionKey;
+  readonly #by_id = new Map<string, KeyEncryptionKey>();
+
+  constructor(current: KeyEncryptionKey, previous: readonly KeyEncryptionKey[]) {
+    this.#current = current;
+    for (const key of [current, ...previous]) this.#by_id.set(key.id, key);
+  }
+
+  get current(): KeyEncryptionKey {
+    return this.#current;
+  }
+
+  get(kek_id: string): KeyEncryptionKey | undefined {
+    return this.#by_id.get(kek_id);
+  }
+
+  /** The new key wraps from now on; the old current stays, to open what it wrapped. */
+  adopt(key: KeyEncryptionKey): void {
+    this.#by_id.set(key.id, key);
+    this.#current = key;
+  }
+}
+
+// ---- Rows ---------------------------------------------------------------------------------
+
+interface TokenRow {
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean | number;
+  readonly brand: string;
+  readonly last4: string;
+  readonly exp_month: number;
+  readonly exp_year: number;
+  readonly fingerprint: string;
+  readonly used: boolean | number;
+  readonly created: number;
+}
+
+interface WrappedDataKeyRow {
+  readonly sequence: number;
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean | number;
+  readonly kek_id: string;
+  readonly data_key_ciphertext: unknown;
+  readonly data_key_iv: unknown;
+  readonly data_key_tag: unknown;
+}
+
+interface SealedCardRow extends WrappedDataKeyRow {
+  readonly exp_month: number;
+  readonly exp_year: number;
+  readonly number_ciphertext: unknown;
+  readonly number_iv: unknown;
+  readonly number_tag: unknown;
+  readonly cvc_ciphertext: unknown;
+  readonly cvc_iv: unknown;
+  readonly cvc_tag: unknown;
+}
+
+interface WrappedKeyRow {
+  readonly kek_id: string;
+  readonly ciphertext: unknown;
+  readonly iv: unknown;
+  readonly tag: unknown;
+}
+
+const token_columns = 'id, merchant_id, livemode, brand, last4, exp_month, exp_year, fingerprint, used, created';
+const wrapped_data_key_columns = 'sequence, id, merchant_id, livemode, kek_id, data_key_ciphertext, data_key_iv, data_key_tag';
+const sealed_card_columns = `${wrapped_data_key_columns}, exp_month, exp_year, number_ciphertext, number_iv, number_tag, cvc_ciphertext, cvc_iv, cvc_tag`;
+const fingerprint_key_name = 'fingerprint';
+
+/** SQLite reads a boolean column as 0 or 1, PostgreSQL as false or true. */
+function booleanFromDatabase(value: boolean | number, column: string): boolean {
+  assert(value === true || value === false || value === 0 || value === 1, `column ${column} holds a non-boolean`);
+  return value === true || value === 1;
+}
+
+/** BLOB and BYTEA both read as Buffers. */
+function bytesFromDatabase(value: unknown, column: string): Buffer {
+  assert(Buffer.isBuffer(value), `column ${column} holds bytes`);
+  return value;
+}
+
+function sealedFromDatabase(ciphertext: unknown, iv: unknown, tag: unknown, prefix: string): Sealed {
+  return {
+    ciphertext: bytesFromDatabase(ciphertext, `${prefix}ciphertext`),
+    iv: bytesFromDatabase(iv, `${prefix}iv`),
+    tag: bytesFromDatabase(tag, `${prefix}tag`),
+  };
+}
+
+function brandFromDatabase(value: string): CardBrand {
+  const brand = card_brands.find((candidate) => candidate === value);
+  assert(brand !== undefined, `column brand holds '${value}', outside its closed set`);
+  return brand;
+}
+
+function tokenFromRow(row: TokenRow): Token {
+  return {
+    id: row.id,
+    object: 'token',
+    card: {
+      brand: brandFromDatabase(row.brand),
+      last4: row.last4,
+      exp_month: row.exp_month,
+      exp_year: row.exp_year,
+      fingerprint: row.fingerprint,
+      funding: 'credit',
+    },
+    created: row.created,
+    livemode: booleanFromDatabase(row.livemode, 'livemode'),
+    used: booleanFromDatabase(row.used, 'used'),
+  };
+}
+
+// ---- Bindings -----------------------------------------------------------------------------
+// Each sealed value is bound (as GCM's AAD) to what it belongs to: the field, the token id and
+// the tenant. A ciphertext or wrapped key moved to another row, to another field or to another
+// merchant's row no longer authenticates.
+
+interface TokenOwner {
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean;
+}
+
+type SealedField = 'data_key' | 'number' | 'cvc';
+
+function tokenBinding(field: SealedField, owner: TokenOwner): Buffer {
+  return binding(field, owner.id, owner.merchant_id, owner.livemode);
+}
+
+const fingerprint_key_binding = binding('fingerprint_key');
+
+function ownerFromRow(row: WrappedDataKeyRow): TokenOwner {
+  return { id: row.id, merchant_id: row.merchant_id, livemode: booleanFromDatabase(row.livemode, 'livemode') };
+}
+
+// ---- Helpers ------------------------------------------------------------------------------
+
+function notFound(token_id: string): ApiError {
+  return new ApiError('not_found_error', 'resource_missing', `No such token: '${token_id}'`, 'token');
+}
+
+/** Tenants come from authentication: a malformed one is a bug. */
+function assertTenant(tenant: Tenant): void {
+  assert(typeof tenant.merchant_id === 'string' && tenant.merchant_id !== '', 'a tenant has a merchant id');
+  assert(typeof tenant.livemode === 'boolean', 'a tenant has a boolean livemode');
+}
+
+/** Callers are our own services: a token id that is not a string is a bug. */
+function assertTokenId(token_id: string): void {
+  assert(typeof token_id === 'string' && token_id !== '', 'a token id is a non-empty string');
+}
+
+/**
+ * HMAC-SHA256 of the merchant id and the number, under the vault's fingerprint key. Keyed, so
+ * that a leaked fingerprint cannot be brute-forced back to a number (card numbers have few
+ * unknown digits); per merchant, as Stripe's are per account, so that fingerprints cannot be
+ * matched across merchants.
+ */
+export function cardFingerprint(fingerprint_key: Buffer, merchant_id: string, number: string): string {
+  return createHmac('sha256', fingerprint_key).update(`${merchant_id}:${number}`, 'utf8').digest('base64url').slice(0, fingerprint_length);
+}
+
+function checkBatchSize(batch_size: number | undefined): number {
+  const size = batch_size ?? rotation_batch_size_default;
+  assert(Number.isSafeInteger(size) && size >= 1 && size <= rotation_batch_size_max, `batch_size must be an integer from 1 to ${rotation_batch_size_max}`);
+  return size;
+}
+
+export class VaultService implements VaultClient {
+  readonly #database: Database;
+  readonly #keyring: Keyring;
+  readonly #clock: Clock;
+  readonly #randomBytes: RandomBytes;
+  #fingerprint_key: Promise<Buffer> | undefined;
+  #connection_ready: Promise<void> | undefined;
+
+  constructor(options: VaultServiceOptions) {
+    this.#database = options.database;
+    this.#keyring = new Keyring(options.kek, options.previous_keks ?? []);
+    this.#clock = options.clock ?? systemClock;
+    this.#randomBytes = options.randomBytes ?? cryptoRandomBytes;
+  }
+
+  /** The id of the KEK that wraps new tokens. */
+  get current_kek_id(): string {
+    return this.#keyring.current.id;
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#clock.now() / 1000);
+  }
+
+  /**
+   * SQLite keeps deleted and overwritten bytes in free space until the page is reused; with
+   * secure_delete it zeroes them. That matters here: an erased CVC, or a data key wrapped by a
+   * retired KEK, must not linger in the file. (PostgreSQL keeps dead row versions until vacuum;
+   * see the README.)
+   */
+  async #prepareConnection(): Promise<void> {
+    if (this.#database.dialect !== 'sqlite') return;
+    this.#connection_ready ??= this.#database.execute('PRAGMA secure_delete = ON').then(() => undefined);
+    const ready = this.#connection_ready;
+    try {
+      await ready;
+    } catch (error) {
+      if (this.#connection_ready === ready) this.#connection_ready = undefined;
+      throw error;
+    }
+  }
+
+  // ---- Keys -------------------------------------------------------------------------------
+
+  /** The wrapped key opened with the KEK its row names, or a VaultDecryptionError. */
+  #unwrap(subject: string, kek_id: string, wrapped: Sealed, aad: Buffer): Buffer {
+    const kek = this.#keyring.get(kek_id);
+    if (kek === undefined) throw new VaultDecryptionError(subject, 'key_unavailable', kek_id);
+    const key = kek.unwrap(wrapped, aad);
+    if (key === undefined) throw new VaultDecryptionError(subject, 'authentication_failed', kek_id);
+    assert(key.length === aes_key_length_bytes, 'an unwrapped key is 32 bytes');
+    return key;
+  }
+
+  #unwrapDataKey(row: WrappedDataKeyRow): Buffer {
+    const wrapped = sealedFromDatabase(row.data_key_ciphertext, row.data_key_iv, row.data_key_tag, 'data_key_');
+    return this.#unwrap(`Token ${row.id}`, row.kek_id, wrapped, tokenBinding('data_key', ownerFromRow(row)));
+  }
+
+  /**
+   * The fingerprint key, loaded once per service. The first token ever made derives it from the
+   * KEK of the day and stores it wrapped; from then on it is read, never derived, so that it
+   * survives KEK rotations. Two instances racing to store it both read back the one that won.
+   */
+  async #fingerprintKey(): Promise<Buffer> {
+    this.#fingerprint_key ??= this.#loadFingerprintKey();
+    const loading = this.#fingerprint_key;
+    try {
+      return await loading;
+    } catch (error) {
+      // A failure (a missing key, a lost connection) is not cached: the next call tries again.
+      if (this.#fingerprint_key === loading) this.#fingerprint_key = undefined;
+      throw error;
+    }
+  }
+
+  async #loadFingerprintKey(): Promise<Buffer> {
+    const select = () => this.#database.query<WrappedKeyRow>('SELECT kek_id, ciphertext, iv, tag FROM vault_keys WHERE name = ?', [fingerprint_key_name]);
+    let [row] = await select();
+    if (row === undefined) {
+      const kek = this.#keyring.current;
+      const key = kek.deriveFingerprintKey();
+      const wrapped = kek.wrap(key, fingerprint_key_binding);
+      key.fill(0);
+      await this.#database.execute('INSERT INTO vault_keys (name, kek_id, ciphertext, iv, tag, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', [
+        fingerprint_key_name,
+        kek.id,
+        wrapped.ciphertext,
+        wrapped.iv,
+        wrapped.tag,
+        this.#nowSeconds(),
+      ]);
+      [row] = await select();
+      assert(row !== undefined, 'the fingerprint key was stored or already there');
+    }
+    return this.#unwrap('The fingerprint key', row.kek_id, sealedFromDatabase(row.ciphertext, row.iv, row.tag, ''), fingerprint_key_binding);
+  }
+
+  /**
+   * For start-up, so that a wrong PAYGRID_VAULT_KEK stops the process instead of the first
+   * payment: opens the fingerprint key (storing it when the vault is new) and checks that every
+   * KEK that wraps a token is in the keyring. Throws VaultDecryptionError otherwise. Returns the
+   * ids of the KEKs in use (more than one while a rotation is unfinished).
+   */
+  async checkKeys(): Promise<string[]> {
+    await this.#fingerprintKey();
+    const rows = await this.#database.query<{ kek_id: string; tokens: number }>('SELECT kek_id, COUNT(*) AS tokens FROM vault_tokens GROUP BY kek_id ORDER BY kek_id');
+    for (const row of rows) {
+      if (this.#keyring.get(row.kek_id) === undefined) throw new VaultDecryptionError(`${row.tokens} token(s)`, 'key_unavailable', row.kek_id);
+    }
+    return rows.map((row) => row.kek_id);
+  }
+
+  // ---- Tokens -----------------------------------------------------------------------------
+
+  /**
+   * Checks the card (refusals carry Stripe's codes and name card[number], card[exp_month],
+   * card[exp_year] or card[cvc]), then stores it sealed and returns the token.
+   */
+  async createToken(tenant: Tenant, input: CreateTokenInput): Promise<Token> {
+    assertTenant(tenant);
+    const card = checkCard(input, this.#clock.now());
+    const fingerprint = cardFingerprint(await this.#fingerprintKey(), tenant.merchant_id, card.number);
+    const owner: TokenOwner = { id: randomId('tok', this.#randomBytes), merchant_id: tenant.merchant_id, livemode: tenant.livemode };
+    const kek = this.#keyring.current;
+
+    const data_key = cryptoRandomBytes(aes_key_length_bytes);
+    const number_plaintext = Buffer.from(card.number, 'utf8');
+    const cvc_plaintext = Buffer.from(card.cvc, 'utf8');
+    let number: Sealed;
+    let cvc: Sealed;
+    let wrapped: Sealed;
+    try {
+      number = seal(data_key, number_plaintext, tokenBinding('number', owner));
+      cvc = seal(data_key, cvc_plaintext, tokenBinding('cvc', owner));
+      wrapped = kek.wrap(data_key, tokenBinding('data_key', owner));
+    } finally {
+      // Strings cannot be scrubbed in JavaScript, but buffers can: nothing is left in them.
+      data_key.fill(0);
+      number_plaintext.fill(0);
+      cvc_plaintext.fill(0);
+    }
+
+    const token: Token = {
+      id: owner.id,
+      object: 'token',
+      card: { brand: card.brand, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year, fingerprint, funding: 'credit' },
+      created: this.#nowSeconds(),
+      livemode: tenant.livemode,
+      used: false,
+    };
+    await this.#database.execute(
+      `INSERT INTO vault_tokens (id, merchant_id, livemode, brand, last4, exp_month, exp_year, fingerprint, used, created, kek_id,
+         data_key_ciphertext, data_key_iv, data_key_tag, number_ciphertext, number_iv, number_tag, cvc_ciphertext, cvc_iv, cvc_tag)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        token.id,
+        tenant.merchant_id,
+        tenant.livemode,
+        card.brand,
+        card.last4,
+        card.exp_month,
+        card.exp_year,
+        fingerprint,
+        false,
+        token.created,
+        kek.id,
+        wrapped.ciphertext,
+        wrapped.iv,
+        wrapped.tag,
+        number.ciphertext,
+        number.iv,
+        number.tag,
+        cvc.ciphertext,
+        cvc.iv,
+        cvc.tag,
+      ],
+    );
+    return token;
+  }
+
+  /** The token, when it belongs to the tenant (merchant and mode); undefined otherwise, as if missing. */
+  async getToken(tenant: Tenant, id: string): Promise<Token | undefined> {
+    assertTenant(tenant);
+    const [row] = await this.#database.query<TokenRow>(`SELECT ${token_columns} FROM vault_tokens WHERE id = ? AND merchant_id = ? AND livemode = ?`, [
+      id,
+      tenant.merchant_id,
+      tenant.livemode,
+    ]);
+    return row === undefined ? undefined : tokenFromRow(row);
+  }
+
+  /**
+   * The card in the clear, for a payment connector about to send it to its network. Never
+   * exposed by the gateway, never to be logged. Not tenant-scoped: the payments service checks
+   * that the token belongs to the merchant (getToken) before it hands the token id to a
+   * connector. Every call is recorded in vault_detokenizations with the connector's name.
+   * Throws not_found_error for an unknown token and VaultDecryptionError when the sealed data
+   * does not open.
+   */
+  async detokenize(token_id: string, purpose: DetokenizePurpose): Promise<DetokenizedCard> {
+    assertTokenId(token_id);
+    assert(
+      typeof purpose.connector === 'string' && purpose.connector !== '' && purpose.connector.length <= connector_name_length_max,
+      `a detokenization names its connector in 1 to ${connector_name_length_max} characters`,
+    );
+    const [row] = await this.#database.query<SealedCardRow>(`SELECT ${sealed_card_columns} FROM vault_tokens WHERE id = ?`, [token_id]);
+    if (row === undefined) throw notFound(token_id);
+    // Recorded before the card is opened, so that a failed attempt leaves a trace too.
+    await this.#database.execute('INSERT INTO vault_detokenizations (token_id, connector, created) VALUES (?, ?, ?)', [token_id, purpose.connector, this.#nowSeconds()]);
+
+    const owner = ownerFromRow(row);
+    const data_key = this.#unwrapDataKey(row);
+    try {
+      const number = this.#openField(data_key, sealedFromDatabase(row.number_ciphertext, row.number_iv, row.number_tag, 'number_'), 'number', owner, row.kek_id);
+      let cvc: string | null = null;
+      if (row.cvc_ciphertext !== null) {
+        cvc = this.#openField(data_key, sealedFromDatabase(row.cvc_ciphertext, row.cvc_iv, row.cvc_tag, 'cvc_'), 'cvc', owner, row.kek_id);
+      }
+      assert(/^[0-9]+$/.test(number), 'a stored card number is digits');
+      assert(cvc === null || /^[0-9]+$/.test(cvc), 'a stored CVC is digits');
+      return { number, exp_month: row.exp_month, exp_year: row.exp_year, cvc };
+    } finally {
+      data_key.fill(0);
+    }
+  }
+
+  #openField(data_key: Buffer, sealed: Sealed, field: 'number' | 'cvc', owner: TokenOwner, kek_id: string): string {
+    const plaintext = open(data_key, sealed, tokenBinding(field, owner));
+    if (plaintext === undefined) throw new VaultDecryptionError(`Token ${owner.id}`, 'authentication_failed', kek_id);
+    const text = plaintext.toString('utf8');
+    plaintext.fill(0);
+    return text;
+  }
+
+  /**
+   * Deletes the token's encrypted CVC for good: card rules forbid keeping it after the
+   * authorization, encrypted or not. Idempotent; not_found_error for an unknown token.
+   */
+  async eraseCvc(token_id: string): Promise<void> {
+    assertTokenId(token_id);
+    await this.#prepareConnection();
+    const { rowCount } = await this.#database.execute('UPDATE vault_tokens SET cvc_ciphertext = NULL, cvc_iv = NULL, cvc_tag = NULL WHERE id = ?', [token_id]);
+    if (rowCount === 0) throw notFound(token_id);
+  }
+
+  /**
+   * Marks the token used, as Stripe does once a token has paid or been attached. True when this
+   * call marked it, false when it already was (so a retried saga step is harmless, and a second,
+   * different use can be told apart and refused by the caller). not_found_error for an unknown token.
+   */
+  async markUsed(token_id: string): Promise<boolean> {
+    assertTokenId(token_id);
+    const { rowCount } = await this.#database.execute('UPDATE vault_tokens SET used = ? WHERE id = ? AND used = ?', [true, token_id, false]);
+    if (rowCount === 1) return true;
+    const [row] = await this.#database.query('SELECT id FROM vault_tokens WHERE id = ?', [token_id]);
+    if (row === undefined) throw notFound(token_id);
+    return false;
+  }
+
+  /** The newest reads of the token's card in the clear, at most detokenizations_listed_max. */
+  async listDetokenizations(token_id: string): Promise<Detokenization[]> {
+    assertTokenId(token_id);
+    const rows = await this.#database.query<{ token_id: string; connector: string; created: number }>(
+      'SELECT token_id, connector, created FROM vault_detokenizations WHERE token_id = ? ORDER BY sequence DESC LIMIT ?',
+      [token_id, detokenizations_listed_max],
+    );
+    return rows.map((row) => ({ token: row.token_id, connector: row.connector, created: row.created }));
+  }
+
+  // ---- Rotation ---------------------------------------------------------------------------
+
+  /**
+   * Makes `new_kek` the key that wraps new tokens, then re-wraps every data key (and the
+   * fingerprint key) still under another key, in batches of one transaction each. The card
+   * ciphertexts are not touched: only the data keys change wrapping. Reads keep working all
+   * along, as each row names its KEK and the keyring holds both. Idempotent: a second call finds
+   * nothing to do; a call that stops half-way (a crash) is finished by calling again. A row under
+   * a key this service was not given stops it with VaultDecryptionError.
+   */
+  async rotateKey(new_kek: KeyEncryptionKey, options: RotateKeyOptions = {}): Promise<KeyRotationResult> {
+    const batch_size = checkBatchSize(options.batch_size);
+    await this.#prepareConnection();
+    this.#keyring.adopt(new_kek);
+    await this.#rewrapFingerprintKey(new_kek);
+
+    let rewrapped = 0;
+    let remaining = 0;
+    for (let pass = 0; pass < rotation_passes_max; pass += 1) {
+      let after_sequence = 0;
+      for (;;) {
+        const batch = await this.#rewrapBatch(new_kek, after_sequence, batch_size);
+        rewrapped += batch.rewrapped;
+        if (batch.last_sequence === undefined) break;
+        after_sequence = batch.last_sequence;
+      }
+      remaining = await this.#countNotWrappedBy(new_kek);
+      if (remaining === 0) break;
+    }
+    const [counted] = await this.#database.query<{ total: number }>('SELECT COUNT(*) AS total FROM vault_tokens');
+    assert(counted !== undefined, 'COUNT(*) returns one row');
+    return { rewrapped, total: counted.total, remaining };
+  }
+
+  /** One transaction: the next batch_size rows after `after_sequence` not yet under new_kek. */
+  async #rewrapBatch(new_kek: KeyEncryptionKey, after_sequence: number, batch_size: number): Promise<{ rewrapped: number; last_sequence: number | undefined }> {
+    return this.#database.transaction(async (tx) => {
+      const rows = await tx.query<WrappedDataKeyRow>(
+        `SELECT ${wrapped_data_key_columns} FROM vault_tokens WHERE sequence > ? AND kek_id <> ? ORDER BY sequence LIMIT ?`,
+        [after_sequence, new_kek.id, batch_size],
+      );
+      let rewrapped = 0;
+      for (const row of rows) {
+        const data_key = this.#unwrapDataKey(row);
+        let wrapped: Sealed;
+        try {
+          wrapped = new_kek.wrap(data_key, tokenBinding('data_key', ownerFromRow(row)));
+        } finally {
+          data_key.fill(0);
+        }
+        // Only if no one re-wrapped it meanwhile (another rotation running at the same time).
+        const { rowCount } = await tx.execute(
+          'UPDATE vault_tokens SET kek_id = ?, data_key_ciphertext = ?, data_key_iv = ?, data_key_tag = ? WHERE id = ? AND kek_id = ?',
+          [new_kek.id, wrapped.ciphertext, wrapped.iv, wrapped.tag, row.id, row.kek_id],
+        );
+        rewrapped += rowCount;
+      }
+      const last = rows.at(-1);
+      return { rewrapped, last_sequence: rows.length < batch_size || last === undefined ? undefined : last.sequence };
+    });
+  }
+
+  async #rewrapFingerprintKey(new_kek: KeyEncryptionKey): Promise<void> {
+    await this.#database.transaction(async (tx) => {
+      const [row] = await tx.query<WrappedKeyRow>('SELECT kek_id, ciphertext, iv, tag FROM vault_keys WHERE name = ?', [fingerprint_key_name]);
+      if (row === undefined || row.kek_id === new_kek.id) return;
+      const key = this.#unwrap('The fingerprint key', row.kek_id, sealedFromDatabase(row.ciphertext, row.iv, row.tag, ''), fingerprint_key_binding);
+      let wrapped: Sealed;
+      try {
+        wrapped = new_kek.wrap(key, fingerprint_key_binding);
+      } finally {
+        key.fill(0);
+      }
+      await tx.execute('UPDATE vault_keys SET kek_id = ?, ciphertext = ?, iv = ?, tag = ? WHERE name = ? AND kek_id = ?', [
+        new_kek.id,
+        wrapped.ciphertext,
+        wrapped.iv,
+        wrapped.tag,
+        fingerprint_key_name,
+        row.kek_id,
+      ]);
+    });
+  }
+
+  async #countNotWrappedBy(kek: KeyEncryptionKey): Promise<number> {
+    const [row] = await this.#database.query<{ remaining: number }>('SELECT COUNT(*) AS remaining FROM vault_tokens WHERE kek_id <> ?', [kek.id]);
+    assert(row !== undefined, 'COUNT(*) returns one row');
+    return row.remaining;
+  }
+}
+
+export interface RotateVaultKeyOptions {
+  /** Opened and migrated with vault_migrations. */
+  readonly database: Database;
+  /** The key the vault's data keys are wrapped by now. */
+  readonly old_kek: KeyEncryptionKey;
+  /** The key to wrap them by from now on. */
+  readonly new_kek: KeyEncryptionKey;
+  readonly batch_size?: number;
+}
+
+/**
+ * For `paygrid keys rotate-vault` (the CLI): re-wraps every data key from old_kek to new_kek.
+ * Run it after every instance has been restarted with the new key as PAYGRID_VAULT_KEK and the
+ * old one among the previous keys, so that none keeps wrapping new tokens under the old key.
+ */
+export async function rotateVaultKey(options: RotateVaultKeyOptions): Promise<KeyRotationResult> {
+  const vault = new VaultService({ database: options.database, kek: options.new_kek, previous_keks: [options.old_kek] });
+  return vault.rotateKey(options.new_kek, options.batch_size === undefined ? {} : { batch_size: options.batch_size });
+}

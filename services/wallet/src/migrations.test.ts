@@ -1,0 +1,69 @@
+// Version 2 of the wallet's tables (refunds) must upgrade a database written by version 1 without
+// losing a row, a sequence value or an index, on both dialects.
+import { join } from 'node:path';
+import { createPostgresDatabase, createPostgresPool, createSqliteDatabase, openSqlite, type ServiceDatabase } from '@paygrid/kernel';
+import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
+import { describe, expect, it } from 'vitest';
+import { wallet_migrations } from './migrations';
+
+function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () => Promise<void> }>): void {
+  it('keeps version 1 rows and lets version 2 store refunds', async () => {
+    const { database, cleanup } = await open();
+    try {
+      expect(await database.migrate(wallet_migrations.slice(0, 1))).toEqual([1]);
+      await database.execute(
+        `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+           ledger_transfer_id, attempt, next_attempt_ms, created)
+         VALUES ('wpy_1', 'acct_1', ?, 'payment', 'wal_1', NULL, 500, 'usd', 'succeeded', '1', 1, 0, 0)`,
+        [false],
+      );
+      // Version 1 refuses the new type.
+      await expect(
+        database.execute(
+          `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+             ledger_transfer_id, attempt, next_attempt_ms, created)
+           VALUES ('wrf_0', 'acct_1', ?, 'refund', NULL, 'wal_1', 100, 'usd', 'pending', '2', 1, 0, 0)`,
+          [false],
+        ),
+      ).rejects.toThrow();
+
+      expect(await database.migrate(wallet_migrations)).toEqual([2]);
+      await database.execute(
+        `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+           ledger_transfer_id, attempt, next_attempt_ms, created, refunded_payment_id)
+         VALUES ('wrf_1', 'acct_1', ?, 'refund', NULL, 'wal_1', 100, 'usd', 'pending', '3', 1, 0, 0, 'wpy_1')`,
+        [false],
+      );
+      const rows = await database.query<{ id: string; sequence: number | string; refunded_payment_id: string | null }>(
+        'SELECT id, sequence, refunded_payment_id FROM wallet_operations ORDER BY sequence',
+      );
+      expect(rows.map((row) => [row.id, Number(row.sequence) > 0, row.refunded_payment_id])).toEqual([
+        ['wpy_1', true, null],
+        ['wrf_1', true, 'wpy_1'],
+      ]);
+      expect(Number(rows[1]?.sequence)).toBeGreaterThan(Number(rows[0]?.sequence));
+      // The idempotency index survived the rebuild.
+      await database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'wpy_1'");
+      await expect(database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'wrf_1'")).rejects.toThrow();
+    } finally {
+      await database.close();
+      await cleanup();
+    }
+  });
+}
+
+describe('wallet migrations on SQLite', () => {
+  upgradeSuite(async () => {
+    const directory = await temporaryDirectory();
+    const file = join(directory.path, 'wallet.sqlite');
+    return { database: createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file }), cleanup: () => directory.remove() };
+  });
+});
+
+describeWithPostgres('wallet migrations on PostgreSQL', (url) => {
+  upgradeSuite(async () => {
+    const temporary = await withTemporarySchema(url);
+    const database = createPostgresDatabase(createPostgresPool({ url, schema: temporary.schema, max: 2 }), { dialect: 'postgres', url, schema: temporary.schema });
+    return { database, cleanup: () => temporary.drop() };
+  });
+});

@@ -1,0 +1,113 @@
+import type { Migration } from '@paygrid/kernel';
+
+// The webhooks service's tables.
+//
+// Every listed table has an `id` (TEXT, unique) and a `sequence` that grows with each insert: the
+// kernel's selectPage lists newest first by sequence. Booleans are INTEGER 0 or 1 in SQLite and
+// BOOLEAN in PostgreSQL. `created` is unix seconds, as on the wire; timers that decide when work
+// is due are milliseconds (`_ms`).
+//
+// Cross-table references are plain ids without foreign keys: an endpoint may be deleted while
+// its deliveries' history stays readable, and attempts outlive the deliveries they belong to.
+const tables = (dialect: 'sqlite' | 'postgres') => {
+  const sequence = dialect === 'sqlite' ? 'sequence INTEGER PRIMARY KEY AUTOINCREMENT' : 'sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
+  const boolean = (column: string) => (dialect === 'sqlite' ? `${column} INTEGER NOT NULL CHECK (${column} IN (0, 1))` : `${column} BOOLEAN NOT NULL`);
+  return `
+-- The signing secret is stored as it is, because every delivery is signed with it (a hash would
+-- not do). enabled_events is a JSON array of event types, or ["*"].
+--   version           the endpoint's own sequence number: 1 at creation, one more per change. The
+--                     webhook_endpoint.disabled event carries it, so receivers can order it.
+--   failing_since_ms  when the first attempt that failed since the last success was sent; NULL
+--                     while the endpoint answers. The endpoint is disabled when a delivery runs
+--                     out of retries and no attempt has succeeded since that delivery began.
+CREATE TABLE webhook_endpoints (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  url TEXT NOT NULL,
+  enabled_events TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('enabled', 'disabled')),
+  description TEXT,
+  secret TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version >= 1),
+  failing_since_ms BIGINT,
+  created BIGINT NOT NULL
+);
+CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (merchant_id, livemode, sequence);
+
+-- An event's id is chosen by its producer and is unique: publishing it again stores nothing.
+-- body is the exact JSON sent to receivers (and signed), written once at publish.
+-- object_sequence is the event's wire "sequence" (the object's own), not this table's.
+CREATE TABLE webhook_events (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  type TEXT NOT NULL,
+  object_sequence BIGINT NOT NULL CHECK (object_sequence >= 0),
+  body TEXT NOT NULL,
+  created BIGINT NOT NULL
+);
+CREATE INDEX webhook_events_tenant ON webhook_events (merchant_id, livemode, sequence);
+CREATE INDEX webhook_events_type ON webhook_events (merchant_id, livemode, type, sequence);
+
+-- One row per event per endpoint (and one more per manual resend). The delivery loop claims due
+-- rows by moving next_attempt_ms a lease ahead and writing a fresh lease_token; the result of an
+-- attempt is recorded only while that token still holds, so a process whose lease ran out
+-- cannot overwrite the work of the one that took over.
+--   attempts          attempts whose result was recorded.
+--   first_attempt_ms  when the first recorded attempt was sent.
+CREATE TABLE webhook_deliveries (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  event_id TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('automatic', 'manual')),
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'canceled')),
+  attempts INTEGER NOT NULL CHECK (attempts >= 0),
+  next_attempt_ms BIGINT NOT NULL,
+  lease_token TEXT,
+  first_attempt_ms BIGINT,
+  created BIGINT NOT NULL
+);
+-- Publish makes at most one automatic delivery of an event to an endpoint.
+CREATE UNIQUE INDEX webhook_deliveries_automatic ON webhook_deliveries (event_id, endpoint_id) WHERE kind = 'automatic';
+-- The delivery loop reads only pending rows, soonest due first.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE status = 'pending';
+
+-- Every attempt, appended and never changed: the delivery log merchants read.
+CREATE TABLE webhook_delivery_attempts (
+  ${sequence},
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  ${boolean('livemode')},
+  delivery_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL,
+  attempt_number INTEGER NOT NULL CHECK (attempt_number >= 1),
+  ${boolean('succeeded')},
+  response_status INTEGER,
+  response_body TEXT,
+  error TEXT,
+  duration_ms BIGINT NOT NULL CHECK (duration_ms >= 0),
+  attempted_ms BIGINT NOT NULL,
+  created BIGINT NOT NULL,
+  CHECK (response_status IS NOT NULL OR error IS NOT NULL)
+);
+CREATE INDEX webhook_delivery_attempts_tenant ON webhook_delivery_attempts (merchant_id, livemode, sequence);
+CREATE INDEX webhook_delivery_attempts_event ON webhook_delivery_attempts (event_id, sequence);
+CREATE INDEX webhook_delivery_attempts_endpoint ON webhook_delivery_attempts (endpoint_id, sequence);
+`;
+};
+
+export const webhooks_migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'webhook endpoints, events, deliveries and attempts',
+    sqlite: tables('sqlite'),
+    postgres: tables('postgres'),
+  },
+];

@@ -1,0 +1,562 @@
+// The webhooks service. Producers publish events; each is stored with one delivery per matching
+// enabled endpoint, in one transaction. A bounded delivery loop claims due deliveries with a
+// lease, sends each as a Standard Webhooks request outside any transaction, and records the
+// attempt afterwards: a 2xx answer ends the delivery, anything else schedules the next retry,
+// until the schedule is spent. Deliveries are at least once: a process that dies mid-attempt
+// leaves its lease to run out, and then another process sends the delivery again.
+import { randomBytes } from 'node:crypto';
+import {
+  ApiError,
+  GroupCommitter,
+  assert,
+  isAssertionError,
+  randomId,
+  systemClock,
+  type Clock,
+  type Database,
+  type Page,
+  type PageRequest,
+  type Tenant,
+} from '@paygrid/kernel';
+import { checkSchedule, retry_schedule_ms_default, retryDelayMs, type RandomSource } from './schedule';
+import { delivery_timeout_ms_default, delivery_timeout_ms_max, sendAttempt, type AttemptOutcome } from './sender';
+import { newEndpointSecret, signDelivery } from './signing';
+import {
+  advanceDelivery,
+  claimDueDeliveries,
+  countEndpoints,
+  deleteEndpoint,
+  enabledEndpoints,
+  findEndpoint,
+  findEndpointById,
+  findEvent,
+  findEventById,
+  insertAttempt,
+  insertDelivery,
+  insertEndpoint,
+  insertEvent,
+  listAttempts,
+  listEndpoints,
+  listEvents,
+  markEndpointAnswering,
+  markEndpointFailing,
+  updateEndpoint,
+  type DeliveryRecord,
+  type EndpointRecord,
+  type EventRecord,
+} from './store';
+import { endpoint_transitions, transition } from './transitions';
+import {
+  all_events_wildcard,
+  type CreatedWebhookEndpoint,
+  type CreateEndpointInput,
+  type DeletedWebhookEndpoint,
+  type ListDeliveryAttemptsFilter,
+  type ListEventsFilter,
+  type PublishEventInput,
+  type UpdateEndpointInput,
+  type WebhookDelivery,
+  type WebhookDeliveryAttempt,
+  type WebhookEndpoint,
+  type WebhookEvent,
+  type WebhookEventType,
+  type WebhooksClient,
+} from './types';
+import {
+  checkCount,
+  checkDescription,
+  checkEnabledEvents,
+  checkEndpointStatus,
+  checkEventId,
+  checkEventType,
+  checkUrl,
+  encodeEventBody,
+  isPlainObject,
+  isPlausibleId,
+} from './validation';
+import { attemptToWire, deliveryToWire, endpointToWire, eventToWire, secondsOf } from './wire';
+
+/** Deliveries one process sends at the same time, at most. */
+export const deliveries_in_flight_max_default = 32;
+/** Deliveries one claim takes at most. */
+export const claim_batch_max = 100;
+/** How often the loop looks for retries that have come due (new events wake it at once). */
+export const poll_interval_ms_default = 1_000;
+/**
+ * How long a claimed delivery belongs to the process that claimed it. It must outlast the request
+ * timeout and the recording of the result by far, or a slow attempt would be sent twice.
+ */
+export const delivery_lease_ms_default = 60_000;
+/** Endpoints per merchant and mode, as Stripe allows: it also bounds the fan-out of one event. */
+export const endpoints_per_tenant_max = 16;
+/** A receiver's answer of 410 Gone means it wants no more events: its endpoint is disabled at once. */
+export const gone_status = 410;
+
+export type WebhooksLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+export interface WebhooksServiceOptions {
+  readonly database: Database;
+  readonly clock?: Clock;
+  /** How requests reach receivers; the global fetch by default. */
+  readonly fetch?: typeof fetch;
+  /** Delays in milliseconds before each retry (see retry_schedule_ms_default). */
+  readonly schedule?: readonly number[];
+  readonly log?: WebhooksLog;
+  readonly delivery_timeout_ms?: number;
+  readonly lease_ms?: number;
+  readonly poll_interval_ms?: number;
+  readonly deliveries_in_flight_max?: number;
+  /** Jitter source, uniform in [0, 1). */
+  readonly random?: RandomSource;
+}
+
+function missing(what: string, id: string, param: string): ApiError {
+  return new ApiError('not_found_error', 'resource_missing', `No such ${what}: '${id}'`, param);
+}
+
+function invalid(code: string, message: string, param?: string): ApiError {
+  return new ApiError('invalid_request_error', code, message, param);
+}
+
+function subscribes(endpoint: EndpointRecord, type: WebhookEventType): boolean {
+  return endpoint.enabled_events.includes(all_events_wildcard) || endpoint.enabled_events.includes(type);
+}
+
+function belongsTo(record: { readonly merchant_id: string; readonly livemode: boolean }, tenant: Tenant): boolean {
+  return record.merchant_id === tenant.merchant_id && record.livemode === tenant.livemode;
+}
+
+export class WebhooksService implements WebhooksClient {
+  readonly #database: Database;
+  /** Publishes and attempt results share commits: both come in bursts. */
+  readonly #commits: GroupCommitter;
+  readonly #clock: Clock;
+  readonly #fetch: typeof fetch;
+  readonly #schedule: readonly number[];
+  readonly #log: WebhooksLog;
+  readonly #timeout_ms: number;
+  readonly #lease_ms: number;
+  readonly #poll_interval_ms: number;
+  readonly #in_flight_max: number;
+  readonly #random: RandomSource;
+  #started = false;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** The claim loop while it runs; close() waits for it. */
+  #claiming: Promise<void> | undefined;
+  /** Set when work may have come due while the claim loop was already running. */
+  #claim_again = false;
+  readonly #in_flight = new Set<Promise<void>>();
+
+  constructor(options: WebhooksServiceOptions) {
+    this.#database = options.database;
+    this.#commits = new GroupCommitter(options.database);
+    this.#clock = options.clock ?? systemClock;
+    this.#fetch = options.fetch ?? fetch;
+    this.#schedule = checkSchedule(options.schedule ?? retry_schedule_ms_default);
+    this.#log = options.log ?? (() => undefined);
+    this.#timeout_ms = options.delivery_timeout_ms ?? delivery_timeout_ms_default;
+    this.#lease_ms = options.lease_ms ?? delivery_lease_ms_default;
+    this.#poll_interval_ms = options.poll_interval_ms ?? poll_interval_ms_default;
+    this.#in_flight_max = options.deliveries_in_flight_max ?? deliveries_in_flight_max_default;
+    this.#random = options.random ?? Math.random;
+    assert(Number.isSafeInteger(this.#timeout_ms) && this.#timeout_ms > 0 && this.#timeout_ms <= delivery_timeout_ms_max, 'delivery_timeout_ms is 1 ms to a minute');
+    // The lease covers the request and the recording of its result; twice the timeout leaves room.
+    assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms >= 2 * this.#timeout_ms, 'lease_ms is at least twice delivery_timeout_ms');
+    assert(Number.isSafeInteger(this.#poll_interval_ms) && this.#poll_interval_ms > 0, 'poll_interval_ms is a positive integer');
+    assert(Number.isSafeInteger(this.#in_flight_max) && this.#in_flight_max >= 1 && this.#in_flight_max <= 1_024, 'deliveries_in_flight_max is 1 to 1024');
+  }
+
+  /** Starts the delivery loop. It never keeps the process alive on its own. */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async start(): Promise<void> {
+    assert(!this.#started, 'the webhooks service is already started');
+    assert(!this.#closed, 'the webhooks service was closed');
+    this.#started = true;
+    this.#schedulePoll();
+    this.#wake();
+  }
+
+  /** Stops taking work and waits for the deliveries in flight. The database belongs to the caller. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#claiming;
+    while (this.#in_flight.size > 0) await Promise.all([...this.#in_flight]);
+  }
+
+  // Endpoints.
+
+  async createEndpoint(tenant: Tenant, input: CreateEndpointInput): Promise<CreatedWebhookEndpoint> {
+    const url = checkUrl(input.url);
+    const enabled_events = checkEnabledEvents(input.enabled_events);
+    const description = checkDescription(input.description);
+    const secret = newEndpointSecret();
+    const endpoint: EndpointRecord = {
+      id: randomId('we'),
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      url,
+      enabled_events,
+      status: 'enabled',
+      description,
+      secret,
+      version: 1,
+      failing_since_ms: null,
+      created: secondsOf(this.#clock.now()),
+    };
+    await this.#database.transaction(async (tx) => {
+      if ((await countEndpoints(tx, tenant)) >= endpoints_per_tenant_max) {
+        throw invalid('webhook_endpoints_limit_reached', `A merchant may have at most ${String(endpoints_per_tenant_max)} webhook endpoints in each mode`);
+      }
+      await insertEndpoint(tx, endpoint);
+    });
+    return { endpoint: endpointToWire(endpoint), secret };
+  }
+
+  async getEndpoint(tenant: Tenant, id: string): Promise<WebhookEndpoint> {
+    return endpointToWire(await this.#requireEndpoint(this.#database, tenant, id, 'id'));
+  }
+
+  async listEndpoints(tenant: Tenant, page: PageRequest): Promise<Page<WebhookEndpoint>> {
+    const listed = await listEndpoints(this.#database, tenant, page);
+    return { data: listed.data.map(endpointToWire), has_more: listed.has_more };
+  }
+
+  async updateEndpoint(tenant: Tenant, id: string, input: UpdateEndpointInput): Promise<WebhookEndpoint> {
+    const url = input.url === undefined ? undefined : checkUrl(input.url);
+    const enabled_events = input.enabled_events === undefined ? undefined : checkEnabledEvents(input.enabled_events);
+    const status = input.status === undefined ? undefined : checkEndpointStatus(input.status);
+    const description = input.description === undefined ? undefined : checkDescription(input.description);
+    const updated = await this.#database.transaction(async (tx) => {
+      const current = await this.#requireEndpoint(tx, tenant, id, 'id', { lock: true });
+      if (status !== undefined && status !== current.status && transition(endpoint_transitions, current.status, status) !== 'ok') {
+        throw invalid('not_allowed', `A ${current.status} endpoint cannot become ${status}`, 'status');
+      }
+      const next: EndpointRecord = {
+        ...current,
+        url: url ?? current.url,
+        enabled_events: enabled_events ?? current.enabled_events,
+        status: status ?? current.status,
+        description: description === undefined ? current.description : description,
+        // Enabling an endpoint starts its failure record afresh.
+        failing_since_ms: status === 'enabled' && current.status === 'disabled' ? null : current.failing_since_ms,
+        version: current.version + 1,
+      };
+      const changed =
+        next.url !== current.url ||
+        next.status !== current.status ||
+        next.description !== current.description ||
+        JSON.stringify(next.enabled_events) !== JSON.stringify(current.enabled_events);
+      if (!changed) return current;
+      await updateEndpoint(tx, next);
+      return next;
+    });
+    return endpointToWire(updated);
+  }
+
+  /**
+   * Deletes the endpoint. Its pending deliveries are canceled when they come due; the attempt
+   * log keeps its history.
+   */
+  async deleteEndpoint(tenant: Tenant, id: string): Promise<DeletedWebhookEndpoint> {
+    if (!isPlausibleId(id) || !(await deleteEndpoint(this.#database, tenant, id))) throw missing('webhook endpoint', String(id), 'id');
+    return { id, object: 'webhook_endpoint', deleted: true };
+  }
+
+  // Events.
+
+  /**
+   * Stores the event and one delivery per matching enabled endpoint, in one transaction. The same
+   * id published again returns the stored event and stores nothing; with different content it is
+   * refused, since one of the two producers is wrong.
+   */
+  async publish(tenant: Tenant, input: PublishEventInput): Promise<WebhookEvent> {
+    const id = checkEventId(input.id);
+    const type = checkEventType(input.type);
+    if (!isPlainObject(input.data) || !isPlainObject(input.data.object)) throw invalid('parameter_invalid', 'data.object must be an object', 'data.object');
+    const sequence = checkCount(input.sequence, 'sequence');
+    const created = checkCount(input.created, 'created');
+    const body = encodeEventBody({ id, object: 'event', type, data: { object: input.data.object }, sequence, created, livemode: tenant.livemode });
+    const event: EventRecord = { id, merchant_id: tenant.merchant_id, livemode: tenant.livemode, type, object_sequence: sequence, body, created };
+    const stored = await this.#commits.run((tx) => this.#storeEvent(tx, tenant, event));
+    this.#wake();
+    return eventToWire(stored);
+  }
+
+  async getEvent(tenant: Tenant, id: string): Promise<WebhookEvent> {
+    return eventToWire(await this.#requireEvent(this.#database, tenant, id, 'id'));
+  }
+
+  async listEvents(tenant: Tenant, page: PageRequest, filter: ListEventsFilter = {}): Promise<Page<WebhookEvent>> {
+    const type = filter.type === undefined ? undefined : checkEventType(filter.type);
+    const listed = await listEvents(this.#database, tenant, page, type);
+    return { data: listed.data.map(eventToWire), has_more: listed.has_more };
+  }
+
+  // Deliveries.
+
+  async listDeliveryAttempts(tenant: Tenant, filter: ListDeliveryAttemptsFilter, page: PageRequest = {}): Promise<Page<WebhookDeliveryAttempt>> {
+    if (filter.event !== undefined && !isPlausibleId(filter.event)) throw invalid('parameter_invalid', 'event must be an event id', 'event');
+    if (filter.endpoint !== undefined && !isPlausibleId(filter.endpoint)) throw invalid('parameter_invalid', 'endpoint must be a webhook endpoint id', 'endpoint');
+    const listed = await listAttempts(this.#database, tenant, { event_id: filter.event, endpoint_id: filter.endpoint }, page);
+    return { data: listed.data.map(attemptToWire), has_more: listed.has_more };
+  }
+
+  /**
+   * Sends the event to the endpoint again, now, whatever happened before: a new delivery with a
+   * single attempt (no retries, and it never counts towards disabling the endpoint). Receivers see
+   * the same webhook-id as before, so one that already processed the event can tell.
+   */
+  async resendEvent(tenant: Tenant, event_id: string, endpoint_id: string): Promise<WebhookDelivery> {
+    const delivery = await this.#database.transaction(async (tx) => {
+      const event = await this.#requireEvent(tx, tenant, event_id, 'event');
+      const endpoint = await this.#requireEndpoint(tx, tenant, endpoint_id, 'endpoint');
+      if (endpoint.status !== 'enabled') throw invalid('webhook_endpoint_disabled', `Webhook endpoint ${endpoint.id} is disabled; enable it first`, 'endpoint');
+      const record = this.#newDelivery(tenant, event.id, endpoint.id, 'manual');
+      await insertDelivery(tx, record);
+      return record;
+    });
+    this.#wake();
+    return deliveryToWire(delivery);
+  }
+
+  /**
+   * Claims the deliveries that are due (up to the free delivery slots) and waits until each has
+   * been attempted and recorded; returns how many were claimed. The loop started by start() does
+   * this on its own; this is for tools and tests that drive delivery by hand.
+   */
+  async deliverDue(): Promise<number> {
+    const claimed = await this.#claim(Math.min(claim_batch_max, Math.max(0, this.#in_flight_max - this.#in_flight.size)));
+    await Promise.all(claimed.map((delivery) => this.#launch(delivery)));
+    return claimed.length;
+  }
+
+  // The delivery loop.
+
+  #schedulePoll(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#wake();
+      this.#schedulePoll();
+    }, this.#poll_interval_ms);
+    this.#timer.unref();
+  }
+
+  /** Runs the claim loop unless it is running; then it goes round once more. */
+  #wake(): void {
+    if (!this.#started || this.#closed) return;
+    if (this.#claiming !== undefined) {
+      this.#claim_again = true;
+      return;
+    }
+    this.#claiming = this.#claimLoop().finally(() => {
+      this.#claiming = undefined;
+    });
+  }
+
+  async #claimLoop(): Promise<void> {
+    try {
+      for (;;) {
+        this.#claim_again = false;
+        if (this.#closed) return;
+        // A delivery that finishes wakes the loop, so a full house can simply stop here.
+        const limit = Math.min(claim_batch_max, this.#in_flight_max - this.#in_flight.size);
+        if (limit <= 0) return;
+        const claimed = await this.#claim(limit);
+        // Claimed rows are sent even when close() came meanwhile: close() waits for them, and
+        // leaving them would hold them back for a whole lease.
+        for (const delivery of claimed) void this.#launch(delivery);
+        if (claimed.length < limit && !this.#claim_again) return;
+      }
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      this.#logFailure('claiming due webhook deliveries; the next poll tries again', error);
+    }
+  }
+
+  async #claim(limit: number): Promise<DeliveryRecord[]> {
+    if (limit <= 0) return [];
+    return claimDueDeliveries(this.#database, this.#clock.now(), limit, this.#lease_ms, randomBytes(16).toString('hex'));
+  }
+
+  /** Starts one delivery, tracked so that close() waits for it; a slot freed wakes the loop. */
+  #launch(delivery: DeliveryRecord): Promise<void> {
+    const work = this.#deliver(delivery).then(
+      () => undefined,
+      (error: unknown) => {
+        if (isAssertionError(error)) throw error;
+        // The lease runs out and another pass sends it again.
+        this.#logFailure('a webhook delivery; it is retried when its lease runs out', error, { delivery: delivery.id });
+      },
+    );
+    this.#in_flight.add(work);
+    void work.finally(() => {
+      this.#in_flight.delete(work);
+      this.#wake();
+    });
+    return work;
+  }
+
+  async #deliver(delivery: DeliveryRecord): Promise<void> {
+    const lease_token = delivery.lease_token;
+    assert(lease_token !== null, 'a claimed delivery carries its lease token');
+    const endpoint = await findEndpointById(this.#database, delivery.endpoint_id);
+    const event = await findEventById(this.#database, delivery.event_id);
+    if (endpoint === undefined || endpoint.status !== 'enabled' || event === undefined) {
+      // The endpoint was deleted or disabled after the event: the delivery is dropped, and the
+      // merchant can resend it once the endpoint is back.
+      await advanceDelivery(this.#database, delivery.id, lease_token, {
+        status: 'canceled',
+        attempts: delivery.attempts,
+        next_attempt_ms: delivery.next_attempt_ms,
+        first_attempt_ms: delivery.first_attempt_ms,
+      });
+      return;
+    }
+    assert(belongsTo(endpoint, delivery) && belongsTo(event, delivery), 'a delivery joins an event and an endpoint of its own tenant');
+    const attempted_ms = this.#clock.now();
+    const headers = signDelivery(endpoint.secret, event.id, secondsOf(attempted_ms), event.body);
+    const outcome = await sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms });
+    const record = (tx: Database) => this.#recordAttempt(tx, delivery, lease_token, outcome, attempted_ms);
+    let disabled: EndpointRecord | undefined;
+    try {
+      disabled = await this.#commits.run(record);
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      // The shared commit failed (on PostgreSQL, a deadlock with another process's batch aborts
+      // it whole). Nothing of it is durable and the lease still holds, so record alone, once.
+      disabled = await this.#database.transaction(record);
+    }
+    if (disabled !== undefined) {
+      this.#log('warn', 'disabled a webhook endpoint whose deliveries keep failing', { endpoint: disabled.id, merchant: disabled.merchant_id });
+      this.#wake();
+    }
+  }
+
+  /**
+   * Appends the attempt to the log and moves the delivery on. Returns the endpoint when this
+   * attempt got it disabled.
+   */
+  async #recordAttempt(
+    tx: Database,
+    delivery: DeliveryRecord,
+    lease_token: string,
+    outcome: AttemptOutcome,
+    attempted_ms: number,
+  ): Promise<EndpointRecord | undefined> {
+    const attempt_number = delivery.attempts + 1;
+    const first_attempt_ms = delivery.first_attempt_ms ?? attempted_ms;
+    await insertAttempt(tx, {
+      id: randomId('wda'),
+      merchant_id: delivery.merchant_id,
+      livemode: delivery.livemode,
+      delivery_id: delivery.id,
+      event_id: delivery.event_id,
+      endpoint_id: delivery.endpoint_id,
+      attempt_number,
+      succeeded: outcome.succeeded,
+      response_status: outcome.response_status,
+      response_body: outcome.response_body,
+      error: outcome.error,
+      duration_ms: outcome.duration_ms,
+      attempted_ms,
+      created: secondsOf(attempted_ms),
+    });
+    const progress = { attempts: attempt_number, next_attempt_ms: delivery.next_attempt_ms, first_attempt_ms };
+    if (outcome.succeeded) {
+      await markEndpointAnswering(tx, delivery.endpoint_id);
+      await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'succeeded' });
+      return undefined;
+    }
+    await markEndpointFailing(tx, delivery.endpoint_id, attempted_ms);
+    if (outcome.response_status === gone_status) {
+      // Standard Webhooks: 410 Gone says the receiver wants no more events from us.
+      if (!(await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'failed' }))) return undefined;
+      return this.#disableEndpoint(tx, delivery.endpoint_id);
+    }
+    const delay_ms = delivery.kind === 'manual' ? undefined : retryDelayMs(this.#schedule, attempt_number, this.#random, outcome.retry_after_ms);
+    if (delay_ms !== undefined) {
+      await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'pending', next_attempt_ms: this.#clock.now() + delay_ms });
+      return undefined;
+    }
+    // Out of attempts. A lost lease means another process owns this delivery now; it decides.
+    if (!(await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'failed' }))) return undefined;
+    if (delivery.kind === 'manual') return undefined;
+    // The policy: an endpoint is disabled when a delivery has spent its whole schedule (at least
+    // the schedule's span, since jitter only adds) and no attempt to the endpoint has succeeded
+    // since that delivery's first attempt. One success anywhere in that time keeps it enabled.
+    const endpoint = await findEndpointById(tx, delivery.endpoint_id, { lock: true });
+    if (endpoint?.status !== 'enabled' || endpoint.failing_since_ms === null || endpoint.failing_since_ms > first_attempt_ms) return undefined;
+    return this.#disableEndpoint(tx, endpoint.id);
+  }
+
+  /**
+   * Disables an endpoint for failing, and publishes webhook_endpoint.disabled to the merchant's
+   * other enabled endpoints that subscribe to it, in the caller's transaction.
+   */
+  async #disableEndpoint(tx: Database, endpoint_id: string): Promise<EndpointRecord | undefined> {
+    const current = await findEndpointById(tx, endpoint_id, { lock: true });
+    if (current === undefined || transition(endpoint_transitions, current.status, 'disabled') !== 'ok') return undefined;
+    const disabled: EndpointRecord = { ...current, status: 'disabled', version: current.version + 1 };
+    await updateEndpoint(tx, disabled);
+    const tenant: Tenant = { merchant_id: disabled.merchant_id, livemode: disabled.livemode };
+    const id = randomId('evt');
+    const type = 'webhook_endpoint.disabled';
+    const created = secondsOf(this.#clock.now());
+    const body = encodeEventBody({ id, object: 'event', type, data: { object: endpointToWire(disabled) }, sequence: disabled.version, created, livemode: disabled.livemode });
+    await this.#storeEvent(tx, tenant, { id, merchant_id: disabled.merchant_id, livemode: disabled.livemode, type, object_sequence: disabled.version, body, created });
+    return disabled;
+  }
+
+  // Helpers.
+
+  async #storeEvent(tx: Database, tenant: Tenant, event: EventRecord): Promise<EventRecord> {
+    if (await insertEvent(tx, event)) {
+      for (const endpoint of await enabledEndpoints(tx, tenant)) {
+        if (subscribes(endpoint, event.type)) await insertDelivery(tx, this.#newDelivery(tenant, event.id, endpoint.id, 'automatic'));
+      }
+      return event;
+    }
+    const stored = await findEventById(tx, event.id);
+    assert(stored !== undefined, 'an event whose insert met a conflict is there to read');
+    if (!belongsTo(stored, tenant) || stored.body !== event.body) {
+      throw new ApiError('idempotency_error', 'event_exists_with_different_content', `Event ${event.id} was already published with different content`, 'id');
+    }
+    return stored;
+  }
+
+  #newDelivery(tenant: Tenant, event_id: string, endpoint_id: string, kind: DeliveryRecord['kind']): DeliveryRecord {
+    const now_ms = this.#clock.now();
+    return {
+      id: randomId('wdl'),
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      event_id,
+      endpoint_id,
+      kind,
+      status: 'pending',
+      attempts: 0,
+      next_attempt_ms: now_ms,
+      lease_token: null,
+      first_attempt_ms: null,
+      created: secondsOf(now_ms),
+    };
+  }
+
+  async #requireEndpoint(database: Database, tenant: Tenant, id: string, param: string, options: { lock: boolean } = { lock: false }): Promise<EndpointRecord> {
+    const endpoint = isPlausibleId(id) ? await findEndpoint(database, tenant, id, options) : undefined;
+    if (endpoint === undefined) throw missing('webhook endpoint', String(id), param);
+    return endpoint;
+  }
+
+  async #requireEvent(database: Database, tenant: Tenant, id: string, param: string): Promise<EventRecord> {
+    const event = isPlausibleId(id) ? await findEvent(database, tenant, id) : undefined;
+    if (event === undefined) throw missing('event', String(id), param);
+    return event;
+  }
+
+  #logFailure(what: string, error: unknown, fields: Record<string, unknown> = {}): void {
+    this.#log('error', `failed: ${what}`, { ...fields, error: error instanceof Error ? error.message : String(error) });
+  }
+}

@@ -53,6 +53,7 @@ export { toPostgresPlaceholders } from './db/placeholders';
 export { createSqliteDatabase } from './db/sqlite-database';
 export { createPostgresDatabase } from './db/postgres-database';
 export { GroupCommitter, group_commit_units_max } from './db/group-commit';
+export { appendOnlyTriggers, rowLockClause } from './db/sql-helpers';
 export { describeDatabaseLocation, openDatabase, resolveDatabaseLocation, type OpenDatabaseOptions } from './db/open-database';
 
 export { ManualClock, systemClock, type Clock } from './clock';

@@ -1,4 +1,4 @@
-import type { Migration } from '@paygrid/kernel';
+import { appendOnlyTriggers, type Migration } from '@paygrid/kernel';
 
 // Every listed table has an `id` (TEXT, unique) and a `sequence` that grows with each insert:
 // the kernel's selectPage lists newest first by sequence.
@@ -84,34 +84,13 @@ INSERT INTO identity_audit_events (id, actor_type, actor_id, action, target_type
 // refuses it too, so that a bug, a hand-typed statement or a compromised service cannot quietly
 // rewrite history. (Whoever owns the schema can still drop the triggers; that is itself visible
 // and is the job of database permissions and backups.)
-const audit_append_only_sqlite = `
-CREATE TRIGGER identity_audit_events_no_update BEFORE UPDATE ON identity_audit_events
-BEGIN
-  SELECT RAISE(ABORT, 'identity_audit_events is append-only: rows cannot be updated');
-END;
-CREATE TRIGGER identity_audit_events_no_delete BEFORE DELETE ON identity_audit_events
-BEGIN
-  SELECT RAISE(ABORT, 'identity_audit_events is append-only: rows cannot be deleted');
-END;
-`;
-
-const audit_append_only_postgres = `
-CREATE FUNCTION identity_audit_events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'identity_audit_events is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$$;
-CREATE TRIGGER identity_audit_events_no_change BEFORE UPDATE OR DELETE ON identity_audit_events
-  FOR EACH ROW EXECUTE FUNCTION identity_audit_events_refuse_change();
-CREATE TRIGGER identity_audit_events_no_truncate BEFORE TRUNCATE ON identity_audit_events
-  FOR EACH STATEMENT EXECUTE FUNCTION identity_audit_events_refuse_change();
-`;
+const append_only = appendOnlyTriggers('identity_audit_events');
 
 export const identity_migrations: Migration[] = [
   {
     version: 1,
     name: 'identity tables, root operator and append-only audit log',
-    sqlite: tables('sqlite') + audit_append_only_sqlite,
-    postgres: tables('postgres') + audit_append_only_postgres,
+    sqlite: tables('sqlite') + append_only.sqlite,
+    postgres: tables('postgres') + append_only.postgres,
   },
 ];

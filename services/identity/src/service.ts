@@ -6,6 +6,7 @@ import {
   ApiError,
   assert,
   randomId,
+  rowLockClause,
   selectPage,
   systemClock,
   type Clock,
@@ -313,7 +314,7 @@ export class IdentityService implements IdentityClient {
    * so concurrent changes apply one after the other; SQLite's transactions are serial already.
    */
   async #lockMerchant(tx: Database, id: string): Promise<MerchantRow> {
-    const for_update = tx.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const for_update = rowLockClause(tx);
     const rows = await tx.query<MerchantRow>(`SELECT ${merchant_columns} FROM identity_merchants WHERE id = ?${for_update}`, [id]);
     if (rows[0] === undefined) throw notFound('merchant', id);
     return rows[0];
@@ -390,7 +391,7 @@ export class IdentityService implements IdentityClient {
 
   /** Another merchant's key reads as missing, so key ids cannot be probed. */
   async #lockActiveApiKey(tx: Database, merchant_id: string, key_id: string, now_ms: number): Promise<ApiKeyRow> {
-    const for_update = tx.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const for_update = rowLockClause(tx);
     const rows = await tx.query<ApiKeyRow>(`SELECT ${api_key_columns} FROM identity_api_keys WHERE id = ? AND merchant_id = ?${for_update}`, [key_id, merchant_id]);
     const row = rows[0];
     if (row === undefined) throw notFound('api_key', key_id);

@@ -3,7 +3,7 @@
 // statements the service runs. Every function takes the Database to run on, so that the same one
 // serves inside and outside a transaction.
 import type { NextAction } from '@paygrid/connectors';
-import { assert, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import { assert, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
 import { isCurrencyCode, type CurrencyCode } from '@paygrid/money';
 import {
   attempt_operations,
@@ -422,7 +422,7 @@ function tenantParams(tenant: Tenant): [string, boolean] {
 
 /** PostgreSQL locks the row for the transaction; SQLite transactions are serialized already. */
 function forUpdate(database: Database, lock: boolean): string {
-  return lock && database.dialect === 'postgres' ? ' FOR UPDATE' : '';
+  return lock ? rowLockClause(database) : '';
 }
 
 // Orders.

@@ -1,4 +1,4 @@
-import type { Migration } from '@paygrid/kernel';
+import { appendOnlyTriggers, type Migration } from '@paygrid/kernel';
 import { card_brands } from './types';
 
 // vault_tokens holds one card per row. In the clear: only what a token shows (brand, last four
@@ -66,34 +66,13 @@ CREATE INDEX vault_detokenizations_token ON vault_detokenizations (token_id, seq
 `;
 };
 
-const detokenizations_append_only_sqlite = `
-CREATE TRIGGER vault_detokenizations_no_update BEFORE UPDATE ON vault_detokenizations
-BEGIN
-  SELECT RAISE(ABORT, 'vault_detokenizations is append-only: rows cannot be updated');
-END;
-CREATE TRIGGER vault_detokenizations_no_delete BEFORE DELETE ON vault_detokenizations
-BEGIN
-  SELECT RAISE(ABORT, 'vault_detokenizations is append-only: rows cannot be deleted');
-END;
-`;
-
-const detokenizations_append_only_postgres = `
-CREATE FUNCTION vault_detokenizations_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'vault_detokenizations is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$$;
-CREATE TRIGGER vault_detokenizations_no_change BEFORE UPDATE OR DELETE ON vault_detokenizations
-  FOR EACH ROW EXECUTE FUNCTION vault_detokenizations_refuse_change();
-CREATE TRIGGER vault_detokenizations_no_truncate BEFORE TRUNCATE ON vault_detokenizations
-  FOR EACH STATEMENT EXECUTE FUNCTION vault_detokenizations_refuse_change();
-`;
+const append_only = appendOnlyTriggers('vault_detokenizations');
 
 export const vault_migrations: Migration[] = [
   {
     version: 1,
     name: 'vault tokens, wrapped keys and the detokenization log',
-    sqlite: tables('sqlite') + detokenizations_append_only_sqlite,
-    postgres: tables('postgres') + detokenizations_append_only_postgres,
+    sqlite: tables('sqlite') + append_only.sqlite,
+    postgres: tables('postgres') + append_only.postgres,
   },
 ];

@@ -2,7 +2,7 @@
 // domain (a value outside its closed set means the table was written by something else), and the
 // statements the service runs. Every function takes the Database to run on, so that the same one
 // serves inside and outside a transaction.
-import { assert, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import { assert, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
 import { isCurrencyCode, type CurrencyCode } from '@paygrid/money';
 import {
   operation_statuses,
@@ -164,9 +164,6 @@ function tenantParams(tenant: Tenant): [string, boolean] {
 }
 
 /** PostgreSQL locks the row for the transaction; SQLite transactions are serialized already. */
-function forUpdate(database: Database): string {
-  return database.dialect === 'postgres' ? ' FOR UPDATE' : '';
-}
 
 // Wallets.
 
@@ -178,7 +175,7 @@ export async function insertWallet(database: Database, wallet: WalletRecord): Pr
 }
 
 export async function findWallet(database: Database, tenant: Tenant, id: string, options: { lock: boolean } = { lock: false }): Promise<WalletRecord | undefined> {
-  const rows = await database.query<WalletRow>(`SELECT * FROM wallets WHERE id = ? AND ${tenant_condition}${options.lock ? forUpdate(database) : ''}`, [
+  const rows = await database.query<WalletRow>(`SELECT * FROM wallets WHERE id = ? AND ${tenant_condition}${options.lock ? rowLockClause(database) : ''}`, [
     id,
     ...tenantParams(tenant),
   ]);
@@ -257,7 +254,7 @@ export async function findOperation(database: Database, tenant: Tenant, id: stri
 
 /** An operation by id alone, for internal callers (the bank's notifications and recovery). */
 export async function findOperationById(database: Database, id: string, options: { lock: boolean } = { lock: false }): Promise<OperationRecord | undefined> {
-  const rows = await database.query<OperationRow>(`SELECT * FROM wallet_operations WHERE id = ?${options.lock ? forUpdate(database) : ''}`, [id]);
+  const rows = await database.query<OperationRow>(`SELECT * FROM wallet_operations WHERE id = ?${options.lock ? rowLockClause(database) : ''}`, [id]);
   const row = rows[0];
   return row === undefined ? undefined : operationFromRow(row);
 }

@@ -2,7 +2,7 @@
 // domain (a value outside its closed set means the table was written by something else), and the
 // statements the service runs. Every function takes the Database to run on, so that the same one
 // serves inside and outside a transaction.
-import { assert, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import { assert, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
 import {
   all_events_wildcard,
   delivery_kinds,
@@ -229,9 +229,6 @@ function tenantParams(tenant: Tenant): unknown[] {
 }
 
 /** PostgreSQL locks the row for the transaction; SQLite transactions are serialized already. */
-function forUpdate(database: Database): string {
-  return database.dialect === 'postgres' ? ' FOR UPDATE' : '';
-}
 
 // Endpoints.
 
@@ -256,7 +253,7 @@ export async function insertEndpoint(database: Database, endpoint: EndpointRecor
 }
 
 export async function findEndpoint(database: Database, tenant: Tenant, id: string, options: { lock: boolean } = { lock: false }): Promise<EndpointRecord | undefined> {
-  const rows = await database.query<EndpointRow>(`SELECT * FROM webhook_endpoints WHERE id = ? AND ${tenant_condition}${options.lock ? forUpdate(database) : ''}`, [
+  const rows = await database.query<EndpointRow>(`SELECT * FROM webhook_endpoints WHERE id = ? AND ${tenant_condition}${options.lock ? rowLockClause(database) : ''}`, [
     id,
     ...tenantParams(tenant),
   ]);
@@ -265,7 +262,7 @@ export async function findEndpoint(database: Database, tenant: Tenant, id: strin
 }
 
 export async function findEndpointById(database: Database, id: string, options: { lock: boolean } = { lock: false }): Promise<EndpointRecord | undefined> {
-  const rows = await database.query<EndpointRow>(`SELECT * FROM webhook_endpoints WHERE id = ?${options.lock ? forUpdate(database) : ''}`, [id]);
+  const rows = await database.query<EndpointRow>(`SELECT * FROM webhook_endpoints WHERE id = ?${options.lock ? rowLockClause(database) : ''}`, [id]);
   const row = rows[0];
   return row === undefined ? undefined : endpointFromRow(row);
 }

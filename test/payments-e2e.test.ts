@@ -144,7 +144,8 @@ describe('payments end to end over HTTP', () => {
     expect(approve.status).toBeLessThan(400);
     const done = await waitFor(async () => {
       const current = await merchant.client.paymentIntents.retrieve(intent.id);
-      return current.status === 'requires_action' ? undefined : current;
+      // After the challenge the payment passes through processing (the capture) on its way to succeeded.
+      return current.status === 'requires_action' || current.status === 'processing' ? undefined : current;
     }, 'the challenged payment to finish');
     expect(done.status).toBe('succeeded');
   });
@@ -153,6 +154,13 @@ describe('payments end to end over HTTP', () => {
     const customer = await merchant.client.customers.create({ name: 'Wanda' });
     const wallet = await merchant.client.wallets.create({ customer: customer.id, currency: 'usd' });
     await merchant.client.wallets.topUp(wallet.id, { amount: 5_000 });
+    const friend = await merchant.client.wallets.create({ customer: (await merchant.client.customers.create({ name: 'Fred' })).id, currency: 'usd' });
+    const gift = await merchant.client.walletTransfers.create({ source: wallet.id, destination: friend.id, amount: 300, currency: 'usd' });
+    await merchant.client.walletTransfers.create({ source: friend.id, destination: wallet.id, amount: 300, currency: 'usd' });
+    await waitFor(async () => {
+      const events = await merchant.client.events.list({ type: 'wallet.transfer.completed', limit: 10 });
+      return events.data.some((event) => event.data.object.id === gift.id) ? true : undefined;
+    }, 'the wallet transfer event');
     const intent = await merchant.client.paymentIntents.create({ amount: 1_200, currency: 'usd' });
     const paid = await merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'wallet', wallet: wallet.id } });
     expect(paid.status).toBe('succeeded');
@@ -167,6 +175,8 @@ describe('payments end to end over HTTP', () => {
     expect(history.data.map((line) => [line.type, line.amount])).toEqual([
       ['refund', 200],
       ['payment', -1_200],
+      ['transfer_in', 300],
+      ['transfer_out', -300],
       ['top_up', 5_000],
     ]);
   });
@@ -225,6 +235,7 @@ describe('payments end to end over HTTP', () => {
     const events = await merchant.client.events.list({ limit: 100 });
     expect(events.data.length).toBeGreaterThan(2);
     expect(events.data.map((event) => event.type)).toContain('payment_intent.succeeded');
+    expect(events.data.map((event) => event.type)).toContain('wallet.transfer.completed');
     await waitFor(() => Promise.resolve(events.data.every((event) => received.has(event.id)) ? true : undefined), 'every event to reach the receiver', 20_000);
     const attempts = await merchant.client.webhookEndpoints.list();
     const endpoint = attempts.data[0]?.id ?? '';

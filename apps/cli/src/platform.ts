@@ -169,15 +169,6 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   let identity: IdentityService | undefined;
   if (services.includes('identity')) identity = new IdentityService({ database: await serviceDatabase('identity') });
 
-  let wallet: WalletService | undefined;
-  if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined) {
-    const bank = new SimulatedBank();
-    wallet = new WalletService({ database: await serviceDatabase('wallet'), ledger: ledger_service, customers: identity, bank });
-    await wallet.start();
-    const started = wallet;
-    closers.push(() => started.close());
-  }
-
   let vault: VaultService | undefined;
   if (services.includes('vault')) {
     const database = await serviceDatabase('vault');
@@ -196,6 +187,23 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     });
     await webhooks.start();
     const started = webhooks;
+    closers.push(() => started.close());
+  }
+
+  let wallet: WalletService | undefined;
+  if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined) {
+    const bank = new SimulatedBank();
+    const events = webhooks;
+    wallet = new WalletService({
+      database: await serviceDatabase('wallet'),
+      ledger: ledger_service,
+      customers: identity,
+      bank,
+      ...(events === undefined ? {} : { events: async (tenant, event) => { await events.publish(tenant, event); } }),
+      log: (level, message, fields) => logger[level]({ ...fields, service: 'wallet' }, message),
+    });
+    await wallet.start();
+    const started = wallet;
     closers.push(() => started.close());
   }
 

@@ -64,3 +64,12 @@ export type { Tenant } from './tenancy';
 export type { Cache, TokenBucket, TokenTaken } from './cache/cache';
 export { openCache, createMemoryCache, createRedisCache } from './cache/index';
 export type { MemoryCacheOptions, OpenCacheOptions, RedisCacheOptions } from './cache/index';
+export {
+  appendOutboxEvent,
+  outboxMigration,
+  outbox_relay_batch_max,
+  relayOutbox,
+  type OutboxEvent,
+  type OutboxPublisher,
+  type PublishedEvent,
+} from './outbox';

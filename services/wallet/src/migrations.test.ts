@@ -27,7 +27,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         ),
       ).rejects.toThrow();
 
-      expect(await database.migrate(wallet_migrations)).toEqual([2]);
+      expect(await database.migrate(wallet_migrations)).toEqual([2, 3]);
       await database.execute(
         `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
            ledger_transfer_id, attempt, next_attempt_ms, created, refunded_payment_id)

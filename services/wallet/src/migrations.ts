@@ -1,4 +1,6 @@
-import type { Migration } from '@paygrid/kernel';
+import { outboxMigration, type Migration } from '@paygrid/kernel';
+
+export const wallet_events_table = 'wallet_events';
 
 // The wallet service's tables. Money itself is never stored here: balances live only in the
 // ledger. These tables hold who owns which wallet, and the state of every operation's saga.
@@ -170,4 +172,6 @@ export const wallet_migrations: readonly Migration[] = [
     sqlite: refunds_sqlite,
     postgres: refunds_postgres,
   },
+  // Events announcing completed transfers and settled withdrawals, for webhooks.
+  outboxMigration(3, wallet_events_table),
 ];

@@ -5,12 +5,15 @@
 import {
   ApiError,
   GroupCommitter,
+  appendOutboxEvent,
   assert,
   isAssertionError,
   randomId,
+  relayOutbox,
   systemClock,
   type Clock,
   type Database,
+  type OutboxPublisher,
   type Page,
   type PageRequest,
   type Tenant,
@@ -47,6 +50,7 @@ import {
   type OperationRecord,
   type WalletRecord,
 } from './store';
+import { wallet_events_table } from './migrations';
 import { operation_transitions, transition, wallet_transitions } from './transitions';
 import type {
   BankPort,
@@ -130,6 +134,12 @@ export interface WalletServiceOptions {
   readonly retry_delay_ms?: number;
   readonly bank_poll_interval_ms?: number;
   readonly log?: WalletLog;
+  /**
+   * Where events go (the webhooks service): `wallet.transfer.completed`,
+   * `wallet.withdrawal.succeeded` and `wallet.withdrawal.failed`, written to an outbox in the
+   * same transaction as the change and relayed from there. Without it no event is written.
+   */
+  readonly events?: OutboxPublisher;
 }
 
 export interface RecoveryReport {
@@ -221,6 +231,10 @@ export class WalletService implements WalletClient {
   readonly #bank: BankPort;
   readonly #clock: Clock;
   readonly #recovery_interval_ms: number;
+  readonly #events: OutboxPublisher | undefined;
+  /** One relay pass at a time; a request for another while one runs is folded into a follow-up. */
+  #relaying: Promise<void> | undefined;
+  #relay_again = false;
   readonly #attempt_lease_ms: number;
   readonly #retry_delay_ms: number;
   readonly #bank_poll_interval_ms: number;
@@ -234,6 +248,7 @@ export class WalletService implements WalletClient {
   constructor(options: WalletServiceOptions) {
     this.#database = options.database;
     this.#commits = new GroupCommitter(options.database);
+    this.#events = options.events;
     this.#ledger = options.ledger;
     this.#customers = options.customers;
     this.#bank = options.bank;
@@ -528,6 +543,7 @@ export class WalletService implements WalletClient {
    * and the bank asked; a decided settlement is sent again.
    */
   async recoverPending(): Promise<RecoveryReport> {
+    this.#relaySoon();
     const report: RecoveryReport = { transfers_sent: 0, withdrawals_checked: 0, settlements_sent: 0, failures: 0 };
     const now_ms = this.#clock.now();
     const due = await listDueOperations(this.#database, now_ms, recovery_batch_max);
@@ -835,9 +851,13 @@ export class WalletService implements WalletClient {
       if (written) {
         const reason = status === 'pending' ? `hold_placed:${result}` : `ledger:${result}`;
         await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: status, reason, created_ms: now_ms });
+        if (status === 'succeeded' && operation.type === 'transfer') {
+          await this.#announce(tx, operation, 'wallet.transfer.completed', transferToWire({ ...operation, status, failure_code }), now_ms);
+        }
       }
       return written;
     });
+    if (recorded) this.#relaySoon();
     const current = await findOperationById(this.#database, operation.id);
     assert(current !== undefined, 'an operation being sent disappeared');
     if (!recorded) {
@@ -892,13 +912,59 @@ export class WalletService implements WalletClient {
     }
     assert(transition(operation_transitions, 'pending', outcome) === 'ok');
     const now_ms = this.#clock.now();
+    const failure_code = outcome === 'failed' ? operation.settlement_failure_code : null;
     await this.#database.transaction(async (tx) => {
-      const ended = await finishOperation(tx, operation.id, outcome, outcome === 'failed' ? operation.settlement_failure_code : null);
-      if (ended) await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: outcome, reason: `ledger:${result}`, created_ms: now_ms });
+      const ended = await finishOperation(tx, operation.id, outcome, failure_code);
+      if (!ended) return;
+      await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: outcome, reason: `ledger:${result}`, created_ms: now_ms });
+      const type = outcome === 'succeeded' ? 'wallet.withdrawal.succeeded' : 'wallet.withdrawal.failed';
+      await this.#announce(tx, operation, type, withdrawalToWire({ ...operation, status: outcome, failure_code }), now_ms);
     });
+    this.#relaySoon();
     const current = await findOperationById(this.#database, operation.id);
     assert(current !== undefined, 'a withdrawal being settled disappeared');
     return current;
+  }
+
+  // Events.
+
+  /** Writes an event about an operation into the outbox, in the caller's transaction. */
+  async #announce(tx: Database, operation: OperationRecord, type: string, object: object, now_ms: number): Promise<void> {
+    if (this.#events === undefined) return;
+    // Each operation is announced once, when it ends, so its events are version 1.
+    await appendOutboxEvent(tx, wallet_events_table, { merchant_id: operation.merchant_id, livemode: operation.livemode }, {
+      id: randomId('evt'),
+      type,
+      object: { ...object },
+      sequence: 1,
+      created: secondsOf(now_ms),
+    });
+  }
+
+  /** Relays the outbox in the background; recovery passes relay too, so nothing waits forever. */
+  #relaySoon(): void {
+    const events = this.#events;
+    if (events === undefined || this.#closed) return;
+    if (this.#relaying !== undefined) {
+      this.#relay_again = true;
+      return;
+    }
+    const pass = async (): Promise<void> => {
+      do {
+        this.#relay_again = false;
+        await relayOutbox(this.#database, wallet_events_table, events, {
+          now_ms: this.#clock.now(),
+          onFailure: (event, error) => this.#logFailure('publishing a wallet event; the relay tries again', error, { event }),
+        });
+      } while (this.#relay_again && !this.#closed);
+    };
+    const running = pass()
+      .catch((error: unknown) => this.#logFailure('relaying wallet events', error))
+      .finally(() => {
+        this.#relaying = undefined;
+      });
+    this.#relaying = running;
+    this.#track(running);
   }
 
   // Helpers.

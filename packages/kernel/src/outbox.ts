@@ -1,0 +1,122 @@
+// A transactional outbox, for services that announce their changes as events. An event is
+// written in the same transaction as the change it reports, so there is never a change without
+// its event or an event without its change; a relay then hands events, oldest first, to a
+// publisher and marks them published. Delivery is at least once: a crash between publishing and
+// marking publishes again, and receivers de-duplicate by event id.
+import { assert, isAssertionError } from './assert';
+import type { Database } from './db/database';
+import type { Migration } from './db/migrations';
+import type { Tenant } from './tenancy';
+
+/** Events one relay pass publishes at most; the next pass takes the rest. */
+export const outbox_relay_batch_max = 100;
+
+const table_name_pattern = /^[a-z][a-z0-9_]{0,62}$/;
+
+export interface OutboxEvent {
+  /** `evt_…`, unique: receivers de-duplicate by it. */
+  readonly id: string;
+  readonly type: string;
+  /** The object as it is on the wire; bigint amounts are stored as JSON integers. */
+  readonly object: Readonly<Record<string, unknown>>;
+  /** The object's own version, so receivers can order events about it. */
+  readonly sequence: number;
+  /** Unix seconds. */
+  readonly created: number;
+}
+
+export interface PublishedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly data: { readonly object: Record<string, unknown> };
+  readonly sequence: number;
+  readonly created: number;
+}
+
+export type OutboxPublisher = (tenant: Tenant, event: PublishedEvent) => Promise<void>;
+
+/** The outbox table of one service, as a migration step for both dialects. */
+export function outboxMigration(version: number, table: string): Migration {
+  assert(table_name_pattern.test(table), 'outboxMigration takes a plain table name');
+  const columns = `id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  livemode BOOLEAN NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL,
+  object_sequence INTEGER NOT NULL,
+  created BIGINT NOT NULL,
+  published_ms BIGINT`;
+  return {
+    version,
+    name: `event outbox ${table}`,
+    sqlite: `CREATE TABLE ${table} (sequence INTEGER PRIMARY KEY AUTOINCREMENT, ${columns});
+CREATE INDEX ${table}_unpublished ON ${table} (sequence) WHERE published_ms IS NULL;`,
+    postgres: `CREATE TABLE ${table} (sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ${columns});
+CREATE INDEX ${table}_unpublished ON ${table} (sequence) WHERE published_ms IS NULL;`,
+  };
+}
+
+function jsonWithIntegers(value: unknown): string {
+  return JSON.stringify(value, (_key, field: unknown) => {
+    if (typeof field !== 'bigint') return field;
+    assert(field <= BigInt(Number.MAX_SAFE_INTEGER) && field >= -BigInt(Number.MAX_SAFE_INTEGER), 'an event field is beyond 2^53 - 1');
+    return Number(field);
+  });
+}
+
+/** Writes an event in the caller's transaction. */
+export async function appendOutboxEvent(transaction: Database, table: string, tenant: Tenant, event: OutboxEvent): Promise<void> {
+  assert(table_name_pattern.test(table), 'appendOutboxEvent takes a plain table name');
+  await transaction.execute(`INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
+    event.id,
+    tenant.merchant_id,
+    tenant.livemode,
+    event.type,
+    jsonWithIntegers(event.object),
+    event.sequence,
+    event.created,
+  ]);
+}
+
+interface OutboxRow {
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: number | boolean;
+  readonly type: string;
+  readonly data: string;
+  readonly object_sequence: number;
+  readonly created: number;
+}
+
+/**
+ * Publishes unpublished events, oldest first. It stops at the first failure, so that events
+ * never overtake each other; the next pass starts there again. Returns how many went out.
+ */
+export async function relayOutbox(
+  database: Database,
+  table: string,
+  publish: OutboxPublisher,
+  options: { readonly now_ms: number; readonly onFailure: (event_id: string, error: unknown) => void },
+): Promise<number> {
+  assert(table_name_pattern.test(table), 'relayOutbox takes a plain table name');
+  const rows = await database.query<OutboxRow>(
+    `SELECT id, merchant_id, livemode, type, data, object_sequence, created FROM ${table} WHERE published_ms IS NULL ORDER BY sequence LIMIT ?`,
+    [outbox_relay_batch_max],
+  );
+  let published = 0;
+  for (const row of rows) {
+    try {
+      await publish(
+        { merchant_id: row.merchant_id, livemode: row.livemode === true || row.livemode === 1 },
+        { id: row.id, type: row.type, data: { object: JSON.parse(row.data) as Record<string, unknown> }, sequence: row.object_sequence, created: row.created },
+      );
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      options.onFailure(row.id, error);
+      return published;
+    }
+    await database.execute(`UPDATE ${table} SET published_ms = ? WHERE id = ?`, [options.now_ms, row.id]);
+    published += 1;
+  }
+  return published;
+}

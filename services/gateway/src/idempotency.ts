@@ -55,6 +55,12 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return value;
 }
 
+/** The caller's key as an option for the services, which store it with what they create. */
+export function idempotencyOption(request: FastifyRequest): { idempotency_key?: string } {
+  const key = idempotencyKeyOf(request);
+  return key === undefined ? {} : { idempotency_key: key };
+}
+
 function cacheKey(caller: Caller, key: string): string {
   const scope = caller.kind === 'merchant' ? `${caller.tenant.merchant_id}:${caller.tenant.livemode ? 'live' : 'test'}` : `operator:${caller.actor.id}`;
   // Hashing keeps cache keys short and free of whatever characters the client chose.

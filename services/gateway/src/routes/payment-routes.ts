@@ -2,13 +2,13 @@
 // and events; and the providers' notification endpoints.
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ApiError, rawBodyOf } from '@paygrid/kernel';
 import type { PaymentsService } from '@paygrid/payments';
 import type { VaultService } from '@paygrid/vault';
 import type { WebhooksService } from '@paygrid/webhooks';
 import { merchantOf } from '../authentication';
-import { idempotencyKeyOf } from '../idempotency';
+import { idempotencyOption as idempotency } from '../idempotency';
 import {
   BankTransferReview,
   CancelPaymentIntentBody,
@@ -43,10 +43,6 @@ export interface PaymentRoutesOptions {
   readonly webhooks: WebhooksService;
 }
 
-function idempotency(request: FastifyRequest): { idempotency_key?: string } {
-  const key = idempotencyKeyOf(request);
-  return key === undefined ? {} : { idempotency_key: key };
-}
 
 export function registerPaymentRoutes(app: FastifyInstance, options: PaymentRoutesOptions): void {
   const { payments, vault, webhooks } = options;

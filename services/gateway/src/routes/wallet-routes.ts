@@ -8,7 +8,7 @@ import { merchantBalanceAccountId, type LedgerClient } from '@paygrid/ledger';
 import { currency_codes, type CurrencyCode } from '@paygrid/money';
 import type { WalletClient } from '@paygrid/wallet';
 import { merchantOf } from '../authentication';
-import { idempotencyKeyOf } from '../idempotency';
+import { idempotencyOption as idempotency } from '../idempotency';
 import {
   Balance,
   CreateWalletBody,
@@ -33,11 +33,6 @@ import {
 } from '../schemas';
 import { found, listOf, pageOf, routeSchema } from './route-helpers';
 
-/** The Idempotency-Key travels down to the wallet, which stores it with the operation. */
-function idempotency(request: FastifyRequest): { idempotency_key?: string } {
-  const key = idempotencyKeyOf(request);
-  return key === undefined ? {} : { idempotency_key: key };
-}
 
 function testModeOnly(request: FastifyRequest): void {
   if (merchantOf(request).tenant.livemode) {

@@ -7,6 +7,7 @@ import { IdentityService, identity_migrations } from '@paygrid/identity';
 import { openCache } from '@paygrid/kernel/cache';
 import {
   ApiError,
+  assert,
   createHttpServer,
   createLogger,
   describeDatabaseLocation,
@@ -101,6 +102,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   const operator_key = loadOperatorKey(config);
+  // Loaded before anything is opened, so that a missing key stops the start with nothing half done.
+  // Several instances on one PostgreSQL must share one key, so only the embedded platform makes its own.
+  const vault_kek = services.includes('vault')
+    ? await loadKeyEncryptionKey({ env_value: config.PAYGRID_VAULT_KEK, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined })
+    : undefined;
   // A failed assertion means the code is wrong: answer that request with a 500, then stop the
   // process rather than go on serving from state nobody can vouch for.
   const tls =
@@ -172,9 +178,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   let vault: VaultService | undefined;
   if (services.includes('vault')) {
     const database = await serviceDatabase('vault');
-    // Several instances on one PostgreSQL must share one key, so only the embedded platform makes its own.
-    const kek = await loadKeyEncryptionKey({ env_value: config.PAYGRID_VAULT_KEK, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined });
-    vault = new VaultService({ database, kek, previous_keks: parsePreviousKeyEncryptionKeys(process_env.PAYGRID_VAULT_KEK_PREVIOUS) });
+    assert(vault_kek !== undefined, 'the vault key is loaded whenever the vault runs');
+    vault = new VaultService({ database, kek: vault_kek, previous_keks: parsePreviousKeyEncryptionKeys(process_env.PAYGRID_VAULT_KEK_PREVIOUS) });
     await vault.checkKeys();
   }
 

@@ -20,7 +20,7 @@ export function bytesToId(bytes: Uint8Array): bigint {
   return (view.readBigUInt64BE(0) << 64n) | view.readBigUInt64BE(8);
 }
 
-const status_codes: Record<Exclude<PendingStatus, 'pending'>, number> = { posted: 1, voided: 2, expired: 3 };
+export const status_codes: Record<Exclude<PendingStatus, 'pending'>, number> = { posted: 1, voided: 2, expired: 3 };
 
 /** The immutable part of an account: what the hash chain seals. Balances are derived, not sealed. */
 export interface SealedAccount {
@@ -51,18 +51,32 @@ export interface SealedBatch {
   readonly resolutions: readonly SealedResolution[];
 }
 
-const account_bytes = 16 + 4 + 2 + 2 + 16 + 8 + 4 + 8;
-const transfer_bytes = 16 + 16 + 16 + 8 + 16 + 16 + 8 + 4 + 4 + 4 + 2 + 2 + 8;
-const resolution_bytes = 16 + 1 + 8;
+export const sealed_account_bytes = 16 + 4 + 2 + 2 + 16 + 8 + 4 + 8;
+export const sealed_transfer_bytes = 16 + 16 + 16 + 8 + 16 + 16 + 8 + 4 + 4 + 4 + 2 + 2 + 8;
+export const sealed_resolution_bytes = 16 + 1 + 8;
+export const sealed_header_bytes = hash_bytes + 8 * 3;
 
 /** SHA-256 over the previous hash and a fixed-width encoding of everything the batch created. */
 export function hashBatch(previous_hash: Buffer, batch: SealedBatch): Buffer {
+  return hashSealedBytes(encodeSealedBatch(previous_hash, batch));
+}
+
+export function hashSealedBytes(encoded: Buffer): Buffer {
+  return createHash('sha256').update(encoded).digest();
+}
+
+/**
+ * The fixed-width, big-endian encoding of a batch that the hash chain covers. The SQLite store's
+ * commit thread reads the batch from these same bytes (see `sqlite-commit-worker.js`), so the
+ * layout is written once and hashed and shipped as it is.
+ */
+export function encodeSealedBatch(previous_hash: Buffer, batch: SealedBatch): Buffer {
   assert(previous_hash.length === hash_bytes);
   const size =
-    hash_bytes + 8 * 3 + 4 * 3 +
-    batch.accounts.length * account_bytes +
-    batch.transfers.length * transfer_bytes +
-    batch.resolutions.length * resolution_bytes;
+    sealed_header_bytes + 4 * 3 +
+    batch.accounts.length * sealed_account_bytes +
+    batch.transfers.length * sealed_transfer_bytes +
+    batch.resolutions.length * sealed_resolution_bytes;
   const out = Buffer.alloc(size);
   let at = previous_hash.copy(out, 0);
   at = out.writeBigUInt64BE(batch.id, at);
@@ -102,7 +116,7 @@ export function hashBatch(previous_hash: Buffer, batch: SealedBatch): Buffer {
     at = out.writeBigUInt64BE(resolution.timestamp, at);
   }
   assert(at === size);
-  return createHash('sha256').update(out).digest();
+  return out;
 }
 
 /** Writes a 128-bit id as 16 big-endian bytes at `at`; returns the offset after it. */

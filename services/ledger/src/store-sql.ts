@@ -1,7 +1,7 @@
 // SQL and row mapping shared by the SQLite and PostgreSQL stores. Queries are written with `?`
 // placeholders; the PostgreSQL store numbers them.
 import { assert } from '@paygrid/kernel';
-import { bytesToId, idToBytes, type SealedAccount, type SealedResolution } from './codec';
+import { bytesToId, type SealedAccount, type SealedResolution } from './codec';
 import type { AccountFilter, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import { AccountFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
@@ -265,24 +265,6 @@ export function sealedAccountFromRow(row: AccountRow): SealedAccount {
 }
 
 /** A transfer's column values, in `transfer_columns` order. */
-export function transferValues(transfer: Transfer): [Buffer, Buffer, Buffer, bigint, Buffer, Buffer, bigint, number, number, number, number, number, bigint] {
-  return [
-    idToBytes(transfer.id),
-    idToBytes(transfer.debit_account_id),
-    idToBytes(transfer.credit_account_id),
-    transfer.amount,
-    idToBytes(transfer.pending_id),
-    idToBytes(transfer.user_data_128),
-    transfer.user_data_64,
-    transfer.user_data_32,
-    transfer.timeout,
-    transfer.ledger,
-    transfer.code,
-    transfer.flags,
-    transfer.timestamp,
-  ];
-}
-
 export function closedOf(flags: number): number {
   return (flags & AccountFlags.closed) !== 0 ? 1 : 0;
 }

@@ -1,15 +1,14 @@
 import Database from 'better-sqlite3';
-import { assert } from '@paygrid/kernel';
+import { sqlite_busy_timeout_ms } from '@paygrid/kernel';
 import type BetterSqlite3 from 'better-sqlite3';
 import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
+import { SqliteCommitThread } from './sqlite-commit';
 import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
 import {
   accountBalancesQuery,
   accountFromRow,
   accountTransfersQuery,
-  account_columns,
   balanceFromRow,
-  balance_columns,
   select_accounts,
   batchFromRow,
   integer,
@@ -20,7 +19,6 @@ import {
   select_transfer_with_status,
   storedTransferFromRow,
   transferFromRow,
-  transferValues,
   transfer_columns,
   type AccountRow,
   type PendingRow,
@@ -29,7 +27,7 @@ import {
   type BatchRow,
   type TransferRow,
 } from './store-sql';
-import { TransferFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
+import { type AccountBalance, type PendingStatus, type Transfer } from './types';
 
 /** Ids per lookup statement: well under SQLite's limit of 32,766 bound parameters. */
 const lookup_chunk = 256;
@@ -42,12 +40,14 @@ const sqlite_cache_kib = 128 * 1024;
 
 /**
  * The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk
- * before the writer acknowledges it. better-sqlite3 is synchronous, which suits a single writer:
- * a batch commits without yielding, and reads between batches only ever see committed state.
+ * before the writer acknowledges it. Commits run on a thread of their own with their own connection
+ * (`SqliteCommitThread`), so the writer applies the next batch while SQLite writes this one; reads
+ * run on this connection and, in WAL mode, see only committed batches.
  */
 export class SqliteLedgerStore implements LedgerStore {
   readonly dialect = 'sqlite';
   private readonly statements;
+  private readonly committer: SqliteCommitThread;
   private fence: BetterSqlite3.Database | undefined;
 
   constructor(private readonly db: BetterSqlite3.Database) {
@@ -55,29 +55,13 @@ export class SqliteLedgerStore implements LedgerStore {
     // The writer touches account rows and index pages all over the file; a larger page cache
     // keeps them in memory between batches.
     db.pragma(`cache_size = -${sqlite_cache_kib}`);
+    this.committer = new SqliteCommitThread({ file: db.name, busy_timeout_ms: sqlite_busy_timeout_ms, cache_kib: sqlite_cache_kib });
     this.statements = {
       transferById: db.prepare<[Buffer], TransferRow>(`${select_transfer_with_status} WHERE t.id = ?`),
       transfersByIds: db.prepare<Buffer[], TransferRow>(
         `${select_transfer_with_status} WHERE t.id IN (${Array.from({ length: lookup_chunk }, () => '?').join(', ')})`,
       ),
       accountById: db.prepare<[Buffer], AccountRow>(`${select_accounts} WHERE a.id = ?`),
-      insertAccount: db.prepare(`INSERT INTO ledger_accounts (${account_columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-      insertBalance: db.prepare(`INSERT INTO ledger_balances (${balance_columns}) VALUES (?, ?, ?, ?, ?, ?)`),
-      // Balance rows are keyed by the account's timestamp (the rowid): one B-tree probe each.
-      updateBalance: db.prepare(
-        'UPDATE ledger_balances SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ?, closed = ? WHERE account_key = ?',
-      ),
-      insertTransfer: db.prepare(
-        `INSERT INTO ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      insertPending: db.prepare("INSERT INTO ledger_pending_transfers (id, status, resolved_timestamp) VALUES (?, 'pending', NULL)"),
-      resolvePending: db.prepare("UPDATE ledger_pending_transfers SET status = ?, resolved_timestamp = ? WHERE id = ? AND status = 'pending'"),
-      insertHistory: db.prepare(
-        'INSERT INTO ledger_account_balances (account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      insertBatch: db.prepare(
-        'INSERT INTO ledger_batches (id, timestamp_first, timestamp_last, accounts_created, transfers_created, pending_resolved, previous_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
     };
   }
 
@@ -157,44 +141,7 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   commit(batch: BatchCommit): Promise<void> {
-    const { sealed } = batch;
-    const s = this.statements;
-    const created = new Set<bigint>();
-    this.db.transaction(() => {
-      for (const account of sealed.accounts) {
-        created.add(account.timestamp);
-        s.insertAccount.run(
-          account.timestamp, idToBytes(account.id), account.ledger, account.code, account.flags,
-          idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
-        );
-      }
-      for (const balance of batch.balances) {
-        const values = [balance.debits_pending, balance.debits_posted, balance.credits_pending, balance.credits_posted, balance.closed ? 1 : 0] as const;
-        if (created.has(balance.account_key)) s.insertBalance.run(balance.account_key, ...values);
-        else s.updateBalance.run(...values, balance.account_key);
-      }
-      sealed.transfers.forEach((transfer, index) => {
-        const keys = batch.transfer_account_keys[index];
-        assert(keys !== undefined, 'every transfer comes with its account keys');
-        s.insertTransfer.run(...transferValues(transfer), ...keys);
-        if ((transfer.flags & TransferFlags.pending) !== 0) s.insertPending.run(idToBytes(transfer.id));
-      });
-      for (const resolution of sealed.resolutions) {
-        const changed = s.resolvePending.run(resolution.status, resolution.timestamp, idToBytes(resolution.id));
-        if (changed.changes !== 1) throw new Error(`pending transfer ${resolution.id} was not pending in the store`);
-      }
-      for (const balance of batch.history) {
-        s.insertHistory.run(
-          idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
-          balance.credits_pending, balance.credits_posted,
-        );
-      }
-      s.insertBatch.run(
-        sealed.id, sealed.timestamp_first, sealed.timestamp_last, sealed.accounts.length, sealed.transfers.length,
-        sealed.resolutions.length, batch.previous_hash, batch.hash,
-      );
-    })();
-    return Promise.resolve();
+    return this.committer.commit(batch);
   }
 
   lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
@@ -224,12 +171,12 @@ export class SqliteLedgerStore implements LedgerStore {
     return readSqliteSnapshot(this.db.name, work);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.committer.close();
     this.db.close();
     // Closing the fence's connection releases the writer lock for a standby.
     this.fence?.close();
     this.fence = undefined;
-    return Promise.resolve();
   }
 }
 

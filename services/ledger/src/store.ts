@@ -34,6 +34,8 @@ export interface BalanceSnapshot {
  */
 export interface BatchCommit {
   readonly sealed: SealedBatch;
+  /** `sealed` in the encoding the hash covers (`encodeSealedBatch`), made once by the writer. */
+  readonly sealed_bytes: Buffer;
   readonly previous_hash: Buffer;
   readonly hash: Buffer;
   /** Balances of every account the batch created (insert) or changed (update). */

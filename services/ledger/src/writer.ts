@@ -1,5 +1,5 @@
 import { assert, isAssertionError } from '@paygrid/kernel';
-import { compareResolutions, hashBatch, sealAccount, type SealedBatch } from './codec';
+import { compareResolutions, encodeSealedBatch, hashSealedBytes, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
 import type { BatchCommit, LedgerStore } from './store';
@@ -12,6 +12,8 @@ const timer_delay_max_ms = 2_147_483_647;
 export const batch_wait_ms_default = 1;
 /** One database transaction carries at most this many events, gathered from many requests. */
 export const commit_events_max = batch_events_max * 4;
+/** Queued events below which the writer does not split the queue to start its pipeline. */
+export const pipeline_split_events_min = 1024;
 /** Requests waiting for the writer, at most; past this the writer refuses new work. */
 export const queue_events_max = commit_events_max * 16;
 
@@ -72,6 +74,8 @@ export class LedgerWriter {
   private last_batch_id = 0n;
   /** The batch being written, resolving to whether it committed. */
   private in_flight: Promise<boolean> | undefined;
+  /** Whether the store is writing a batch right now (`in_flight` may have finished already). */
+  private committing = false;
   /** Wakes a drain that waits on a commit when new work arrives. */
   private on_arrival: (() => void) | undefined;
   /** Batches are numbered as they are applied; `touched` maps a transfer to the last one that read or wrote it. */
@@ -169,13 +173,20 @@ export class LedgerWriter {
     }
   }
 
+  /**
+   * Takes the next batch off the queue. With no commit in flight, it takes only about half of what
+   * waits: the other half is then applied while the first half commits, and the pipeline stays
+   * full from then on instead of alternating between applying everything and writing everything.
+   * Small queues are not split: applying them takes less time than the extra commit would.
+   */
   private takeBatch(): Request[] {
     const taken: Request[] = [];
+    const events_max = !this.committing && this.queue.length > 1 && this.queued_events >= pipeline_split_events_min ? Math.ceil(this.queued_events / 2) : commit_events_max;
     let events = 0;
     while (this.queue.length > 0) {
       const next = this.queue[0];
       assert(next !== undefined);
-      if (taken.length > 0 && events + next.events.length > commit_events_max) break;
+      if (taken.length > 0 && events + next.events.length > Math.min(events_max, commit_events_max)) break;
       this.queue.shift();
       taken.push(next);
       events += next.events.length;
@@ -214,9 +225,11 @@ export class LedgerWriter {
       return;
     }
     // Stores may fail synchronously (better-sqlite3 does); either way it becomes a rejection here.
+    this.committing = commit !== undefined;
     const writing = commit === undefined ? Promise.resolve() : Promise.resolve(commit).then((batch) => this.store.commit(batch));
     this.in_flight = writing.then(
       () => {
+        this.committing = false;
         this.committed_sequence = sequence;
         this.evict();
         this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9);
@@ -230,6 +243,7 @@ export class LedgerWriter {
         return true;
       },
       (error: unknown) => {
+        this.committing = false;
         this.failRequests(requests, error);
         return false;
       },
@@ -299,7 +313,8 @@ export class LedgerWriter {
       transfers: effects.transfers_created,
       resolutions: [...effects.pending_resolved].sort(compareResolutions),
     };
-    const hash = hashBatch(this.last_hash, sealed);
+    const sealed_bytes = encodeSealedBatch(this.last_hash, sealed);
+    const hash = hashSealedBytes(sealed_bytes);
     const accounts = this.state.accounts;
     const accountKey = (id: bigint): bigint => {
       const account = accounts.get(id);
@@ -308,6 +323,7 @@ export class LedgerWriter {
     };
     const commit: BatchCommit = {
       sealed,
+      sealed_bytes,
       previous_hash: this.last_hash,
       hash,
       balances: [...new Set([...effects.accounts_created.map(({ account }) => account), ...effects.accounts_touched])].map((account) => ({

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AlipaySandbox, WeChatPaySandbox, alipay_gateway_path } from '@paygrid/connectors';
 import { temporaryDirectory, type TemporaryDirectory } from '@paygrid/kernel/testing';
+import { describeProvider } from '../apps/cli/src/platform';
 import { createTestMerchant, freePort, startTestPlatform, type TestPlatform } from './support/platform';
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeout_ms = 15_000): Promise<T> {
@@ -108,6 +109,9 @@ describe('Alipay and WeChat Pay at configured endpoints', () => {
       alipay: { mode: 'configured', host: new URL(alipay.url).host },
       wechat_pay: { mode: 'configured', host: new URL(wechat_pay.url).host },
     });
+    // The banner and the start-up log show the host only: no id, path or key.
+    const providers = test.platform.providers;
+    expect(providers === undefined ? '' : describeProvider(providers.alipay)).toBe(`configured endpoint ${new URL(alipay.url).host}`);
   });
 
   it('takes an Alipay payment through the configured gateway, with its notification to PUBLIC_BASE_URL', async () => {
@@ -124,12 +128,21 @@ describe('Alipay and WeChat Pay at configured endpoints', () => {
     expect((await fetch(page_url)).status).toBe(200);
     expect(alipay.trade(reference)).toMatchObject({ status: 'WAIT_BUYER_PAY', total_amount: 6_600n });
     const delivery = await alipay.pay(reference);
-    expect(delivery).toMatchObject({ notify_url: `${public_base_url}/v1/notifications/alipay`, status: 200, acknowledged: true });
+    expect(delivery?.notify_url).toBe(`${public_base_url}/v1/notifications/alipay`);
     const done = await waitFor(async () => {
       const current = await merchant.client.paymentIntents.retrieve(intent.id);
       return current.status === 'succeeded' ? current : undefined;
     }, 'the Alipay payment to succeed');
     expect(done.amount_received).toBe(6_600);
+    // The notification verifies with the configured Alipay public key. It is sent again here,
+    // now that the payment is settled, because the first delivery races the status poll and a
+    // loaded machine can outlast the sandbox's 5-second wait for it.
+    const again = await fetch(delivery?.notify_url ?? '', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      body: new URLSearchParams(delivery?.params ?? {}).toString(),
+    });
+    expect({ status: again.status, body: (await again.text()).trim() }).toEqual({ status: 200, body: 'success' });
   });
 
   it('takes a WeChat Pay payment through the configured API, with its encrypted notification to PUBLIC_BASE_URL', async () => {
@@ -143,13 +156,21 @@ describe('Alipay and WeChat Pay at configured endpoints', () => {
     // The order exists at the standalone sandbox, which verified the configured merchant key's signature.
     expect(wechat_pay.order(reference)).toMatchObject({ trade_state: 'NOTPAY', total: 7_700n });
     const delivery = await wechat_pay.pay(reference);
-    // 204 means the platform verified the signature with the configured platform key and
-    // decrypted the resource with the configured APIv3 key.
-    expect(delivery).toMatchObject({ notify_url: `${public_base_url}/v1/notifications/wechat_pay`, status: 204, acknowledged: true });
+    expect(delivery.notify_url).toBe(`${public_base_url}/v1/notifications/wechat_pay`);
     const done = await waitFor(async () => {
       const current = await merchant.client.paymentIntents.retrieve(intent.id);
       return current.status === 'succeeded' ? current : undefined;
     }, 'the WeChat Pay payment to succeed');
     expect(done.amount_received).toBe(7_700);
+    // Sent again once settled (see the Alipay case): 204 means the platform verified the
+    // signature with the configured platform key and decrypted the resource with the configured
+    // APIv3 key, which nothing else uses.
+    const again = await fetch(delivery.notify_url, { method: 'POST', headers: delivery.headers, body: delivery.body });
+    expect(again.status).toBe(204);
+    // The same notification altered after it was signed is refused.
+    const tampered = JSON.parse(delivery.body) as { resource: { ciphertext: string } };
+    tampered.resource.ciphertext = Buffer.from('forged').toString('base64');
+    const forged = await fetch(delivery.notify_url, { method: 'POST', headers: delivery.headers, body: JSON.stringify(tampered) });
+    expect(forged.status).toBe(400);
   });
 });

@@ -198,11 +198,12 @@ describe('payments end to end over HTTP', () => {
   });
 
   it('takes Alipay and WeChat Pay through their sandboxes and signed notifications', async () => {
-    const sandboxes = test.platform.sandboxes;
-    expect(sandboxes).toBeDefined();
+    const providers = test.platform.providers;
+    const sandboxUrl = (endpoint: { mode: string; url?: string } | undefined) => (endpoint?.mode === 'sandbox' ? (endpoint.url ?? '') : '');
+    expect(providers).toMatchObject({ alipay: { mode: 'sandbox' }, wechat_pay: { mode: 'sandbox' } });
     for (const [method, pay_path] of [
-      ['alipay', (reference: string) => `${sandboxes?.alipay ?? ''}/sandbox/trades/${reference}/pay`],
-      ['wechat_pay', (reference: string) => `${sandboxes?.wechat_pay ?? ''}/sandbox/orders/${reference}/pay`],
+      ['alipay', (reference: string) => `${sandboxUrl(providers?.alipay)}/sandbox/trades/${reference}/pay`],
+      ['wechat_pay', (reference: string) => `${sandboxUrl(providers?.wechat_pay)}/sandbox/orders/${reference}/pay`],
     ] as const) {
       const intent = await merchant.client.paymentIntents.create({ amount: 8_800, currency: 'cny' });
       const confirmed = await merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: method }, return_url: 'http://127.0.0.1:9/done' });

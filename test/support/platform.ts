@@ -7,7 +7,8 @@ import { temporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid } from '@paygrid/sdk';
 import { startPlatform, type RunningPlatform } from '../../apps/cli/src/platform';
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 right now, for a test that must know the platform's address before it starts. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const address = server.address();
@@ -29,6 +30,8 @@ export interface TestPlatformOptions {
   /** Use the Redis cache adapter at this URL (keys under a unique prefix, deleted on close). */
   readonly redis_url?: string;
   readonly env?: Record<string, string>;
+  /** The port to listen on, when the test must know it before the start (to set PUBLIC_BASE_URL); a free one otherwise. */
+  readonly port?: number;
 }
 
 async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
@@ -59,7 +62,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...options.env,
   };
   // A real port, not 0: the platform gives payment providers its own URL for their notifications.
-  const platform = await startPlatform({ env, port: await freePort() });
+  const platform = await startPlatform({ env, port: options.port ?? (await freePort()) });
   const url = platform.url;
   return {
     url,

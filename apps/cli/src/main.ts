@@ -11,7 +11,7 @@ import {
 } from '@paygrid/vault';
 import { ConfigError, describeDatabaseLocation, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
-import { UsageError, parseServices, service_migrations, startPlatform } from './platform';
+import { UsageError, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
 
 const usage = {
   main: `Usage: paygrid <command> [options]
@@ -35,7 +35,9 @@ Options:
 Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG_LEVEL (info),
 PAYGRID_OPERATOR_KEY, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
 without it), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
-GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key.`,
+GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key,
+WEBHOOK_ALLOW_PRIVATE_URLS (false). Real payment providers: ALIPAY_* and WECHAT_PAY_* with
+PUBLIC_BASE_URL (see docs/operations.md); without them their sandboxes run in process.`,
   migrate: `Usage: paygrid migrate
 
 Applies every service's pending migrations to DATA_DIR's SQLite files or, with DATABASE_URL, to
@@ -128,7 +130,10 @@ async function start(args: readonly string[]): Promise<number> {
   if (key.source === 'environment') console.log('  operator key: from PAYGRID_OPERATOR_KEY');
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
   console.log(`  API docs:     ${platform.url}/docs`);
-  if (platform.sandboxes !== undefined) console.log(`  sandboxes:    Alipay ${platform.sandboxes.alipay}, WeChat Pay ${platform.sandboxes.wechat_pay}`);
+  if (platform.providers !== undefined) {
+    console.log(`  Alipay:       ${describeProvider(platform.providers.alipay)}`);
+    console.log(`  WeChat Pay:   ${describeProvider(platform.providers.wechat_pay)}`);
+  }
   console.log(`  try:          curl -H "Authorization: Bearer <operator key>" -H "Content-Type: application/json" -d '{"name":"Acme"}' ${platform.url}/v1/merchants`);
 
   await new Promise<void>((resolve) => {

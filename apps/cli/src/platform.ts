@@ -22,7 +22,7 @@ import { PaymentsService, payments_migrations } from '@paygrid/payments';
 import { VaultService, loadKeyEncryptionKey, parsePreviousKeyEncryptionKeys, vault_migrations } from '@paygrid/vault';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
-import { startConnectors } from './connectors';
+import { startConnectors, type ProviderEndpoint } from './connectors';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
 /** The services this build can run. Later services join this list as they land. */
@@ -57,8 +57,11 @@ export interface RunningPlatform {
   readonly config: PlatformConfig;
   readonly operator_key: OperatorKey;
   readonly ledger_store: string;
-  /** The local stand-ins for outside providers, when payments run: for the banner and for tests. */
-  readonly sandboxes: { readonly alipay: string; readonly wechat_pay: string } | undefined;
+  /**
+   * Where Alipay and WeChat Pay requests go when payments run: a local sandbox (its URL) or a
+   * configured endpoint (its host). For the banner and for tests.
+   */
+  readonly providers: { readonly alipay: ProviderEndpoint; readonly wechat_pay: ProviderEndpoint } | undefined;
   /** Where each service keeps its data, for the start-up banner. */
   readonly databases: Readonly<Record<string, string>>;
   /** Stops taking requests, finishes the batch in flight, and closes every store. */
@@ -188,6 +191,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     webhooks = new WebhooksService({
       database: await serviceDatabase('webhooks'),
       ...(config.WEBHOOK_RETRY_SCHEDULE_MS === undefined ? {} : { schedule: config.WEBHOOK_RETRY_SCHEDULE_MS }),
+      allow_private_urls: config.WEBHOOK_ALLOW_PRIVATE_URLS,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'webhooks' }, message),
     });
     await webhooks.start();
@@ -213,11 +217,15 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   }
 
   let payments: PaymentsService | undefined;
-  let sandboxes: RunningPlatform['sandboxes'];
+  let providers: RunningPlatform['providers'];
   if (services.includes('payments') && ledger_service !== undefined && wallet !== undefined && vault !== undefined && webhooks !== undefined) {
-    const connectors = await startConnectors({ config, vault, public_url: `${tls === undefined ? 'http' : 'https'}://${config.HOST}:${options.port ?? config.PORT}` });
+    // Providers post notifications to the public address when there is one; the in-process
+    // sandboxes can use the address this process listens on.
+    const listen_url = `${tls === undefined ? 'http' : 'https'}://${config.HOST}:${options.port ?? config.PORT}`;
+    const connectors = await startConnectors({ config, vault, public_url: config.PUBLIC_BASE_URL ?? listen_url });
     closers.push(() => connectors.close());
-    sandboxes = { alipay: connectors.alipay_sandbox.url, wechat_pay: connectors.wechat_pay_sandbox.url };
+    providers = connectors.providers;
+    logger.info({ alipay: describeProvider(providers.alipay), wechat_pay: describeProvider(providers.wechat_pay) }, 'payment providers');
     const tokens = vault;
     const events = webhooks;
     payments = new PaymentsService({
@@ -268,12 +276,17 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     operator_key,
     ledger_store,
     databases,
-    sandboxes,
+    providers,
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();
     },
   };
+}
+
+/** A provider's mode for the banner and the start-up log: never a key, an id or a path. */
+export function describeProvider(endpoint: ProviderEndpoint): string {
+  return endpoint.mode === 'sandbox' ? `sandbox at ${endpoint.url}` : `configured endpoint ${endpoint.host}`;
 }
 
 /**

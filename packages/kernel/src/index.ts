@@ -33,6 +33,13 @@ export {
   type Variable,
 } from './config/variables';
 export { loadPlatformConfig, log_levels, type LogLevel, type PlatformConfig } from './config/platform-config';
+export {
+  key_file_bytes_max,
+  rsa_modulus_bits_min,
+  wechat_pay_api_v3_key_bytes,
+  type AlipayEndpointConfig,
+  type WeChatPayEndpointConfig,
+} from './config/providers';
 
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
 export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';

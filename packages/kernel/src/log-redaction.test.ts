@@ -17,6 +17,14 @@ describe('redactSecrets', () => {
     });
   });
 
+  it("hides payment providers' keys under the names connectors give them", () => {
+    const logged = { alipay: { app_private_key: 'MIIE...', gateway_url: 'https://openapi.alipay.com/gateway.do' }, wechat_pay: { merchant_private_key: 'MIIE...', api_v3_key: 'k'.repeat(32) } };
+    expect(redactSecrets(logged)).toEqual({
+      alipay: { app_private_key: '[redacted]', gateway_url: 'https://openapi.alipay.com/gateway.do' },
+      wechat_pay: { merchant_private_key: '[redacted]', api_v3_key: '[redacted]' },
+    });
+  });
+
   it('never changes the caller objects, and copies only what it must', () => {
     const untouched = { amount: 100, currency: 'usd' };
     const logged = { payment: { cvc: '123' }, order: untouched };

@@ -25,6 +25,13 @@ export const redacted_field_names = [
   'signingSecret',
   'operator_key',
   'operatorKey',
+  // Payment providers' keys: the platform holds them as key objects, which print as nothing, but
+  // a key read as text must not reach a log under its own name either.
+  'private_key',
+  'app_private_key',
+  'merchant_private_key',
+  'api_v3_key',
+  'kek',
   'authorization',
   'proxy-authorization',
   'cookie',

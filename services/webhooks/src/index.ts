@@ -28,6 +28,16 @@ export { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max,
 export { secret_prefix, secret_random_bytes, signDelivery, type SignedHeaders } from './signing';
 export { delivery_transitions, endpoint_transitions } from './transitions';
 export {
+  WebhookUrlGuard,
+  classifyAddress,
+  lookupAddresses,
+  non_public_address_classes,
+  url_lookup_timeout_ms,
+  type AddressLookup,
+  type NonPublicAddressClass,
+  type UrlGuardOptions,
+} from './url-guard';
+export {
   description_length_max,
   enabled_events_max,
   event_body_bytes_max,

@@ -19,7 +19,7 @@ import {
   type Tenant,
 } from '@paygrid/kernel';
 import { checkSchedule, retry_schedule_ms_default, retryDelayMs, type RandomSource } from './schedule';
-import { delivery_timeout_ms_default, delivery_timeout_ms_max, sendAttempt, type AttemptOutcome } from './sender';
+import { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max, sendAttempt, type AttemptOutcome } from './sender';
 import { newEndpointSecret, signDelivery } from './signing';
 import {
   advanceDelivery,
@@ -46,6 +46,7 @@ import {
   type EventRecord,
 } from './store';
 import { endpoint_transitions, transition } from './transitions';
+import { WebhookUrlGuard, lookupAddresses, type AddressLookup } from './url-guard';
 import {
   all_events_wildcard,
   type CreatedWebhookEndpoint,
@@ -108,6 +109,13 @@ export interface WebhooksServiceOptions {
   readonly deliveries_in_flight_max?: number;
   /** Jitter source, uniform in [0, 1). */
   readonly random?: RandomSource;
+  /**
+   * Lets live-mode endpoints receive webhooks on private, loopback and other non-public addresses
+   * (a private install's receivers live there). Off by default; https stays required.
+   */
+  readonly allow_private_urls?: boolean;
+  /** How live-mode endpoints' host names are resolved for the URL guard; the system resolver by default. */
+  readonly lookup?: AddressLookup;
 }
 
 function missing(what: string, id: string, param: string): ApiError {
@@ -139,6 +147,7 @@ export class WebhooksService implements WebhooksClient {
   readonly #poll_interval_ms: number;
   readonly #in_flight_max: number;
   readonly #random: RandomSource;
+  readonly #url_guard: WebhookUrlGuard;
   #started = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -160,6 +169,7 @@ export class WebhooksService implements WebhooksClient {
     this.#poll_interval_ms = options.poll_interval_ms ?? poll_interval_ms_default;
     this.#in_flight_max = options.deliveries_in_flight_max ?? deliveries_in_flight_max_default;
     this.#random = options.random ?? Math.random;
+    this.#url_guard = new WebhookUrlGuard({ allow_private_urls: options.allow_private_urls ?? false, lookup: options.lookup ?? lookupAddresses });
     assert(Number.isSafeInteger(this.#timeout_ms) && this.#timeout_ms > 0 && this.#timeout_ms <= delivery_timeout_ms_max, 'delivery_timeout_ms is 1 ms to a minute');
     // The lease covers the request and the recording of its result; twice the timeout leaves room.
     assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms >= 2 * this.#timeout_ms, 'lease_ms is at least twice delivery_timeout_ms');
@@ -188,7 +198,7 @@ export class WebhooksService implements WebhooksClient {
   // Endpoints.
 
   async createEndpoint(tenant: Tenant, input: CreateEndpointInput): Promise<CreatedWebhookEndpoint> {
-    const url = checkUrl(input.url);
+    const url = await this.#checkEndpointUrl(tenant, input.url);
     const enabled_events = checkEnabledEvents(input.enabled_events);
     const description = checkDescription(input.description);
     const secret = newEndpointSecret();
@@ -224,7 +234,7 @@ export class WebhooksService implements WebhooksClient {
   }
 
   async updateEndpoint(tenant: Tenant, id: string, input: UpdateEndpointInput): Promise<WebhookEndpoint> {
-    const url = input.url === undefined ? undefined : checkUrl(input.url);
+    const url = input.url === undefined ? undefined : await this.#checkEndpointUrl(tenant, input.url);
     const enabled_events = input.enabled_events === undefined ? undefined : checkEnabledEvents(input.enabled_events);
     const status = input.status === undefined ? undefined : checkEndpointStatus(input.status);
     const description = input.description === undefined ? undefined : checkDescription(input.description);
@@ -416,8 +426,7 @@ export class WebhooksService implements WebhooksClient {
     }
     assert(belongsTo(endpoint, delivery) && belongsTo(event, delivery), 'a delivery joins an event and an endpoint of its own tenant');
     const attempted_ms = this.#clock.now();
-    const headers = signDelivery(endpoint.secret, event.id, secondsOf(attempted_ms), event.body);
-    const outcome = await sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms });
+    const outcome = await this.#attempt(endpoint, event, attempted_ms);
     const record = (tx: Database) => this.#recordAttempt(tx, delivery, lease_token, outcome, attempted_ms);
     let disabled: EndpointRecord | undefined;
     try {
@@ -510,6 +519,32 @@ export class WebhooksService implements WebhooksClient {
   }
 
   // Helpers.
+
+  /** The URL checks every mode shares, then, in live mode, https and public addresses only. */
+  async #checkEndpointUrl(tenant: Tenant, value: unknown): Promise<string> {
+    const url = checkUrl(value);
+    if (!tenant.livemode) return url;
+    const refusal = await this.#url_guard.registrationRefusal(url, 'url');
+    if (refusal !== undefined) throw invalid('url_not_allowed', refusal, 'url');
+    return url;
+  }
+
+  /**
+   * Sends one attempt, unless a live endpoint's URL no longer passes the guard now that its name
+   * has been resolved afresh: then nothing is sent, and the attempt fails with the reason, to be
+   * retried by the schedule like any failure (the name may be fixed meanwhile).
+   */
+  async #attempt(endpoint: EndpointRecord, event: EventRecord, attempted_ms: number): Promise<AttemptOutcome> {
+    if (endpoint.livemode) {
+      const refusal = await this.#url_guard.deliveryRefusal(endpoint.url);
+      if (refusal !== undefined) {
+        this.#log('warn', 'refused to send a webhook to a URL the guard does not allow', { endpoint: endpoint.id, merchant: endpoint.merchant_id, reason: refusal });
+        return { succeeded: false, response_status: null, response_body: null, error: `url_not_allowed: ${refusal}`.slice(0, error_length_max), duration_ms: 0, retry_after_ms: undefined };
+      }
+    }
+    const headers = signDelivery(endpoint.secret, event.id, secondsOf(attempted_ms), event.body);
+    return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms });
+  }
 
   async #storeEvent(tx: Database, tenant: Tenant, event: EventRecord): Promise<EventRecord> {
     if (await insertEvent(tx, event)) {

@@ -43,6 +43,10 @@ describe('loadPlatformConfig', () => {
       CARD_ACQUIRER_URL: undefined,
       CARD_ACQUIRER_LATENCY_MS: 0,
       WEBHOOK_RETRY_SCHEDULE_MS: undefined,
+      WEBHOOK_ALLOW_PRIVATE_URLS: false,
+      PUBLIC_BASE_URL: undefined,
+      ALIPAY: undefined,
+      WECHAT_PAY: undefined,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

@@ -10,6 +10,12 @@ import {
   urlVar,
   type Environment,
 } from './variables';
+import {
+  readProviderEndpoints,
+  secureUrlVar,
+  type AlipayEndpointConfig,
+  type WeChatPayEndpointConfig,
+} from './providers';
 
 export const log_levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof log_levels)[number];
@@ -52,6 +58,18 @@ export interface PlatformConfig {
   readonly CARD_ACQUIRER_LATENCY_MS: number;
   /** How many milliseconds a webhook delivery waits before its first retry; the schedule grows from it. */
   readonly WEBHOOK_RETRY_SCHEDULE_MS: readonly number[] | undefined;
+  /** Lets live-mode webhook endpoints be on private, loopback and other non-public addresses. */
+  readonly WEBHOOK_ALLOW_PRIVATE_URLS: boolean;
+  /**
+   * Where the outside world reaches this platform (https://pay.example.com), without a trailing
+   * slash: payment providers post their notifications under it. Required when a real provider is
+   * configured; without it the in-process sandboxes are given the address this process listens on.
+   */
+  readonly PUBLIC_BASE_URL: string | undefined;
+  /** Alipay's real endpoint, from the ALIPAY_* variables; undefined runs the sandbox in process. */
+  readonly ALIPAY: AlipayEndpointConfig | undefined;
+  /** WeChat Pay's real endpoint, from the WECHAT_PAY_* variables; undefined runs the sandbox in process. */
+  readonly WECHAT_PAY: WeChatPayEndpointConfig | undefined;
 }
 
 export const operator_key_length_min = 32;
@@ -87,6 +105,8 @@ const platform_variables = {
   WEBHOOK_RETRY_SCHEDULE_MS: optional(
     stringVar({ name: 'WEBHOOK_RETRY_SCHEDULE_MS', pattern: /^[0-9]{1,10}(,[0-9]{1,10}){0,19}$/, allowed: 'must be comma-separated whole milliseconds, at most 20' }),
   ),
+  WEBHOOK_ALLOW_PRIVATE_URLS: booleanVar({ name: 'WEBHOOK_ALLOW_PRIVATE_URLS', default: false }),
+  PUBLIC_BASE_URL: optional(secureUrlVar({ name: 'PUBLIC_BASE_URL' })),
   CACHE_KEY_PREFIX: stringVar({ name: 'CACHE_KEY_PREFIX', default: 'paygrid:', pattern: /^[A-Za-z0-9_:.-]{1,64}$/, allowed: 'must be 1 to 64 letters, digits or _:.-' }),
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
@@ -105,8 +125,10 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
     const missing = values.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
     throw new ConfigError([`${missing} must be set too: TLS_CERT_FILE and TLS_KEY_FILE go together`]);
   }
+  const providers = readProviderEndpoints(environment, values.PUBLIC_BASE_URL);
   return Object.freeze({
     ...values,
+    ...providers,
     WEBHOOK_RETRY_SCHEDULE_MS: values.WEBHOOK_RETRY_SCHEDULE_MS?.split(',').map((delay) => Number.parseInt(delay, 10)),
     MIGRATE_ON_START: values.MIGRATE_ON_START ?? true,
   });

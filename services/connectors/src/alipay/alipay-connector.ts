@@ -38,10 +38,10 @@ export interface AlipayConnectorConfig {
   /** Alipay's gateway, https://openapi.alipay.com/gateway.do in production. */
   readonly gateway_url: string;
   readonly app_id: string;
-  /** The app's private key, PEM or bare base64 PKCS #8. */
-  readonly app_private_key: string;
-  /** Alipay's public key for this app, PEM or bare base64. */
-  readonly alipay_public_key: string;
+  /** The app's private key, PEM or bare base64 PKCS #8, or a key object. */
+  readonly app_private_key: string | KeyObject;
+  /** Alipay's public key for this app, PEM or bare base64, or a key object. */
+  readonly alipay_public_key: string | KeyObject;
   /** Where Alipay posts payment notifications. */
   readonly notify_url: string;
   readonly clock?: Clock;

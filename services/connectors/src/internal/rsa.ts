@@ -1,18 +1,28 @@
 // SHA256withRSA, the signature both Alipay (RSA2) and WeChat Pay API v3 use: PKCS #1 v1.5
 // padding over SHA-256, written as base64.
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { assert } from '@paygrid/kernel';
 
 /**
  * Reads a private key from PEM (PKCS #8 or PKCS #1), or from bare base64 PKCS #8 as Alipay's key
- * tool writes it. A key that cannot be read is a configuration mistake and throws at once.
+ * tool writes it. A key that cannot be read is a configuration mistake and throws at once. A key
+ * object (as the platform config loads keys from files) is taken as it is.
  */
-export function readPrivateKey(text: string): KeyObject {
+export function readPrivateKey(text: string | KeyObject): KeyObject {
+  if (typeof text !== 'string') {
+    assert(text.type === 'private', 'a private key object is required');
+    return text;
+  }
   if (text.includes('-----BEGIN')) return createPrivateKey(text);
   return createPrivateKey({ key: Buffer.from(text.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'pkcs8' });
 }
 
 /** Reads a public key from PEM (SPKI, PKCS #1 or a certificate), or from bare base64 SPKI. */
-export function readPublicKey(text: string): KeyObject {
+export function readPublicKey(text: string | KeyObject): KeyObject {
+  if (typeof text !== 'string') {
+    assert(text.type === 'public', 'a public key object is required');
+    return text;
+  }
   if (text.includes('-----BEGIN')) return createPublicKey(text);
   return createPublicKey({ key: Buffer.from(text.replace(/\s+/g, ''), 'base64'), format: 'der', type: 'spki' });
 }

@@ -8,7 +8,7 @@
 // - a notification's resource is AEAD_AES_256_GCM with the merchant's 32-byte APIv3 key, and
 //   `ciphertext` is base64 of the encrypted bytes followed by the 16-byte tag.
 // Signatures are SHA256withRSA, written as base64.
-import { createCipheriv, createDecipheriv, randomBytes, randomInt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomInt, type KeyObject } from 'node:crypto';
 import { assert } from '@paygrid/kernel';
 
 export const authorization_scheme = 'WECHATPAY2-SHA256-RSA2048';
@@ -84,13 +84,18 @@ export function isTimestampFresh(timestamp: string, now_ms: number): boolean {
   return Math.abs(Number.parseInt(timestamp, 10) - now_seconds) <= timestamp_skew_seconds_max;
 }
 
-function apiV3Key(api_v3_key: string): Buffer {
-  const key = Buffer.from(api_v3_key, 'utf8');
-  assert(key.length === api_v3_key_bytes, `the WeChat Pay APIv3 key must be ${api_v3_key_bytes} bytes`);
-  return key;
+/** The key's length in bytes: text counts as UTF-8, and a key object must be a secret key. */
+export function apiV3KeyBytes(api_v3_key: string | KeyObject): number | undefined {
+  if (typeof api_v3_key === 'string') return Buffer.byteLength(api_v3_key, 'utf8');
+  return api_v3_key.type === 'secret' ? api_v3_key.symmetricKeySize : undefined;
 }
 
-export function encryptResource(api_v3_key: string, plaintext: string, nonce: string, associated_data: string): string {
+function apiV3Key(api_v3_key: string | KeyObject): Buffer | KeyObject {
+  assert(apiV3KeyBytes(api_v3_key) === api_v3_key_bytes, `the WeChat Pay APIv3 key must be ${api_v3_key_bytes} bytes`);
+  return typeof api_v3_key === 'string' ? Buffer.from(api_v3_key, 'utf8') : api_v3_key;
+}
+
+export function encryptResource(api_v3_key: string | KeyObject, plaintext: string, nonce: string, associated_data: string): string {
   const cipher = createCipheriv('aes-256-gcm', apiV3Key(api_v3_key), Buffer.from(nonce, 'utf8'));
   cipher.setAAD(Buffer.from(associated_data, 'utf8'));
   const encrypted = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
@@ -98,7 +103,7 @@ export function encryptResource(api_v3_key: string, plaintext: string, nonce: st
 }
 
 /** The plaintext, or undefined when the key, nonce, associated data or ciphertext do not match. */
-export function decryptResource(api_v3_key: string, ciphertext: string, nonce: string, associated_data: string): string | undefined {
+export function decryptResource(api_v3_key: string | KeyObject, ciphertext: string, nonce: string, associated_data: string): string | undefined {
   const bytes = Buffer.from(ciphertext, 'base64');
   if (bytes.length <= gcm_tag_bytes) return undefined;
   try {

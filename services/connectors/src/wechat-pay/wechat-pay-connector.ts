@@ -26,6 +26,7 @@ import { parseJsonRecord, readRecord, readString, stringifyJson, type JsonRecord
 import { readPrivateKey, readPublicKey, signSha256WithRsa, verifySha256WithRsa } from '../internal/rsa';
 import {
   api_v3_key_bytes,
+  apiV3KeyBytes,
   authorization_scheme,
   decryptResource,
   formatAuthorization,
@@ -42,13 +43,14 @@ export interface WeChatPayConnectorConfig {
   readonly mchid: string;
   /** The serial number of the merchant API certificate the private key belongs to. */
   readonly serial_no: string;
-  readonly merchant_private_key: string;
-  /** WeChat Pay's platform public key (or certificate), to verify answers and notifications. */
-  readonly platform_public_key: string;
+  /** PEM, or a key object. */
+  readonly merchant_private_key: string | KeyObject;
+  /** WeChat Pay's platform public key (or certificate), to verify answers and notifications; PEM or a key object. */
+  readonly platform_public_key: string | KeyObject;
   /** When given, answers and notifications must name this platform serial number. */
   readonly platform_serial_no?: string;
-  /** The 32-byte APIv3 key that decrypts notifications. */
-  readonly api_v3_key: string;
+  /** The 32-byte APIv3 key that decrypts notifications, as text or as a secret key object. */
+  readonly api_v3_key: string | KeyObject;
   readonly notify_url: string;
   readonly appid: string;
   readonly clock?: Clock;
@@ -78,7 +80,7 @@ export class WeChatPayConnector implements Connector {
   readonly #order_expire_ms: number;
 
   constructor(config: WeChatPayConnectorConfig) {
-    assert(Buffer.byteLength(config.api_v3_key, 'utf8') === api_v3_key_bytes, `WeChatPayConnector api_v3_key must be ${api_v3_key_bytes} bytes`);
+    assert(apiV3KeyBytes(config.api_v3_key) === api_v3_key_bytes, `WeChatPayConnector api_v3_key must be ${api_v3_key_bytes} bytes`);
     this.#config = config;
     this.#base_url = config.base_url.endsWith('/') ? config.base_url.slice(0, -1) : config.base_url;
     this.#merchant_private_key = readPrivateKey(config.merchant_private_key);

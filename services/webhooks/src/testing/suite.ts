@@ -129,6 +129,93 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
     await service.createEndpoint(newTenant(), { url: 'https://example.com/', enabled_events: ['*'] });
   });
 
+  it('refuses live-mode URLs that are not https or that reach non-public addresses, and keeps test mode open to 127.0.0.1', async () => {
+    // No test asks real DNS: names resolve through this table.
+    const names: Record<string, readonly string[]> = { localhost: ['127.0.0.1', '::1'], 'hooks.example.com': ['203.0.113.7'] };
+    const service = harness.service({ lookup: (hostname) => Promise.resolve(names[hostname] ?? []) });
+    const live = newTenant(true);
+    const refused = async (url: string) => {
+      const error = await apiErrorOf(service.createEndpoint(live, { url, enabled_events: ['*'] }));
+      return { type: error.type, code: error.code, param: error.param, message: error.message };
+    };
+    const not_allowed = { type: 'invalid_request_error', code: 'url_not_allowed', param: 'url' };
+    const cases: readonly (readonly [string, RegExp])[] = [
+      ['http://hooks.example.com/', /must use https in live mode/],
+      ['https://127.0.0.1:8443/', /127\.0\.0\.1, a loopback address/],
+      ['https://[::1]/', /::1, a loopback address/],
+      ['https://10.0.0.5/', /10\.0\.0\.5, a private address/],
+      ['https://172.16.4.4/', /a private address/],
+      ['https://192.168.0.10/', /a private address/],
+      ['https://169.254.169.254/latest/meta-data/', /169\.254\.169\.254, a link-local address/],
+      ['https://[fe80::1]/', /a link-local address/],
+      ['https://[fd12:3456::1]/', /a unique-local IPv6 address/],
+      ['https://0.0.0.0/', /an unspecified address/],
+      ['https://[::]/', /an unspecified address/],
+      ['https://224.0.0.251/', /a multicast address/],
+      ['https://[ff02::1]/', /a multicast address/],
+      ['https://localhost:8443/', /host localhost resolves to 127\.0\.0\.1, a loopback address/],
+    ];
+    for (const [url, message] of cases) {
+      const error = await refused(url);
+      expect(error, url).toMatchObject(not_allowed);
+      expect(error.message, url).toMatch(message);
+    }
+    // The URL of an existing live endpoint is checked the same way when it changes.
+    const { endpoint } = await service.createEndpoint(live, { url: 'https://hooks.example.com/', enabled_events: ['*'] });
+    expect(endpoint.livemode).toBe(true);
+    const changed = await apiErrorOf(service.updateEndpoint(live, endpoint.id, { url: 'https://169.254.169.254/' }));
+    expect({ type: changed.type, code: changed.code, param: changed.param }).toEqual(not_allowed);
+    expect((await service.getEndpoint(live, endpoint.id)).url).toBe('https://hooks.example.com/');
+    // Test mode: tests and local development send to http://127.0.0.1 and localhost.
+    const test_mode = newTenant();
+    for (const url of ['http://127.0.0.1:9/hooks', 'http://localhost:9/hooks', 'http://10.0.0.5/hooks']) {
+      expect((await service.createEndpoint(test_mode, { url, enabled_events: ['*'] })).endpoint.url).toBe(url);
+    }
+  });
+
+  it('checks a live endpoint again before every attempt, and sends nothing to an address it refuses (DNS rebinding)', async () => {
+    let resolves_to: readonly string[] = ['203.0.113.7'];
+    const sent: string[] = [];
+    const fetcher: typeof fetch = (input) => {
+      sent.push(input instanceof Request ? input.url : input.toString());
+      return Promise.resolve(new Response('ok', { status: 200 }));
+    };
+    const service = harness.service({ schedule: [0], fetch: fetcher, lookup: () => Promise.resolve(resolves_to) });
+    const live = newTenant(true);
+    const { endpoint } = await service.createEndpoint(live, { url: 'https://rebind.example.com/hooks', enabled_events: ['*'] });
+    // After registration the name moves to the cloud metadata address.
+    resolves_to = ['169.254.169.254'];
+    await service.publish(live, eventInput('order.updated'));
+    expect(await service.deliverDue()).toBe(1);
+    expect(sent).toEqual([]);
+    const [refused] = (await service.listDeliveryAttempts(live, { endpoint: endpoint.id })).data;
+    expect(refused).toMatchObject({ status: 'failed', response_status: null, response_body: null, livemode: true });
+    expect(refused?.error).toBe(
+      'url_not_allowed: url host rebind.example.com resolves to 169.254.169.254, a link-local address (where cloud metadata services live); live-mode webhooks are sent only to public addresses',
+    );
+    // The failure is retried like any other; once the name is public again the event goes out.
+    resolves_to = ['203.0.113.7'];
+    expect(await service.deliverDue()).toBe(1);
+    expect(sent).toEqual(['https://rebind.example.com/hooks']);
+    expect((await service.listDeliveryAttempts(live, { endpoint: endpoint.id })).data.map((attempt) => attempt.status)).toEqual(['succeeded', 'failed']);
+  });
+
+  it('lets an operator allow private addresses for live endpoints, still over https', async () => {
+    const sent: string[] = [];
+    const fetcher: typeof fetch = (input) => {
+      sent.push(input instanceof Request ? input.url : input.toString());
+      return Promise.resolve(new Response(null, { status: 204 }));
+    };
+    const service = harness.service({ allow_private_urls: true, fetch: fetcher, lookup: () => Promise.resolve(['10.0.0.8']) });
+    const live = newTenant(true);
+    await service.createEndpoint(live, { url: 'https://10.0.0.5/hooks', enabled_events: ['*'] });
+    await service.createEndpoint(live, { url: 'https://receiver.internal/hooks', enabled_events: ['*'] });
+    expect((await apiErrorOf(service.createEndpoint(live, { url: 'http://10.0.0.5/hooks', enabled_events: ['*'] }))).code).toBe('url_not_allowed');
+    await service.publish(live, eventInput('order.updated'));
+    expect(await service.deliverDue()).toBe(2);
+    expect(sent.sort()).toEqual(['https://10.0.0.5/hooks', 'https://receiver.internal/hooks']);
+  });
+
   it('stores a published event once, whatever number of times it is published, and lists events by type', async () => {
     const service = harness.service();
     const tenant = newTenant();

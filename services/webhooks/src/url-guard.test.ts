@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { WebhookUrlGuard, classifyAddress, type AddressLookup } from './url-guard';
+
+/** A resolver that knows a few names and fails for the rest, so that no test asks real DNS. */
+function fakeLookup(names: Record<string, readonly string[]>): AddressLookup {
+  return (hostname) => {
+    const found = names[hostname];
+    if (found === undefined) return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }));
+    return Promise.resolve(found);
+  };
+}
+
+describe('classifyAddress', () => {
+  it('names every non-public class, IPv4 and IPv6, and IPv4 inside IPv6', () => {
+    const expected: Record<string, string | undefined> = {
+      '0.0.0.0': 'unspecified',
+      '::': 'unspecified',
+      '127.0.0.1': 'loopback',
+      '127.255.0.9': 'loopback',
+      '::1': 'loopback',
+      '10.1.2.3': 'private',
+      '172.16.0.1': 'private',
+      '172.31.255.255': 'private',
+      '192.168.1.1': 'private',
+      '100.64.0.1': 'private',
+      '169.254.169.254': 'link_local',
+      'fe80::1': 'link_local',
+      'fd00:ec2::254': 'unique_local',
+      'fc00::1': 'unique_local',
+      '224.0.0.1': 'multicast',
+      'ff02::1': 'multicast',
+      '255.255.255.255': 'reserved',
+      '::127.0.0.1': 'reserved',
+      '::ffff:127.0.0.1': 'loopback',
+      '::ffff:10.0.0.1': 'private',
+      '::ffff:169.254.169.254': 'link_local',
+      // Public addresses, including neighbours of the blocked ranges.
+      '8.8.8.8': undefined,
+      '172.32.0.1': undefined,
+      '100.128.0.1': undefined,
+      '203.0.113.7': undefined,
+      '2606:4700:4700::1111': undefined,
+      '::ffff:8.8.8.8': undefined,
+      'not-an-address': undefined,
+    };
+    for (const [address, address_class] of Object.entries(expected)) expect(classifyAddress(address), address).toBe(address_class);
+  });
+});
+
+describe('WebhookUrlGuard', () => {
+  const guard = new WebhookUrlGuard({
+    allow_private_urls: false,
+    lookup: fakeLookup({
+      'hooks.example.com': ['203.0.113.7', '2606:4700:4700::1111'],
+      'sneaky.example.com': ['203.0.113.7', '10.0.0.5'],
+      'metadata.example.com': ['169.254.169.254'],
+      'empty.example.com': [],
+    }),
+  });
+
+  it('allows https to public addresses, literal or by name', async () => {
+    expect(await guard.registrationRefusal('https://hooks.example.com/webhooks', 'url')).toBeUndefined();
+    expect(await guard.registrationRefusal('https://203.0.113.7:8443/hooks', 'url')).toBeUndefined();
+    expect(await guard.registrationRefusal('https://[2606:4700:4700::1111]/hooks', 'url')).toBeUndefined();
+  });
+
+  it('refuses http, and literal or resolved addresses that are not public, whatever their spelling', async () => {
+    expect(await guard.registrationRefusal('http://hooks.example.com/', 'url')).toBe('url must use https in live mode');
+    expect(await guard.registrationRefusal('https://127.1/', 'url')).toBe('url points to 127.0.0.1, a loopback address; live-mode webhooks are sent only to public addresses');
+    expect(await guard.registrationRefusal('https://2130706433/', 'url')).toMatch(/^url points to 127\.0\.0\.1, a loopback address/);
+    expect(await guard.registrationRefusal('https://[::ffff:a00:1]/', 'url')).toMatch(/^url points to ::ffff:a00:1, a private address/);
+    expect(await guard.registrationRefusal('https://[fe80::1]/', 'url')).toMatch(/a link-local address/);
+    // One bad address among good ones is enough: the request may connect to any of them.
+    expect(await guard.registrationRefusal('https://sneaky.example.com/', 'url')).toBe(
+      'url host sneaky.example.com resolves to 10.0.0.5, a private address; live-mode webhooks are sent only to public addresses',
+    );
+    expect(await guard.registrationRefusal('https://metadata.example.com/', 'url')).toMatch(/resolves to 169\.254\.169\.254, a link-local address/);
+  });
+
+  it('accepts a name that does not resolve at registration, and refuses it before an attempt', async () => {
+    expect(await guard.registrationRefusal('https://later.example.com/', 'url')).toBeUndefined();
+    expect(await guard.registrationRefusal('https://empty.example.com/', 'url')).toBeUndefined();
+    expect(await guard.deliveryRefusal('https://later.example.com/')).toBe('url host later.example.com could not be resolved (ENOTFOUND: getaddrinfo ENOTFOUND later.example.com)');
+    expect(await guard.deliveryRefusal('https://empty.example.com/')).toBe('url host empty.example.com resolves to no address');
+  });
+
+  it('stops waiting for a lookup that does not answer', async () => {
+    const hanging = new WebhookUrlGuard({ allow_private_urls: false, lookup: () => new Promise(() => undefined), lookup_timeout_ms: 20 });
+    expect(await hanging.deliveryRefusal('https://slow.example.com/')).toBe('url host slow.example.com could not be resolved (no answer within 20 ms)');
+  });
+
+  it('allows private addresses when the operator says so, but still requires https', async () => {
+    const private_install = new WebhookUrlGuard({ allow_private_urls: true, lookup: fakeLookup({}) });
+    expect(await private_install.registrationRefusal('https://10.0.0.5/hooks', 'url')).toBeUndefined();
+    expect(await private_install.deliveryRefusal('https://receiver.internal/hooks')).toBeUndefined();
+    expect(await private_install.registrationRefusal('http://10.0.0.5/hooks', 'url')).toBe('url must use https in live mode');
+  });
+});

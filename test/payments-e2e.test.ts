@@ -181,6 +181,70 @@ describe('payments end to end over HTTP', () => {
     ]);
   });
 
+  it('tops a wallet up from a card payment, after 3-D Secure too, and refunds back through the wallet', async () => {
+    const usd = (balance: Awaited<ReturnType<typeof merchant.client.balance.retrieve>>) => balance.available.find((entry) => entry.currency === 'usd')?.amount ?? 0;
+    const customer = await merchant.client.customers.create({ name: 'Tomas' });
+    const wallet = await merchant.client.wallets.create({ customer: customer.id, currency: 'usd' });
+    const before = await merchant.client.balance.retrieve();
+
+    const token = await card('4242424242424242');
+    const intent = await merchant.client.paymentIntents.create({ amount: 10_000, currency: 'usd', top_up_wallet: wallet.id });
+    expect(intent).toMatchObject({ status: 'requires_payment_method', top_up_wallet: wallet.id, top_up: null });
+    const paid = await merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'card', token: token.id } });
+    expect(paid).toMatchObject({ status: 'succeeded', amount_received: 10_000, top_up_wallet: wallet.id });
+    expect(paid.top_up).toMatch(/^tu_/);
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(10_000);
+    // The money went on to the wallet; the merchant is down the fee (290 + 30) only.
+    expect(usd(await merchant.client.balance.retrieve()) - usd(before)).toBe(-320);
+
+    const challenged = await merchant.client.paymentIntents.create({ amount: 1_000, currency: 'usd', top_up_wallet: wallet.id });
+    const waiting = await merchant.client.paymentIntents.confirm(challenged.id, { payment_method: { type: 'card', token: (await card('4000000000003220')).id } });
+    expect(waiting).toMatchObject({ status: 'requires_action', top_up: null });
+    const challenge = new URL(String((waiting.next_action as { url?: string } | null)?.url));
+    await fetch(`${challenge.origin}${challenge.pathname}/approve`, { method: 'POST', redirect: 'manual' });
+    const approved = await waitFor(async () => {
+      const current = await merchant.client.paymentIntents.retrieve(challenged.id);
+      return current.top_up === null ? undefined : current;
+    }, 'the challenged top-up to reach the wallet');
+    expect(approved.status).toBe('succeeded');
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(11_000);
+
+    const refund = await merchant.client.refunds.create({ payment_intent: paid.id, amount: 4_000 });
+    expect(refund.status).toBe('succeeded');
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(7_000);
+    // The customer spends the money: it cannot be taken back, and the refund is refused.
+    await merchant.client.wallets.pay(wallet.id, { amount: 6_500 });
+    const balance_before_refusal = usd(await merchant.client.balance.retrieve());
+    await expect(merchant.client.refunds.create({ payment_intent: paid.id, amount: 1_000 })).rejects.toMatchObject({ code: 'insufficient_funds', param: 'amount' });
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(500);
+    expect(usd(await merchant.client.balance.retrieve())).toBe(balance_before_refusal);
+    const history = await merchant.client.wallets.listTransactions(wallet.id);
+    expect(history.data.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_reversal', -1_000, 'failed'],
+      ['payment', -6_500, 'succeeded'],
+      ['top_up_reversal', -4_000, 'succeeded'],
+      ['top_up', 1_000, 'succeeded'],
+      ['top_up', 10_000, 'succeeded'],
+    ]);
+    await expect(merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'wallet', wallet: wallet.id } })).rejects.toMatchObject({
+      code: 'payment_method_unsupported',
+    });
+
+    // Another merchant's wallet does not exist here; a wallet of another currency is refused.
+    const other = await createTestMerchant(test, 'Other shop');
+    const theirs = await other.client.wallets.create({ customer: (await other.client.customers.create({ name: 'Olga' })).id, currency: 'usd' });
+    await expect(merchant.client.paymentIntents.create({ amount: 100, currency: 'usd', top_up_wallet: theirs.id })).rejects.toMatchObject({
+      status: 404,
+      code: 'resource_missing',
+      param: 'top_up_wallet',
+    });
+    const euro = await merchant.client.wallets.create({ customer: customer.id, currency: 'eur' });
+    await expect(merchant.client.paymentIntents.create({ amount: 100, currency: 'usd', top_up_wallet: euro.id })).rejects.toMatchObject({
+      code: 'currency_mismatch',
+      param: 'top_up_wallet',
+    });
+  });
+
   it('waits for a bank transfer by reference and holds mismatches for review', async () => {
     const intent = await merchant.client.paymentIntents.create({ amount: 7_500, currency: 'usd' });
     const waiting = await merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'bank_transfer' } });

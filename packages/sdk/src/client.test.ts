@@ -123,7 +123,7 @@ const wallet = {
   created: 1_700_000_000,
   livemode: false,
 };
-const top_up = { id: 'tu_1', object: 'top_up', wallet: 'wal_1', amount: 1500, currency: 'usd', source: 'simulated_bank_deposit', status: 'succeeded', failure_code: null, created: 1_700_000_000, livemode: false };
+const top_up = { id: 'tu_1', object: 'top_up', wallet: 'wal_1', amount: 1500, currency: 'usd', source: 'simulated_bank_deposit', payment_intent: null, status: 'succeeded', failure_code: null, created: 1_700_000_000, livemode: false };
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
   try {

@@ -52,6 +52,10 @@ export interface PaymentIntent {
   readonly last_payment_error: { readonly code: string; readonly message: string } | null;
   readonly cancellation_reason: string | null;
   readonly capture_before: number | null;
+  /** The wallet (`wal_…`) the captured money tops up; null for an ordinary payment. */
+  readonly top_up_wallet: string | null;
+  /** The wallet's top-up (`tu_…`), once the captured money is in the wallet. */
+  readonly top_up: string | null;
   readonly created: number;
   readonly livemode: boolean;
 }
@@ -62,6 +66,8 @@ export interface PaymentIntentCreateParams {
   readonly capture_method?: 'automatic' | 'manual';
   readonly order?: string;
   readonly description?: string;
+  /** A wallet of the same currency: once the payment is captured, the money tops it up. */
+  readonly top_up_wallet?: string;
 }
 
 export type PaymentMethodParams =

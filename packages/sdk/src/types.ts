@@ -201,7 +201,10 @@ export interface TopUp {
   readonly wallet: string;
   readonly amount: Amount;
   readonly currency: Currency;
-  readonly source: 'simulated_bank_deposit';
+  /** A simulated bank deposit (test mode), or a payment intent created with `top_up_wallet`. */
+  readonly source: 'simulated_bank_deposit' | 'payment_intent';
+  /** The payment intent that paid for the top-up; null for a simulated deposit. */
+  readonly payment_intent: string | null;
   readonly status: MovementStatus;
   readonly failure_code: string | null;
   readonly created: Timestamp;
@@ -286,7 +289,7 @@ export interface WalletTransferCreateParams {
   readonly description?: string;
 }
 
-export type WalletTransactionType = 'top_up' | 'transfer_in' | 'transfer_out' | 'payment' | 'withdrawal' | 'refund';
+export type WalletTransactionType = 'top_up' | 'transfer_in' | 'transfer_out' | 'payment' | 'withdrawal' | 'refund' | 'top_up_reversal';
 
 export interface WalletTransaction {
   readonly id: string;

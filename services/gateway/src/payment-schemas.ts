@@ -65,6 +65,8 @@ export const PaymentIntent = Type.Object(
     last_payment_error: nullable(Type.Object({ code: Type.String(), message: Type.String() })),
     cancellation_reason: nullable(Type.String()),
     capture_before: nullable(Timestamp),
+    top_up_wallet: nullable(Type.String({ description: 'The wallet the captured money tops up.' })),
+    top_up: nullable(Type.String({ description: "The wallet's top-up, once the captured money is in the wallet." })),
     created: Timestamp,
     livemode: Livemode,
   },
@@ -232,6 +234,9 @@ export const CreatePaymentIntentBody = Type.Object(
     capture_method: Type.Optional(Type.Union([Type.Literal('automatic'), Type.Literal('manual')])),
     order: Type.Optional(Id('ord')),
     description: Type.Optional(Description),
+    // A wallet of the same currency: once the payment is captured, the money moves from the
+    // merchant's balance into it, and the merchant bears the fee.
+    top_up_wallet: Type.Optional(Id('wal')),
   },
   { additionalProperties: false },
 );

@@ -44,6 +44,8 @@ export const TransferCode = {
   payment_refund: 11,
   payment_fee: 12,
   wallet_refund: 13,
+  /** A refund of a wallet top-up's payment takes the money back out of the wallet. */
+  wallet_top_up_reversal: 14,
 } as const;
 export type TransferCodeName = keyof typeof TransferCode;
 

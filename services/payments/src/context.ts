@@ -27,6 +27,12 @@ export const crash_steps = [
   'after_refund_hold',
   'after_refund_call',
   'after_refund_result_recorded',
+  'after_top_up_recorded',
+  'after_top_up_call',
+  'after_top_up_result_recorded',
+  'after_reversal_recorded',
+  'after_reversal_call',
+  'after_reversal_result_recorded',
 ] as const;
 export type CrashStep = (typeof crash_steps)[number];
 

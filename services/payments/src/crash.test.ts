@@ -56,7 +56,9 @@ interface Balances {
 }
 
 interface Summary {
-  readonly intent: { id: string; status: string; amount_received: string; amount_refunded: string } | null;
+  readonly intent: { id: string; status: string; amount_received: string; amount_refunded: string; top_up: string | null } | null;
+  /** The topped-up wallet's balance, in the top-up flows. */
+  readonly wallet: { available: string; pending: string } | null;
   readonly attempts: { id: string; operation: string; status: string; provider_reference: string | null }[];
   readonly refunds: { status: string; amount: string }[];
   readonly merchant: Balances;
@@ -93,6 +95,17 @@ const scenarios: Scenario[] = [
   { flow: 'refund', crash_at: 'after_refund_hold', status: 'succeeded' },
   { flow: 'refund', crash_at: 'after_refund_call', status: 'succeeded' },
   { flow: 'refund', crash_at: 'after_refund_result_recorded', status: 'succeeded' },
+  // A top-up intent: the captured money must reach the wallet exactly once.
+  { flow: 'top_up', crash_at: 'after_ledger_post', status: 'succeeded' },
+  { flow: 'top_up', crash_at: 'after_top_up_recorded', status: 'succeeded' },
+  { flow: 'top_up', crash_at: 'after_top_up_call', status: 'succeeded' },
+  { flow: 'top_up', crash_at: 'after_top_up_result_recorded', status: 'succeeded' },
+  // Its refund: out of the wallet first, then back to the card, each exactly once.
+  { flow: 'top_up_refund', crash_at: 'after_reversal_recorded', status: 'succeeded' },
+  { flow: 'top_up_refund', crash_at: 'after_reversal_call', status: 'succeeded' },
+  { flow: 'top_up_refund', crash_at: 'after_reversal_result_recorded', status: 'succeeded' },
+  { flow: 'top_up_refund', crash_at: 'after_refund_recorded', status: 'succeeded' },
+  { flow: 'top_up_refund', crash_at: 'after_refund_call', status: 'succeeded' },
 ];
 
 describe('payments survive a crash at every step of the saga', () => {
@@ -127,7 +140,7 @@ describe('payments survive a crash at every step of the saga', () => {
     });
     running = Promise.all(lanes);
     await running;
-  }, 240_000);
+  }, 360_000);
 
   afterAll(async () => {
     await server.close();
@@ -163,12 +176,22 @@ describe('payments survive a crash at every step of the saga', () => {
       expect(summary.attempts.filter((attempt) => attempt.status === 'pending' || attempt.status === 'unknown')).toEqual([]);
 
       const fee = captured === 0n ? 0n : feeFor(captured, fee_schedule_default);
+      // A top-up moves what was captured on to the wallet, and a refund first takes it back.
+      const top_up_flow = scenario.flow === 'top_up' || scenario.flow === 'top_up_refund';
+      const topped_up = top_up_flow ? captured : 0n;
+      const reversed = top_up_flow ? refunded : 0n;
       expect(summary.merchant).toEqual({
         debits_pending: '0',
-        debits_posted: String(fee + refunded),
+        debits_posted: String(fee + refunded + topped_up),
         credits_pending: String(held),
-        credits_posted: String(captured),
+        credits_posted: String(captured + reversed),
       });
+      if (top_up_flow) {
+        expect(summary.intent?.top_up).toMatch(/^tu_/);
+        expect(summary.wallet).toEqual({ available: String(topped_up - reversed), pending: '0' });
+      } else {
+        expect(summary.intent?.top_up).toBeNull();
+      }
       expect(summary.receivable).toEqual({ debits_pending: String(held), debits_posted: String(captured), credits_pending: '0', credits_posted: String(refunded) });
       expect(summary.fees).toEqual({ debits_pending: '0', debits_posted: '0', credits_pending: '0', credits_posted: String(fee) });
       expect(summary.intent?.amount_received).toBe(String(captured));
@@ -180,10 +203,12 @@ describe('payments survive a crash at every step of the saga', () => {
         capture: crash_capture_amount,
         cancel: 0n,
         refund: crash_amount,
+        top_up: crash_amount,
+        top_up_refund: crash_amount,
       };
       expect(captured).toBe(scenario.status === 'requires_payment_method' ? 0n : expected_captured[scenario.flow]);
       expect(held).toBe(scenario.status === 'requires_capture' ? crash_amount : 0n);
-      if (scenario.flow === 'refund') {
+      if (scenario.flow === 'refund' || scenario.flow === 'top_up_refund') {
         expect(refunded).toBe(crash_refund_amount);
         expect(summary.refunds).toEqual([{ status: 'succeeded', amount: String(crash_refund_amount) }]);
       }

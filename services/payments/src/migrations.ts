@@ -167,11 +167,70 @@ CREATE INDEX payment_events_object ON payment_events (object_id, object_version)
 `;
 };
 
+// Version 2: payment intents that top up a wallet. The intent names the wallet and, once the money
+// is there, the wallet's top-up; two new attempt operations call the wallet service (the top-up,
+// and a refund's reversal of it). SQLite cannot change a CHECK constraint in place, so it rebuilds
+// payment_attempts (rows, sequence values and indexes kept); PostgreSQL replaces the constraint.
+const top_up_operation_check = "CHECK (operation IN ('authorize', 'capture', 'void', 'refund', 'top_up', 'top_up_reversal'))";
+
+const top_ups_sqlite = `
+ALTER TABLE payment_intents ADD COLUMN top_up_wallet_id TEXT;
+ALTER TABLE payment_intents ADD COLUMN top_up_id TEXT;
+CREATE TABLE payment_attempts_rebuilt (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  livemode INTEGER NOT NULL CHECK (livemode IN (0, 1)),
+  intent_id TEXT NOT NULL,
+  refund_id TEXT,
+  operation TEXT NOT NULL ${top_up_operation_check},
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'unknown')),
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  payment_method TEXT,
+  return_url TEXT,
+  waiting INTEGER NOT NULL CHECK (waiting IN (0, 1)),
+  provider_reference TEXT,
+  amount_captured BIGINT,
+  error_code TEXT,
+  error_message TEXT,
+  applied INTEGER NOT NULL CHECK (applied IN (0, 1)),
+  attempt INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL,
+  next_attempt_ms BIGINT,
+  confirm_idempotency_key TEXT,
+  created BIGINT NOT NULL
+);
+INSERT INTO payment_attempts_rebuilt (sequence, id, merchant_id, livemode, intent_id, refund_id, operation, status, amount, payment_method,
+  return_url, waiting, provider_reference, amount_captured, error_code, error_message, applied, attempt, retry_count, next_attempt_ms,
+  confirm_idempotency_key, created)
+SELECT sequence, id, merchant_id, livemode, intent_id, refund_id, operation, status, amount, payment_method,
+  return_url, waiting, provider_reference, amount_captured, error_code, error_message, applied, attempt, retry_count, next_attempt_ms,
+  confirm_idempotency_key, created
+FROM payment_attempts;
+DROP TABLE payment_attempts;
+ALTER TABLE payment_attempts_rebuilt RENAME TO payment_attempts;
+CREATE INDEX payment_attempts_intent ON payment_attempts (intent_id, sequence);
+CREATE INDEX payment_attempts_due ON payment_attempts (next_attempt_ms) WHERE next_attempt_ms IS NOT NULL;
+`;
+
+const top_ups_postgres = `
+ALTER TABLE payment_intents ADD COLUMN top_up_wallet_id TEXT;
+ALTER TABLE payment_intents ADD COLUMN top_up_id TEXT;
+ALTER TABLE payment_attempts DROP CONSTRAINT payment_attempts_operation_check;
+ALTER TABLE payment_attempts ADD CONSTRAINT payment_attempts_operation_check ${top_up_operation_check};
+`;
+
 export const payments_migrations: readonly Migration[] = [
   {
     version: 1,
     name: 'orders, payment intents, attempts, refunds, bank transfer reviews, status history and outbox',
     sqlite: tables('sqlite'),
     postgres: tables('postgres'),
+  },
+  {
+    version: 2,
+    name: 'payment intents that top up a wallet',
+    sqlite: top_ups_sqlite,
+    postgres: top_ups_postgres,
   },
 ];

@@ -10,8 +10,11 @@ export type CallOutcome =
   | { readonly kind: 'waiting'; readonly provider_reference: string; readonly next_action: NextAction | null; readonly intent_status: 'requires_action' | 'processing' }
   /** A poll of a waiting attempt: nothing new. */
   | { readonly kind: 'still_waiting' }
-  /** A capture, void or refund went through. */
-  | { readonly kind: 'succeeded' }
+  /**
+   * A capture, void, refund, top-up or reversal went through. The wallet's calls name the object
+   * they made (the top-up, the reversal), kept as the attempt's provider reference.
+   */
+  | { readonly kind: 'succeeded'; readonly provider_reference?: string }
   | { readonly kind: 'failed'; readonly code: string; readonly message: string }
   /** No answer: the provider is asked again later. */
   | { readonly kind: 'unknown'; readonly reason: string };

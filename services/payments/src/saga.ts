@@ -45,6 +45,8 @@ const checkpoints_after_call: Record<AttemptRecord['operation'], CrashStep> = {
   capture: 'after_capture_call',
   void: 'after_void_call',
   refund: 'after_refund_call',
+  top_up: 'after_top_up_call',
+  top_up_reversal: 'after_reversal_call',
 };
 
 const checkpoints_after_record: Record<AttemptRecord['operation'], CrashStep | undefined> = {
@@ -52,7 +54,27 @@ const checkpoints_after_record: Record<AttemptRecord['operation'], CrashStep | u
   capture: 'after_capture_result_recorded',
   void: undefined,
   refund: 'after_refund_result_recorded',
+  top_up: 'after_top_up_result_recorded',
+  top_up_reversal: 'after_reversal_result_recorded',
 };
+
+/** Where a follow-up attempt has been recorded by the step before it, and is not yet driven. */
+const checkpoints_after_follow_up: Record<AttemptRecord['operation'], CrashStep | undefined> = {
+  authorize: undefined,
+  capture: 'after_capture_recorded',
+  void: undefined,
+  refund: 'after_refund_recorded',
+  top_up: 'after_top_up_recorded',
+  top_up_reversal: undefined,
+};
+
+/**
+ * The wallet's idempotency key for the top-up of an intent: an intent captures once, so it tops up
+ * once, and every retry (and recovery after a crash) meets the same top-up.
+ */
+export function topUpIdempotencyKey(intent_id: string): string {
+  return `${intent_id}:top_up`;
+}
 
 function isAccepted(result: CreateTransferResult, also: readonly CreateTransferResult[] = []): boolean {
   return result === 'ok' || result === 'exists' || also.includes(result);
@@ -102,7 +124,8 @@ export class PaymentSaga {
         }
         const next = await this.#apply(attempt, current_fence);
         if (next === undefined) return true;
-        this.#context.checkpoint('after_capture_recorded');
+        const checkpoint = checkpoints_after_follow_up[next.operation];
+        if (checkpoint !== undefined) this.#context.checkpoint(checkpoint);
         current_id = next.id;
         current_fence = next.attempt;
         current_mode = 'first';
@@ -129,6 +152,10 @@ export class PaymentSaga {
           return await this.#callVoid(attempt, intent, mode);
         case 'refund':
           return await this.#callRefund(attempt, intent);
+        case 'top_up':
+          return await this.#callTopUp(attempt, intent);
+        case 'top_up_reversal':
+          return await this.#callTopUpReversal(attempt, intent);
       }
     } catch (error) {
       // A connector answers with values; a throw is a broken connection or a bug in it, and either
@@ -204,6 +231,45 @@ export class PaymentSaga {
       if (payment.status === 'succeeded') return { kind: 'authorized', provider_reference: payment.id, amount_captured: attempt.amount };
       if (payment.status === 'failed') return { kind: 'failed', code: payment.failure_code ?? 'payment_failed', message: `The wallet payment ${payment.id} failed` };
       return { kind: 'unknown', reason: `wallet payment ${payment.id} is still pending` };
+    } catch (error) {
+      return this.#walletFailure(error);
+    }
+  }
+
+  /**
+   * Moves a top-up intent's captured money from the merchant's balance into the wallet. The key is
+   * derived from the intent, so asking again after a lost answer (or in recovery) replays the first
+   * top-up rather than making a second one.
+   */
+  async #callTopUp(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
+    const wallet_id = intent.top_up_wallet_id;
+    assert(wallet_id !== null, 'a top-up attempt belongs to a top-up intent');
+    try {
+      const top_up = await this.#context.wallet.topUpFromPayment(tenantOf(intent), wallet_id, {
+        amount: attempt.amount,
+        payment_intent: intent.id,
+        idempotency_key: topUpIdempotencyKey(intent.id),
+      });
+      if (top_up.status === 'succeeded') return { kind: 'succeeded', provider_reference: top_up.id };
+      if (top_up.status === 'failed') return { kind: 'failed', code: top_up.failure_code ?? 'top_up_failed', message: `The wallet top-up ${top_up.id} failed` };
+      return { kind: 'unknown', reason: `wallet top-up ${top_up.id} is still pending` };
+    } catch (error) {
+      return this.#walletFailure(error);
+    }
+  }
+
+  /**
+   * Takes a refund's amount back out of the topped-up wallet, before the card is refunded. The
+   * wallet refuses (`insufficient_funds`) when the customer has spent the money; then nothing moved.
+   */
+  async #callTopUpReversal(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
+    const top_up_id = intent.top_up_id;
+    assert(top_up_id !== null, 'a reversal follows a finished top-up');
+    try {
+      const reversal = await this.#context.wallet.reverseTopUp(tenantOf(intent), top_up_id, { amount: attempt.amount, idempotency_key: attempt.id });
+      if (reversal.status === 'succeeded') return { kind: 'succeeded', provider_reference: reversal.id };
+      if (reversal.status === 'failed') return { kind: 'failed', code: reversal.failure_code ?? 'top_up_reversal_failed', message: `The wallet reversal ${reversal.id} failed` };
+      return { kind: 'unknown', reason: `wallet reversal ${reversal.id} is still pending` };
     } catch (error) {
       return this.#walletFailure(error);
     }
@@ -332,7 +398,7 @@ export class PaymentSaga {
           break;
         case 'succeeded':
           assert(current.operation !== 'authorize', 'an authorization answers authorized, not succeeded');
-          next = settle('succeeded', {});
+          next = settle('succeeded', outcome.provider_reference === undefined ? {} : { provider_reference: outcome.provider_reference });
           break;
         case 'failed': {
           const error: PaymentError = { code: outcome.code, message: outcome.message };
@@ -442,13 +508,13 @@ export class PaymentSaga {
         if (captured !== null) await this.#takeFee(books, intent, captured);
         return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
           if (captured !== null) {
-            await writeIntent(this.#context, 
+            const succeeded = await writeIntent(this.#context, 
               tx,
               locked,
               { status: 'succeeded', reason: 'captured', fields: { amount_received: captured, amount_capturable: 0n, capture_before_ms: null, next_action: null } },
               now_ms,
             );
-            return undefined;
+            return this.#recordTopUp(tx, succeeded, captured, now_ms);
           }
           if (locked.capture_method === 'manual') {
             await writeIntent(this.#context, 
@@ -472,13 +538,13 @@ export class PaymentSaga {
         this.#context.checkpoint('after_capture_posted');
         await this.#takeFee(books, intent, attempt.amount);
         return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          await writeIntent(this.#context, 
+          const succeeded = await writeIntent(this.#context, 
             tx,
             locked,
             { status: 'succeeded', reason: 'captured', fields: { amount_received: attempt.amount, amount_capturable: 0n, capture_before_ms: null } },
             now_ms,
           );
-          return undefined;
+          return this.#recordTopUp(tx, succeeded, attempt.amount, now_ms);
         });
       }
       case 'void': {
@@ -499,21 +565,74 @@ export class PaymentSaga {
             succeeded ? postHold(books, attempt.id, attempt.amount, TransferCode.payment_refund) : voidHold(books, attempt.id, TransferCode.payment_refund),
           );
         }
+        if (!succeeded && intent.top_up_id !== null) {
+          // The wallet gave the money back to the merchant's balance before the card refund was
+          // asked for, and the acquirer refused it (which it does only for a request it finds
+          // wrong). The money sits in the merchant's balance; the customer's wallet is short.
+          this.#context.log('error', 'a card refund failed after its top-up was reversed; the wallet needs a person', { attempt: attempt.id, payment_intent: intent.id, top_up: intent.top_up_id });
+        }
         return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          assert(attempt.refund_id !== null, 'a refund attempt names its refund');
-          const refund = await findRefundById(tx, attempt.refund_id, true);
-          assert(refund !== undefined && refund.status === 'pending', 'a refund being finished is pending');
-          const status = succeeded ? 'succeeded' : 'failed';
-          assert(transition(refund_transitions, refund.status, status) === 'ok');
-          const finished: RefundRecord = { ...refund, status, failure_reason: succeeded ? null : (attempt.error?.code ?? 'unknown'), version: refund.version + 1 };
-          await updateRefund(tx, finished);
-          await insertStatusChange(tx, { object_type: 'refund', object_id: refund.id, from_status: 'pending', to_status: status, reason: succeeded ? 'provider_succeeded' : `provider_failed:${finished.failure_reason ?? ''}`, created_ms: now_ms });
-          await emit(tx, finished, succeeded ? 'refund.succeeded' : 'refund.failed', refundToWire(finished), finished.version, now_ms);
-          if (succeeded) await writeIntent(this.#context, tx, locked, { reason: `refunded:${refund.id}`, fields: { amount_refunded: locked.amount_refunded + refund.amount } }, now_ms);
+          await this.#finishRefund(tx, locked, attempt, succeeded, now_ms);
           return undefined;
         });
       }
+      case 'top_up': {
+        if (attempt.status === 'failed') {
+          // The merchant's balance holds the customer's captured money and the wallet does not have
+          // it: only a bug or a broken chart gets here, so a person must look.
+          this.#context.log('error', 'a captured top-up payment could not be moved into its wallet; it needs a person', { attempt: attempt.id, payment_intent: intent.id, error: attempt.error });
+        }
+        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
+          if (attempt.status === 'succeeded') {
+            await writeIntent(this.#context, tx, locked, { reason: 'topped_up', fields: { top_up_id: attempt.provider_reference } }, now_ms);
+          }
+          return undefined;
+        });
+      }
+      case 'top_up_reversal': {
+        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
+          if (attempt.status === 'failed') {
+            // The wallet refused (the customer spent the money): nothing moved, and the refund fails.
+            await this.#finishRefund(tx, locked, attempt, false, now_ms);
+            return undefined;
+          }
+          // The money is back in the merchant's balance: now the card is refunded.
+          const refund = newAttempt(this.#context, locked, 'refund', attempt.amount, now_ms, {
+            provider_reference: locked.provider_reference,
+            ...(attempt.refund_id === null ? {} : { refund_id: attempt.refund_id }),
+          });
+          await insertAttempt(tx, refund);
+          await recordAttemptStatus(tx, refund, null, 'pending', 'created', now_ms);
+          return refund;
+        });
+      }
     }
+  }
+
+  /**
+   * A captured top-up intent's next step: the attempt that moves the money into its wallet, in the
+   * transaction that records the capture, so that a crash after it leaves the top-up to recovery.
+   */
+  async #recordTopUp(tx: Database, intent: IntentRecord, captured: bigint, now_ms: number): Promise<AttemptRecord | undefined> {
+    if (intent.top_up_wallet_id === null) return undefined;
+    const top_up = newAttempt(this.#context, intent, 'top_up', captured, now_ms, { provider_reference: null });
+    await insertAttempt(tx, top_up);
+    await recordAttemptStatus(tx, top_up, null, 'pending', 'created', now_ms);
+    return top_up;
+  }
+
+  /** Ends a refund as its last attempt (the card's, or a refused reversal) answered, with its events. */
+  async #finishRefund(tx: Database, intent: IntentRecord, attempt: AttemptRecord, succeeded: boolean, now_ms: number): Promise<void> {
+    assert(attempt.refund_id !== null, 'a refund attempt names its refund');
+    const refund = await findRefundById(tx, attempt.refund_id, true);
+    assert(refund !== undefined && refund.status === 'pending', 'a refund being finished is pending');
+    const status = succeeded ? 'succeeded' : 'failed';
+    assert(transition(refund_transitions, refund.status, status) === 'ok');
+    const finished: RefundRecord = { ...refund, status, failure_reason: succeeded ? null : (attempt.error?.code ?? 'unknown'), version: refund.version + 1 };
+    await updateRefund(tx, finished);
+    await insertStatusChange(tx, { object_type: 'refund', object_id: refund.id, from_status: 'pending', to_status: status, reason: succeeded ? 'provider_succeeded' : `provider_failed:${finished.failure_reason ?? ''}`, created_ms: now_ms });
+    await emit(tx, finished, succeeded ? 'refund.succeeded' : 'refund.failed', refundToWire(finished), finished.version, now_ms);
+    if (succeeded) await writeIntent(this.#context, tx, intent, { reason: `refunded:${refund.id}`, fields: { amount_refunded: intent.amount_refunded + refund.amount } }, now_ms);
   }
 
   /** The platform's fee on a captured amount, once per intent. */

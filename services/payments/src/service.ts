@@ -340,7 +340,9 @@ export class PaymentsService implements PaymentsClient {
     const description = checkOptionalText(input.description, 'description', description_length_max);
     const idempotency_key = checkIdempotencyKey(input.idempotency_key);
     const order_id = input.order === undefined ? null : this.#plausibleId(input.order, 'order', 'order');
-    const create = (tx: Database) => this.#createIntent(tx, tenant, { amount, currency, capture_method, description, idempotency_key, order_id });
+    // Checks that ask other services run before any transaction is open.
+    const top_up_wallet_id = input.top_up_wallet === undefined ? null : await this.#checkTopUpWallet(tenant, input.top_up_wallet, currency);
+    const create = (tx: Database) => this.#createIntent(tx, tenant, { amount, currency, capture_method, description, idempotency_key, order_id, top_up_wallet_id });
     let intent: IntentRecord;
     try {
       intent = await this.#commits.run(create);
@@ -358,13 +360,25 @@ export class PaymentsService implements PaymentsClient {
   async #createIntent(
     tx: Database,
     tenant: Tenant,
-    input: { amount: bigint; currency: CurrencyCode; capture_method: IntentRecord['capture_method']; description: string | null; idempotency_key: string | null; order_id: string | null },
+    input: {
+      amount: bigint;
+      currency: CurrencyCode;
+      capture_method: IntentRecord['capture_method'];
+      description: string | null;
+      idempotency_key: string | null;
+      order_id: string | null;
+      top_up_wallet_id: string | null;
+    },
   ): Promise<IntentRecord> {
     if (input.idempotency_key !== null) {
       const existing = await findIntentByIdempotencyKey(tx, tenant, input.idempotency_key);
       if (existing !== undefined) {
         const same =
-          existing.amount === input.amount && existing.currency === input.currency && existing.capture_method === input.capture_method && existing.order_id === input.order_id;
+          existing.amount === input.amount &&
+          existing.currency === input.currency &&
+          existing.capture_method === input.capture_method &&
+          existing.order_id === input.order_id &&
+          existing.top_up_wallet_id === input.top_up_wallet_id;
         if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different payment intent', 'idempotency_key');
         return existing;
       }
@@ -406,6 +420,8 @@ export class PaymentsService implements PaymentsClient {
       authorization_attempt_id: null,
       provider_reference: null,
       idempotency_key: input.idempotency_key,
+      top_up_wallet_id: input.top_up_wallet_id,
+      top_up_id: null,
       version: 1,
       created: secondsOf(now_ms),
     };
@@ -499,7 +515,26 @@ export class PaymentsService implements PaymentsClient {
     return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
   }
 
+  /** A top-up intent's wallet must be the tenant's and hold the intent's currency. */
+  async #checkTopUpWallet(tenant: Tenant, value: unknown, currency: CurrencyCode): Promise<string> {
+    const wallet_id = this.#plausibleId(value, 'top_up_wallet', 'wallet');
+    let wallet_currency: string;
+    try {
+      wallet_currency = (await this.#wallet.getWallet(tenant, wallet_id)).currency;
+    } catch (error) {
+      if (error instanceof ApiError && error.type === 'not_found_error') throw missing('wallet', wallet_id, 'top_up_wallet');
+      throw error;
+    }
+    if (wallet_currency !== currency.toLowerCase()) {
+      throw invalid('currency_mismatch', `Wallet ${wallet_id} holds ${wallet_currency}; the payment is in ${currency.toLowerCase()}`, 'top_up_wallet');
+    }
+    return wallet_id;
+  }
+
   async #checkPaymentMethod(tenant: Tenant, intent: IntentRecord, method: PaymentMethodInput): Promise<void> {
+    if (method.type === 'wallet' && intent.top_up_wallet_id !== null) {
+      throw invalid('payment_method_unsupported', `PaymentIntent ${intent.id} tops up wallet ${intent.top_up_wallet_id}; it cannot be paid from a wallet`, 'payment_method[type]');
+    }
     if ((method.type === 'wallet' || method.type === 'bank_transfer') && intent.capture_method === 'manual') {
       throw invalid('capture_method_unsupported', `A ${method.type} payment is taken at once; create the intent with capture_method automatic`, 'capture_method');
     }
@@ -589,6 +624,11 @@ export class PaymentsService implements PaymentsClient {
       if (intent.payment_method_type === 'bank_transfer') {
         throw invalid('refund_unsupported', 'Bank transfer payments are returned by a payout, not a refund', 'payment_intent');
       }
+      if (intent.top_up_wallet_id !== null && intent.top_up_id === null) {
+        // The money is captured but not yet in the wallet (the top-up step is retrying): there is
+        // nothing to take back from the wallet yet.
+        throw invalid('payment_intent_unexpected_state', `The top-up of wallet ${intent.top_up_wallet_id} by ${intent.id} is not finished yet; try again shortly`, 'payment_intent');
+      }
       // Pending refunds count: their money is on its way back already.
       const remaining = intent.amount_received - (await sumOpenRefunds(tx, intent.id));
       const amount = requested ?? remaining;
@@ -597,7 +637,12 @@ export class PaymentsService implements PaymentsClient {
       }
       await checkAttemptBudget(tx, intent);
       const refund_id = randomId('re');
-      const attempt = newAttempt(this.#context, intent, 'refund', amount, now_ms, { provider_reference: intent.provider_reference, refund_id });
+      // A top-up intent's refund first takes the money back out of the wallet; the card refund
+      // follows as its own attempt once the wallet has given it back.
+      const attempt =
+        intent.top_up_id === null
+          ? newAttempt(this.#context, intent, 'refund', amount, now_ms, { provider_reference: intent.provider_reference, refund_id })
+          : newAttempt(this.#context, intent, 'top_up_reversal', amount, now_ms, { provider_reference: null, refund_id });
       const refund: RefundRecord = {
         id: refund_id,
         merchant_id: intent.merchant_id,
@@ -628,13 +673,30 @@ export class PaymentsService implements PaymentsClient {
       begun = await this.#commits.run(begin);
     }
     if (begun.attempt !== undefined) {
-      this.#checkpoint('after_refund_recorded');
+      this.#checkpoint(begun.attempt.operation === 'top_up_reversal' ? 'after_reversal_recorded' : 'after_refund_recorded');
       await this.#saga.drive(begun.attempt.id, begun.attempt.attempt, 'first');
     }
     this.#kickRelay();
     const refund = await findRefundById(this.#database, begun.refund.id);
     assert(refund !== undefined, 'a refund just recorded disappeared');
+    await this.#refuseUnreversedRefund(refund);
     return refundToWire(refund);
+  }
+
+  /**
+   * A top-up's refund that the wallet refused (the customer spent the money) is answered as a
+   * refusal, on the first request and on every replay: it is recorded as failed, and nothing moved.
+   */
+  async #refuseUnreversedRefund(refund: RefundRecord): Promise<void> {
+    if (refund.status !== 'failed') return;
+    const first = await findAttemptById(this.#database, refund.attempt_id);
+    if (first?.operation !== 'top_up_reversal' || first.status !== 'failed') return;
+    const code = first.error?.code ?? 'top_up_reversal_failed';
+    const message =
+      code === 'insufficient_funds'
+        ? `The wallet topped up by this payment no longer holds ${refund.amount}; refund ${refund.id} failed and nothing moved`
+        : `The wallet refused to give back ${refund.amount} (${code}); refund ${refund.id} failed and nothing moved`;
+    throw invalid(code, message, 'amount');
   }
 
   async getRefund(tenant: Tenant, id: string): Promise<Refund> {

@@ -63,6 +63,10 @@ export interface IntentRecord {
   readonly authorization_attempt_id: string | null;
   readonly provider_reference: string | null;
   readonly idempotency_key: string | null;
+  /** The wallet a top-up intent's captured money goes to; null for an ordinary payment. */
+  readonly top_up_wallet_id: string | null;
+  /** The wallet's top-up, once the `top_up` attempt has put the money there. */
+  readonly top_up_id: string | null;
   readonly version: number;
   readonly created: number;
 }
@@ -173,6 +177,8 @@ interface IntentRow {
   readonly authorization_attempt_id: string | null;
   readonly provider_reference: string | null;
   readonly idempotency_key: string | null;
+  readonly top_up_wallet_id: string | null;
+  readonly top_up_id: string | null;
   readonly version: number;
   readonly created: number;
 }
@@ -337,6 +343,8 @@ function intentFromRow(row: IntentRow): IntentRecord {
     authorization_attempt_id: row.authorization_attempt_id,
     provider_reference: row.provider_reference,
     idempotency_key: row.idempotency_key,
+    top_up_wallet_id: row.top_up_wallet_id,
+    top_up_id: row.top_up_id,
     version: row.version,
     created: row.created,
   };
@@ -488,6 +496,8 @@ const intent_columns = [
   'authorization_attempt_id',
   'provider_reference',
   'idempotency_key',
+  'top_up_wallet_id',
+  'top_up_id',
   'version',
   'created',
 ] as const;
@@ -516,6 +526,8 @@ function intentValues(intent: IntentRecord): unknown[] {
     intent.authorization_attempt_id,
     intent.provider_reference,
     intent.idempotency_key,
+    intent.top_up_wallet_id,
+    intent.top_up_id,
     intent.version,
     intent.created,
   ];

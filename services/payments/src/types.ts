@@ -22,7 +22,12 @@ export type CaptureMethod = (typeof capture_methods)[number];
 export const order_statuses = ['open', 'paid', 'partially_refunded', 'refunded', 'canceled'] as const;
 export type OrderStatus = (typeof order_statuses)[number];
 
-export const attempt_operations = ['authorize', 'capture', 'void', 'refund'] as const;
+/**
+ * `top_up` moves a top-up intent's captured money from the merchant's balance into its wallet;
+ * `top_up_reversal` takes a refund's amount back out of that wallet before the card is refunded.
+ * Both are calls to the wallet service.
+ */
+export const attempt_operations = ['authorize', 'capture', 'void', 'refund', 'top_up', 'top_up_reversal'] as const;
 export type AttemptOperation = (typeof attempt_operations)[number];
 
 /**
@@ -92,6 +97,10 @@ export interface PaymentIntent {
   readonly cancellation_reason: CancellationReason | null;
   /** Unix seconds after which an uncaptured authorization is voided and the intent canceled. */
   readonly capture_before: number | null;
+  /** The wallet (wal_…) the captured money tops up; null for an ordinary payment. */
+  readonly top_up_wallet: string | null;
+  /** The wallet's top-up (tu_…), once the captured money is in the wallet. */
+  readonly top_up: string | null;
   readonly created: number;
   readonly livemode: boolean;
 }
@@ -191,6 +200,8 @@ export interface CreatePaymentIntentInput {
   readonly capture_method?: CaptureMethod;
   readonly order?: string;
   readonly description?: string;
+  /** A wallet of the tenant in the intent's currency: once captured, the money tops it up. */
+  readonly top_up_wallet?: string;
   readonly idempotency_key?: string;
 }
 

@@ -40,6 +40,8 @@ export function intentToWire(intent: IntentRecord): PaymentIntent {
     last_payment_error: intent.last_payment_error,
     cancellation_reason: intent.cancellation_reason,
     capture_before: intent.capture_before_ms === null ? null : secondsOf(intent.capture_before_ms),
+    top_up_wallet: intent.top_up_wallet_id,
+    top_up: intent.top_up_id,
     created: intent.created,
     livemode: intent.livemode,
   };

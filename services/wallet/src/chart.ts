@@ -49,6 +49,11 @@ function unlimitedAccountEvent(id: bigint, code: number, currency: CurrencyCode,
   return emptyAccountEvent({ id, ledger: ledgerFor(currency, livemode), code, flags: 0 });
 }
 
+function merchantBalanceAccountEvent(operation: OperationRecord): AccountEvent {
+  const { currency, livemode } = operation;
+  return unlimitedAccountEvent(merchantBalanceAccountId(operation.merchant_id, currency, livemode), AccountCode.merchant_balance, currency, livemode);
+}
+
 interface Legs {
   readonly debit: AccountEvent;
   readonly credit: AccountEvent;
@@ -63,7 +68,12 @@ function legsOf(operation: OperationRecord): Legs {
     case 'top_up':
       assert(destination !== null, 'a top-up has a destination wallet');
       return {
-        debit: unlimitedAccountEvent(platformAccountId('bank_deposits', currency, livemode), AccountCode.bank_deposits, currency, livemode),
+        // A top-up paid by a payment intent comes out of the merchant's balance, where the payments
+        // service landed the captured money; a simulated deposit comes from the bank.
+        debit:
+          operation.payment_intent_id === null
+            ? unlimitedAccountEvent(platformAccountId('bank_deposits', currency, livemode), AccountCode.bank_deposits, currency, livemode)
+            : merchantBalanceAccountEvent(operation),
         credit: walletAccountEvent(destination, currency, livemode),
         code: TransferCode.wallet_top_up,
       };
@@ -87,6 +97,13 @@ function legsOf(operation: OperationRecord): Legs {
         debit: unlimitedAccountEvent(merchantBalanceAccountId(operation.merchant_id, currency, livemode), AccountCode.merchant_balance, currency, livemode),
         credit: walletAccountEvent(destination, currency, livemode),
         code: TransferCode.wallet_refund,
+      };
+    case 'top_up_reversal':
+      assert(source !== null, 'a top-up reversal has a source wallet');
+      return {
+        debit: walletAccountEvent(source, currency, livemode),
+        credit: merchantBalanceAccountEvent(operation),
+        code: TransferCode.wallet_top_up_reversal,
       };
     case 'withdrawal':
       assert(source !== null, 'a withdrawal has a source wallet');

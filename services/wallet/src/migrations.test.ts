@@ -27,7 +27,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         ),
       ).rejects.toThrow();
 
-      expect(await database.migrate(wallet_migrations)).toEqual([2, 3]);
+      expect(await database.migrate(wallet_migrations)).toEqual([2, 3, 4]);
       await database.execute(
         `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
            ledger_transfer_id, attempt, next_attempt_ms, created, refunded_payment_id)
@@ -45,6 +45,30 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       // The idempotency index survived the rebuild.
       await database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'wpy_1'");
       await expect(database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'wrf_1'")).rejects.toThrow();
+      // Version 4 takes top-ups that name their payment intent, and reversals that name their top-up.
+      await database.execute(
+        `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+           ledger_transfer_id, attempt, next_attempt_ms, created, payment_intent_id)
+         VALUES ('tu_1', 'acct_1', ?, 'top_up', NULL, 'wal_1', 900, 'usd', 'succeeded', '4', 1, 0, 0, 'pi_1')`,
+        [false],
+      );
+      await database.execute(
+        `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+           ledger_transfer_id, attempt, next_attempt_ms, created, reversed_top_up_id)
+         VALUES ('tur_1', 'acct_1', ?, 'top_up_reversal', 'wal_1', NULL, 300, 'usd', 'pending', '5', 1, 0, 0, 'tu_1')`,
+        [false],
+      );
+      const upgraded = await database.query<{ id: string; refunded_payment_id: string | null; payment_intent_id: string | null; reversed_top_up_id: string | null }>(
+        'SELECT id, refunded_payment_id, payment_intent_id, reversed_top_up_id FROM wallet_operations ORDER BY sequence',
+      );
+      expect(upgraded.map((row) => [row.id, row.refunded_payment_id, row.payment_intent_id, row.reversed_top_up_id])).toEqual([
+        ['wpy_1', null, null, null],
+        ['wrf_1', 'wpy_1', null, null],
+        ['tu_1', null, 'pi_1', null],
+        ['tur_1', null, null, 'tu_1'],
+      ]);
+      // The idempotency index survived the second rebuild too.
+      await expect(database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'tu_1'")).rejects.toThrow();
     } finally {
       await database.close();
       await cleanup();

@@ -159,6 +159,69 @@ ALTER TABLE wallet_operations ADD COLUMN refunded_payment_id TEXT;
 CREATE INDEX wallet_operations_refunded_payment ON wallet_operations (refunded_payment_id) WHERE refunded_payment_id IS NOT NULL;
 `;
 
+// Version 4: top-ups paid by a payment intent, and their reversals. A top-up names the intent that
+// paid for it (payment_intent_id); a reversal is an operation of its own type that takes money back
+// out of the wallet when that payment is refunded, and names its top-up (reversed_top_up_id). As in
+// version 2, SQLite rebuilds the table to widen the type CHECK; PostgreSQL replaces the constraint.
+const reversal_type_check = "CHECK (type IN ('top_up', 'transfer', 'payment', 'withdrawal', 'refund', 'top_up_reversal'))";
+
+const top_ups_from_payments_sqlite = `
+CREATE TABLE wallet_operations_rebuilt (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  livemode INTEGER NOT NULL CHECK (livemode IN (0, 1)),
+  type TEXT NOT NULL ${reversal_type_check},
+  source_wallet_id TEXT,
+  destination_wallet_id TEXT,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  description TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  failure_code TEXT,
+  idempotency_key TEXT,
+  ledger_transfer_id TEXT NOT NULL UNIQUE,
+  ledger_result TEXT,
+  settlement_outcome TEXT CHECK (settlement_outcome IN ('succeeded', 'failed')),
+  settlement_failure_code TEXT,
+  bank_account_holder_name TEXT,
+  bank_routing_number TEXT,
+  bank_account_number TEXT,
+  bank_country TEXT,
+  attempt INTEGER NOT NULL,
+  next_attempt_ms BIGINT NOT NULL,
+  created BIGINT NOT NULL,
+  refunded_payment_id TEXT,
+  payment_intent_id TEXT,
+  reversed_top_up_id TEXT,
+  CHECK (source_wallet_id IS NOT NULL OR destination_wallet_id IS NOT NULL)
+);
+INSERT INTO wallet_operations_rebuilt (sequence, id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency,
+  description, status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created, refunded_payment_id)
+SELECT sequence, id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency,
+  description, status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created, refunded_payment_id
+FROM wallet_operations;
+DROP TABLE wallet_operations;
+ALTER TABLE wallet_operations_rebuilt RENAME TO wallet_operations;
+CREATE UNIQUE INDEX wallet_operations_idempotency ON wallet_operations (merchant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX wallet_operations_source ON wallet_operations (source_wallet_id, created) WHERE source_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_destination ON wallet_operations (destination_wallet_id, sequence) WHERE destination_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_type ON wallet_operations (type, merchant_id, livemode, sequence);
+CREATE INDEX wallet_operations_unfinished ON wallet_operations (next_attempt_ms) WHERE status = 'pending';
+CREATE INDEX wallet_operations_refunded_payment ON wallet_operations (refunded_payment_id) WHERE refunded_payment_id IS NOT NULL;
+CREATE INDEX wallet_operations_reversed_top_up ON wallet_operations (reversed_top_up_id) WHERE reversed_top_up_id IS NOT NULL;
+`;
+
+const top_ups_from_payments_postgres = `
+ALTER TABLE wallet_operations DROP CONSTRAINT wallet_operations_type_check;
+ALTER TABLE wallet_operations ADD CONSTRAINT wallet_operations_type_check ${reversal_type_check};
+ALTER TABLE wallet_operations ADD COLUMN payment_intent_id TEXT;
+ALTER TABLE wallet_operations ADD COLUMN reversed_top_up_id TEXT;
+CREATE INDEX wallet_operations_reversed_top_up ON wallet_operations (reversed_top_up_id) WHERE reversed_top_up_id IS NOT NULL;
+`;
+
 export const wallet_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -174,4 +237,10 @@ export const wallet_migrations: readonly Migration[] = [
   },
   // Events announcing completed transfers and settled withdrawals, for webhooks.
   outboxMigration(3, wallet_events_table),
+  {
+    version: 4,
+    name: 'top-ups paid by payment intents, and their reversals',
+    sqlite: top_ups_from_payments_sqlite,
+    postgres: top_ups_from_payments_postgres,
+  },
 ];

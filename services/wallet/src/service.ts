@@ -46,6 +46,7 @@ import {
   scheduleOperation,
   sumOutgoingSince,
   sumRefundsOfPayment,
+  sumReversalsOfTopUp,
   updateWalletStatus,
   type OperationRecord,
   type WalletRecord,
@@ -61,10 +62,13 @@ import type {
   OperationType,
   PayInput,
   RefundPaymentInput,
+  ReverseTopUpInput,
   SetLimitsInput,
   SettlementOutcome,
   TopUp,
+  TopUpFromPaymentInput,
   TopUpInput,
+  TopUpReversal,
   TransferInput,
   UpdateWalletInput,
   Wallet,
@@ -96,6 +100,7 @@ import {
   balanceOf,
   paymentToWire,
   refundToWire,
+  topUpReversalToWire,
   topUpToWire,
   transactionToWire,
   transferToWire,
@@ -159,6 +164,7 @@ const id_prefixes: Record<OperationType, string> = {
   payment: 'wpy',
   withdrawal: 'wd',
   refund: 'wrf',
+  top_up_reversal: 'tur',
 };
 
 /** What a request asks to move, checked, before it meets the database. */
@@ -175,6 +181,8 @@ interface MoveIntent {
   readonly description: string | null;
   readonly idempotency_key: string | null;
   readonly bank_account: CheckedBankAccount | null;
+  /** A top-up paid by a payment intent names it; a simulated deposit leaves it out. */
+  readonly payment_intent_id?: string;
 }
 
 interface Begun {
@@ -379,6 +387,33 @@ export class WalletService implements WalletClient {
     return topUpToWire(operation);
   }
 
+  async topUpFromPayment(tenant: Tenant, wallet_id: string, input: TopUpFromPaymentInput): Promise<TopUp> {
+    const amount = checkAmount(input.amount);
+    const idempotency_key = this.#requiredIdempotencyKey(input.idempotency_key);
+    if (!isPlausibleId(input.payment_intent)) throw invalid('parameter_invalid', 'payment_intent must be a payment intent id', 'payment_intent');
+    // Unlike a simulated deposit this works in live mode: the money is real, the payments service
+    // captured it. It is incoming money, so #begin neither checks frozen status nor limits.
+    const operation = await this.#move(tenant, {
+      type: 'top_up',
+      wallet_id: this.#plausibleId(wallet_id, 'wallet'),
+      wallet_param: 'wallet',
+      amount,
+      description: null,
+      idempotency_key,
+      bank_account: null,
+      payment_intent_id: input.payment_intent,
+    });
+    return topUpToWire(operation);
+  }
+
+  async reverseTopUp(tenant: Tenant, top_up_id: string, input: ReverseTopUpInput): Promise<TopUpReversal> {
+    const amount = checkAmount(input.amount);
+    const idempotency_key = this.#requiredIdempotencyKey(input.idempotency_key);
+    const id = this.#plausibleId(top_up_id, 'top_up', 'top-up');
+    const operation = await this.#run(tenant, idempotency_key, (tx) => this.#beginReversal(tx, tenant, id, amount, idempotency_key));
+    return topUpReversalToWire(operation);
+  }
+
   async transfer(tenant: Tenant, input: TransferInput): Promise<WalletTransfer> {
     const amount = checkAmount(input.amount);
     const currency = checkCurrency(input.currency);
@@ -485,6 +520,10 @@ export class WalletService implements WalletClient {
 
   async getTopUp(tenant: Tenant, id: string): Promise<TopUp> {
     return topUpToWire(await this.#requireOperation(tenant, id, 'top_up'));
+  }
+
+  async getTopUpReversal(tenant: Tenant, id: string): Promise<TopUpReversal> {
+    return topUpReversalToWire(await this.#requireOperation(tenant, id, 'top_up_reversal'));
   }
 
   async getTransfer(tenant: Tenant, id: string): Promise<WalletTransfer> {
@@ -649,6 +688,7 @@ export class WalletService implements WalletClient {
           existing.type === intent.type &&
           existing.source_wallet_id === source_wallet_id &&
           existing.destination_wallet_id === destination_wallet_id &&
+          existing.payment_intent_id === (intent.payment_intent_id ?? null) &&
           existing.amount === intent.amount;
         if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
         // Resume an operation whose sender died; one still in flight elsewhere is left to it.
@@ -700,6 +740,8 @@ export class WalletService implements WalletClient {
       settlement_failure_code: null,
       bank_account: intent.bank_account,
       refunded_payment_id: null,
+      payment_intent_id: intent.payment_intent_id ?? null,
+      reversed_top_up_id: null,
       attempt: 1,
       next_attempt_ms: now_ms + this.#attempt_lease_ms,
       created: secondsOf(now_ms),
@@ -765,6 +807,71 @@ export class WalletService implements WalletClient {
       settlement_failure_code: null,
       bank_account: null,
       refunded_payment_id: payment.id,
+      payment_intent_id: null,
+      reversed_top_up_id: null,
+      attempt: 1,
+      next_attempt_ms: now_ms + this.#attempt_lease_ms,
+      created: secondsOf(now_ms),
+    };
+    await insertOperation(tx, operation);
+    await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
+    return { operation, attempt: 1 };
+  }
+
+  /**
+   * Step 1 of a top-up reversal: lock the wallet (so that two reversals of one top-up cannot both
+   * fit under its amount), replay by idempotency key, check what is left to reverse, and record it.
+   * The ledger decides whether the wallet still holds the money (`debits_must_not_exceed_credits`).
+   */
+  async #beginReversal(tx: Database, tenant: Tenant, top_up_id: string, amount: bigint, idempotency_key: string): Promise<Begun> {
+    const top_up = await findOperation(tx, tenant, top_up_id, 'top_up');
+    if (top_up === undefined || top_up.destination_wallet_id === null) throw missing('top-up', top_up_id, 'top_up');
+    const wallet = await this.#requireWallet(tx, tenant, top_up.destination_wallet_id, 'top_up', { lock: true });
+    const now_ms = this.#clock.now();
+
+    const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
+    if (existing !== undefined) {
+      const same = existing.type === 'top_up_reversal' && existing.reversed_top_up_id === top_up.id && existing.amount === amount;
+      if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
+      if (existing.status === 'pending' && existing.ledger_result === null) {
+        const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
+        return { operation: existing, attempt };
+      }
+      return { operation: existing, attempt: undefined };
+    }
+
+    // A simulated deposit has no payment to refund, so nothing may take it back.
+    if (top_up.payment_intent_id === null || top_up.status !== 'succeeded') {
+      throw invalid('top_up_not_reversible', `Top-up ${top_up.id} is ${top_up.status} and ${top_up.payment_intent_id === null ? 'was not paid by a payment intent' : 'paid by a payment intent'}; only a succeeded top-up from a payment can be reversed`, 'top_up');
+    }
+    // Pending reversals count: their money is on its way out already.
+    const reversed = await sumReversalsOfTopUp(tx, top_up.id);
+    if (reversed + amount > top_up.amount) {
+      throw invalid('reversal_exceeds_top_up', `Top-up ${top_up.id} was ${top_up.amount} and ${reversed} of it is reversed or being reversed; ${amount} more is too much`, 'amount');
+    }
+
+    const id = randomId(id_prefixes.top_up_reversal);
+    const operation: OperationRecord = {
+      id,
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      type: 'top_up_reversal',
+      source_wallet_id: wallet.id,
+      destination_wallet_id: null,
+      amount,
+      currency: top_up.currency,
+      description: null,
+      status: 'pending',
+      failure_code: null,
+      idempotency_key,
+      ledger_transfer_id: operationTransferId(id),
+      ledger_result: null,
+      settlement_outcome: null,
+      settlement_failure_code: null,
+      bank_account: null,
+      refunded_payment_id: null,
+      payment_intent_id: null,
+      reversed_top_up_id: top_up.id,
       attempt: 1,
       next_attempt_ms: now_ms + this.#attempt_lease_ms,
       created: secondsOf(now_ms),
@@ -969,6 +1076,13 @@ export class WalletService implements WalletClient {
 
   // Helpers.
 
+  /** The payments service's calls must be idempotent: it retries them after a crash. */
+  #requiredIdempotencyKey(value: string | undefined): string {
+    const key = checkIdempotencyKey(value);
+    if (key === null) throw invalid('parameter_missing', 'idempotency_key is required', 'idempotency_key');
+    return key;
+  }
+
   #plausibleId(value: unknown, param: string, what = 'wallet'): string {
     if (!isPlausibleId(value)) throw missing(what, typeof value === 'string' ? value.slice(0, 64) : String(value), param);
     return value;
@@ -988,6 +1102,7 @@ export class WalletService implements WalletClient {
       payment: 'wallet payment',
       withdrawal: 'withdrawal',
       refund: 'wallet refund',
+      top_up_reversal: 'top-up reversal',
     };
     if (operation === undefined) throw missing(names[type], String(id).slice(0, 64), 'id');
     return operation;

@@ -46,6 +46,10 @@ export interface OperationRecord {
   readonly bank_account: CheckedBankAccount | null;
   /** A refund's payment (wpy_…); null for every other type. */
   readonly refunded_payment_id: string | null;
+  /** The payment intent (pi_…) that paid for a top-up; null for a simulated deposit and every other type. */
+  readonly payment_intent_id: string | null;
+  /** A top-up reversal's top-up (tu_…); null for every other type. */
+  readonly reversed_top_up_id: string | null;
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
@@ -91,6 +95,8 @@ interface OperationRow {
   readonly bank_account_number: string | null;
   readonly bank_country: string | null;
   readonly refunded_payment_id: string | null;
+  readonly payment_intent_id: string | null;
+  readonly reversed_top_up_id: string | null;
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
@@ -151,6 +157,8 @@ function operationFromRow(row: OperationRow): OperationRecord {
         }
       : null,
     refunded_payment_id: row.refunded_payment_id,
+    payment_intent_id: row.payment_intent_id,
+    reversed_top_up_id: row.reversed_top_up_id,
     attempt: row.attempt,
     next_attempt_ms: row.next_attempt_ms,
     created: row.created,
@@ -211,8 +219,9 @@ export async function insertOperation(database: Database, operation: OperationRe
   await database.execute(
     `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
        status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
-       bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, attempt, next_attempt_ms, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, payment_intent_id, reversed_top_up_id,
+       attempt, next_attempt_ms, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       operation.id,
       operation.merchant_id,
@@ -235,6 +244,8 @@ export async function insertOperation(database: Database, operation: OperationRe
       operation.bank_account?.account_number ?? null,
       operation.bank_account?.country ?? null,
       operation.refunded_payment_id,
+      operation.payment_intent_id,
+      operation.reversed_top_up_id,
       operation.attempt,
       operation.next_attempt_ms,
       operation.created,
@@ -289,12 +300,15 @@ export async function listOperationsOfWallet(database: Database, tenant: Tenant,
   return { data: listed.data.map(operationFromRow), has_more: listed.has_more };
 }
 
-/** What the wallet has sent out (pending or succeeded) since `since` (unix seconds). */
+/**
+ * What the wallet has sent out (pending or succeeded) since `since` (unix seconds). Reversals of
+ * top-ups do not count: the customer did not spend that money, a refund took it back.
+ */
 export async function sumOutgoingSince(database: Database, wallet_id: string, since: number): Promise<bigint> {
   // The sum may pass 2^53 - 1 in theory, so it is read as text and converted exactly.
   const rows = await database.query<{ total: string }>(
     `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
-     WHERE source_wallet_id = ? AND created >= ? AND status IN ('pending', 'succeeded')`,
+     WHERE source_wallet_id = ? AND created >= ? AND status IN ('pending', 'succeeded') AND type <> 'top_up_reversal'`,
     [wallet_id, since],
   );
   return BigInt(rows[0]?.total ?? '0');
@@ -306,6 +320,16 @@ export async function sumRefundsOfPayment(database: Database, payment_id: string
     `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
      WHERE refunded_payment_id = ? AND type = 'refund' AND status IN ('pending', 'succeeded')`,
     [payment_id],
+  );
+  return BigInt(rows[0]?.total ?? '0');
+}
+
+/** What has been taken back of a top-up, counting reversals still pending. */
+export async function sumReversalsOfTopUp(database: Database, top_up_id: string): Promise<bigint> {
+  const rows = await database.query<{ total: string }>(
+    `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
+     WHERE reversed_top_up_id = ? AND type = 'top_up_reversal' AND status IN ('pending', 'succeeded')`,
+    [top_up_id],
   );
   return BigInt(rows[0]?.total ?? '0');
 }

@@ -10,10 +10,10 @@ export const operation_statuses = ['pending', 'succeeded', 'failed'] as const;
 export type OperationStatus = (typeof operation_statuses)[number];
 
 /** What an operation does; one `wallet_operations` row each. */
-export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal', 'refund'] as const;
+export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal', 'refund', 'top_up_reversal'] as const;
 export type OperationType = (typeof operation_types)[number];
 
-export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal', 'refund'] as const;
+export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal', 'refund', 'top_up_reversal'] as const;
 export type WalletTransactionType = (typeof transaction_types)[number];
 
 /**
@@ -41,13 +41,22 @@ export interface Wallet {
   readonly livemode: boolean;
 }
 
+/**
+ * Where a top-up's money came from: a simulated bank deposit (test mode only), or a card (or other)
+ * payment the payments service took for the wallet, out of the merchant's balance.
+ */
+export const top_up_sources = ['simulated_bank_deposit', 'payment_intent'] as const;
+export type TopUpSource = (typeof top_up_sources)[number];
+
 export interface TopUp {
   readonly id: string;
   readonly object: 'top_up';
   readonly wallet: string;
   readonly amount: bigint;
   readonly currency: string;
-  readonly source: 'simulated_bank_deposit';
+  readonly source: TopUpSource;
+  /** The payment intent (pi_…) that paid for the top-up; null for a simulated bank deposit. */
+  readonly payment_intent: string | null;
   readonly status: OperationStatus;
   readonly failure_code: string | null;
   readonly created: number;
@@ -100,6 +109,25 @@ export interface WalletRefund {
   readonly livemode: boolean;
 }
 
+/**
+ * Money a refund of a top-up's payment takes back out of the wallet, to the merchant's balance,
+ * before the payments service returns it to the card. A top-up may be reversed in several parts,
+ * never beyond its amount.
+ */
+export interface TopUpReversal {
+  readonly id: string;
+  readonly object: 'top_up_reversal';
+  readonly wallet: string;
+  /** The reversed top-up (tu_…). */
+  readonly top_up: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
 /** A bank account as it is shown: never the full account number. */
 export interface BankAccountDisplay {
   readonly account_holder_name: string;
@@ -124,7 +152,7 @@ export interface Withdrawal {
 
 /** One line of a wallet's history: an operation seen from this wallet. */
 export interface WalletTransaction {
-  /** The operation's id (tu_, wtr_, wpy_ or wd_). */
+  /** The operation's id (tu_, wtr_, wpy_, wd_, wrf_ or tur_). */
   readonly id: string;
   readonly object: 'wallet_transaction';
   readonly wallet: string;
@@ -166,6 +194,20 @@ export interface ListWalletsFilter {
 export interface TopUpInput {
   readonly amount: bigint;
   readonly idempotency_key?: string;
+}
+
+export interface TopUpFromPaymentInput {
+  readonly amount: bigint;
+  /** The payment intent that took the money (pi_…); the top-up names it. */
+  readonly payment_intent: string;
+  /** Required: the payments service derives it from the intent, so a retry meets the first top-up. */
+  readonly idempotency_key: string;
+}
+
+export interface ReverseTopUpInput {
+  readonly amount: bigint;
+  /** Required: the payments service derives it from its refund attempt. */
+  readonly idempotency_key: string;
 }
 
 export interface TransferInput {
@@ -278,7 +320,22 @@ export interface WalletClient {
    */
   refundPayment(tenant: Tenant, payment_id: string, input: RefundPaymentInput): Promise<WalletRefund>;
 
+  /**
+   * Tops the wallet up with money a payment intent took: `amount` moves from the merchant's balance
+   * (where the captured money landed) to the wallet. Works in live mode too. Incoming money: a
+   * frozen wallet still receives it, and limits do not apply. Idempotent by `idempotency_key`.
+   */
+  topUpFromPayment(tenant: Tenant, wallet_id: string, input: TopUpFromPaymentInput): Promise<TopUp>;
+  /**
+   * Takes `amount` of a top-up from a payment back out of the wallet, to the merchant's balance (a
+   * refund of that payment). Refused with `insufficient_funds` when the wallet no longer holds it;
+   * pending and succeeded reversals together never exceed the top-up. Not outgoing money in the
+   * sense of limits, and a frozen wallet allows it: the customer is not spending.
+   */
+  reverseTopUp(tenant: Tenant, top_up_id: string, input: ReverseTopUpInput): Promise<TopUpReversal>;
+
   getTopUp(tenant: Tenant, id: string): Promise<TopUp>;
+  getTopUpReversal(tenant: Tenant, id: string): Promise<TopUpReversal>;
   getTransfer(tenant: Tenant, id: string): Promise<WalletTransfer>;
   listTransfers(tenant: Tenant, page: PageRequest): Promise<Page<WalletTransfer>>;
   getPayment(tenant: Tenant, id: string): Promise<WalletPayment>;

@@ -2,7 +2,7 @@
 import { assert } from '@paygrid/kernel';
 import type { Account } from '@paygrid/ledger';
 import type { OperationRecord, WalletRecord } from './store';
-import type { TopUp, Wallet, WalletBalance, WalletPayment, WalletRefund, WalletTransaction, WalletTransfer, Withdrawal } from './types';
+import type { TopUp, TopUpReversal, Wallet, WalletBalance, WalletPayment, WalletRefund, WalletTransaction, WalletTransfer, Withdrawal } from './types';
 
 export const zero_balance: WalletBalance = { available: 0n, pending: 0n };
 
@@ -40,7 +40,8 @@ export function topUpToWire(operation: OperationRecord): TopUp {
     wallet: operation.destination_wallet_id,
     amount: operation.amount,
     currency: operation.currency.toLowerCase(),
-    source: 'simulated_bank_deposit',
+    source: operation.payment_intent_id === null ? 'simulated_bank_deposit' : 'payment_intent',
+    payment_intent: operation.payment_intent_id,
     status: operation.status,
     failure_code: operation.failure_code,
     created: operation.created,
@@ -88,6 +89,22 @@ export function refundToWire(operation: OperationRecord): WalletRefund {
     object: 'wallet_refund',
     wallet: operation.destination_wallet_id,
     payment: operation.refunded_payment_id,
+    amount: operation.amount,
+    currency: operation.currency.toLowerCase(),
+    status: operation.status,
+    failure_code: operation.failure_code,
+    created: operation.created,
+    livemode: operation.livemode,
+  };
+}
+
+export function topUpReversalToWire(operation: OperationRecord): TopUpReversal {
+  assert(operation.type === 'top_up_reversal' && operation.source_wallet_id !== null && operation.reversed_top_up_id !== null);
+  return {
+    id: operation.id,
+    object: 'top_up_reversal',
+    wallet: operation.source_wallet_id,
+    top_up: operation.reversed_top_up_id,
     amount: operation.amount,
     currency: operation.currency.toLowerCase(),
     status: operation.status,

@@ -17,7 +17,7 @@ import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart'
 import { payments_migrations } from '../migrations';
 import { PaymentsService, attempt_lease_ms_default } from '../service';
 import type { TokenDirectory } from '../types';
-import { crash_amount, crash_capture_amount, crash_card_token, crash_refund_amount, crash_tenant, type CrashChildConfig } from './crash-shared';
+import { crash_amount, crash_capture_amount, crash_card_token, crash_customer, crash_refund_amount, crash_tenant, type CrashChildConfig } from './crash-shared';
 
 /** Recovery passes the recovering process runs, each after every lease has run out. */
 const recovery_passes = 6;
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const wallet_database = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
   await wallet_database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
-  const wallet = new WalletService({ database: wallet_database, ledger, customers: { customerExists: () => Promise.resolve(false) }, bank });
+  const wallet = new WalletService({ database: wallet_database, ledger, customers: { customerExists: (_tenant, customer) => Promise.resolve(customer === crash_customer) }, bank });
   const vault = new FixedVault();
   // The recovering process lives after every lease of the crashed one has run out.
   const clock = new ManualClock(Date.now() + (config.phase === 'recover' ? attempt_lease_ms_default + 1_000 : 0));
@@ -77,15 +77,19 @@ async function main(): Promise<void> {
   });
 
   if (config.phase === 'run') {
-    const capture_method = config.flow === 'automatic' || config.flow === 'refund' ? 'automatic' : 'manual';
-    const intent = await payments.createPaymentIntent(crash_tenant, { amount: crash_amount, currency: 'usd', capture_method });
+    const capture_method = config.flow === 'manual' || config.flow === 'capture' || config.flow === 'cancel' ? 'manual' : 'automatic';
+    const top_up = config.flow === 'top_up' || config.flow === 'top_up_refund';
+    const top_up_wallet = top_up ? (await wallet.createWallet(crash_tenant, { customer: crash_customer, currency: 'usd' })).id : undefined;
+    const intent = await payments.createPaymentIntent(crash_tenant, { amount: crash_amount, currency: 'usd', capture_method, ...(top_up_wallet === undefined ? {} : { top_up_wallet }) });
     await payments.confirmPaymentIntent(crash_tenant, intent.id, { payment_method: { type: 'card', token: crash_card_token } });
     if (config.flow === 'capture') await payments.capturePaymentIntent(crash_tenant, intent.id, { amount: crash_capture_amount });
     if (config.flow === 'cancel') await payments.cancelPaymentIntent(crash_tenant, intent.id);
-    if (config.flow === 'refund') await payments.createRefund(crash_tenant, { payment_intent: intent.id, amount: crash_refund_amount });
+    if (config.flow === 'refund' || config.flow === 'top_up_refund') await payments.createRefund(crash_tenant, { payment_intent: intent.id, amount: crash_refund_amount });
     // Reaching here means the step to crash at was never reached: the test reports it.
     process.stdout.write(`${JSON.stringify({ finished: true })}\n`);
   } else {
+    // The wallet finishes its own operations first, as a restarted platform would.
+    await wallet.start();
     await payments.start();
     for (let pass = 0; pass < recovery_passes; pass += 1) {
       clock.advance(attempt_lease_ms_default + 1_000);
@@ -98,9 +102,14 @@ async function main(): Promise<void> {
     const [merchant, receivable, fees] = await Promise.all(
       [merchantAccountId(books), receivableAccountId(books), feesAccountId(books)].map(async (id) => (await ledger.lookupAccounts([id]))[0]),
     );
+    const [top_up_wallet] = (await wallet.listWallets(crash_tenant, {})).data;
     const verify = await ledger.verify();
     const summary = {
-      intent: intent === undefined ? null : { id: intent.id, status: intent.status, amount_received: String(intent.amount_received), amount_refunded: String(intent.amount_refunded) },
+      intent:
+        intent === undefined
+          ? null
+          : { id: intent.id, status: intent.status, amount_received: String(intent.amount_received), amount_refunded: String(intent.amount_refunded), top_up: intent.top_up },
+      wallet: top_up_wallet === undefined ? null : { available: String(top_up_wallet.balance.available), pending: String(top_up_wallet.balance.pending) },
       attempts: attempts.map((attempt) => ({ id: attempt.id, operation: attempt.operation, status: attempt.status, provider_reference: attempt.provider_reference })),
       refunds: refunds.map((refund) => ({ status: refund.status, amount: String(refund.amount) })),
       merchant: balances(merchant),

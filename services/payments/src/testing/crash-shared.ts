@@ -3,7 +3,8 @@
 import type { Tenant } from '@paygrid/kernel';
 import type { CrashStep } from '../context';
 
-export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund';
+/** `top_up` pays into a wallet; `top_up_refund` then refunds part of it, out of the wallet first. */
+export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund' | 'top_up' | 'top_up_refund';
 
 export interface CrashChildConfig {
   readonly directory: string;
@@ -15,6 +16,7 @@ export interface CrashChildConfig {
 
 export const crash_tenant: Tenant = { merchant_id: 'acct_crashtest', livemode: false };
 export const crash_card_token = 'tok_crashtest';
+export const crash_customer = 'cus_crashtest';
 export const crash_amount = 10_000n;
 export const crash_capture_amount = 6_000n;
 export const crash_refund_amount = 4_000n;

@@ -1,12 +1,13 @@
 // The payments service's behaviour, run on SQLite and on PostgreSQL (service.test.ts), each time
 // against a real ledger, a real wallet service and the connectors' own sandboxes.
 import { test_card_numbers, type Connector } from '@paygrid/connectors';
-import { ApiError, type Tenant } from '@paygrid/kernel';
+import { ApiError, randomId, type Tenant } from '@paygrid/kernel';
 import { TransferCode } from '@paygrid/ledger';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { holdTransferId, postTransferId } from '../chart';
 import type { PaymentsService } from '../service';
 import { listEventsOfTenant, listStatusChanges } from '../store';
+import type { Wallet } from '@paygrid/wallet';
 import type { PaymentIntent } from '../types';
 import { bank_transfer_reference_pattern } from '../validation';
 import { newTenant, type Harness } from './harness';
@@ -554,6 +555,220 @@ export function paymentsSuite(open: () => Promise<Harness>): void {
       param: 'payment_method[wallet]',
     });
     expect((await harness.wallets.getWallet(tenant, wallet.id)).balance.available).toBe(3_000n);
+  });
+
+  /** A wallet of a new customer of the tenant, holding nothing. */
+  async function emptyWallet(tenant: Tenant, currency = 'usd'): Promise<Wallet> {
+    const customer = randomId('cus');
+    harness.customers.add(tenant, customer);
+    return harness.wallets.createWallet(tenant, { customer, currency });
+  }
+
+  async function walletAvailable(tenant: Tenant, wallet_id: string): Promise<bigint> {
+    return (await harness.wallets.getWallet(tenant, wallet_id)).balance.available;
+  }
+
+  async function topUpIntent(tenant: Tenant, wallet_id: string, number: string, input: { amount?: bigint; capture_method?: 'automatic' | 'manual' } = {}): Promise<PaymentIntent> {
+    const intent = await payments.createPaymentIntent(tenant, { amount: input.amount ?? 10_000n, currency: 'usd', capture_method: input.capture_method ?? 'automatic', top_up_wallet: wallet_id });
+    expect(intent).toMatchObject({ top_up_wallet: wallet_id, top_up: null });
+    return payments.confirmPaymentIntent(tenant, intent.id, { payment_method: { type: 'card', token: harness.card(tenant, number) }, return_url: 'https://shop.example/return' });
+  }
+
+  it('tops a wallet up from a card payment: the wallet gains the amount, the merchant pays only the fee', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const before = await harness.books(tenant);
+    const paid = await topUpIntent(tenant, wallet.id, test_card_numbers.succeeds);
+    expect(paid).toMatchObject({ status: 'succeeded', amount_received: 10_000n, top_up_wallet: wallet.id });
+    expect(paid.top_up).toMatch(/^tu_/);
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    // The card money landed in the merchant's balance and went on to the wallet; the fee stays.
+    expect(await harness.books(tenant, 'USD', before)).toEqual({
+      merchant: { debits_pending: 0n, debits_posted: 10_320n, credits_pending: 0n, credits_posted: 10_000n },
+      receivable: { debits_pending: 0n, debits_posted: 10_000n, credits_pending: 0n, credits_posted: 0n },
+      fees: { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 320n },
+    });
+    const attempts = (await payments.listAttempts(tenant, paid.id)).data;
+    expect(attempts.map((attempt) => [attempt.operation, attempt.status, attempt.amount])).toEqual([
+      ['top_up', 'succeeded', 10_000n],
+      ['authorize', 'succeeded', 10_000n],
+    ]);
+    expect(attempts[0]?.provider_reference).toBe(paid.top_up);
+    expect(await harness.wallets.getTopUp(tenant, paid.top_up ?? '')).toMatchObject({ wallet: wallet.id, amount: 10_000n, source: 'payment_intent', payment_intent: paid.id, status: 'succeeded' });
+    const history = (await harness.wallets.listTransactions(tenant, wallet.id, {})).data;
+    expect(history.map((line) => [line.id, line.type, line.amount])).toEqual([[paid.top_up, 'top_up', 10_000n]]);
+    expect(await eventTypes(paid.id)).toEqual([
+      ['payment_intent.created', 1],
+      ['payment_intent.processing', 2],
+      ['payment_intent.succeeded', 3],
+    ]);
+    // Recovery has nothing left to do, and never tops up twice.
+    harness.clock.advance(120_000);
+    await payments.recoverPending();
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+  });
+
+  it('tops up once 3-D Secure is approved, and not at all for a declined card', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const challenged = await topUpIntent(tenant, wallet.id, test_card_numbers.requires_authentication);
+    expect(challenged).toMatchObject({ status: 'requires_action', top_up: null });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(0n);
+    const [authorization] = (await payments.listAttempts(tenant, challenged.id)).data;
+    harness.acquirer.completeChallenge(authorization?.provider_reference ?? '', 'approve');
+    harness.clock.advance(60_000);
+    await payments.recoverPending();
+    const approved = await payments.getPaymentIntent(tenant, challenged.id);
+    expect(approved).toMatchObject({ status: 'succeeded', amount_received: 10_000n });
+    expect(approved.top_up).toMatch(/^tu_/);
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 10_320n, credits_pending: 0n, credits_posted: 10_000n });
+
+    const declined = await topUpIntent(tenant, wallet.id, test_card_numbers.card_declined);
+    expect(declined).toMatchObject({ status: 'requires_payment_method', top_up: null, last_payment_error: { code: 'card_declined' } });
+    expect((await payments.listAttempts(tenant, declined.id)).data.map((attempt) => attempt.operation)).toEqual(['authorize']);
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 10_320n, credits_pending: 0n, credits_posted: 10_000n });
+  });
+
+  it('tops up the captured amount of a partial manual capture', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const held = await topUpIntent(tenant, wallet.id, test_card_numbers.succeeds, { capture_method: 'manual' });
+    expect(held).toMatchObject({ status: 'requires_capture', top_up: null });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(0n);
+    const captured = await payments.capturePaymentIntent(tenant, held.id, { amount: 6_000n });
+    expect(captured).toMatchObject({ status: 'succeeded', amount_received: 6_000n });
+    expect(await harness.wallets.getTopUp(tenant, captured.top_up ?? '')).toMatchObject({ amount: 6_000n, payment_intent: held.id });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(6_000n);
+    // Fee on 6 000: 174 + 30.
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 6_204n, credits_pending: 0n, credits_posted: 6_000n });
+  });
+
+  it('refunds a top-up by taking the money back out of the wallet first, in parts, and refuses once it is spent', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const paid = await topUpIntent(tenant, wallet.id, test_card_numbers.succeeds);
+
+    const first = await payments.createRefund(tenant, { payment_intent: paid.id, amount: 4_000n });
+    expect(first).toMatchObject({ status: 'succeeded', amount: 4_000n });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(6_000n);
+    // wallet → merchant 4 000, then merchant → card 4 000: the merchant is still down only the fee.
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 14_320n, credits_pending: 0n, credits_posted: 14_000n });
+    expect(harness.acquirer.authorization((await payments.listAttempts(tenant, paid.id)).data.find((attempt) => attempt.operation === 'authorize')?.provider_reference ?? '')).toMatchObject({ amount_refunded: 4_000n });
+    const attempts = (await payments.listAttempts(tenant, paid.id)).data;
+    expect(attempts.map((attempt) => [attempt.operation, attempt.status, attempt.refund])).toEqual([
+      ['refund', 'succeeded', first.id],
+      ['top_up_reversal', 'succeeded', first.id],
+      ['top_up', 'succeeded', null],
+      ['authorize', 'succeeded', null],
+    ]);
+    expect(attempts[1]?.provider_reference).toMatch(/^tur_/);
+    expect(await eventTypes(first.id)).toEqual([
+      ['refund.created', 1],
+      ['refund.succeeded', 2],
+    ]);
+
+    // The customer spends most of the rest: the wallet cannot give 4 000 back, and nothing moves.
+    await harness.wallets.pay(tenant, wallet.id, { amount: 5_000n });
+    const books_before = await harness.books(tenant);
+    await expectApiError(payments.createRefund(tenant, { payment_intent: paid.id, amount: 4_000n, idempotency_key: 'refund-spent' }), {
+      type: 'invalid_request_error',
+      code: 'insufficient_funds',
+      param: 'amount',
+    });
+    // A replay answers the same.
+    await expectApiError(payments.createRefund(tenant, { payment_intent: paid.id, amount: 4_000n, idempotency_key: 'refund-spent' }), {
+      type: 'invalid_request_error',
+      code: 'insufficient_funds',
+      param: 'amount',
+    });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(1_000n);
+    expect(await harness.books(tenant)).toEqual(books_before);
+    const [refused] = (await payments.listRefunds(tenant, {}, { payment_intent: paid.id })).data;
+    expect(refused).toMatchObject({ status: 'failed', failure_reason: 'insufficient_funds', amount: 4_000n });
+    expect(await payments.getPaymentIntent(tenant, paid.id)).toMatchObject({ amount_refunded: 4_000n });
+
+    // What the wallet still holds can be refunded; the total never passes the top-up.
+    const second = await payments.createRefund(tenant, { payment_intent: paid.id, amount: 1_000n });
+    expect(second.status).toBe('succeeded');
+    expect(await walletAvailable(tenant, wallet.id)).toBe(0n);
+    expect(await payments.getPaymentIntent(tenant, paid.id)).toMatchObject({ amount_refunded: 5_000n });
+    const history = (await harness.wallets.listTransactions(tenant, wallet.id, {})).data;
+    expect(history.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_reversal', -1_000n, 'succeeded'],
+      ['top_up_reversal', -4_000n, 'failed'],
+      ['payment', -5_000n, 'succeeded'],
+      ['top_up_reversal', -4_000n, 'succeeded'],
+      ['top_up', 10_000n, 'succeeded'],
+    ]);
+    await expectApiError(payments.createRefund(tenant, { payment_intent: paid.id, amount: 5_001n }), { type: 'invalid_request_error', code: 'refund_exceeds_captured', param: 'amount' });
+  });
+
+  it('refuses a top-up wallet of another currency, another merchant or none, and paying a top-up from a wallet', async () => {
+    const tenant = newTenant();
+    const euro = await emptyWallet(tenant, 'eur');
+    await expectApiError(payments.createPaymentIntent(tenant, { amount: 100n, currency: 'usd', top_up_wallet: euro.id }), {
+      type: 'invalid_request_error',
+      code: 'currency_mismatch',
+      param: 'top_up_wallet',
+    });
+    const other = newTenant();
+    const theirs = await emptyWallet(other);
+    await expectApiError(payments.createPaymentIntent(tenant, { amount: 100n, currency: 'usd', top_up_wallet: theirs.id }), { type: 'not_found_error', code: 'resource_missing', param: 'top_up_wallet' });
+    await expectApiError(payments.createPaymentIntent({ ...other, livemode: true }, { amount: 100n, currency: 'usd', top_up_wallet: theirs.id }), {
+      type: 'not_found_error',
+      code: 'resource_missing',
+      param: 'top_up_wallet',
+    });
+    await expectApiError(payments.createPaymentIntent(tenant, { amount: 100n, currency: 'usd', top_up_wallet: 'wal_missing' }), { type: 'not_found_error', code: 'resource_missing', param: 'top_up_wallet' });
+
+    const mine = await emptyWallet(tenant);
+    const funded = await harness.fundedWallet(tenant, 1_000n);
+    const intent = await payments.createPaymentIntent(tenant, { amount: 100n, currency: 'usd', top_up_wallet: mine.id, idempotency_key: 'top-up-intent' });
+    expect(await payments.createPaymentIntent(tenant, { amount: 100n, currency: 'usd', top_up_wallet: mine.id, idempotency_key: 'top-up-intent' })).toEqual(intent);
+    await expectApiError(payments.createPaymentIntent(tenant, { amount: 100n, currency: 'usd', idempotency_key: 'top-up-intent' }), {
+      type: 'idempotency_error',
+      code: 'idempotency_key_reused',
+      param: 'idempotency_key',
+    });
+    await expectApiError(payments.confirmPaymentIntent(tenant, intent.id, { payment_method: { type: 'wallet', wallet: funded.id } }), {
+      type: 'invalid_request_error',
+      code: 'payment_method_unsupported',
+      param: 'payment_method[type]',
+    });
+    expect(await walletAvailable(tenant, funded.id)).toBe(1_000n);
+    expect((await payments.getPaymentIntent(tenant, intent.id)).status).toBe('requires_payment_method');
+  });
+
+  it('finishes a top-up the wallet could not take at capture: the intent has succeeded, recovery moves the money once', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const wallets = harness.wallets;
+    const working = wallets.topUpFromPayment.bind(wallets);
+    // The wallet service is down when the saga reaches the top-up step.
+    wallets.topUpFromPayment = () => Promise.reject(new ApiError('service_unavailable_error', 'ledger_unavailable', 'The wallet is down (test)'));
+    let paid: PaymentIntent;
+    try {
+      paid = await topUpIntent(tenant, wallet.id, test_card_numbers.succeeds);
+    } finally {
+      wallets.topUpFromPayment = working;
+    }
+    expect(paid).toMatchObject({ status: 'succeeded', amount_received: 10_000n, top_up: null });
+    expect((await payments.listAttempts(tenant, paid.id)).data[0]).toMatchObject({ operation: 'top_up', status: 'unknown' });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(0n);
+    // Nothing is in the wallet to take back yet.
+    await expectApiError(payments.createRefund(tenant, { payment_intent: paid.id }), { type: 'invalid_request_error', code: 'payment_intent_unexpected_state', param: 'payment_intent' });
+
+    harness.clock.advance(120_000);
+    await payments.recoverPending();
+    const recovered = await payments.getPaymentIntent(tenant, paid.id);
+    expect(recovered.top_up).toMatch(/^tu_/);
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    harness.clock.advance(120_000);
+    await payments.recoverPending();
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 10_320n, credits_pending: 0n, credits_posted: 10_000n });
   });
 
   it('matches a bank transfer by reference, and holds mismatched and unmatched ones for review', async () => {

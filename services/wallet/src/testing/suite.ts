@@ -246,6 +246,75 @@ export function walletSuite(open: () => Promise<Harness>): void {
     await expectApiError(wallets.refundPayment(tenant, payment.id, { amount: 0n }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'amount' });
   });
 
+  it('tops up from a payment intent out of the merchant balance, live too, into a frozen wallet, with no limits', async () => {
+    const tenant = newTenant(true);
+    const wallet = await newWallet(harness, wallets, tenant);
+    const merchant_id = merchantBalanceAccountId(tenant.merchant_id, 'USD', true);
+    await wallets.setLimits(tenant, { currency: 'usd', per_transaction_max: 100n, per_day_max: 100n });
+    await wallets.updateWallet(tenant, wallet.id, { status: 'frozen' });
+
+    const top_up = await wallets.topUpFromPayment(tenant, wallet.id, { amount: 5_000n, payment_intent: 'pi_topuptopuptopup', idempotency_key: 'pi_topuptopuptopup:top_up' });
+    expect(top_up).toMatchObject({ object: 'top_up', wallet: wallet.id, amount: 5_000n, currency: 'usd', source: 'payment_intent', payment_intent: 'pi_topuptopuptopup', status: 'succeeded', livemode: true });
+    expect(await available(tenant, wallet.id)).toBe(5_000n);
+    const [transfer] = await harness.ledger.lookupTransfers([operationTransferId(top_up.id)]);
+    expect(transfer?.transfer).toMatchObject({ debit_account_id: merchant_id, credit_account_id: walletAccountId(wallet.id), amount: 5_000n, code: TransferCode.wallet_top_up });
+    // The same key replays the first top-up; another intent under it is refused.
+    expect(await wallets.topUpFromPayment(tenant, wallet.id, { amount: 5_000n, payment_intent: 'pi_topuptopuptopup', idempotency_key: 'pi_topuptopuptopup:top_up' })).toEqual(top_up);
+    await expectApiError(wallets.topUpFromPayment(tenant, wallet.id, { amount: 5_000n, payment_intent: 'pi_othertopuptopup', idempotency_key: 'pi_topuptopuptopup:top_up' }), {
+      type: 'idempotency_error',
+      code: 'idempotency_key_reused',
+      param: 'idempotency_key',
+    });
+    await expectApiError(wallets.topUpFromPayment(tenant, wallet.id, { amount: 1n, payment_intent: 'pi_x', idempotency_key: '' }), { type: 'invalid_request_error', code: 'parameter_invalid', param: 'idempotency_key' });
+    await expectApiError(wallets.topUpFromPayment(newTenant(true), wallet.id, { amount: 1n, payment_intent: 'pi_x', idempotency_key: 'k' }), { type: 'not_found_error', code: 'resource_missing', param: 'wallet' });
+    expect(await wallets.getTopUp(tenant, top_up.id)).toEqual(top_up);
+  });
+
+  it('reverses a top-up from a payment in parts, back to the merchant balance, never beyond the top-up or the wallet balance', async () => {
+    const tenant = newTenant();
+    const wallet = await newWallet(harness, wallets, tenant);
+    const merchant_id = merchantBalanceAccountId(tenant.merchant_id, 'USD', false);
+    const top_up = await wallets.topUpFromPayment(tenant, wallet.id, { amount: 1_000n, payment_intent: 'pi_reversereverse', idempotency_key: 'pi_reversereverse:top_up' });
+    // A frozen wallet still gives the money back, and the reversal is not spending: limits do not apply.
+    await wallets.setLimits(tenant, { currency: 'usd', per_transaction_max: 10n, per_day_max: 10n });
+    await wallets.updateWallet(tenant, wallet.id, { status: 'frozen' });
+
+    const first = await wallets.reverseTopUp(tenant, top_up.id, { amount: 300n, idempotency_key: 'reversal-1' });
+    expect(first).toMatchObject({ object: 'top_up_reversal', wallet: wallet.id, top_up: top_up.id, amount: 300n, currency: 'usd', status: 'succeeded', failure_code: null });
+    expect(first.id).toMatch(/^tur_/);
+    expect(await available(tenant, wallet.id)).toBe(700n);
+    const [transfer] = await harness.ledger.lookupTransfers([operationTransferId(first.id)]);
+    expect(transfer?.transfer).toMatchObject({ debit_account_id: walletAccountId(wallet.id), credit_account_id: merchant_id, amount: 300n, code: TransferCode.wallet_top_up_reversal });
+    expect(await wallets.reverseTopUp(tenant, top_up.id, { amount: 300n, idempotency_key: 'reversal-1' })).toEqual(first);
+    expect(await wallets.getTopUpReversal(tenant, first.id)).toEqual(first);
+    await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 701n, idempotency_key: 'reversal-2' }), { type: 'invalid_request_error', code: 'reversal_exceeds_top_up', param: 'amount' });
+
+    // Spent money cannot be taken back: the ledger refuses, and nothing moves.
+    await wallets.updateWallet(tenant, wallet.id, { status: 'active' });
+    await wallets.setLimits(tenant, { currency: 'usd', per_transaction_max: null, per_day_max: null });
+    await wallets.pay(tenant, wallet.id, { amount: 600n });
+    await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 200n, idempotency_key: 'reversal-3' }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+    // The replay answers the same refusal.
+    await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 200n, idempotency_key: 'reversal-3' }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+    expect(await available(tenant, wallet.id)).toBe(100n);
+    const [merchant] = await harness.ledger.lookupAccounts([merchant_id]);
+    expect(merchant).toMatchObject({ debits_posted: 1_000n, credits_posted: 900n });
+
+    const history = await wallets.listTransactions(tenant, wallet.id, {});
+    expect(history.data.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_reversal', -200n, 'failed'],
+      ['payment', -600n, 'succeeded'],
+      ['top_up_reversal', -300n, 'succeeded'],
+      ['top_up', 1_000n, 'succeeded'],
+    ]);
+
+    // A simulated deposit has no payment to refund; other tenants' top-ups read as missing.
+    const deposit = await wallets.topUp(tenant, wallet.id, { amount: 50n });
+    await expectApiError(wallets.reverseTopUp(tenant, deposit.id, { amount: 1n, idempotency_key: 'reversal-4' }), { type: 'invalid_request_error', code: 'top_up_not_reversible', param: 'top_up' });
+    await expectApiError(wallets.reverseTopUp(newTenant(), top_up.id, { amount: 1n, idempotency_key: 'reversal-5' }), { type: 'not_found_error', code: 'resource_missing', param: 'top_up' });
+    await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 1n, idempotency_key: '' }), { type: 'invalid_request_error', code: 'parameter_invalid', param: 'idempotency_key' });
+  });
+
   it('refuses to refund a payment that failed', async () => {
     const tenant = newTenant();
     const wallet = await funded(tenant, 10n);
@@ -534,6 +603,8 @@ export function walletSuite(open: () => Promise<Harness>): void {
         settlement_failure_code: null,
         bank_account: null,
         refunded_payment_id: null,
+        payment_intent_id: null,
+        reversed_top_up_id: null,
         attempt: 1,
         next_attempt_ms: now_ms + 60_000,
         created: Math.floor(now_ms / 1000),

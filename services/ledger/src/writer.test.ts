@@ -136,12 +136,13 @@ describe.each(adapters)('ledger writer pipelining on $name', ({ location: makeLo
         const { location, cleanup } = await makeLocation();
         cleanups.push(cleanup);
         const store = await openLedgerStore(location, { migrate: true });
-        // Slow commits make later requests gather into batches applied while earlier ones write.
+        // Slow commits make later requests gather into batches applied while earlier ones write;
+        // slow enough that this holds on a loaded machine too.
         const commit = store.commit.bind(store);
         let committing = false;
         store.commit = async (batch) => {
           committing = true;
-          await new Promise((resolve) => setTimeout(resolve, 3));
+          await new Promise((resolve) => setTimeout(resolve, 10));
           await commit(batch);
           committing = false;
         };

@@ -185,6 +185,10 @@ interface MoveIntent {
   readonly payment_intent_id?: string;
 }
 
+/** What differs between operations when they are first recorded. */
+type NewOperation = Pick<OperationRecord, 'type' | 'source_wallet_id' | 'destination_wallet_id' | 'amount' | 'currency' | 'idempotency_key'> &
+  Partial<Pick<OperationRecord, 'description' | 'bank_account' | 'refunded_payment_id' | 'payment_intent_id' | 'reversed_top_up_id'>>;
+
 interface Begun {
   readonly operation: OperationRecord;
   /** Set when this caller owns the send; unset when replaying an operation someone else handles. */
@@ -720,35 +724,17 @@ export class WalletService implements WalletClient {
       await this.#checkLimits(tx, tenant, wallet, intent.amount, now_ms);
     }
 
-    const id = randomId(id_prefixes[intent.type]);
-    const operation: OperationRecord = {
-      id,
-      merchant_id: tenant.merchant_id,
-      livemode: tenant.livemode,
+    return this.#recordOperation(tx, tenant, now_ms, {
       type: intent.type,
       source_wallet_id,
       destination_wallet_id,
       amount: intent.amount,
       currency,
       description: intent.description,
-      status: 'pending',
-      failure_code: null,
       idempotency_key: intent.idempotency_key,
-      ledger_transfer_id: operationTransferId(id),
-      ledger_result: null,
-      settlement_outcome: null,
-      settlement_failure_code: null,
       bank_account: intent.bank_account,
-      refunded_payment_id: null,
       payment_intent_id: intent.payment_intent_id ?? null,
-      reversed_top_up_id: null,
-      attempt: 1,
-      next_attempt_ms: now_ms + this.#attempt_lease_ms,
-      created: secondsOf(now_ms),
-    };
-    await insertOperation(tx, operation);
-    await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
-    return { operation, attempt: 1 };
+    });
   }
 
   /**
@@ -787,35 +773,15 @@ export class WalletService implements WalletClient {
       );
     }
 
-    const id = randomId(id_prefixes.refund);
-    const operation: OperationRecord = {
-      id,
-      merchant_id: tenant.merchant_id,
-      livemode: tenant.livemode,
+    return this.#recordOperation(tx, tenant, now_ms, {
       type: 'refund',
       source_wallet_id: null,
       destination_wallet_id: wallet.id,
       amount,
       currency: payment.currency,
-      description: null,
-      status: 'pending',
-      failure_code: null,
       idempotency_key,
-      ledger_transfer_id: operationTransferId(id),
-      ledger_result: null,
-      settlement_outcome: null,
-      settlement_failure_code: null,
-      bank_account: null,
       refunded_payment_id: payment.id,
-      payment_intent_id: null,
-      reversed_top_up_id: null,
-      attempt: 1,
-      next_attempt_ms: now_ms + this.#attempt_lease_ms,
-      created: secondsOf(now_ms),
-    };
-    await insertOperation(tx, operation);
-    await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
-    return { operation, attempt: 1 };
+    });
   }
 
   /**
@@ -850,28 +816,39 @@ export class WalletService implements WalletClient {
       throw invalid('reversal_exceeds_top_up', `Top-up ${top_up.id} was ${top_up.amount} and ${reversed} of it is reversed or being reversed; ${amount} more is too much`, 'amount');
     }
 
-    const id = randomId(id_prefixes.top_up_reversal);
-    const operation: OperationRecord = {
-      id,
-      merchant_id: tenant.merchant_id,
-      livemode: tenant.livemode,
+    return this.#recordOperation(tx, tenant, now_ms, {
       type: 'top_up_reversal',
       source_wallet_id: wallet.id,
       destination_wallet_id: null,
       amount,
       currency: top_up.currency,
+      idempotency_key,
+      reversed_top_up_id: top_up.id,
+    });
+  }
+
+  /**
+   * The last part of every operation's first step: record it as pending, with its first attempt
+   * leased to this caller, and the first row of its history.
+   */
+  async #recordOperation(tx: Database, tenant: Tenant, now_ms: number, fields: NewOperation): Promise<Begun> {
+    const id = randomId(id_prefixes[fields.type]);
+    const operation: OperationRecord = {
       description: null,
+      bank_account: null,
+      refunded_payment_id: null,
+      payment_intent_id: null,
+      reversed_top_up_id: null,
+      ...fields,
+      id,
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
       status: 'pending',
       failure_code: null,
-      idempotency_key,
       ledger_transfer_id: operationTransferId(id),
       ledger_result: null,
       settlement_outcome: null,
       settlement_failure_code: null,
-      bank_account: null,
-      refunded_payment_id: null,
-      payment_intent_id: null,
-      reversed_top_up_id: top_up.id,
       attempt: 1,
       next_attempt_ms: now_ms + this.#attempt_lease_ms,
       created: secondsOf(now_ms),

@@ -100,7 +100,9 @@ describe.each(adapters)('ledger writer on $name', ({ name, location: makeLocatio
       { numRuns: name === 'SQLite' ? 80 : 30 },
     );
     console.log(`[ledger writer] ${events} events through the ${name} writer matched the reference model`);
-  });
+    // Hundreds of small commits one after another, each a hop to the commit thread and an fsync:
+    // about 20 s alone, but three times that when the rest of the suite loads both cores.
+  }, 180_000);
 });
 
 describe('ledger writer expiry wake-up', () => {

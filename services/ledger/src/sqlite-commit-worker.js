@@ -21,8 +21,8 @@ const status_by_code = ['', 'posted', 'voided', 'expired'];
 const pending_flag = 1 << 1;
 const id_bytes = 16;
 const hash_bytes = 32;
-/** 64 MiB of 4 KiB pages between checkpoints. */
-const wal_autocheckpoint_pages = 16_384;
+/** Write-ahead log between checkpoints. */
+const wal_autocheckpoint_bytes = 64 * 1024 * 1024;
 /** Mirrors `sealed_transfer_bytes` in codec.ts. */
 const transfer_record_bytes = 120;
 
@@ -52,9 +52,10 @@ export function openCommitter(options) {
   db.pragma(`busy_timeout = ${options.busy_timeout_ms}`);
   db.pragma(`cache_size = -${options.cache_kib}`);
   // SQLite copies the write-ahead log back into the file every `wal_autocheckpoint` pages. One
-  // full client batch of 8,190 transfers writes a few thousand pages, so the default (1,000) would
+  // full client batch of 8,190 transfers writes megabytes, so the default (1,000 pages) would
   // checkpoint after nearly every commit, copying hot pages (balances, index edges) each time.
-  db.pragma(`wal_autocheckpoint = ${wal_autocheckpoint_pages}`);
+  const page_size = Number(db.pragma('page_size', { simple: true }));
+  db.pragma(`wal_autocheckpoint = ${Math.ceil(wal_autocheckpoint_bytes / page_size)}`);
   db.defaultSafeIntegers(true);
   const statements = {
     insertAccount: db.prepare(

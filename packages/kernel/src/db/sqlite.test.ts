@@ -28,6 +28,22 @@ afterEach(async () => {
   await directory.remove();
 });
 
+describe('openSqlite page size', () => {
+  it('sets the page size of a new file and leaves an existing file as it was made', () => {
+    const file = join(directory.path, 'pages.sqlite');
+    const created = openSqlite(file, { page_size_bytes: 16_384 });
+    created.exec('CREATE TABLE t (x INTEGER)');
+    expect(created.pragma('page_size', { simple: true })).toBe(16_384);
+    created.close();
+    const reopened = openSqlite(file, { page_size_bytes: 4_096 });
+    expect(reopened.pragma('page_size', { simple: true })).toBe(16_384);
+    reopened.close();
+    const default_sized = openSqlite(join(directory.path, 'default.sqlite'));
+    expect(default_sized.pragma('page_size', { simple: true })).toBe(4_096);
+    default_sized.close();
+  });
+});
+
 describe('openSqlite', () => {
   it('creates the folder and sets the durability pragmas', () => {
     const file = join(directory.path, 'nested', 'folder', 'ledger.sqlite');

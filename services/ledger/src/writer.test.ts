@@ -130,7 +130,7 @@ describe('ledger writer expiry wake-up', () => {
   });
 });
 
-describe.each(adapters)('ledger writer pipelining on $name', ({ location: makeLocation }) => {
+describe.each(adapters)('ledger writer pipelining on $name', ({ name, location: makeLocation }) => {
   it('answers the same as the reference model while batches overlap their commits', async () => {
     let overlapped = 0;
     await fc.assert(
@@ -179,8 +179,12 @@ describe.each(adapters)('ledger writer pipelining on $name', ({ location: makeLo
           await store.close();
         }
       }),
-      { numRuns: 20 },
+      // Most random batches change nothing and commit nothing, so overlaps are a handful per run;
+      // 40 runs keep the count clear of the bar on PostgreSQL under a loaded suite (20 runs gave
+      // 18 and 20 there).
+      { numRuns: 40 },
     );
+    console.log(`[ledger writer] ${name}: ${overlapped} batches applied while another was being written`);
     expect(overlapped).toBeGreaterThan(20);
   });
 });

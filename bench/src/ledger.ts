@@ -76,7 +76,7 @@ async function withLocation<T>(store: 'sqlite' | 'postgres', database_url: strin
   }
 }
 
-async function runScenario(
+export async function runScenario(
   store_kind: 'sqlite' | 'postgres',
   distribution: 'uniform' | 'hot',
   client_batch: number,

@@ -89,8 +89,18 @@ interface OutboxRow {
 }
 
 /**
- * Publishes unpublished events, oldest first. It stops at the first failure, so that events
- * never overtake each other; the next pass starts there again. Returns how many went out.
+ * Publishes unpublished events, oldest first, and marks them published. Returns how many it
+ * marked.
+ *
+ * One pass hands every event it read to `publish` at once, in order, without waiting for the one
+ * before: a publisher that stores events (the webhooks service) then gathers the whole pass into
+ * one commit instead of one per event, and this side marks the pass with one statement. Each
+ * `publish` call starts in order, so a publisher that queues its work keeps the order.
+ *
+ * A failure ends the pass at the first event that failed: only the events before it are marked,
+ * so events never overtake a failed one, and the next pass starts there again. Later events of
+ * the same pass may have gone out already and go out again then (at least once; receivers
+ * de-duplicate by event id).
  */
 export async function relayOutbox(
   database: Database,
@@ -103,20 +113,29 @@ export async function relayOutbox(
     `SELECT id, merchant_id, livemode, type, data, object_sequence, created FROM ${table} WHERE published_ms IS NULL ORDER BY sequence LIMIT ?`,
     [outbox_relay_batch_max],
   );
-  let published = 0;
-  for (const row of rows) {
-    try {
-      await publish(
+  const outcomes = await Promise.allSettled(
+    rows.map((row) =>
+      publish(
         { merchant_id: row.merchant_id, livemode: row.livemode === true || row.livemode === 1 },
         { id: row.id, type: row.type, data: { object: JSON.parse(row.data) as Record<string, unknown> }, sequence: row.object_sequence, created: row.created },
-      );
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      options.onFailure(row.id, error);
-      return published;
+      ),
+    ),
+  );
+  let published = 0;
+  for (const [index, outcome] of outcomes.entries()) {
+    if (outcome.status === 'fulfilled') {
+      published += 1;
+      continue;
     }
-    await database.execute(`UPDATE ${table} SET published_ms = ? WHERE id = ?`, [options.now_ms, row.id]);
-    published += 1;
+    if (isAssertionError(outcome.reason)) throw outcome.reason;
+    options.onFailure(rows[index]?.id ?? '', outcome.reason);
+    break;
+  }
+  // By id, not by a sequence range: in PostgreSQL a transaction holding a lower sequence can
+  // commit after this pass read, and a range would mark its event published unseen.
+  const marked = rows.slice(0, published).map((row) => row.id);
+  if (marked.length > 0) {
+    await database.execute(`UPDATE ${table} SET published_ms = ? WHERE id IN (${marked.map(() => '?').join(', ')})`, [options.now_ms, ...marked]);
   }
   return published;
 }

@@ -7,7 +7,12 @@ import {
   GroupCommitter,
   appendOutboxEvent,
   assert,
+  checkAmount,
+  checkCurrency,
+  checkIdempotencyKey,
+  checkText,
   isAssertionError,
+  isPlausibleId,
   randomId,
   relayOutbox,
   systemClock,
@@ -82,20 +87,7 @@ import type {
   Withdrawal,
   WithdrawInput,
 } from './types';
-import {
-  checkAmount,
-  checkBankAccount,
-  checkCurrency,
-  checkIdempotencyKey,
-  checkLimit,
-  checkOptionalText,
-  checkText,
-  checkWalletStatus,
-  customer_id_length_max,
-  description_length_max,
-  isPlausibleId,
-  type CheckedBankAccount,
-} from './validation';
+import { checkBankAccount, checkLimit, checkOptionalText, checkWalletStatus, customer_id_length_max, description_length_max, type CheckedBankAccount } from './validation';
 import {
   balanceOf,
   paymentToWire,

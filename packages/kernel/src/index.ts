@@ -16,6 +16,8 @@
 // - clock and ids: injectable time, and prefixed random ids.
 // - validation: the request checks services share (amounts, currencies, text, idempotency keys,
 //   plausible ids), each refusing with the same invalid_request_error everywhere.
+// - card-number: the Luhn check and the shape of a card number, for the vault, the card
+//   connectors and the gateway's guard against card numbers in ordinary requests.
 
 export { AssertionError, assert, isAssertionError } from './assert';
 export { ApiError, errorStatusByType, errorTypes, isErrorType, type ErrorType, type WireError } from './errors';
@@ -92,3 +94,4 @@ export {
   isPlausibleId,
   object_id_length_max,
 } from './validation';
+export { card_number_length_max, card_number_length_min, isWellFormedCardNumber, luhnValid } from './card-number';

@@ -1,7 +1,16 @@
 import { amount_max } from '@paygrid/money';
 import { describe, expect, it } from 'vitest';
 import { ApiError, type WireError } from './errors';
-import { checkAmount, checkCurrency, checkIdempotencyKey, checkText, idempotency_key_length_max, isPlausibleId, object_id_length_max } from './validation';
+import {
+  checkAmount,
+  checkCurrency,
+  checkIdempotencyKey,
+  checkText,
+  idempotency_key_length_max,
+  invalidRequest,
+  isPlausibleId,
+  object_id_length_max,
+} from './validation';
 
 /** The wire form of what a check threw, failing the test when it did not throw an ApiError. */
 function refusalOf(call: () => unknown): WireError['error'] {
@@ -13,6 +22,13 @@ function refusalOf(call: () => unknown): WireError['error'] {
   }
   throw new Error('expected the call to throw an ApiError');
 }
+
+describe('invalidRequest', () => {
+  it('names the parameter only when there is one', () => {
+    expect(invalidRequest('not_allowed', 'No.', 'status').toWire()).toEqual({ error: { type: 'invalid_request_error', code: 'not_allowed', message: 'No.', param: 'status' } });
+    expect(invalidRequest('not_allowed', 'No.').toWire()).toEqual({ error: { type: 'invalid_request_error', code: 'not_allowed', message: 'No.' } });
+  });
+});
 
 describe('checkAmount', () => {
   it('accepts bigints from 1 to amount_max', () => {

@@ -12,8 +12,8 @@ export const idempotency_key_length_max = 255;
 /** Object ids are a prefix, an underscore and 24 characters; anything far longer is not one. */
 export const object_id_length_max = 64;
 
-/** The invalid_request_error for the parameter `param`, with its own code and message. */
-export function invalidRequest(code: string, message: string, param: string): ApiError {
+/** The invalid_request_error with its own code and message, naming the parameter at fault when there is one. */
+export function invalidRequest(code: string, message: string, param?: string): ApiError {
   return new ApiError('invalid_request_error', code, message, param);
 }
 

@@ -14,6 +14,10 @@
 //   native driver (the ledger); versioned migrations for both dialects; and the generic
 //   Database port (openDatabase) for ordinary services.
 // - clock and ids: injectable time, and prefixed random ids.
+// - validation: the request checks services share (amounts, currencies, text, idempotency keys,
+//   plausible ids), each refusing with the same invalid_request_error everywhere.
+// - card-number: the Luhn check and the shape of a card number, for the vault, the card
+//   connectors and the gateway's guard against card numbers in ordinary requests.
 
 export { AssertionError, assert, isAssertionError } from './assert';
 export { ApiError, errorStatusByType, errorTypes, isErrorType, type ErrorType, type WireError } from './errors';
@@ -80,3 +84,14 @@ export {
   type OutboxPublisher,
   type PublishedEvent,
 } from './outbox';
+export {
+  checkAmount,
+  checkCurrency,
+  checkIdempotencyKey,
+  checkText,
+  idempotency_key_length_max,
+  invalidRequest,
+  isPlausibleId,
+  object_id_length_max,
+} from './validation';
+export { card_number_length_max, card_number_length_min, isWellFormedCardNumber, luhnValid } from './card-number';

@@ -41,7 +41,6 @@ export {
   CardAcquirerSimulator,
   authorization_transitions,
   challenge_base_url_default,
-  passesLuhn,
   simulator_records_max,
   test_card_numbers,
   withheld_answer_ms_max,

@@ -2,8 +2,7 @@
 // customer's name or a description would otherwise have it stored in plain text, logged and sent
 // in webhooks, so every other request body is searched for digit runs that pass the Luhn check,
 // and refused, without quoting them, before anything is stored.
-import { ApiError } from '@paygrid/kernel';
-import { luhnValid } from '@paygrid/vault';
+import { ApiError, luhnValid } from '@paygrid/kernel';
 
 /** Fields that hold long digit runs that are not card numbers: bank account numbers. */
 const exempt_fields: ReadonlySet<string> = new Set(['account_number']);

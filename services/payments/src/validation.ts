@@ -1,54 +1,26 @@
 // Input checks. The gateway validates requests too, but the service stands on its own: every value
-// that reaches a table, a connector or the ledger has been checked here.
-import { ApiError } from '@paygrid/kernel';
+// that reaches a table, a connector or the ledger has been checked here. The checks every service
+// makes alike come from the kernel; they are re-exported here so that the rest of payments keeps
+// importing its checks from one place.
 import { amount_max } from '@paygrid/ledger';
-import { parseCurrency, type CurrencyCode } from '@paygrid/money';
+import { checkText, invalidRequest as invalid, object_id_length_max } from '@paygrid/kernel';
 import { cancellation_reasons, capture_methods, type CaptureMethod, type LineItem, type LineItemInput, type PaymentMethodInput } from './types';
+
+export { checkAmount, checkCurrency, checkIdempotencyKey, checkText, idempotency_key_length_max, isPlausibleId } from '@paygrid/kernel';
 
 export const description_length_max = 500;
 export const merchant_reference_length_max = 255;
-export const idempotency_key_length_max = 255;
 export const return_url_length_max = 2_048;
 export const token_length_max = 255;
 export const line_items_max = 100;
 export const quantity_max = 1_000_000;
-/** Object ids are a prefix, an underscore and 24 characters; anything far longer is not one. */
-export const object_id_length_max = 64;
 /** 'PG' and ten base32 characters. */
 export const bank_transfer_reference_pattern = /^PG[A-Z2-7]{10}$/;
 
-function invalid(code: string, message: string, param: string): ApiError {
-  return new ApiError('invalid_request_error', code, message, param);
-}
-
-/** An amount in minor units: an integer bigint above zero and within the ledger's amount_max. */
-export function checkAmount(amount: unknown, param = 'amount'): bigint {
-  if (typeof amount !== 'bigint' || amount <= 0n || amount > amount_max) {
-    throw invalid('amount_invalid', `${param} must be a positive integer number of minor units, at most ${amount_max}`, param);
-  }
-  return amount;
-}
-
-export function checkCurrency(value: unknown, param = 'currency'): CurrencyCode {
-  const parsed = parseCurrency(value, param);
-  if (!parsed.ok) throw invalid(parsed.code, parsed.message, param);
-  return parsed.value;
-}
-
-export function checkText(value: unknown, param: string, length_max: number): string {
-  if (typeof value !== 'string' || value.trim() === '' || value.length > length_max) {
-    throw invalid('parameter_invalid', `${param} must be a non-empty string of at most ${length_max} characters`, param);
-  }
-  return value;
-}
-
+/** Optional text: absent is null; present, it must pass checkText (not blank, within the limit). */
 export function checkOptionalText(value: unknown, param: string, length_max: number): string | null {
   if (value === undefined || value === null) return null;
   return checkText(value, param, length_max);
-}
-
-export function checkIdempotencyKey(value: unknown): string | null {
-  return checkOptionalText(value, 'idempotency_key', idempotency_key_length_max);
 }
 
 export function checkCaptureMethod(value: unknown): CaptureMethod {
@@ -129,9 +101,4 @@ export function checkLineItems(value: unknown): { line_items: LineItem[]; amount
   });
   if (amount_total === 0n) throw invalid('amount_invalid', "The order's total must be above zero", 'line_items');
   return { line_items, amount_total };
-}
-
-/** An id given by a caller: refused early when it cannot be one, so it never reaches SQL or logs at length. */
-export function isPlausibleId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= object_id_length_max;
 }

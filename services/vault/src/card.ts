@@ -2,15 +2,13 @@
 // Each broken rule is an invalid_request_error with Stripe's code and the parameter at fault.
 // No message ever quotes what was sent: the input is card data, and error messages end up in
 // logs, responses and bug reports.
-import { ApiError } from '@paygrid/kernel';
+import { ApiError, isWellFormedCardNumber } from '@paygrid/kernel';
 import type { CardBrand, CreateTokenInput } from './types';
 
-/** ISO/IEC 7812 numbers run from 12 (some Maestro) to 19 digits. */
-export const card_number_length_min = 12;
-export const card_number_length_max = 19;
 /**
  * A number is refused before it is looked at when the string is longer than this: 19 digits
- * with a space after every digit is 37 characters, so nothing genuine comes near it.
+ * (card_number_length_max) with a space after every digit is 37 characters, so nothing genuine
+ * comes near it.
  */
 export const card_number_input_length_max = 64;
 /** Cards are issued for a few years; an expiry beyond this many years ahead is a typing mistake. */
@@ -31,22 +29,6 @@ export interface ValidCard {
 
 function refusal(code: string, param: string, message: string): ApiError {
   return new ApiError('invalid_request_error', code, message, param);
-}
-
-/** The Luhn (mod 10) check digit test; `digits` holds only 0-9. */
-export function luhnValid(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let position = digits.length - 1; position >= 0; position -= 1) {
-    let digit = digits.charCodeAt(position) - 48;
-    if (double) {
-      digit *= 2;
-      if (digit > 9) digit -= 9;
-    }
-    sum += digit;
-    double = !double;
-  }
-  return sum % 10 === 0;
 }
 
 function prefixBetween(digits: string, length: number, low: number, high: number): boolean {
@@ -74,10 +56,9 @@ export function cardBrand(digits: string): CardBrand {
 export function checkCardNumber(value: unknown): string {
   const refused = refusal('incorrect_number', 'card[number]', 'Your card number is incorrect.');
   if (typeof value !== 'string' || value.length > card_number_input_length_max) throw refused;
+  // The shape (digits, length, Luhn) is the kernel's, shared with the connectors and the gateway.
   const digits = value.replaceAll(' ', '');
-  if (!/^[0-9]+$/.test(digits)) throw refused;
-  if (digits.length < card_number_length_min || digits.length > card_number_length_max) throw refused;
-  if (!luhnValid(digits)) throw refused;
+  if (!isWellFormedCardNumber(digits)) throw refused;
   return digits;
 }
 

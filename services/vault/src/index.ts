@@ -41,13 +41,10 @@ export {
 export {
   cardBrand,
   card_number_input_length_max,
-  card_number_length_max,
-  card_number_length_min,
   checkCard,
   cvc_length,
   cvc_length_amex,
   expiry_years_ahead_max,
-  luhnValid,
   type ValidCard,
 } from './card';
 export {

@@ -15,11 +15,6 @@ export { SimulatedBank, simulated_bank_account_numbers, simulated_bank_failure_c
 export { wallet_migrations } from './migrations';
 export { walletAccountId, operationTransferId, settlementTransferId } from './chart';
 export { operation_transitions, wallet_transitions } from './transitions';
-export {
-  account_holder_name_length_max,
-  bank_country_default,
-  customer_id_length_max,
-  description_length_max,
-  idempotency_key_length_max,
-} from './validation';
+export { account_holder_name_length_max, bank_country_default, customer_id_length_max, description_length_max } from './validation';
+export { idempotency_key_length_max } from '@paygrid/kernel';
 export * from './types';

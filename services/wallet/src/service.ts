@@ -7,7 +7,13 @@ import {
   GroupCommitter,
   appendOutboxEvent,
   assert,
+  checkAmount,
+  checkCurrency,
+  checkIdempotencyKey,
+  checkText,
+  invalidRequest,
   isAssertionError,
+  isPlausibleId,
   randomId,
   relayOutbox,
   systemClock,
@@ -82,20 +88,7 @@ import type {
   Withdrawal,
   WithdrawInput,
 } from './types';
-import {
-  checkAmount,
-  checkBankAccount,
-  checkCurrency,
-  checkIdempotencyKey,
-  checkLimit,
-  checkOptionalText,
-  checkText,
-  checkWalletStatus,
-  customer_id_length_max,
-  description_length_max,
-  isPlausibleId,
-  type CheckedBankAccount,
-} from './validation';
+import { checkBankAccount, checkLimit, checkOptionalText, checkWalletStatus, customer_id_length_max, description_length_max, type CheckedBankAccount } from './validation';
 import {
   balanceOf,
   paymentToWire,
@@ -204,9 +197,6 @@ function missing(what: string, id: string, param: string): ApiError {
   return new ApiError('not_found_error', 'resource_missing', `No such ${what}: '${id}'`, param);
 }
 
-function invalid(code: string, message: string, param?: string): ApiError {
-  return new ApiError('invalid_request_error', code, message, param);
-}
 
 function isAccepted(result: string | null): boolean {
   return result === 'ok' || result === 'exists';
@@ -229,7 +219,7 @@ function refusalOf(operation: OperationRecord): ApiError | undefined {
   if (operation.status !== 'failed' || isAccepted(operation.ledger_result)) return undefined;
   if (operation.failure_code === 'insufficient_funds') {
     const wallet = operation.source_wallet_id ?? '';
-    return invalid('insufficient_funds', `Wallet ${wallet} does not have ${operation.amount} available for ${operation.id}`, 'amount');
+    return invalidRequest('insufficient_funds', `Wallet ${wallet} does not have ${operation.amount} available for ${operation.id}`, 'amount');
   }
   return new ApiError('api_error', 'ledger_refused', `The ledger refused the transfer of ${operation.id} (${operation.ledger_result ?? 'unknown'})`);
 }
@@ -318,7 +308,7 @@ export class WalletService implements WalletClient {
       ledger_account_id: walletAccountId(id),
       created: secondsOf(this.#clock.now()),
     };
-    const exists = () => invalid('wallet_exists', `Customer ${customer} already has a ${currency.toLowerCase()} wallet`, 'customer');
+    const exists = () => invalidRequest('wallet_exists', `Customer ${customer} already has a ${currency.toLowerCase()} wallet`, 'customer');
     try {
       await this.#database.transaction(async (tx) => {
         if ((await findWalletOfCustomer(tx, tenant, customer, currency)) !== undefined) throw exists();
@@ -362,7 +352,7 @@ export class WalletService implements WalletClient {
       const current = await this.#requireWallet(tx, tenant, id, 'id', { lock: true });
       if (current.status === status) return current;
       if (transition(wallet_transitions, current.status, status) !== 'ok') {
-        throw invalid('not_allowed', `A ${current.status} wallet cannot become ${status}`, 'status');
+        throw invalidRequest('not_allowed', `A ${current.status} wallet cannot become ${status}`, 'status');
       }
       await updateWalletStatus(tx, current.id, status);
       return { ...current, status };
@@ -377,7 +367,7 @@ export class WalletService implements WalletClient {
     const amount = checkAmount(input.amount);
     const idempotency_key = checkIdempotencyKey(input.idempotency_key);
     if (tenant.livemode) {
-      throw invalid('top_up_source_unavailable', 'Simulated bank deposits exist in test mode only; live wallets are topped up by card payments', 'wallet');
+      throw invalidRequest('top_up_source_unavailable', 'Simulated bank deposits exist in test mode only; live wallets are topped up by card payments', 'wallet');
     }
     const operation = await this.#move(tenant, {
       type: 'top_up',
@@ -394,7 +384,7 @@ export class WalletService implements WalletClient {
   async topUpFromPayment(tenant: Tenant, wallet_id: string, input: TopUpFromPaymentInput): Promise<TopUp> {
     const amount = checkAmount(input.amount);
     const idempotency_key = this.#requiredIdempotencyKey(input.idempotency_key);
-    if (!isPlausibleId(input.payment_intent)) throw invalid('parameter_invalid', 'payment_intent must be a payment intent id', 'payment_intent');
+    if (!isPlausibleId(input.payment_intent)) throw invalidRequest('parameter_invalid', 'payment_intent must be a payment intent id', 'payment_intent');
     // Unlike a simulated deposit this works in live mode: the money is real, the payments service
     // captured it. It is incoming money, so #begin neither checks frozen status nor limits.
     const operation = await this.#move(tenant, {
@@ -478,20 +468,20 @@ export class WalletService implements WalletClient {
   }
 
   async settleWithdrawal(withdrawal_id: string, outcome: SettlementOutcome, failure_code?: string): Promise<Withdrawal> {
-    if (outcome !== 'succeeded' && outcome !== 'failed') throw invalid('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
+    if (outcome !== 'succeeded' && outcome !== 'failed') throw invalidRequest('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const id = this.#plausibleId(withdrawal_id, 'id', 'withdrawal');
     const settlement_failure_code = outcome === 'failed' ? (failure_code ?? test_completion_failure_code) : null;
     const decision = await this.#database.transaction(async (tx) => {
       const operation = await findOperationById(tx, id, { lock: true });
       if (operation === undefined || operation.type !== 'withdrawal') throw missing('withdrawal', id, 'id');
-      const settled_otherwise = () => invalid('withdrawal_already_settled', `Withdrawal ${id} is already settled as ${operation.settlement_outcome ?? operation.status}`, 'outcome');
+      const settled_otherwise = () => invalidRequest('withdrawal_already_settled', `Withdrawal ${id} is already settled as ${operation.settlement_outcome ?? operation.status}`, 'outcome');
       if (operation.status !== 'pending') {
         // The same outcome again is a repeated notification: nothing to do.
         if (operation.status === outcome) return { operation, settle: false };
         throw settled_otherwise();
       }
       if (!isAccepted(operation.ledger_result)) {
-        throw invalid('withdrawal_not_submitted', `Withdrawal ${id} has no hold placed yet, so it cannot be settled`, 'id');
+        throw invalidRequest('withdrawal_not_submitted', `Withdrawal ${id} has no hold placed yet, so it cannot be settled`, 'id');
       }
       if (operation.settlement_outcome !== null) {
         if (operation.settlement_outcome !== outcome) throw settled_otherwise();
@@ -510,8 +500,8 @@ export class WalletService implements WalletClient {
   }
 
   async completeWithdrawalForTest(tenant: Tenant, id: string, outcome: SettlementOutcome): Promise<Withdrawal> {
-    if (tenant.livemode) throw invalid('test_mode_only', 'Withdrawals are completed by hand in test mode only', 'id');
-    if (outcome !== 'succeeded' && outcome !== 'failed') throw invalid('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
+    if (tenant.livemode) throw invalidRequest('test_mode_only', 'Withdrawals are completed by hand in test mode only', 'id');
+    if (outcome !== 'succeeded' && outcome !== 'failed') throw invalidRequest('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const operation = await this.#requireOperation(tenant, id, 'withdrawal');
     if (operation.status === 'pending' && isAccepted(operation.ledger_result) && operation.settlement_outcome === null && this.#bank.completeForTest !== undefined) {
       // The simulated bank learns the outcome too, so that its own status agrees with ours.
@@ -706,10 +696,10 @@ export class WalletService implements WalletClient {
 
     let currency = wallet.currency;
     if (intent.destination_id !== undefined) {
-      if (intent.destination_id === wallet.id) throw invalid('wallets_must_be_different', 'A transfer needs two different wallets', 'destination');
+      if (intent.destination_id === wallet.id) throw invalidRequest('wallets_must_be_different', 'A transfer needs two different wallets', 'destination');
       const destination = await this.#requireWallet(tx, tenant, intent.destination_id, 'destination');
       if (intent.currency !== wallet.currency || intent.currency !== destination.currency) {
-        throw invalid(
+        throw invalidRequest(
           'currency_mismatch',
           `The transfer is in ${(intent.currency ?? wallet.currency).toLowerCase()}; wallet ${wallet.id} holds ${wallet.currency.toLowerCase()} and wallet ${destination.id} holds ${destination.currency.toLowerCase()}`,
           'currency',
@@ -720,7 +710,7 @@ export class WalletService implements WalletClient {
     const outgoing = intent.type !== 'top_up';
     if (outgoing) {
       // Money may still arrive in a frozen wallet; it only cannot leave.
-      if (wallet.status === 'frozen') throw invalid('wallet_frozen', `Wallet ${wallet.id} is frozen and cannot send money`, intent.wallet_param);
+      if (wallet.status === 'frozen') throw invalidRequest('wallet_frozen', `Wallet ${wallet.id} is frozen and cannot send money`, intent.wallet_param);
       await this.#checkLimits(tx, tenant, wallet, intent.amount, now_ms);
     }
 
@@ -761,12 +751,12 @@ export class WalletService implements WalletClient {
     }
 
     if (payment.status !== 'succeeded') {
-      throw invalid('payment_not_refundable', `Wallet payment ${payment.id} is ${payment.status}; only a succeeded payment can be refunded`, 'payment');
+      throw invalidRequest('payment_not_refundable', `Wallet payment ${payment.id} is ${payment.status}; only a succeeded payment can be refunded`, 'payment');
     }
     // Pending refunds count: their money is on its way back already.
     const refunded = await sumRefundsOfPayment(tx, payment.id);
     if (refunded + amount > payment.amount) {
-      throw invalid(
+      throw invalidRequest(
         'refund_exceeds_payment',
         `Wallet payment ${payment.id} was ${payment.amount} and ${refunded} of it is refunded or being refunded; ${amount} more is too much`,
         'amount',
@@ -808,12 +798,12 @@ export class WalletService implements WalletClient {
 
     // A simulated deposit has no payment to refund, so nothing may take it back.
     if (top_up.payment_intent_id === null || top_up.status !== 'succeeded') {
-      throw invalid('top_up_not_reversible', `Top-up ${top_up.id} is ${top_up.status} and ${top_up.payment_intent_id === null ? 'was not paid by a payment intent' : 'paid by a payment intent'}; only a succeeded top-up from a payment can be reversed`, 'top_up');
+      throw invalidRequest('top_up_not_reversible', `Top-up ${top_up.id} is ${top_up.status} and ${top_up.payment_intent_id === null ? 'was not paid by a payment intent' : 'paid by a payment intent'}; only a succeeded top-up from a payment can be reversed`, 'top_up');
     }
     // Pending reversals count: their money is on its way out already.
     const reversed = await sumReversalsOfTopUp(tx, top_up.id);
     if (reversed + amount > top_up.amount) {
-      throw invalid('reversal_exceeds_top_up', `Top-up ${top_up.id} was ${top_up.amount} and ${reversed} of it is reversed or being reversed; ${amount} more is too much`, 'amount');
+      throw invalidRequest('reversal_exceeds_top_up', `Top-up ${top_up.id} was ${top_up.amount} and ${reversed} of it is reversed or being reversed; ${amount} more is too much`, 'amount');
     }
 
     return this.#recordOperation(tx, tenant, now_ms, {
@@ -861,13 +851,13 @@ export class WalletService implements WalletClient {
   async #checkLimits(tx: Database, tenant: Tenant, wallet: WalletRecord, amount: bigint, now_ms: number): Promise<void> {
     const limits = await findLimits(tx, tenant, wallet.currency);
     if (limits.per_transaction_max !== null && amount > limits.per_transaction_max) {
-      throw invalid('wallet_limit_exceeded', `${amount} is over the per-transaction limit of ${limits.per_transaction_max}`, 'amount');
+      throw invalidRequest('wallet_limit_exceeded', `${amount} is over the per-transaction limit of ${limits.per_transaction_max}`, 'amount');
     }
     if (limits.per_day_max !== null) {
       // The row lock on the wallet keeps two concurrent operations from both fitting under the limit.
       const sent_today = await sumOutgoingSince(tx, wallet.id, utcDayStartSeconds(now_ms));
       if (sent_today + amount > limits.per_day_max) {
-        throw invalid('wallet_limit_exceeded', `Wallet ${wallet.id} has sent ${sent_today} today; ${amount} more is over the daily limit of ${limits.per_day_max}`, 'amount');
+        throw invalidRequest('wallet_limit_exceeded', `Wallet ${wallet.id} has sent ${sent_today} today; ${amount} more is over the daily limit of ${limits.per_day_max}`, 'amount');
       }
     }
   }
@@ -1056,7 +1046,7 @@ export class WalletService implements WalletClient {
   /** The payments service's calls must be idempotent: it retries them after a crash. */
   #requiredIdempotencyKey(value: string | undefined): string {
     const key = checkIdempotencyKey(value);
-    if (key === null) throw invalid('parameter_missing', 'idempotency_key is required', 'idempotency_key');
+    if (key === null) throw invalidRequest('parameter_missing', 'idempotency_key is required', 'idempotency_key');
     return key;
   }
 

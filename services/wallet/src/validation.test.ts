@@ -1,7 +1,7 @@
-import { ApiError } from '@paygrid/kernel';
+import { ApiError, checkAmount } from '@paygrid/kernel';
 import { amount_max } from '@paygrid/ledger';
 import { describe, expect, it } from 'vitest';
-import { checkAmount, checkBankAccount, checkLimit } from './validation';
+import { checkBankAccount, checkLimit } from './validation';
 
 function refusal(work: () => unknown): { code: string; param: string | undefined } {
   try {
@@ -16,6 +16,7 @@ function refusal(work: () => unknown): { code: string; param: string | undefined
 const account = { account_holder_name: 'Jenny Rosen', routing_number: '110000000', account_number: '000123456789' };
 
 describe('validation', () => {
+  // The kernel's checkAmount bounds amounts by money's amount_max; this holds it to the ledger's.
   it('accepts amounts from 1 to amount_max only', () => {
     expect(checkAmount(1n)).toBe(1n);
     expect(checkAmount(amount_max)).toBe(amount_max);

@@ -9,6 +9,7 @@ import {
   ApiError,
   GroupCommitter,
   assert,
+  invalidRequest,
   isAssertionError,
   randomId,
   systemClock,
@@ -122,9 +123,6 @@ function missing(what: string, id: string, param: string): ApiError {
   return new ApiError('not_found_error', 'resource_missing', `No such ${what}: '${id}'`, param);
 }
 
-function invalid(code: string, message: string, param?: string): ApiError {
-  return new ApiError('invalid_request_error', code, message, param);
-}
 
 function subscribes(endpoint: EndpointRecord, type: WebhookEventType): boolean {
   return endpoint.enabled_events.includes(all_events_wildcard) || endpoint.enabled_events.includes(type);
@@ -217,7 +215,7 @@ export class WebhooksService implements WebhooksClient {
     };
     await this.#database.transaction(async (tx) => {
       if ((await countEndpoints(tx, tenant)) >= endpoints_per_tenant_max) {
-        throw invalid('webhook_endpoints_limit_reached', `A merchant may have at most ${String(endpoints_per_tenant_max)} webhook endpoints in each mode`);
+        throw invalidRequest('webhook_endpoints_limit_reached', `A merchant may have at most ${String(endpoints_per_tenant_max)} webhook endpoints in each mode`);
       }
       await insertEndpoint(tx, endpoint);
     });
@@ -241,7 +239,7 @@ export class WebhooksService implements WebhooksClient {
     const updated = await this.#database.transaction(async (tx) => {
       const current = await this.#requireEndpoint(tx, tenant, id, 'id', { lock: true });
       if (status !== undefined && status !== current.status && transition(endpoint_transitions, current.status, status) !== 'ok') {
-        throw invalid('not_allowed', `A ${current.status} endpoint cannot become ${status}`, 'status');
+        throw invalidRequest('not_allowed', `A ${current.status} endpoint cannot become ${status}`, 'status');
       }
       const next: EndpointRecord = {
         ...current,
@@ -284,7 +282,7 @@ export class WebhooksService implements WebhooksClient {
   async publish(tenant: Tenant, input: PublishEventInput): Promise<WebhookEvent> {
     const id = checkEventId(input.id);
     const type = checkEventType(input.type);
-    if (!isPlainObject(input.data) || !isPlainObject(input.data.object)) throw invalid('parameter_invalid', 'data.object must be an object', 'data.object');
+    if (!isPlainObject(input.data) || !isPlainObject(input.data.object)) throw invalidRequest('parameter_invalid', 'data.object must be an object', 'data.object');
     const sequence = checkCount(input.sequence, 'sequence');
     const created = checkCount(input.created, 'created');
     const body = encodeEventBody({ id, object: 'event', type, data: { object: input.data.object }, sequence, created, livemode: tenant.livemode });
@@ -307,8 +305,8 @@ export class WebhooksService implements WebhooksClient {
   // Deliveries.
 
   async listDeliveryAttempts(tenant: Tenant, filter: ListDeliveryAttemptsFilter, page: PageRequest = {}): Promise<Page<WebhookDeliveryAttempt>> {
-    if (filter.event !== undefined && !isPlausibleId(filter.event)) throw invalid('parameter_invalid', 'event must be an event id', 'event');
-    if (filter.endpoint !== undefined && !isPlausibleId(filter.endpoint)) throw invalid('parameter_invalid', 'endpoint must be a webhook endpoint id', 'endpoint');
+    if (filter.event !== undefined && !isPlausibleId(filter.event)) throw invalidRequest('parameter_invalid', 'event must be an event id', 'event');
+    if (filter.endpoint !== undefined && !isPlausibleId(filter.endpoint)) throw invalidRequest('parameter_invalid', 'endpoint must be a webhook endpoint id', 'endpoint');
     const listed = await listAttempts(this.#database, tenant, { event_id: filter.event, endpoint_id: filter.endpoint }, page);
     return { data: listed.data.map(attemptToWire), has_more: listed.has_more };
   }
@@ -322,7 +320,7 @@ export class WebhooksService implements WebhooksClient {
     const delivery = await this.#database.transaction(async (tx) => {
       const event = await this.#requireEvent(tx, tenant, event_id, 'event');
       const endpoint = await this.#requireEndpoint(tx, tenant, endpoint_id, 'endpoint');
-      if (endpoint.status !== 'enabled') throw invalid('webhook_endpoint_disabled', `Webhook endpoint ${endpoint.id} is disabled; enable it first`, 'endpoint');
+      if (endpoint.status !== 'enabled') throw invalidRequest('webhook_endpoint_disabled', `Webhook endpoint ${endpoint.id} is disabled; enable it first`, 'endpoint');
       const record = this.#newDelivery(tenant, event.id, endpoint.id, 'manual');
       await insertDelivery(tx, record);
       return record;
@@ -525,7 +523,7 @@ export class WebhooksService implements WebhooksClient {
     const url = checkUrl(value);
     if (!tenant.livemode) return url;
     const refusal = await this.#url_guard.registrationRefusal(url, 'url');
-    if (refusal !== undefined) throw invalid('url_not_allowed', refusal, 'url');
+    if (refusal !== undefined) throw invalidRequest('url_not_allowed', refusal, 'url');
     return url;
   }
 

@@ -1,6 +1,6 @@
 // Input checks. The gateway validates requests too, but the service stands on its own: every
 // value that reaches a table or a receiver has been checked here.
-import { ApiError } from '@paygrid/kernel';
+import { ApiError, invalidRequest } from '@paygrid/kernel';
 import {
   all_events_wildcard,
   endpoint_statuses,
@@ -28,26 +28,23 @@ export const object_id_length_max = 128;
 // signed message could be read as another.
 const event_id_pattern = new RegExp(`^evt_[A-Za-z0-9_]{1,${String(event_id_suffix_length_max)}}$`);
 
-function invalid(code: string, message: string, param: string): ApiError {
-  return new ApiError('invalid_request_error', code, message, param);
-}
 
 export function checkUrl(value: unknown, param = 'url'): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > url_length_max) {
-    throw invalid('url_invalid', `${param} must be an http or https URL of at most ${String(url_length_max)} characters`, param);
+    throw invalidRequest('url_invalid', `${param} must be an http or https URL of at most ${String(url_length_max)} characters`, param);
   }
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw invalid('url_invalid', `${param} is not a valid URL`, param);
+    throw invalidRequest('url_invalid', `${param} is not a valid URL`, param);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw invalid('url_invalid', `${param} must use http or https`, param);
+    throw invalidRequest('url_invalid', `${param} must use http or https`, param);
   }
   // Credentials in a URL end up in logs and proxies; receivers authenticate us by the signature.
   if (parsed.username !== '' || parsed.password !== '') {
-    throw invalid('url_invalid', `${param} must not contain a user name or password`, param);
+    throw invalidRequest('url_invalid', `${param} must not contain a user name or password`, param);
   }
   return value;
 }
@@ -59,50 +56,50 @@ export function isWebhookEventType(value: unknown): value is WebhookEventType {
 /** A non-empty list of known event types or `*`; repeats are dropped, order is kept. */
 export function checkEnabledEvents(value: unknown, param = 'enabled_events'): EnabledEvent[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw invalid('parameter_invalid', `${param} must be a non-empty list of event types, or ['*']`, param);
+    throw invalidRequest('parameter_invalid', `${param} must be a non-empty list of event types, or ['*']`, param);
   }
   const enabled: EnabledEvent[] = [];
   for (const [index, item] of (value as unknown[]).entries()) {
     const item_param = `${param}[${String(index)}]`;
     if (item !== all_events_wildcard && !isWebhookEventType(item)) {
-      throw invalid('parameter_invalid', `${item_param} is not a known event type: ${typeof item === 'string' ? `'${item.slice(0, 100)}'` : typeof item}`, item_param);
+      throw invalidRequest('parameter_invalid', `${item_param} is not a known event type: ${typeof item === 'string' ? `'${item.slice(0, 100)}'` : typeof item}`, item_param);
     }
     if (!enabled.includes(item)) enabled.push(item);
-    if (enabled.length > enabled_events_max) throw invalid('parameter_invalid', `${param} has too many entries`, param);
+    if (enabled.length > enabled_events_max) throw invalidRequest('parameter_invalid', `${param} has too many entries`, param);
   }
   return enabled;
 }
 
 export function checkEndpointStatus(value: unknown, param = 'status'): EndpointStatus {
   const found = endpoint_statuses.find((status) => status === value);
-  if (found === undefined) throw invalid('parameter_invalid', `${param} must be one of ${endpoint_statuses.join(', ')}`, param);
+  if (found === undefined) throw invalidRequest('parameter_invalid', `${param} must be one of ${endpoint_statuses.join(', ')}`, param);
   return found;
 }
 
 export function checkDescription(value: unknown, param = 'description'): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length > description_length_max) {
-    throw invalid('parameter_invalid', `${param} must be a string of at most ${String(description_length_max)} characters`, param);
+    throw invalidRequest('parameter_invalid', `${param} must be a string of at most ${String(description_length_max)} characters`, param);
   }
   return value;
 }
 
 export function checkEventId(value: unknown, param = 'id'): string {
   if (typeof value !== 'string' || !event_id_pattern.test(value)) {
-    throw invalid('parameter_invalid', `${param} must be 'evt_' followed by 1 to ${String(event_id_suffix_length_max)} letters, digits or underscores`, param);
+    throw invalidRequest('parameter_invalid', `${param} must be 'evt_' followed by 1 to ${String(event_id_suffix_length_max)} letters, digits or underscores`, param);
   }
   return value;
 }
 
 export function checkEventType(value: unknown, param = 'type'): WebhookEventType {
-  if (!isWebhookEventType(value)) throw invalid('parameter_invalid', `${param} is not a known event type`, param);
+  if (!isWebhookEventType(value)) throw invalidRequest('parameter_invalid', `${param} is not a known event type`, param);
   return value;
 }
 
 /** A non-negative safe integer: a sequence number or unix seconds. */
 export function checkCount(value: unknown, param: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalid('parameter_invalid_integer', `${param} must be a non-negative integer`, param);
+    throw invalidRequest('parameter_invalid_integer', `${param} must be a non-negative integer`, param);
   }
   return value;
 }
@@ -134,7 +131,7 @@ export function encodeEventBody(event: Record<string, unknown>): string {
     if (typeof value === 'function' || typeof value === 'symbol') problem ??= `${key} has no JSON form`;
     return value;
   });
-  if (problem !== undefined) throw invalid('parameter_invalid', `data cannot be sent as JSON: ${problem}`, 'data');
+  if (problem !== undefined) throw invalidRequest('parameter_invalid', `data cannot be sent as JSON: ${problem}`, 'data');
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > event_body_bytes_max) {
     throw new ApiError('request_too_large_error', 'event_too_large', `The event's JSON is ${String(bytes)} bytes; at most ${String(event_body_bytes_max)} are sent`, 'data');

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, ManualClock, randomId } from '@paygrid/kernel';
+import { ApiError, ManualClock, isWellFormedCardNumber, randomId } from '@paygrid/kernel';
 import type { AuthorizeOutcome, AuthorizeRequest, DeclineCode } from '../connector';
 import type { AcquirerCard, CardAcquirer } from './acquirer';
 import { CardConnector, type CardVault } from './card-connector';
 import { redactCardNumbers } from './redaction';
 import { startCardAcquirerServer, type CardAcquirerServer } from './server';
-import { CardAcquirerSimulator, passesLuhn, test_card_numbers } from './simulator';
+import { CardAcquirerSimulator, test_card_numbers } from './simulator';
 
 /** A vault double: tokens map to cards, and every CVC erasure is recorded. */
 class TestVault implements CardVault {
@@ -263,7 +263,7 @@ describe.each(transports)('CardConnector over the %s transport', (transport) => 
   });
 
   it('declines numbers that fail the Luhn check and cards past their expiry month', async () => {
-    expect(passesLuhn('4000000000000001')).toBe(false);
+    expect(isWellFormedCardNumber('4000000000000001')).toBe(false);
     const bad = harness.vault.add('4000000000000001');
     expect(await harness.connector.authorize(request(bad), call())).toMatchObject({ status: 'declined', code: 'card_declined' });
     // The simulator's clock reads January 2025, so December 2024 has run out and January 2025 has not.

@@ -2,7 +2,7 @@
 // development and tests. Like Stripe's test mode, the card number decides what happens, so a test
 // (or a person trying the API) picks an outcome by picking a card. It keeps no card numbers, only
 // their last four digits.
-import { assert, randomId, systemClock, type Clock } from '@paygrid/kernel';
+import { assert, isWellFormedCardNumber, randomId, systemClock, type Clock } from '@paygrid/kernel';
 import type { CurrencyCode } from '@paygrid/money';
 import type { DeclineCode, ProviderStatus } from '../connector';
 import { failure } from '../internal/failures';
@@ -284,7 +284,7 @@ export class CardAcquirerSimulator implements CardAcquirer {
         break;
     }
     // Any other number must at least be a card number, and the card must not have run out.
-    if (!/^[0-9]{12,19}$/.test(request.card.number) || !passesLuhn(request.card.number)) return 'card_declined';
+    if (!isWellFormedCardNumber(request.card.number)) return 'card_declined';
     const now = new Date(this.#clock.now());
     const this_month = now.getUTCFullYear() * 12 + now.getUTCMonth();
     const expiry_month = request.card.exp_year * 12 + (request.card.exp_month - 1);
@@ -377,21 +377,6 @@ function viewOf(authorization: Authorization): AuthorizationView {
     return_url: authorization.return_url,
     created_ms: authorization.created_ms,
   };
-}
-
-export function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let index = digits.length - 1; index >= 0; index -= 1) {
-    let digit = digits.charCodeAt(index) - 48;
-    if (double) {
-      digit *= 2;
-      if (digit > 9) digit -= 9;
-    }
-    sum += digit;
-    double = !double;
-  }
-  return sum % 10 === 0;
 }
 
 function trimTrailingSlash(url: string): string {

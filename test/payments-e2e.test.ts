@@ -226,6 +226,35 @@ describe('payments end to end over HTTP', () => {
       ['top_up', 1_000, 'succeeded'],
       ['top_up', 10_000, 'succeeded'],
     ]);
+
+    // A card that refuses its refund: the money taken out of the wallet for it goes back into it.
+    const refusing = await merchant.client.paymentIntents.create({ amount: 2_000, currency: 'usd', top_up_wallet: wallet.id });
+    const refusing_paid = await merchant.client.paymentIntents.confirm(refusing.id, { payment_method: { type: 'card', token: (await card('4000000000005126')).id } });
+    expect(refusing_paid.status).toBe('succeeded');
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(2_500);
+    const balance_before_refused = usd(await merchant.client.balance.retrieve());
+    const refused = await merchant.client.refunds.create({ payment_intent: refusing.id, amount: 2_000 });
+    expect(refused).toMatchObject({ status: 'failed', failure_reason: 'provider_refused', amount: 2_000 });
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(2_500);
+    expect(usd(await merchant.client.balance.retrieve())).toBe(balance_before_refused);
+    const restored = (await merchant.client.wallets.listTransactions(wallet.id)).data.slice(0, 3);
+    expect(restored.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_restoration', 2_000, 'succeeded'],
+      ['top_up_reversal', -2_000, 'succeeded'],
+      ['top_up', 2_000, 'succeeded'],
+    ]);
+    // The wallet announced the top-up, its reversal and its restoration.
+    for (const [type, id] of [
+      ['wallet.top_up.succeeded', refusing_paid.top_up],
+      ['wallet.top_up.reversed', restored[1]?.id],
+      ['wallet.top_up.restored', restored[0]?.id],
+    ] as const) {
+      await waitFor(async () => {
+        const events = await merchant.client.events.list({ type, limit: 10 });
+        return events.data.some((event) => event.data.object.id === id) ? true : undefined;
+      }, `the ${type} event`);
+    }
+
     await expect(merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'wallet', wallet: wallet.id } })).rejects.toMatchObject({
       code: 'payment_method_unsupported',
     });

@@ -53,7 +53,8 @@ describe('payments end to end over HTTP', () => {
     await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
     const address = receiver.address();
     receiver_url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/hooks`;
-    test = await startTestPlatform({ env: { WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400,800' } });
+    // A one-day capture window shows that PAYMENTS_CAPTURE_WINDOW_SECONDS reaches the payments service.
+    test = await startTestPlatform({ env: { WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400,800', PAYMENTS_CAPTURE_WINDOW_SECONDS: '86400' } });
     merchant = await createTestMerchant(test, 'Shop');
     publishable = new Paygrid({ api_key: merchant.publishable_key, base_url: test.url });
     const endpoint = await merchant.client.webhookEndpoints.create({ url: receiver_url, enabled_events: ['*'] });
@@ -116,6 +117,10 @@ describe('payments end to end over HTTP', () => {
     const intent = await pay('4242424242424242', 'manual', 5_000);
     expect(intent.status).toBe('requires_capture');
     expect(intent.amount_capturable).toBe(5_000);
+    // The window is the platform's setting (one day here), not the default seven days.
+    const capture_window_seconds = (intent.capture_before ?? 0) - intent.created;
+    expect(capture_window_seconds).toBeGreaterThanOrEqual(86_399);
+    expect(capture_window_seconds).toBeLessThanOrEqual(86_401);
     const captured = await merchant.client.paymentIntents.capture(intent.id, { amount: 3_000 });
     expect(captured).toMatchObject({ status: 'succeeded', amount_received: 3_000, amount_capturable: 0 });
     const first = await merchant.client.refunds.create({ payment_intent: intent.id, amount: 1_000 });

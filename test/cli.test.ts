@@ -32,6 +32,11 @@ describe('paygrid CLI', () => {
     expect(run.status).toBe(2);
     expect(run.err).toContain('PORT');
     expect(run.err).toContain('eighty');
+    // The payments fee and capture window stop the start too, before any service opens.
+    const fee = paygrid(['start'], { PAYMENTS_FEE_BPS: '2.9', PAYMENTS_CAPTURE_WINDOW_SECONDS: '0' });
+    expect(fee.status).toBe(2);
+    expect(fee.err).toContain('PAYMENTS_FEE_BPS must be an integer from 0 to 10000 (got "2.9")');
+    expect(fee.err).toContain('PAYMENTS_CAPTURE_WINDOW_SECONDS must be an integer from 60 to 2678400 (got "0")');
   });
 
   it('refuses an unknown command and an unknown service', () => {

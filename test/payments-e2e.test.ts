@@ -53,7 +53,8 @@ describe('payments end to end over HTTP', () => {
     await new Promise<void>((done) => receiver.listen(0, '127.0.0.1', done));
     const address = receiver.address();
     receiver_url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/hooks`;
-    test = await startTestPlatform({ env: { WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400,800' } });
+    // A one-day capture window shows that PAYMENTS_CAPTURE_WINDOW_SECONDS reaches the payments service.
+    test = await startTestPlatform({ env: { WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400,800', PAYMENTS_CAPTURE_WINDOW_SECONDS: '86400' } });
     merchant = await createTestMerchant(test, 'Shop');
     publishable = new Paygrid({ api_key: merchant.publishable_key, base_url: test.url });
     const endpoint = await merchant.client.webhookEndpoints.create({ url: receiver_url, enabled_events: ['*'] });
@@ -116,6 +117,10 @@ describe('payments end to end over HTTP', () => {
     const intent = await pay('4242424242424242', 'manual', 5_000);
     expect(intent.status).toBe('requires_capture');
     expect(intent.amount_capturable).toBe(5_000);
+    // The window is the platform's setting (one day here), not the default seven days.
+    const capture_window_seconds = (intent.capture_before ?? 0) - intent.created;
+    expect(capture_window_seconds).toBeGreaterThanOrEqual(86_399);
+    expect(capture_window_seconds).toBeLessThanOrEqual(86_401);
     const captured = await merchant.client.paymentIntents.capture(intent.id, { amount: 3_000 });
     expect(captured).toMatchObject({ status: 'succeeded', amount_received: 3_000, amount_capturable: 0 });
     const first = await merchant.client.refunds.create({ payment_intent: intent.id, amount: 1_000 });
@@ -226,6 +231,35 @@ describe('payments end to end over HTTP', () => {
       ['top_up', 1_000, 'succeeded'],
       ['top_up', 10_000, 'succeeded'],
     ]);
+
+    // A card that refuses its refund: the money taken out of the wallet for it goes back into it.
+    const refusing = await merchant.client.paymentIntents.create({ amount: 2_000, currency: 'usd', top_up_wallet: wallet.id });
+    const refusing_paid = await merchant.client.paymentIntents.confirm(refusing.id, { payment_method: { type: 'card', token: (await card('4000000000005126')).id } });
+    expect(refusing_paid.status).toBe('succeeded');
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(2_500);
+    const balance_before_refused = usd(await merchant.client.balance.retrieve());
+    const refused = await merchant.client.refunds.create({ payment_intent: refusing.id, amount: 2_000 });
+    expect(refused).toMatchObject({ status: 'failed', failure_reason: 'provider_refused', amount: 2_000 });
+    expect((await merchant.client.wallets.retrieve(wallet.id)).balance.available).toBe(2_500);
+    expect(usd(await merchant.client.balance.retrieve())).toBe(balance_before_refused);
+    const restored = (await merchant.client.wallets.listTransactions(wallet.id)).data.slice(0, 3);
+    expect(restored.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_restoration', 2_000, 'succeeded'],
+      ['top_up_reversal', -2_000, 'succeeded'],
+      ['top_up', 2_000, 'succeeded'],
+    ]);
+    // The wallet announced the top-up, its reversal and its restoration.
+    for (const [type, id] of [
+      ['wallet.top_up.succeeded', refusing_paid.top_up],
+      ['wallet.top_up.reversed', restored[1]?.id],
+      ['wallet.top_up.restored', restored[0]?.id],
+    ] as const) {
+      await waitFor(async () => {
+        const events = await merchant.client.events.list({ type, limit: 10 });
+        return events.data.some((event) => event.data.object.id === id) ? true : undefined;
+      }, `the ${type} event`);
+    }
+
     await expect(merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'wallet', wallet: wallet.id } })).rejects.toMatchObject({
       code: 'payment_method_unsupported',
     });

@@ -36,7 +36,8 @@ Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG
 PAYGRID_OPERATOR_KEY, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
 without it), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
 GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key,
-WEBHOOK_ALLOW_PRIVATE_URLS (false). Real payment providers: ALIPAY_* and WECHAT_PAY_* with
+WEBHOOK_ALLOW_PRIVATE_URLS (false), PAYMENTS_CAPTURE_WINDOW_SECONDS (604800), PAYMENTS_FEE_BPS
+(290) and PAYMENTS_FEE_FIXED (30). Real payment providers: ALIPAY_* and WECHAT_PAY_* with
 PUBLIC_BASE_URL (see docs/operations.md); without them their sandboxes run in process.`,
   migrate: `Usage: paygrid migrate
 

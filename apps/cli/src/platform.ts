@@ -25,6 +25,8 @@ import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
 import { startConnectors, type ProviderEndpoint } from './connectors';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
+const ms_per_second = 1_000;
+
 /** The services this build can run. Later services join this list as they land. */
 export const service_names = ['ledger', 'identity', 'wallet', 'vault', 'webhooks', 'payments', 'gateway'] as const;
 export type ServiceName = (typeof service_names)[number];
@@ -242,6 +244,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       // A customer back from a 3-D Secure challenge or a provider's page is waiting on this: the
       // connectors here answer status questions cheaply, so ask often.
       action_poll_interval_ms: 1_000,
+      capture_window_ms: config.PAYMENTS_CAPTURE_WINDOW_SECONDS * ms_per_second,
+      fees: { basis_points: config.PAYMENTS_FEE_BPS, fixed_minor: BigInt(config.PAYMENTS_FEE_FIXED) },
       log: (level, message, fields) => logger[level]({ ...fields, service: 'payments' }, message),
     });
     await payments.start();

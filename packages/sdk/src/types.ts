@@ -289,7 +289,7 @@ export interface WalletTransferCreateParams {
   readonly description?: string;
 }
 
-export type WalletTransactionType = 'top_up' | 'transfer_in' | 'transfer_out' | 'payment' | 'withdrawal' | 'refund' | 'top_up_reversal';
+export type WalletTransactionType = 'top_up' | 'transfer_in' | 'transfer_out' | 'payment' | 'withdrawal' | 'refund' | 'top_up_reversal' | 'top_up_restoration';
 
 export interface WalletTransaction {
   readonly id: string;

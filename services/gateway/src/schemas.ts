@@ -216,7 +216,7 @@ export const Withdrawal = Type.Object(
 
 export const WalletTransaction = Type.Object(
   {
-    id: Type.String({ description: 'The id of the operation: a top-up, wallet transfer, payment or withdrawal.' }),
+    id: Type.String({ description: 'The id of the operation: a top-up, wallet transfer, payment, withdrawal, refund, top-up reversal or restoration.' }),
     object: Type.Literal('wallet_transaction'),
     wallet: Type.String(),
     type: Type.Union([
@@ -227,6 +227,7 @@ export const WalletTransaction = Type.Object(
       Type.Literal('withdrawal'),
       Type.Literal('refund'),
       Type.Literal('top_up_reversal'),
+      Type.Literal('top_up_restoration'),
     ]),
     amount: Type.Integer({ description: 'Negative when money leaves the wallet.' }),
     currency: Currency,

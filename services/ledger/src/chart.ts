@@ -46,6 +46,8 @@ export const TransferCode = {
   wallet_refund: 13,
   /** A refund of a wallet top-up's payment takes the money back out of the wallet. */
   wallet_top_up_reversal: 14,
+  /** A reversal's money goes back into the wallet when the card refund it was made for failed. */
+  wallet_top_up_restoration: 15,
 } as const;
 export type TransferCodeName = keyof typeof TransferCode;
 

@@ -33,6 +33,9 @@ export const crash_steps = [
   'after_reversal_recorded',
   'after_reversal_call',
   'after_reversal_result_recorded',
+  'after_restoration_recorded',
+  'after_restoration_call',
+  'after_restoration_result_recorded',
 ] as const;
 export type CrashStep = (typeof crash_steps)[number];
 

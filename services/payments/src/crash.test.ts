@@ -106,6 +106,12 @@ const scenarios: Scenario[] = [
   { flow: 'top_up_refund', crash_at: 'after_reversal_result_recorded', status: 'succeeded' },
   { flow: 'top_up_refund', crash_at: 'after_refund_recorded', status: 'succeeded' },
   { flow: 'top_up_refund', crash_at: 'after_refund_call', status: 'succeeded' },
+  // The card refuses that refund: the money taken out of the wallet goes back into it, exactly once.
+  { flow: 'top_up_refund_fails', crash_at: 'after_refund_call', status: 'succeeded' },
+  { flow: 'top_up_refund_fails', crash_at: 'after_refund_result_recorded', status: 'succeeded' },
+  { flow: 'top_up_refund_fails', crash_at: 'after_restoration_recorded', status: 'succeeded' },
+  { flow: 'top_up_refund_fails', crash_at: 'after_restoration_call', status: 'succeeded' },
+  { flow: 'top_up_refund_fails', crash_at: 'after_restoration_result_recorded', status: 'succeeded' },
 ];
 
 describe('payments survive a crash at every step of the saga', () => {
@@ -176,19 +182,22 @@ describe('payments survive a crash at every step of the saga', () => {
       expect(summary.attempts.filter((attempt) => attempt.status === 'pending' || attempt.status === 'unknown')).toEqual([]);
 
       const fee = captured === 0n ? 0n : feeFor(captured, fee_schedule_default);
-      // A top-up moves what was captured on to the wallet, and a refund first takes it back.
-      const top_up_flow = scenario.flow === 'top_up' || scenario.flow === 'top_up_refund';
+      // A top-up moves what was captured on to the wallet, and a refund first takes it back; when
+      // the card then refuses the refund, the restoration puts it back into the wallet.
+      const refund_fails = scenario.flow === 'top_up_refund_fails';
+      const top_up_flow = scenario.flow === 'top_up' || scenario.flow === 'top_up_refund' || refund_fails;
       const topped_up = top_up_flow ? captured : 0n;
-      const reversed = top_up_flow ? refunded : 0n;
+      const reversed = refund_fails ? crash_refund_amount : top_up_flow ? refunded : 0n;
+      const restored = refund_fails ? crash_refund_amount : 0n;
       expect(summary.merchant).toEqual({
         debits_pending: '0',
-        debits_posted: String(fee + refunded + topped_up),
+        debits_posted: String(fee + refunded + topped_up + restored),
         credits_pending: String(held),
         credits_posted: String(captured + reversed),
       });
       if (top_up_flow) {
         expect(summary.intent?.top_up).toMatch(/^tu_/);
-        expect(summary.wallet).toEqual({ available: String(topped_up - reversed), pending: '0' });
+        expect(summary.wallet).toEqual({ available: String(topped_up - reversed + restored), pending: '0' });
       } else {
         expect(summary.intent?.top_up).toBeNull();
       }
@@ -205,12 +214,25 @@ describe('payments survive a crash at every step of the saga', () => {
         refund: crash_amount,
         top_up: crash_amount,
         top_up_refund: crash_amount,
+        top_up_refund_fails: crash_amount,
       };
       expect(captured).toBe(scenario.status === 'requires_payment_method' ? 0n : expected_captured[scenario.flow]);
       expect(held).toBe(scenario.status === 'requires_capture' ? crash_amount : 0n);
       if (scenario.flow === 'refund' || scenario.flow === 'top_up_refund') {
         expect(refunded).toBe(crash_refund_amount);
         expect(summary.refunds).toEqual([{ status: 'succeeded', amount: String(crash_refund_amount) }]);
+      }
+      if (refund_fails) {
+        // Nothing went back to the card, the refund failed, and its one restoration succeeded.
+        expect(refunded).toBe(0n);
+        expect(summary.refunds).toEqual([{ status: 'failed', amount: String(crash_refund_amount) }]);
+        expect(summary.attempts.filter((attempt) => attempt.operation !== 'authorize').map((attempt) => [attempt.operation, attempt.status])).toEqual([
+          ['top_up_restoration', 'succeeded'],
+          ['refund', 'failed'],
+          ['top_up_reversal', 'succeeded'],
+          ['top_up', 'succeeded'],
+        ]);
+        expect(summary.attempts[0]?.provider_reference).toMatch(/^tus_/);
       }
     });
   }

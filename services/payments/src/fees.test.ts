@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkFeeSchedule, fee_schedule_default, feeFor } from './fees';
+import { loadPlatformConfig } from '@paygrid/kernel';
+import { basis_points_max, checkFeeSchedule, fee_schedule_default, feeFor } from './fees';
+import { capture_window_ms_default } from './service';
 
 describe('feeFor', () => {
   it('takes 2.9 % rounded half up, plus 30, by default', () => {
@@ -43,5 +45,15 @@ describe('feeFor', () => {
     expect(() => checkFeeSchedule({ basis_points: 1.5, fixed_minor: 0n })).toThrow();
     expect(() => checkFeeSchedule({ basis_points: 0, fixed_minor: -1n })).toThrow();
     expect(() => checkFeeSchedule(fee_schedule_default)).not.toThrow();
+  });
+});
+
+describe('the platform configuration', () => {
+  it('defaults to the same fee schedule and capture window as the service', () => {
+    // The kernel cannot import this service, so it repeats the defaults; this keeps them equal.
+    const config = loadPlatformConfig({});
+    expect({ basis_points: config.PAYMENTS_FEE_BPS, fixed_minor: BigInt(config.PAYMENTS_FEE_FIXED) }).toEqual(fee_schedule_default);
+    expect(config.PAYMENTS_CAPTURE_WINDOW_SECONDS * 1_000).toBe(capture_window_ms_default);
+    expect(config.PAYMENTS_FEE_BPS).toBeLessThanOrEqual(basis_points_max);
   });
 });

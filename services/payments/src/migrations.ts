@@ -220,6 +220,54 @@ ALTER TABLE payment_attempts DROP CONSTRAINT payment_attempts_operation_check;
 ALTER TABLE payment_attempts ADD CONSTRAINT payment_attempts_operation_check ${top_up_operation_check};
 `;
 
+// Version 3: a refund of a top-up intent whose card refund failed puts the reversed money back into
+// the wallet, as an attempt of its own (`top_up_restoration`). The same rebuild as version 2 widens
+// the CHECK on SQLite; PostgreSQL replaces the constraint.
+const restoration_operation_check = "CHECK (operation IN ('authorize', 'capture', 'void', 'refund', 'top_up', 'top_up_reversal', 'top_up_restoration'))";
+
+const restorations_sqlite = `
+CREATE TABLE payment_attempts_rebuilt (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  livemode INTEGER NOT NULL CHECK (livemode IN (0, 1)),
+  intent_id TEXT NOT NULL,
+  refund_id TEXT,
+  operation TEXT NOT NULL ${restoration_operation_check},
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'unknown')),
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  payment_method TEXT,
+  return_url TEXT,
+  waiting INTEGER NOT NULL CHECK (waiting IN (0, 1)),
+  provider_reference TEXT,
+  amount_captured BIGINT,
+  error_code TEXT,
+  error_message TEXT,
+  applied INTEGER NOT NULL CHECK (applied IN (0, 1)),
+  attempt INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL,
+  next_attempt_ms BIGINT,
+  confirm_idempotency_key TEXT,
+  created BIGINT NOT NULL
+);
+INSERT INTO payment_attempts_rebuilt (sequence, id, merchant_id, livemode, intent_id, refund_id, operation, status, amount, payment_method,
+  return_url, waiting, provider_reference, amount_captured, error_code, error_message, applied, attempt, retry_count, next_attempt_ms,
+  confirm_idempotency_key, created)
+SELECT sequence, id, merchant_id, livemode, intent_id, refund_id, operation, status, amount, payment_method,
+  return_url, waiting, provider_reference, amount_captured, error_code, error_message, applied, attempt, retry_count, next_attempt_ms,
+  confirm_idempotency_key, created
+FROM payment_attempts;
+DROP TABLE payment_attempts;
+ALTER TABLE payment_attempts_rebuilt RENAME TO payment_attempts;
+CREATE INDEX payment_attempts_intent ON payment_attempts (intent_id, sequence);
+CREATE INDEX payment_attempts_due ON payment_attempts (next_attempt_ms) WHERE next_attempt_ms IS NOT NULL;
+`;
+
+const restorations_postgres = `
+ALTER TABLE payment_attempts DROP CONSTRAINT payment_attempts_operation_check;
+ALTER TABLE payment_attempts ADD CONSTRAINT payment_attempts_operation_check ${restoration_operation_check};
+`;
+
 export const payments_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -232,5 +280,11 @@ export const payments_migrations: readonly Migration[] = [
     name: 'payment intents that top up a wallet',
     sqlite: top_ups_sqlite,
     postgres: top_ups_postgres,
+  },
+  {
+    version: 3,
+    name: 'restorations of top-up reversals whose card refund failed',
+    sqlite: restorations_sqlite,
+    postgres: restorations_postgres,
   },
 ];

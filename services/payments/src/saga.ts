@@ -18,6 +18,7 @@ import { feeFor } from './fees';
 import { fromAuthorizationStatus, fromAuthorizeOutcome, fromSimpleOutcome, type CallOutcome } from './outcomes';
 import {
   findAttemptById,
+  findAttemptOfRefund,
   findIntentById,
   findRefundById,
   insertAttempt,
@@ -47,6 +48,7 @@ const checkpoints_after_call: Record<AttemptRecord['operation'], CrashStep> = {
   refund: 'after_refund_call',
   top_up: 'after_top_up_call',
   top_up_reversal: 'after_reversal_call',
+  top_up_restoration: 'after_restoration_call',
 };
 
 const checkpoints_after_record: Record<AttemptRecord['operation'], CrashStep | undefined> = {
@@ -56,6 +58,7 @@ const checkpoints_after_record: Record<AttemptRecord['operation'], CrashStep | u
   refund: 'after_refund_result_recorded',
   top_up: 'after_top_up_result_recorded',
   top_up_reversal: 'after_reversal_result_recorded',
+  top_up_restoration: 'after_restoration_result_recorded',
 };
 
 /** Where a follow-up attempt has been recorded by the step before it, and is not yet driven. */
@@ -66,6 +69,7 @@ const checkpoints_after_follow_up: Record<AttemptRecord['operation'], CrashStep 
   refund: 'after_refund_recorded',
   top_up: 'after_top_up_recorded',
   top_up_reversal: undefined,
+  top_up_restoration: 'after_restoration_recorded',
 };
 
 /**
@@ -74,6 +78,15 @@ const checkpoints_after_follow_up: Record<AttemptRecord['operation'], CrashStep 
  */
 export function topUpIdempotencyKey(intent_id: string): string {
   return `${intent_id}:top_up`;
+}
+
+/**
+ * The wallet's idempotency key for the restoration of a refund's reversal: a refund restores at
+ * most once, so every retry (and recovery after a crash) meets the same restoration, and the
+ * wallet is never credited twice.
+ */
+export function topUpRestorationIdempotencyKey(refund_id: string): string {
+  return `${refund_id}:top_up_restoration`;
 }
 
 function isAccepted(result: CreateTransferResult, also: readonly CreateTransferResult[] = []): boolean {
@@ -156,6 +169,8 @@ export class PaymentSaga {
           return await this.#callTopUp(attempt, intent);
         case 'top_up_reversal':
           return await this.#callTopUpReversal(attempt, intent);
+        case 'top_up_restoration':
+          return await this.#callTopUpRestoration(attempt, intent);
       }
     } catch (error) {
       // A connector answers with values; a throw is a broken connection or a bug in it, and either
@@ -270,6 +285,26 @@ export class PaymentSaga {
       if (reversal.status === 'succeeded') return { kind: 'succeeded', provider_reference: reversal.id };
       if (reversal.status === 'failed') return { kind: 'failed', code: reversal.failure_code ?? 'top_up_reversal_failed', message: `The wallet reversal ${reversal.id} failed` };
       return { kind: 'unknown', reason: `wallet reversal ${reversal.id} is still pending` };
+    } catch (error) {
+      return this.#walletFailure(error);
+    }
+  }
+
+  /**
+   * The compensation of a reversal whose card refund failed: the reversed money goes back from the
+   * merchant's balance into the wallet. The key is derived from the refund, so asking again after a
+   * lost answer (or in recovery) replays the first restoration rather than making a second one.
+   */
+  async #callTopUpRestoration(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
+    const refund_id = attempt.refund_id;
+    assert(refund_id !== null, 'a restoration belongs to a refund');
+    const reversal = await findAttemptOfRefund(this.#context.database, intent.id, refund_id, 'top_up_reversal');
+    assert(reversal?.status === 'succeeded' && reversal.provider_reference !== null, 'a restoration follows a succeeded reversal');
+    try {
+      const restoration = await this.#context.wallet.restoreTopUpReversal(tenantOf(intent), reversal.provider_reference, { idempotency_key: topUpRestorationIdempotencyKey(refund_id) });
+      if (restoration.status === 'succeeded') return { kind: 'succeeded', provider_reference: restoration.id };
+      if (restoration.status === 'failed') return { kind: 'failed', code: restoration.failure_code ?? 'top_up_restoration_failed', message: `The wallet restoration ${restoration.id} failed` };
+      return { kind: 'unknown', reason: `wallet restoration ${restoration.id} is still pending` };
     } catch (error) {
       return this.#walletFailure(error);
     }
@@ -565,14 +600,20 @@ export class PaymentSaga {
             succeeded ? postHold(books, attempt.id, attempt.amount, TransferCode.payment_refund) : voidHold(books, attempt.id, TransferCode.payment_refund),
           );
         }
-        if (!succeeded && intent.top_up_id !== null) {
-          // The wallet gave the money back to the merchant's balance before the card refund was
-          // asked for, and the acquirer refused it (which it does only for a request it finds
-          // wrong). The money sits in the merchant's balance; the customer's wallet is short.
-          this.#context.log('error', 'a card refund failed after its top-up was reversed; the wallet needs a person', { attempt: attempt.id, payment_intent: intent.id, top_up: intent.top_up_id });
-        }
         return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          await this.#finishRefund(tx, locked, attempt, succeeded, now_ms);
+          assert(attempt.refund_id !== null, 'a refund attempt names its refund');
+          const reversal = succeeded ? undefined : await findAttemptOfRefund(tx, locked.id, attempt.refund_id, 'top_up_reversal');
+          if (reversal?.status === 'succeeded') {
+            // The wallet gave the money to the merchant's balance for this refund, and the card
+            // refused it: the compensation puts it back into the wallet, as its own attempt,
+            // recorded here so that a crash leaves it to recovery. The refund stays pending until
+            // the wallet is whole again, so that no other refund counts the same money meanwhile.
+            const restoration = newAttempt(this.#context, locked, 'top_up_restoration', attempt.amount, now_ms, { provider_reference: null, refund_id: attempt.refund_id });
+            await insertAttempt(tx, restoration);
+            await recordAttemptStatus(tx, restoration, null, 'pending', `card_refund_failed:${attempt.error?.code ?? 'unknown'}`, now_ms);
+            return restoration;
+          }
+          await this.#finishRefund(tx, locked, attempt.refund_id, succeeded ? null : (attempt.error?.code ?? 'unknown'), now_ms);
           return undefined;
         });
       }
@@ -589,11 +630,27 @@ export class PaymentSaga {
           return undefined;
         });
       }
+      case 'top_up_restoration': {
+        if (attempt.status === 'failed') {
+          // The wallet refused to take back money it gave the merchant a moment ago: only a bug or
+          // a broken chart gets here. The money sits in the merchant's balance; a person must look.
+          this.#context.log('error', 'a failed card refund could not be undone in its wallet; it needs a person', { attempt: attempt.id, payment_intent: intent.id, error: attempt.error });
+        }
+        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
+          assert(attempt.refund_id !== null, 'a restoration attempt names its refund');
+          // The refund failed for the reason the card gave, whatever became of the restoration.
+          const card_refund = await findAttemptOfRefund(tx, locked.id, attempt.refund_id, 'refund');
+          assert(card_refund?.status === 'failed', 'a restoration follows a failed card refund');
+          await this.#finishRefund(tx, locked, attempt.refund_id, card_refund.error?.code ?? 'unknown', now_ms);
+          return undefined;
+        });
+      }
       case 'top_up_reversal': {
         return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
+          assert(attempt.refund_id !== null, 'a reversal attempt names its refund');
           if (attempt.status === 'failed') {
             // The wallet refused (the customer spent the money): nothing moved, and the refund fails.
-            await this.#finishRefund(tx, locked, attempt, false, now_ms);
+            await this.#finishRefund(tx, locked, attempt.refund_id, attempt.error?.code ?? 'unknown', now_ms);
             return undefined;
           }
           // The money is back in the merchant's balance: now the card is refunded.
@@ -621,14 +678,17 @@ export class PaymentSaga {
     return top_up;
   }
 
-  /** Ends a refund as its last attempt (the card's, or a refused reversal) answered, with its events. */
-  async #finishRefund(tx: Database, intent: IntentRecord, attempt: AttemptRecord, succeeded: boolean, now_ms: number): Promise<void> {
-    assert(attempt.refund_id !== null, 'a refund attempt names its refund');
-    const refund = await findRefundById(tx, attempt.refund_id, true);
+  /**
+   * Ends a refund with its events: succeeded when `failure_reason` is null, failed for that reason
+   * otherwise (the card's, or a refused reversal's).
+   */
+  async #finishRefund(tx: Database, intent: IntentRecord, refund_id: string, failure_reason: string | null, now_ms: number): Promise<void> {
+    const refund = await findRefundById(tx, refund_id, true);
     assert(refund !== undefined && refund.status === 'pending', 'a refund being finished is pending');
+    const succeeded = failure_reason === null;
     const status = succeeded ? 'succeeded' : 'failed';
     assert(transition(refund_transitions, refund.status, status) === 'ok');
-    const finished: RefundRecord = { ...refund, status, failure_reason: succeeded ? null : (attempt.error?.code ?? 'unknown'), version: refund.version + 1 };
+    const finished: RefundRecord = { ...refund, status, failure_reason, version: refund.version + 1 };
     await updateRefund(tx, finished);
     await insertStatusChange(tx, { object_type: 'refund', object_id: refund.id, from_status: 'pending', to_status: status, reason: succeeded ? 'provider_succeeded' : `provider_failed:${finished.failure_reason ?? ''}`, created_ms: now_ms });
     await emit(tx, finished, succeeded ? 'refund.succeeded' : 'refund.failed', refundToWire(finished), finished.version, now_ms);

@@ -682,6 +682,20 @@ export async function findAttemptById(database: Database, id: string): Promise<A
   return row === undefined ? undefined : attemptFromRow(row);
 }
 
+/**
+ * A refund's attempt of one operation: its top-up reversal, its card refund or its restoration. A
+ * refund has at most one of each, so the first one recorded is the one.
+ */
+export async function findAttemptOfRefund(database: Database, intent_id: string, refund_id: string, operation: AttemptOperation): Promise<AttemptRecord | undefined> {
+  const rows = await database.query<AttemptRow>('SELECT * FROM payment_attempts WHERE intent_id = ? AND refund_id = ? AND operation = ? ORDER BY sequence LIMIT 1', [
+    intent_id,
+    refund_id,
+    operation,
+  ]);
+  const row = rows[0];
+  return row === undefined ? undefined : attemptFromRow(row);
+}
+
 export async function findAttemptByConfirmKey(database: Database, intent_id: string, key: string): Promise<AttemptRecord | undefined> {
   const rows = await database.query<AttemptRow>("SELECT * FROM payment_attempts WHERE intent_id = ? AND operation = 'authorize' AND confirm_idempotency_key = ?", [intent_id, key]);
   const row = rows[0];

@@ -24,10 +24,11 @@ export type OrderStatus = (typeof order_statuses)[number];
 
 /**
  * `top_up` moves a top-up intent's captured money from the merchant's balance into its wallet;
- * `top_up_reversal` takes a refund's amount back out of that wallet before the card is refunded.
- * Both are calls to the wallet service.
+ * `top_up_reversal` takes a refund's amount back out of that wallet before the card is refunded;
+ * `top_up_restoration` puts it back into the wallet when the card refund then fails. All three are
+ * calls to the wallet service.
  */
-export const attempt_operations = ['authorize', 'capture', 'void', 'refund', 'top_up', 'top_up_reversal'] as const;
+export const attempt_operations = ['authorize', 'capture', 'void', 'refund', 'top_up', 'top_up_reversal', 'top_up_restoration'] as const;
 export type AttemptOperation = (typeof attempt_operations)[number];
 
 /**

@@ -105,6 +105,14 @@ function legsOf(operation: OperationRecord): Legs {
         credit: merchantBalanceAccountEvent(operation),
         code: TransferCode.wallet_top_up_reversal,
       };
+    case 'top_up_restoration':
+      assert(destination !== null, 'a top-up restoration has a destination wallet');
+      return {
+        // The mirror of the reversal it undoes: the merchant's balance gives the money back.
+        debit: merchantBalanceAccountEvent(operation),
+        credit: walletAccountEvent(destination, currency, livemode),
+        code: TransferCode.wallet_top_up_restoration,
+      };
     case 'withdrawal':
       assert(source !== null, 'a withdrawal has a source wallet');
       return {

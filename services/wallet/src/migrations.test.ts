@@ -1,5 +1,6 @@
-// Version 2 of the wallet's tables (refunds) must upgrade a database written by version 1 without
-// losing a row, a sequence value or an index, on both dialects.
+// Each later version of the wallet's tables (refunds, top-ups from payments, restorations) must
+// upgrade a database written by the one before without losing a row, a sequence value or an index,
+// on both dialects.
 import { join } from 'node:path';
 import { createPostgresDatabase, createPostgresPool, createSqliteDatabase, openSqlite, type ServiceDatabase } from '@paygrid/kernel';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
@@ -27,7 +28,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         ),
       ).rejects.toThrow();
 
-      expect(await database.migrate(wallet_migrations)).toEqual([2, 3, 4]);
+      expect(await database.migrate(wallet_migrations.slice(0, 4))).toEqual([2, 3, 4]);
       await database.execute(
         `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
            ledger_transfer_id, attempt, next_attempt_ms, created, refunded_payment_id)
@@ -69,6 +70,25 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       ]);
       // The idempotency index survived the second rebuild too.
       await expect(database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'tu_1'")).rejects.toThrow();
+
+      // Version 5 takes restorations that name the reversal they undo, and keeps every row before it.
+      const restoration = `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+           ledger_transfer_id, attempt, next_attempt_ms, created, restored_reversal_id)
+         VALUES ('tus_1', 'acct_1', ?, 'top_up_restoration', NULL, 'wal_1', 300, 'usd', 'pending', '6', 1, 0, 0, 'tur_1')`;
+      await expect(database.execute(restoration, [false])).rejects.toThrow();
+      expect(await database.migrate(wallet_migrations)).toEqual([5]);
+      await database.execute(restoration, [false]);
+      const restored = await database.query<{ id: string; reversed_top_up_id: string | null; restored_reversal_id: string | null }>(
+        'SELECT id, reversed_top_up_id, restored_reversal_id FROM wallet_operations ORDER BY sequence',
+      );
+      expect(restored.map((row) => [row.id, row.reversed_top_up_id, row.restored_reversal_id])).toEqual([
+        ['wpy_1', null, null],
+        ['wrf_1', null, null],
+        ['tu_1', null, null],
+        ['tur_1', 'tu_1', null],
+        ['tus_1', null, 'tur_1'],
+      ]);
+      await expect(database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'tus_1'")).rejects.toThrow();
     } finally {
       await database.close();
       await cleanup();

@@ -222,6 +222,71 @@ ALTER TABLE wallet_operations ADD COLUMN reversed_top_up_id TEXT;
 CREATE INDEX wallet_operations_reversed_top_up ON wallet_operations (reversed_top_up_id) WHERE reversed_top_up_id IS NOT NULL;
 `;
 
+// Version 5: restorations of top-up reversals. When the payments service took a top-up back out of
+// the wallet for a refund and the card then refused that refund, a restoration puts the money back
+// into the wallet, and names the reversal it undoes (restored_reversal_id). As in version 4, SQLite
+// rebuilds the table to widen the type CHECK; PostgreSQL replaces the constraint.
+const restoration_type_check = "CHECK (type IN ('top_up', 'transfer', 'payment', 'withdrawal', 'refund', 'top_up_reversal', 'top_up_restoration'))";
+
+const operation_columns_v4 = `sequence, id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency,
+  description, status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, attempt, next_attempt_ms, created, refunded_payment_id,
+  payment_intent_id, reversed_top_up_id`;
+
+const restorations_sqlite = `
+CREATE TABLE wallet_operations_rebuilt (
+  sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  merchant_id TEXT NOT NULL,
+  livemode INTEGER NOT NULL CHECK (livemode IN (0, 1)),
+  type TEXT NOT NULL ${restoration_type_check},
+  source_wallet_id TEXT,
+  destination_wallet_id TEXT,
+  amount BIGINT NOT NULL CHECK (amount > 0),
+  currency TEXT NOT NULL,
+  description TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  failure_code TEXT,
+  idempotency_key TEXT,
+  ledger_transfer_id TEXT NOT NULL UNIQUE,
+  ledger_result TEXT,
+  settlement_outcome TEXT CHECK (settlement_outcome IN ('succeeded', 'failed')),
+  settlement_failure_code TEXT,
+  bank_account_holder_name TEXT,
+  bank_routing_number TEXT,
+  bank_account_number TEXT,
+  bank_country TEXT,
+  attempt INTEGER NOT NULL,
+  next_attempt_ms BIGINT NOT NULL,
+  created BIGINT NOT NULL,
+  refunded_payment_id TEXT,
+  payment_intent_id TEXT,
+  reversed_top_up_id TEXT,
+  restored_reversal_id TEXT,
+  CHECK (source_wallet_id IS NOT NULL OR destination_wallet_id IS NOT NULL)
+);
+INSERT INTO wallet_operations_rebuilt (${operation_columns_v4})
+SELECT ${operation_columns_v4}
+FROM wallet_operations;
+DROP TABLE wallet_operations;
+ALTER TABLE wallet_operations_rebuilt RENAME TO wallet_operations;
+CREATE UNIQUE INDEX wallet_operations_idempotency ON wallet_operations (merchant_id, livemode, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX wallet_operations_source ON wallet_operations (source_wallet_id, created) WHERE source_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_destination ON wallet_operations (destination_wallet_id, sequence) WHERE destination_wallet_id IS NOT NULL;
+CREATE INDEX wallet_operations_type ON wallet_operations (type, merchant_id, livemode, sequence);
+CREATE INDEX wallet_operations_unfinished ON wallet_operations (next_attempt_ms) WHERE status = 'pending';
+CREATE INDEX wallet_operations_refunded_payment ON wallet_operations (refunded_payment_id) WHERE refunded_payment_id IS NOT NULL;
+CREATE INDEX wallet_operations_reversed_top_up ON wallet_operations (reversed_top_up_id) WHERE reversed_top_up_id IS NOT NULL;
+CREATE INDEX wallet_operations_restored_reversal ON wallet_operations (restored_reversal_id) WHERE restored_reversal_id IS NOT NULL;
+`;
+
+const restorations_postgres = `
+ALTER TABLE wallet_operations DROP CONSTRAINT wallet_operations_type_check;
+ALTER TABLE wallet_operations ADD CONSTRAINT wallet_operations_type_check ${restoration_type_check};
+ALTER TABLE wallet_operations ADD COLUMN restored_reversal_id TEXT;
+CREATE INDEX wallet_operations_restored_reversal ON wallet_operations (restored_reversal_id) WHERE restored_reversal_id IS NOT NULL;
+`;
+
 export const wallet_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -242,5 +307,11 @@ export const wallet_migrations: readonly Migration[] = [
     name: 'top-ups paid by payment intents, and their reversals',
     sqlite: top_ups_from_payments_sqlite,
     postgres: top_ups_from_payments_postgres,
+  },
+  {
+    version: 5,
+    name: 'restorations of top-up reversals whose card refund failed',
+    sqlite: restorations_sqlite,
+    postgres: restorations_postgres,
   },
 ];

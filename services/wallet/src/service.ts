@@ -53,6 +53,7 @@ import {
   sumOutgoingSince,
   sumRefundsOfPayment,
   sumReversalsOfTopUp,
+  findRestorationOfReversal,
   updateWalletStatus,
   type OperationRecord,
   type WalletRecord,
@@ -68,12 +69,14 @@ import type {
   OperationType,
   PayInput,
   RefundPaymentInput,
+  RestoreTopUpReversalInput,
   ReverseTopUpInput,
   SetLimitsInput,
   SettlementOutcome,
   TopUp,
   TopUpFromPaymentInput,
   TopUpInput,
+  TopUpRestoration,
   TopUpReversal,
   TransferInput,
   UpdateWalletInput,
@@ -93,6 +96,7 @@ import {
   balanceOf,
   paymentToWire,
   refundToWire,
+  topUpRestorationToWire,
   topUpReversalToWire,
   topUpToWire,
   transactionToWire,
@@ -134,8 +138,9 @@ export interface WalletServiceOptions {
   readonly log?: WalletLog;
   /**
    * Where events go (the webhooks service): `wallet.transfer.completed`,
-   * `wallet.withdrawal.succeeded` and `wallet.withdrawal.failed`, written to an outbox in the
-   * same transaction as the change and relayed from there. Without it no event is written.
+   * `wallet.withdrawal.succeeded`, `wallet.withdrawal.failed`, `wallet.top_up.succeeded`,
+   * `wallet.top_up.reversed` and `wallet.top_up.restored`, written to an outbox in the same
+   * transaction as the change and relayed from there. Without it no event is written.
    */
   readonly events?: OutboxPublisher;
 }
@@ -158,6 +163,7 @@ const id_prefixes: Record<OperationType, string> = {
   withdrawal: 'wd',
   refund: 'wrf',
   top_up_reversal: 'tur',
+  top_up_restoration: 'tus',
 };
 
 /** What a request asks to move, checked, before it meets the database. */
@@ -180,7 +186,7 @@ interface MoveIntent {
 
 /** What differs between operations when they are first recorded. */
 type NewOperation = Pick<OperationRecord, 'type' | 'source_wallet_id' | 'destination_wallet_id' | 'amount' | 'currency' | 'idempotency_key'> &
-  Partial<Pick<OperationRecord, 'description' | 'bank_account' | 'refunded_payment_id' | 'payment_intent_id' | 'reversed_top_up_id'>>;
+  Partial<Pick<OperationRecord, 'description' | 'bank_account' | 'refunded_payment_id' | 'payment_intent_id' | 'reversed_top_up_id' | 'restored_reversal_id'>>;
 
 interface Begun {
   readonly operation: OperationRecord;
@@ -222,6 +228,28 @@ function refusalOf(operation: OperationRecord): ApiError | undefined {
     return invalidRequest('insufficient_funds', `Wallet ${wallet} does not have ${operation.amount} available for ${operation.id}`, 'amount');
   }
   return new ApiError('api_error', 'ledger_refused', `The ledger refused the transfer of ${operation.id} (${operation.ledger_result ?? 'unknown'})`);
+}
+
+/**
+ * The event an operation's success announces, if any. Payments and refunds are announced by the
+ * payments service (as the payment intent's and refund's events), and a withdrawal only when the
+ * bank settles it, so these are the operations whose success is the end of the story.
+ */
+function announcementOfSuccess(operation: OperationRecord): { readonly type: string; readonly object: object } | undefined {
+  switch (operation.type) {
+    case 'transfer':
+      return { type: 'wallet.transfer.completed', object: transferToWire(operation) };
+    case 'top_up':
+      return { type: 'wallet.top_up.succeeded', object: topUpToWire(operation) };
+    case 'top_up_reversal':
+      return { type: 'wallet.top_up.reversed', object: topUpReversalToWire(operation) };
+    case 'top_up_restoration':
+      return { type: 'wallet.top_up.restored', object: topUpRestorationToWire(operation) };
+    case 'payment':
+    case 'refund':
+    case 'withdrawal':
+      return undefined;
+  }
 }
 
 export class WalletService implements WalletClient {
@@ -408,6 +436,13 @@ export class WalletService implements WalletClient {
     return topUpReversalToWire(operation);
   }
 
+  async restoreTopUpReversal(tenant: Tenant, top_up_reversal_id: string, input: RestoreTopUpReversalInput): Promise<TopUpRestoration> {
+    const idempotency_key = this.#requiredIdempotencyKey(input.idempotency_key);
+    const id = this.#plausibleId(top_up_reversal_id, 'top_up_reversal', 'top-up reversal');
+    const operation = await this.#run(tenant, idempotency_key, (tx) => this.#beginRestoration(tx, tenant, id, idempotency_key));
+    return topUpRestorationToWire(operation);
+  }
+
   async transfer(tenant: Tenant, input: TransferInput): Promise<WalletTransfer> {
     const amount = checkAmount(input.amount);
     const currency = checkCurrency(input.currency);
@@ -518,6 +553,10 @@ export class WalletService implements WalletClient {
 
   async getTopUpReversal(tenant: Tenant, id: string): Promise<TopUpReversal> {
     return topUpReversalToWire(await this.#requireOperation(tenant, id, 'top_up_reversal'));
+  }
+
+  async getTopUpRestoration(tenant: Tenant, id: string): Promise<TopUpRestoration> {
+    return topUpRestorationToWire(await this.#requireOperation(tenant, id, 'top_up_restoration'));
   }
 
   async getTransfer(tenant: Tenant, id: string): Promise<WalletTransfer> {
@@ -818,6 +857,48 @@ export class WalletService implements WalletClient {
   }
 
   /**
+   * Step 1 of a restoration: lock the wallet, replay by idempotency key, check that the reversal
+   * succeeded and is not restored already, and record the restoration of its whole amount. The
+   * lock keeps two restorations of one reversal from both passing the check.
+   */
+  async #beginRestoration(tx: Database, tenant: Tenant, reversal_id: string, idempotency_key: string): Promise<Begun> {
+    const reversal = await findOperation(tx, tenant, reversal_id, 'top_up_reversal');
+    if (reversal === undefined || reversal.source_wallet_id === null) throw missing('top-up reversal', reversal_id, 'top_up_reversal');
+    const wallet = await this.#requireWallet(tx, tenant, reversal.source_wallet_id, 'top_up_reversal', { lock: true });
+    const now_ms = this.#clock.now();
+
+    const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
+    if (existing !== undefined) {
+      const same = existing.type === 'top_up_restoration' && existing.restored_reversal_id === reversal.id;
+      if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
+      if (existing.status === 'pending' && existing.ledger_result === null) {
+        const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
+        return { operation: existing, attempt };
+      }
+      return { operation: existing, attempt: undefined };
+    }
+
+    // Only money that left the wallet can come back, and only once.
+    if (reversal.status !== 'succeeded') {
+      throw invalid('reversal_not_restorable', `Top-up reversal ${reversal.id} is ${reversal.status}; only a succeeded reversal moved money that can be restored`, 'top_up_reversal');
+    }
+    const restored = await findRestorationOfReversal(tx, reversal.id);
+    if (restored !== undefined) {
+      throw invalid('reversal_already_restored', `Top-up reversal ${reversal.id} is restored already by ${restored.id}`, 'top_up_reversal');
+    }
+
+    return this.#recordOperation(tx, tenant, now_ms, {
+      type: 'top_up_restoration',
+      source_wallet_id: null,
+      destination_wallet_id: wallet.id,
+      amount: reversal.amount,
+      currency: reversal.currency,
+      idempotency_key,
+      restored_reversal_id: reversal.id,
+    });
+  }
+
+  /**
    * The last part of every operation's first step: record it as pending, with its first attempt
    * leased to this caller, and the first row of its history.
    */
@@ -829,6 +910,7 @@ export class WalletService implements WalletClient {
       refunded_payment_id: null,
       payment_intent_id: null,
       reversed_top_up_id: null,
+      restored_reversal_id: null,
       ...fields,
       id,
       merchant_id: tenant.merchant_id,
@@ -925,9 +1007,8 @@ export class WalletService implements WalletClient {
       if (written) {
         const reason = status === 'pending' ? `hold_placed:${result}` : `ledger:${result}`;
         await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: status, reason, created_ms: now_ms });
-        if (status === 'succeeded' && operation.type === 'transfer') {
-          await this.#announce(tx, operation, 'wallet.transfer.completed', transferToWire({ ...operation, status, failure_code }), now_ms);
-        }
+        const announcement = status === 'succeeded' ? announcementOfSuccess({ ...operation, status, failure_code }) : undefined;
+        if (announcement !== undefined) await this.#announce(tx, operation, announcement.type, announcement.object, now_ms);
       }
       return written;
     });
@@ -1070,6 +1151,7 @@ export class WalletService implements WalletClient {
       withdrawal: 'withdrawal',
       refund: 'wallet refund',
       top_up_reversal: 'top-up reversal',
+      top_up_restoration: 'top-up restoration',
     };
     if (operation === undefined) throw missing(names[type], String(id).slice(0, 64), 'id');
     return operation;

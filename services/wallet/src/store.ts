@@ -50,6 +50,8 @@ export interface OperationRecord {
   readonly payment_intent_id: string | null;
   /** A top-up reversal's top-up (tu_…); null for every other type. */
   readonly reversed_top_up_id: string | null;
+  /** A top-up restoration's reversal (tur_…); null for every other type. */
+  readonly restored_reversal_id: string | null;
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
@@ -97,6 +99,7 @@ interface OperationRow {
   readonly refunded_payment_id: string | null;
   readonly payment_intent_id: string | null;
   readonly reversed_top_up_id: string | null;
+  readonly restored_reversal_id: string | null;
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
@@ -159,6 +162,7 @@ function operationFromRow(row: OperationRow): OperationRecord {
     refunded_payment_id: row.refunded_payment_id,
     payment_intent_id: row.payment_intent_id,
     reversed_top_up_id: row.reversed_top_up_id,
+    restored_reversal_id: row.restored_reversal_id,
     attempt: row.attempt,
     next_attempt_ms: row.next_attempt_ms,
     created: row.created,
@@ -220,8 +224,8 @@ export async function insertOperation(database: Database, operation: OperationRe
     `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
        status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
        bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, payment_intent_id, reversed_top_up_id,
-       attempt, next_attempt_ms, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       restored_reversal_id, attempt, next_attempt_ms, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       operation.id,
       operation.merchant_id,
@@ -246,6 +250,7 @@ export async function insertOperation(database: Database, operation: OperationRe
       operation.refunded_payment_id,
       operation.payment_intent_id,
       operation.reversed_top_up_id,
+      operation.restored_reversal_id,
       operation.attempt,
       operation.next_attempt_ms,
       operation.created,
@@ -324,14 +329,32 @@ export async function sumRefundsOfPayment(database: Database, payment_id: string
   return BigInt(rows[0]?.total ?? '0');
 }
 
-/** What has been taken back of a top-up, counting reversals still pending. */
+/**
+ * What has been taken back of a top-up, counting reversals still pending. A reversal whose money a
+ * succeeded restoration put back no longer counts (a restoration returns its reversal's whole
+ * amount); one whose restoration is still pending does, so the total is never understated.
+ */
 export async function sumReversalsOfTopUp(database: Database, top_up_id: string): Promise<bigint> {
   const rows = await database.query<{ total: string }>(
-    `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
-     WHERE reversed_top_up_id = ? AND type = 'top_up_reversal' AND status IN ('pending', 'succeeded')`,
+    `SELECT CAST(COALESCE(SUM(reversal.amount), 0) AS TEXT) AS total FROM wallet_operations reversal
+     WHERE reversal.reversed_top_up_id = ? AND reversal.type = 'top_up_reversal' AND reversal.status IN ('pending', 'succeeded')
+       AND NOT EXISTS (
+         SELECT 1 FROM wallet_operations restoration
+         WHERE restoration.restored_reversal_id = reversal.id AND restoration.type = 'top_up_restoration' AND restoration.status = 'succeeded'
+       )`,
     [top_up_id],
   );
   return BigInt(rows[0]?.total ?? '0');
+}
+
+/** The restoration of a reversal that is pending or succeeded, if there is one: a reversal is restored once. */
+export async function findRestorationOfReversal(database: Database, reversal_id: string): Promise<OperationRecord | undefined> {
+  const rows = await database.query<OperationRow>(
+    "SELECT * FROM wallet_operations WHERE restored_reversal_id = ? AND type = 'top_up_restoration' AND status IN ('pending', 'succeeded') ORDER BY sequence LIMIT 1",
+    [reversal_id],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : operationFromRow(row);
 }
 
 /** Pending operations whose lease has run out, soonest due first. */

@@ -10,10 +10,10 @@ export const operation_statuses = ['pending', 'succeeded', 'failed'] as const;
 export type OperationStatus = (typeof operation_statuses)[number];
 
 /** What an operation does; one `wallet_operations` row each. */
-export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal', 'refund', 'top_up_reversal'] as const;
+export const operation_types = ['top_up', 'transfer', 'payment', 'withdrawal', 'refund', 'top_up_reversal', 'top_up_restoration'] as const;
 export type OperationType = (typeof operation_types)[number];
 
-export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal', 'refund', 'top_up_reversal'] as const;
+export const transaction_types = ['top_up', 'transfer_in', 'transfer_out', 'payment', 'withdrawal', 'refund', 'top_up_reversal', 'top_up_restoration'] as const;
 export type WalletTransactionType = (typeof transaction_types)[number];
 
 /**
@@ -128,6 +128,25 @@ export interface TopUpReversal {
   readonly livemode: boolean;
 }
 
+/**
+ * Money a top-up reversal took out of the wallet, put back: the payments service took it back for
+ * a refund, and the card then refused that refund. It undoes exactly one reversal, for its whole
+ * amount, and the top-up may be reversed again afterwards.
+ */
+export interface TopUpRestoration {
+  readonly id: string;
+  readonly object: 'top_up_restoration';
+  readonly wallet: string;
+  /** The reversal (tur_…) whose money came back. */
+  readonly top_up_reversal: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly status: OperationStatus;
+  readonly failure_code: string | null;
+  readonly created: number;
+  readonly livemode: boolean;
+}
+
 /** A bank account as it is shown: never the full account number. */
 export interface BankAccountDisplay {
   readonly account_holder_name: string;
@@ -152,7 +171,7 @@ export interface Withdrawal {
 
 /** One line of a wallet's history: an operation seen from this wallet. */
 export interface WalletTransaction {
-  /** The operation's id (tu_, wtr_, wpy_, wd_, wrf_ or tur_). */
+  /** The operation's id (tu_, wtr_, wpy_, wd_, wrf_, tur_ or tus_). */
   readonly id: string;
   readonly object: 'wallet_transaction';
   readonly wallet: string;
@@ -207,6 +226,11 @@ export interface TopUpFromPaymentInput {
 export interface ReverseTopUpInput {
   readonly amount: bigint;
   /** Required: the payments service derives it from its refund attempt. */
+  readonly idempotency_key: string;
+}
+
+export interface RestoreTopUpReversalInput {
+  /** Required: the payments service derives it from its refund, so a retry meets the first restoration. */
   readonly idempotency_key: string;
 }
 
@@ -333,9 +357,17 @@ export interface WalletClient {
    * sense of limits, and a frozen wallet allows it: the customer is not spending.
    */
   reverseTopUp(tenant: Tenant, top_up_id: string, input: ReverseTopUpInput): Promise<TopUpReversal>;
+  /**
+   * Puts a succeeded reversal's whole amount back into the wallet, from the merchant's balance: the
+   * compensation when the card refund the reversal was made for failed. One restoration per
+   * reversal; the restored amount may be reversed again. Incoming money: a frozen wallet still
+   * receives it, and limits do not apply. Idempotent by `idempotency_key`.
+   */
+  restoreTopUpReversal(tenant: Tenant, top_up_reversal_id: string, input: RestoreTopUpReversalInput): Promise<TopUpRestoration>;
 
   getTopUp(tenant: Tenant, id: string): Promise<TopUp>;
   getTopUpReversal(tenant: Tenant, id: string): Promise<TopUpReversal>;
+  getTopUpRestoration(tenant: Tenant, id: string): Promise<TopUpRestoration>;
   getTransfer(tenant: Tenant, id: string): Promise<WalletTransfer>;
   listTransfers(tenant: Tenant, page: PageRequest): Promise<Page<WalletTransfer>>;
   getPayment(tenant: Tenant, id: string): Promise<WalletPayment>;

@@ -2,7 +2,7 @@
 import { assert } from '@paygrid/kernel';
 import type { Account } from '@paygrid/ledger';
 import type { OperationRecord, WalletRecord } from './store';
-import type { TopUp, TopUpReversal, Wallet, WalletBalance, WalletPayment, WalletRefund, WalletTransaction, WalletTransfer, Withdrawal } from './types';
+import type { TopUp, TopUpRestoration, TopUpReversal, Wallet, WalletBalance, WalletPayment, WalletRefund, WalletTransaction, WalletTransfer, Withdrawal } from './types';
 
 export const zero_balance: WalletBalance = { available: 0n, pending: 0n };
 
@@ -105,6 +105,22 @@ export function topUpReversalToWire(operation: OperationRecord): TopUpReversal {
     object: 'top_up_reversal',
     wallet: operation.source_wallet_id,
     top_up: operation.reversed_top_up_id,
+    amount: operation.amount,
+    currency: operation.currency.toLowerCase(),
+    status: operation.status,
+    failure_code: operation.failure_code,
+    created: operation.created,
+    livemode: operation.livemode,
+  };
+}
+
+export function topUpRestorationToWire(operation: OperationRecord): TopUpRestoration {
+  assert(operation.type === 'top_up_restoration' && operation.destination_wallet_id !== null && operation.restored_reversal_id !== null);
+  return {
+    id: operation.id,
+    object: 'top_up_restoration',
+    wallet: operation.destination_wallet_id,
+    top_up_reversal: operation.restored_reversal_id,
     amount: operation.amount,
     currency: operation.currency.toLowerCase(),
     status: operation.status,

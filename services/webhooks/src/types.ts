@@ -23,6 +23,9 @@ export const webhook_event_types = [
   'wallet.transfer.completed',
   'wallet.withdrawal.succeeded',
   'wallet.withdrawal.failed',
+  'wallet.top_up.succeeded',
+  'wallet.top_up.reversed',
+  'wallet.top_up.restored',
   'webhook_endpoint.disabled',
 ] as const;
 export type WebhookEventType = (typeof webhook_event_types)[number];

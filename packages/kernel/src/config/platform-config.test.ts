@@ -45,6 +45,9 @@ describe('loadPlatformConfig', () => {
       WEBHOOK_RETRY_SCHEDULE_MS: undefined,
       WEBHOOK_ALLOW_PRIVATE_URLS: false,
       PUBLIC_BASE_URL: undefined,
+      PAYMENTS_CAPTURE_WINDOW_SECONDS: 604_800,
+      PAYMENTS_FEE_BPS: 290,
+      PAYMENTS_FEE_FIXED: 30,
       ALIPAY: undefined,
       WECHAT_PAY: undefined,
     });
@@ -100,6 +103,29 @@ describe('loadPlatformConfig', () => {
     expect(problems({ MIGRATE_ON_START: 'yes' })).toEqual(['MIGRATE_ON_START must be true or false (got "yes")']);
     expect(problems({ NATS_URL: 'http://nats:4222' })).toEqual(['NATS_URL must be a URL starting with nats:// (got "http://nats:4222")']);
     expect(problems({ REDIS_URL: 'cache:6379' })).toEqual(['REDIS_URL must be a URL starting with redis:// or rediss:// (got "cache:6379")']);
+  });
+
+  it('reads the payments capture window and fee schedule, whole numbers within their bounds', () => {
+    expect(loadPlatformConfig({ PAYMENTS_CAPTURE_WINDOW_SECONDS: '86400', PAYMENTS_FEE_BPS: '0', PAYMENTS_FEE_FIXED: '0' })).toMatchObject({
+      PAYMENTS_CAPTURE_WINDOW_SECONDS: 86_400,
+      PAYMENTS_FEE_BPS: 0,
+      PAYMENTS_FEE_FIXED: 0,
+    });
+    expect(loadPlatformConfig({ PAYMENTS_CAPTURE_WINDOW_SECONDS: '2678400', PAYMENTS_FEE_BPS: '10000', PAYMENTS_FEE_FIXED: '1000000' })).toMatchObject({
+      PAYMENTS_CAPTURE_WINDOW_SECONDS: 2_678_400,
+      PAYMENTS_FEE_BPS: 10_000,
+      PAYMENTS_FEE_FIXED: 1_000_000,
+    });
+    const window = 'PAYMENTS_CAPTURE_WINDOW_SECONDS must be an integer from 60 to 2678400';
+    expect(problems({ PAYMENTS_CAPTURE_WINDOW_SECONDS: '59' })).toEqual([`${window} (got "59")`]);
+    expect(problems({ PAYMENTS_CAPTURE_WINDOW_SECONDS: '2678401' })).toEqual([`${window} (got "2678401")`]);
+    expect(problems({ PAYMENTS_CAPTURE_WINDOW_SECONDS: '7d' })).toEqual([`${window} (got "7d")`]);
+    // Money is never a float: a fractional fee is refused, not rounded.
+    expect(problems({ PAYMENTS_FEE_BPS: '2.9' })).toEqual(['PAYMENTS_FEE_BPS must be an integer from 0 to 10000 (got "2.9")']);
+    expect(problems({ PAYMENTS_FEE_BPS: '10001' })).toEqual(['PAYMENTS_FEE_BPS must be an integer from 0 to 10000 (got "10001")']);
+    expect(problems({ PAYMENTS_FEE_FIXED: '-1' })).toEqual(['PAYMENTS_FEE_FIXED must be an integer from 0 to 1000000 (got "-1")']);
+    expect(problems({ PAYMENTS_FEE_FIXED: '0.30' })).toEqual(['PAYMENTS_FEE_FIXED must be an integer from 0 to 1000000 (got "0.30")']);
+    expect(problems({ PAYMENTS_FEE_FIXED: '1e3' })).toEqual(['PAYMENTS_FEE_FIXED must be an integer from 0 to 1000000 (got "1e3")']);
   });
 
   it('never echoes a secret: the operator key, or a password in a URL', () => {

@@ -66,6 +66,16 @@ export interface PlatformConfig {
    * configured; without it the in-process sandboxes are given the address this process listens on.
    */
   readonly PUBLIC_BASE_URL: string | undefined;
+  /**
+   * How long a manual-capture authorization waits for its capture before it is voided. Card
+   * networks honour an authorization for about a week (Stripe's window is seven days); longer is
+   * allowed up to 31 days for acquirers that agree to it.
+   */
+  readonly PAYMENTS_CAPTURE_WINDOW_SECONDS: number;
+  /** The platform's fee on a captured payment, in hundredths of a percent: 290 is 2.9 %. */
+  readonly PAYMENTS_FEE_BPS: number;
+  /** Added to the percentage fee, in the minor units of each payment's own currency. */
+  readonly PAYMENTS_FEE_FIXED: number;
   /** Alipay's real endpoint, from the ALIPAY_* variables; undefined runs the sandbox in process. */
   readonly ALIPAY: AlipayEndpointConfig | undefined;
   /** WeChat Pay's real endpoint, from the WECHAT_PAY_* variables; undefined runs the sandbox in process. */
@@ -76,6 +86,19 @@ export const operator_key_length_min = 32;
 
 /** Printable ASCII without space: the key is pasted into headers and shell variables. */
 const operator_key_pattern = new RegExp(`^[\\x21-\\x7e]{${operator_key_length_min},}$`);
+
+/** The payments service's defaults, repeated here because the kernel cannot import it; a test keeps them equal. */
+export const payments_capture_window_seconds_default = 7 * 24 * 60 * 60;
+export const payments_fee_bps_default = 290;
+export const payments_fee_fixed_default = 30;
+/** A capture window shorter than a minute would void authorizations before a merchant could act. */
+export const payments_capture_window_seconds_min = 60;
+/** 31 days: the longest any card network keeps an authorization. */
+export const payments_capture_window_seconds_max = 31 * 24 * 60 * 60;
+/** A fee above 100 % of the amount makes no sense. */
+export const payments_fee_bps_max = 10_000;
+/** 1 000 000 minor units (10 000.00 in a two-decimal currency): anything larger is a typo. */
+export const payments_fee_fixed_max = 1_000_000;
 
 const platform_variables = {
   PORT: integerVar({ name: 'PORT', default: 8080, min: 1, max: 65535 }),
@@ -107,6 +130,14 @@ const platform_variables = {
   ),
   WEBHOOK_ALLOW_PRIVATE_URLS: booleanVar({ name: 'WEBHOOK_ALLOW_PRIVATE_URLS', default: false }),
   PUBLIC_BASE_URL: optional(secureUrlVar({ name: 'PUBLIC_BASE_URL' })),
+  PAYMENTS_CAPTURE_WINDOW_SECONDS: integerVar({
+    name: 'PAYMENTS_CAPTURE_WINDOW_SECONDS',
+    default: payments_capture_window_seconds_default,
+    min: payments_capture_window_seconds_min,
+    max: payments_capture_window_seconds_max,
+  }),
+  PAYMENTS_FEE_BPS: integerVar({ name: 'PAYMENTS_FEE_BPS', default: payments_fee_bps_default, min: 0, max: payments_fee_bps_max }),
+  PAYMENTS_FEE_FIXED: integerVar({ name: 'PAYMENTS_FEE_FIXED', default: payments_fee_fixed_default, min: 0, max: payments_fee_fixed_max }),
   CACHE_KEY_PREFIX: stringVar({ name: 'CACHE_KEY_PREFIX', default: 'paygrid:', pattern: /^[A-Za-z0-9_:.-]{1,64}$/, allowed: 'must be 1 to 64 letters, digits or _:.-' }),
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),

@@ -250,6 +250,18 @@ describe.each(transports)('CardConnector over the %s transport', (transport) => 
     expect(await harness.connector.refund(provider_reference, 1n, call())).toMatchObject({ status: 'failed', code: 'amount_too_large' });
   });
 
+  it('takes the payment of the refund_fails card and refuses every refund of it, the same on a repeat', async () => {
+    const token = harness.vault.add(test_card_numbers.refund_fails);
+    const outcome = await harness.connector.authorize(request(token, { capture_method: 'automatic', amount: 2_000n }), call(randomId('att')));
+    if (outcome.status !== 'authorized') throw new Error('expected authorized');
+    expect(outcome.captured).toBe(true);
+    const refund = call();
+    const refused = { status: 'failed', code: 'provider_refused', message: "The card's issuer refused the refund." };
+    expect(await harness.connector.refund(outcome.provider_reference, 500n, refund)).toEqual(refused);
+    expect(await harness.connector.refund(outcome.provider_reference, 500n, refund)).toEqual(refused);
+    expect(harness.simulator.authorization(outcome.provider_reference)).toMatchObject({ amount_captured: 2_000n, amount_refunded: 0n });
+  });
+
   it('voids a hold, after which it cannot be captured', async () => {
     const { provider_reference, reference } = await authorizeManual();
     expect(await harness.connector.void(provider_reference, call())).toEqual({ status: 'succeeded' });

@@ -32,6 +32,11 @@ export const test_card_numbers = {
    * the "outcome unknown" case, which the caller settles by asking `status`.
    */
   network_timeout: '4000000000000259',
+  /**
+   * Stripe's card whose charge succeeds and whose every refund fails: for a refund that the
+   * acquirer refuses after the payments service has already moved money for it.
+   */
+  refund_fails: '4000000000005126',
 } as const;
 
 type TestCardBehaviour = keyof typeof test_card_numbers;
@@ -79,6 +84,8 @@ interface Authorization {
   readonly return_url: string | undefined;
   readonly created_ms: number;
   readonly withholds_answers: boolean;
+  /** The card's issuer refuses every refund (the `refund_fails` test card). */
+  readonly refuses_refunds: boolean;
   state: AuthorizationState;
   decline_code: DeclineCode | undefined;
   amount_captured: bigint;
@@ -232,6 +239,7 @@ export class CardAcquirerSimulator implements CardAcquirer {
       return_url: request.return_url,
       created_ms: this.#clock.now(),
       withholds_answers: behaviour === 'network_timeout',
+      refuses_refunds: behaviour === 'refund_fails',
       amount_refunded: 0n,
     };
     let authorization: Authorization;
@@ -332,6 +340,7 @@ export class CardAcquirerSimulator implements CardAcquirer {
     if (request.amount > refundable) {
       return failure('amount_too_large', `The amount to refund (${request.amount}) is more than is left to refund (${refundable}).`);
     }
+    if (authorization.refuses_refunds) return failure('provider_refused', "The card's issuer refused the refund.");
     authorization.amount_refunded += request.amount;
     return { status: 'succeeded' };
   }

@@ -23,9 +23,15 @@ import { crash_amount, crash_capture_amount, crash_card_token, crash_customer, c
 const recovery_passes = 6;
 
 class FixedVault implements CardVault, TokenDirectory {
+  readonly #number: string;
+
+  constructor(number: string) {
+    this.#number = number;
+  }
+
   // eslint-disable-next-line @typescript-eslint/require-await
   async detokenize(): Promise<AcquirerCard> {
-    return { number: test_card_numbers.succeeds, exp_month: 12, exp_year: new Date().getUTCFullYear() + 5, cvc: null };
+    return { number: this.#number, exp_month: 12, exp_year: new Date().getUTCFullYear() + 5, cvc: null };
   }
 
   async eraseCvc(): Promise<void> {
@@ -58,7 +64,7 @@ async function main(): Promise<void> {
   await wallet_database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
   const wallet = new WalletService({ database: wallet_database, ledger, customers: { customerExists: (_tenant, customer) => Promise.resolve(customer === crash_customer) }, bank });
-  const vault = new FixedVault();
+  const vault = new FixedVault(config.flow === 'top_up_refund_fails' ? test_card_numbers.refund_fails : test_card_numbers.succeeds);
   // The recovering process lives after every lease of the crashed one has run out.
   const clock = new ManualClock(Date.now() + (config.phase === 'recover' ? attempt_lease_ms_default + 1_000 : 0));
   const payments = new PaymentsService({
@@ -78,13 +84,13 @@ async function main(): Promise<void> {
 
   if (config.phase === 'run') {
     const capture_method = config.flow === 'manual' || config.flow === 'capture' || config.flow === 'cancel' ? 'manual' : 'automatic';
-    const top_up = config.flow === 'top_up' || config.flow === 'top_up_refund';
+    const top_up = config.flow === 'top_up' || config.flow === 'top_up_refund' || config.flow === 'top_up_refund_fails';
     const top_up_wallet = top_up ? (await wallet.createWallet(crash_tenant, { customer: crash_customer, currency: 'usd' })).id : undefined;
     const intent = await payments.createPaymentIntent(crash_tenant, { amount: crash_amount, currency: 'usd', capture_method, ...(top_up_wallet === undefined ? {} : { top_up_wallet }) });
     await payments.confirmPaymentIntent(crash_tenant, intent.id, { payment_method: { type: 'card', token: crash_card_token } });
     if (config.flow === 'capture') await payments.capturePaymentIntent(crash_tenant, intent.id, { amount: crash_capture_amount });
     if (config.flow === 'cancel') await payments.cancelPaymentIntent(crash_tenant, intent.id);
-    if (config.flow === 'refund' || config.flow === 'top_up_refund') await payments.createRefund(crash_tenant, { payment_intent: intent.id, amount: crash_refund_amount });
+    if (config.flow === 'refund' || config.flow === 'top_up_refund' || config.flow === 'top_up_refund_fails') await payments.createRefund(crash_tenant, { payment_intent: intent.id, amount: crash_refund_amount });
     // Reaching here means the step to crash at was never reached: the test reports it.
     process.stdout.write(`${JSON.stringify({ finished: true })}\n`);
   } else {

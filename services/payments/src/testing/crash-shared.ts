@@ -3,8 +3,12 @@
 import type { Tenant } from '@paygrid/kernel';
 import type { CrashStep } from '../context';
 
-/** `top_up` pays into a wallet; `top_up_refund` then refunds part of it, out of the wallet first. */
-export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund' | 'top_up' | 'top_up_refund';
+/**
+ * `top_up` pays into a wallet; `top_up_refund` then refunds part of it, out of the wallet first;
+ * `top_up_refund_fails` does the same with a card that refuses every refund, so the money taken out
+ * of the wallet must go back into it.
+ */
+export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund' | 'top_up' | 'top_up_refund' | 'top_up_refund_fails';
 
 export interface CrashChildConfig {
   readonly directory: string;

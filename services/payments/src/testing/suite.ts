@@ -705,6 +705,98 @@ export function paymentsSuite(open: () => Promise<Harness>): void {
     await expectApiError(payments.createRefund(tenant, { payment_intent: paid.id, amount: 5_001n }), { type: 'invalid_request_error', code: 'refund_exceeds_captured', param: 'amount' });
   });
 
+  it('puts a top-up refund back into the wallet when the card refuses it: the refund fails and nobody loses money', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const before = await harness.books(tenant);
+    const paid = await topUpIntent(tenant, wallet.id, test_card_numbers.refund_fails);
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+
+    const refused = await payments.createRefund(tenant, { payment_intent: paid.id, amount: 4_000n });
+    expect(refused).toMatchObject({ status: 'failed', failure_reason: 'provider_refused', amount: 4_000n });
+    // The wallet gave 4 000 to the merchant's balance, the card refused it, and the wallet got it back.
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    expect(await harness.books(tenant, 'USD', before)).toEqual({
+      merchant: { debits_pending: 0n, debits_posted: 14_320n, credits_pending: 0n, credits_posted: 14_000n },
+      receivable: { debits_pending: 0n, debits_posted: 10_000n, credits_pending: 0n, credits_posted: 0n },
+      fees: { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 320n },
+    });
+    const authorization = (await payments.listAttempts(tenant, paid.id)).data.find((attempt) => attempt.operation === 'authorize');
+    expect(harness.acquirer.authorization(authorization?.provider_reference ?? '')).toMatchObject({ amount_captured: 10_000n, amount_refunded: 0n });
+    expect(await payments.getPaymentIntent(tenant, paid.id)).toMatchObject({ amount_received: 10_000n, amount_refunded: 0n });
+
+    // The compensation is an attempt of its own, and the wallet's restoration names the reversal.
+    const attempts = (await payments.listAttempts(tenant, paid.id)).data;
+    expect(attempts.map((attempt) => [attempt.operation, attempt.status, attempt.refund])).toEqual([
+      ['top_up_restoration', 'succeeded', refused.id],
+      ['refund', 'failed', refused.id],
+      ['top_up_reversal', 'succeeded', refused.id],
+      ['top_up', 'succeeded', null],
+      ['authorize', 'succeeded', null],
+    ]);
+    const [restoration_attempt, , reversal_attempt] = attempts;
+    expect(restoration_attempt?.provider_reference).toMatch(/^tus_/);
+    const restoration = await harness.wallets.getTopUpRestoration(tenant, restoration_attempt?.provider_reference ?? '');
+    expect(restoration).toMatchObject({ wallet: wallet.id, top_up_reversal: reversal_attempt?.provider_reference, amount: 4_000n, status: 'succeeded' });
+    // Asked again with the key derived from the refund, the wallet answers the same restoration.
+    expect(await harness.wallets.restoreTopUpReversal(tenant, reversal_attempt?.provider_reference ?? '', { idempotency_key: `${refused.id}:top_up_restoration` })).toEqual(restoration);
+    expect(await eventTypes(refused.id)).toEqual([
+      ['refund.created', 1],
+      ['refund.failed', 2],
+    ]);
+    const history = (await harness.wallets.listTransactions(tenant, wallet.id, {})).data;
+    expect(history.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_restoration', 4_000n, 'succeeded'],
+      ['top_up_reversal', -4_000n, 'succeeded'],
+      ['top_up', 10_000n, 'succeeded'],
+    ]);
+
+    // Recovery has nothing left to do, and never credits the wallet twice.
+    harness.clock.advance(120_000);
+    await payments.recoverPending();
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+
+    // The failed refund counts for nothing: the whole amount may be tried again, with the same end.
+    const again = await payments.createRefund(tenant, { payment_intent: paid.id });
+    expect(again).toMatchObject({ status: 'failed', failure_reason: 'provider_refused', amount: 10_000n });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 24_320n, credits_pending: 0n, credits_posted: 24_000n });
+  });
+
+  it('finishes a restoration the wallet could not take at once: the refund stays pending until the wallet is whole', async () => {
+    const tenant = newTenant();
+    const wallet = await emptyWallet(tenant);
+    const paid = await topUpIntent(tenant, wallet.id, test_card_numbers.refund_fails);
+    const wallets = harness.wallets;
+    const working = wallets.restoreTopUpReversal.bind(wallets);
+    // The wallet service is down when the saga reaches the compensation.
+    wallets.restoreTopUpReversal = () => Promise.reject(new ApiError('service_unavailable_error', 'ledger_unavailable', 'The wallet is down (test)'));
+    let pending;
+    try {
+      pending = await payments.createRefund(tenant, { payment_intent: paid.id, amount: 4_000n });
+    } finally {
+      wallets.restoreTopUpReversal = working;
+    }
+    expect(pending).toMatchObject({ status: 'pending', failure_reason: null });
+    expect((await payments.listAttempts(tenant, paid.id)).data[0]).toMatchObject({ operation: 'top_up_restoration', status: 'unknown' });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(6_000n);
+    // A pending refund still counts: the money it moved cannot be refunded a second time meanwhile.
+    await expectApiError(payments.createRefund(tenant, { payment_intent: paid.id, amount: 6_001n }), { type: 'invalid_request_error', code: 'refund_exceeds_captured', param: 'amount' });
+
+    harness.clock.advance(120_000);
+    await payments.recoverPending();
+    expect(await payments.getRefund(tenant, pending.id)).toMatchObject({ status: 'failed', failure_reason: 'provider_refused' });
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    harness.clock.advance(120_000);
+    await payments.recoverPending();
+    expect(await walletAvailable(tenant, wallet.id)).toBe(10_000n);
+    expect((await harness.books(tenant)).merchant).toEqual({ debits_pending: 0n, debits_posted: 14_320n, credits_pending: 0n, credits_posted: 14_000n });
+    expect(await eventTypes(pending.id)).toEqual([
+      ['refund.created', 1],
+      ['refund.failed', 2],
+    ]);
+  });
+
   it('refuses a top-up wallet of another currency, another merchant or none, and paying a top-up from a wallet', async () => {
     const tenant = newTenant();
     const euro = await emptyWallet(tenant, 'eur');

@@ -42,7 +42,7 @@ export interface Harness {
   /** The service most tests use, started. */
   readonly wallets: WalletService;
   /** Another service on the same database and ledger (a restart, or a second instance); closed with the harness. */
-  service(options?: Partial<Pick<WalletServiceOptions, 'clock' | 'ledger' | 'bank' | 'attempt_lease_ms' | 'recovery_interval_ms'>>): WalletService;
+  service(options?: Partial<Pick<WalletServiceOptions, 'clock' | 'ledger' | 'bank' | 'attempt_lease_ms' | 'recovery_interval_ms' | 'events'>>): WalletService;
   close(): Promise<void>;
 }
 

@@ -315,6 +315,90 @@ export function walletSuite(open: () => Promise<Harness>): void {
     await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 1n, idempotency_key: '' }), { type: 'invalid_request_error', code: 'parameter_invalid', param: 'idempotency_key' });
   });
 
+  it('restores a reversal once, in full, back into the wallet, after which the top-up may be reversed again', async () => {
+    const tenant = newTenant();
+    const wallet = await newWallet(harness, wallets, tenant);
+    const merchant_id = merchantBalanceAccountId(tenant.merchant_id, 'USD', false);
+    const top_up = await wallets.topUpFromPayment(tenant, wallet.id, { amount: 1_000n, payment_intent: 'pi_restorerestore', idempotency_key: 'pi_restorerestore:top_up' });
+    const reversal = await wallets.reverseTopUp(tenant, top_up.id, { amount: 1_000n, idempotency_key: 'restore-reversal-1' });
+    expect(await available(tenant, wallet.id)).toBe(0n);
+    await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 1n, idempotency_key: 'restore-reversal-2' }), { type: 'invalid_request_error', code: 'reversal_exceeds_top_up', param: 'amount' });
+
+    // Incoming money: a frozen wallet still receives it.
+    await wallets.updateWallet(tenant, wallet.id, { status: 'frozen' });
+    const restoration = await wallets.restoreTopUpReversal(tenant, reversal.id, { idempotency_key: 're_restore:top_up_restoration' });
+    expect(restoration).toMatchObject({ object: 'top_up_restoration', wallet: wallet.id, top_up_reversal: reversal.id, amount: 1_000n, currency: 'usd', status: 'succeeded', failure_code: null });
+    expect(restoration.id).toMatch(/^tus_/);
+    expect(await available(tenant, wallet.id)).toBe(1_000n);
+    const [transfer] = await harness.ledger.lookupTransfers([operationTransferId(restoration.id)]);
+    expect(transfer?.transfer).toMatchObject({ debit_account_id: merchant_id, credit_account_id: walletAccountId(wallet.id), amount: 1_000n, code: TransferCode.wallet_top_up_restoration });
+    const [merchant] = await harness.ledger.lookupAccounts([merchant_id]);
+    expect(merchant).toMatchObject({ debits_posted: 2_000n, credits_posted: 1_000n });
+
+    // The same key replays the first restoration and moves nothing; another key is refused.
+    expect(await wallets.restoreTopUpReversal(tenant, reversal.id, { idempotency_key: 're_restore:top_up_restoration' })).toEqual(restoration);
+    expect(await wallets.getTopUpRestoration(tenant, restoration.id)).toEqual(restoration);
+    await expectApiError(wallets.restoreTopUpReversal(tenant, reversal.id, { idempotency_key: 'another-key' }), { type: 'invalid_request_error', code: 'reversal_already_restored', param: 'top_up_reversal' });
+    expect(await available(tenant, wallet.id)).toBe(1_000n);
+
+    // The restored money may be reversed again (a later refund), and that reversal restored in turn.
+    await wallets.updateWallet(tenant, wallet.id, { status: 'active' });
+    const again = await wallets.reverseTopUp(tenant, top_up.id, { amount: 1_000n, idempotency_key: 'restore-reversal-3' });
+    expect(again.status).toBe('succeeded');
+    expect(await available(tenant, wallet.id)).toBe(0n);
+
+    // Only money that left the wallet comes back: a refused reversal cannot be restored.
+    await wallets.restoreTopUpReversal(tenant, again.id, { idempotency_key: 're_again:top_up_restoration' });
+    await wallets.pay(tenant, wallet.id, { amount: 1_000n });
+    await expectApiError(wallets.reverseTopUp(tenant, top_up.id, { amount: 500n, idempotency_key: 'restore-reversal-4' }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+    const refused = (await wallets.listTransactions(tenant, wallet.id, {})).data[0];
+    expect(refused).toMatchObject({ type: 'top_up_reversal', status: 'failed' });
+    await expectApiError(wallets.restoreTopUpReversal(tenant, refused?.id ?? '', { idempotency_key: 'restore-refused' }), { type: 'invalid_request_error', code: 'reversal_not_restorable', param: 'top_up_reversal' });
+    await expectApiError(wallets.restoreTopUpReversal(tenant, top_up.id, { idempotency_key: 'restore-top-up' }), { type: 'not_found_error', code: 'resource_missing', param: 'top_up_reversal' });
+    await expectApiError(wallets.restoreTopUpReversal(newTenant(), reversal.id, { idempotency_key: 'restore-other' }), { type: 'not_found_error', code: 'resource_missing', param: 'top_up_reversal' });
+    await expectApiError(wallets.restoreTopUpReversal(tenant, reversal.id, { idempotency_key: '' }), { type: 'invalid_request_error', code: 'parameter_invalid', param: 'idempotency_key' });
+
+    const history = await wallets.listTransactions(tenant, wallet.id, {});
+    expect(history.data.map((line) => [line.type, line.amount, line.status])).toEqual([
+      ['top_up_reversal', -500n, 'failed'],
+      ['payment', -1_000n, 'succeeded'],
+      ['top_up_restoration', 1_000n, 'succeeded'],
+      ['top_up_reversal', -1_000n, 'succeeded'],
+      ['top_up_restoration', 1_000n, 'succeeded'],
+      ['top_up_reversal', -1_000n, 'succeeded'],
+      ['top_up', 1_000n, 'succeeded'],
+    ]);
+  });
+
+  it('announces top-ups, their reversals and restorations through the outbox, and a refused reversal not at all', async () => {
+    const tenant = newTenant();
+    const published: { type: string; object: Record<string, unknown>; sequence: number }[] = [];
+    const announcing = harness.service({
+      events: (event_tenant, event) => {
+        if (event_tenant.merchant_id === tenant.merchant_id) published.push({ type: event.type, object: event.data.object, sequence: event.sequence });
+        return Promise.resolve();
+      },
+    });
+    const wallet = await newWallet(harness, announcing, tenant);
+    const deposit = await announcing.topUp(tenant, wallet.id, { amount: 200n });
+    const top_up = await announcing.topUpFromPayment(tenant, wallet.id, { amount: 1_000n, payment_intent: 'pi_announceannounce', idempotency_key: 'pi_announceannounce:top_up' });
+    const reversal = await announcing.reverseTopUp(tenant, top_up.id, { amount: 400n, idempotency_key: 'announce-reversal-1' });
+    const restoration = await announcing.restoreTopUpReversal(tenant, reversal.id, { idempotency_key: 'announce-restoration' });
+    await announcing.pay(tenant, wallet.id, { amount: 1_200n });
+    await expectApiError(announcing.reverseTopUp(tenant, top_up.id, { amount: 400n, idempotency_key: 'announce-reversal-2' }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });
+    await eventually(() => Promise.resolve(published.length >= 4));
+    expect(published.map((event) => [event.type, event.object.id, event.sequence])).toEqual([
+      ['wallet.top_up.succeeded', deposit.id, 1],
+      ['wallet.top_up.succeeded', top_up.id, 1],
+      ['wallet.top_up.reversed', reversal.id, 1],
+      ['wallet.top_up.restored', restoration.id, 1],
+    ]);
+    // Each event carries the object as the API shows it.
+    expect(published[1]?.object).toMatchObject({ object: 'top_up', wallet: wallet.id, amount: 1_000, source: 'payment_intent', payment_intent: 'pi_announceannounce', status: 'succeeded' });
+    expect(published[2]?.object).toMatchObject({ object: 'top_up_reversal', top_up: top_up.id, amount: 400, status: 'succeeded' });
+    expect(published[3]?.object).toMatchObject({ object: 'top_up_restoration', top_up_reversal: reversal.id, amount: 400, status: 'succeeded' });
+  });
+
   it('refuses to refund a payment that failed', async () => {
     const tenant = newTenant();
     const wallet = await funded(tenant, 10n);
@@ -605,6 +689,7 @@ export function walletSuite(open: () => Promise<Harness>): void {
         refunded_payment_id: null,
         payment_intent_id: null,
         reversed_top_up_id: null,
+        restored_reversal_id: null,
         attempt: 1,
         next_attempt_ms: now_ms + 60_000,
         created: Math.floor(now_ms / 1000),

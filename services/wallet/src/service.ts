@@ -880,11 +880,11 @@ export class WalletService implements WalletClient {
 
     // Only money that left the wallet can come back, and only once.
     if (reversal.status !== 'succeeded') {
-      throw invalid('reversal_not_restorable', `Top-up reversal ${reversal.id} is ${reversal.status}; only a succeeded reversal moved money that can be restored`, 'top_up_reversal');
+      throw invalidRequest('reversal_not_restorable', `Top-up reversal ${reversal.id} is ${reversal.status}; only a succeeded reversal moved money that can be restored`, 'top_up_reversal');
     }
     const restored = await findRestorationOfReversal(tx, reversal.id);
     if (restored !== undefined) {
-      throw invalid('reversal_already_restored', `Top-up reversal ${reversal.id} is restored already by ${restored.id}`, 'top_up_reversal');
+      throw invalidRequest('reversal_already_restored', `Top-up reversal ${reversal.id} is restored already by ${restored.id}`, 'top_up_reversal');
     }
 
     return this.#recordOperation(tx, tenant, now_ms, {

@@ -288,8 +288,9 @@ export class WebhooksService implements WebhooksClient {
     const body = encodeEventBody({ id, object: 'event', type, data: { object: input.data.object }, sequence, created, livemode: tenant.livemode });
     const event: EventRecord = { id, merchant_id: tenant.merchant_id, livemode: tenant.livemode, type, object_sequence: sequence, body, created };
     const stored = await this.#commits.run((tx) => this.#storeEvent(tx, tenant, event));
-    this.#wake();
-    return eventToWire(stored);
+    // Most events go to no endpoint; waking the delivery loop for those would only claim nothing.
+    if (stored.deliveries_created > 0) this.#wake();
+    return eventToWire(stored.event);
   }
 
   async getEvent(tenant: Tenant, id: string): Promise<WebhookEvent> {
@@ -544,19 +545,22 @@ export class WebhooksService implements WebhooksClient {
     return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms });
   }
 
-  async #storeEvent(tx: Database, tenant: Tenant, event: EventRecord): Promise<EventRecord> {
+  async #storeEvent(tx: Database, tenant: Tenant, event: EventRecord): Promise<{ event: EventRecord; deliveries_created: number }> {
     if (await insertEvent(tx, event)) {
+      let deliveries_created = 0;
       for (const endpoint of await enabledEndpoints(tx, tenant)) {
-        if (subscribes(endpoint, event.type)) await insertDelivery(tx, this.#newDelivery(tenant, event.id, endpoint.id, 'automatic'));
+        if (!subscribes(endpoint, event.type)) continue;
+        await insertDelivery(tx, this.#newDelivery(tenant, event.id, endpoint.id, 'automatic'));
+        deliveries_created += 1;
       }
-      return event;
+      return { event, deliveries_created };
     }
     const stored = await findEventById(tx, event.id);
     assert(stored !== undefined, 'an event whose insert met a conflict is there to read');
     if (!belongsTo(stored, tenant) || stored.body !== event.body) {
       throw new ApiError('idempotency_error', 'event_exists_with_different_content', `Event ${event.id} was already published with different content`, 'id');
     }
-    return stored;
+    return { event: stored, deliveries_created: 0 };
   }
 
   #newDelivery(tenant: Tenant, event_id: string, endpoint_id: string, kind: DeliveryRecord['kind']): DeliveryRecord {

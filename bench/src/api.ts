@@ -1,7 +1,8 @@
 // The API benchmark: signed peer-to-peer wallet transfers through the public HTTP API, with a
 // fixed number of concurrent connections, against a bare Fastify server answering `{}` measured
 // with the same load generator on the same machine in the same run. Then the API again at half
-// the rate it reached, for its latency under a steady load.
+// the rate it reached, evenly paced (paced-load.ts says why not autocannon's rate), for its
+// latency under a steady load.
 //
 // The platform runs as `paygrid start` does (embedded SQLite, in-memory cache) in a child
 // process; the bare server runs in another; autocannon drives both from this process.
@@ -14,6 +15,7 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { Paygrid } from '@paygrid/sdk';
 import { signRequest } from '@paygrid/sdk/signing';
+import { pacedLoad } from './paced-load';
 
 export interface ApiBenchOptions {
   readonly seconds: number;
@@ -89,7 +91,6 @@ interface LoadOptions {
   readonly url: string;
   readonly connections: number;
   readonly seconds: number;
-  readonly overall_rate?: number;
   /** One request, or a sequence that each connection sends in turn (later ones may use earlier answers). */
   readonly requests: autocannon.Request[];
 }
@@ -99,7 +100,6 @@ async function load(options: LoadOptions): Promise<LoadResult> {
     url: options.url,
     connections: options.connections,
     duration: options.seconds,
-    ...(options.overall_rate === undefined ? {} : { overallRate: options.overall_rate }),
     requests: options.requests,
   });
   return {
@@ -169,12 +169,11 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
     }
 
     const transfer_path = '/v1/wallet_transfers';
-    const signedTransfer = (request: autocannon.Request): autocannon.Request => {
+    const signedTransfer = (): { body: string; headers: Record<string, string> } => {
       const source_index = Math.floor(Math.random() * wallets.length);
       const destination_index = (source_index + 1 + Math.floor(Math.random() * (wallets.length - 1))) % wallets.length;
       const body = JSON.stringify({ source: wallets[source_index], destination: wallets[destination_index], amount: 1, currency: 'usd' });
       return {
-        ...request,
         body,
         headers: {
           authorization: `Bearer ${merchant.secret_key}`,
@@ -186,12 +185,18 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
     };
 
     options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
-    const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: signedTransfer }];
+    const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: (request: autocannon.Request) => ({ ...request, ...signedTransfer() }) }];
     const api = await load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests });
 
-    options.log(`  API at half that rate (${Math.round(api.requests_per_second / 2)} requests/s) ...`);
     const target_rate = Math.max(1, Math.round(api.requests_per_second / 2));
-    const half = await load({ url, connections: options.connections, seconds: options.seconds, overall_rate: target_rate, requests: transfer_requests });
+    options.log(`  API at half that rate (${target_rate} requests/s, evenly paced) ...`);
+    const half = await pacedLoad({
+      url,
+      rate: target_rate,
+      seconds: options.seconds,
+      connections: options.connections,
+      next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
+    });
 
     let total = 0;
     for (const id of wallets) total += (await client.wallets.retrieve(id)).balance.available;

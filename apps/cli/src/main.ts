@@ -69,7 +69,7 @@ DATABASE_URL) PostgreSQL, compares with pgbench tpcb-like, and measures memory f
 accounts.
 api: drives signed peer-to-peer wallet transfers through the HTTP API of a platform started as
 \`npm start\` does, compares with a bare Fastify server answering {}, and measures latency at
-half the rate reached.
+half the rate reached, with requests evenly paced.
 payments: card payments (token, create, confirm) through the signed HTTP API against the
 in-process card simulator at zero latency, compared with the same bare Fastify server.
 

@@ -5,12 +5,9 @@ import { AsyncMutex } from './async-mutex';
 import { safeIntegerFromDatabase, type Database, type DatabaseLocation, type ServiceDatabase } from './database';
 import { migrateSqlite } from './migrate-sqlite';
 import type { Migration } from './migrations';
-import { sqlite_checkpoints, type CheckpointFailure } from './sqlite-checkpointer';
 
 /** Prepared statements kept per connection; the same SQL recurs, preparing it is not free. */
 const statements_cached_max = 256;
-/** SQLite's own checkpoint interval, used again if the checkpoint thread cannot serve a file. */
-const wal_autocheckpoint_pages_default = 1_000;
 
 type Statement = BetterSqlite3.Statement<unknown[], Record<string, unknown>>;
 
@@ -133,8 +130,6 @@ class SqliteDatabaseAdapter implements ServiceDatabase {
   readonly dialect = 'sqlite';
   readonly #executor: SqliteExecutor;
   readonly #queue = new AsyncMutex();
-  /** Set while the checkpoint thread checkpoints this file instead of our commits. */
-  #checkpoint_failure: CheckpointFailure | undefined;
   #closed = false;
 
   constructor(
@@ -142,16 +137,6 @@ class SqliteDatabaseAdapter implements ServiceDatabase {
     readonly location: DatabaseLocation,
   ) {
     this.#executor = new SqliteExecutor(handle);
-    if (!handle.memory && location.dialect === 'sqlite') {
-      // Checkpoints run on the checkpoint thread, not inside our commits (see
-      // sqlite-checkpoint-worker.js). If that thread cannot serve the file, commits checkpoint
-      // again as SQLite does by default: slower at times, never unsafe.
-      handle.pragma('wal_autocheckpoint = 0');
-      this.#checkpoint_failure = () => {
-        if (handle.open) handle.pragma(`wal_autocheckpoint = ${wal_autocheckpoint_pages_default}`);
-      };
-      sqlite_checkpoints.watch(location.file, this.#checkpoint_failure);
-    }
   }
 
   async #serialized<T>(work: () => Promise<T> | T): Promise<T> {
@@ -194,9 +179,6 @@ class SqliteDatabaseAdapter implements ServiceDatabase {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    const checkpoint_failure = this.#checkpoint_failure;
-    this.#checkpoint_failure = undefined;
-    if (checkpoint_failure !== undefined && this.location.dialect === 'sqlite') await sqlite_checkpoints.unwatch(this.location.file, checkpoint_failure);
     await this.#serialized(() => {
       this.#closed = true;
       this.#executor.handle.close();

@@ -80,6 +80,8 @@ export {
   outboxMigration,
   outbox_relay_batch_max,
   relayOutbox,
+  pruneOutbox,
+  outbox_prune_batch_max,
   type OutboxEvent,
   type OutboxPublisher,
   type PublishedEvent,

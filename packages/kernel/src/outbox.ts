@@ -10,6 +10,8 @@ import type { Tenant } from './tenancy';
 
 /** Events one relay pass publishes at most; the next pass takes the rest. */
 export const outbox_relay_batch_max = 100;
+/** The oldest events one prune pass looks at; the next pass looks at the oldest left. */
+export const outbox_prune_batch_max = 1_000;
 
 const table_name_pattern = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -138,4 +140,20 @@ export async function relayOutbox(
     await database.execute(`UPDATE ${table} SET published_ms = ? WHERE id IN (${marked.map(() => '?').join(', ')})`, [options.now_ms, ...marked]);
   }
   return published;
+}
+
+/**
+ * Deletes published events older than `published_before_ms`, so that an outbox does not grow
+ * without bound; receivers keep their own copies (the webhooks service keeps every event). Only
+ * the oldest `outbox_prune_batch_max` events are looked at, by primary key, so a pass costs the
+ * same however long the outbox is: events are published roughly in order, so when the oldest are
+ * too young to go, the younger ones are too. Returns how many went.
+ */
+export async function pruneOutbox(database: Database, table: string, published_before_ms: number): Promise<number> {
+  assert(table_name_pattern.test(table), 'pruneOutbox takes a plain table name');
+  const result = await database.execute(
+    `DELETE FROM ${table} WHERE sequence IN (SELECT sequence FROM ${table} ORDER BY sequence LIMIT ?) AND published_ms IS NOT NULL AND published_ms < ?`,
+    [outbox_prune_batch_max, published_before_ms],
+  );
+  return result.rowCount;
 }

@@ -16,6 +16,7 @@ import {
   isPlausibleId,
   randomId,
   relayOutbox,
+  pruneOutbox,
   systemClock,
   type Clock,
   type Database,
@@ -108,6 +109,8 @@ import {
 
 /** How often the background recovery looks for unfinished operations. */
 export const recovery_interval_ms_default = 5_000;
+/** How long a published event stays in the outbox; the webhooks service keeps its own copy. */
+export const outbox_retention_ms_default = 7 * 24 * 60 * 60 * 1_000;
 /**
  * How long one attempt owns a pending operation before recovery may take it over. Far longer
  * than any ledger call should take, so that a slow attempt and a recovery never both send.
@@ -132,6 +135,8 @@ export interface WalletServiceOptions {
   readonly bank: BankPort;
   readonly clock?: Clock;
   readonly recovery_interval_ms?: number;
+  /** Published events older than this leave the outbox (default 7 days). */
+  readonly outbox_retention_ms?: number;
   readonly attempt_lease_ms?: number;
   readonly retry_delay_ms?: number;
   readonly bank_poll_interval_ms?: number;
@@ -261,6 +266,7 @@ export class WalletService implements WalletClient {
   readonly #bank: BankPort;
   readonly #clock: Clock;
   readonly #recovery_interval_ms: number;
+  readonly #outbox_retention_ms: number;
   readonly #events: OutboxPublisher | undefined;
   /** One relay pass at a time; a request for another while one runs is folded into a follow-up. */
   #relaying: Promise<void> | undefined;
@@ -284,11 +290,12 @@ export class WalletService implements WalletClient {
     this.#bank = options.bank;
     this.#clock = options.clock ?? systemClock;
     this.#recovery_interval_ms = options.recovery_interval_ms ?? recovery_interval_ms_default;
+    this.#outbox_retention_ms = options.outbox_retention_ms ?? outbox_retention_ms_default;
     this.#attempt_lease_ms = options.attempt_lease_ms ?? attempt_lease_ms_default;
     this.#retry_delay_ms = options.retry_delay_ms ?? retry_delay_ms_default;
     this.#bank_poll_interval_ms = options.bank_poll_interval_ms ?? bank_poll_interval_ms_default;
     this.#log = options.log ?? (() => undefined);
-    for (const value of [this.#recovery_interval_ms, this.#attempt_lease_ms, this.#retry_delay_ms, this.#bank_poll_interval_ms]) {
+    for (const value of [this.#recovery_interval_ms, this.#outbox_retention_ms, this.#attempt_lease_ms, this.#retry_delay_ms, this.#bank_poll_interval_ms]) {
       assert(Number.isSafeInteger(value) && value > 0, 'wallet service intervals are positive integers of milliseconds');
     }
     // Registered at once, so that no notification is missed between construction and start().
@@ -616,6 +623,10 @@ export class WalletService implements WalletClient {
    */
   async recoverPending(): Promise<RecoveryReport> {
     this.#relaySoon();
+    await this.pruneOutbox().catch((error: unknown) => {
+      if (isAssertionError(error)) throw error;
+      this.#logFailure('pruning published wallet events; the next pass tries again', error);
+    });
     const report: RecoveryReport = { transfers_sent: 0, withdrawals_checked: 0, settlements_sent: 0, failures: 0 };
     const now_ms = this.#clock.now();
     const due = await listDueOperations(this.#database, now_ms, recovery_batch_max);
@@ -1120,6 +1131,11 @@ export class WalletService implements WalletClient {
       });
     this.#relaying = running;
     this.#track(running);
+  }
+
+  /** Deletes events published longer ago than the outbox retention; recovery passes call it. */
+  async pruneOutbox(): Promise<number> {
+    return pruneOutbox(this.#database, wallet_events_table, this.#clock.now() - this.#outbox_retention_ms);
   }
 
   // Helpers.

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { simulated_bank_account_numbers } from '../bank';
 import { operationTransferId, settlementTransferId, walletAccountId } from '../chart';
 import { insertOperation, insertStep, listSteps } from '../store';
-import type { WalletService } from '../service';
+import { outbox_retention_ms_default, type WalletService } from '../service';
 import type { Wallet } from '../types';
 import { answerLosingLedger, eventually, newTenant, newWallet, unavailableLedger, unreachableBank, type Harness } from './harness';
 
@@ -397,6 +397,33 @@ export function walletSuite(open: () => Promise<Harness>): void {
     expect(published[1]?.object).toMatchObject({ object: 'top_up', wallet: wallet.id, amount: 1_000, source: 'payment_intent', payment_intent: 'pi_announceannounce', status: 'succeeded' });
     expect(published[2]?.object).toMatchObject({ object: 'top_up_reversal', top_up: top_up.id, amount: 400, status: 'succeeded' });
     expect(published[3]?.object).toMatchObject({ object: 'top_up_restoration', top_up_reversal: reversal.id, amount: 400, status: 'succeeded' });
+  });
+
+  it('prunes published events from its outbox once they are older than the retention, and keeps the rest', async () => {
+    const tenant = newTenant();
+    const clock = new ManualClock(Date.now());
+    const published: string[] = [];
+    const announcing = harness.service({
+      clock,
+      events: (event_tenant, event) => {
+        if (event_tenant.merchant_id === tenant.merchant_id) published.push(event.id);
+        return Promise.resolve();
+      },
+    });
+    const wallet = await newWallet(harness, announcing, tenant);
+    await announcing.topUp(tenant, wallet.id, { amount: 200n });
+    await eventually(() => Promise.resolve(published.length === 1));
+    const outboxRows = async () =>
+      Number((await harness.database.query<{ events: number }>('SELECT count(*) AS events FROM wallet_events WHERE merchant_id = ?', [tenant.merchant_id]))[0]?.events);
+    expect(await outboxRows()).toBe(1);
+    // A day is not long enough.
+    clock.advance(24 * 60 * 60 * 1_000);
+    await announcing.recoverPending();
+    expect(await outboxRows()).toBe(1);
+    clock.advance(outbox_retention_ms_default);
+    // Each pass looks at the oldest events only, and other tests share this outbox.
+    while ((await announcing.pruneOutbox()) > 0) continue;
+    expect(await outboxRows()).toBe(0);
   });
 
   it('refuses to refund a payment that failed', async () => {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { connectPostgresClient, createPostgresPool, migratePostgres, migrateSqlite, openSqlite } from '@paygrid/kernel';
+import { createPostgresPool, migratePostgres, migrateSqlite, openSqlite } from '@paygrid/kernel';
 import { ledger_migrations } from './migrations';
 import type { LedgerStore } from './store';
 import { PostgresLedgerStore } from './store-postgres';
@@ -63,7 +63,7 @@ export async function openLedgerStore(location: LedgerStoreLocation, options: { 
   const store = new PostgresLedgerStore({
     pool,
     schema: location.schema,
-    connectWriter: () => connectPostgresClient({ url: location.url, schema: location.schema }),
+    url: location.url,
     owns_pool: true,
   });
   return store;

@@ -1,8 +1,9 @@
 // The main thread's side of the SQLite store's commit thread (`sqlite-commit-worker.js`): encodes
 // what a batch writes besides its sealed bytes, sends both buffers without copying them, and
 // answers each commit when the thread reports it durable.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { assert } from '@paygrid/kernel';
+import { startLedgerWorker } from './worker-thread';
 import { hash_bytes, writeId } from './codec';
 import type { BatchCommit } from './store';
 
@@ -107,7 +108,7 @@ export class SqliteCommitThread {
 
   #started(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(new URL('./sqlite-commit-worker.js', import.meta.url));
+    const worker = startLedgerWorker(new URL('./sqlite-commit-worker.js', import.meta.url));
     worker.unref();
     worker.postMessage({ ...this.options });
     worker.on('message', (reply: Reply) => {

@@ -1,9 +1,7 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { assert } from '@paygrid/kernel';
-import { from as copyFrom } from 'pg-copy-streams';
-import { compareResolutions, genesis_hash, idToBytes, writeId, type SealedBatch } from './codec';
+import { assert, quoteIdentifier } from '@paygrid/kernel';
+import { bytesToId, compareResolutions, genesis_hash, idToBytes, writeId, type SealedBatch } from './codec';
+import { PostgresWriterThread, type CommitStep } from './postgres-commit';
 import type { AccountFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import {
   accountBalancesQuery,
@@ -13,6 +11,7 @@ import {
   balanceFromRow,
   balance_columns,
   select_accounts,
+  select_transfer_id_max,
   orderLike,
   batchFromRow,
   integer,
@@ -36,12 +35,17 @@ import { TransferFlags, type AccountBalance, type PendingStatus, type Transfer }
 export const writer_lock_retry_ms = 500;
 /** The first key of the two-key advisory lock: "Pg" in ASCII, to keep clear of other users. */
 const advisory_lock_class = 0x5067;
+/** How long the writer's connection may take to open. */
+const writer_connect_timeout_ms = 10_000;
+/** Where each commit stages its changed balances; it lives as long as the writer's session. */
+const balance_changes_table_sql = `CREATE TEMPORARY TABLE ledger_balance_changes (account_key BIGINT NOT NULL, debits_pending BIGINT NOT NULL,
+  debits_posted BIGINT NOT NULL, credits_pending BIGINT NOT NULL, credits_posted BIGINT NOT NULL, closed INTEGER NOT NULL) ON COMMIT DELETE ROWS`;
 
 export interface PostgresLedgerStoreOptions {
   /** Pool for reads; its connections use the ledger's schema. */
   readonly pool: pg.Pool;
-  /** Opens the writer's own connection (with an error listener attached and the schema set). */
-  readonly connectWriter: () => Promise<pg.Client>;
+  /** Where the writer's own connection goes; the schema is set on it. */
+  readonly url: string;
   readonly schema: string;
   readonly lock_retry_ms?: number;
   /** End the read pool when the store closes. */
@@ -52,187 +56,85 @@ export interface PostgresLedgerStoreOptions {
  * The production store. The writer owns one connection and holds a session advisory lock on it:
  * a second writer on the same schema waits until the first one's connection ends, then takes over
  * and reloads. Every batch is written on that same connection, so a writer that lost its lock has
- * also lost the only connection it could write with.
+ * also lost the only connection it could write with. The connection lives on a thread of its own
+ * (`postgres-commit-worker.js`), so that a commit's statements follow one another while the main
+ * thread applies the next batch.
  */
 export class PostgresLedgerStore implements LedgerStore {
   readonly dialect = 'postgres';
-  private writer: pg.Client | undefined;
-  private writer_broken = false;
+  private writer: PostgresWriterThread | undefined;
 
   constructor(private readonly options: PostgresLedgerStoreOptions) {}
 
   async acquireWriter(onWaiting: (message: string) => void): Promise<void> {
-    if (this.writer !== undefined && !this.writer_broken) return;
-    if (this.writer !== undefined) await this.writer.end().catch(() => undefined);
+    if (this.writer?.usable === true) return;
+    const previous = this.writer;
     this.writer = undefined;
-    const client = await this.options.connectWriter();
-    client.on('error', () => {
-      this.writer_broken = true;
-    });
-    client.on('end', () => {
-      this.writer_broken = true;
-    });
-    try {
-      let warned = false;
-      for (;;) {
-        const result = await client.query<{ locked: boolean }>(
-          'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
-          [advisory_lock_class, this.options.schema],
-        );
-        if (result.rows[0]?.locked === true) break;
-        if (!warned) {
-          const holder = await client.query<{ pid: number }>(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND granted",
-            [advisory_lock_class, this.options.schema],
-          );
-          onWaiting(
-            `another ledger writer (PostgreSQL backend pid ${holder.rows[0]?.pid ?? 'unknown'}) holds schema "${this.options.schema}"; waiting to take over`,
-          );
-          warned = true;
-        }
-        await new Promise((resolve) => setTimeout(resolve, this.options.lock_retry_ms ?? writer_lock_retry_ms));
-      }
-      // Where each commit stages its changed balances; it lives as long as this connection.
-      await client.query(
-        `CREATE TEMPORARY TABLE ledger_balance_changes (account_key BIGINT NOT NULL, debits_pending BIGINT NOT NULL, debits_posted BIGINT NOT NULL,
-           credits_pending BIGINT NOT NULL, credits_posted BIGINT NOT NULL, closed INTEGER NOT NULL) ON COMMIT DELETE ROWS`,
-      );
-    } catch (error) {
-      await client.end().catch(() => undefined);
-      throw error;
-    }
-    this.writer = client;
-    this.writer_broken = false;
+    if (previous !== undefined) await previous.close().catch(() => undefined);
+    this.writer = await PostgresWriterThread.acquire(
+      {
+        url: this.options.url,
+        search_path: quoteIdentifier(this.options.schema),
+        lock_class: advisory_lock_class,
+        lock_name: this.options.schema,
+        lock_retry_ms: this.options.lock_retry_ms ?? writer_lock_retry_ms,
+        connect_timeout_ms: writer_connect_timeout_ms,
+        setup_sql: balance_changes_table_sql,
+      },
+      (holder_pid) => onWaiting(`another ledger writer (PostgreSQL backend pid ${holder_pid ?? 'unknown'}) holds schema "${this.options.schema}"; waiting to take over`),
+    );
   }
 
-  private writerClient(): pg.Client {
-    if (this.writer === undefined || this.writer_broken) {
-      throw new Error('the ledger writer connection is lost; the fence must be taken again');
-    }
+  private writerThread(): PostgresWriterThread {
+    if (this.writer?.usable !== true) throw new Error('the ledger writer connection is lost; the fence must be taken again');
     return this.writer;
   }
 
+  /**
+   * Reads the committed state through the pool, in one snapshot. Only the holder of the lock
+   * writes, and it is this store once `acquireWriter` returned, so nothing changes underneath.
+   */
   async load(): Promise<LoadedLedger> {
-    const client = this.writerClient();
-    const accounts = (await client.query<AccountRow>(`${select_accounts} ORDER BY a.timestamp`)).rows.map(accountFromRow);
-    const pending = (
-      await client.query<TransferRow>(
-        `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
-      )
-    ).rows.map(transferFromRow);
-    const last = (await client.query<BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1')).rows[0];
-    return {
-      accounts,
-      pending,
-      last_batch_id: last === undefined ? 0n : integer(last.id),
-      last_hash: last === undefined ? genesis_hash : last.hash,
-      commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
-    };
+    this.writerThread();
+    const client = await this.options.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const accounts = (await client.query<AccountRow>(`${select_accounts} ORDER BY a.timestamp`)).rows.map(accountFromRow);
+      const pending = (
+        await client.query<TransferRow>(
+          `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
+        )
+      ).rows.map(transferFromRow);
+      const last = (await client.query<BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1')).rows[0];
+      const largest = (await client.query<{ id: Buffer }>(select_transfer_id_max)).rows[0];
+      await client.query('COMMIT');
+      return {
+        transfer_id_max: largest === undefined ? 0n : bytesToId(largest.id),
+        accounts,
+        pending,
+        last_batch_id: last === undefined ? 0n : integer(last.id),
+        last_hash: last === undefined ? genesis_hash : last.hash,
+        commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
+      };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
-  /**
-   * Reads through the pool, not the writer's connection, so that the next batch's prefetch runs
-   * while the last batch commits. It cannot read anything a batch in flight changes: the writer
-   * keeps every transfer such a batch touched in memory and asks only for the others.
-   */
   async prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
-    this.writerClient(); // Only the writer prefetches: this throws once it has lost the fence.
+    this.writerThread(); // Only the writer prefetches: this throws once it has lost the fence.
     const result = await this.options.pool.query<TransferRow>(`${select_transfer_with_status} WHERE t.id = ANY($1::bytea[])`, [
       ids.map(idToBytes),
     ]);
     return result.rows.map(storedTransferFromRow);
   }
 
+  /** Writes one batch in one transaction, on the writer thread; it fails whole or not at all. */
   async commit(batch: BatchCommit): Promise<void> {
-    const client = this.writerClient();
-    const { sealed } = batch;
-    await client.query('BEGIN');
-    try {
-      const created = new Set<bigint>();
-      if (sealed.accounts.length > 0) {
-        const columns = columnsOf(8);
-        for (const account of sealed.accounts) {
-          created.add(account.timestamp);
-          pushRow(columns, [
-            account.timestamp, idToBytes(account.id), account.ledger, account.code, account.flags,
-            idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
-          ]);
-        }
-        await client.query(
-          `INSERT INTO ledger_accounts (${account_columns}) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int4[], $5::int4[], $6::bytea[], $7::int8[], $8::int8[])`,
-          columns,
-        );
-      }
-      // Balances travel as binary COPY too: new accounts' straight into their table, changed ones
-      // into a temporary table of this session that the UPDATE joins. As text arrays for unnest,
-      // printing them here and parsing them there cost more than the update itself.
-      const inserted: BatchCommit['balances'][number][] = [];
-      const updated: BatchCommit['balances'][number][] = [];
-      for (const balance of batch.balances) (created.has(balance.account_key) ? inserted : updated).push(balance);
-      if (inserted.length > 0) await copyIn(client, `COPY ledger_balances (${balance_columns}) FROM STDIN (FORMAT binary)`, copyBalancesBinary(inserted));
-      if (updated.length > 0) {
-        await copyIn(client, `COPY pg_temp.ledger_balance_changes (${balance_columns}) FROM STDIN (FORMAT binary)`, copyBalancesBinary(updated));
-        // The temporary table has no statistics, so the planner could pick a hash join that reads
-        // every balance; each changed account is one index lookup, as with unnest before.
-        await client.query('SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off');
-        await client.query(
-          `UPDATE ledger_balances AS b SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
-             credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
-           FROM pg_temp.ledger_balance_changes AS u
-           WHERE b.account_key = u.account_key`,
-        );
-      }
-      if (sealed.transfers.length > 0) {
-        // Binary COPY is PostgreSQL's fastest bulk insert: no text to print here or parse there.
-        const pending_ids: Buffer[] = [];
-        for (const transfer of sealed.transfers) {
-          if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(idToBytes(transfer.id));
-        }
-        await copyIn(
-          client,
-          `COPY ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) FROM STDIN (FORMAT binary)`,
-          copyTransfersBinary(sealed.transfers, batch.transfer_account_keys),
-        );
-        if (pending_ids.length > 0) {
-          await client.query("INSERT INTO ledger_pending_transfers (id, status) SELECT id, 'pending' FROM unnest($1::bytea[]) AS u(id)", [
-            pending_ids,
-          ]);
-        }
-      }
-      if (sealed.resolutions.length > 0) {
-        const columns = columnsOf(3);
-        for (const resolution of sealed.resolutions) pushRow(columns, [idToBytes(resolution.id), resolution.status, resolution.timestamp]);
-        const result = await client.query(
-          `UPDATE ledger_pending_transfers AS p SET status = u.status, resolved_timestamp = u.resolved_timestamp
-           FROM unnest($1::bytea[], $2::text[], $3::int8[]) AS u(id, status, resolved_timestamp)
-           WHERE p.id = u.id AND p.status = 'pending'`,
-          columns,
-        );
-        if (result.rowCount !== sealed.resolutions.length) throw new Error('a resolved pending transfer was not pending in the store');
-      }
-      if (batch.history.length > 0) {
-        const columns = columnsOf(6);
-        for (const balance of batch.history) {
-          pushRow(columns, [
-            idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
-            balance.credits_pending, balance.credits_posted,
-          ]);
-        }
-        await client.query(
-          `INSERT INTO ledger_account_balances (account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted)
-           SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])`,
-          columns,
-        );
-      }
-      await client.query(
-        'INSERT INTO ledger_batches (id, timestamp_first, timestamp_last, accounts_created, transfers_created, pending_resolved, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [sealed.id, sealed.timestamp_first, sealed.timestamp_last, sealed.accounts.length, sealed.transfers.length, sealed.resolutions.length, batch.previous_hash, batch.hash],
-      );
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    await this.writerThread().commit(commitSteps(batch));
   }
 
   async lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
@@ -274,15 +176,96 @@ export class PostgresLedgerStore implements LedgerStore {
     const writer = this.writer;
     this.writer = undefined;
     // Ending the session releases the advisory lock, letting a standby take over at once.
-    if (writer !== undefined) await writer.end().catch(() => undefined);
+    if (writer !== undefined) await writer.close().catch(() => undefined);
     if (this.options.owns_pool === true) await this.options.pool.end();
   }
 }
 
-/** Binary COPY is PostgreSQL's fastest bulk insert: no text to print here or parse there. */
-async function copyIn(client: pg.Client, sql: string, rows: Buffer): Promise<void> {
-  await pipeline(Readable.from([rows]), client.query(copyFrom(sql)));
+/** The statements that write one batch, in order, as the writer thread runs them in one transaction. */
+function commitSteps(batch: BatchCommit): CommitStep[] {
+  const { sealed } = batch;
+  const steps: CommitStep[] = [];
+  const created = new Set<bigint>();
+  if (sealed.accounts.length > 0) {
+    const columns = columnsOf(8);
+    for (const account of sealed.accounts) {
+      created.add(account.timestamp);
+      pushRow(columns, [
+        account.timestamp, idToBytes(account.id), account.ledger, account.code, account.flags,
+        idToBytes(account.user_data_128), account.user_data_64, account.user_data_32,
+      ]);
+    }
+    steps.push({
+      sql: `INSERT INTO ledger_accounts (${account_columns}) SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int4[], $5::int4[], $6::bytea[], $7::int8[], $8::int8[])`,
+      params: columns,
+    });
+  }
+  // Balances travel as binary COPY, as transfers do: new accounts' straight into their table,
+  // changed ones into a temporary table of the writer's session that the UPDATE joins. As text
+  // arrays for unnest, printing them here and parsing them there cost more than the update itself.
+  const inserted: BatchCommit['balances'][number][] = [];
+  const updated: BatchCommit['balances'][number][] = [];
+  for (const balance of batch.balances) (created.has(balance.account_key) ? inserted : updated).push(balance);
+  if (inserted.length > 0) steps.push({ copy: `COPY ledger_balances (${balance_columns}) FROM STDIN (FORMAT binary)`, rows: copyBalancesBinary(inserted) });
+  if (updated.length > 0) {
+    steps.push({ copy: `COPY pg_temp.ledger_balance_changes (${balance_columns}) FROM STDIN (FORMAT binary)`, rows: copyBalancesBinary(updated) });
+    // The temporary table has no statistics, so the planner could pick a hash join that reads
+    // every balance; each changed account is one index lookup, as with unnest before.
+    steps.push({ sql: 'SET LOCAL enable_hashjoin = off', params: [] }, { sql: 'SET LOCAL enable_mergejoin = off', params: [] });
+    steps.push({
+      sql: `UPDATE ledger_balances AS b SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
+         credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
+       FROM pg_temp.ledger_balance_changes AS u
+       WHERE b.account_key = u.account_key`,
+      params: [],
+    });
+  }
+  if (sealed.transfers.length > 0) {
+    steps.push({
+      copy: `COPY ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) FROM STDIN (FORMAT binary)`,
+      rows: copyTransfersBinary(sealed.transfers, batch.transfer_account_keys),
+    });
+    const pending_ids: Buffer[] = [];
+    for (const transfer of sealed.transfers) {
+      if ((transfer.flags & TransferFlags.pending) !== 0) pending_ids.push(idToBytes(transfer.id));
+    }
+    if (pending_ids.length > 0) {
+      steps.push({ sql: "INSERT INTO ledger_pending_transfers (id, status) SELECT id, 'pending' FROM unnest($1::bytea[]) AS u(id)", params: [pending_ids] });
+    }
+  }
+  if (sealed.resolutions.length > 0) {
+    const columns = columnsOf(3);
+    for (const resolution of sealed.resolutions) pushRow(columns, [idToBytes(resolution.id), resolution.status, resolution.timestamp]);
+    steps.push({
+      sql: `UPDATE ledger_pending_transfers AS p SET status = u.status, resolved_timestamp = u.resolved_timestamp
+       FROM unnest($1::bytea[], $2::text[], $3::int8[]) AS u(id, status, resolved_timestamp)
+       WHERE p.id = u.id AND p.status = 'pending'`,
+      params: columns,
+      expected_row_count: sealed.resolutions.length,
+      refusal: 'a resolved pending transfer was not pending in the store',
+    });
+  }
+  if (batch.history.length > 0) {
+    const columns = columnsOf(6);
+    for (const balance of batch.history) {
+      pushRow(columns, [
+        idToBytes(balance.account_id), balance.timestamp, balance.debits_pending, balance.debits_posted,
+        balance.credits_pending, balance.credits_posted,
+      ]);
+    }
+    steps.push({
+      sql: `INSERT INTO ledger_account_balances (account_id, timestamp, debits_pending, debits_posted, credits_pending, credits_posted)
+       SELECT * FROM unnest($1::bytea[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])`,
+      params: columns,
+    });
+  }
+  steps.push({
+    sql: 'INSERT INTO ledger_batches (id, timestamp_first, timestamp_last, accounts_created, transfers_created, pending_resolved, previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+    params: [sealed.id, sealed.timestamp_first, sealed.timestamp_last, sealed.accounts.length, sealed.transfers.length, sealed.resolutions.length, batch.previous_hash, batch.hash],
+  });
+  return steps;
 }
+
 
 /** Bytes per balance row: a field count, then five int8 fields and one int4, each with its length. */
 const copy_balance_row_bytes = 2 + 5 * (4 + 8) + (4 + 4);

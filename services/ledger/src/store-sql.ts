@@ -76,6 +76,9 @@ export const transfer_columns =
 /** Immutable account columns, in insert order. */
 export const account_columns = 'timestamp, id, ledger, code, flags, user_data_128, user_data_64, user_data_32';
 /** Mutable account columns, in insert order. */
+/** Ids are 16 big-endian bytes, so the largest in byte order is the largest number; the id index finds it at once. */
+export const select_transfer_id_max = 'SELECT id FROM ledger_transfers ORDER BY id DESC LIMIT 1';
+
 export const balance_columns = 'account_key, debits_pending, debits_posted, credits_pending, credits_posted, closed';
 /** An account with its balances: the immutable row joined with its balance row. */
 export const select_accounts = `SELECT a.timestamp, a.id, a.ledger, a.code, a.flags, a.user_data_128, a.user_data_64, a.user_data_32,

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { sqlite_busy_timeout_ms } from '@paygrid/kernel';
 import type BetterSqlite3 from 'better-sqlite3';
-import { compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
+import { bytesToId, compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
 import { SqliteCommitThread } from './sqlite-commit';
 import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
 import {
@@ -10,6 +10,7 @@ import {
   accountTransfersQuery,
   balanceFromRow,
   select_accounts,
+  select_transfer_id_max,
   batchFromRow,
   integer,
   orderLike,
@@ -107,7 +108,9 @@ export class SqliteLedgerStore implements LedgerStore {
       .all()
       .map(transferFromRow);
     const last = this.db.prepare<[], BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1').get();
+    const largest = this.db.prepare<[], { id: Buffer }>(select_transfer_id_max).get();
     return Promise.resolve({
+      transfer_id_max: largest === undefined ? 0n : bytesToId(largest.id),
       accounts,
       pending,
       last_batch_id: last === undefined ? 0n : integer(last.id),

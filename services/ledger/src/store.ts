@@ -9,6 +9,8 @@ export interface LoadedLedger {
   readonly last_batch_id: bigint;
   readonly last_hash: Buffer;
   readonly commit_timestamp: bigint;
+  /** The largest transfer id stored (0 if none): an id above it cannot be in the store. */
+  readonly transfer_id_max: bigint;
 }
 
 export interface StoredTransfer {

@@ -256,3 +256,50 @@ describe('embedded writer fencing', () => {
     }
   });
 });
+
+describe.each(adapters)('ledger writer prefetch on $name', ({ location: makeLocation }) => {
+  it('asks the store only about ids at or below the largest stored one, and still finds duplicates after a restart', async () => {
+    const { location, cleanup } = await makeLocation();
+    cleanups.push(cleanup);
+    const prefetched: bigint[][] = [];
+    const open = async () => {
+      const store = await openLedgerStore(location, { migrate: true });
+      const prefetchTransfers = store.prefetchTransfers.bind(store);
+      store.prefetchTransfers = (ids) => {
+        prefetched.push([...ids]);
+        return prefetchTransfers(ids);
+      };
+      return store;
+    };
+    const transfer = (id: bigint, amount = 5n) => emptyTransferEvent({ id, debit_account_id: 1n, credit_account_id: 2n, amount, ledger: 1, code: 1 });
+    let store = await open();
+    let writer = new LedgerWriter({ store, batch_wait_ms: 0 });
+    await writer.start();
+    await writer.createAccounts([emptyAccountEvent({ id: 1n, ledger: 1, code: 1 }), emptyAccountEvent({ id: 2n, ledger: 1, code: 1 })]);
+    expect(await writer.createTransfers([transfer(10n), transfer(20n)])).toEqual(['ok', 'ok']);
+    // Above everything stored: new without a lookup.
+    expect(await writer.createTransfers([transfer(30n)])).toEqual(['ok']);
+    expect(prefetched).toEqual([]);
+    await writer.stop();
+    await store.close();
+
+    // A restart empties memory; the largest id comes back from the store.
+    store = await open();
+    writer = new LedgerWriter({ store, batch_wait_ms: 0 });
+    await writer.start();
+    try {
+      expect(await writer.createTransfers([transfer(20n), transfer(25n), transfer(40n), transfer(10n, 6n)])).toEqual([
+        'exists',
+        'ok',
+        'ok',
+        'exists_with_different_amount',
+      ]);
+      // 20, 25 and 10 were looked up; 40 was above the largest stored id (30).
+      expect(prefetched.flat().sort((a, b) => (a < b ? -1 : 1))).toEqual([10n, 20n, 25n]);
+      expect((await verifyLedger(store)).ok).toBe(true);
+    } finally {
+      await writer.stop();
+      await store.close();
+    }
+  });
+});

@@ -328,6 +328,15 @@ describe('payments end to end over HTTP', () => {
       body: 'out_trade_no=pa_x&trade_status=TRADE_SUCCESS&sign=Zm9yZ2Vk&sign_type=RSA2',
     });
     expect(forged.status).toBe(400);
+    // Providers' own long numbers (trade numbers, transaction ids) pass the Luhn check one time in
+    // ten; a notification is judged by its signature, never refused as a card number.
+    const with_luhn_valid_number = await fetch(`${test.url}/v1/notifications/alipay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'out_trade_no=pa_x&trade_no=4242424242424242&trade_status=TRADE_SUCCESS&sign=Zm9yZ2Vk&sign_type=RSA2',
+    });
+    expect(with_luhn_valid_number.status).toBe(400);
+    expect(((await with_luhn_valid_number.json()) as { error: { code: string } }).error.code).toBe('notification_invalid');
   });
 
   it('delivers every event, signed, to a receiver that failed and recovered', async () => {

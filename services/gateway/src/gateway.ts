@@ -98,7 +98,8 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
       v1.addHook('preValidation', async (request) => {
         const caller = optionalCallerOf(request);
         if (caller?.kind === 'merchant') await verifyRequestSignature(cache, clock, caller, request);
-        if (request.routeOptions.config.auth !== 'publishable') refuseCardNumbers(request.body);
+        const { auth, provider_notification } = request.routeOptions.config;
+        if (auth !== 'publishable' && provider_notification !== true) refuseCardNumbers(request.body);
       });
       v1.addHook('preHandler', async (request, reply) => {
         const caller = optionalCallerOf(request);

@@ -193,7 +193,7 @@ export function registerPaymentRoutes(app: FastifyInstance, options: PaymentRout
         next(null, body);
       });
       for (const method of ['alipay', 'wechat_pay'] as const) {
-        notifications.post(`/notifications/${method}`, { schema: { hide: true } }, async (request, reply) => {
+        notifications.post(`/notifications/${method}`, { config: { provider_notification: true }, schema: { hide: true } }, async (request, reply) => {
           const body = typeof request.body === 'string' ? request.body : (rawBodyOf(request) ?? '');
           const headers: Record<string, string | undefined> = {};
           for (const [name, value] of Object.entries(request.headers)) headers[name] = Array.isArray(value) ? value.join(', ') : value;

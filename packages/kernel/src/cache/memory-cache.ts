@@ -1,5 +1,6 @@
 // The embedded cache adapter: a bounded LRU in one process, with TTLs read from the injected
 // clock so that tests can move time.
+import { LRUCache } from 'lru-cache';
 import { assert } from '../assert';
 import { systemClock, type Clock } from '../clock';
 import type { Cache, TokenBucket, TokenTaken } from './cache';
@@ -32,28 +33,23 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): Cache {
   const clock = options.clock ?? systemClock;
   const entries_max = options.entries_max ?? memory_cache_entries_max_default;
   assert(Number.isSafeInteger(entries_max) && entries_max >= 1, 'entries_max must be a positive integer');
-  // A Map iterates in insertion order, so re-inserting an entry on every use keeps the least
-  // recently used one first, where eviction finds it.
-  const entries = new Map<string, Entry>();
+  // lru-cache rather than a Map re-inserted on every use: evicting a Map's oldest entry leaves a
+  // hole at its front that every later iteration steps over until the table is rebuilt, so a full
+  // cache spent most of a request's time walking holes. Expiry stays ours, on the injected clock.
+  const entries = new LRUCache<string, Entry>({ max: entries_max });
 
   function read(key: string): Stored | undefined {
     assertCacheKey(key);
     const entry = entries.get(key);
     if (entry === undefined) return undefined;
+    if (entry.expires_at_ms > clock.now()) return entry.stored;
     entries.delete(key);
-    if (entry.expires_at_ms <= clock.now()) return undefined;
-    entries.set(key, entry);
-    return entry.stored;
+    return undefined;
   }
 
   function write(key: string, stored: Stored, ttl_ms: number): void {
     assertCacheTtl(ttl_ms);
-    entries.delete(key);
     entries.set(key, { stored, expires_at_ms: clock.now() + ttl_ms });
-    for (const oldest of entries.keys()) {
-      if (entries.size <= entries_max) break;
-      entries.delete(oldest);
-    }
   }
 
   function readValue(key: string): string | undefined {

@@ -4,39 +4,50 @@
 // receivers de-duplicate by event id.
 import { isAssertionError, type Clock, type Database } from '@paygrid/kernel';
 import { logFailure, tenantOf, type PaymentsLog } from './context';
-import { decodeJson, listUnpublishedEvents, markEventPublished } from './store';
+import { decodeJson, listUnpublishedEvents, markEventsPublished } from './store';
 import type { EventObject, EventPublisher, PaymentEvent } from './types';
 
 /** Events one relay pass publishes at most; the next pass takes the rest. */
 export const relay_batch_max = 100;
 
 /**
- * Publishes unpublished events in order. It stops at the first failure, so that events of one
- * object never overtake each other; the next pass starts there again. Returns how many went out.
+ * Publishes unpublished events, oldest first, and marks them published. Returns how many it
+ * marked.
+ *
+ * As the kernel's relay does (decision 31), one pass hands every event it read to the publisher at
+ * once, each call started in order, so the webhooks service stores the pass in one commit instead
+ * of one per event, and the pass is marked with one statement. A failure ends the pass at the first
+ * event that failed: only the events before it are marked, so events of one object never overtake
+ * each other, and the next pass starts there again; later events of the pass that went out go out
+ * again then (at least once; receivers de-duplicate by event id).
  */
 export async function relayEvents(database: Database, publisher: EventPublisher, clock: Clock, log: PaymentsLog): Promise<number> {
-  let published = 0;
   const rows = await listUnpublishedEvents(database, relay_batch_max);
-  for (const row of rows) {
-    const event: PaymentEvent = {
-      id: row.id,
-      object: 'event',
-      type: row.type,
-      data: { object: decodeJson(row.data) as EventObject },
-      sequence: row.object_version,
-      created: row.created,
-      livemode: row.livemode,
-    };
-    try {
-      await publisher.publish(tenantOf(row), event);
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      logFailure(log, 'publishing an event; the relay tries again', error, { event: row.id });
-      return published;
+  const outcomes = await Promise.allSettled(
+    rows.map((row) => {
+      const event: PaymentEvent = {
+        id: row.id,
+        object: 'event',
+        type: row.type,
+        data: { object: decodeJson(row.data) as EventObject },
+        sequence: row.object_version,
+        created: row.created,
+        livemode: row.livemode,
+      };
+      return publisher.publish(tenantOf(row), event);
+    }),
+  );
+  let published = 0;
+  for (const [index, outcome] of outcomes.entries()) {
+    if (outcome.status === 'fulfilled') {
+      published += 1;
+      continue;
     }
-    await markEventPublished(database, row.id, clock.now());
-    published += 1;
+    if (isAssertionError(outcome.reason)) throw outcome.reason;
+    logFailure(log, 'publishing an event; the relay tries again', outcome.reason, { event: rows[index]?.id });
+    break;
   }
+  await markEventsPublished(database, rows.slice(0, published).map((row) => row.id), clock.now());
   return published;
 }
 

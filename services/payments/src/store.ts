@@ -889,8 +889,10 @@ export async function listUnpublishedEvents(database: Database, limit: number): 
   return rows.map(eventFromRow);
 }
 
-export async function markEventPublished(database: Database, id: string, published_ms: number): Promise<void> {
-  await database.execute('UPDATE payment_events SET published_ms = ? WHERE id = ? AND published_ms IS NULL', [published_ms, id]);
+/** Marks events published, by id, in one statement. */
+export async function markEventsPublished(database: Database, ids: readonly string[], published_ms: number): Promise<void> {
+  if (ids.length === 0) return;
+  await database.execute(`UPDATE payment_events SET published_ms = ? WHERE id IN (${ids.map(() => '?').join(', ')}) AND published_ms IS NULL`, [published_ms, ...ids]);
 }
 
 /** Every event of the tenant, oldest first (for tests and operators). */

@@ -6,7 +6,7 @@
 // A card number leaves this service only through detokenize, for payment connectors. It never
 // appears in an error, a log line or a thrown message; what errors name is the token id.
 import { createHmac, randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { ApiError, assert, randomId, systemClock, type Clock, type Database, type RandomBytes, type Tenant } from '@paygrid/kernel';
+import { ApiError, GroupCommitter, assert, randomId, systemClock, type Clock, type Database, type RandomBytes, type Tenant } from '@paygrid/kernel';
 import { checkCard } from './card';
 import { aes_key_length_bytes, binding, open, seal, type Sealed } from './envelope';
 import type { KeyEncryptionKey } from './keys';
@@ -251,6 +251,11 @@ function checkBatchSize(batch_size: number | undefined): number {
 
 export class VaultService implements VaultClient {
   readonly #database: Database;
+  /**
+   * Token writes, detokenization records and CVC erasures share commits: each was a commit of its
+   * own, an fsync on the request's path, three per card payment.
+   */
+  readonly #commits: GroupCommitter;
   readonly #keyring: Keyring;
   readonly #clock: Clock;
   readonly #randomBytes: RandomBytes;
@@ -259,6 +264,7 @@ export class VaultService implements VaultClient {
 
   constructor(options: VaultServiceOptions) {
     this.#database = options.database;
+    this.#commits = new GroupCommitter(options.database);
     this.#keyring = new Keyring(options.kek, options.previous_keks ?? []);
     this.#clock = options.clock ?? systemClock;
     this.#randomBytes = options.randomBytes ?? cryptoRandomBytes;
@@ -400,7 +406,7 @@ export class VaultService implements VaultClient {
       livemode: tenant.livemode,
       used: false,
     };
-    await this.#database.execute(
+    await this.#commits.run((tx) => tx.execute(
       `INSERT INTO vault_tokens (id, merchant_id, livemode, brand, last4, exp_month, exp_year, fingerprint, used, created, kek_id,
          data_key_ciphertext, data_key_iv, data_key_tag, number_ciphertext, number_iv, number_tag, cvc_ciphertext, cvc_iv, cvc_tag)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -426,7 +432,7 @@ export class VaultService implements VaultClient {
         cvc.iv,
         cvc.tag,
       ],
-    );
+    ));
     return token;
   }
 
@@ -458,7 +464,8 @@ export class VaultService implements VaultClient {
     const [row] = await this.#database.query<SealedCardRow>(`SELECT ${sealed_card_columns} FROM vault_tokens WHERE id = ?`, [token_id]);
     if (row === undefined) throw notFound(token_id);
     // Recorded before the card is opened, so that a failed attempt leaves a trace too.
-    await this.#database.execute('INSERT INTO vault_detokenizations (token_id, connector, created) VALUES (?, ?, ?)', [token_id, purpose.connector, this.#nowSeconds()]);
+    const created = this.#nowSeconds();
+    await this.#commits.run((tx) => tx.execute('INSERT INTO vault_detokenizations (token_id, connector, created) VALUES (?, ?, ?)', [token_id, purpose.connector, created]));
 
     const owner = ownerFromRow(row);
     const data_key = this.#unwrapDataKey(row);
@@ -491,7 +498,7 @@ export class VaultService implements VaultClient {
   async eraseCvc(token_id: string): Promise<void> {
     assertTokenId(token_id);
     await this.#prepareConnection();
-    const { rowCount } = await this.#database.execute('UPDATE vault_tokens SET cvc_ciphertext = NULL, cvc_iv = NULL, cvc_tag = NULL WHERE id = ?', [token_id]);
+    const { rowCount } = await this.#commits.run((tx) => tx.execute('UPDATE vault_tokens SET cvc_ciphertext = NULL, cvc_iv = NULL, cvc_tag = NULL WHERE id = ?', [token_id]));
     if (rowCount === 0) throw notFound(token_id);
   }
 
@@ -502,7 +509,7 @@ export class VaultService implements VaultClient {
    */
   async markUsed(token_id: string): Promise<boolean> {
     assertTokenId(token_id);
-    const { rowCount } = await this.#database.execute('UPDATE vault_tokens SET used = ? WHERE id = ? AND used = ?', [true, token_id, false]);
+    const { rowCount } = await this.#commits.run((tx) => tx.execute('UPDATE vault_tokens SET used = ? WHERE id = ? AND used = ?', [true, token_id, false]));
     if (rowCount === 1) return true;
     const [row] = await this.#database.query('SELECT id FROM vault_tokens WHERE id = ?', [token_id]);
     if (row === undefined) throw notFound(token_id);

@@ -863,9 +863,9 @@ export class PaymentsService implements PaymentsClient {
   }
 
   /**
-   * Publishes unpublished events in order, marking each once the publisher took it. It stops at
-   * the first failure so that events of one object never overtake each other; the next pass
-   * starts there again (at least once: receivers de-duplicate by event id).
+   * Publishes unpublished events in order and marks those the publisher took (see relayEvents).
+   * A failure ends the pass there so that events of one object never overtake each other; the
+   * next pass starts there again (at least once: receivers de-duplicate by event id).
    */
   relayOutbox(): Promise<number> {
     const run = this.#relay_chain.then(() => relayEvents(this.#database, this.#events, this.#clock, this.#log));

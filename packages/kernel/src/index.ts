@@ -81,6 +81,7 @@ export {
   outbox_relay_batch_max,
   relayOutbox,
   pruneOutbox,
+  publishPass,
   outbox_prune_batch_max,
   type OutboxEvent,
   type OutboxPublisher,

@@ -91,6 +91,24 @@ interface OutboxRow {
 }
 
 /**
+ * Starts `publish` for every item at once, in order, and resolves with how many items, from the
+ * first, went out before the first failure, which `onFailure` hears. The relays mark only those,
+ * so no event overtakes a failed one. A failed assertion is a bug and is thrown on.
+ */
+export async function publishPass<T>(items: readonly T[], publish: (item: T) => Promise<void>, onFailure: (item: T, error: unknown) => void): Promise<number> {
+  const outcomes = await Promise.allSettled(items.map(publish));
+  for (const [index, outcome] of outcomes.entries()) {
+    if (outcome.status === 'fulfilled') continue;
+    if (isAssertionError(outcome.reason)) throw outcome.reason;
+    const item = items[index];
+    assert(item !== undefined, 'every outcome has its item');
+    onFailure(item, outcome.reason);
+    return index;
+  }
+  return items.length;
+}
+
+/**
  * Publishes unpublished events, oldest first, and marks them published. Returns how many it
  * marked.
  *
@@ -115,24 +133,15 @@ export async function relayOutbox(
     `SELECT id, merchant_id, livemode, type, data, object_sequence, created FROM ${table} WHERE published_ms IS NULL ORDER BY sequence LIMIT ?`,
     [outbox_relay_batch_max],
   );
-  const outcomes = await Promise.allSettled(
-    rows.map((row) =>
+  const published = await publishPass(
+    rows,
+    (row) =>
       publish(
         { merchant_id: row.merchant_id, livemode: row.livemode === true || row.livemode === 1 },
         { id: row.id, type: row.type, data: { object: JSON.parse(row.data) as Record<string, unknown> }, sequence: row.object_sequence, created: row.created },
       ),
-    ),
+    (row, error) => options.onFailure(row.id, error),
   );
-  let published = 0;
-  for (const [index, outcome] of outcomes.entries()) {
-    if (outcome.status === 'fulfilled') {
-      published += 1;
-      continue;
-    }
-    if (isAssertionError(outcome.reason)) throw outcome.reason;
-    options.onFailure(rows[index]?.id ?? '', outcome.reason);
-    break;
-  }
   // By id, not by a sequence range: in PostgreSQL a transaction holding a lower sequence can
   // commit after this pass read, and a range would mark its event published unseen.
   const marked = rows.slice(0, published).map((row) => row.id);

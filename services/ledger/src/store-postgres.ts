@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { assert, quoteIdentifier } from '@paygrid/kernel';
-import { bytesToId, compareResolutions, genesis_hash, idToBytes, writeId, type SealedBatch } from './codec';
+import { compareResolutions, idToBytes, writeId, type SealedBatch } from './codec';
 import { PostgresWriterThread, type CommitStep } from './postgres-commit';
 import type { AccountFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import {
@@ -12,9 +12,10 @@ import {
   balance_columns,
   select_accounts,
   select_transfer_id_max,
+  select_last_batch,
+  loadedLedgerFrom,
   orderLike,
   batchFromRow,
-  integer,
   pendingFromRow,
   resolutionFromRow,
   sealedAccountFromRow,
@@ -105,17 +106,10 @@ export class PostgresLedgerStore implements LedgerStore {
           `SELECT ${transfer_columns.split(', ').map((column) => `t.${column}`).join(', ')} FROM ledger_pending_transfers p JOIN ledger_transfers t ON t.id = p.id WHERE p.status = 'pending' ORDER BY t.timestamp`,
         )
       ).rows.map(transferFromRow);
-      const last = (await client.query<BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1')).rows[0];
-      const largest = (await client.query<{ id: Buffer }>(select_transfer_id_max)).rows[0];
+      const last_batch = (await client.query<BatchRow>(select_last_batch)).rows[0];
+      const largest_transfer = (await client.query<{ id: Buffer }>(select_transfer_id_max)).rows[0];
       await client.query('COMMIT');
-      return {
-        transfer_id_max: largest === undefined ? 0n : bytesToId(largest.id),
-        accounts,
-        pending,
-        last_batch_id: last === undefined ? 0n : integer(last.id),
-        last_hash: last === undefined ? genesis_hash : last.hash,
-        commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
-      };
+      return loadedLedgerFrom({ accounts, pending, last_batch, largest_transfer });
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;

@@ -1,9 +1,9 @@
 // SQL and row mapping shared by the SQLite and PostgreSQL stores. Queries are written with `?`
 // placeholders; the PostgreSQL store numbers them.
 import { assert } from '@paygrid/kernel';
-import { bytesToId, type SealedAccount, type SealedResolution } from './codec';
-import type { AccountFilter, StoredAccount, StoredBatch, StoredTransfer } from './store';
-import { AccountFlags, type AccountBalance, type PendingStatus, type Transfer } from './types';
+import { bytesToId, genesis_hash, type SealedAccount, type SealedResolution } from './codec';
+import type { AccountFilter, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
+import { AccountFlags, type Account, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
 /** A database integer: better-sqlite3 gives bigint, pg gives a decimal string for int8. */
 export type DatabaseInteger = bigint | string | number;
@@ -78,6 +78,25 @@ export const account_columns = 'timestamp, id, ledger, code, flags, user_data_12
 /** Mutable account columns, in insert order. */
 /** Ids are 16 big-endian bytes, so the largest in byte order is the largest number; the id index finds it at once. */
 export const select_transfer_id_max = 'SELECT id FROM ledger_transfers ORDER BY id DESC LIMIT 1';
+export const select_last_batch = 'SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1';
+
+/** The writer's starting point, from what a store read in one snapshot. */
+export function loadedLedgerFrom(read: {
+  readonly accounts: Account[];
+  readonly pending: Transfer[];
+  readonly last_batch: BatchRow | undefined;
+  readonly largest_transfer: { readonly id: Buffer } | undefined;
+}): LoadedLedger {
+  const last = read.last_batch;
+  return {
+    accounts: read.accounts,
+    pending: read.pending,
+    last_batch_id: last === undefined ? 0n : integer(last.id),
+    last_hash: last === undefined ? genesis_hash : last.hash,
+    commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
+    transfer_id_max: read.largest_transfer === undefined ? 0n : bytesToId(read.largest_transfer.id),
+  };
+}
 
 export const balance_columns = 'account_key, debits_pending, debits_posted, credits_pending, credits_posted, closed';
 /** An account with its balances: the immutable row joined with its balance row. */

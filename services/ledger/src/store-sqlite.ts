@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { sqlite_busy_timeout_ms } from '@paygrid/kernel';
 import type BetterSqlite3 from 'better-sqlite3';
-import { bytesToId, compareResolutions, genesis_hash, idToBytes, type SealedBatch } from './codec';
+import { compareResolutions, idToBytes, type SealedBatch } from './codec';
 import { SqliteCommitThread } from './sqlite-commit';
 import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
 import {
@@ -11,8 +11,9 @@ import {
   balanceFromRow,
   select_accounts,
   select_transfer_id_max,
+  select_last_batch,
+  loadedLedgerFrom,
   batchFromRow,
-  integer,
   orderLike,
   pendingFromRow,
   resolutionFromRow,
@@ -107,16 +108,9 @@ export class SqliteLedgerStore implements LedgerStore {
       )
       .all()
       .map(transferFromRow);
-    const last = this.db.prepare<[], BatchRow>('SELECT * FROM ledger_batches ORDER BY id DESC LIMIT 1').get();
-    const largest = this.db.prepare<[], { id: Buffer }>(select_transfer_id_max).get();
-    return Promise.resolve({
-      transfer_id_max: largest === undefined ? 0n : bytesToId(largest.id),
-      accounts,
-      pending,
-      last_batch_id: last === undefined ? 0n : integer(last.id),
-      last_hash: last === undefined ? genesis_hash : last.hash,
-      commit_timestamp: last === undefined ? 0n : integer(last.timestamp_last),
-    });
+    const last_batch = this.db.prepare<[], BatchRow>(select_last_batch).get();
+    const largest_transfer = this.db.prepare<[], { id: Buffer }>(select_transfer_id_max).get();
+    return Promise.resolve(loadedLedgerFrom({ accounts, pending, last_batch, largest_transfer }));
   }
 
   prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {

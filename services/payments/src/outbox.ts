@@ -2,7 +2,7 @@
 // writes.ts); the relay reads them in sequence order, hands each to the publisher, and marks it
 // published. Delivery is at least once: a crash between publish and mark publishes again, and
 // receivers de-duplicate by event id.
-import { isAssertionError, type Clock, type Database } from '@paygrid/kernel';
+import { publishPass, type Clock, type Database } from '@paygrid/kernel';
 import { logFailure, tenantOf, type PaymentsLog } from './context';
 import { decodeJson, listUnpublishedEvents, markEventsPublished } from './store';
 import type { EventObject, EventPublisher, PaymentEvent } from './types';
@@ -23,8 +23,9 @@ export const relay_batch_max = 100;
  */
 export async function relayEvents(database: Database, publisher: EventPublisher, clock: Clock, log: PaymentsLog): Promise<number> {
   const rows = await listUnpublishedEvents(database, relay_batch_max);
-  const outcomes = await Promise.allSettled(
-    rows.map((row) => {
+  const published = await publishPass(
+    rows,
+    (row) => {
       const event: PaymentEvent = {
         id: row.id,
         object: 'event',
@@ -35,18 +36,9 @@ export async function relayEvents(database: Database, publisher: EventPublisher,
         livemode: row.livemode,
       };
       return publisher.publish(tenantOf(row), event);
-    }),
+    },
+    (row, error) => logFailure(log, 'publishing an event; the relay tries again', error, { event: row.id }),
   );
-  let published = 0;
-  for (const [index, outcome] of outcomes.entries()) {
-    if (outcome.status === 'fulfilled') {
-      published += 1;
-      continue;
-    }
-    if (isAssertionError(outcome.reason)) throw outcome.reason;
-    logFailure(log, 'publishing an event; the relay tries again', outcome.reason, { event: rows[index]?.id });
-    break;
-  }
   await markEventsPublished(database, rows.slice(0, published).map((row) => row.id), clock.now());
   return published;
 }

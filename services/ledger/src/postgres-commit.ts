@@ -3,7 +3,7 @@
 // of statements and COPY payloads and answers it when the thread reports it committed.
 import type { Worker } from 'node:worker_threads';
 import { assert } from '@paygrid/kernel';
-import { startLedgerWorker } from './worker-thread';
+import { ownArrayBuffer, startLedgerWorker } from './worker-thread';
 
 /** One statement of a commit: a binary COPY with its rows, or a query with its parameters. */
 export type CommitStep =
@@ -36,13 +36,6 @@ interface Waiting {
 }
 
 const fence_lost = 'the ledger writer connection is lost; the fence must be taken again';
-
-/** A buffer's bytes as an ArrayBuffer of their own, to move to the thread without a copy. */
-function ownArrayBuffer(bytes: Buffer): ArrayBuffer {
-  const { buffer } = bytes;
-  if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength) return buffer;
-  return Uint8Array.prototype.slice.call(bytes).buffer;
-}
 
 /**
  * One writer thread: one connection, holding the lock from `acquire` until it breaks or `close`.

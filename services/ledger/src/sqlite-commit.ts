@@ -3,7 +3,7 @@
 // answers each commit when the thread reports it durable.
 import type { Worker } from 'node:worker_threads';
 import { assert } from '@paygrid/kernel';
-import { startLedgerWorker } from './worker-thread';
+import { ownArrayBuffer, startLedgerWorker } from './worker-thread';
 import { hash_bytes, writeId } from './codec';
 import type { BatchCommit } from './store';
 
@@ -53,13 +53,6 @@ export function encodeCommitTail(batch: BatchCommit): Buffer {
   }
   assert(at === size);
   return out;
-}
-
-/** A buffer's bytes as an ArrayBuffer of their own, to move to the thread without a copy. */
-function ownArrayBuffer(bytes: Buffer): ArrayBuffer {
-  const { buffer } = bytes;
-  if (buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength) return buffer;
-  return Uint8Array.prototype.slice.call(bytes).buffer;
 }
 
 type Reply = { ok: true } | { ok: false; message: string };

@@ -35,7 +35,7 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
-const fence_lost = 'the ledger writer connection is lost; the fence must be taken again';
+export const fence_lost = 'the ledger writer connection is lost; the fence must be taken again';
 
 /**
  * One writer thread: one connection, holding the lock from `acquire` until it breaks or `close`.

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { assert, quoteIdentifier } from '@paygrid/kernel';
 import { compareResolutions, idToBytes, writeId, type SealedBatch } from './codec';
-import { PostgresWriterThread, type CommitStep } from './postgres-commit';
+import { PostgresWriterThread, fence_lost, type CommitStep } from './postgres-commit';
 import type { AccountFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import {
   accountBalancesQuery,
@@ -87,7 +87,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 
   private writerThread(): PostgresWriterThread {
-    if (this.writer?.usable !== true) throw new Error('the ledger writer connection is lost; the fence must be taken again');
+    if (this.writer?.usable !== true) throw new Error(fence_lost);
     return this.writer;
   }
 

@@ -2,8 +2,8 @@
 // the thread, which connects and takes the ledger's advisory lock, then sends each commit as a list
 // of statements and COPY payloads and answers it when the thread reports it committed.
 import type { Worker } from 'node:worker_threads';
-import { assert } from '@paygrid/kernel';
-import { ownArrayBuffer, startLedgerWorker } from './worker-thread';
+import { assert, startWorkerFile } from '@paygrid/kernel';
+import { ownArrayBuffer } from './worker-thread';
 
 /** One statement of a commit: a binary COPY with its rows, or a query with its parameters. */
 export type CommitStep =
@@ -56,7 +56,7 @@ export class PostgresWriterThread {
 
   /** Starts a thread and resolves once it holds the lock; `onWaiting` hears once if another writer has it. */
   static async acquire(options: PostgresWriterThreadOptions, onWaiting: (holder_pid: number | null) => void): Promise<PostgresWriterThread> {
-    const thread = new PostgresWriterThread(startLedgerWorker(new URL('./postgres-commit-worker.js', import.meta.url)));
+    const thread = new PostgresWriterThread(startWorkerFile(new URL('./postgres-commit-worker.js', import.meta.url)));
     const acquired = new Promise<void>((resolve, reject) => {
       thread.#worker.on('message', (reply: Reply) => {
         if (reply.type === 'waiting') onWaiting(reply.pid);

@@ -2,8 +2,8 @@
 // what a batch writes besides its sealed bytes, sends both buffers without copying them, and
 // answers each commit when the thread reports it durable.
 import type { Worker } from 'node:worker_threads';
-import { assert } from '@paygrid/kernel';
-import { ownArrayBuffer, startLedgerWorker } from './worker-thread';
+import { assert, startWorkerFile } from '@paygrid/kernel';
+import { ownArrayBuffer } from './worker-thread';
 import { hash_bytes, writeId } from './codec';
 import type { BatchCommit } from './store';
 
@@ -101,7 +101,7 @@ export class SqliteCommitThread {
 
   #started(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = startLedgerWorker(new URL('./sqlite-commit-worker.js', import.meta.url));
+    const worker = startWorkerFile(new URL('./sqlite-commit-worker.js', import.meta.url));
     worker.unref();
     worker.postMessage({ ...this.options });
     worker.on('message', (reply: Reply) => {

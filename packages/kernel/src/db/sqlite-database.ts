@@ -5,9 +5,17 @@ import { AsyncMutex } from './async-mutex';
 import { safeIntegerFromDatabase, type Database, type DatabaseLocation, type ServiceDatabase } from './database';
 import { migrateSqlite } from './migrate-sqlite';
 import type { Migration } from './migrations';
+import { checkpointInBackground } from './sqlite-checkpointer';
+import { WalSyncer, type SyncFile } from './wal-sync';
 
 /** Prepared statements kept per connection; the same SQL recurs, preparing it is not free. */
 const statements_cached_max = 256;
+/**
+ * The log size at which a connection checkpoints by itself, inside a COMMIT on the main thread.
+ * The background checkpointer keeps the log far below it; this only bounds the log if that thread
+ * is gone.
+ */
+const wal_autocheckpoint_fallback_bytes = 16 * 1024 * 1024;
 
 type Statement = BetterSqlite3.Statement<unknown[], Record<string, unknown>>;
 
@@ -37,6 +45,11 @@ class SqliteExecutor {
       return [];
     }
     return statement.all(...values).map((row) => convertRow(row) as Row);
+  }
+
+  /** Whether the statement may change the database (`INSERT … RETURNING` returns rows and writes). */
+  writes(sql: string): boolean {
+    return !this.#prepare(sql).readonly;
   }
 
   execute(sql: string, params: readonly unknown[]): { rowCount: number } {
@@ -125,68 +138,138 @@ const transaction_owner = new AsyncLocalStorage<SqliteDatabaseAdapter>();
 /**
  * better-sqlite3 is one synchronous connection. A transaction spans awaits, so everything else
  * waits in a queue until it ends: otherwise another caller's statements would run inside it.
+ *
+ * On a file in WAL mode, commits are made durable off the main thread (wal-sync.ts says how), and
+ * every call on the root handle resolves only once everything written before it ended is on disk:
+ * a write is answered only when it is durable, and a read, or a refusal, never shows the caller
+ * a commit that a power loss could still take back.
  */
 class SqliteDatabaseAdapter implements ServiceDatabase {
   readonly dialect = 'sqlite';
   readonly #executor: SqliteExecutor;
   readonly #queue = new AsyncMutex();
+  readonly #wal: WalSyncer | undefined;
+  /** Resolves to the function that stops the background checkpoints of this file, if they started. */
+  readonly #background_checkpoints: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
   #closed = false;
 
   constructor(
     handle: BetterSqlite3.Database,
     readonly location: DatabaseLocation,
+    options: SqliteDatabaseOptions,
   ) {
     this.#executor = new SqliteExecutor(handle);
+    if (!handle.memory && handle.pragma('journal_mode', { simple: true }) === 'wal') {
+      handle.pragma('synchronous = NORMAL');
+      this.#wal = new WalSyncer(handle.name, options.sync_file);
+      const page_size = Number(handle.pragma('page_size', { simple: true }));
+      handle.pragma(`wal_autocheckpoint = ${Math.ceil(wal_autocheckpoint_fallback_bytes / page_size)}`);
+      this.#background_checkpoints = checkpointInBackground(handle.name).catch((error: unknown) => {
+        process.emitWarning(`SQLite ${handle.name} is checkpointed on the main thread: ${error instanceof Error ? error.message : String(error)}`);
+        return undefined;
+      });
+    }
   }
 
   async #serialized<T>(work: () => Promise<T> | T): Promise<T> {
     assert(transaction_owner.getStore() !== this, 'the root Database was used inside its own transaction (it would deadlock); use the tx handle');
     assert(!this.#closed, 'the Database was used after close()');
+    const wal_failure = this.#wal?.failure;
+    if (wal_failure !== undefined) throw wal_failure;
     return this.#queue.run(work);
   }
 
+  /** Settles like `pending`, but only once everything written so far is durable (the queue is free meanwhile). */
+  async #durably<T>(pending: Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await pending;
+    } catch (error) {
+      if (this.#wal?.pending === true) await this.#wal.durable();
+      throw error;
+    }
+    if (this.#wal?.pending === true) await this.#wal.durable();
+    return result;
+  }
+
   async query<Row = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<Row[]> {
-    return this.#serialized(() => this.#executor.query<Row>(sql, params));
+    return this.#durably(
+      this.#serialized(() => {
+        const rows = this.#executor.query<Row>(sql, params);
+        if (this.#executor.writes(sql)) this.#wal?.noteCommit();
+        return rows;
+      }),
+    );
   }
 
   async execute(sql: string, params: readonly unknown[] = []): Promise<{ rowCount: number }> {
-    return this.#serialized(() => this.#executor.execute(sql, params));
+    return this.#durably(
+      this.#serialized(() => {
+        const result = this.#executor.execute(sql, params);
+        if (this.#executor.writes(sql)) this.#wal?.noteCommit();
+        return result;
+      }),
+    );
   }
 
   async transaction<T>(work: (tx: Database) => Promise<T>): Promise<T> {
-    return this.#serialized(async () => {
-      const handle = this.#executor.handle;
-      // IMMEDIATE takes the write lock now, so a second process waits (busy_timeout) at BEGIN
-      // instead of failing at its first write.
-      handle.exec('BEGIN IMMEDIATE');
-      const tx = new SqliteTransaction(this.#executor, 0);
-      try {
-        const result = await transaction_owner.run(this, () => work(tx));
-        handle.exec('COMMIT');
-        return result;
-      } catch (error) {
-        if (handle.inTransaction) handle.exec('ROLLBACK');
-        throw error;
-      } finally {
-        tx.finish();
-      }
-    });
+    return this.#durably(
+      this.#serialized(async () => {
+        const handle = this.#executor.handle;
+        // IMMEDIATE takes the write lock now, so a second process waits (busy_timeout) at BEGIN
+        // instead of failing at its first write.
+        handle.exec('BEGIN IMMEDIATE');
+        const tx = new SqliteTransaction(this.#executor, 0);
+        try {
+          const result = await transaction_owner.run(this, () => work(tx));
+          handle.exec('COMMIT');
+          this.#wal?.noteCommit();
+          return result;
+        } catch (error) {
+          if (handle.inTransaction) handle.exec('ROLLBACK');
+          throw error;
+        } finally {
+          tx.finish();
+        }
+      }),
+    );
   }
 
   async migrate(migrations: readonly Migration[]): Promise<number[]> {
-    return this.#serialized(() => migrateSqlite(this.#executor.handle, migrations));
+    return this.#durably(
+      this.#serialized(() => {
+        const applied = migrateSqlite(this.#executor.handle, migrations);
+        if (applied.length > 0) this.#wal?.noteCommit();
+        return applied;
+      }),
+    );
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#serialized(() => {
+    await this.#serialized(async () => {
       this.#closed = true;
-      this.#executor.handle.close();
+      try {
+        await this.#wal?.close();
+        const stopBackgroundCheckpoints = await this.#background_checkpoints;
+        await stopBackgroundCheckpoints?.();
+      } finally {
+        this.#executor.handle.close();
+      }
     });
   }
 }
 
+export interface SqliteDatabaseOptions {
+  /** How the write-ahead log is put on disk; tests inject one to hold or fail it. */
+  readonly sync_file?: SyncFile;
+}
+
 /** The Database port over a better-sqlite3 connection (from `openSqlite`); close() closes it. */
-export function createSqliteDatabase(handle: BetterSqlite3.Database, location: DatabaseLocation = { dialect: 'sqlite', file: handle.name }): ServiceDatabase {
-  return new SqliteDatabaseAdapter(handle, location);
+export function createSqliteDatabase(
+  handle: BetterSqlite3.Database,
+  location: DatabaseLocation = { dialect: 'sqlite', file: handle.name },
+  options: SqliteDatabaseOptions = {},
+): ServiceDatabase {
+  return new SqliteDatabaseAdapter(handle, location, options);
 }

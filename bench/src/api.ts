@@ -50,7 +50,7 @@ const cli = join(repository, 'apps/cli/bin/paygrid.js');
 const top_up_per_wallet = 1_000_000_000;
 const start_timeout_ms = 60_000;
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const address = server.address();
@@ -60,7 +60,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Spawns a server and resolves once it prints `ready_pattern`. */
-async function startChild(args: readonly string[], env: NodeJS.ProcessEnv, ready_pattern: RegExp): Promise<ChildProcess> {
+export async function startChild(args: readonly string[], env: NodeJS.ProcessEnv, ready_pattern: RegExp): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((done, fail) => {
@@ -80,14 +80,14 @@ async function startChild(args: readonly string[], env: NodeJS.ProcessEnv, ready
   return child;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((done) => child.once('exit', done));
   child.kill('SIGTERM');
   await exited;
 }
 
-interface LoadOptions {
+export interface LoadOptions {
   readonly url: string;
   readonly connections: number;
   readonly seconds: number;
@@ -95,7 +95,7 @@ interface LoadOptions {
   readonly requests: autocannon.Request[];
 }
 
-async function load(options: LoadOptions): Promise<LoadResult> {
+export async function load(options: LoadOptions): Promise<LoadResult> {
   const result = await autocannon({
     url: options.url,
     connections: options.connections,

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runApiBench, runPaymentsBench, type ApiBenchResult, type PaymentsBenchResult } from './api';
+import { runFloorBench, type FloorLayerResult } from './floor';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
 
 /** The issue's targets, printed beside what was measured. */
@@ -23,7 +24,7 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
   });
   const suite = positionals[0];
-  if (values.help === true || (suite !== 'ledger' && suite !== 'api' && suite !== 'payments')) {
+  if (values.help === true || (suite !== 'ledger' && suite !== 'api' && suite !== 'payments' && suite !== 'floor')) {
     console.log(usage);
     return values.help === true ? 0 : 2;
   }
@@ -40,6 +41,13 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     if (json) console.log(JSON.stringify({ ...result, targets: { payments_vs_bare_fastify: targets.payments_vs_bare_fastify } }, null, 2));
     else printPaymentsResult(result);
     return result.not_succeeded === 0 && result.requests.errors === 0 ? 0 : 1;
+  }
+  if (suite === 'floor') {
+    log(`floor benchmark: ${quick ? 'quick' : 'full'} run`);
+    const layers = await runFloorBench({ seconds: quick ? 3 : 10, connections: api_connections, log });
+    if (json) console.log(JSON.stringify({ layers, targets: { api_vs_bare_fastify: targets.api_vs_bare_fastify } }, null, 2));
+    else printFloorResult(layers);
+    return layers.every((layer) => layer.non_2xx === 0 && layer.errors === 0) ? 0 : 1;
   }
   if (suite === 'api') {
     log(`API benchmark: ${quick ? 'quick' : 'full'} run`);
@@ -158,4 +166,13 @@ function printPaymentsResult(result: PaymentsBenchResult): void {
   );
   console.log(`bare Fastify answering {}: ${Math.round(result.bare.requests_per_second).toLocaleString('en-US')} req/s, p50 ${result.bare.p50_ms.toFixed(1)} ms, p99 ${result.bare.p99_ms.toFixed(1)} ms`);
   console.log(`payments/s / bare req/s: ${(result.payments_ratio * 100).toFixed(1)}%; API req/s / bare req/s: ${(result.requests_ratio * 100).toFixed(1)}% (target ${targets.payments_vs_bare_fastify * 100}%)`);
+}
+
+function printFloorResult(layers: readonly FloorLayerResult[]): void {
+  console.log('');
+  console.log(`POST /, ${api_connections} connections, autocannon in this process; each gateway layer adds to the one above it`);
+  for (const layer of layers) {
+    console.log(`${layer.name.padEnd(56)} ${Math.round(layer.requests_per_second).toLocaleString('en-US').padStart(7)} req/s  ${(layer.ratio * 100).toFixed(0).padStart(3)}%   p99 ${layer.p99_ms.toFixed(1)} ms`);
+  }
+  console.log(`No API figure can pass the last gateway layer's share; the API target is ${targets.api_vs_bare_fastify * 100}% of bare Fastify.`);
 }

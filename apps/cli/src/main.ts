@@ -21,7 +21,7 @@ Commands:
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
   vault rotate-key  re-wrap every card's data key under a new key-encryption key
-  bench           run benchmarks (paygrid bench ledger | api | payments)
+  bench           run benchmarks (paygrid bench ledger | api | payments | floor)
 
 Run "paygrid <command> --help" for a command's options.`,
   start: `Usage: paygrid start [--services ledger,identity,wallet,gateway]
@@ -62,7 +62,7 @@ Without downtime: start every instance with PAYGRID_VAULT_KEK=<new> and
 PAYGRID_VAULT_KEK_PREVIOUS=<old> (both keys readable), run this command, then drop the previous
 key at the next restart. In embedded mode with DATA_DIR/vault.kek, stop the platform, run this
 command (it writes the new key to vault.kek), and start it again.`,
-  bench: `Usage: paygrid bench ledger|api|payments [--json] [--quick]
+  bench: `Usage: paygrid bench ledger|api|payments|floor [--json] [--quick]
 
 ledger: measures ledger transfers per second and commit latency on SQLite and (with
 DATABASE_URL) PostgreSQL, compares with pgbench tpcb-like, and measures memory for 1,000,000
@@ -72,6 +72,9 @@ api: drives signed peer-to-peer wallet transfers through the HTTP API of a platf
 half the rate reached, with requests evenly paced.
 payments: card payments (token, create, confirm) through the signed HTTP API against the
 in-process card simulator at zero latency, compared with the same bare Fastify server.
+floor: the share of bare Fastify's rate left once a signed POST does only what every /v1 POST
+must (the kernel's server, compression and CORS, key hash, signature and nonce, rate token,
+idempotency key), with no service behind it: the ceiling of the api figure on this machine.
 
 Options:
   --json    print machine-readable results

@@ -4,13 +4,18 @@ import type { Worker } from 'node:worker_threads';
 import { startWorkerFile } from '../worker-thread';
 import { sqlite_busy_timeout_ms } from './sqlite';
 
-type Reply = { readonly kind: 'done'; readonly id: number } | { readonly kind: 'failed'; readonly id: number; readonly message: string } | { readonly kind: 'checkpoint_failed' };
+type Reply =
+  | { readonly kind: 'done'; readonly id: number }
+  | { readonly kind: 'failed'; readonly id: number; readonly message: string }
+  | { readonly kind: 'checkpoint_failed'; readonly file: string; readonly message: string };
 
 class BackgroundCheckpointer {
   #worker: Worker | undefined;
   #next_id = 1;
   readonly #waiting = new Map<number, { readonly done: () => void; readonly fail: (error: Error) => void }>();
   #watched = 0;
+  /** Files whose failed checkpoint was reported already: a failing file fails every round. */
+  readonly #reported = new Set<string>();
 
   async watch(file: string): Promise<void> {
     this.#watched += 1;
@@ -53,7 +58,11 @@ class BackgroundCheckpointer {
     const worker = startWorkerFile(new URL('./sqlite-checkpoint-worker.js', import.meta.url));
     worker.unref();
     worker.on('message', (reply: Reply) => {
-      if (reply.kind === 'checkpoint_failed') return;
+      if (reply.kind === 'checkpoint_failed') {
+        if (!this.#reported.has(reply.file)) process.emitWarning(`SQLite ${reply.file} could not be checkpointed in the background: ${reply.message}`);
+        this.#reported.add(reply.file);
+        return;
+      }
       const waiting = this.#waiting.get(reply.id);
       this.#waiting.delete(reply.id);
       if (reply.kind === 'done') waiting?.done();

@@ -35,6 +35,8 @@ export interface AttemptRequest {
   readonly headers: SignedHeaders;
   readonly body: string;
   readonly timeout_ms: number;
+  /** The connection pool to send through; live-mode deliveries use one whose sockets refuse non-public addresses. */
+  readonly dispatcher?: RequestInit['dispatcher'];
 }
 
 /** Reads at most `bytes_max` bytes of the answer, then lets go of the rest. */
@@ -91,6 +93,7 @@ export async function sendAttempt(fetcher: typeof fetch, request: AttemptRequest
       // the merchant never registered; they should update the endpoint's URL instead.
       redirect: 'manual',
       signal: controller.signal,
+      ...(request.dispatcher === undefined ? {} : { dispatcher: request.dispatcher }),
     });
     const response_body = await readBodyPrefix(response, response_body_bytes_max);
     return {

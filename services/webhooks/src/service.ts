@@ -47,7 +47,8 @@ import {
   type EventRecord,
 } from './store';
 import { endpoint_transitions, transition } from './transitions';
-import { WebhookUrlGuard, lookupAddresses, type AddressLookup } from './url-guard';
+import { Agent } from 'undici';
+import { WebhookUrlGuard, lookupAddresses, publicOnlyLookup, type AddressLookup } from './url-guard';
 import {
   all_events_wildcard,
   type CreatedWebhookEndpoint,
@@ -146,6 +147,11 @@ export class WebhooksService implements WebhooksClient {
   readonly #in_flight_max: number;
   readonly #random: RandomSource;
   readonly #url_guard: WebhookUrlGuard;
+  /**
+   * The connection pool of live-mode deliveries: its sockets resolve names through the guard's
+   * lookup and refuse non-public answers. Absent when private addresses are allowed.
+   */
+  readonly #live_dispatcher: Agent | undefined;
   #started = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -167,7 +173,9 @@ export class WebhooksService implements WebhooksClient {
     this.#poll_interval_ms = options.poll_interval_ms ?? poll_interval_ms_default;
     this.#in_flight_max = options.deliveries_in_flight_max ?? deliveries_in_flight_max_default;
     this.#random = options.random ?? Math.random;
-    this.#url_guard = new WebhookUrlGuard({ allow_private_urls: options.allow_private_urls ?? false, lookup: options.lookup ?? lookupAddresses });
+    const lookup = options.lookup ?? lookupAddresses;
+    this.#url_guard = new WebhookUrlGuard({ allow_private_urls: options.allow_private_urls ?? false, lookup });
+    this.#live_dispatcher = options.allow_private_urls === true ? undefined : new Agent({ connect: { lookup: publicOnlyLookup(lookup) } });
     assert(Number.isSafeInteger(this.#timeout_ms) && this.#timeout_ms > 0 && this.#timeout_ms <= delivery_timeout_ms_max, 'delivery_timeout_ms is 1 ms to a minute');
     // The lease covers the request and the recording of its result; twice the timeout leaves room.
     assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms >= 2 * this.#timeout_ms, 'lease_ms is at least twice delivery_timeout_ms');
@@ -191,6 +199,8 @@ export class WebhooksService implements WebhooksClient {
     clearTimeout(this.#timer);
     await this.#claiming;
     while (this.#in_flight.size > 0) await Promise.all([...this.#in_flight]);
+    // close() may be called again; the pool may be closed only once.
+    if (this.#live_dispatcher !== undefined && !this.#live_dispatcher.closed) await this.#live_dispatcher.close();
   }
 
   // Endpoints.
@@ -542,7 +552,8 @@ export class WebhooksService implements WebhooksClient {
       }
     }
     const headers = signDelivery(endpoint.secret, event.id, secondsOf(attempted_ms), event.body);
-    return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms });
+    const dispatcher = endpoint.livemode ? this.#live_dispatcher : undefined;
+    return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms, ...(dispatcher === undefined ? {} : { dispatcher }) });
   }
 
   async #storeEvent(tx: Database, tenant: Tenant, event: EventRecord): Promise<{ event: EventRecord; deliveries_created: number }> {

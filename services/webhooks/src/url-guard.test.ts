@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { WebhookUrlGuard, classifyAddress, type AddressLookup } from './url-guard';
+import type { LookupOptions } from 'node:dns';
+import { WebhookUrlGuard, address_not_public_code, classifyAddress, publicOnlyLookup, type AddressLookup } from './url-guard';
 
 /** A resolver that knows a few names and fails for the rest, so that no test asks real DNS. */
 function fakeLookup(names: Record<string, readonly string[]>): AddressLookup {
@@ -94,5 +95,36 @@ describe('WebhookUrlGuard', () => {
     expect(await private_install.registrationRefusal('https://10.0.0.5/hooks', 'url')).toBeUndefined();
     expect(await private_install.deliveryRefusal('https://receiver.internal/hooks')).toBeUndefined();
     expect(await private_install.registrationRefusal('http://10.0.0.5/hooks', 'url')).toBe('url must use https in live mode');
+  });
+});
+
+describe('publicOnlyLookup, the lookup of live-mode delivery sockets', () => {
+  const names = fakeLookup({ 'hooks.example.com': ['203.0.113.7', '2001:db8::7'], 'mixed.example.com': ['203.0.113.7', '10.0.0.1'], 'odd.example.com': ['not-an-ip'] });
+  const lookup = publicOnlyLookup(names);
+  /** Calls the lookup as net.connect does and collects what it calls back with. */
+  const resolveAs = (hostname: string, options: LookupOptions) =>
+    new Promise<{ error: NodeJS.ErrnoException | null; address: unknown; family: number | undefined }>((done) => {
+      lookup(hostname, options, (error, address, family) => done({ error, address, family }));
+    });
+
+  it('answers with public addresses as dns.lookup does, one or all, filtered by family', async () => {
+    expect(await resolveAs('hooks.example.com', {})).toEqual({ error: null, address: '203.0.113.7', family: 4 });
+    expect(await resolveAs('hooks.example.com', { all: true })).toEqual({
+      error: null,
+      address: [
+        { address: '203.0.113.7', family: 4 },
+        { address: '2001:db8::7', family: 6 },
+      ],
+      family: undefined,
+    });
+    expect(await resolveAs('hooks.example.com', { family: 6 })).toEqual({ error: null, address: '2001:db8::7', family: 6 });
+  });
+
+  it('fails the connection when any answer is not public, or not an address, and passes resolver errors on', async () => {
+    const mixed = await resolveAs('mixed.example.com', { all: true });
+    expect(mixed.error?.code).toBe(address_not_public_code);
+    expect(mixed.error?.message).toBe('mixed.example.com resolves to 10.0.0.1, a private address; live-mode webhooks are sent only to public addresses');
+    expect((await resolveAs('odd.example.com', {})).error?.message).toBe('odd.example.com resolves to something that is not an IP address');
+    expect((await resolveAs('unknown.example.com', {})).error?.code).toBe('ENOTFOUND');
   });
 });

@@ -5,16 +5,18 @@
 //
 // The check runs when a URL is registered and again before every attempt, after resolving the
 // name afresh, because what a name resolves to can change between the two (DNS rebinding). The
-// request itself resolves the name once more, so a name that flips between our lookup and the
-// connection can still slip through in that short window; an egress proxy that refuses internal
-// networks is the defence in depth for that (see the README).
+// connection itself then resolves the name through `publicOnlyLookup`, which refuses a
+// non-public answer too, so the address checked last is the address connected to: a name that
+// flips between the check before the attempt and the connection is still refused. An egress
+// proxy that refuses internal networks remains good defence in depth (docs/operations.md).
 //
 // Test-mode endpoints are not checked: tests and local development send to http://127.0.0.1.
 // Operators of a private install, whose merchants' receivers live on internal addresses, can
 // allow private addresses for live endpoints too (WEBHOOK_ALLOW_PRIVATE_URLS); https stays
 // required.
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 /** Resolves a host name to every address it has (IPv4 and IPv6), as the request would. */
 export type AddressLookup = (hostname: string) => Promise<readonly string[]>;
@@ -105,6 +107,38 @@ export const lookupAddresses: AddressLookup = async (hostname) => {
   const found = await lookup(hostname, { all: true, verbatim: true });
   return found.map((entry) => entry.address);
 };
+
+/** The error a connection gets when its host name resolves to an address the guard refuses. */
+export const address_not_public_code = 'EADDRNOTPUBLIC';
+
+/**
+ * A `lookup` for the sockets of live-mode deliveries (net.connect and tls.connect call it): it
+ * resolves through `resolve` and fails the connection when any answer is not a public address,
+ * so what the guard checks is what the socket connects to. `options.family` and `options.all`
+ * are honoured as dns.lookup honours them.
+ */
+export function publicOnlyLookup(resolve: AddressLookup): LookupFunction {
+  return (hostname, options, callback) => {
+    const refuse = (message: string) => callback(Object.assign(new Error(message), { code: address_not_public_code, hostname }), '', 0);
+    resolve(hostname).then(
+      (addresses) => {
+        const answers: LookupAddress[] = [];
+        for (const address of addresses) {
+          const family = isIP(address);
+          if (family === 0) return refuse(`${hostname} resolves to something that is not an IP address`);
+          const address_class = classifyAddress(address);
+          if (address_class !== undefined) return refuse(`${hostname} resolves to ${address}, ${class_descriptions[address_class]}; live-mode webhooks are sent only to public addresses`);
+          if (options.family === undefined || options.family === 0 || options.family === family) answers.push({ address, family });
+        }
+        const first = answers[0];
+        if (first === undefined) return callback(Object.assign(new Error(`${hostname} resolves to no address`), { code: 'ENOTFOUND', hostname }), '', 0);
+        if (options.all === true) return callback(null, answers);
+        return callback(null, first.address, first.family);
+      },
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), '', 0),
+    );
+  };
+}
 
 export interface UrlGuardOptions {
   /** Allows private, loopback and other non-public addresses for live endpoints; https stays required. */

@@ -1,5 +1,6 @@
 // The webhooks service's behaviour, run on SQLite and on PostgreSQL (service.test.ts). Every test
 // has a database of its own, so that one test's pending retries never meet another's services.
+import { createServer } from 'node:net';
 import { ApiError, ManualClock, type Tenant } from '@paygrid/kernel';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { claimDueDeliveries } from '../store';
@@ -198,6 +199,37 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
     expect(await service.deliverDue()).toBe(1);
     expect(sent).toEqual(['https://rebind.example.com/hooks']);
     expect((await service.listDeliveryAttempts(live, { endpoint: endpoint.id })).data.map((attempt) => attempt.status)).toEqual(['succeeded', 'failed']);
+  });
+
+  it('refuses at the connection a name that turns non-public after the check before the attempt', async () => {
+    // A listener on loopback that counts connections: with the guard only before the attempt, the
+    // socket would resolve the name again and connect here.
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((done) => listener.listen(0, '127.0.0.1', done));
+    const address = listener.address();
+    const port = address !== null && typeof address === 'object' ? address.port : 0;
+    let lookups = 0;
+    // Registration and the check before the attempt see a public address; the socket's own
+    // lookup, third, sees loopback.
+    const service = harness.service({ schedule: [0], lookup: () => Promise.resolve((lookups += 1) <= 2 ? ['203.0.113.7'] : ['127.0.0.1']) });
+    try {
+      const live = newTenant(true);
+      const { endpoint } = await service.createEndpoint(live, { url: `https://rebind.example.com:${port}/hooks`, enabled_events: ['*'] });
+      await service.publish(live, eventInput('order.updated'));
+      expect(await service.deliverDue()).toBe(1);
+      expect(lookups).toBe(3);
+      const [refused] = (await service.listDeliveryAttempts(live, { endpoint: endpoint.id })).data;
+      expect(refused).toMatchObject({ status: 'failed', response_status: null });
+      expect(refused?.error).toBe('EADDRNOTPUBLIC: rebind.example.com resolves to 127.0.0.1, a loopback address; live-mode webhooks are sent only to public addresses');
+      expect(connections).toBe(0);
+    } finally {
+      await service.close();
+      await new Promise<void>((done) => listener.close(() => done()));
+    }
   });
 
   it('lets an operator allow private addresses for live endpoints, still over https', async () => {

@@ -1,5 +1,6 @@
 // The webhook URL guard as merchants meet it over the API: a live key cannot point webhooks at
-// internal addresses, a test key still can (local development needs it), and an operator of a
+// internal addresses; a test key can in embedded mode (local development needs it) unless
+// WEBHOOK_TEST_MODE_PRIVATE_URLS=false, as in a distributed install; and an operator of a
 // private install can allow private addresses with WEBHOOK_ALLOW_PRIVATE_URLS. Only literal
 // addresses and localhost are used, so nothing here asks outside DNS or sends outside 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +57,30 @@ describe('webhook endpoint URLs over the API', () => {
     expect(await clients.live.webhookEndpoints.update(live.id, { status: 'disabled' })).toMatchObject({ status: 'disabled' });
     const local = await clients.test_mode.webhookEndpoints.create({ url: 'http://127.0.0.1:9/hooks', enabled_events: ['*'] });
     expect(local).toMatchObject({ livemode: false, url: 'http://127.0.0.1:9/hooks' });
+  });
+});
+
+describe('webhook endpoint URLs with WEBHOOK_TEST_MODE_PRIVATE_URLS=false', () => {
+  let test: TestPlatform;
+
+  beforeAll(async () => {
+    test = await startTestPlatform({ env: { WEBHOOK_TEST_MODE_PRIVATE_URLS: 'false' } });
+  });
+
+  afterAll(async () => {
+    await test.close();
+  });
+
+  it('refuses test-mode endpoints on internal addresses, as a distributed install does by default', async () => {
+    const merchant = await createTestMerchant(test, 'Guarded Test Mode Ltd');
+    for (const url of ['http://127.0.0.1:9/hooks', 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/hooks']) {
+      const error = await refusal(merchant.client.webhookEndpoints.create({ url, enabled_events: ['*'] }));
+      expect({ status: error.status, code: error.code, param: error.param }, url).toEqual({ status: 400, code: 'url_not_allowed', param: 'url' });
+    }
+    const public_endpoint = await merchant.client.webhookEndpoints.create({ url: 'http://203.0.113.7/hooks', enabled_events: ['*'] });
+    expect(public_endpoint).toMatchObject({ livemode: false });
+    // Disabled at once, so that no later event could send anything beyond this machine.
+    expect(await merchant.client.webhookEndpoints.update(public_endpoint.id, { status: 'disabled' })).toMatchObject({ status: 'disabled' });
   });
 });
 

@@ -194,6 +194,9 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       database: await serviceDatabase('webhooks'),
       ...(config.WEBHOOK_RETRY_SCHEDULE_MS === undefined ? {} : { schedule: config.WEBHOOK_RETRY_SCHEDULE_MS }),
       allow_private_urls: config.WEBHOOK_ALLOW_PRIVATE_URLS,
+      // Embedded mode is where local development and tests run, with receivers on 127.0.0.1; a
+      // distributed install serves merchants it does not trust with its internal network.
+      test_mode_private_urls: config.WEBHOOK_TEST_MODE_PRIVATE_URLS ?? config.DATABASE_URL === undefined,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'webhooks' }, message),
     });
     await webhooks.start();

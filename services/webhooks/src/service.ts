@@ -48,7 +48,7 @@ import {
 } from './store';
 import { endpoint_transitions, transition } from './transitions';
 import { Agent } from 'undici';
-import { WebhookUrlGuard, lookupAddresses, publicOnlyLookup, type AddressLookup } from './url-guard';
+import { WebhookUrlGuard, lookupAddresses, publicOnlyLookup, type AddressLookup, type WebhookMode } from './url-guard';
 import {
   all_events_wildcard,
   type CreatedWebhookEndpoint,
@@ -112,11 +112,17 @@ export interface WebhooksServiceOptions {
   /** Jitter source, uniform in [0, 1). */
   readonly random?: RandomSource;
   /**
-   * Lets live-mode endpoints receive webhooks on private, loopback and other non-public addresses
-   * (a private install's receivers live there). Off by default; https stays required.
+   * Lets endpoints of both modes receive webhooks on private, loopback and other non-public
+   * addresses (a private install's receivers live there). Off by default; https stays required
+   * in live mode.
    */
   readonly allow_private_urls?: boolean;
-  /** How live-mode endpoints' host names are resolved for the URL guard; the system resolver by default. */
+  /**
+   * Allows non-public addresses for test-mode endpoints (WEBHOOK_TEST_MODE_PRIVATE_URLS): local
+   * development and tests send to http://127.0.0.1. Off unless asked for.
+   */
+  readonly test_mode_private_urls?: boolean;
+  /** How endpoints' host names are resolved for the URL guard and its sockets; the system resolver by default. */
   readonly lookup?: AddressLookup;
 }
 
@@ -133,6 +139,23 @@ function belongsTo(record: { readonly merchant_id: string; readonly livemode: bo
   return record.merchant_id === tenant.merchant_id && record.livemode === tenant.livemode;
 }
 
+interface ModeGuard {
+  readonly guard: WebhookUrlGuard;
+  /** Sockets that resolve through the guard's lookup; absent when non-public addresses are allowed. */
+  readonly dispatcher: Agent | undefined;
+}
+
+function modeGuard(mode: WebhookMode, allow_private_urls: boolean, lookup: AddressLookup): ModeGuard {
+  return {
+    guard: new WebhookUrlGuard({ mode, allow_private_urls, lookup }),
+    dispatcher: allow_private_urls ? undefined : new Agent({ connect: { lookup: publicOnlyLookup(lookup, mode) } }),
+  };
+}
+
+function modeOf(livemode: boolean): WebhookMode {
+  return livemode ? 'live' : 'test';
+}
+
 export class WebhooksService implements WebhooksClient {
   readonly #database: Database;
   /** Publishes and attempt results share commits: both come in bursts. */
@@ -146,12 +169,8 @@ export class WebhooksService implements WebhooksClient {
   readonly #poll_interval_ms: number;
   readonly #in_flight_max: number;
   readonly #random: RandomSource;
-  readonly #url_guard: WebhookUrlGuard;
-  /**
-   * The connection pool of live-mode deliveries: its sockets resolve names through the guard's
-   * lookup and refuse non-public answers. Absent when private addresses are allowed.
-   */
-  readonly #live_dispatcher: Agent | undefined;
+  /** Each mode's URL guard, and the connection pool of its deliveries (url-guard.ts says why). */
+  readonly #guards: Record<WebhookMode, ModeGuard>;
   #started = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -174,8 +193,11 @@ export class WebhooksService implements WebhooksClient {
     this.#in_flight_max = options.deliveries_in_flight_max ?? deliveries_in_flight_max_default;
     this.#random = options.random ?? Math.random;
     const lookup = options.lookup ?? lookupAddresses;
-    this.#url_guard = new WebhookUrlGuard({ allow_private_urls: options.allow_private_urls ?? false, lookup });
-    this.#live_dispatcher = options.allow_private_urls === true ? undefined : new Agent({ connect: { lookup: publicOnlyLookup(lookup) } });
+    const allow_private_urls = options.allow_private_urls ?? false;
+    this.#guards = {
+      live: modeGuard('live', allow_private_urls, lookup),
+      test: modeGuard('test', allow_private_urls || (options.test_mode_private_urls ?? false), lookup),
+    };
     assert(Number.isSafeInteger(this.#timeout_ms) && this.#timeout_ms > 0 && this.#timeout_ms <= delivery_timeout_ms_max, 'delivery_timeout_ms is 1 ms to a minute');
     // The lease covers the request and the recording of its result; twice the timeout leaves room.
     assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms >= 2 * this.#timeout_ms, 'lease_ms is at least twice delivery_timeout_ms');
@@ -199,8 +221,10 @@ export class WebhooksService implements WebhooksClient {
     clearTimeout(this.#timer);
     await this.#claiming;
     while (this.#in_flight.size > 0) await Promise.all([...this.#in_flight]);
-    // close() may be called again; the pool may be closed only once.
-    if (this.#live_dispatcher !== undefined && !this.#live_dispatcher.closed) await this.#live_dispatcher.close();
+    for (const { dispatcher } of Object.values(this.#guards)) {
+      // close() may be called again; a pool may be closed only once.
+      if (dispatcher !== undefined && !dispatcher.closed) await dispatcher.close();
+    }
   }
 
   // Endpoints.
@@ -529,30 +553,27 @@ export class WebhooksService implements WebhooksClient {
 
   // Helpers.
 
-  /** The URL checks every mode shares, then, in live mode, https and public addresses only. */
+  /** The URL checks every mode shares, then the guard of the tenant's mode. */
   async #checkEndpointUrl(tenant: Tenant, value: unknown): Promise<string> {
     const url = checkUrl(value);
-    if (!tenant.livemode) return url;
-    const refusal = await this.#url_guard.registrationRefusal(url, 'url');
+    const refusal = await this.#guards[modeOf(tenant.livemode)].guard.registrationRefusal(url, 'url');
     if (refusal !== undefined) throw invalidRequest('url_not_allowed', refusal, 'url');
     return url;
   }
 
   /**
-   * Sends one attempt, unless a live endpoint's URL no longer passes the guard now that its name
-   * has been resolved afresh: then nothing is sent, and the attempt fails with the reason, to be
-   * retried by the schedule like any failure (the name may be fixed meanwhile).
+   * Sends one attempt, unless the endpoint's URL no longer passes its mode's guard now that its
+   * name has been resolved afresh: then nothing is sent, and the attempt fails with the reason,
+   * to be retried by the schedule like any failure (the name may be fixed meanwhile).
    */
   async #attempt(endpoint: EndpointRecord, event: EventRecord, attempted_ms: number): Promise<AttemptOutcome> {
-    if (endpoint.livemode) {
-      const refusal = await this.#url_guard.deliveryRefusal(endpoint.url);
-      if (refusal !== undefined) {
-        this.#log('warn', 'refused to send a webhook to a URL the guard does not allow', { endpoint: endpoint.id, merchant: endpoint.merchant_id, reason: refusal });
-        return { succeeded: false, response_status: null, response_body: null, error: `url_not_allowed: ${refusal}`.slice(0, error_length_max), duration_ms: 0, retry_after_ms: undefined };
-      }
+    const { guard, dispatcher } = this.#guards[modeOf(endpoint.livemode)];
+    const refusal = await guard.deliveryRefusal(endpoint.url);
+    if (refusal !== undefined) {
+      this.#log('warn', 'refused to send a webhook to a URL the guard does not allow', { endpoint: endpoint.id, merchant: endpoint.merchant_id, reason: refusal });
+      return { succeeded: false, response_status: null, response_body: null, error: `url_not_allowed: ${refusal}`.slice(0, error_length_max), duration_ms: 0, retry_after_ms: undefined };
     }
     const headers = signDelivery(endpoint.secret, event.id, secondsOf(attempted_ms), event.body);
-    const dispatcher = endpoint.livemode ? this.#live_dispatcher : undefined;
     return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms, ...(dispatcher === undefined ? {} : { dispatcher }) });
   }
 

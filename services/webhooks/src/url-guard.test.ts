@@ -50,6 +50,7 @@ describe('classifyAddress', () => {
 
 describe('WebhookUrlGuard', () => {
   const guard = new WebhookUrlGuard({
+    mode: 'live',
     allow_private_urls: false,
     lookup: fakeLookup({
       'hooks.example.com': ['203.0.113.7', '2606:4700:4700::1111'],
@@ -86,21 +87,37 @@ describe('WebhookUrlGuard', () => {
   });
 
   it('stops waiting for a lookup that does not answer', async () => {
-    const hanging = new WebhookUrlGuard({ allow_private_urls: false, lookup: () => new Promise(() => undefined), lookup_timeout_ms: 20 });
+    const hanging = new WebhookUrlGuard({ mode: 'live', allow_private_urls: false, lookup: () => new Promise(() => undefined), lookup_timeout_ms: 20 });
     expect(await hanging.deliveryRefusal('https://slow.example.com/')).toBe('url host slow.example.com could not be resolved (no answer within 20 ms)');
   });
 
   it('allows private addresses when the operator says so, but still requires https', async () => {
-    const private_install = new WebhookUrlGuard({ allow_private_urls: true, lookup: fakeLookup({}) });
+    const private_install = new WebhookUrlGuard({ mode: 'live', allow_private_urls: true, lookup: fakeLookup({}) });
     expect(await private_install.registrationRefusal('https://10.0.0.5/hooks', 'url')).toBeUndefined();
     expect(await private_install.deliveryRefusal('https://receiver.internal/hooks')).toBeUndefined();
     expect(await private_install.registrationRefusal('http://10.0.0.5/hooks', 'url')).toBe('url must use https in live mode');
   });
 });
 
-describe('publicOnlyLookup, the lookup of live-mode delivery sockets', () => {
+describe('WebhookUrlGuard in test mode', () => {
+  it('takes http as well as https, and still only public addresses unless the install allows others', async () => {
+    const lookup = fakeLookup({ 'hooks.example.com': ['203.0.113.7'], 'metadata.example.com': ['169.254.169.254'] });
+    const guard = new WebhookUrlGuard({ mode: 'test', allow_private_urls: false, lookup });
+    expect(await guard.registrationRefusal('http://hooks.example.com/hooks', 'url')).toBeUndefined();
+    expect(await guard.registrationRefusal('https://hooks.example.com/hooks', 'url')).toBeUndefined();
+    expect(await guard.registrationRefusal('http://127.0.0.1:9/hooks', 'url')).toBe('url points to 127.0.0.1, a loopback address; test-mode webhooks are sent only to public addresses');
+    expect(await guard.deliveryRefusal('http://metadata.example.com/latest/meta-data/')).toBe(
+      'url host metadata.example.com resolves to 169.254.169.254, a link-local address (where cloud metadata services live); test-mode webhooks are sent only to public addresses',
+    );
+    const local_development = new WebhookUrlGuard({ mode: 'test', allow_private_urls: true, lookup });
+    expect(await local_development.registrationRefusal('http://127.0.0.1:9/hooks', 'url')).toBeUndefined();
+    expect(await local_development.deliveryRefusal('http://metadata.example.com/')).toBeUndefined();
+  });
+});
+
+describe('publicOnlyLookup, the lookup of guarded delivery sockets', () => {
   const names = fakeLookup({ 'hooks.example.com': ['203.0.113.7', '2001:db8::7'], 'mixed.example.com': ['203.0.113.7', '10.0.0.1'], 'odd.example.com': ['not-an-ip'] });
-  const lookup = publicOnlyLookup(names);
+  const lookup = publicOnlyLookup(names, 'live');
   /** Calls the lookup as net.connect does and collects what it calls back with. */
   const resolveAs = (hostname: string, options: LookupOptions) =>
     new Promise<{ error: NodeJS.ErrnoException | null; address: unknown; family: number | undefined }>((done) => {

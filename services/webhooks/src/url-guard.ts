@@ -1,7 +1,15 @@
-// Where live-mode webhooks may be sent. A merchant chooses the URL, so without this guard a live
-// endpoint could make Paygrid POST into the network it runs in: the cloud metadata service at
-// 169.254.169.254, an admin page on 10.x, the platform's own loopback ports (server-side request
-// forgery). Live-mode URLs must use https and must resolve only to public addresses.
+// Where webhooks may be sent. A merchant chooses the URL, so without this guard an endpoint could
+// make Paygrid POST into the network it runs in: the cloud metadata service at 169.254.169.254,
+// an admin page on 10.x, the platform's own loopback ports (server-side request forgery), and
+// read the first KiB of the answer back from the delivery log. Every merchant has test keys from
+// the moment it signs up, so test mode is guarded too.
+// - Live mode: https only, and only public addresses.
+// - Test mode: http is allowed as well, and only public addresses, unless the install allows
+//   non-public ones for test mode (WEBHOOK_TEST_MODE_PRIVATE_URLS; by default it does in embedded
+//   mode, where tests and local development send to http://127.0.0.1, and does not when
+//   distributed).
+// Operators of a private install, whose merchants' receivers live on internal addresses, can
+// allow private addresses in both modes (WEBHOOK_ALLOW_PRIVATE_URLS); https stays required live.
 //
 // The check runs when a URL is registered and again before every attempt, after resolving the
 // name afresh, because what a name resolves to can change between the two (DNS rebinding). The
@@ -9,11 +17,6 @@
 // non-public answer too, so the address checked last is the address connected to: a name that
 // flips between the check before the attempt and the connection is still refused. An egress
 // proxy that refuses internal networks remains good defence in depth (docs/operations.md).
-//
-// Test-mode endpoints are not checked: tests and local development send to http://127.0.0.1.
-// Operators of a private install, whose merchants' receivers live on internal addresses, can
-// allow private addresses for live endpoints too (WEBHOOK_ALLOW_PRIVATE_URLS); https stays
-// required.
 import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
@@ -111,13 +114,20 @@ export const lookupAddresses: AddressLookup = async (hostname) => {
 /** The error a connection gets when its host name resolves to an address the guard refuses. */
 export const address_not_public_code = 'EADDRNOTPUBLIC';
 
+export type WebhookMode = 'live' | 'test';
+
+/** The end of every refusal of a non-public address. */
+function publicOnlyRule(mode: WebhookMode): string {
+  return `${mode}-mode webhooks are sent only to public addresses`;
+}
+
 /**
- * A `lookup` for the sockets of live-mode deliveries (net.connect and tls.connect call it): it
+ * A `lookup` for the sockets of guarded deliveries (net.connect and tls.connect call it): it
  * resolves through `resolve` and fails the connection when any answer is not a public address,
  * so what the guard checks is what the socket connects to. `options.family` and `options.all`
  * are honoured as dns.lookup honours them.
  */
-export function publicOnlyLookup(resolve: AddressLookup): LookupFunction {
+export function publicOnlyLookup(resolve: AddressLookup, mode: WebhookMode): LookupFunction {
   return (hostname, options, callback) => {
     const refuse = (message: string) => callback(Object.assign(new Error(message), { code: address_not_public_code, hostname }), '', 0);
     resolve(hostname).then(
@@ -127,7 +137,7 @@ export function publicOnlyLookup(resolve: AddressLookup): LookupFunction {
           const family = isIP(address);
           if (family === 0) return refuse(`${hostname} resolves to something that is not an IP address`);
           const address_class = classifyAddress(address);
-          if (address_class !== undefined) return refuse(`${hostname} resolves to ${address}, ${class_descriptions[address_class]}; live-mode webhooks are sent only to public addresses`);
+          if (address_class !== undefined) return refuse(`${hostname} resolves to ${address}, ${class_descriptions[address_class]}; ${publicOnlyRule(mode)}`);
           if (options.family === undefined || options.family === 0 || options.family === family) answers.push({ address, family });
         }
         const first = answers[0];
@@ -141,13 +151,15 @@ export function publicOnlyLookup(resolve: AddressLookup): LookupFunction {
 }
 
 export interface UrlGuardOptions {
-  /** Allows private, loopback and other non-public addresses for live endpoints; https stays required. */
+  /** Live mode requires https; test mode takes http too. */
+  readonly mode: WebhookMode;
+  /** Allows private, loopback and other non-public addresses; https stays required in live mode. */
   readonly allow_private_urls: boolean;
   readonly lookup: AddressLookup;
   readonly lookup_timeout_ms?: number;
 }
 
-/** Why a URL may not receive live-mode webhooks, in a sentence that names the parameter. */
+/** Why a URL may not receive webhooks, in a sentence that names the parameter. */
 export type UrlRefusal = string;
 
 /** Waits at most `timeout_ms` for the lookup; the lookup itself runs on in libuv's pool and is dropped. */
@@ -199,13 +211,15 @@ export class WebhookUrlGuard {
     } catch {
       return `${param} is not a valid URL`;
     }
-    if (parsed.protocol !== 'https:') return `${param} must use https in live mode`;
+    const { mode } = this.#options;
+    if (mode === 'live' && parsed.protocol !== 'https:') return `${param} must use https in live mode`;
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `${param} must use http or https`;
     if (this.#options.allow_private_urls) return undefined;
     // The URL parser writes IPv6 literals in brackets and normalizes IPv4 shorthands (127.1, 2130706433).
     const hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
     if (isIP(hostname) !== 0) {
       const address_class = classifyAddress(hostname);
-      return address_class === undefined ? undefined : `${param} points to ${hostname}, ${class_descriptions[address_class]}; live-mode webhooks are sent only to public addresses`;
+      return address_class === undefined ? undefined : `${param} points to ${hostname}, ${class_descriptions[address_class]}; ${publicOnlyRule(mode)}`;
     }
     let addresses: readonly string[];
     try {
@@ -218,7 +232,7 @@ export class WebhookUrlGuard {
     for (const address of addresses) {
       const address_class = classifyAddress(address);
       if (address_class !== undefined) {
-        return `${param} host ${hostname} resolves to ${address}, ${class_descriptions[address_class]}; live-mode webhooks are sent only to public addresses`;
+        return `${param} host ${hostname} resolves to ${address}, ${class_descriptions[address_class]}; ${publicOnlyRule(mode)}`;
       }
       if (isIP(address) === 0) return `${param} host ${hostname} resolves to something that is not an IP address`;
     }

@@ -44,6 +44,7 @@ describe('loadPlatformConfig', () => {
       CARD_ACQUIRER_LATENCY_MS: 0,
       WEBHOOK_RETRY_SCHEDULE_MS: undefined,
       WEBHOOK_ALLOW_PRIVATE_URLS: false,
+      WEBHOOK_TEST_MODE_PRIVATE_URLS: undefined,
       PUBLIC_BASE_URL: undefined,
       PAYMENTS_CAPTURE_WINDOW_SECONDS: 604_800,
       PAYMENTS_FEE_BPS: 290,

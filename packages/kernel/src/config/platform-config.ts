@@ -60,6 +60,8 @@ export interface PlatformConfig {
   readonly WEBHOOK_RETRY_SCHEDULE_MS: readonly number[] | undefined;
   /** Lets live-mode webhook endpoints be on private, loopback and other non-public addresses. */
   readonly WEBHOOK_ALLOW_PRIVATE_URLS: boolean;
+  /** Unset: allowed in embedded mode (no DATABASE_URL), refused when distributed. */
+  readonly WEBHOOK_TEST_MODE_PRIVATE_URLS: boolean | undefined;
   /**
    * Where the outside world reaches this platform (https://pay.example.com), without a trailing
    * slash: payment providers post their notifications under it. Required when a real provider is
@@ -129,6 +131,7 @@ const platform_variables = {
     stringVar({ name: 'WEBHOOK_RETRY_SCHEDULE_MS', pattern: /^[0-9]{1,10}(,[0-9]{1,10}){0,19}$/, allowed: 'must be comma-separated whole milliseconds, at most 20' }),
   ),
   WEBHOOK_ALLOW_PRIVATE_URLS: booleanVar({ name: 'WEBHOOK_ALLOW_PRIVATE_URLS', default: false }),
+  WEBHOOK_TEST_MODE_PRIVATE_URLS: optional(booleanVar({ name: 'WEBHOOK_TEST_MODE_PRIVATE_URLS' })),
   PUBLIC_BASE_URL: optional(secureUrlVar({ name: 'PUBLIC_BASE_URL' })),
   PAYMENTS_CAPTURE_WINDOW_SECONDS: integerVar({
     name: 'PAYMENTS_CAPTURE_WINDOW_SECONDS',

@@ -184,4 +184,10 @@ describe('payment provider endpoints in the platform config', () => {
     expect(loadPlatformConfig({ WEBHOOK_ALLOW_PRIVATE_URLS: 'true' }).WEBHOOK_ALLOW_PRIVATE_URLS).toBe(true);
     expect(problems({ WEBHOOK_ALLOW_PRIVATE_URLS: 'yes' })).toEqual(['WEBHOOK_ALLOW_PRIVATE_URLS must be true or false (got "yes")']);
   });
+
+  it('reads WEBHOOK_TEST_MODE_PRIVATE_URLS as a boolean, unset when not given', () => {
+    expect(loadPlatformConfig({}).WEBHOOK_TEST_MODE_PRIVATE_URLS).toBeUndefined();
+    expect(loadPlatformConfig({ WEBHOOK_TEST_MODE_PRIVATE_URLS: 'false' }).WEBHOOK_TEST_MODE_PRIVATE_URLS).toBe(false);
+    expect(problems({ WEBHOOK_TEST_MODE_PRIVATE_URLS: '1' })).toEqual(['WEBHOOK_TEST_MODE_PRIVATE_URLS must be true or false (got "1")']);
+  });
 });

@@ -47,7 +47,8 @@ async function assemble(
       return second;
     },
     service: (options = {}) => {
-      const created = new WebhooksService({ database, ...fast_options, ...options });
+      // Tests send to receivers on 127.0.0.1, as local development does.
+      const created = new WebhooksService({ database, ...fast_options, test_mode_private_urls: true, ...options });
       services.push(created);
       return created;
     },

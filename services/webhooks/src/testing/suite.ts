@@ -232,6 +232,30 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
     }
   });
 
+  it('guards test-mode endpoints too when the install does not allow non-public addresses for them', async () => {
+    let resolves_to: readonly string[] = ['203.0.113.7'];
+    const sent: string[] = [];
+    const fetcher: typeof fetch = (input) => {
+      sent.push(input instanceof Request ? input.url : input.toString());
+      return Promise.resolve(new Response(null, { status: 204 }));
+    };
+    const service = harness.service({ schedule: [0], fetch: fetcher, test_mode_private_urls: false, lookup: () => Promise.resolve(resolves_to) });
+    const test_mode = newTenant();
+    for (const url of ['http://127.0.0.1:9/hooks', 'http://169.254.169.254/latest/meta-data/', 'http://10.0.0.5/hooks']) {
+      const error = await apiErrorOf(service.createEndpoint(test_mode, { url, enabled_events: ['*'] }));
+      expect({ type: error.type, code: error.code, param: error.param }, url).toEqual({ type: 'invalid_request_error', code: 'url_not_allowed', param: 'url' });
+      expect(error.message, url).toMatch(/test-mode webhooks are sent only to public addresses$/);
+    }
+    // http to a public address is fine in test mode; the name is checked again before each attempt.
+    const { endpoint } = await service.createEndpoint(test_mode, { url: 'http://hooks.example.com/hooks', enabled_events: ['*'] });
+    resolves_to = ['127.0.0.1'];
+    await service.publish(test_mode, eventInput('order.updated'));
+    expect(await service.deliverDue()).toBe(1);
+    expect(sent).toEqual([]);
+    const [refused] = (await service.listDeliveryAttempts(test_mode, { endpoint: endpoint.id })).data;
+    expect(refused?.error).toBe('url_not_allowed: url host hooks.example.com resolves to 127.0.0.1, a loopback address; test-mode webhooks are sent only to public addresses');
+  });
+
   it('lets an operator allow private addresses for live endpoints, still over https', async () => {
     const sent: string[] = [];
     const fetcher: typeof fetch = (input) => {

@@ -352,3 +352,26 @@ describe('payments end to end over HTTP', () => {
     expect(log.data.some((attempt) => attempt.status === 'succeeded')).toBe(true);
   });
 });
+
+describe('the platform fee from PAYMENTS_FEE_BPS and PAYMENTS_FEE_FIXED', () => {
+  let test: TestPlatform;
+
+  beforeAll(async () => {
+    test = await startTestPlatform({ env: { PAYMENTS_FEE_BPS: '150', PAYMENTS_FEE_FIXED: '7' } });
+  });
+
+  afterAll(async () => {
+    await test.close();
+  });
+
+  it('takes the configured fee out of the merchant balance, not the default one', async () => {
+    const merchant = await createTestMerchant(test, 'Fees Ltd');
+    const publishable = new Paygrid({ api_key: merchant.publishable_key, base_url: test.url });
+    const token = await publishable.tokens.create({ card: { number: '4242424242424242', exp_month: 12, exp_year: new Date().getUTCFullYear() + 2, cvc: '123' } });
+    const intent = await merchant.client.paymentIntents.create({ amount: 4_000, currency: 'usd' });
+    expect((await merchant.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'card', token: token.id } })).status).toBe('succeeded');
+    const balance = await merchant.client.balance.retrieve();
+    // 1.5 % of 4,000 is 60, and 7 fixed: 67, where the default schedule (2.9 % + 30) takes 146.
+    expect(balance.available.find((entry) => entry.currency === 'usd')?.amount).toBe(4_000 - 67);
+  });
+});

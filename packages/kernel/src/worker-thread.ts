@@ -1,11 +1,12 @@
 import { Worker } from 'node:worker_threads';
 
 /**
- * Starts a plain-JavaScript worker file. A worker inherits the process's Node.js flags, and
- * `--input-type` (set when the process runs a script given with `-e`) refuses to start a worker
- * from a file; Paygrid's workers need no flags of their own, so that one is left out.
+ * Starts a plain-JavaScript worker file with no Node.js flags. By default a worker inherits the
+ * process's flags, and several that are fine for a process refuse a worker: `--input-type` (set
+ * when the process runs a script given with `-e`) and `--trace-gc`, for two. Paygrid's workers
+ * are plain JavaScript and need no flags, so they get none: a process started with any flags at
+ * all still has its ledger commits and checkpoints.
  */
 export function startWorkerFile(file: URL): Worker {
-  const exec_argv = process.execArgv.filter((flag) => !flag.startsWith('--input-type'));
-  return new Worker(file, { execArgv: exec_argv });
+  return new Worker(file, { execArgv: [] });
 }

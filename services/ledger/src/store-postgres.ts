@@ -357,11 +357,11 @@ class PostgresLedgerSnapshot implements LedgerSnapshot {
 
   async readSealedBatch(batch: StoredBatch): Promise<SealedBatch> {
     const range = [batch.timestamp_first, batch.timestamp_last];
-    const [accounts, transfers, resolutions] = await Promise.all([
-      this.client.query<AccountRow>(`${select_accounts} WHERE a.timestamp BETWEEN $1 AND $2 ORDER BY a.timestamp`, range),
-      this.client.query<TransferRow>(`SELECT ${transfer_columns} FROM ledger_transfers WHERE timestamp BETWEEN $1 AND $2 ORDER BY timestamp`, range),
-      this.client.query<ResolutionRow>('SELECT id, status, resolved_timestamp FROM ledger_pending_transfers WHERE resolved_timestamp BETWEEN $1 AND $2', range),
-    ]);
+    // One after another: a connection runs one query at a time anyway, and pg deprecates queueing
+    // a query on a client that is still executing one.
+    const accounts = await this.client.query<AccountRow>(`${select_accounts} WHERE a.timestamp BETWEEN $1 AND $2 ORDER BY a.timestamp`, range);
+    const transfers = await this.client.query<TransferRow>(`SELECT ${transfer_columns} FROM ledger_transfers WHERE timestamp BETWEEN $1 AND $2 ORDER BY timestamp`, range);
+    const resolutions = await this.client.query<ResolutionRow>('SELECT id, status, resolved_timestamp FROM ledger_pending_transfers WHERE resolved_timestamp BETWEEN $1 AND $2', range);
     return {
       id: batch.id,
       timestamp_first: batch.timestamp_first,

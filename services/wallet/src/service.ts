@@ -1008,7 +1008,9 @@ export class WalletService implements WalletClient {
       this.#log('error', 'the ledger refused a wallet transfer', { operation: operation.id, result });
     }
     assert(status === 'pending' || transition(operation_transitions, 'pending', status) === 'ok');
-    const recorded = await this.#commits.run(async (tx) => {
+    // The operation is read back in the same unit of work: a read after the commit would wait
+    // for the sync of every commit written meanwhile, and shows nothing this one does not.
+    const { recorded, current } = await this.#commits.run(async (tx) => {
       const written = await recordLedgerResult(tx, operation.id, attempt, {
         ledger_result: result,
         status,
@@ -1021,10 +1023,9 @@ export class WalletService implements WalletClient {
         const announcement = status === 'succeeded' ? announcementOfSuccess({ ...operation, status, failure_code }) : undefined;
         if (announcement !== undefined) await this.#announce(tx, operation, announcement.type, announcement.object, now_ms);
       }
-      return written;
+      return { recorded: written, current: await findOperationById(tx, operation.id) };
     });
     if (recorded) this.#relaySoon();
-    const current = await findOperationById(this.#database, operation.id);
     assert(current !== undefined, 'an operation being sent disappeared');
     if (!recorded) {
       // Another attempt took the operation over after this one's lease ran out. Both sent the

@@ -31,6 +31,14 @@ function eventInput(type: WebhookEventType, object: Record<string, unknown> = {}
   };
 }
 
+/** A fetch that sends nothing: it notes each URL in `sent` and answers 200. */
+function recordingFetch(sent: string[]): typeof fetch {
+  return (input) => {
+    sent.push(input instanceof Request ? input.url : input.toString());
+    return Promise.resolve(new Response('ok', { status: 200 }));
+  };
+}
+
 export function webhooksSuite(open: () => Promise<Harness>): void {
   let harness: Harness;
   const receivers: Receiver[] = [];
@@ -177,10 +185,7 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
   it('checks a live endpoint again before every attempt, and sends nothing to an address it refuses (DNS rebinding)', async () => {
     let resolves_to: readonly string[] = ['203.0.113.7'];
     const sent: string[] = [];
-    const fetcher: typeof fetch = (input) => {
-      sent.push(input instanceof Request ? input.url : input.toString());
-      return Promise.resolve(new Response('ok', { status: 200 }));
-    };
+    const fetcher = recordingFetch(sent);
     const service = harness.service({ schedule: [0], fetch: fetcher, lookup: () => Promise.resolve(resolves_to) });
     const live = newTenant(true);
     const { endpoint } = await service.createEndpoint(live, { url: 'https://rebind.example.com/hooks', enabled_events: ['*'] });
@@ -235,10 +240,7 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
   it('guards test-mode endpoints too when the install does not allow non-public addresses for them', async () => {
     let resolves_to: readonly string[] = ['203.0.113.7'];
     const sent: string[] = [];
-    const fetcher: typeof fetch = (input) => {
-      sent.push(input instanceof Request ? input.url : input.toString());
-      return Promise.resolve(new Response(null, { status: 204 }));
-    };
+    const fetcher = recordingFetch(sent);
     const service = harness.service({ schedule: [0], fetch: fetcher, test_mode_private_urls: false, lookup: () => Promise.resolve(resolves_to) });
     const test_mode = newTenant();
     for (const url of ['http://127.0.0.1:9/hooks', 'http://169.254.169.254/latest/meta-data/', 'http://10.0.0.5/hooks']) {
@@ -258,10 +260,7 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
 
   it('lets an operator allow private addresses for live endpoints, still over https', async () => {
     const sent: string[] = [];
-    const fetcher: typeof fetch = (input) => {
-      sent.push(input instanceof Request ? input.url : input.toString());
-      return Promise.resolve(new Response(null, { status: 204 }));
-    };
+    const fetcher = recordingFetch(sent);
     const service = harness.service({ allow_private_urls: true, fetch: fetcher, lookup: () => Promise.resolve(['10.0.0.8']) });
     const live = newTenant(true);
     await service.createEndpoint(live, { url: 'https://10.0.0.5/hooks', enabled_events: ['*'] });

@@ -213,6 +213,9 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ledger: ledger_service,
       customers: identity,
       bank,
+      // The wallet runs beside the ledger, which this process holds the fence of: no other wallet
+      // instance on this database is alive.
+      sole_instance: true,
       ...(events === undefined ? {} : { events: async (tenant, event) => { await events.publish(tenant, event); } }),
       log: (level, message, fields) => logger[level]({ ...fields, service: 'wallet' }, message),
     });

@@ -19,14 +19,38 @@ export function ledgerFor(currency: CurrencyCode, livemode: boolean): number {
   return livemode ? numeric : test_ledger_offset + numeric;
 }
 
+/**
+ * Control accounts (limits, freezes, refusals) hold no money: they live on a ledger of their own per
+ * currency and mode, so that no sum over a money ledger ever includes them, and linked transfers
+ * tie them to the money transfers they guard.
+ */
+export const control_ledger_offset = 2_000_000;
+
+/** The control ledger beside a currency's money ledger in one mode. */
+export function controlLedgerFor(currency: CurrencyCode, livemode: boolean): number {
+  return control_ledger_offset + ledgerFor(currency, livemode);
+}
+
 /** Account codes: what kind of account this is. Never renumber one once used. */
 export const AccountCode = {
   customer_wallet: 100,
+  /**
+   * A wallet's control account (control ledger): its balance is what the wallet may still send
+   * today, and a freeze closes it, so that every outgoing movement, linked to a debit of it, is
+   * refused in the commit that would move the money.
+   */
+  wallet_control: 110,
+  /** Where a wallet's daily allowances come from (control ledger), one per wallet so nothing shared accumulates them. */
+  wallet_allowance_source: 120,
   merchant_balance: 200,
   /** Money a payment method owes the platform for authorised and captured payments: may go negative. */
   payments_receivable: 300,
   /** The platform's fees taken from merchants. */
   platform_fees: 400,
+  /** A merchant's control account (control ledger): source of wallets' allowances, sink of their usage. */
+  merchant_control: 210,
+  /** A merchant's refusal record (control ledger): the other side of the markers that fix a refused operation's outcome. */
+  merchant_refusals: 220,
   /** Money arriving from outside (bank deposits, simulated in test mode): may go negative. */
   bank_deposits: 900,
   /** Money leaving to bank accounts (withdrawals and payouts): may go negative. */
@@ -48,6 +72,16 @@ export const TransferCode = {
   wallet_top_up_reversal: 14,
   /** A reversal's money goes back into the wallet when the card refund it was made for failed. */
   wallet_top_up_restoration: 15,
+  /** Control ledger: a wallet's daily allowance for one limit version, granted. */
+  wallet_limit_funding: 20,
+  /** Control ledger: the allowance of the version it replaces, taken back in the same chain. */
+  wallet_limit_unfunding: 21,
+  /** Control ledger: what an outgoing movement uses of the wallet's allowance (pending until UTC midnight, or voided at once when no daily limit is set). */
+  wallet_usage: 22,
+  /** Control ledger: a freeze, a pending closing transfer on the wallet's control account; voiding it unfreezes. */
+  wallet_freeze: 24,
+  /** Control ledger: a refused operation's marker, taking the operation's transfer id so that no retry can later succeed under it. */
+  wallet_refusal: 25,
 } as const;
 export type TransferCodeName = keyof typeof TransferCode;
 

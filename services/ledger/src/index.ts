@@ -8,8 +8,8 @@ export { LedgerWriter, LedgerUnavailableError, system_clock, type WriterClock, t
 export { LedgerStateMachine } from './state-machine';
 export { SqliteLedgerStore } from './store-sqlite';
 export { PostgresLedgerStore } from './store-postgres';
-export type { AccountFilter, LedgerStore } from './store';
+export type { AccountFilter, LedgerStore, QueryFilter } from './store';
 export * from './types';
 export * from './results';
 export { accountToWire, transferToWire } from './wire';
-export { AccountCode, TransferCode, derivedId, ledgerFor, merchantBalanceAccountId, platformAccountId, test_ledger_offset, type AccountCodeName, type TransferCodeName } from './chart';
+export { AccountCode, TransferCode, control_ledger_offset, controlLedgerFor, derivedId, ledgerFor, merchantBalanceAccountId, platformAccountId, test_ledger_offset, type AccountCodeName, type TransferCodeName } from './chart';

@@ -1,5 +1,5 @@
 import type { CreateAccountResult, CreateTransferResult, EventResult } from './results';
-import type { AccountFilter, LedgerStore, StoredAccount, StoredTransfer } from './store';
+import type { AccountFilter, LedgerStore, QueryFilter, StoredAccount, StoredTransfer } from './store';
 import type { AccountBalance, AccountEvent, Transfer, TransferEvent } from './types';
 import { verifyLedger, type VerifyReport } from './verify';
 import { LedgerWriter, type LedgerWriterOptions } from './writer';
@@ -16,6 +16,7 @@ export interface LedgerClient {
   lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]>;
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]>;
 }
 
 export type LedgerServiceOptions = Omit<LedgerWriterOptions, 'store'>;
@@ -57,6 +58,10 @@ export class LedgerService implements LedgerClient {
 
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
     return this.store.getAccountBalances(filter);
+  }
+
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
+    return this.store.queryTransfers(filter);
   }
 
   verify(): Promise<VerifyReport> {

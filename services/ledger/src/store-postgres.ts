@@ -2,11 +2,12 @@ import type pg from 'pg';
 import { assert, quoteIdentifier } from '@paygrid/kernel';
 import { compareResolutions, idToBytes, writeId, type SealedBatch } from './codec';
 import { PostgresWriterThread, fence_lost, type CommitStep } from './postgres-commit';
-import type { AccountFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
+import type { AccountFilter, QueryFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import {
   accountBalancesQuery,
   accountFromRow,
   accountTransfersQuery,
+  queryTransfersQuery,
   account_columns,
   balanceFromRow,
   balance_columns,
@@ -149,6 +150,11 @@ export class PostgresLedgerStore implements LedgerStore {
   async getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
     const { sql, params } = accountBalancesQuery(filter, idToBytes);
     return (await this.options.pool.query<BalanceRow>(numbered(sql), params)).rows.map(balanceFromRow);
+  }
+
+  async queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
+    const { sql, params } = queryTransfersQuery(filter, idToBytes);
+    return (await this.options.pool.query<TransferRow>(numbered(sql), params)).rows.map(transferFromRow);
   }
 
   async readSnapshot<T>(work: (snapshot: LedgerSnapshot) => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
 // placeholders; the PostgreSQL store numbers them.
 import { assert } from '@paygrid/kernel';
 import { bytesToId, genesis_hash, type SealedAccount, type SealedResolution } from './codec';
-import type { AccountFilter, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
+import type { AccountFilter, LoadedLedger, QueryFilter, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import { AccountFlags, type Account, type AccountBalance, type PendingStatus, type Transfer } from './types';
 
 /** A database integer: better-sqlite3 gives bigint, pg gives a decimal string for int8. */
@@ -182,7 +182,7 @@ export function batchFromRow(row: BatchRow): StoredBatch {
 const timestamp_ceiling = (1n << 63n) - 1n;
 
 /** The filter's optional conditions on transfer fields (`code`, `user_data_*`). */
-function addTransferFilters(filter: AccountFilter, table: string, id: (value: bigint) => unknown, conditions: string[], params: unknown[]): void {
+function addTransferFilters(filter: AccountFilter | QueryFilter, table: string, id: (value: bigint) => unknown, conditions: string[], params: unknown[]): void {
   const optional: [string, unknown][] = [
     ['code', filter.code],
     ['user_data_128', filter.user_data_128 === undefined ? undefined : id(filter.user_data_128)],
@@ -225,6 +225,23 @@ export function accountTransfersQuery(
   assert(sides.length > 0, 'an account filter names debits, credits or both');
   params.push(filter.limit);
   return { sql: `SELECT * FROM (${sides.join(' UNION ALL ')}) AS merged ORDER BY timestamp ${order} LIMIT ?`, params };
+}
+
+/**
+ * Transfers of any account whose fields match, in timestamp order: one range scan of the table's
+ * key (the timestamp), so a query that starts at a recent timestamp reads only what came after.
+ */
+export function queryTransfersQuery(filter: QueryFilter, id: (value: bigint) => unknown): { sql: string; params: unknown[] } {
+  const order = filter.reversed ? 'DESC' : 'ASC';
+  const conditions = ['timestamp >= ?', 'timestamp <= ?'];
+  const params: unknown[] = [filter.timestamp_min ?? 0n, filter.timestamp_max ?? timestamp_ceiling];
+  if (filter.ledger !== undefined) {
+    conditions.push('ledger = ?');
+    params.push(filter.ledger);
+  }
+  addTransferFilters(filter, '', id, conditions, params);
+  params.push(filter.limit);
+  return { sql: `SELECT ${transfer_columns} FROM ledger_transfers WHERE ${conditions.join(' AND ')} ORDER BY timestamp ${order} LIMIT ?`, params };
 }
 
 export function accountBalancesQuery(

@@ -3,11 +3,12 @@ import { sqlite_busy_timeout_ms } from '@paygrid/kernel';
 import type BetterSqlite3 from 'better-sqlite3';
 import { compareResolutions, idToBytes, type SealedBatch } from './codec';
 import { SqliteCommitThread } from './sqlite-commit';
-import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, StoredAccount } from './store';
+import type { BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredBatch, StoredTransfer, AccountFilter, QueryFilter, StoredAccount } from './store';
 import {
   accountBalancesQuery,
   accountFromRow,
   accountTransfersQuery,
+  queryTransfersQuery,
   balanceFromRow,
   select_accounts,
   select_transfer_id_max,
@@ -162,6 +163,11 @@ export class SqliteLedgerStore implements LedgerStore {
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
     const { sql, params } = accountBalancesQuery(filter, idToBytes);
     return Promise.resolve(this.db.prepare<unknown[], BalanceRow>(sql).all(...params).map(balanceFromRow));
+  }
+
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
+    const { sql, params } = queryTransfersQuery(filter, idToBytes);
+    return Promise.resolve(this.db.prepare<unknown[], TransferRow>(sql).all(...params).map(transferFromRow));
   }
 
   readSnapshot<T>(work: (snapshot: LedgerSnapshot) => Promise<T>): Promise<T> {

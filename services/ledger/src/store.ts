@@ -75,6 +75,23 @@ export interface AccountFilter {
   readonly reversed: boolean;
 }
 
+/**
+ * TigerBeetle's QueryFilter: transfers of any account, selected by their own fields, in timestamp
+ * order. Services use it to find what they wrote, e.g. to rebuild a projection after a crash.
+ */
+export interface QueryFilter {
+  readonly user_data_128?: bigint;
+  readonly user_data_64?: bigint;
+  readonly user_data_32?: number;
+  readonly ledger?: number;
+  readonly code?: number;
+  readonly timestamp_min?: bigint;
+  readonly timestamp_max?: bigint;
+  readonly limit: number;
+  /** Newest first when set. */
+  readonly reversed: boolean;
+}
+
 /** A stored account with its balances and current flags. */
 export type StoredAccount = Account;
 
@@ -95,6 +112,7 @@ export interface LedgerStore {
   lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]>;
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]>;
 
   /**
    * Runs `work` against one consistent snapshot of the store, on a connection of its own, so that

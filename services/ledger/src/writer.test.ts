@@ -303,3 +303,36 @@ describe.each(adapters)('ledger writer prefetch on $name', ({ location: makeLoca
     }
   });
 });
+
+describe.each(adapters)('ledger transfer queries on $name', ({ location: makeLocation }) => {
+  it('finds transfers of any account by their fields and a timestamp range, in order both ways', async () => {
+    const { location, cleanup } = await makeLocation();
+    cleanups.push(cleanup);
+    const service = await LedgerService.open(await openLedgerStore(location, { migrate: true }), { batch_wait_ms: 0 });
+    try {
+      await service.createAccounts([1n, 2n, 3n].map((id) => emptyAccountEvent({ id, ledger: id === 3n ? 2 : 1, code: 1 })).concat(emptyAccountEvent({ id: 4n, ledger: 2, code: 1 })));
+      const transfer = (id: bigint, fields: Partial<Parameters<typeof emptyTransferEvent>[0]>) =>
+        emptyTransferEvent({ id, debit_account_id: 1n, credit_account_id: 2n, amount: 1n, ledger: 1, code: 7, ...fields });
+      const answers = await service.createTransfers([
+        transfer(100n, { user_data_32: 1 }),
+        transfer(101n, { code: 8, user_data_32: 1 }),
+        transfer(102n, { user_data_32: 2, user_data_64: 9n }),
+        transfer(103n, { debit_account_id: 3n, credit_account_id: 4n, ledger: 2, user_data_32: 1, user_data_128: 5n }),
+      ]);
+      expect(answers.map((answer) => answer.result)).toEqual(['ok', 'ok', 'ok', 'ok']);
+      const ids = async (filter: Parameters<typeof service.queryTransfers>[0]) => (await service.queryTransfers(filter)).map((found) => found.id);
+      expect(await ids({ limit: 10, reversed: false })).toEqual([100n, 101n, 102n, 103n]);
+      expect(await ids({ limit: 2, reversed: true })).toEqual([103n, 102n]);
+      expect(await ids({ limit: 10, reversed: false, user_data_32: 1 })).toEqual([100n, 101n, 103n]);
+      expect(await ids({ limit: 10, reversed: false, code: 7, ledger: 1 })).toEqual([100n, 102n]);
+      expect(await ids({ limit: 10, reversed: false, user_data_64: 9n })).toEqual([102n]);
+      expect(await ids({ limit: 10, reversed: false, user_data_128: 5n })).toEqual([103n]);
+      const [second] = await service.lookupTransfers([101n]);
+      const after = second?.transfer.timestamp ?? 0n;
+      expect(await ids({ limit: 10, reversed: false, timestamp_min: after })).toEqual([101n, 102n, 103n]);
+      expect(await ids({ limit: 10, reversed: false, timestamp_max: after })).toEqual([100n, 101n]);
+    } finally {
+      await service.close();
+    }
+  });
+});

@@ -1,10 +1,27 @@
 // How wallet operations map onto the shared chart of accounts: which ledger accounts each one
-// debits and credits, and the account events that create them on first use.
+// debits and credits, the control transfers linked to it, and the account events that create them
+// on first use.
+//
+// Every outgoing movement (transfer, payment, withdrawal) is one linked chain:
+//
+//   [allowance grant, when the wallet's allowance is behind the merchant's daily limit]
+//   usage    a limited wallet: wallet control -> merchant control, pending until UTC midnight, the amount;
+//            an unlimited wallet: merchant control -> wallet control, pending, 1 unit
+//   money    the movement itself (the operation's transfer)
+//   [release of the unlimited usage, voided in the same chain]
+//
+// A limited wallet's usage is refused `exceeds_credits` once the day's allowance is used; any
+// usage is refused `..._account_already_closed` while the wallet is frozen (a freeze closes the
+// control account). Both refusals happen in the commit that would move the money, so no number of
+// wallet instances can let a movement past a limit or a freeze. Control accounts live on a control
+// ledger of their own (controlLedgerFor), so they never mix with money, and nothing shared by
+// wallets accumulates: allowances come from an account of each wallet's own.
 import {
   AccountCode,
   AccountFlags,
   TransferCode,
   TransferFlags,
+  controlLedgerFor,
   derivedId,
   emptyAccountEvent,
   emptyTransferEvent,
@@ -15,23 +32,89 @@ import {
   type TransferEvent,
 } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
-import { assert } from '@paygrid/kernel';
+import { assert, type Tenant } from '@paygrid/kernel';
 import type { OperationRecord } from './store';
-import type { SettlementOutcome } from './types';
+import type { OperationType, SettlementOutcome } from './types';
+
+/**
+ * The largest daily limit. Every limit version a wallet lives through is granted once from the
+ * wallet's own allowance source, whose debits may not pass the ledger's 2^53 - 1: with limits
+ * below 2^40 a wallet can go through at least 8,192 limit changes.
+ */
+export const day_limit_max = (1n << 40n) - 1n;
+/** What an unlimited wallet's outgoing movement holds on its control account for an instant: enough to meet a freeze. */
+const unlimited_usage_amount = 1n;
+
+const seconds_per_day = 86_400;
+const ms_per_second = 1_000;
+
+/** Where an operation's transfer was written from; kept in the transfer's `user_data_32`. */
+export const TransferOrigin = {
+  /** The operation's row is written behind the answer, and rebuilt from the ledger after a crash. */
+  projected: 1,
+  /** The operation's row was recorded before the ledger was called (it holds what the ledger cannot). */
+  recorded: 2,
+} as const;
+
+/** How an operation's transfers are laid out; kept in its row. */
+export const LedgerLayout = {
+  /** Before the ledger was the book of record: the transfer id derived from the operation id, no control chain. */
+  legacy: 1,
+  /** The transfer id is the operation's number, user data name its origin and time, and outgoing movements carry the control chain. */
+  book_of_record: 2,
+} as const;
+
+function modeName(livemode: boolean): string {
+  return livemode ? 'live' : 'test';
+}
 
 /** A wallet's ledger account: derived from the wallet id, so no table maps one to the other. */
 export function walletAccountId(wallet_id: string): bigint {
   return derivedId(`account:wallet:${wallet_id}`);
 }
 
-/** The ledger transfer that carries an operation's money. */
-export function operationTransferId(operation_id: string): bigint {
+/** A wallet's control account on the control ledger: its daily allowance, closed while frozen. */
+export function walletControlAccountId(wallet_id: string): bigint {
+  return derivedId(`account:wallet_control:${wallet_id}`);
+}
+
+/** Where a wallet's allowances come from and go back to: one per wallet, so no account shared by wallets accumulates them. */
+export function walletAllowanceSourceAccountId(wallet_id: string): bigint {
+  return derivedId(`account:wallet_allowance_source:${wallet_id}`);
+}
+
+export function merchantControlAccountId(tenant: Tenant, currency: CurrencyCode): bigint {
+  return derivedId(`account:merchant_control:${tenant.merchant_id}:${modeName(tenant.livemode)}:${currency}`);
+}
+
+export function merchantRefusalsAccountId(tenant: Tenant, currency: CurrencyCode): bigint {
+  return derivedId(`account:merchant_refusals:${tenant.merchant_id}:${modeName(tenant.livemode)}:${currency}`);
+}
+
+/** The legacy layout's transfer id, derived from the operation id. */
+export function legacyOperationTransferId(operation_id: string): bigint {
   return derivedId(`transfer:${operation_id}`);
 }
 
 /** The transfer that posts (succeeded) or voids (failed) a withdrawal's hold. */
 export function settlementTransferId(withdrawal_id: string, outcome: SettlementOutcome): bigint {
   return derivedId(`transfer:${withdrawal_id}:${outcome === 'succeeded' ? 'post' : 'void'}`);
+}
+
+export function usageTransferId(money_transfer_id: bigint): bigint {
+  return derivedId(`transfer:wallet_usage:${money_transfer_id}`);
+}
+
+export function usageReleaseTransferId(money_transfer_id: bigint): bigint {
+  return derivedId(`transfer:wallet_usage_release:${money_transfer_id}`);
+}
+
+export function freezeTransferId(wallet_id: string, freeze_number: number): bigint {
+  return derivedId(`transfer:wallet_freeze:${wallet_id}:${freeze_number}`);
+}
+
+export function unfreezeTransferId(wallet_id: string, freeze_number: number): bigint {
+  return derivedId(`transfer:wallet_unfreeze:${wallet_id}:${freeze_number}`);
 }
 
 /** A customer's wallet may never spend more than it holds: the ledger enforces it. */
@@ -42,6 +125,33 @@ export function walletAccountEvent(wallet_id: string, currency: CurrencyCode, li
     code: AccountCode.customer_wallet,
     flags: AccountFlags.debits_must_not_exceed_credits,
   });
+}
+
+export function walletControlAccountEvent(wallet_id: string, currency: CurrencyCode, livemode: boolean): AccountEvent {
+  return emptyAccountEvent({
+    id: walletControlAccountId(wallet_id),
+    ledger: controlLedgerFor(currency, livemode),
+    code: AccountCode.wallet_control,
+    flags: AccountFlags.debits_must_not_exceed_credits,
+  });
+}
+
+export function walletAllowanceSourceAccountEvent(wallet_id: string, currency: CurrencyCode, livemode: boolean): AccountEvent {
+  return emptyAccountEvent({
+    id: walletAllowanceSourceAccountId(wallet_id),
+    ledger: controlLedgerFor(currency, livemode),
+    code: AccountCode.wallet_allowance_source,
+    flags: 0,
+  });
+}
+
+/** The merchant's control accounts: usage and freezes go to and come from one, refusals are recorded against the other. Neither has a balance limit. */
+export function merchantControlAccountEvents(tenant: Tenant, currency: CurrencyCode): AccountEvent[] {
+  const ledger = controlLedgerFor(currency, tenant.livemode);
+  return [
+    emptyAccountEvent({ id: merchantControlAccountId(tenant, currency), ledger, code: AccountCode.merchant_control, flags: 0 }),
+    emptyAccountEvent({ id: merchantRefusalsAccountId(tenant, currency), ledger, code: AccountCode.merchant_refusals, flags: 0 }),
+  ];
 }
 
 /** Platform and merchant accounts have no balance limit: money from outside may take them negative. */
@@ -86,25 +196,13 @@ function legsOf(operation: OperationRecord): Legs {
       };
     case 'payment':
       assert(source !== null, 'a payment has a source wallet');
-      return {
-        debit: walletAccountEvent(source, currency, livemode),
-        credit: unlimitedAccountEvent(merchantBalanceAccountId(operation.merchant_id, currency, livemode), AccountCode.merchant_balance, currency, livemode),
-        code: TransferCode.wallet_payment,
-      };
+      return { debit: walletAccountEvent(source, currency, livemode), credit: merchantBalanceAccountEvent(operation), code: TransferCode.wallet_payment };
     case 'refund':
       assert(destination !== null, 'a refund has a destination wallet');
-      return {
-        debit: unlimitedAccountEvent(merchantBalanceAccountId(operation.merchant_id, currency, livemode), AccountCode.merchant_balance, currency, livemode),
-        credit: walletAccountEvent(destination, currency, livemode),
-        code: TransferCode.wallet_refund,
-      };
+      return { debit: merchantBalanceAccountEvent(operation), credit: walletAccountEvent(destination, currency, livemode), code: TransferCode.wallet_refund };
     case 'top_up_reversal':
       assert(source !== null, 'a top-up reversal has a source wallet');
-      return {
-        debit: walletAccountEvent(source, currency, livemode),
-        credit: merchantBalanceAccountEvent(operation),
-        code: TransferCode.wallet_top_up_reversal,
-      };
+      return { debit: walletAccountEvent(source, currency, livemode), credit: merchantBalanceAccountEvent(operation), code: TransferCode.wallet_top_up_reversal };
     case 'top_up_restoration':
       assert(destination !== null, 'a top-up restoration has a destination wallet');
       return {
@@ -123,18 +221,57 @@ function legsOf(operation: OperationRecord): Legs {
   }
 }
 
-/** The accounts an operation's transfers touch, to create them when the ledger has not seen them. */
+/** The operation types whose money leaves a wallet at the customer's wish: limits and freezes apply to them. */
+export function isOutgoing(type: OperationType): boolean {
+  return type === 'transfer' || type === 'payment' || type === 'withdrawal';
+}
+
+/** The operation type behind a money transfer code, for rebuilding rows from the ledger. */
+export function operationTypeOfCode(code: number): OperationType | undefined {
+  switch (code) {
+    case TransferCode.wallet_top_up:
+      return 'top_up';
+    case TransferCode.wallet_transfer:
+      return 'transfer';
+    case TransferCode.wallet_payment:
+      return 'payment';
+    case TransferCode.wallet_withdrawal:
+      return 'withdrawal';
+    case TransferCode.wallet_refund:
+      return 'refund';
+    case TransferCode.wallet_top_up_reversal:
+      return 'top_up_reversal';
+    case TransferCode.wallet_top_up_restoration:
+      return 'top_up_restoration';
+    default:
+      return undefined;
+  }
+}
+
+/** The accounts an operation's chain touches, to create them when the ledger has not seen them. */
 export function accountEventsOf(operation: OperationRecord): AccountEvent[] {
   const legs = legsOf(operation);
-  return [legs.debit, legs.credit];
+  const events = [legs.debit, legs.credit];
+  if (operation.ledger_layout === LedgerLayout.book_of_record && isOutgoing(operation.type)) {
+    assert(operation.source_wallet_id !== null);
+    const tenant = { merchant_id: operation.merchant_id, livemode: operation.livemode };
+    events.push(
+      walletControlAccountEvent(operation.source_wallet_id, operation.currency, operation.livemode),
+      walletAllowanceSourceAccountEvent(operation.source_wallet_id, operation.currency, operation.livemode),
+      ...merchantControlAccountEvents(tenant, operation.currency),
+    );
+  }
+  return events;
 }
 
 /**
- * The operation's transfer. A withdrawal's is pending, with no timeout: the money is held until the
- * bank answers, however long that takes.
+ * The operation's money transfer. A withdrawal's is pending, with no timeout: the money is held
+ * until the bank answers, however long that takes. In the book-of-record layout the transfer
+ * carries the operation's creation time (ms) and origin, so that its row can be rebuilt from it.
  */
 export function operationTransferEvent(operation: OperationRecord): TransferEvent {
   const legs = legsOf(operation);
+  const book_of_record = operation.ledger_layout === LedgerLayout.book_of_record;
   return emptyTransferEvent({
     id: operation.ledger_transfer_id,
     debit_account_id: legs.debit.id,
@@ -144,7 +281,151 @@ export function operationTransferEvent(operation: OperationRecord): TransferEven
     code: legs.code,
     flags: operation.type === 'withdrawal' ? TransferFlags.pending : 0,
     timeout: 0,
+    user_data_64: book_of_record ? BigInt(operation.created_ms) : 0n,
+    user_data_32: book_of_record ? operation.origin : 0,
   });
+}
+
+/** Seconds from `now_ms` to the next UTC midnight: at least 1, because a pending timeout of 0 means never. */
+export function secondsToUtcMidnight(now_ms: number): number {
+  const seconds_today = Math.floor(now_ms / ms_per_second) % seconds_per_day;
+  return seconds_per_day - seconds_today;
+}
+
+/** A wallet's allowance as one daily-limit version granted it: the version and the amount. */
+export interface Allowance {
+  readonly version: number;
+  readonly amount: bigint;
+}
+
+/**
+ * The linked pair that moves a limited wallet's allowance from `previous` (undefined: never
+ * granted) to `next`: grant the new amount, take back the old. Each version is granted and taken
+ * back once at most (the ids derive from wallet and version), so a retry, or a second instance with
+ * a stale view, meets `exists` and learns it must look again. Taking back the old allowance is
+ * refused `exceeds_credits` when the wallet has used more today than the new limit allows, which is
+ * exactly when it may not send. A wallet whose limit is lifted keeps its last allowance untouched:
+ * unlimited movements never consult it.
+ */
+export function allowanceTransferEvents(wallet: { readonly id: string; readonly currency: CurrencyCode; readonly livemode: boolean }, previous: Allowance | undefined, next: Allowance): TransferEvent[] {
+  const ledger = controlLedgerFor(wallet.currency, wallet.livemode);
+  const control = walletControlAccountId(wallet.id);
+  const source = walletAllowanceSourceAccountId(wallet.id);
+  const events = [
+    emptyTransferEvent({
+      id: derivedId(`transfer:wallet_allowance:${wallet.id}:${next.version}:grant`),
+      debit_account_id: source,
+      credit_account_id: control,
+      amount: next.amount,
+      ledger,
+      code: TransferCode.wallet_limit_funding,
+      user_data_32: next.version,
+      flags: TransferFlags.linked,
+    }),
+  ];
+  if (previous !== undefined) {
+    events.push(
+      emptyTransferEvent({
+        id: derivedId(`transfer:wallet_allowance:${wallet.id}:${previous.version}:take_back`),
+        debit_account_id: control,
+        credit_account_id: source,
+        amount: previous.amount,
+        ledger,
+        code: TransferCode.wallet_limit_unfunding,
+        user_data_32: previous.version,
+        flags: TransferFlags.linked,
+      }),
+    );
+  }
+  return events;
+}
+
+/**
+ * The control transfers an outgoing movement links to its money transfer: the usage before it and,
+ * for an unlimited wallet, its release after it. A limited wallet's usage debits its allowance and
+ * stays pending until the UTC midnight after the operation was created, when the ledger expires it
+ * and the allowance is whole again; its timeout derives from the operation's creation time, so a
+ * resend builds the same transfer. An unlimited wallet's usage credits its control account (no
+ * balance check), only to meet a freeze, and is voided at once, so nothing is held.
+ */
+export function usageTransferEvents(operation: OperationRecord, limited: boolean): { readonly before: TransferEvent; readonly after: TransferEvent | undefined } {
+  assert(isOutgoing(operation.type) && operation.source_wallet_id !== null, 'only outgoing movements use an allowance');
+  const tenant = { merchant_id: operation.merchant_id, livemode: operation.livemode };
+  const usage_id = usageTransferId(operation.ledger_transfer_id);
+  const control = walletControlAccountId(operation.source_wallet_id);
+  const merchant_control = merchantControlAccountId(tenant, operation.currency);
+  const before = emptyTransferEvent({
+    id: usage_id,
+    debit_account_id: limited ? control : merchant_control,
+    credit_account_id: limited ? merchant_control : control,
+    amount: limited ? operation.amount : unlimited_usage_amount,
+    ledger: controlLedgerFor(operation.currency, operation.livemode),
+    code: TransferCode.wallet_usage,
+    flags: TransferFlags.linked | TransferFlags.pending,
+    timeout: limited ? secondsToUtcMidnight(operation.created_ms) : 0,
+  });
+  const after = limited ? undefined : emptyTransferEvent({ id: usageReleaseTransferId(operation.ledger_transfer_id), pending_id: usage_id, flags: TransferFlags.void_pending_transfer });
+  return { before, after };
+}
+
+/** Gives back what a limited withdrawal that failed used of the day's allowance, as if it had never been sent. */
+export function usageVoidEvent(operation: OperationRecord): TransferEvent {
+  return emptyTransferEvent({ id: usageReleaseTransferId(operation.ledger_transfer_id), pending_id: usageTransferId(operation.ledger_transfer_id), flags: TransferFlags.void_pending_transfer });
+}
+
+/** Refusal reasons kept in a refusal marker's `user_data_32`. */
+export const RefusalReason = {
+  insufficient_funds: 1,
+  wallet_limit_exceeded: 2,
+  wallet_frozen: 3,
+} as const;
+export type RefusalReasonName = keyof typeof RefusalReason;
+
+export function refusalReasonName(code: number): RefusalReasonName | undefined {
+  return (Object.keys(RefusalReason) as RefusalReasonName[]).find((name) => RefusalReason[name] === code);
+}
+
+/** What a retry under the same idempotency key must repeat exactly: the kind, the wallets, the amount and the currency. */
+export function operationFingerprint(operation: Pick<OperationRecord, 'type' | 'source_wallet_id' | 'destination_wallet_id' | 'amount' | 'currency'>): bigint {
+  return derivedId(`wallet_operation_fingerprint:${operation.type}:${operation.source_wallet_id ?? ''}:${operation.destination_wallet_id ?? ''}:${operation.amount}:${operation.currency}`);
+}
+
+/**
+ * A refused operation's marker: it takes the operation's transfer id on the control ledger, so a
+ * retry under the same key can never move money later (it meets the marker), and it keeps why the
+ * operation was refused and a fingerprint of what was asked.
+ */
+export function refusalMarkerEvent(operation: OperationRecord, reason: RefusalReasonName): TransferEvent {
+  const tenant = { merchant_id: operation.merchant_id, livemode: operation.livemode };
+  return emptyTransferEvent({
+    id: operation.ledger_transfer_id,
+    debit_account_id: merchantControlAccountId(tenant, operation.currency),
+    credit_account_id: merchantRefusalsAccountId(tenant, operation.currency),
+    amount: 1n,
+    ledger: controlLedgerFor(operation.currency, operation.livemode),
+    code: TransferCode.wallet_refusal,
+    user_data_128: operationFingerprint(operation),
+    user_data_64: BigInt(operation.created_ms),
+    user_data_32: RefusalReason[reason],
+  });
+}
+
+/** A freeze: a pending transfer that closes the wallet's control account until it is voided. */
+export function freezeTransferEvent(tenant: Tenant, wallet_id: string, currency: CurrencyCode, freeze_number: number): TransferEvent {
+  return emptyTransferEvent({
+    id: freezeTransferId(wallet_id, freeze_number),
+    debit_account_id: merchantControlAccountId(tenant, currency),
+    credit_account_id: walletControlAccountId(wallet_id),
+    amount: 1n,
+    ledger: controlLedgerFor(currency, tenant.livemode),
+    code: TransferCode.wallet_freeze,
+    user_data_32: freeze_number,
+    flags: TransferFlags.pending | TransferFlags.closing_credit,
+  });
+}
+
+export function unfreezeTransferEvent(wallet_id: string, freeze_number: number): TransferEvent {
+  return emptyTransferEvent({ id: unfreezeTransferId(wallet_id, freeze_number), pending_id: freezeTransferId(wallet_id, freeze_number), flags: TransferFlags.void_pending_transfer });
 }
 
 /** Posts or voids a withdrawal's hold, for its whole amount. */

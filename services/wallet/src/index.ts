@@ -13,7 +13,8 @@ export {
 } from './service';
 export { SimulatedBank, simulated_bank_account_numbers, simulated_bank_failure_code, simulated_bank_withdrawals_max, test_completion_failure_code, type SimulatedBankOptions } from './bank';
 export { wallet_migrations } from './migrations';
-export { walletAccountId, operationTransferId, settlementTransferId } from './chart';
+export { walletAccountId, walletControlAccountId, legacyOperationTransferId, settlementTransferId } from './chart';
+export { operationTransferId } from './operation-ids';
 export { operation_transitions, wallet_transitions } from './transitions';
 export { account_holder_name_length_max, bank_country_default, customer_id_length_max, description_length_max } from './validation';
 export { idempotency_key_length_max } from '@paygrid/kernel';

@@ -76,7 +76,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
            ledger_transfer_id, attempt, next_attempt_ms, created, restored_reversal_id)
          VALUES ('tus_1', 'acct_1', ?, 'top_up_restoration', NULL, 'wal_1', 300, 'usd', 'pending', '6', 1, 0, 0, 'tur_1')`;
       await expect(database.execute(restoration, [false])).rejects.toThrow();
-      expect(await database.migrate(wallet_migrations)).toEqual([5]);
+      expect(await database.migrate(wallet_migrations.slice(0, 5))).toEqual([5]);
       await database.execute(restoration, [false]);
       const restored = await database.query<{ id: string; reversed_top_up_id: string | null; restored_reversal_id: string | null }>(
         'SELECT id, reversed_top_up_id, restored_reversal_id FROM wallet_operations ORDER BY sequence',
@@ -89,6 +89,30 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         ['tus_1', null, 'tur_1'],
       ]);
       await expect(database.execute("UPDATE wallet_operations SET idempotency_key = 'k' WHERE id = 'tus_1'")).rejects.toThrow();
+
+      // Version 6: rows written before the ledger was the book of record keep the legacy layout
+      // (their transfer ids derive from their ids), and a daily limit already set gets version 1,
+      // so that wallets' allowances in the ledger are granted at their next movement.
+      await database.execute(
+        "INSERT INTO wallet_limits (merchant_id, livemode, currency, per_transaction_max, per_day_max, updated_ms) VALUES ('acct_1', ?, 'usd', NULL, 5000, 0), ('acct_1', ?, 'eur', 100, NULL, 0)",
+        [false, false],
+      );
+      expect(await database.migrate(wallet_migrations)).toEqual([6]);
+      const layouts = await database.query<{ id: string; ledger_layout: number; created_ms: number | null; origin: number }>(
+        'SELECT id, ledger_layout, created_ms, origin FROM wallet_operations ORDER BY sequence',
+      );
+      expect(layouts.map((row) => [row.id, row.ledger_layout, row.created_ms, row.origin])).toEqual([
+        ['wpy_1', 1, null, 0],
+        ['wrf_1', 1, null, 0],
+        ['tu_1', 1, null, 0],
+        ['tur_1', 1, null, 0],
+        ['tus_1', 1, null, 0],
+      ]);
+      const versions = await database.query<{ currency: string; day_limit_version: number }>('SELECT currency, day_limit_version FROM wallet_limits ORDER BY currency');
+      expect(versions.map((row) => [row.currency, row.day_limit_version])).toEqual([
+        ['eur', 0],
+        ['usd', 1],
+      ]);
     } finally {
       await database.close();
       await cleanup();

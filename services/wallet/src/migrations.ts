@@ -287,6 +287,28 @@ ALTER TABLE wallet_operations ADD COLUMN restored_reversal_id TEXT;
 CREATE INDEX wallet_operations_restored_reversal ON wallet_operations (restored_reversal_id) WHERE restored_reversal_id IS NOT NULL;
 `;
 
+// Version 6: the ledger is the book of record. Operations record how their transfers are laid out
+// (ledger_layout: 1 legacy, 2 book of record), their creation time in milliseconds (their
+// transfers carry it, so a resend builds the same transfer), and where they were written from
+// (origin: 1 projected behind the answer, 2 recorded before the ledger was called). Wallets are
+// found by their ledger account when rows are rebuilt from the ledger. Daily limits carry a version
+// that each change of per_day_max raises: wallets' allowances in the ledger follow it. Each wallet
+// instance keeps a cursor of what it has projected, so that a restart rebuilds from the ledger what
+// a dead instance answered but never wrote.
+const book_of_record = `
+ALTER TABLE wallet_operations ADD COLUMN ledger_layout INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE wallet_operations ADD COLUMN created_ms BIGINT;
+ALTER TABLE wallet_operations ADD COLUMN origin INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX wallets_ledger_account ON wallets (ledger_account_id);
+ALTER TABLE wallet_limits ADD COLUMN day_limit_version INTEGER NOT NULL DEFAULT 0;
+UPDATE wallet_limits SET day_limit_version = 1 WHERE per_day_max IS NOT NULL;
+CREATE TABLE wallet_projection_cursors (
+  instance_id TEXT PRIMARY KEY,
+  last_transfer_id TEXT NOT NULL,
+  heartbeat_ms BIGINT NOT NULL
+);
+`;
+
 export const wallet_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -313,5 +335,11 @@ export const wallet_migrations: readonly Migration[] = [
     name: 'restorations of top-up reversals whose card refund failed',
     sqlite: restorations_sqlite,
     postgres: restorations_postgres,
+  },
+  {
+    version: 6,
+    name: 'the ledger as the book of record: transfer layouts, limit versions and projection cursors',
+    sqlite: book_of_record,
+    postgres: book_of_record,
   },
 ];

@@ -1,7 +1,18 @@
-// The wallet service. Customers' money lives only in the ledger: a wallet is a row that says who
-// owns which ledger account, and every movement of money is a saga that records its intent here,
-// commits, calls the ledger (and for withdrawals, the bank) outside any transaction, and records
-// the answer. Recovery finishes whatever a crash or an outage left halfway.
+// The wallet service. Customers' money lives only in the ledger, and the ledger is the book of
+// record: a wallet is a row that says who owns which ledger accounts, and every movement is one
+// linked chain of ledger transfers whose id is the operation's own number (operation-ids.ts).
+//
+// Two paths lead to the ledger:
+// - Projected (top-ups from the simulated bank, transfers, payments): the request waits for one
+//   durable commit, the ledger's. The operation's row, history and event are a projection written
+//   behind the answer (projection.ts) and rebuilt from the ledger after a crash. Limits and freezes
+//   are control transfers linked to the movement (chart.ts), so they hold in that same commit.
+//   An operation with a description waits for its row too, because only the row holds the text.
+// - Recorded (withdrawals, top-ups paid by a payment intent, refunds, reversals, restorations): the
+//   operation carries what the ledger cannot (a bank account, another service's id) or is checked
+//   against other operations under a row lock, so it is recorded before the ledger is called, as a
+//   saga: record, commit, call, record the answer. Recovery finishes what a crash left halfway.
+import { LRUCache } from 'lru-cache';
 import {
   ApiError,
   GroupCommitter,
@@ -25,10 +36,29 @@ import {
   type PageRequest,
   type Tenant,
 } from '@paygrid/kernel';
-import type { CreateTransferResult, LedgerClient, Account, TransferEvent } from '@paygrid/ledger';
+import { AccountFlags, TransferCode, type Account, type LedgerClient, type Transfer } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
 import { test_completion_failure_code } from './bank';
-import { accountEventsOf, operationTransferEvent, operationTransferId, settlementTransferEvent, walletAccountEvent, walletAccountId } from './chart';
+import {
+  LedgerLayout,
+  TransferOrigin,
+  day_limit_max,
+  freezeTransferEvent,
+  isOutgoing,
+  merchantControlAccountEvents,
+  refusalMarkerEvent,
+  settlementTransferEvent,
+  unfreezeTransferEvent,
+  usageVoidEvent,
+  walletAccountEvent,
+  walletAccountId,
+  walletControlAccountEvent,
+  walletControlAccountId,
+  type RefusalReasonName,
+} from './chart';
+import { Movements, type ChainOutcome } from './movement';
+import { operationIdOf, operationValue, operationValueOf } from './operation-ids';
+import { Projection, operationOfTransfer, rebuildFromLedger } from './projection';
 import {
   claimOperation,
   findLimits,
@@ -36,11 +66,13 @@ import {
   findOperationById,
   findOperationByIdempotencyKey,
   findWallet,
+  findWalletById,
   findWalletOfCustomer,
+  insertWallet,
+  findWalletsByLedgerAccounts,
   finishOperation,
   insertOperation,
   insertStep,
-  insertWallet,
   listDueOperations,
   listOperationsOfType,
   listOperationsOfWallet,
@@ -51,7 +83,6 @@ import {
   releaseOperation,
   saveLimits,
   scheduleOperation,
-  sumOutgoingSince,
   sumRefundsOfPayment,
   sumReversalsOfTopUp,
   findRestorationOfReversal,
@@ -87,6 +118,7 @@ import type {
   WalletLimits,
   WalletPayment,
   WalletRefund,
+  WalletStatus,
   WalletTransaction,
   WalletTransfer,
   Withdrawal,
@@ -122,9 +154,13 @@ export const retry_delay_ms_default = 5_000;
 export const bank_poll_interval_ms_default = 60_000;
 /** Operations one recovery pass handles at most; the next pass takes the rest. */
 export const recovery_batch_max = 100;
+/** Wallet rows kept in memory: their fields never change (a wallet's status lives in the ledger). */
+export const wallet_cache_entries_max = 100_000;
+const closed_flag = AccountFlags.closed;
+/** Frozen wallets one start-up pass carries from the table into the ledger, per page. */
+const frozen_reconcile_page_max = 500;
 
 const ms_per_second = 1_000;
-const ms_per_day = 86_400_000;
 
 export type WalletLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
@@ -145,9 +181,15 @@ export interface WalletServiceOptions {
    * Where events go (the webhooks service): `wallet.transfer.completed`,
    * `wallet.withdrawal.succeeded`, `wallet.withdrawal.failed`, `wallet.top_up.succeeded`,
    * `wallet.top_up.reversed` and `wallet.top_up.restored`, written to an outbox in the same
-   * transaction as the change and relayed from there. Without it no event is written.
+   * transaction as the operation's row and relayed from there. Without it no event is written.
    */
   readonly events?: OutboxPublisher;
+  /**
+   * This is the only wallet instance on its database: the all-in-one process, which runs only
+   * while it holds the ledger's fence. At start it then rebuilds every other instance's answered,
+   * unwritten movements at once; otherwise it waits until their cursors stop beating.
+   */
+  readonly sole_instance?: boolean;
 }
 
 export interface RecoveryReport {
@@ -161,20 +203,10 @@ export interface RecoveryReport {
   failures: number;
 }
 
-const id_prefixes: Record<OperationType, string> = {
-  top_up: 'tu',
-  transfer: 'wtr',
-  payment: 'wpy',
-  withdrawal: 'wd',
-  refund: 'wrf',
-  top_up_reversal: 'tur',
-  top_up_restoration: 'tus',
-};
-
-/** What a request asks to move, checked, before it meets the database. */
-interface MoveIntent {
-  readonly type: OperationType;
-  /** The wallet whose row is locked: the source, or a top-up's destination. */
+/** A projected movement as a request asks for it, checked, before it meets the ledger. */
+interface ProjectedIntent {
+  readonly type: 'top_up' | 'transfer' | 'payment';
+  /** The wallet money leaves, or a top-up's destination. */
   readonly wallet_id: string;
   readonly wallet_param: string;
   /** A transfer's destination. */
@@ -184,12 +216,17 @@ interface MoveIntent {
   readonly amount: bigint;
   readonly description: string | null;
   readonly idempotency_key: string | null;
-  readonly bank_account: CheckedBankAccount | null;
-  /** A top-up paid by a payment intent names it; a simulated deposit leaves it out. */
-  readonly payment_intent_id?: string;
 }
 
-/** What differs between operations when they are first recorded. */
+/** What a withdrawal asks, checked. */
+interface WithdrawalIntent {
+  readonly wallet_id: string;
+  readonly amount: bigint;
+  readonly idempotency_key: string | null;
+  readonly bank_account: CheckedBankAccount;
+}
+
+/** What differs between recorded operations when they are first recorded. */
 type NewOperation = Pick<OperationRecord, 'type' | 'source_wallet_id' | 'destination_wallet_id' | 'amount' | 'currency' | 'idempotency_key'> &
   Partial<Pick<OperationRecord, 'description' | 'bank_account' | 'refunded_payment_id' | 'payment_intent_id' | 'reversed_top_up_id' | 'restored_reversal_id'>>;
 
@@ -208,7 +245,6 @@ function missing(what: string, id: string, param: string): ApiError {
   return new ApiError('not_found_error', 'resource_missing', `No such ${what}: '${id}'`, param);
 }
 
-
 function isAccepted(result: string | null): boolean {
   return result === 'ok' || result === 'exists';
 }
@@ -217,22 +253,54 @@ function secondsOf(ms: number): number {
   return Math.floor(ms / ms_per_second);
 }
 
-function utcDayStartSeconds(ms: number): number {
-  return secondsOf(Math.floor(ms / ms_per_day) * ms_per_day);
-}
-
 function unavailable(message: string): ApiError {
   return new ApiError('service_unavailable_error', 'ledger_unavailable', message);
 }
 
-/** The error a request gets for an operation the ledger refused: the same on every replay. */
+function keyReused(): ApiError {
+  return new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
+}
+
+/** The parameter a refusal of an outgoing operation points at. */
+function walletParamOf(type: OperationType): string {
+  return type === 'transfer' ? 'source' : 'wallet';
+}
+
+/** The error a refused operation gets: the same on every replay, whoever answers it. */
+function refusalError(operation: Pick<OperationRecord, 'id' | 'type' | 'amount' | 'source_wallet_id'>, reason: string, ledger_result: string | null): ApiError {
+  const wallet = operation.source_wallet_id ?? '';
+  switch (reason) {
+    case 'insufficient_funds':
+      return invalidRequest('insufficient_funds', `Wallet ${wallet} does not have ${operation.amount} available for ${operation.id}`, 'amount');
+    case 'wallet_limit_exceeded':
+      return invalidRequest('wallet_limit_exceeded', `Wallet ${wallet} has no daily allowance left for ${operation.amount} more (${operation.id})`, 'amount');
+    case 'wallet_frozen':
+      return invalidRequest('wallet_frozen', `Wallet ${wallet} is frozen and cannot send money`, walletParamOf(operation.type));
+    case 'idempotency_key_reused':
+      return keyReused();
+    default:
+      return new ApiError('api_error', 'ledger_refused', `The ledger refused the transfer of ${operation.id} (${ledger_result ?? 'unknown'})`);
+  }
+}
+
+/** The error a request gets for a recorded operation that failed: the same on every replay. */
 function refusalOf(operation: OperationRecord): ApiError | undefined {
   if (operation.status !== 'failed' || isAccepted(operation.ledger_result)) return undefined;
-  if (operation.failure_code === 'insufficient_funds') {
-    const wallet = operation.source_wallet_id ?? '';
-    return invalidRequest('insufficient_funds', `Wallet ${wallet} does not have ${operation.amount} available for ${operation.id}`, 'amount');
+  return refusalError(operation, operation.failure_code ?? 'ledger_refused', operation.ledger_result);
+}
+
+/** The failure code a refusal is recorded with. */
+function failureCodeOf(outcome: ChainOutcome): string {
+  switch (outcome.kind) {
+    case 'refused':
+    case 'marked':
+      return outcome.reason;
+    case 'conflict':
+      return 'idempotency_key_reused';
+    case 'broken':
+    case 'applied':
+      return 'ledger_refused';
   }
-  return new ApiError('api_error', 'ledger_refused', `The ledger refused the transfer of ${operation.id} (${operation.ledger_result ?? 'unknown'})`);
 }
 
 /**
@@ -257,11 +325,19 @@ function announcementOfSuccess(operation: OperationRecord): { readonly type: str
   }
 }
 
+/** A wallet's balance and status, read from its two ledger accounts. */
+interface WalletState {
+  readonly balance: WalletBalance;
+  readonly status: WalletStatus;
+}
+
 export class WalletService implements WalletClient {
   readonly #database: Database;
-  /** The saga's own writes (record the operation, record the ledger's answer) share commits. */
+  /** The recorded saga's own writes (record the operation, record the ledger's answer) share commits. */
   readonly #commits: GroupCommitter;
   readonly #ledger: LedgerClient;
+  readonly #movements: Movements;
+  readonly #projection: Projection;
   readonly #customers: CustomerDirectory;
   readonly #bank: BankPort;
   readonly #clock: Clock;
@@ -275,6 +351,9 @@ export class WalletService implements WalletClient {
   readonly #retry_delay_ms: number;
   readonly #bank_poll_interval_ms: number;
   readonly #log: WalletLog;
+  readonly #sole_instance: boolean;
+  /** Wallet rows never change but for their status, which lives in the ledger: safe to keep. */
+  readonly #wallets = new LRUCache<string, WalletRecord>({ max: wallet_cache_entries_max });
   #started = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -295,9 +374,18 @@ export class WalletService implements WalletClient {
     this.#retry_delay_ms = options.retry_delay_ms ?? retry_delay_ms_default;
     this.#bank_poll_interval_ms = options.bank_poll_interval_ms ?? bank_poll_interval_ms_default;
     this.#log = options.log ?? (() => undefined);
+    this.#sole_instance = options.sole_instance ?? false;
     for (const value of [this.#recovery_interval_ms, this.#outbox_retention_ms, this.#attempt_lease_ms, this.#retry_delay_ms, this.#bank_poll_interval_ms]) {
       assert(Number.isSafeInteger(value) && value > 0, 'wallet service intervals are positive integers of milliseconds');
     }
+    this.#movements = new Movements({ database: this.#database, ledger: this.#ledger, now: () => this.#clock.now(), log: this.#log });
+    this.#projection = new Projection({
+      database: this.#database,
+      instance_id: randomId('wins'),
+      now: () => this.#clock.now(),
+      onEventsWritten: () => this.#relaySoon(),
+      log: this.#log,
+    });
     // Registered at once, so that no notification is missed between construction and start().
     this.#bank.onSettled((withdrawal_id, outcome, failure_code) => {
       if (this.#closed) return;
@@ -310,20 +398,29 @@ export class WalletService implements WalletClient {
     });
   }
 
-  /** Finishes what earlier processes left pending, then keeps doing so on a timer. */
+  /**
+   * Takes a projection cursor, rebuilds from the ledger what stopped instances answered but never
+   * wrote, carries freezes recorded before the ledger kept them into the ledger, finishes what
+   * earlier processes left pending, then keeps doing so on a timer.
+   */
   async start(): Promise<void> {
     assert(!this.#started, 'the wallet service is already started');
     assert(!this.#closed, 'the wallet service was closed');
     this.#started = true;
+    await this.#projection.claimCursor(this.#ledger);
+    await this.#rebuild(this.#sole_instance);
+    await this.#carryFreezesIntoLedger();
     await this.recoverPending();
     this.#scheduleRecovery();
   }
 
-  /** Stops the timer and waits for background work. The database and ledger belong to the caller. */
+  /** Stops the timer, writes what the projection holds, and waits for background work. The database and ledger belong to the caller. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     while (this.#background.size > 0) await Promise.all([...this.#background]);
+    await this.#projection.settled();
+    if (this.#started) await this.#projection.close();
   }
 
   // Wallets.
@@ -355,12 +452,17 @@ export class WalletService implements WalletClient {
       if ((await findWalletOfCustomer(this.#database, tenant, customer, currency)) !== undefined) throw exists();
       throw error;
     }
-    // The row is committed; if the ledger cannot take the account now, the first transfer that
-    // meets a missing account creates it (see #sendTransfer), so the wallet is usable either way.
+    this.#wallets.set(id, wallet);
+    // The row is committed; if the ledger cannot take the accounts now, the first movement that
+    // meets a missing account creates them, so the wallet is usable either way.
     try {
-      const [answer] = await this.#ledger.createAccounts([walletAccountEvent(id, currency, tenant.livemode)]);
-      if (answer === undefined || !isAccepted(answer.result)) {
-        this.#log('error', 'the ledger refused a wallet account', { wallet: id, result: answer?.result });
+      const answers = await this.#ledger.createAccounts([
+        walletAccountEvent(id, currency, tenant.livemode),
+        walletControlAccountEvent(id, currency, tenant.livemode),
+        ...merchantControlAccountEvents(tenant, currency),
+      ]);
+      for (const answer of answers) {
+        if (!isAccepted(answer.result)) this.#log('error', 'the ledger refused a wallet account', { wallet: id, account: answer.id.toString(), result: answer.result });
       }
     } catch (error) {
       this.#logFailure('creating a wallet account; it will be created on first use', error, { wallet: id });
@@ -369,31 +471,97 @@ export class WalletService implements WalletClient {
   }
 
   async getWallet(tenant: Tenant, id: string): Promise<Wallet> {
-    const wallet = await this.#requireWallet(this.#database, tenant, id, 'id');
-    const [balance] = await this.#balances([wallet]);
-    return walletToWire(wallet, balance ?? zero_balance);
+    const wallet = await this.#requireWallet(tenant, id, 'id');
+    const [state] = await this.#states([wallet]);
+    return this.#walletWire(wallet, state);
   }
 
   async listWallets(tenant: Tenant, page: PageRequest, filter: ListWalletsFilter = {}): Promise<Page<Wallet>> {
     const customer = filter.customer === undefined ? undefined : checkText(filter.customer, 'customer', customer_id_length_max);
     const listed = await listWallets(this.#database, tenant, page, customer);
-    const balances = await this.#balances(listed.data);
-    return { data: listed.data.map((wallet, index) => walletToWire(wallet, balances[index] ?? zero_balance)), has_more: listed.has_more };
+    const states = await this.#states(listed.data);
+    return { data: listed.data.map((wallet, index) => this.#walletWire(wallet, states[index])), has_more: listed.has_more };
   }
 
+  /**
+   * Freezes or unfreezes a wallet in the ledger: a freeze is a pending transfer that closes the
+   * wallet's control account, which every outgoing movement is linked to, and unfreezing voids it.
+   * The freeze holds from the commit that answers this call, on every instance.
+   */
   async updateWallet(tenant: Tenant, id: string, input: UpdateWalletInput): Promise<Wallet> {
     const status = checkWalletStatus(input.status);
-    const wallet = await this.#database.transaction(async (tx) => {
-      const current = await this.#requireWallet(tx, tenant, id, 'id', { lock: true });
-      if (current.status === status) return current;
-      if (transition(wallet_transitions, current.status, status) !== 'ok') {
-        throw invalidRequest('not_allowed', `A ${current.status} wallet cannot become ${status}`, 'status');
+    const wallet = await this.#requireWallet(tenant, id, 'id');
+    const [state] = await this.#states([wallet]);
+    const current = state?.status ?? 'active';
+    if (current !== status) {
+      if (transition(wallet_transitions, current, status) !== 'ok') {
+        throw invalidRequest('not_allowed', `A ${current} wallet cannot become ${status}`, 'status');
       }
-      await updateWalletStatus(tx, current.id, status);
-      return { ...current, status };
+      await this.#setFrozen(wallet, status === 'frozen');
+    }
+    // The table's status is a projection of the ledger's, for lists and reports.
+    await updateWalletStatus(this.#database, wallet.id, status);
+    const [after] = await this.#states([wallet]);
+    return this.#walletWire(wallet, after);
+  }
+
+  async #setFrozen(wallet: WalletRecord, frozen: boolean): Promise<void> {
+    const tenant = { merchant_id: wallet.merchant_id, livemode: wallet.livemode };
+    await this.#ensureControlAccounts(wallet);
+    const [latest] = await this.#ledger.getAccountTransfers({
+      account_id: walletControlAccountId(wallet.id),
+      code: TransferCode.wallet_freeze,
+      limit: 1,
+      debits: false,
+      credits: true,
+      reversed: true,
     });
-    const [balance] = await this.#balances([wallet]);
-    return walletToWire(wallet, balance ?? zero_balance);
+    // The newest freeze is the pending one while the wallet is frozen; freezes are numbered so that
+    // each freeze and unfreeze has an id of its own, and a repeated request meets `exists`.
+    const event = frozen ? freezeTransferEvent(tenant, wallet.id, wallet.currency, (latest?.user_data_32 ?? 0) + 1) : latest === undefined ? undefined : unfreezeTransferEvent(wallet.id, latest.user_data_32);
+    if (event === undefined) return;
+    const [answer] = await this.#unavailableAsError(() => this.#ledger.createTransfers([event]), 'The ledger is unavailable; the wallet status cannot change now');
+    const result = answer?.result;
+    const settled = result === 'ok' || result === 'exists' || result === 'credit_account_already_closed' || result === 'pending_transfer_already_voided';
+    if (!settled) {
+      this.#log('error', 'the ledger refused a wallet freeze or unfreeze', { wallet: wallet.id, frozen, result });
+      throw new ApiError('api_error', 'ledger_refused', `The ledger refused to ${frozen ? 'freeze' : 'unfreeze'} wallet ${wallet.id} (${result ?? 'no answer'})`);
+    }
+  }
+
+  /** Wallets whose control account the ledger does not have yet (created before it, or while it was down) get it now. */
+  async #ensureControlAccounts(wallet: WalletRecord): Promise<void> {
+    const tenant = { merchant_id: wallet.merchant_id, livemode: wallet.livemode };
+    await this.#unavailableAsError(
+      () => this.#ledger.createAccounts([walletAccountEvent(wallet.id, wallet.currency, wallet.livemode), walletControlAccountEvent(wallet.id, wallet.currency, wallet.livemode), ...merchantControlAccountEvents(tenant, wallet.currency)]),
+      'The ledger is unavailable; the wallet status cannot change now',
+    );
+  }
+
+  /** Wallets frozen before freezes lived in the ledger are frozen there too, once, at start. */
+  async #carryFreezesIntoLedger(): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.#database.query<{ sequence: number; id: string }>(
+        "SELECT sequence, id FROM wallets WHERE status = 'frozen' AND sequence > ? ORDER BY sequence LIMIT ?",
+        [after, frozen_reconcile_page_max],
+      );
+      for (const row of rows) {
+        const wallet = await findWalletById(this.#database, row.id);
+        if (wallet === undefined) continue;
+        const [control] = await this.#ledger.lookupAccounts([walletControlAccountId(wallet.id)]);
+        if (control !== undefined && (control.flags & closed_flag) !== 0) continue;
+        try {
+          await this.#setFrozen(wallet, true);
+        } catch (error) {
+          if (isAssertionError(error)) throw error;
+          this.#logFailure('carrying a freeze into the ledger; the next start tries again', error, { wallet: wallet.id });
+        }
+      }
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < frozen_reconcile_page_max) return;
+      after = last.sequence;
+    }
   }
 
   // Money movement.
@@ -404,33 +572,72 @@ export class WalletService implements WalletClient {
     if (tenant.livemode) {
       throw invalidRequest('top_up_source_unavailable', 'Simulated bank deposits exist in test mode only; live wallets are topped up by card payments', 'wallet');
     }
-    const operation = await this.#move(tenant, {
+    const operation = await this.#moveProjected(tenant, {
       type: 'top_up',
       wallet_id: this.#plausibleId(wallet_id, 'wallet'),
       wallet_param: 'wallet',
       amount,
       description: null,
       idempotency_key,
-      bank_account: null,
     });
     return topUpToWire(operation);
+  }
+
+  async transfer(tenant: Tenant, input: TransferInput): Promise<WalletTransfer> {
+    const amount = checkAmount(input.amount);
+    const currency = checkCurrency(input.currency);
+    const description = checkOptionalText(input.description, 'description', description_length_max);
+    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    const operation = await this.#moveProjected(tenant, {
+      type: 'transfer',
+      wallet_id: this.#plausibleId(input.source, 'source'),
+      wallet_param: 'source',
+      destination_id: this.#plausibleId(input.destination, 'destination'),
+      currency,
+      amount,
+      description,
+      idempotency_key,
+    });
+    return transferToWire(operation);
+  }
+
+  async pay(tenant: Tenant, wallet_id: string, input: PayInput): Promise<WalletPayment> {
+    const amount = checkAmount(input.amount);
+    const description = checkOptionalText(input.description, 'description', description_length_max);
+    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    const operation = await this.#moveProjected(tenant, {
+      type: 'payment',
+      wallet_id: this.#plausibleId(wallet_id, 'wallet'),
+      wallet_param: 'wallet',
+      amount,
+      description,
+      idempotency_key,
+    });
+    return paymentToWire(operation);
   }
 
   async topUpFromPayment(tenant: Tenant, wallet_id: string, input: TopUpFromPaymentInput): Promise<TopUp> {
     const amount = checkAmount(input.amount);
     const idempotency_key = this.#requiredIdempotencyKey(input.idempotency_key);
     if (!isPlausibleId(input.payment_intent)) throw invalidRequest('parameter_invalid', 'payment_intent must be a payment intent id', 'payment_intent');
+    const payment_intent_id = input.payment_intent;
+    const id = this.#plausibleId(wallet_id, 'wallet');
     // Unlike a simulated deposit this works in live mode: the money is real, the payments service
-    // captured it. It is incoming money, so #begin neither checks frozen status nor limits.
-    const operation = await this.#move(tenant, {
-      type: 'top_up',
-      wallet_id: this.#plausibleId(wallet_id, 'wallet'),
-      wallet_param: 'wallet',
-      amount,
-      description: null,
-      idempotency_key,
-      bank_account: null,
-      payment_intent_id: input.payment_intent,
+    // captured it. It is incoming money, so neither freezes nor limits apply. It is recorded first
+    // because the ledger cannot hold the payment intent it names.
+    const operation = await this.#run(tenant, idempotency_key, async (tx) => {
+      const wallet = await this.#lockedWallet(tx, tenant, id, 'wallet');
+      const existing = await this.#replayByKey(tx, tenant, idempotency_key, (found) => found.type === 'top_up' && found.destination_wallet_id === wallet.id && found.payment_intent_id === payment_intent_id && found.amount === amount);
+      if (existing !== undefined) return existing;
+      return this.#recordOperation(tx, tenant, this.#clock.now(), {
+        type: 'top_up',
+        source_wallet_id: null,
+        destination_wallet_id: wallet.id,
+        amount,
+        currency: wallet.currency,
+        idempotency_key,
+        payment_intent_id,
+      });
     });
     return topUpToWire(operation);
   }
@@ -450,54 +657,14 @@ export class WalletService implements WalletClient {
     return topUpRestorationToWire(operation);
   }
 
-  async transfer(tenant: Tenant, input: TransferInput): Promise<WalletTransfer> {
-    const amount = checkAmount(input.amount);
-    const currency = checkCurrency(input.currency);
-    const description = checkOptionalText(input.description, 'description', description_length_max);
-    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
-    const operation = await this.#move(tenant, {
-      type: 'transfer',
-      wallet_id: this.#plausibleId(input.source, 'source'),
-      wallet_param: 'source',
-      destination_id: this.#plausibleId(input.destination, 'destination'),
-      currency,
-      amount,
-      description,
-      idempotency_key,
-      bank_account: null,
-    });
-    return transferToWire(operation);
-  }
-
-  async pay(tenant: Tenant, wallet_id: string, input: PayInput): Promise<WalletPayment> {
-    const amount = checkAmount(input.amount);
-    const description = checkOptionalText(input.description, 'description', description_length_max);
-    const idempotency_key = checkIdempotencyKey(input.idempotency_key);
-    const operation = await this.#move(tenant, {
-      type: 'payment',
-      wallet_id: this.#plausibleId(wallet_id, 'wallet'),
-      wallet_param: 'wallet',
-      amount,
-      description,
-      idempotency_key,
-      bank_account: null,
-    });
-    return paymentToWire(operation);
-  }
-
   async withdraw(tenant: Tenant, wallet_id: string, input: WithdrawInput): Promise<Withdrawal> {
     const amount = checkAmount(input.amount);
     const bank_account = checkBankAccount(input.bank_account);
     const idempotency_key = checkIdempotencyKey(input.idempotency_key);
-    const operation = await this.#move(tenant, {
-      type: 'withdrawal',
-      wallet_id: this.#plausibleId(wallet_id, 'wallet'),
-      wallet_param: 'wallet',
-      amount,
-      description: null,
-      idempotency_key,
-      bank_account,
-    });
+    const intent: WithdrawalIntent = { wallet_id: this.#plausibleId(wallet_id, 'wallet'), amount, idempotency_key, bank_account };
+    const wallet = await this.#requireWallet(tenant, intent.wallet_id, 'wallet');
+    await this.#checkTransactionLimit(tenant, wallet.currency, amount);
+    const operation = await this.#run(tenant, idempotency_key, (tx) => this.#beginWithdrawal(tx, tenant, intent));
     return withdrawalToWire(operation);
   }
 
@@ -552,7 +719,9 @@ export class WalletService implements WalletClient {
     return this.settleWithdrawal(operation.id, outcome, outcome === 'failed' ? test_completion_failure_code : undefined);
   }
 
-  // Reads.
+  // Reads. Each first waits for this instance's answered operations to be written, so a caller
+  // reads its own writes; an operation answered by another instance and not yet written is found
+  // in the ledger by its id.
 
   async getTopUp(tenant: Tenant, id: string): Promise<TopUp> {
     return topUpToWire(await this.#requireOperation(tenant, id, 'top_up'));
@@ -571,6 +740,7 @@ export class WalletService implements WalletClient {
   }
 
   async listTransfers(tenant: Tenant, page: PageRequest): Promise<Page<WalletTransfer>> {
+    await this.#projection.settled();
     const listed = await listOperationsOfType(this.#database, tenant, 'transfer', page);
     return { data: listed.data.map(transferToWire), has_more: listed.has_more };
   }
@@ -584,7 +754,8 @@ export class WalletService implements WalletClient {
   }
 
   async listTransactions(tenant: Tenant, wallet_id: string, page: PageRequest): Promise<Page<WalletTransaction>> {
-    const wallet = await this.#requireWallet(this.#database, tenant, wallet_id, 'wallet');
+    const wallet = await this.#requireWallet(tenant, wallet_id, 'wallet');
+    await this.#projection.settled();
     const listed = await listOperationsOfWallet(this.#database, tenant, wallet.id, page);
     return { data: listed.data.map((operation) => transactionToWire(operation, wallet.id)), has_more: listed.has_more };
   }
@@ -594,23 +765,34 @@ export class WalletService implements WalletClient {
   async getLimits(tenant: Tenant, currency_input: string): Promise<WalletLimits> {
     const currency = checkCurrency(currency_input);
     const limits = await findLimits(this.#database, tenant, currency);
-    return { object: 'wallet_limits', currency: currency.toLowerCase(), ...limits, livemode: tenant.livemode };
+    return { object: 'wallet_limits', currency: currency.toLowerCase(), per_transaction_max: limits.per_transaction_max, per_day_max: limits.per_day_max, livemode: tenant.livemode };
   }
 
+  /**
+   * Sets a merchant's limits in one currency and mode. A change of the daily limit raises its
+   * version; each wallet's allowance in the ledger moves to it with the wallet's next outgoing
+   * movement, in that movement's chain. Other instances read the change within limits_cache_ttl_ms.
+   */
   async setLimits(tenant: Tenant, input: SetLimitsInput): Promise<WalletLimits> {
     const currency = checkCurrency(input.currency);
     const per_transaction_max = input.per_transaction_max === undefined ? undefined : checkLimit(input.per_transaction_max, 'per_transaction_max');
     const per_day_max = input.per_day_max === undefined ? undefined : checkLimit(input.per_day_max, 'per_day_max');
+    if (per_day_max !== undefined && per_day_max !== null && per_day_max > day_limit_max) {
+      throw invalidRequest('amount_invalid', `per_day_max must be at most ${day_limit_max}`, 'per_day_max');
+    }
     const limits = await this.#database.transaction(async (tx) => {
       const current = await findLimits(tx, tenant, currency);
+      const next_day_max = per_day_max === undefined ? current.per_day_max : per_day_max;
       const next = {
         per_transaction_max: per_transaction_max === undefined ? current.per_transaction_max : per_transaction_max,
-        per_day_max: per_day_max === undefined ? current.per_day_max : per_day_max,
+        per_day_max: next_day_max,
+        day_limit_version: next_day_max === current.per_day_max ? current.day_limit_version : current.day_limit_version + 1,
       };
       await saveLimits(tx, tenant, currency, next, this.#clock.now());
       return next;
     });
-    return { object: 'wallet_limits', currency: currency.toLowerCase(), ...limits, livemode: tenant.livemode };
+    this.#movements.forgetLimits(tenant, currency);
+    return { object: 'wallet_limits', currency: currency.toLowerCase(), per_transaction_max: limits.per_transaction_max, per_day_max: limits.per_day_max, livemode: tenant.livemode };
   }
 
   // Recovery.
@@ -623,6 +805,12 @@ export class WalletService implements WalletClient {
    */
   async recoverPending(): Promise<RecoveryReport> {
     this.#relaySoon();
+    await this.#projection.heartbeat();
+    // Another instance that stopped beating may have left answered movements unwritten.
+    await this.#rebuild(false).catch((error: unknown) => {
+      if (isAssertionError(error)) throw error;
+      this.#logFailure('rebuilding wallet operations from the ledger; the next pass tries again', error);
+    });
     await this.pruneOutbox().catch((error: unknown) => {
       if (isAssertionError(error)) throw error;
       this.#logFailure('pruning published wallet events; the next pass tries again', error);
@@ -668,16 +856,30 @@ export class WalletService implements WalletClient {
     if (answer.status !== 'pending') await this.settleWithdrawal(operation.id, answer.status, answer.failure_code ?? undefined);
   }
 
+  async #rebuild(sole_instance: boolean): Promise<void> {
+    await rebuildFromLedger({
+      database: this.#database,
+      ledger: this.#ledger,
+      own_instance_id: this.#projection.instance_id,
+      now_ms: this.#clock.now(),
+      sole_instance,
+      announce: announcementOfSuccess,
+      log: this.#log,
+    });
+  }
+
   #scheduleRecovery(): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#track(
-        this.recoverPending().then(
-          (report) => {
-            if (report.failures > 0) this.#log('warn', 'a recovery pass left operations pending', { ...report });
-          },
-          (error: unknown) => this.#logFailure('a recovery pass', error),
-        ).finally(() => this.#scheduleRecovery()),
+        this.recoverPending()
+          .then(
+            (report) => {
+              if (report.failures > 0) this.#log('warn', 'a recovery pass left operations pending', { ...report });
+            },
+            (error: unknown) => this.#logFailure('a recovery pass', error),
+          )
+          .finally(() => this.#scheduleRecovery()),
       );
     }, this.#recovery_interval_ms);
     // Recovery never keeps the process alive on its own.
@@ -689,15 +891,154 @@ export class WalletService implements WalletClient {
     void work.finally(() => this.#background.delete(work));
   }
 
-  // The saga.
+  // The projected path.
 
-  /** Step 1 in one transaction, then steps 2 and 3. Throws the refusal, if any. */
-  async #move(tenant: Tenant, intent: MoveIntent): Promise<OperationRecord> {
-    return this.#run(tenant, intent.idempotency_key, (tx) => this.#begin(tx, tenant, intent));
+  /**
+   * A top-up, transfer or payment: checked against what never changes (the wallets, the currency,
+   * the per-transaction limit), then sent to the ledger as one chain that the ledger alone accepts
+   * or refuses. The answer waits for the ledger's commit; the operation's row is written behind it,
+   * unless it has a description, which only the row can keep.
+   */
+  async #moveProjected(tenant: Tenant, intent: ProjectedIntent): Promise<OperationRecord> {
+    const wallet = await this.#requireWallet(tenant, intent.wallet_id, intent.wallet_param);
+    let destination: WalletRecord | undefined;
+    if (intent.destination_id !== undefined) {
+      if (intent.destination_id === wallet.id) throw invalidRequest('wallets_must_be_different', 'A transfer needs two different wallets', 'destination');
+      destination = await this.#requireWallet(tenant, intent.destination_id, 'destination');
+      if (intent.currency !== wallet.currency || intent.currency !== destination.currency) {
+        throw invalidRequest(
+          'currency_mismatch',
+          `The transfer is in ${(intent.currency ?? wallet.currency).toLowerCase()}; wallet ${wallet.id} holds ${wallet.currency.toLowerCase()} and wallet ${destination.id} holds ${destination.currency.toLowerCase()}`,
+          'currency',
+        );
+      }
+    }
+    if (isOutgoing(intent.type)) await this.#checkTransactionLimit(tenant, wallet.currency, intent.amount);
+    const value = operationValue(tenant, intent.idempotency_key);
+    const now_ms = this.#clock.now();
+    const operation: OperationRecord = {
+      ...this.#newOperationFields(tenant, intent.type, value, now_ms),
+      source_wallet_id: intent.type === 'top_up' ? null : wallet.id,
+      destination_wallet_id: intent.type === 'top_up' ? wallet.id : (destination?.id ?? null),
+      amount: intent.amount,
+      currency: wallet.currency,
+      description: intent.description,
+      idempotency_key: intent.idempotency_key,
+      origin: TransferOrigin.projected,
+      next_attempt_ms: now_ms + this.#retry_delay_ms,
+    };
+    await this.#projection.room();
+    let outcome: ChainOutcome;
+    try {
+      outcome = await this.#movements.send(operation);
+    } catch (error) {
+      if (isAssertionError(error) || error instanceof ApiError) throw error;
+      // The movement may or may not be in the ledger. A pending row lets recovery find out and
+      // finish it with the same transfer id; the caller may also retry with its idempotency key.
+      this.#logFailure('sending a wallet movement to the ledger; recovery will send it again', error, { operation: operation.id });
+      // It is written before the answer, so that nothing is left to chance by a crash meanwhile.
+      await this.#projection.write({ operation, reason: 'ledger_unreachable', announcement: undefined, in_ledger: false });
+      throw unavailable(`The ledger is unavailable; ${operation.id} is pending and will be retried`);
+    }
+    switch (outcome.kind) {
+      case 'applied': {
+        if (outcome.existing !== undefined || outcome.result === 'exists') return this.#replayed(operation, outcome.existing);
+        const succeeded: OperationRecord = { ...operation, status: 'succeeded', ledger_result: outcome.result };
+        const written = this.#projection.write({ operation: succeeded, reason: `ledger:${outcome.result}`, announcement: announcementOfSuccess(succeeded), in_ledger: true });
+        if (operation.description !== null) await written;
+        return succeeded;
+      }
+      case 'refused':
+        return this.#fixRefusal(operation, outcome.reason, outcome.result);
+      case 'marked':
+        throw refusalError(operation, outcome.reason, null);
+      case 'conflict':
+        throw keyReused();
+      case 'broken':
+        this.#log('error', 'the ledger refused a wallet movement', { operation: operation.id, result: outcome.result });
+        throw refusalError(operation, 'ledger_refused', outcome.result);
+    }
   }
 
-  /** Runs step 1 (`begin`, in one transaction), then steps 2 and 3. Throws the refusal, if any. */
+  /**
+   * A refusal is final only once it is in the ledger: a marker takes the operation's transfer id,
+   * so that a retry under the same key can never move the money later (say, once funds arrive). A
+   * concurrent retry that got there first decides instead, whichever way it went.
+   */
+  async #fixRefusal(operation: OperationRecord, reason: RefusalReasonName, result: string): Promise<OperationRecord> {
+    let answer: string | undefined;
+    try {
+      [answer] = (await this.#ledger.createTransfers([refusalMarkerEvent(operation, reason)])).map((each) => each.result);
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      this.#logFailure('recording a wallet refusal in the ledger', error, { operation: operation.id });
+      throw unavailable(`The ledger is unavailable; retry ${operation.id} with the same idempotency key`);
+    }
+    if (answer === 'ok') {
+      const failed: OperationRecord = { ...operation, status: 'failed', failure_code: reason, ledger_result: result };
+      void this.#projection.write({ operation: failed, reason: `ledger:${result}`, announcement: undefined, in_ledger: true });
+      throw refusalError(operation, reason, result);
+    }
+    const decided = await this.#movements.existing(operation);
+    if (decided.kind === 'applied') return this.#replayed(operation, decided.existing);
+    if (decided.kind === 'marked') throw refusalError(operation, decided.reason, null);
+    if (decided.kind === 'conflict') throw keyReused();
+    this.#log('error', 'the ledger refused a wallet refusal marker', { operation: operation.id, result: answer });
+    throw refusalError(operation, 'ledger_refused', answer ?? null);
+  }
+
+  /** The operation a retry meets: its row if written, else rebuilt from its transfer in the ledger. */
+  async #replayed(operation: OperationRecord, existing: Transfer | undefined): Promise<OperationRecord> {
+    await this.#projection.settled();
+    const row = await findOperationById(this.#database, operation.id);
+    if (row !== undefined) return row;
+    const transfer = existing ?? (await this.#ledger.lookupTransfers([operation.ledger_transfer_id]))[0]?.transfer;
+    assert(transfer !== undefined, 'a movement the ledger says exists can be looked up');
+    const created_ms = transfer.user_data_64 === 0n ? operation.created_ms : Number(transfer.user_data_64);
+    return { ...operation, status: 'succeeded', ledger_result: 'exists', created_ms, created: secondsOf(created_ms) };
+  }
+
+  async #checkTransactionLimit(tenant: Tenant, currency: CurrencyCode, amount: bigint): Promise<void> {
+    const limits = await this.#movements.limitsOf(tenant, currency);
+    if (limits.per_transaction_max !== null && amount > limits.per_transaction_max) {
+      throw invalidRequest('wallet_limit_exceeded', `${amount} is over the per-transaction limit of ${limits.per_transaction_max}`, 'amount');
+    }
+  }
+
+  /** The fields every new operation starts with, in the book-of-record layout. */
+  #newOperationFields(tenant: Tenant, type: OperationType, value: bigint, now_ms: number): Omit<OperationRecord, 'source_wallet_id' | 'destination_wallet_id' | 'amount' | 'currency' | 'idempotency_key' | 'origin'> {
+    return {
+      id: operationIdOf(type, value),
+      merchant_id: tenant.merchant_id,
+      livemode: tenant.livemode,
+      type,
+      description: null,
+      status: 'pending',
+      failure_code: null,
+      ledger_transfer_id: value,
+      ledger_result: null,
+      settlement_outcome: null,
+      settlement_failure_code: null,
+      bank_account: null,
+      refunded_payment_id: null,
+      payment_intent_id: null,
+      reversed_top_up_id: null,
+      restored_reversal_id: null,
+      attempt: 1,
+      next_attempt_ms: now_ms + this.#attempt_lease_ms,
+      created: secondsOf(now_ms),
+      created_ms: now_ms,
+      ledger_layout: LedgerLayout.book_of_record,
+    };
+  }
+
+  // The recorded saga.
+
+  /** Runs step 1 (`begin`, in one group commit), then steps 2 and 3. Throws the refusal, if any. */
   async #run(tenant: Tenant, idempotency_key: string | null, begin: (tx: Database) => Promise<Begun>): Promise<OperationRecord> {
+    // Rows list in the order they were written: movements this instance answered before are
+    // written first, so a history shows them before this one, and checks in `begin` see them.
+    await this.#projection.settled();
     let begun: Begun;
     try {
       begun = await this.#commits.run(begin);
@@ -718,62 +1059,37 @@ export class WalletService implements WalletClient {
     return advanced.operation;
   }
 
-  /** Step 1: lock, replay or check, and record the operation as pending. */
-  async #begin(tx: Database, tenant: Tenant, intent: MoveIntent): Promise<Begun> {
-    const wallet = await this.#requireWallet(tx, tenant, intent.wallet_id, intent.wallet_param, { lock: true });
-    const source_wallet_id = intent.type === 'top_up' ? null : wallet.id;
-    const destination_wallet_id = intent.type === 'top_up' ? wallet.id : (intent.destination_id ?? null);
-    const now_ms = this.#clock.now();
-
-    if (intent.idempotency_key !== null) {
-      const existing = await findOperationByIdempotencyKey(tx, tenant, intent.idempotency_key);
-      if (existing !== undefined) {
-        const same =
-          existing.type === intent.type &&
-          existing.source_wallet_id === source_wallet_id &&
-          existing.destination_wallet_id === destination_wallet_id &&
-          existing.payment_intent_id === (intent.payment_intent_id ?? null) &&
-          existing.amount === intent.amount;
-        if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
-        // Resume an operation whose sender died; one still in flight elsewhere is left to it.
-        if (existing.status === 'pending' && existing.ledger_result === null) {
-          const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
-          return { operation: existing, attempt };
-        }
-        return { operation: existing, attempt: undefined };
-      }
+  /**
+   * The operation recorded under the idempotency key, if any: refused as a reused key when it is
+   * not the same operation, resumed when its sender died before the ledger answered, and returned
+   * as it is otherwise.
+   */
+  async #replayByKey(tx: Database, tenant: Tenant, idempotency_key: string | null, same: (existing: OperationRecord) => boolean): Promise<Begun | undefined> {
+    if (idempotency_key === null) return undefined;
+    const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
+    if (existing === undefined) return undefined;
+    if (!same(existing)) throw keyReused();
+    // Resume an operation whose sender died; one still in flight elsewhere is left to it.
+    if (existing.status === 'pending' && existing.ledger_result === null) {
+      const attempt = await claimOperation(tx, existing, this.#clock.now(), this.#attempt_lease_ms);
+      return { operation: existing, attempt };
     }
+    return { operation: existing, attempt: undefined };
+  }
 
-    let currency = wallet.currency;
-    if (intent.destination_id !== undefined) {
-      if (intent.destination_id === wallet.id) throw invalidRequest('wallets_must_be_different', 'A transfer needs two different wallets', 'destination');
-      const destination = await this.#requireWallet(tx, tenant, intent.destination_id, 'destination');
-      if (intent.currency !== wallet.currency || intent.currency !== destination.currency) {
-        throw invalidRequest(
-          'currency_mismatch',
-          `The transfer is in ${(intent.currency ?? wallet.currency).toLowerCase()}; wallet ${wallet.id} holds ${wallet.currency.toLowerCase()} and wallet ${destination.id} holds ${destination.currency.toLowerCase()}`,
-          'currency',
-        );
-      }
-      currency = destination.currency;
-    }
-    const outgoing = intent.type !== 'top_up';
-    if (outgoing) {
-      // Money may still arrive in a frozen wallet; it only cannot leave.
-      if (wallet.status === 'frozen') throw invalidRequest('wallet_frozen', `Wallet ${wallet.id} is frozen and cannot send money`, intent.wallet_param);
-      await this.#checkLimits(tx, tenant, wallet, intent.amount, now_ms);
-    }
-
-    return this.#recordOperation(tx, tenant, now_ms, {
-      type: intent.type,
-      source_wallet_id,
-      destination_wallet_id,
+  /** Step 1 of a withdrawal (its per-transaction limit checked before): replay by key, and record it with the bank account the bank will need. */
+  async #beginWithdrawal(tx: Database, tenant: Tenant, intent: WithdrawalIntent): Promise<Begun> {
+    const wallet = await this.#lockedWallet(tx, tenant, intent.wallet_id, 'wallet');
+    const existing = await this.#replayByKey(tx, tenant, intent.idempotency_key, (found) => found.type === 'withdrawal' && found.source_wallet_id === wallet.id && found.amount === intent.amount);
+    if (existing !== undefined) return existing;
+    return this.#recordOperation(tx, tenant, this.#clock.now(), {
+      type: 'withdrawal',
+      source_wallet_id: wallet.id,
+      destination_wallet_id: null,
       amount: intent.amount,
-      currency,
-      description: intent.description,
+      currency: wallet.currency,
       idempotency_key: intent.idempotency_key,
       bank_account: intent.bank_account,
-      payment_intent_id: intent.payment_intent_id ?? null,
     });
   }
 
@@ -784,21 +1100,11 @@ export class WalletService implements WalletClient {
   async #beginRefund(tx: Database, tenant: Tenant, payment_id: string, amount: bigint, idempotency_key: string | null): Promise<Begun> {
     const payment = await findOperation(tx, tenant, payment_id, 'payment');
     if (payment === undefined || payment.source_wallet_id === null) throw missing('wallet payment', payment_id, 'payment');
-    const wallet = await this.#requireWallet(tx, tenant, payment.source_wallet_id, 'payment', { lock: true });
+    const wallet = await this.#lockedWallet(tx, tenant, payment.source_wallet_id, 'payment');
     const now_ms = this.#clock.now();
 
-    if (idempotency_key !== null) {
-      const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
-      if (existing !== undefined) {
-        const same = existing.type === 'refund' && existing.refunded_payment_id === payment.id && existing.amount === amount;
-        if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
-        if (existing.status === 'pending' && existing.ledger_result === null) {
-          const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
-          return { operation: existing, attempt };
-        }
-        return { operation: existing, attempt: undefined };
-      }
-    }
+    const existing = await this.#replayByKey(tx, tenant, idempotency_key, (found) => found.type === 'refund' && found.refunded_payment_id === payment.id && found.amount === amount);
+    if (existing !== undefined) return existing;
 
     if (payment.status !== 'succeeded') {
       throw invalidRequest('payment_not_refundable', `Wallet payment ${payment.id} is ${payment.status}; only a succeeded payment can be refunded`, 'payment');
@@ -832,19 +1138,11 @@ export class WalletService implements WalletClient {
   async #beginReversal(tx: Database, tenant: Tenant, top_up_id: string, amount: bigint, idempotency_key: string): Promise<Begun> {
     const top_up = await findOperation(tx, tenant, top_up_id, 'top_up');
     if (top_up === undefined || top_up.destination_wallet_id === null) throw missing('top-up', top_up_id, 'top_up');
-    const wallet = await this.#requireWallet(tx, tenant, top_up.destination_wallet_id, 'top_up', { lock: true });
+    const wallet = await this.#lockedWallet(tx, tenant, top_up.destination_wallet_id, 'top_up');
     const now_ms = this.#clock.now();
 
-    const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
-    if (existing !== undefined) {
-      const same = existing.type === 'top_up_reversal' && existing.reversed_top_up_id === top_up.id && existing.amount === amount;
-      if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
-      if (existing.status === 'pending' && existing.ledger_result === null) {
-        const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
-        return { operation: existing, attempt };
-      }
-      return { operation: existing, attempt: undefined };
-    }
+    const existing = await this.#replayByKey(tx, tenant, idempotency_key, (found) => found.type === 'top_up_reversal' && found.reversed_top_up_id === top_up.id && found.amount === amount);
+    if (existing !== undefined) return existing;
 
     // A simulated deposit has no payment to refund, so nothing may take it back.
     if (top_up.payment_intent_id === null || top_up.status !== 'succeeded') {
@@ -875,19 +1173,11 @@ export class WalletService implements WalletClient {
   async #beginRestoration(tx: Database, tenant: Tenant, reversal_id: string, idempotency_key: string): Promise<Begun> {
     const reversal = await findOperation(tx, tenant, reversal_id, 'top_up_reversal');
     if (reversal === undefined || reversal.source_wallet_id === null) throw missing('top-up reversal', reversal_id, 'top_up_reversal');
-    const wallet = await this.#requireWallet(tx, tenant, reversal.source_wallet_id, 'top_up_reversal', { lock: true });
+    const wallet = await this.#lockedWallet(tx, tenant, reversal.source_wallet_id, 'top_up_reversal');
     const now_ms = this.#clock.now();
 
-    const existing = await findOperationByIdempotencyKey(tx, tenant, idempotency_key);
-    if (existing !== undefined) {
-      const same = existing.type === 'top_up_restoration' && existing.restored_reversal_id === reversal.id;
-      if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different operation', 'idempotency_key');
-      if (existing.status === 'pending' && existing.ledger_result === null) {
-        const attempt = await claimOperation(tx, existing, now_ms, this.#attempt_lease_ms);
-        return { operation: existing, attempt };
-      }
-      return { operation: existing, attempt: undefined };
-    }
+    const existing = await this.#replayByKey(tx, tenant, idempotency_key, (found) => found.type === 'top_up_restoration' && found.restored_reversal_id === reversal.id);
+    if (existing !== undefined) return existing;
 
     // Only money that left the wallet can come back, and only once.
     if (reversal.status !== 'succeeded') {
@@ -910,115 +1200,54 @@ export class WalletService implements WalletClient {
   }
 
   /**
-   * The last part of every operation's first step: record it as pending, with its first attempt
-   * leased to this caller, and the first row of its history.
+   * The last part of every recorded operation's first step: record it as pending, with its first
+   * attempt leased to this caller, and the first row of its history.
    */
   async #recordOperation(tx: Database, tenant: Tenant, now_ms: number, fields: NewOperation): Promise<Begun> {
-    const id = randomId(id_prefixes[fields.type]);
     const operation: OperationRecord = {
-      description: null,
-      bank_account: null,
-      refunded_payment_id: null,
-      payment_intent_id: null,
-      reversed_top_up_id: null,
-      restored_reversal_id: null,
+      ...this.#newOperationFields(tenant, fields.type, operationValue(tenant, fields.idempotency_key), now_ms),
       ...fields,
-      id,
-      merchant_id: tenant.merchant_id,
-      livemode: tenant.livemode,
-      status: 'pending',
-      failure_code: null,
-      ledger_transfer_id: operationTransferId(id),
-      ledger_result: null,
-      settlement_outcome: null,
-      settlement_failure_code: null,
-      attempt: 1,
-      next_attempt_ms: now_ms + this.#attempt_lease_ms,
-      created: secondsOf(now_ms),
+      origin: TransferOrigin.recorded,
     };
     await insertOperation(tx, operation);
-    await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
+    await insertStep(tx, { operation_id: operation.id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
     return { operation, attempt: 1 };
   }
 
-  async #checkLimits(tx: Database, tenant: Tenant, wallet: WalletRecord, amount: bigint, now_ms: number): Promise<void> {
-    const limits = await findLimits(tx, tenant, wallet.currency);
-    if (limits.per_transaction_max !== null && amount > limits.per_transaction_max) {
-      throw invalidRequest('wallet_limit_exceeded', `${amount} is over the per-transaction limit of ${limits.per_transaction_max}`, 'amount');
-    }
-    if (limits.per_day_max !== null) {
-      // The row lock on the wallet keeps two concurrent operations from both fitting under the limit.
-      const sent_today = await sumOutgoingSince(tx, wallet.id, utcDayStartSeconds(now_ms));
-      if (sent_today + amount > limits.per_day_max) {
-        throw invalidRequest('wallet_limit_exceeded', `Wallet ${wallet.id} has sent ${sent_today} today; ${amount} more is over the daily limit of ${limits.per_day_max}`, 'amount');
-      }
-    }
-  }
-
-  /** Steps 2 and 3: send the operation's transfer, outside any transaction, and record the answer. */
+  /** Steps 2 and 3: send the operation's chain, outside any transaction, and record the answer. */
   async #sendAndRecord(operation: OperationRecord, attempt: number): Promise<Advanced> {
-    let result: CreateTransferResult;
+    let outcome: ChainOutcome;
     try {
-      result = await this.#sendTransfer(operation);
+      outcome = await this.#movements.send(operation);
     } catch (error) {
       if (isAssertionError(error)) throw error;
       this.#logFailure('sending a wallet transfer to the ledger; recovery will send it again', error, { operation: operation.id });
       await releaseOperation(this.#database, operation.id, attempt, this.#clock.now() + this.#retry_delay_ms);
       throw unavailable(`The ledger is unavailable; ${operation.id} is pending and will be retried`);
     }
-    return this.#recordResult(operation, attempt, result);
+    if (outcome.kind === 'broken') this.#log('error', 'the ledger refused a wallet transfer', { operation: operation.id, result: outcome.result });
+    return this.#recordResult(operation, attempt, outcome);
   }
 
-  async #sendTransfer(operation: OperationRecord): Promise<CreateTransferResult> {
-    const event = operationTransferEvent(operation);
-    let result = await this.#createTransfer(event);
-    if (result === 'debit_account_not_found' || result === 'credit_account_not_found') {
-      // Accounts are created on first use (platform and merchant accounts), or again when a crash
-      // came between a wallet's row and its account. Creating one that exists answers `exists`.
-      const answers = await this.#ledger.createAccounts(accountEventsOf(operation));
-      for (const answer of answers) {
-        if (!isAccepted(answer.result)) this.#log('warn', 'the ledger refused an account the wallet service needs', { account: answer.id.toString(), result: answer.result });
-      }
-      result = await this.#createTransfer(event);
-    }
-    return result;
-  }
-
-  async #createTransfer(event: TransferEvent): Promise<CreateTransferResult> {
-    const answers = await this.#ledger.createTransfers([event]);
-    const answer = answers[0];
-    assert(answers.length === 1 && answer !== undefined && answer.index === 0, 'the ledger answers each event once');
-    return answer.result;
-  }
-
-  async #recordResult(operation: OperationRecord, attempt: number, result: CreateTransferResult): Promise<Advanced> {
+  async #recordResult(operation: OperationRecord, attempt: number, outcome: ChainOutcome): Promise<Advanced> {
     const now_ms = this.#clock.now();
-    const accepted = isAccepted(result);
-    let status: OperationStatus = 'failed';
-    let failure_code: string | null = null;
-    if (accepted) {
-      // A withdrawal's hold is placed; it stays pending until the bank answers.
-      status = operation.type === 'withdrawal' ? 'pending' : 'succeeded';
-    } else if (result === 'exceeds_credits') {
-      failure_code = 'insufficient_funds';
-    } else {
-      // Any other refusal means the service built a transfer the ledger cannot take: a bug or a
-      // broken chart of accounts, for a person to look at.
-      failure_code = 'ledger_refused';
-      this.#log('error', 'the ledger refused a wallet transfer', { operation: operation.id, result });
-    }
+    const accepted = outcome.kind === 'applied';
+    const ledger_result = outcome.kind === 'applied' || outcome.kind === 'refused' || outcome.kind === 'broken' ? outcome.result : outcome.kind;
+    // A withdrawal's hold is placed; it stays pending until the bank answers.
+    const status: OperationStatus = accepted ? (operation.type === 'withdrawal' ? 'pending' : 'succeeded') : 'failed';
+    const failure_code = accepted ? null : failureCodeOf(outcome);
     assert(status === 'pending' || transition(operation_transitions, 'pending', status) === 'ok');
     // The operation is read back in the same unit of work: a read after the commit would wait
     // for the sync of every commit written meanwhile, and shows nothing this one does not.
     const { recorded, current } = await this.#commits.run(async (tx) => {
       const written = await recordLedgerResult(tx, operation.id, attempt, {
-        ledger_result: result,
+        ledger_result,
         status,
         failure_code,
         next_attempt_ms: now_ms + this.#bank_poll_interval_ms,
       });
       if (written) {
-        const reason = status === 'pending' ? `hold_placed:${result}` : `ledger:${result}`;
+        const reason = status === 'pending' ? `hold_placed:${ledger_result}` : `ledger:${ledger_result}`;
         await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: status, reason, created_ms: now_ms });
         const announcement = status === 'succeeded' ? announcementOfSuccess({ ...operation, status, failure_code }) : undefined;
         if (announcement !== undefined) await this.#announce(tx, operation, announcement.type, announcement.object, now_ms);
@@ -1029,10 +1258,10 @@ export class WalletService implements WalletClient {
     assert(current !== undefined, 'an operation being sent disappeared');
     if (!recorded) {
       // Another attempt took the operation over after this one's lease ran out. Both sent the
-      // same transfer id, so their answers agree unless one was refused before the other went
-      // through; that must never go unnoticed.
+      // same chain, so their answers agree unless one was refused before the other went through;
+      // that must never go unnoticed.
       if (accepted && current.status === 'failed' && !isAccepted(current.ledger_result)) {
-        this.#log('error', 'the ledger accepted a transfer for an operation recorded as failed; it needs a person', { operation: operation.id, result });
+        this.#log('error', 'the ledger accepted a transfer for an operation recorded as failed; it needs a person', { operation: operation.id, ledger_result });
       }
       return { operation: current, refusal: refusalOf(current) };
     }
@@ -1062,28 +1291,29 @@ export class WalletService implements WalletClient {
   async #applySettlement(operation: OperationRecord): Promise<OperationRecord> {
     const outcome = operation.settlement_outcome;
     assert(outcome !== null, 'a settlement is applied only once decided');
-    let result: CreateTransferResult;
+    let result: string | undefined;
     try {
-      result = await this.#createTransfer(settlementTransferEvent(operation, outcome));
+      [result] = (await this.#ledger.createTransfers([settlementTransferEvent(operation, outcome)])).map((answer) => answer.result);
     } catch (error) {
       if (isAssertionError(error)) throw error;
       this.#logFailure('settling a withdrawal in the ledger; recovery will send it again', error, { withdrawal: operation.id });
       await scheduleOperation(this.#database, operation.id, this.#clock.now() + this.#retry_delay_ms);
       throw unavailable(`The ledger is unavailable; the settlement of ${operation.id} will be retried`);
     }
-    if (!isAccepted(result)) {
+    if (!isAccepted(result ?? null)) {
       // The hold is missing or was resolved the other way, although the decision is fenced: the
       // books and this table disagree, and a person must look.
       this.#log('error', 'the ledger refused a withdrawal settlement', { withdrawal: operation.id, outcome, result });
-      throw new ApiError('api_error', 'ledger_refused', `The ledger refused to settle ${operation.id} (${result})`);
+      throw new ApiError('api_error', 'ledger_refused', `The ledger refused to settle ${operation.id} (${result ?? 'no answer'})`);
     }
+    if (outcome === 'failed' && operation.ledger_layout === LedgerLayout.book_of_record) await this.#releaseUsage(operation);
     assert(transition(operation_transitions, 'pending', outcome) === 'ok');
     const now_ms = this.#clock.now();
     const failure_code = outcome === 'failed' ? operation.settlement_failure_code : null;
     await this.#database.transaction(async (tx) => {
       const ended = await finishOperation(tx, operation.id, outcome, failure_code);
       if (!ended) return;
-      await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: outcome, reason: `ledger:${result}`, created_ms: now_ms });
+      await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: outcome, reason: `ledger:${result ?? 'ok'}`, created_ms: now_ms });
       const type = outcome === 'succeeded' ? 'wallet.withdrawal.succeeded' : 'wallet.withdrawal.failed';
       await this.#announce(tx, operation, type, withdrawalToWire({ ...operation, status: outcome, failure_code }), now_ms);
     });
@@ -1091,6 +1321,23 @@ export class WalletService implements WalletClient {
     const current = await findOperationById(this.#database, operation.id);
     assert(current !== undefined, 'a withdrawal being settled disappeared');
     return current;
+  }
+
+  /**
+   * A failed withdrawal no longer counts against the day's allowance, as if it had never been
+   * sent. Only a limited wallet's usage is still pending to void; anything else the ledger answers
+   * (released already, expired at midnight, the wallet frozen meanwhile) leaves it to midnight.
+   */
+  async #releaseUsage(operation: OperationRecord): Promise<void> {
+    try {
+      const [answer] = await this.#ledger.createTransfers([usageVoidEvent(operation)]);
+      if (answer !== undefined && answer.result !== 'ok' && answer.result !== 'exists' && answer.result !== 'pending_transfer_already_voided') {
+        this.#log('info', 'a failed withdrawal kept its daily usage until midnight', { withdrawal: operation.id, result: answer.result });
+      }
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      this.#logFailure('giving back a failed withdrawal\'s daily usage; it expires at midnight', error, { withdrawal: operation.id });
+    }
   }
 
   // Events.
@@ -1153,14 +1400,30 @@ export class WalletService implements WalletClient {
     return value;
   }
 
-  async #requireWallet(database: Database, tenant: Tenant, id: string, param: string, options: { lock: boolean } = { lock: false }): Promise<WalletRecord> {
-    const wallet = isPlausibleId(id) ? await findWallet(database, tenant, id, options) : undefined;
+  /** The tenant's wallet, from memory when this instance has read it before: wallet rows never change but for their status. */
+  async #requireWallet(tenant: Tenant, id: string, param: string): Promise<WalletRecord> {
+    const cached = this.#wallets.get(id);
+    if (cached !== undefined) {
+      if (cached.merchant_id === tenant.merchant_id && cached.livemode === tenant.livemode) return cached;
+      throw missing('wallet', id, param);
+    }
+    const wallet = isPlausibleId(id) ? await findWallet(this.#database, tenant, id) : undefined;
+    if (wallet === undefined) throw missing('wallet', String(id).slice(0, 64), param);
+    this.#wallets.set(wallet.id, wallet);
+    return wallet;
+  }
+
+  /** The tenant's wallet, locked for the transaction (PostgreSQL), for checks that compare operations of one wallet. */
+  async #lockedWallet(tx: Database, tenant: Tenant, id: string, param: string): Promise<WalletRecord> {
+    const wallet = isPlausibleId(id) ? await findWallet(tx, tenant, id, { lock: true }) : undefined;
     if (wallet === undefined) throw missing('wallet', String(id).slice(0, 64), param);
     return wallet;
   }
 
   async #requireOperation(tenant: Tenant, id: string, type: OperationType): Promise<OperationRecord> {
-    const operation = isPlausibleId(id) ? await findOperation(this.#database, tenant, id, type) : undefined;
+    await this.#projection.settled();
+    let operation = isPlausibleId(id) ? await findOperation(this.#database, tenant, id, type) : undefined;
+    if (operation === undefined && isPlausibleId(id)) operation = await this.#operationFromLedger(tenant, id, type);
     const names: Record<OperationType, string> = {
       top_up: 'top-up',
       transfer: 'wallet transfer',
@@ -1174,19 +1437,50 @@ export class WalletService implements WalletClient {
     return operation;
   }
 
-  /** Balances of the wallets, in order, from one ledger lookup. */
-  async #balances(wallets: readonly WalletRecord[]): Promise<WalletBalance[]> {
+  /** A projected operation another instance answered and has not written yet, read from its transfer. */
+  async #operationFromLedger(tenant: Tenant, id: string, type: OperationType): Promise<OperationRecord | undefined> {
+    const value = operationValueOf(id);
+    if (value === undefined || operationIdOf(type, value) !== id) return undefined;
+    const [found] = await this.#ledger.lookupTransfers([value]);
+    if (found === undefined || found.transfer.user_data_32 !== TransferOrigin.projected) return undefined;
+    const wallets = await findWalletsByLedgerAccounts(this.#database, [found.transfer.debit_account_id, found.transfer.credit_account_id]);
+    const operation = operationOfTransfer(found.transfer, wallets);
+    if (operation === undefined || operation.type !== type || operation.merchant_id !== tenant.merchant_id || operation.livemode !== tenant.livemode) return undefined;
+    return operation;
+  }
+
+  /** Balances and statuses of the wallets, in order, from one ledger lookup of their money and control accounts. */
+  async #states(wallets: readonly WalletRecord[]): Promise<(WalletState | undefined)[]> {
     if (wallets.length === 0) return [];
     let accounts: Account[];
     try {
-      accounts = await this.#ledger.lookupAccounts(wallets.map((wallet) => wallet.ledger_account_id));
+      accounts = await this.#ledger.lookupAccounts(wallets.flatMap((wallet) => [wallet.ledger_account_id, walletControlAccountId(wallet.id)]));
     } catch (error) {
       if (isAssertionError(error)) throw error;
       this.#logFailure('reading wallet balances', error);
       throw unavailable('The ledger is unavailable; balances cannot be read now');
     }
     const by_id = new Map(accounts.map((account) => [account.id, account]));
-    return wallets.map((wallet) => balanceOf(by_id.get(wallet.ledger_account_id)));
+    return wallets.map((wallet) => {
+      const control = by_id.get(walletControlAccountId(wallet.id));
+      // A wallet whose control account the ledger does not have yet keeps the status of its row.
+      const status: WalletStatus = control === undefined ? wallet.status : (control.flags & closed_flag) !== 0 ? 'frozen' : 'active';
+      return { balance: balanceOf(by_id.get(wallet.ledger_account_id)), status };
+    });
+  }
+
+  #walletWire(wallet: WalletRecord, state: WalletState | undefined): Wallet {
+    return walletToWire({ ...wallet, status: state?.status ?? wallet.status }, state?.balance ?? zero_balance);
+  }
+
+  async #unavailableAsError<T>(work: () => Promise<T>, message: string): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (isAssertionError(error) || error instanceof ApiError) throw error;
+      this.#logFailure(message, error);
+      throw unavailable(message);
+    }
   }
 
   #logFailure(what: string, error: unknown, fields: Record<string, unknown> = {}): void {

@@ -55,11 +55,19 @@ export interface OperationRecord {
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
+  /** Milliseconds; the book-of-record layout's transfers carry it. Legacy rows have `created` × 1000. */
+  readonly created_ms: number;
+  /** How the operation's transfers are laid out (chart.ts LedgerLayout). */
+  readonly ledger_layout: number;
+  /** Where the operation's transfer was written from (chart.ts TransferOrigin); 0 for legacy rows. */
+  readonly origin: number;
 }
 
 export interface LimitsRecord {
   readonly per_transaction_max: bigint | null;
   readonly per_day_max: bigint | null;
+  /** Raised by every change of per_day_max; the ledger grants wallets the allowance of the version they follow. */
+  readonly day_limit_version: number;
 }
 
 interface WalletRow {
@@ -103,6 +111,9 @@ interface OperationRow {
   readonly attempt: number;
   readonly next_attempt_ms: number;
   readonly created: number;
+  readonly created_ms: number | string | null;
+  readonly ledger_layout: number;
+  readonly origin: number;
 }
 
 function oneOf<const Value extends string>(values: readonly Value[], value: string, what: string): Value {
@@ -166,6 +177,9 @@ function operationFromRow(row: OperationRow): OperationRecord {
     attempt: row.attempt,
     next_attempt_ms: row.next_attempt_ms,
     created: row.created,
+    created_ms: row.created_ms === null ? row.created * 1_000 : Number(row.created_ms),
+    ledger_layout: row.ledger_layout,
+    origin: row.origin,
   };
 }
 
@@ -195,6 +209,13 @@ export async function findWallet(database: Database, tenant: Tenant, id: string,
   return row === undefined ? undefined : walletFromRow(row);
 }
 
+/** A wallet by id alone, for internal passes that are not on behalf of a tenant. */
+export async function findWalletById(database: Database, id: string): Promise<WalletRecord | undefined> {
+  const rows = await database.query<WalletRow>('SELECT * FROM wallets WHERE id = ?', [id]);
+  const row = rows[0];
+  return row === undefined ? undefined : walletFromRow(row);
+}
+
 export async function findWalletOfCustomer(database: Database, tenant: Tenant, customer: string, currency: CurrencyCode): Promise<WalletRecord | undefined> {
   const rows = await database.query<WalletRow>(`SELECT * FROM wallets WHERE ${tenant_condition} AND customer = ? AND currency = ?`, [
     ...tenantParams(tenant),
@@ -219,43 +240,64 @@ export async function updateWalletStatus(database: Database, id: string, status:
 
 // Operations.
 
+const operation_columns = `id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
+  status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
+  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, payment_intent_id, reversed_top_up_id,
+  restored_reversal_id, attempt, next_attempt_ms, created, created_ms, ledger_layout, origin`;
+const operation_column_count = 30;
+const operation_placeholders = `(${Array.from({ length: operation_column_count }, () => '?').join(', ')})`;
+
+function operationValues(operation: OperationRecord): unknown[] {
+  return [
+    operation.id,
+    operation.merchant_id,
+    operation.livemode,
+    operation.type,
+    operation.source_wallet_id,
+    operation.destination_wallet_id,
+    operation.amount,
+    operation.currency.toLowerCase(),
+    operation.description,
+    operation.status,
+    operation.failure_code,
+    operation.idempotency_key,
+    operation.ledger_transfer_id.toString(),
+    operation.ledger_result,
+    operation.settlement_outcome,
+    operation.settlement_failure_code,
+    operation.bank_account?.account_holder_name ?? null,
+    operation.bank_account?.routing_number ?? null,
+    operation.bank_account?.account_number ?? null,
+    operation.bank_account?.country ?? null,
+    operation.refunded_payment_id,
+    operation.payment_intent_id,
+    operation.reversed_top_up_id,
+    operation.restored_reversal_id,
+    operation.attempt,
+    operation.next_attempt_ms,
+    operation.created,
+    operation.created_ms,
+    operation.ledger_layout,
+    operation.origin,
+  ];
+}
+
 export async function insertOperation(database: Database, operation: OperationRecord): Promise<void> {
-  await database.execute(
-    `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
-       status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
-       bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, payment_intent_id, reversed_top_up_id,
-       restored_reversal_id, attempt, next_attempt_ms, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [
-      operation.id,
-      operation.merchant_id,
-      operation.livemode,
-      operation.type,
-      operation.source_wallet_id,
-      operation.destination_wallet_id,
-      operation.amount,
-      operation.currency.toLowerCase(),
-      operation.description,
-      operation.status,
-      operation.failure_code,
-      operation.idempotency_key,
-      operation.ledger_transfer_id.toString(),
-      operation.ledger_result,
-      operation.settlement_outcome,
-      operation.settlement_failure_code,
-      operation.bank_account?.account_holder_name ?? null,
-      operation.bank_account?.routing_number ?? null,
-      operation.bank_account?.account_number ?? null,
-      operation.bank_account?.country ?? null,
-      operation.refunded_payment_id,
-      operation.payment_intent_id,
-      operation.reversed_top_up_id,
-      operation.restored_reversal_id,
-      operation.attempt,
-      operation.next_attempt_ms,
-      operation.created,
-    ],
+  await database.execute(`INSERT INTO wallet_operations (${operation_columns}) VALUES ${operation_placeholders}`, operationValues(operation));
+}
+
+/**
+ * Inserts operations that are not there yet, in one statement, and returns the ids it inserted:
+ * the projection and the rebuild from the ledger may both write an operation, and only the first
+ * write counts (its event is written with it).
+ */
+export async function insertOperationsIfAbsent(database: Database, operations: readonly OperationRecord[]): Promise<Set<string>> {
+  if (operations.length === 0) return new Set();
+  const rows = await database.query<{ id: string }>(
+    `INSERT INTO wallet_operations (${operation_columns}) VALUES ${operations.map(() => operation_placeholders).join(', ')} ON CONFLICT DO NOTHING RETURNING id`,
+    operations.flatMap(operationValues),
   );
+  return new Set(rows.map((row) => row.id));
 }
 
 /** An operation inside the tenant, of one type when `type` is given. */
@@ -303,20 +345,6 @@ export async function listOperationsOfWallet(database: Database, tenant: Tenant,
     page,
   });
   return { data: listed.data.map(operationFromRow), has_more: listed.has_more };
-}
-
-/**
- * What the wallet has sent out (pending or succeeded) since `since` (unix seconds). Reversals of
- * top-ups do not count: the customer did not spend that money, a refund took it back.
- */
-export async function sumOutgoingSince(database: Database, wallet_id: string, since: number): Promise<bigint> {
-  // The sum may pass 2^53 - 1 in theory, so it is read as text and converted exactly.
-  const rows = await database.query<{ total: string }>(
-    `SELECT CAST(COALESCE(SUM(amount), 0) AS TEXT) AS total FROM wallet_operations
-     WHERE source_wallet_id = ? AND created >= ? AND status IN ('pending', 'succeeded') AND type <> 'top_up_reversal'`,
-    [wallet_id, since],
-  );
-  return BigInt(rows[0]?.total ?? '0');
 }
 
 /** What has been refunded of a wallet payment, counting refunds still pending. */
@@ -454,6 +482,18 @@ export async function insertStep(
   ]);
 }
 
+/** Appends several history steps in one statement. */
+export async function insertSteps(
+  database: Database,
+  steps: readonly { operation_id: string; from_status: OperationStatus | null; to_status: OperationStatus; reason: string; created_ms: number }[],
+): Promise<void> {
+  if (steps.length === 0) return;
+  await database.execute(
+    `INSERT INTO wallet_operation_steps (operation_id, from_status, to_status, reason, created_ms) VALUES ${steps.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+    steps.flatMap((step) => [step.operation_id, step.from_status, step.to_status, step.reason, step.created_ms]),
+  );
+}
+
 export interface StepRecord {
   readonly from_status: string | null;
   readonly to_status: string;
@@ -469,22 +509,69 @@ export async function listSteps(database: Database, operation_id: string): Promi
 // Limits.
 
 export async function findLimits(database: Database, tenant: Tenant, currency: CurrencyCode): Promise<LimitsRecord> {
-  const rows = await database.query<{ per_transaction_max: number | null; per_day_max: number | null }>(
-    `SELECT per_transaction_max, per_day_max FROM wallet_limits WHERE ${tenant_condition} AND currency = ?`,
+  const rows = await database.query<{ per_transaction_max: number | null; per_day_max: number | null; day_limit_version: number }>(
+    `SELECT per_transaction_max, per_day_max, day_limit_version FROM wallet_limits WHERE ${tenant_condition} AND currency = ?`,
     [...tenantParams(tenant), currency.toLowerCase()],
   );
   const row = rows[0];
   return {
     per_transaction_max: row?.per_transaction_max === undefined || row.per_transaction_max === null ? null : BigInt(row.per_transaction_max),
     per_day_max: row?.per_day_max === undefined || row.per_day_max === null ? null : BigInt(row.per_day_max),
+    day_limit_version: row?.day_limit_version ?? 0,
   };
 }
 
 export async function saveLimits(database: Database, tenant: Tenant, currency: CurrencyCode, limits: LimitsRecord, now_ms: number): Promise<void> {
   await database.execute(
-    `INSERT INTO wallet_limits (merchant_id, livemode, currency, per_transaction_max, per_day_max, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+    `INSERT INTO wallet_limits (merchant_id, livemode, currency, per_transaction_max, per_day_max, day_limit_version, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (merchant_id, livemode, currency) DO UPDATE SET
-       per_transaction_max = excluded.per_transaction_max, per_day_max = excluded.per_day_max, updated_ms = excluded.updated_ms`,
-    [...tenantParams(tenant), currency.toLowerCase(), limits.per_transaction_max, limits.per_day_max, now_ms],
+       per_transaction_max = excluded.per_transaction_max, per_day_max = excluded.per_day_max,
+       day_limit_version = excluded.day_limit_version, updated_ms = excluded.updated_ms`,
+    [...tenantParams(tenant), currency.toLowerCase(), limits.per_transaction_max, limits.per_day_max, limits.day_limit_version, now_ms],
   );
+}
+
+// Wallets by ledger account, for rebuilding operations from the ledger.
+
+export async function findWalletsByLedgerAccounts(database: Database, account_ids: readonly bigint[]): Promise<Map<bigint, WalletRecord>> {
+  const found = new Map<bigint, WalletRecord>();
+  if (account_ids.length === 0) return found;
+  const rows = await database.query<WalletRow>(`SELECT * FROM wallets WHERE ledger_account_id IN (${account_ids.map(() => '?').join(', ')})`, account_ids.map(String));
+  for (const row of rows) {
+    const wallet = walletFromRow(row);
+    found.set(wallet.ledger_account_id, wallet);
+  }
+  return found;
+}
+
+// Projection cursors: what each wallet instance has written of what it answered.
+
+export interface ProjectionCursor {
+  readonly instance_id: string;
+  /** The transfer of the last operation the instance wrote; everything it answered before is written. */
+  readonly last_transfer_id: bigint;
+  readonly heartbeat_ms: number;
+}
+
+export async function saveProjectionCursor(database: Database, cursor: ProjectionCursor): Promise<void> {
+  await database.execute(
+    `INSERT INTO wallet_projection_cursors (instance_id, last_transfer_id, heartbeat_ms) VALUES (?, ?, ?)
+     ON CONFLICT (instance_id) DO UPDATE SET last_transfer_id = excluded.last_transfer_id, heartbeat_ms = excluded.heartbeat_ms`,
+    [cursor.instance_id, cursor.last_transfer_id.toString(), cursor.heartbeat_ms],
+  );
+}
+
+export async function touchProjectionCursor(database: Database, instance_id: string, heartbeat_ms: number): Promise<void> {
+  await database.execute('UPDATE wallet_projection_cursors SET heartbeat_ms = ? WHERE instance_id = ?', [heartbeat_ms, instance_id]);
+}
+
+export async function listProjectionCursors(database: Database): Promise<ProjectionCursor[]> {
+  const rows = await database.query<{ instance_id: string; last_transfer_id: string; heartbeat_ms: number }>(
+    'SELECT instance_id, last_transfer_id, heartbeat_ms FROM wallet_projection_cursors ORDER BY instance_id',
+  );
+  return rows.map((row) => ({ instance_id: row.instance_id, last_transfer_id: BigInt(row.last_transfer_id), heartbeat_ms: Number(row.heartbeat_ms) }));
+}
+
+export async function deleteProjectionCursor(database: Database, instance_id: string): Promise<void> {
+  await database.execute('DELETE FROM wallet_projection_cursors WHERE instance_id = ?', [instance_id]);
 }

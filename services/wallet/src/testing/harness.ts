@@ -43,10 +43,22 @@ export interface Harness {
   readonly wallets: WalletService;
   /** Another service on the same database and ledger (a restart, or a second instance); closed with the harness. */
   service(options?: Partial<Pick<WalletServiceOptions, 'clock' | 'ledger' | 'bank' | 'attempt_lease_ms' | 'recovery_interval_ms' | 'events'>>): WalletService;
+  /**
+   * A ledger of its own, on the same kind of store, whose time is `clock`'s: for tests that move
+   * time across a UTC midnight, which the ledger sees when it expires a day's usage. Closed with
+   * the harness.
+   */
+  ledgerOnClock(clock: Clock): Promise<LedgerService>;
   close(): Promise<void>;
 }
 
-async function assemble(dialect: 'sqlite' | 'postgres', database: ServiceDatabase, ledger: LedgerService, cleanup: () => Promise<void>): Promise<Harness> {
+async function assemble(
+  dialect: 'sqlite' | 'postgres',
+  database: ServiceDatabase,
+  ledger: LedgerService,
+  openLedger: (clock: Clock) => Promise<LedgerService>,
+  cleanup: () => Promise<void>,
+): Promise<Harness> {
   await database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
   const customers = new TestCustomers();
@@ -58,6 +70,7 @@ async function assemble(dialect: 'sqlite' | 'postgres', database: ServiceDatabas
   };
   const wallets = service({ recovery_interval_ms: 60_000 });
   await wallets.start();
+  const ledgers: LedgerService[] = [];
   return {
     dialect,
     database,
@@ -66,9 +79,15 @@ async function assemble(dialect: 'sqlite' | 'postgres', database: ServiceDatabas
     customers,
     wallets,
     service,
+    ledgerOnClock: async (clock) => {
+      const opened = await openLedger(clock);
+      ledgers.push(opened);
+      return opened;
+    },
     close: async () => {
       for (const each of services) await each.close();
       bank.close();
+      for (const each of ledgers) await each.close();
       await ledger.close();
       await database.close();
       await cleanup();
@@ -83,7 +102,13 @@ export async function openSqliteHarness(): Promise<Harness> {
   });
   const file = join(directory.path, 'wallet.sqlite');
   const database = createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file });
-  return assemble('sqlite', database, ledger, () => directory.remove());
+  const openLedger = async (clock: Clock) =>
+    LedgerService.open(await openLedgerStore({ kind: 'sqlite', file: join(directory.path, `${randomId('ledger')}.sqlite`) }, { migrate: true }), {
+      batch_wait_ms: 0,
+      clock: clockInNanoseconds(clock),
+      expiry_wake_up: false,
+    });
+  return assemble('sqlite', database, ledger, openLedger, () => directory.remove());
 }
 
 export async function openPostgresHarness(url: string): Promise<Harness> {
@@ -97,10 +122,25 @@ export async function openPostgresHarness(url: string): Promise<Harness> {
     url,
     schema: wallet_schema.schema,
   });
-  return assemble('postgres', database, ledger, async () => {
+  const clocked_schemas: { drop(): Promise<void> }[] = [];
+  const openLedger = async (clock: Clock) => {
+    const schema = await withTemporarySchema(url);
+    clocked_schemas.push(schema);
+    return LedgerService.open(await openLedgerStore({ kind: 'postgres', url, schema: schema.schema }, { migrate: true }), {
+      batch_wait_ms: 0,
+      clock: clockInNanoseconds(clock),
+      expiry_wake_up: false,
+    });
+  };
+  return assemble('postgres', database, ledger, openLedger, async () => {
     await ledger_schema.drop();
     await wallet_schema.drop();
+    for (const schema of clocked_schemas) await schema.drop();
   });
+}
+
+function clockInNanoseconds(clock: Clock): { nowNs(): bigint } {
+  return { nowNs: () => BigInt(clock.now()) * 1_000_000n };
 }
 
 /** A fresh merchant in test mode, so that tests sharing a harness never see each other. */
@@ -133,6 +173,7 @@ export function unavailableLedger(ledger: LedgerClient): LedgerClient {
     lookupTransfers: (ids) => ledger.lookupTransfers(ids),
     getAccountTransfers: (filter) => ledger.getAccountTransfers(filter),
     getAccountBalances: (filter) => ledger.getAccountBalances(filter),
+    queryTransfers: (filter) => ledger.queryTransfers(filter),
   };
 }
 
@@ -148,6 +189,7 @@ export function answerLosingLedger(ledger: LedgerClient): LedgerClient {
     lookupTransfers: (ids) => ledger.lookupTransfers(ids),
     getAccountTransfers: (filter) => ledger.getAccountTransfers(filter),
     getAccountBalances: (filter) => ledger.getAccountBalances(filter),
+    queryTransfers: (filter) => ledger.queryTransfers(filter),
   };
 }
 

@@ -4,8 +4,9 @@ import { ApiError, ManualClock, type Tenant } from '@paygrid/kernel';
 import { TransferCode, amount_max, merchantBalanceAccountId, platformAccountId } from '@paygrid/ledger';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { simulated_bank_account_numbers } from '../bank';
-import { operationTransferId, settlementTransferId, walletAccountId } from '../chart';
-import { insertOperation, insertStep, listSteps } from '../store';
+import { LedgerLayout, legacyOperationTransferId, settlementTransferId, walletAccountId } from '../chart';
+import { operationTransferId } from '../operation-ids';
+import { insertOperation, insertStep, listProjectionCursors, listSteps } from '../store';
 import { outbox_retention_ms_default, type WalletService } from '../service';
 import type { Wallet } from '../types';
 import { answerLosingLedger, eventually, newTenant, newWallet, unavailableLedger, unreachableBank, type Harness } from './harness';
@@ -438,7 +439,9 @@ export function walletSuite(open: () => Promise<Harness>): void {
   it('enforces the per-transaction and per-day limits, across UTC midnight, moving nothing when refused', async () => {
     const tenant = newTenant();
     const clock = new ManualClock(Date.UTC(2030, 2, 10, 22, 0));
-    const limited = harness.service({ clock });
+    // The ledger expires a day's usage at midnight by its own time, so it shares the test's clock.
+    const limited = harness.service({ clock, ledger: await harness.ledgerOnClock(clock) });
+    const available = async (_tenant: Tenant, wallet_id: string) => (await limited.getWallet(tenant, wallet_id)).balance.available;
     const wallet = await newWallet(harness, limited, tenant);
     const other = await newWallet(harness, limited, tenant);
     await limited.topUp(tenant, wallet.id, { amount: 100_000n });
@@ -466,16 +469,25 @@ export function walletSuite(open: () => Promise<Harness>): void {
       param: 'amount',
     });
     await expectApiError(limited.pay(tenant, wallet.id, { amount: 501n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
-    const history_before = (await limited.listTransactions(tenant, wallet.id, {})).data.length;
+    const history_before = (await limited.listTransactions(tenant, wallet.id, {})).data;
     expect(await available(tenant, wallet.id)).toBe(98_000n);
-    // Refusals inserted nothing: three lines (top-up, transfer, payment).
-    expect(history_before).toBe(3);
+    // The ledger refused the last two in the commit that would have moved the money; they are in
+    // the history as failed. The per-transaction refusal never reached the ledger and left nothing.
+    expect(history_before.map((line) => [line.type, line.status])).toEqual([
+      ['payment', 'failed'],
+      ['withdrawal', 'failed'],
+      ['payment', 'succeeded'],
+      ['transfer_out', 'succeeded'],
+      ['top_up', 'succeeded'],
+    ]);
     await limited.pay(tenant, wallet.id, { amount: 500n });
 
     // One minute before midnight the day is still full; at midnight it starts again.
     clock.set(Date.UTC(2030, 2, 10, 23, 59));
     await expectApiError(limited.pay(tenant, wallet.id, { amount: 1n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
-    clock.set(Date.UTC(2030, 2, 11, 0, 0));
+    // The ledger releases a day's usage at midnight by its own timestamps, which run a few
+    // nanoseconds ahead of the wall clock (each is unique); one second after midnight all is back.
+    clock.set(Date.UTC(2030, 2, 11, 0, 0, 1));
     await limited.pay(tenant, wallet.id, { amount: 1_000n });
     await limited.pay(tenant, wallet.id, { amount: 1_000n });
     await expectApiError(limited.pay(tenant, wallet.id, { amount: 501n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
@@ -708,7 +720,7 @@ export function walletSuite(open: () => Promise<Harness>): void {
         status: 'pending',
         failure_code: null,
         idempotency_key: null,
-        ledger_transfer_id: operationTransferId(id),
+        ledger_transfer_id: legacyOperationTransferId(id),
         ledger_result: null,
         settlement_outcome: null,
         settlement_failure_code: null,
@@ -720,6 +732,10 @@ export function walletSuite(open: () => Promise<Harness>): void {
         attempt: 1,
         next_attempt_ms: now_ms + 60_000,
         created: Math.floor(now_ms / 1000),
+        created_ms: now_ms,
+        // A row as the saga wrote it before the ledger was the book of record.
+        ledger_layout: LedgerLayout.legacy,
+        origin: 0,
       });
       await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
     });
@@ -843,7 +859,7 @@ export function walletSuite(open: () => Promise<Harness>): void {
     expect(account?.debits_posted).toBe(2_000n);
   });
 
-  it('holds the daily limit under concurrency: the wallet row lock serializes the check', async () => {
+  it('holds the daily limit under concurrency: the ledger serializes the check', async () => {
     const tenant = newTenant();
     const source = await funded(tenant, 100_000n);
     const destination = await newWallet(harness, wallets, tenant);
@@ -854,5 +870,105 @@ export function walletSuite(open: () => Promise<Harness>): void {
     expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(5);
     for (const outcome of outcomes) if (outcome.status === 'rejected') expect((outcome.reason as ApiError).code).toBe('wallet_limit_exceeded');
     expect(await available(tenant, destination.id)).toBe(500n);
+  });
+
+  it('lowers and raises a daily limit mid-day against what the wallet has already sent today', async () => {
+    const tenant = newTenant();
+    const clock = new ManualClock(Date.UTC(2030, 4, 1, 9, 0));
+    const limited = harness.service({ clock, ledger: await harness.ledgerOnClock(clock) });
+    const wallet = await newWallet(harness, limited, tenant);
+    const other = await newWallet(harness, limited, tenant);
+    await limited.topUp(tenant, wallet.id, { amount: 10_000n });
+    await limited.setLimits(tenant, { currency: 'usd', per_day_max: 1_000n });
+    await limited.pay(tenant, wallet.id, { amount: 800n });
+    // Lowered below what was sent today: nothing more today, and the refusal moves nothing.
+    await limited.setLimits(tenant, { currency: 'usd', per_day_max: 500n });
+    await expectApiError(limited.pay(tenant, wallet.id, { amount: 1n }), { type: 'invalid_request_error', code: 'wallet_limit_exceeded', param: 'amount' });
+    // Raised: today's 800 still counts against it.
+    await limited.setLimits(tenant, { currency: 'usd', per_day_max: 2_000n });
+    await expectApiError(limited.transfer(tenant, { source: wallet.id, destination: other.id, amount: 1_201n, currency: 'usd' }), {
+      type: 'invalid_request_error',
+      code: 'wallet_limit_exceeded',
+      param: 'amount',
+    });
+    await limited.transfer(tenant, { source: wallet.id, destination: other.id, amount: 1_200n, currency: 'usd' });
+    expect((await limited.getWallet(tenant, wallet.id)).balance.available).toBe(8_000n);
+    // Lifted: no allowance is consulted, and a wallet of a merchant with no limit was never granted one.
+    await limited.setLimits(tenant, { currency: 'usd', per_day_max: null });
+    await limited.pay(tenant, wallet.id, { amount: 5_000n });
+    expect((await limited.getWallet(tenant, wallet.id)).balance.available).toBe(3_000n);
+    await expectApiError(limited.setLimits(tenant, { currency: 'usd', per_day_max: 1n << 40n }), { type: 'invalid_request_error', code: 'amount_invalid', param: 'per_day_max' });
+  });
+
+  it('refuses a frozen wallet\'s money on every instance from the freeze on, since the ledger holds the freeze', async () => {
+    const tenant = newTenant();
+    const source = await funded(tenant, 1_000n);
+    const destination = await newWallet(harness, wallets, tenant);
+    const other_instance = harness.service();
+    // The other instance has read the wallet and moved money before the freeze.
+    await other_instance.transfer(tenant, { source: source.id, destination: destination.id, amount: 100n, currency: 'usd' });
+    await wallets.updateWallet(tenant, source.id, { status: 'frozen' });
+    await expectApiError(other_instance.transfer(tenant, { source: source.id, destination: destination.id, amount: 1n, currency: 'usd' }), {
+      type: 'invalid_request_error',
+      code: 'wallet_frozen',
+      param: 'source',
+    });
+    expect((await other_instance.getWallet(tenant, source.id)).status).toBe('frozen');
+    // Freezing twice is one freeze; unfreezing from the other instance lets money go again.
+    await wallets.updateWallet(tenant, source.id, { status: 'frozen' });
+    await other_instance.updateWallet(tenant, source.id, { status: 'active' });
+    await wallets.pay(tenant, source.id, { amount: 1n });
+    expect(await available(tenant, source.id)).toBe(899n);
+    // A second freeze and unfreeze get transfers of their own.
+    await other_instance.updateWallet(tenant, source.id, { status: 'frozen' });
+    await expectApiError(wallets.pay(tenant, source.id, { amount: 1n }), { type: 'invalid_request_error', code: 'wallet_frozen', param: 'wallet' });
+    await wallets.updateWallet(tenant, source.id, { status: 'active' });
+    await wallets.pay(tenant, source.id, { amount: 1n });
+    expect(await available(tenant, source.id)).toBe(898n);
+  });
+
+  it('rebuilds from the ledger, once, the movements a dead instance answered but never wrote', async () => {
+    const tenant = newTenant();
+    const alice = await funded(tenant, 1_000n);
+    const bob = await newWallet(harness, wallets, tenant);
+    const before = new Set((await listProjectionCursors(harness.database)).map((cursor) => cursor.instance_id));
+    const dying = harness.service();
+    await dying.start();
+    const dying_cursor = (await listProjectionCursors(harness.database)).find((cursor) => !before.has(cursor.instance_id));
+    expect(dying_cursor).toBeDefined();
+    const answered = [
+      await dying.transfer(tenant, { source: alice.id, destination: bob.id, amount: 10n, currency: 'usd' }),
+      await dying.transfer(tenant, { source: alice.id, destination: bob.id, amount: 20n, currency: 'usd', idempotency_key: 'rebuilt-1' }),
+      await dying.pay(tenant, alice.id, { amount: 30n }),
+    ];
+    // As if the process died after the ledger answered and before its rows were written: the rows
+    // are gone and the cursor never moved past where the instance claimed it.
+    await dying.listTransfers(tenant, {});
+    await harness.database.execute(`DELETE FROM wallet_operations WHERE id IN (${answered.map(() => '?').join(', ')})`, answered.map((each) => each.id));
+    await harness.database.execute('UPDATE wallet_projection_cursors SET last_transfer_id = ?, heartbeat_ms = 0 WHERE instance_id = ?', [
+      (dying_cursor?.last_transfer_id ?? 0n).toString(),
+      dying_cursor?.instance_id ?? '',
+    ]);
+    expect((await wallets.listTransactions(tenant, alice.id, {})).data.map((line) => line.id)).not.toContain(answered[0]?.id);
+
+    const restarted = harness.service();
+    await restarted.start();
+    const history = (await restarted.listTransactions(tenant, alice.id, {})).data;
+    expect(history.map((line) => [line.id, line.type, line.amount, line.status])).toEqual([
+      [answered[2]?.id, 'payment', -30n, 'succeeded'],
+      [answered[1]?.id, 'transfer_out', -20n, 'succeeded'],
+      [answered[0]?.id, 'transfer_out', -10n, 'succeeded'],
+      [expect.stringMatching(/^tu_/), 'top_up', 1_000n, 'succeeded'],
+    ]);
+    // The rebuilt rows read as the first answers did, and the dead cursor is gone.
+    expect(await restarted.getTransfer(tenant, answered[0]?.id ?? '')).toEqual(answered[0]);
+    expect((await listProjectionCursors(harness.database)).some((each) => each.instance_id === dying_cursor?.instance_id)).toBe(false);
+    // A retry under the key meets the same transfer; nothing moved twice, nothing is listed twice.
+    expect(await restarted.transfer(tenant, { source: alice.id, destination: bob.id, amount: 20n, currency: 'usd', idempotency_key: 'rebuilt-1' })).toEqual(answered[1]);
+    const again = harness.service();
+    await again.start();
+    expect((await again.listTransactions(tenant, alice.id, {})).data).toHaveLength(4);
+    expect(await available(tenant, alice.id)).toBe(940n);
+    expect(await available(tenant, bob.id)).toBe(30n);
   });
 }

@@ -14,7 +14,6 @@ import {
   describeDatabaseLocation,
   live_capability_names,
   loadPlatformConfig,
-  no_bank_adapter,
   openDatabase,
   type LiveCapabilities,
   type Migration,
@@ -142,7 +141,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   // The bank adapter decides the live bank capabilities, so it is chosen before they are. Only the
   // simulated bank exists so far, and it takes test mode only.
   const bank = services.includes('wallet') ? new SimulatedBank() : undefined;
-  const live_capabilities = decideLiveCapabilities(config, bank?.live_support ?? no_bank_adapter);
+  const live_capabilities = decideLiveCapabilities(config, bank?.live_support);
   logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
   const closers: (() => Promise<void>)[] = [];

@@ -52,7 +52,6 @@ export {
   live_capabilities_none,
   live_capability_labels,
   live_capability_names,
-  no_bank_adapter,
   payment_method_live_capability,
   requireLiveCapability,
   type BankLiveSupport,

@@ -41,9 +41,6 @@ export interface BankLiveSupport {
   readonly incoming_transfers: boolean;
 }
 
-/** A platform without any bank adapter: no live bank work at all. */
-export const no_bank_adapter: BankLiveSupport = { name: 'no bank adapter', payouts: false, incoming_transfers: false };
-
 /** Which capability a payment method needs in live mode. */
 export const payment_method_live_capability = {
   card: 'card_payments',
@@ -76,11 +73,17 @@ function hostOf(url: string): string {
   return new URL(url).host;
 }
 
+/** Why a bank capability is off: the bank in use does not do it, or there is no bank at all. */
+function bankLacks(bank: BankLiveSupport | undefined, what: string): string {
+  return `a bank adapter that ${what}; ${bank === undefined ? 'this platform runs none' : `${bank.name} does not`}`;
+}
+
 /**
- * Decides the live capabilities from the configuration and the bank adapter in use. Pure: the same
- * configuration always gives the same answer, so every instance of a distributed platform agrees.
+ * Decides the live capabilities from the configuration and the bank adapter in use (undefined when
+ * the process runs no wallet, hence no bank). Pure: the same configuration always gives the same
+ * answer, so every instance of a distributed platform agrees.
  */
-export function decideLiveCapabilities(config: Pick<PlatformConfig, 'CARD_ACQUIRER' | 'ALIPAY' | 'WECHAT_PAY'>, bank: BankLiveSupport): LiveCapabilities {
+export function decideLiveCapabilities(config: Pick<PlatformConfig, 'CARD_ACQUIRER' | 'ALIPAY' | 'WECHAT_PAY'>, bank: BankLiveSupport | undefined): LiveCapabilities {
   const capabilities: LiveCapabilities = {
     card_payments:
       config.CARD_ACQUIRER === undefined
@@ -96,16 +99,14 @@ export function decideLiveCapabilities(config: Pick<PlatformConfig, 'CARD_ACQUIR
         : active(`WeChat Pay at ${hostOf(config.WECHAT_PAY.base_url)}`),
     // A wallet payment moves money between two ledger accounts of this platform: no outside party.
     wallet_payments: active('the ledger'),
-    bank_transfer_payments: bank.incoming_transfers
-      ? active(bank.name)
-      : inactive(`a bank adapter that reports incoming transfers; this platform has ${bank.name}, which takes test mode only`),
-    withdrawals: bank.payouts ? active(bank.name) : inactive(`a bank adapter that pays out to bank accounts; this platform has ${bank.name}, which takes test mode only`),
+    bank_transfer_payments: bank?.incoming_transfers === true ? active(bank.name) : inactive(bankLacks(bank, 'reports incoming transfers')),
+    withdrawals: bank?.payouts === true ? active(bank.name) : inactive(bankLacks(bank, 'pays out to bank accounts')),
   };
   return Object.freeze(capabilities);
 }
 
 /** Nothing live but what needs no outside party: the safe default for a service not told otherwise. */
-export const live_capabilities_none: LiveCapabilities = decideLiveCapabilities({ CARD_ACQUIRER: undefined, ALIPAY: undefined, WECHAT_PAY: undefined }, no_bank_adapter);
+export const live_capabilities_none: LiveCapabilities = decideLiveCapabilities({ CARD_ACQUIRER: undefined, ALIPAY: undefined, WECHAT_PAY: undefined }, undefined);
 
 /** The refusal of a live-mode request that needs what the platform lacks; nothing has been done. */
 export function liveModeNotConfigured(name: LiveCapabilityName, missing: string, param?: string): ApiError {

@@ -337,7 +337,7 @@ export function describeLiveCapabilities(capabilities: LiveCapabilities): Record
 
 /** A provider's mode for the banner and the start-up log: never a key, an id or a path. */
 export function describeProvider(endpoint: ProviderEndpoint): string {
-  return endpoint.mode === 'sandbox' ? `sandbox at ${endpoint.url}` : `configured endpoint ${endpoint.host}`;
+  return endpoint.mode === 'sandbox' ? `sandbox at ${endpoint.url} (test mode only)` : `configured endpoint ${endpoint.host}`;
 }
 
 /**

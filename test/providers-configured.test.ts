@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AlipaySandbox, WeChatPaySandbox, alipay_gateway_path } from '@paygrid/connectors';
+import { Paygrid } from '@paygrid/sdk';
 import { temporaryDirectory, type TemporaryDirectory } from '@paygrid/kernel/testing';
 import { describeProvider } from '../apps/cli/src/platform';
 import { createTestMerchant, freePort, startTestPlatform, type TestPlatform } from './support/platform';
@@ -172,5 +173,34 @@ describe('Alipay and WeChat Pay at configured endpoints', () => {
     tampered.resource.ciphertext = Buffer.from('forged').toString('base64');
     const forged = await fetch(delivery.notify_url, { method: 'POST', headers: delivery.headers, body: JSON.stringify(tampered) });
     expect(forged.status).toBe(400);
+  });
+
+  it('turns live Alipay and WeChat Pay on, and the sandboxes standing in for them still refuse live money', async () => {
+    expect(test.platform.live_capabilities.alipay_payments.status).toBe('active');
+    expect(test.platform.live_capabilities.wechat_pay_payments.status).toBe('active');
+    const merchant = await createTestMerchant(test, 'Configured, live');
+    await test.operator.merchants.update(merchant.id, { kyc_status: 'verified' });
+    const live = new Paygrid({ api_key: (await test.operator.merchants.createApiKey(merchant.id, { type: 'secret', livemode: true })).secret, base_url: test.url });
+    const account = await live.account.retrieve();
+    expect(account.live_capabilities.alipay_payments).toEqual({ status: 'active', missing: null });
+    expect(account.live_capabilities.card_payments.status).toBe('inactive');
+
+    // Alipay: the platform builds the page, but the sandbox creates no trade for a live payment.
+    const alipay_intent = await live.paymentIntents.create({ amount: 6_600, currency: 'cny' });
+    const sent = await live.paymentIntents.confirm(alipay_intent.id, { payment_method: { type: 'alipay' } });
+    expect(sent.status).toBe('requires_action');
+    const page = await fetch(String((sent.next_action as { url?: string } | null)?.url));
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('ACQ.ACCESS_FORBIDDEN');
+    const alipay_reference = (await live.paymentIntents.listAttempts(alipay_intent.id)).data.find((attempt) => attempt.operation === 'authorize')?.id ?? '';
+    expect(alipay.trade(alipay_reference)).toBeUndefined();
+
+    // WeChat Pay: the sandbox refuses the order, and the payment is declined with nothing taken.
+    const wechat_intent = await live.paymentIntents.create({ amount: 7_700, currency: 'cny' });
+    const declined = await live.paymentIntents.confirm(wechat_intent.id, { payment_method: { type: 'wechat_pay' } });
+    expect(declined).toMatchObject({ status: 'requires_payment_method', amount_received: 0, last_payment_error: { code: 'payment_method_unavailable' } });
+    const wechat_reference = (await live.paymentIntents.listAttempts(wechat_intent.id)).data.find((attempt) => attempt.operation === 'authorize')?.id ?? '';
+    expect(wechat_pay.order(wechat_reference)).toBeUndefined();
+    expect((await live.balance.retrieve()).available).toEqual([]);
   });
 });

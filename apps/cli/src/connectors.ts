@@ -1,9 +1,11 @@
 // The payment connectors of a running platform. The card acquirer is the simulator, in process,
 // with its challenge pages (3-D Secure) on a port of their own, or an acquirer's HTTP API at
-// CARD_ACQUIRER_URL. Alipay and WeChat Pay talk to their real endpoints when the ALIPAY_* or
-// WECHAT_PAY_* variables configure them, and otherwise to local sandboxes started here with
-// generated keys, since the real gateways cannot be reached from a development machine. A
-// configured provider's sandbox is not started at all, so nothing can quietly pay against it.
+// CARD_ACQUIRER_URL (https, with a bearer secret and/or a client certificate). Alipay and WeChat
+// Pay talk to their real endpoints when the ALIPAY_* or WECHAT_PAY_* variables configure them, and
+// otherwise to local sandboxes started here with generated keys, since the real gateways cannot be
+// reached from a development machine. A configured provider's sandbox is not started at all, so
+// nothing can quietly pay against it. The simulator and the sandboxes take test-mode payments
+// only; the platform's live capabilities (decideLiveCapabilities) keep live requests from them.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   AlipayConnector,
@@ -13,6 +15,7 @@ import {
   WeChatPayConnector,
   WeChatPaySandbox,
   alipay_gateway_path,
+  createHttpCardAcquirer,
   startCardAcquirerServer,
   type Connector,
   type PaymentMethodType,
@@ -23,9 +26,15 @@ import type { VaultService } from '@paygrid/vault';
 /** Where a provider's connector sends its requests: a sandbox in this process, or a configured endpoint. */
 export type ProviderEndpoint = { readonly mode: 'sandbox'; readonly url: string } | { readonly mode: 'configured'; readonly host: string };
 
+/** Where card payments go: the simulator (its challenge pages' URL) or a configured acquirer (its host and how calls are authenticated). */
+export type CardAcquirerEndpoint =
+  | { readonly mode: 'simulator'; readonly url: string }
+  | { readonly mode: 'configured'; readonly host: string; readonly authentication: readonly ('bearer' | 'mutual_tls')[] };
+
 export interface RunningConnectors {
   readonly by_method: Partial<Record<PaymentMethodType, Connector>>;
   readonly card_simulator: CardAcquirerSimulator | undefined;
+  readonly card_acquirer: CardAcquirerEndpoint;
   /** Undefined when the provider is configured: then no sandbox runs. */
   readonly alipay_sandbox: AlipaySandbox | undefined;
   readonly wechat_pay_sandbox: WeChatPaySandbox | undefined;
@@ -56,13 +65,24 @@ export async function startConnectors(options: { readonly config: PlatformConfig
   };
   let card_simulator: CardAcquirerSimulator | undefined;
   let card: CardConnector;
-  if (config.CARD_ACQUIRER_URL === undefined) {
+  let card_acquirer: CardAcquirerEndpoint;
+  if (config.CARD_ACQUIRER === undefined) {
     card_simulator = new CardAcquirerSimulator({ latency_ms: config.CARD_ACQUIRER_LATENCY_MS });
     const server = await startCardAcquirerServer(card_simulator, { host: '127.0.0.1', port: 0 });
     closers.push(() => server.close());
     card = new CardConnector({ cards, acquirer: card_simulator });
+    card_acquirer = { mode: 'simulator', url: server.url };
   } else {
-    card = new CardConnector({ cards, acquirer: { url: config.CARD_ACQUIRER_URL } });
+    const configured = config.CARD_ACQUIRER;
+    const acquirer = createHttpCardAcquirer({
+      url: configured.url,
+      ...(configured.bearer_token === undefined ? {} : { bearer_token: configured.bearer_token }),
+      ...(configured.client_certificate === undefined ? {} : { client_certificate: configured.client_certificate }),
+      ...(configured.ca === undefined ? {} : { ca: configured.ca }),
+    });
+    closers.push(() => acquirer.close());
+    card = new CardConnector({ cards, acquirer });
+    card_acquirer = { mode: 'configured', host: hostOf(configured.url), authentication: acquirer.authentication };
   }
 
   const alipay_notify_url = `${options.public_url}/v1/notifications/alipay`;
@@ -134,6 +154,7 @@ export async function startConnectors(options: { readonly config: PlatformConfig
   return {
     by_method: { card, alipay, wechat_pay },
     card_simulator,
+    card_acquirer,
     alipay_sandbox,
     wechat_pay_sandbox,
     providers: {

@@ -9,9 +9,9 @@ import {
   parseKeyEncryptionKey,
   rotateVaultKey,
 } from '@paygrid/vault';
-import { ConfigError, describeDatabaseLocation, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
+import { ConfigError, describeDatabaseLocation, live_capability_labels, live_capability_names, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
-import { UsageError, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
+import { UsageError, describeCardAcquirer, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
 
 const usage = {
   main: `Usage: paygrid <command> [options]
@@ -38,8 +38,11 @@ without it), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (COR
 GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key,
 WEBHOOK_ALLOW_PRIVATE_URLS (false), WEBHOOK_TEST_MODE_PRIVATE_URLS (true embedded, false with
 DATABASE_URL), PAYMENTS_CAPTURE_WINDOW_SECONDS (604800), PAYMENTS_FEE_BPS
-(290) and PAYMENTS_FEE_FIXED (30). Real payment providers: ALIPAY_* and WECHAT_PAY_* with
-PUBLIC_BASE_URL (see docs/operations.md); without them their sandboxes run in process.`,
+(290) and PAYMENTS_FEE_FIXED (30). Real payment providers: CARD_ACQUIRER_URL with
+CARD_ACQUIRER_TOKEN_FILE and/or CARD_ACQUIRER_CLIENT_CERT_FILE and CARD_ACQUIRER_CLIENT_KEY_FILE
+(CARD_ACQUIRER_CA_FILE optional), ALIPAY_* and WECHAT_PAY_* with PUBLIC_BASE_URL (see
+docs/operations.md); without them the simulator and sandboxes run in process, for test mode only.
+The banner lists what live mode can do; live requests needing anything else are refused.`,
   migrate: `Usage: paygrid migrate
 
 Applies every service's pending migrations to DATA_DIR's SQLite files or, with DATABASE_URL, to
@@ -135,9 +138,17 @@ async function start(args: readonly string[]): Promise<number> {
   if (key.source === 'environment') console.log('  operator key: from PAYGRID_OPERATOR_KEY');
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
   console.log(`  API docs:     ${platform.url}/docs`);
+  if (platform.card_acquirer !== undefined) console.log(`  cards:        ${describeCardAcquirer(platform.card_acquirer)}`);
   if (platform.providers !== undefined) {
     console.log(`  Alipay:       ${describeProvider(platform.providers.alipay)}`);
     console.log(`  WeChat Pay:   ${describeProvider(platform.providers.wechat_pay)}`);
+  }
+  // A newcomer with live keys must see at once what would be refused, and why.
+  console.log('  live mode:    (test mode always uses the simulators; GET /v1/account shows the same)');
+  for (const name of live_capability_names) {
+    const capability = platform.live_capabilities[name];
+    const label = live_capability_labels[name].padEnd(30);
+    console.log(`    ${label}${capability.status === 'active' ? `on   ${capability.adapter}` : `off  needs ${capability.missing}`}`);
   }
   console.log(`  try:          curl -H "Authorization: Bearer <operator key>" -H "Content-Type: application/json" -d '{"name":"Acme"}' ${platform.url}/v1/merchants`);
 

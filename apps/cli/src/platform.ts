@@ -10,9 +10,12 @@ import {
   assert,
   createHttpServer,
   createLogger,
+  decideLiveCapabilities,
   describeDatabaseLocation,
+  live_capability_names,
   loadPlatformConfig,
   openDatabase,
+  type LiveCapabilities,
   type Migration,
   type PlatformConfig,
   type ServiceDatabase,
@@ -22,7 +25,7 @@ import { PaymentsService, payments_migrations } from '@paygrid/payments';
 import { VaultService, loadKeyEncryptionKey, parsePreviousKeyEncryptionKeys, vault_migrations } from '@paygrid/vault';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
-import { startConnectors, type ProviderEndpoint } from './connectors';
+import { startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
 const ms_per_second = 1_000;
@@ -64,6 +67,13 @@ export interface RunningPlatform {
    * configured endpoint (its host). For the banner and for tests.
    */
   readonly providers: { readonly alipay: ProviderEndpoint; readonly wechat_pay: ProviderEndpoint } | undefined;
+  /** Where card payments go when payments run: the simulator or a configured acquirer. */
+  readonly card_acquirer: CardAcquirerEndpoint | undefined;
+  /**
+   * What live mode may do with real money, decided once at start from the configuration; live
+   * requests that need anything inactive are refused with livemode_not_configured.
+   */
+  readonly live_capabilities: LiveCapabilities;
   /** Where each service keeps its data, for the start-up banner. */
   readonly databases: Readonly<Record<string, string>>;
   /** Stops taking requests, finishes the batch in flight, and closes every store. */
@@ -127,6 +137,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     },
   });
   const { app } = server;
+
+  // The bank adapter decides the live bank capabilities, so it is chosen before they are. Only the
+  // simulated bank exists so far, and it takes test mode only.
+  const bank = services.includes('wallet') ? new SimulatedBank() : undefined;
+  const live_capabilities = decideLiveCapabilities(config, bank?.live_support);
+  logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
   const closers: (() => Promise<void>)[] = [];
   let ledger_store = 'not running';
@@ -205,8 +221,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   }
 
   let wallet: WalletService | undefined;
-  if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined) {
-    const bank = new SimulatedBank();
+  if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined && bank !== undefined) {
+    closers.push(() => {
+      bank.close();
+      return Promise.resolve();
+    });
     const events = webhooks;
     wallet = new WalletService({
       database: await serviceDatabase('wallet'),
@@ -226,6 +245,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
 
   let payments: PaymentsService | undefined;
   let providers: RunningPlatform['providers'];
+  let card_acquirer: RunningPlatform['card_acquirer'];
   if (services.includes('payments') && ledger_service !== undefined && wallet !== undefined && vault !== undefined && webhooks !== undefined) {
     // Providers post notifications to the public address when there is one; the in-process
     // sandboxes can use the address this process listens on.
@@ -233,7 +253,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const connectors = await startConnectors({ config, vault, public_url: config.PUBLIC_BASE_URL ?? listen_url });
     closers.push(() => connectors.close());
     providers = connectors.providers;
-    logger.info({ alipay: describeProvider(providers.alipay), wechat_pay: describeProvider(providers.wechat_pay) }, 'payment providers');
+    card_acquirer = connectors.card_acquirer;
+    logger.info(
+      { card: describeCardAcquirer(card_acquirer), alipay: describeProvider(providers.alipay), wechat_pay: describeProvider(providers.wechat_pay) },
+      'payment providers',
+    );
     const tokens = vault;
     const events = webhooks;
     payments = new PaymentsService({
@@ -242,6 +266,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       connectors: connectors.by_method,
       wallet,
       tokens: { tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined },
+      live_capabilities,
       events: {
         publish: async (tenant, event) => {
           await events.publish(tenant, { id: event.id, type: event.type, data: { object: { ...event.data.object } }, sequence: event.sequence, created: event.created });
@@ -272,6 +297,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       webhooks,
       cache,
       operator_key: operator_key.key,
+      live_capabilities,
       rate_limit: { capacity: config.GATEWAY_RATE_LIMIT_BURST, refill_per_second: config.GATEWAY_RATE_LIMIT_PER_SECOND },
       ...(config.DASHBOARD_ORIGIN === undefined ? {} : { dashboard_origin: config.DASHBOARD_ORIGIN }),
     });
@@ -287,6 +313,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     ledger_store,
     databases,
     providers,
+    card_acquirer,
+    live_capabilities,
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();
@@ -294,9 +322,25 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   };
 }
 
+/** The card acquirer for the banner and the start-up log: never a key, a token or a path. */
+export function describeCardAcquirer(endpoint: CardAcquirerEndpoint): string {
+  if (endpoint.mode === 'simulator') return `simulator at ${endpoint.url} (test mode only)`;
+  return `configured acquirer ${endpoint.host} (${endpoint.authentication.map((kind) => (kind === 'bearer' ? 'bearer secret' : 'mutual TLS')).join(' and ')})`;
+}
+
+/** One line per capability: `on: <what does the work>` or `off: needs <what is missing>`. */
+export function describeLiveCapabilities(capabilities: LiveCapabilities): Record<string, string> {
+  const described: Record<string, string> = {};
+  for (const name of live_capability_names) {
+    const capability = capabilities[name];
+    described[name] = capability.status === 'active' ? `on: ${capability.adapter}` : `off: needs ${capability.missing}`;
+  }
+  return described;
+}
+
 /** A provider's mode for the banner and the start-up log: never a key, an id or a path. */
 export function describeProvider(endpoint: ProviderEndpoint): string {
-  return endpoint.mode === 'sandbox' ? `sandbox at ${endpoint.url}` : `configured endpoint ${endpoint.host}`;
+  return endpoint.mode === 'sandbox' ? `sandbox at ${endpoint.url} (test mode only)` : `configured endpoint ${endpoint.host}`;
 }
 
 /**

@@ -3,7 +3,8 @@
 // - assert: programmer errors only; never caught as a 4xx.
 // - errors: the one wire shape `{ error: { type, code, message, param? } }`, a closed set of
 //   types with one HTTP status each, and ApiError.
-// - config: typed, validated environment variables; loadPlatformConfig() for the shared ones.
+// - config: typed, validated environment variables; loadPlatformConfig() for the shared ones;
+//   decideLiveCapabilities() for what live mode may do with real money.
 // - logger: pino JSON lines with card data, secrets, keys and auth headers redacted.
 // - http: createHttpServer({ logger }) returns { app, metrics: { registry }, readiness }:
 //     app        a Fastify instance that parses JSON only, refuses floats, maps every error to
@@ -44,6 +45,20 @@ export {
   type AlipayEndpointConfig,
   type WeChatPayEndpointConfig,
 } from './config/providers';
+export { card_acquirer_token_length_max, card_acquirer_token_length_min, type CardAcquirerEndpointConfig } from './config/card-acquirer';
+export {
+  decideLiveCapabilities,
+  liveModeNotConfigured,
+  live_capabilities_none,
+  live_capability_labels,
+  live_capability_names,
+  payment_method_live_capability,
+  requireLiveCapability,
+  type BankLiveSupport,
+  type LiveCapabilities,
+  type LiveCapability,
+  type LiveCapabilityName,
+} from './config/live-capabilities';
 
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
 export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';

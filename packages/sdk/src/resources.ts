@@ -4,6 +4,7 @@
 import type { QueryValue } from './encoding';
 import { route, type SdkRoute } from './routes';
 import type {
+  Account,
   AccountUpdateParams,
   ApiKey,
   ApiKeyCreateParams,
@@ -103,11 +104,11 @@ export class AuditEventsResource {
 export class AccountResource {
   constructor(private readonly call: RouteCall) {}
 
-  retrieve(): Promise<Merchant> {
+  retrieve(): Promise<Account> {
     return this.call(route.account_retrieve, {});
   }
 
-  update(params: AccountUpdateParams, options?: RequestOptions): Promise<Merchant> {
+  update(params: AccountUpdateParams, options?: RequestOptions): Promise<Account> {
     return this.call(route.account_update, {}, { body: params, options });
   }
 }

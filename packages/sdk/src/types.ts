@@ -63,6 +63,27 @@ export interface Merchant {
   readonly created: Timestamp;
 }
 
+/** Whether live-mode requests that need it are taken here; `missing` says what the platform lacks when not. */
+export interface LiveCapabilityStatus {
+  readonly status: 'active' | 'inactive';
+  readonly missing: string | null;
+}
+
+/** What live mode can do on this platform; live requests that need an inactive one fail with `livemode_not_configured`. */
+export interface LiveCapabilities {
+  readonly card_payments: LiveCapabilityStatus;
+  readonly alipay_payments: LiveCapabilityStatus;
+  readonly wechat_pay_payments: LiveCapabilityStatus;
+  readonly wallet_payments: LiveCapabilityStatus;
+  readonly bank_transfer_payments: LiveCapabilityStatus;
+  readonly withdrawals: LiveCapabilityStatus;
+}
+
+/** The calling merchant, from account.retrieve and account.update. */
+export interface Account extends Merchant {
+  readonly live_capabilities: LiveCapabilities;
+}
+
 /** Returned once, by merchants.create: the keys and signing secret are not shown again. */
 export interface MerchantCreated extends Merchant {
   readonly secret_key: string;

@@ -2,7 +2,10 @@
 // sandboxes that stand in for the outside providers in development and tests.
 //
 // - card: CardConnector talks to a card acquirer through the CardAcquirer port, either the
-//   in-process CardAcquirerSimulator or its HTTP server (startCardAcquirerServer).
+//   in-process CardAcquirerSimulator or an acquirer's HTTP API (createHttpCardAcquirer: https,
+//   bearer secret and/or mutual TLS), such as the simulator's server (startCardAcquirerServer).
+//
+// Every simulator and sandbox here takes test-mode payments only (decision 39).
 // - alipay: AlipayConnector (open API, page pay, RSA2) and AlipaySandbox.
 // - wechat-pay: WeChatPayConnector (API v3, Native) and WeChatPaySandbox.
 
@@ -34,13 +37,14 @@ export type {
   CardAcquirer,
 } from './card/acquirer';
 export { CardConnector, type CardConnectorOptions, type CardVault } from './card/card-connector';
-export { createHttpCardAcquirer } from './card/http-acquirer';
+export { acquirer_tls_version_min, createHttpCardAcquirer, isLoopbackUrl, type HttpCardAcquirer, type HttpCardAcquirerOptions } from './card/http-acquirer';
 export { card_number_censor, redactCardNumbers } from './card/redaction';
 export { acquirer_body_bytes_max, startCardAcquirerServer, type CardAcquirerServer, type StartCardAcquirerServerOptions } from './card/server';
 export {
   CardAcquirerSimulator,
   authorization_transitions,
   challenge_base_url_default,
+  simulator_livemode_message,
   simulator_records_max,
   test_card_numbers,
   withheld_answer_ms_max,

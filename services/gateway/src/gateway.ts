@@ -7,7 +7,7 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { IdentityClient } from '@paygrid/identity';
-import { ApiError, systemClock, type Cache, type Clock, type TokenBucket } from '@paygrid/kernel';
+import { ApiError, systemClock, type Cache, type Clock, type LiveCapabilities, type TokenBucket } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
 import { signature_header } from '@paygrid/sdk/signing';
 import type { PaymentsService } from '@paygrid/payments';
@@ -36,6 +36,8 @@ export interface GatewayOptions {
   readonly cache: Cache;
   /** The platform operator's key (PAYGRID_OPERATOR_KEY). */
   readonly operator_key: string;
+  /** What live mode may do, decided by the platform at start: shown on GET /v1/account, enforced on withdrawals. */
+  readonly live_capabilities: LiveCapabilities;
   /** Each API key's token bucket. */
   readonly rate_limit: TokenBucket;
   /** The dashboard's origin, allowed by CORS. Without one, no cross-origin request is allowed. */
@@ -117,8 +119,8 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
       });
       v1.addHook('preSerialization', async (_request, _reply, payload) => bigintsToNumbers(payload));
 
-      registerIdentityRoutes(v1, { identity: options.identity });
-      registerWalletRoutes(v1, { wallet: options.wallet, ledger: options.ledger });
+      registerIdentityRoutes(v1, { identity: options.identity, live_capabilities: options.live_capabilities });
+      registerWalletRoutes(v1, { wallet: options.wallet, ledger: options.ledger, live_capabilities: options.live_capabilities });
       registerPaymentRoutes(v1, { payments: options.payments, vault: options.vault, webhooks: options.webhooks });
       done();
     },

@@ -70,6 +70,30 @@ export const Merchant = Type.Object(
   { $id: 'Merchant' },
 );
 
+const LiveCapabilityStatus = Type.Object({
+  status: Type.Union([Type.Literal('active'), Type.Literal('inactive')], { description: 'active: live-mode requests that need it are taken; inactive: they are refused with livemode_not_configured.' }),
+  missing: nullable(Type.String({ description: 'What the platform lacks for it, when inactive; null when active.' })),
+});
+
+/** What live mode may do on this platform; the same for every merchant, decided from its configuration at start. */
+export const LiveCapabilities = Type.Object(
+  {
+    card_payments: LiveCapabilityStatus,
+    alipay_payments: LiveCapabilityStatus,
+    wechat_pay_payments: LiveCapabilityStatus,
+    wallet_payments: LiveCapabilityStatus,
+    bank_transfer_payments: LiveCapabilityStatus,
+    withdrawals: LiveCapabilityStatus,
+  },
+  {
+    $id: 'LiveCapabilities',
+    description: 'Which live-mode payment methods and payouts have a real provider or bank behind them on this platform. Test mode always works against simulators.',
+  },
+);
+
+/** The calling merchant's own account: the merchant, and what live mode can do for it. */
+export const Account = Type.Composite([Merchant, Type.Object({ live_capabilities: Type.Ref(LiveCapabilities) })], { $id: 'Account' });
+
 export const MerchantCreated = Type.Composite([
   Merchant,
   Type.Object({
@@ -323,4 +347,4 @@ export const UpdateWalletLimitsBody = Type.Object(
 );
 
 /** Every named object schema, registered once so the OpenAPI document refers to them by name. */
-export const shared_schemas = [ErrorResponse, Merchant, ApiKey, AuditEvent, Customer, Wallet, TopUp, WalletTransfer, WalletPayment, Withdrawal, WalletTransaction, WalletLimits, Balance];
+export const shared_schemas = [ErrorResponse, Merchant, LiveCapabilities, Account, ApiKey, AuditEvent, Customer, Wallet, TopUp, WalletTransfer, WalletPayment, Withdrawal, WalletTransaction, WalletLimits, Balance];

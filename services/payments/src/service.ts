@@ -20,10 +20,14 @@ import {
   GroupCommitter,
   assert,
   isAssertionError,
+  live_capabilities_none,
+  payment_method_live_capability,
   randomId,
+  requireLiveCapability,
   systemClock,
   type Clock,
   type Database,
+  type LiveCapabilities,
   type Page,
   type PageRequest,
   type Tenant,
@@ -153,6 +157,12 @@ export interface PaymentsServiceOptions {
   readonly wallet: WalletClient;
   readonly tokens: TokenDirectory;
   readonly events: EventPublisher;
+  /**
+   * What live mode may do here, decided by the platform from its configuration: a live request for
+   * a method without a real adapter is refused with livemode_not_configured before anything is
+   * written. Without it, live mode allows wallet payments only.
+   */
+  readonly live_capabilities?: LiveCapabilities;
   readonly clock?: Clock;
   readonly fees?: FeeSchedule;
   readonly capture_window_ms?: number;
@@ -187,6 +197,7 @@ export class PaymentsService implements PaymentsClient {
   readonly #wallet: WalletClient;
   readonly #tokens: TokenDirectory;
   readonly #events: EventPublisher;
+  readonly #live_capabilities: LiveCapabilities;
   readonly #clock: Clock;
   readonly #attempt_lease_ms: number;
   readonly #recovery_interval_ms: number;
@@ -220,6 +231,7 @@ export class PaymentsService implements PaymentsClient {
     this.#wallet = options.wallet;
     this.#tokens = options.tokens;
     this.#events = options.events;
+    this.#live_capabilities = options.live_capabilities ?? live_capabilities_none;
     this.#clock = options.clock ?? systemClock;
     this.#attempt_lease_ms = settings.attempt_lease_ms;
     this.#recovery_interval_ms = options.recovery_interval_ms ?? recovery_interval_ms_default;
@@ -449,6 +461,8 @@ export class PaymentsService implements PaymentsClient {
 
   async confirmPaymentIntent(tenant: Tenant, id: string, input: ConfirmPaymentIntentInput): Promise<PaymentIntent> {
     const payment_method = checkPaymentMethod(input.payment_method);
+    // Before anything is read or written: live money needs a real adapter for its method.
+    requireLiveCapability(this.#live_capabilities, payment_method_live_capability[payment_method.type], tenant.livemode, 'payment_method[type]');
     const return_url = checkReturnUrl(input.return_url);
     const idempotency_key = checkIdempotencyKey(input.idempotency_key);
     const read = await this.#requireIntent(this.#database, tenant, id, 'id');
@@ -563,6 +577,9 @@ export class PaymentsService implements PaymentsClient {
   async capturePaymentIntent(tenant: Tenant, id: string, input: CapturePaymentIntentInput = {}): Promise<PaymentIntent> {
     const requested = input.amount === undefined ? undefined : checkAmount(input.amount);
     const read = await this.#requireIntent(this.#database, tenant, id, 'id');
+    // A live authorization made while the method was configured cannot be captured once it is not:
+    // the capture would go to a stand-in (or nowhere) instead of the real provider.
+    this.#requireLiveMethod(read, undefined);
     const now_ms = this.#clock.now();
     const attempt = await this.#commits.run(async (tx) => {
       const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
@@ -621,6 +638,8 @@ export class PaymentsService implements PaymentsClient {
       }
       // Stripe answers charge_not_captured here too; one code for every status keeps clients simple.
       if (intent.status !== 'succeeded') throw unexpectedState(intent, 'refund', 'payment_intent');
+      // Nothing is written yet: a refund through a provider that live mode no longer has is refused whole.
+      this.#requireLiveMethod(intent, 'payment_intent');
       if (intent.payment_method_type === 'bank_transfer') {
         throw invalid('refund_unsupported', 'Bank transfer payments are returned by a payout, not a refund', 'payment_intent');
       }
@@ -910,6 +929,12 @@ export class PaymentsService implements PaymentsClient {
   }
 
   // Helpers.
+
+  /** Refuses work on a live intent whose payment method has no real adapter configured now. */
+  #requireLiveMethod(intent: IntentRecord, param: string | undefined): void {
+    if (intent.payment_method_type === null) return;
+    requireLiveCapability(this.#live_capabilities, payment_method_live_capability[intent.payment_method_type], intent.livemode, param);
+  }
 
   #checkpoint(step: CrashStep): void {
     if (this.#crash_at === step) {

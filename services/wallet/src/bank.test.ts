@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { SimulatedBank, simulated_bank_account_numbers } from './bank';
+import { SimulatedBank, simulated_bank_account_numbers, simulated_bank_livemode_failure_code } from './bank';
 import type { BankWithdrawalRequest, SettlementOutcome } from './types';
 
-function request(withdrawal_id: string, account_number: string): BankWithdrawalRequest {
+function request(withdrawal_id: string, account_number: string, livemode = false): BankWithdrawalRequest {
   return {
     withdrawal_id,
     amount: 1_000n,
     currency: 'usd',
     bank_account: { account_holder_name: 'Jenny Rosen', routing_number: '110000000', account_number, country: 'US' },
-    livemode: false,
+    livemode,
   };
 }
 
@@ -97,5 +97,24 @@ describe('SimulatedBank', () => {
     bank.close();
     await tick(5);
     expect(heard).toEqual([]);
+  });
+
+  it('pays nothing out in live mode: every live withdrawal fails, whatever the account, and no test can complete one', async () => {
+    const bank = new SimulatedBank();
+    expect(bank.live_support).toEqual({ name: 'the simulated bank', payouts: false, incoming_transfers: false });
+    const heard = listen(bank);
+    for (const account_number of Object.values(simulated_bank_account_numbers)) {
+      await bank.submit(request(`wd_live_${account_number}`, account_number, true));
+      expect(await bank.status(`wd_live_${account_number}`)).toEqual({ status: 'failed', failure_code: simulated_bank_livemode_failure_code });
+    }
+    await bank.submit(request('wd_live_held', simulated_bank_account_numbers.stays_pending, true));
+    await expect(bank.completeForTest('wd_live_held', 'succeeded')).rejects.toThrow('never completes a live-mode withdrawal');
+    await tick();
+    expect(heard).toHaveLength(4);
+    for (const report of heard) expect(report).toMatchObject({ outcome: 'failed', failure_code: 'livemode_not_configured' });
+    // The same account numbers still behave as documented in test mode.
+    await bank.submit(request('wd_test', simulated_bank_account_numbers.succeeds));
+    expect(await bank.status('wd_test')).toEqual({ status: 'succeeded', failure_code: null });
+    bank.close();
   });
 });

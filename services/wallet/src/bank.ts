@@ -3,7 +3,13 @@
 // can pick an outcome. Because the outcome is derived from the account number, a fresh
 // SimulatedBank after a restart answers `status` exactly as the old one would have, once the
 // wallet service has submitted the withdrawal again (submitting is idempotent).
-import { assert } from '@paygrid/kernel';
+//
+// It takes test-mode withdrawals only. A live-mode one fails at once with
+// `livemode_not_configured` (so the wallet voids its hold and the money goes back), whatever the
+// account number: a simulated bank that "paid" real withdrawals would let money leave the books
+// that never reached anyone (decision 39). Its `live_support` says so to the platform, which
+// refuses live withdrawals before they are recorded.
+import { assert, type BankLiveSupport } from '@paygrid/kernel';
 import type {
   BankPort,
   BankSettlementListener,
@@ -23,10 +29,14 @@ export const simulated_bank_account_numbers = {
 export const simulated_bank_failure_code = 'account_closed';
 /** The failure code of a withdrawal a test failed by hand (Stripe's generic payout failure). */
 export const test_completion_failure_code = 'could_not_process';
+/** The failure code of every live-mode withdrawal: the simulated bank pays no real money out. */
+export const simulated_bank_livemode_failure_code = 'livemode_not_configured';
+/** What the simulated bank can do with real money: nothing. */
+export const simulated_bank_live_support: BankLiveSupport = Object.freeze({ name: 'the simulated bank', payouts: false, incoming_transfers: false });
 /** Withdrawals the bank keeps track of at once; past this it refuses new ones. */
 export const simulated_bank_withdrawals_max = 100_000;
 
-type Scenario = 'succeeds' | 'fails' | 'stays_pending';
+type Scenario = 'succeeds' | 'fails' | 'stays_pending' | 'refused_live';
 
 interface TrackedWithdrawal {
   scenario: Scenario;
@@ -41,6 +51,8 @@ export interface SimulatedBankOptions {
 }
 
 export class SimulatedBank implements BankPort {
+  /** Neither live payouts nor live incoming transfers: the platform turns those capabilities off. */
+  readonly live_support: BankLiveSupport = simulated_bank_live_support;
   readonly #delay_ms: number;
   readonly #withdrawals = new Map<string, TrackedWithdrawal>();
   readonly #listeners: BankSettlementListener[] = [];
@@ -58,7 +70,8 @@ export class SimulatedBank implements BankPort {
     assert(!this.#closed, 'SimulatedBank used after close()');
     if (this.#withdrawals.has(request.withdrawal_id)) return;
     if (this.#withdrawals.size >= simulated_bank_withdrawals_max) throw new Error('the simulated bank is tracking too many withdrawals');
-    const tracked: TrackedWithdrawal = { scenario: scenarioFor(request.bank_account.account_number), completion: undefined, timer: undefined };
+    const scenario = request.livemode ? 'refused_live' : scenarioFor(request.bank_account.account_number);
+    const tracked: TrackedWithdrawal = { scenario, completion: undefined, timer: undefined };
     this.#withdrawals.set(request.withdrawal_id, tracked);
     this.#schedule(request.withdrawal_id, tracked);
   }
@@ -75,10 +88,12 @@ export class SimulatedBank implements BankPort {
     this.#listeners.push(listener);
   }
 
-  /** Finishes a withdrawal the way a test asks, whatever its account number said. */
+  /** Finishes a test-mode withdrawal the way a test asks, whatever its account number said. */
   // eslint-disable-next-line @typescript-eslint/require-await
   async completeForTest(withdrawal_id: string, outcome: SettlementOutcome): Promise<void> {
     const tracked = this.#withdrawals.get(withdrawal_id) ?? { scenario: 'stays_pending', completion: undefined, timer: undefined };
+    // A live withdrawal has already failed here; no test may turn it into a payout.
+    if (tracked.scenario === 'refused_live') throw new Error('the simulated bank never completes a live-mode withdrawal');
     clearTimeout(tracked.timer);
     tracked.completion = outcome;
     this.#withdrawals.set(withdrawal_id, tracked);
@@ -118,6 +133,7 @@ function scenarioFor(account_number: string): Scenario {
 }
 
 function reportFor(tracked: TrackedWithdrawal): BankStatusReport {
+  if (tracked.scenario === 'refused_live') return { status: 'failed', failure_code: simulated_bank_livemode_failure_code };
   if (tracked.completion === 'succeeded') return { status: 'succeeded', failure_code: null };
   if (tracked.completion === 'failed') return { status: 'failed', failure_code: test_completion_failure_code };
   if (tracked.scenario === 'succeeds') return { status: 'succeeded', failure_code: null };

@@ -40,7 +40,6 @@ describe('loadPlatformConfig', () => {
       GATEWAY_RATE_LIMIT_BURST: 200,
       CACHE_KEY_PREFIX: 'paygrid:',
       PAYGRID_VAULT_KEK: undefined,
-      CARD_ACQUIRER_URL: undefined,
       CARD_ACQUIRER_LATENCY_MS: 0,
       WEBHOOK_RETRY_SCHEDULE_MS: undefined,
       WEBHOOK_ALLOW_PRIVATE_URLS: false,
@@ -51,6 +50,7 @@ describe('loadPlatformConfig', () => {
       PAYMENTS_FEE_FIXED: 30,
       ALIPAY: undefined,
       WECHAT_PAY: undefined,
+      CARD_ACQUIRER: undefined,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });

@@ -10,6 +10,7 @@ import {
   urlVar,
   type Environment,
 } from './variables';
+import { readCardAcquirerEndpoint, type CardAcquirerEndpointConfig } from './card-acquirer';
 import {
   readProviderEndpoints,
   secureUrlVar,
@@ -53,8 +54,12 @@ export interface PlatformConfig {
    * the embedded platform generates DATA_DIR/vault.kek; with DATABASE_URL it is required.
    */
   readonly PAYGRID_VAULT_KEK: string | undefined;
-  /** Card acquirer: an HTTP simulator's URL; without it the simulator runs in process. */
-  readonly CARD_ACQUIRER_URL: string | undefined;
+  /**
+   * A card acquirer's HTTP API with its credentials, from the CARD_ACQUIRER_* variables; undefined
+   * runs the simulator in process, which takes test-mode payments only.
+   */
+  readonly CARD_ACQUIRER: CardAcquirerEndpointConfig | undefined;
+  /** The in-process simulator's answer delay. */
   readonly CARD_ACQUIRER_LATENCY_MS: number;
   /** How many milliseconds a webhook delivery waits before its first retry; the schedule grows from it. */
   readonly WEBHOOK_RETRY_SCHEDULE_MS: readonly number[] | undefined;
@@ -125,7 +130,6 @@ const platform_variables = {
   GATEWAY_RATE_LIMIT_PER_SECOND: integerVar({ name: 'GATEWAY_RATE_LIMIT_PER_SECOND', default: 100, min: 1, max: 1_000_000 }),
   GATEWAY_RATE_LIMIT_BURST: integerVar({ name: 'GATEWAY_RATE_LIMIT_BURST', default: 200, min: 1, max: 1_000_000 }),
   PAYGRID_VAULT_KEK: optional(stringVar({ name: 'PAYGRID_VAULT_KEK', secret: true, pattern: /^[A-Za-z0-9+/=]{40,88}$/, allowed: 'must be 64 hex characters or the base64 of 32 bytes' })),
-  CARD_ACQUIRER_URL: optional(urlVar({ name: 'CARD_ACQUIRER_URL', protocols: ['http', 'https'] })),
   CARD_ACQUIRER_LATENCY_MS: integerVar({ name: 'CARD_ACQUIRER_LATENCY_MS', default: 0, min: 0, max: 60_000 }),
   WEBHOOK_RETRY_SCHEDULE_MS: optional(
     stringVar({ name: 'WEBHOOK_RETRY_SCHEDULE_MS', pattern: /^[0-9]{1,10}(,[0-9]{1,10}){0,19}$/, allowed: 'must be comma-separated whole milliseconds, at most 20' }),
@@ -160,9 +164,11 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
     throw new ConfigError([`${missing} must be set too: TLS_CERT_FILE and TLS_KEY_FILE go together`]);
   }
   const providers = readProviderEndpoints(environment, values.PUBLIC_BASE_URL);
+  const card_acquirer = readCardAcquirerEndpoint(environment, Date.now());
   return Object.freeze({
     ...values,
     ...providers,
+    CARD_ACQUIRER: card_acquirer,
     WEBHOOK_RETRY_SCHEDULE_MS: values.WEBHOOK_RETRY_SCHEDULE_MS?.split(',').map((delay) => Number.parseInt(delay, 10)),
     MIGRATE_ON_START: values.MIGRATE_ON_START ?? true,
   });

@@ -57,7 +57,7 @@ export interface WeChatPayEndpointConfig {
   readonly api_v3_key: KeyObject;
 }
 
-function isLoopbackHost(hostname: string): boolean {
+export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
   if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
@@ -88,7 +88,7 @@ export function secureUrlVar(options: { readonly name: string }): Variable<strin
 }
 
 /** Reads a small file, or says why it cannot, naming the path and the system's error code only. */
-function readKeyFile(name: string, path: string): { readonly ok: true; readonly bytes: Buffer } | { readonly ok: false; readonly problem: string } {
+export function readKeyFile(name: string, path: string): { readonly ok: true; readonly bytes: Buffer } | { readonly ok: false; readonly problem: string } {
   try {
     const stat = statSync(path);
     if (!stat.isFile()) return { ok: false, problem: `${name} must name a readable file; "${path}" is not a regular file` };

@@ -22,6 +22,7 @@ import type {
 import { callWithDeadline } from '../internal/deadline';
 import { failure, providerUnavailable } from '../internal/failures';
 import { exchange } from '../internal/http';
+import { modeMarker } from '../internal/mode';
 import { parseJsonRecord, readString, sliceJsonObject, type JsonRecord } from '../internal/json';
 import { readPrivateKey, readPublicKey, verifySha256WithRsa } from '../internal/rsa';
 import {
@@ -104,6 +105,8 @@ export class AlipayConnector implements Connector {
       subject: subjectOf(request.description),
       product_code: 'FAST_INSTANT_TRADE_PAY',
       time_expire: formatAlipayTimestamp(now + this.#trade_expire_ms),
+      // Alipay wants it URL-encoded, and hands it back untouched; the sandbox refuses live ones.
+      passback_params: encodeURIComponent(modeMarker(request.livemode)),
     });
     const params = this.#signedParams('alipay.trade.page.pay', biz_content, now, request.return_url);
     return {

@@ -153,6 +153,36 @@ describe('AlipayConnector with the Alipay sandbox', () => {
     expect(await connector.status(reference, { timeout_ms })).toEqual({ status: 'captured', provider_reference: reference, amount_captured: 12_345n });
   });
 
+  it('takes no live-mode payment: the sandbox creates no trade for one, nor for a page request that does not say test mode', async () => {
+    const reference = randomId('att');
+    const outcome = await connector.authorize(payment({ livemode: true }), { idempotency_reference: reference, timeout_ms });
+    if (outcome.status !== 'requires_action' || outcome.next_action.type !== 'redirect_to_url') throw new Error('expected a redirect');
+    const url = new URL(outcome.next_action.url);
+    expect(JSON.parse(url.searchParams.get('biz_content') ?? '')).toMatchObject({ passback_params: 'paygrid_livemode%3Dtrue' });
+    const page = await fetch(url);
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('ACQ.ACCESS_FORBIDDEN');
+    expect(sandbox.trade(reference)).toBeUndefined();
+    expect(await connector.status(reference, { timeout_ms })).toEqual({ status: 'not_found' });
+    expect((await fetch(`${sandbox.url}/sandbox/trades/${reference}/pay`, { method: 'POST' })).status).toBe(404);
+
+    // Signed correctly but silent about the mode: refused too, since a stand-in must fail closed.
+    const silent: Record<string, unknown> = { ...(JSON.parse(url.searchParams.get('biz_content') ?? '') as Record<string, unknown>), out_trade_no: randomId('att') };
+    delete silent['passback_params'];
+    const unsigned: Record<string, string> = { ...Object.fromEntries(url.searchParams), biz_content: JSON.stringify(silent) };
+    delete unsigned['sign'];
+    const resigned = signAlipayRequest(unsigned, readPrivateKey(app_keys.private_key));
+    const silent_page = await fetch(`${sandbox.gateway_url}?${new URLSearchParams(resigned).toString()}`);
+    expect(silent_page.status).toBe(400);
+    expect(await silent_page.text()).toContain('ACQ.ACCESS_FORBIDDEN');
+    expect(sandbox.trade(String(silent.out_trade_no))).toBeUndefined();
+
+    // The same request in test mode opens the cashier page.
+    const test_mode = await connector.authorize(payment(), { idempotency_reference: randomId('att'), timeout_ms });
+    if (test_mode.status !== 'requires_action' || test_mode.next_action.type !== 'redirect_to_url') throw new Error('expected a redirect');
+    expect((await fetch(test_mode.next_action.url)).status).toBe(200);
+  });
+
   it('refuses a tampered notification and one signed with another key', async () => {
     const reference = randomId('att');
     await openPage(reference);

@@ -3,6 +3,9 @@
 // keeps trades in memory, serves a cashier page the customer's browser is sent to, and posts a
 // signed asynchronous notification to the merchant's notify_url when the customer pays.
 //
+// It takes test-mode payments only: a page request whose passback_params does not say test mode
+// (internal/mode.ts) creates no trade and is refused with ACQ.ACCESS_FORBIDDEN.
+//
 // Left out on purpose: notification retries (Alipay retries until it reads "success"; here each
 // payment is notified once, and the delivery is recorded for tests to inspect), refund
 // notifications, and every method the connector does not use.
@@ -10,6 +13,7 @@ import { createPublicKey, generateKeyPairSync, randomInt, type KeyObject } from 
 import { fastify, type FastifyInstance, type FastifyReply } from 'fastify';
 import { assert, randomId, systemClock, type Clock } from '@paygrid/kernel';
 import { escapeHtml } from '../internal/html';
+import { test_mode_marker } from '../internal/mode';
 import { parseJsonRecord, readString, type JsonRecord } from '../internal/json';
 import { readPrivateKey, readPublicKey, signSha256WithRsa } from '../internal/rsa';
 import {
@@ -116,6 +120,16 @@ function missingArguments(sub_code: string, sub_msg: string): GatewayAnswer {
 
 function businessFailed(sub_code: string, sub_msg: string): GatewayAnswer {
   return { ok: false, error: { code: '40004', msg: 'Business Failed', sub_code, sub_msg } };
+}
+
+/** passback_params is URL-encoded; one that does not decode says nothing. */
+function saysTestMode(passback_params: string | undefined): boolean {
+  if (passback_params === undefined) return false;
+  try {
+    return decodeURIComponent(passback_params) === test_mode_marker;
+  } catch {
+    return false;
+  }
 }
 
 export class AlipaySandbox {
@@ -290,6 +304,10 @@ export class AlipaySandbox {
     if (subject === '' || subject.length > subject_length_max) return fail(invalidArguments('isv.invalid-parameter', 'subject is invalid.'));
     if (readString(biz, 'product_code') !== 'FAST_INSTANT_TRADE_PAY') {
       return fail(invalidArguments('isv.invalid-parameter', 'product_code must be FAST_INSTANT_TRADE_PAY.'));
+    }
+    // A stand-in for Alipay must never take real money: only a request that says test mode creates a trade.
+    if (!saysTestMode(readString(biz, 'passback_params'))) {
+      return fail(businessFailed('ACQ.ACCESS_FORBIDDEN', 'This Alipay sandbox takes test-mode payments only; live payments need the real Alipay.'));
     }
     const time_expire = readString(biz, 'time_expire');
     const expires_ms = time_expire === undefined ? undefined : parseAlipayTimestamp(time_expire);

@@ -1,6 +1,6 @@
 // The port between the card connector and a card acquirer. The connector talks to it through
-// one of two transports with the same interface: the simulator itself, in the process, or the
-// simulator's HTTP server through `createHttpCardAcquirer`.
+// one of two transports with the same interface: the simulator itself, in the process, or an
+// acquirer's HTTP API (the simulator's server in tests) through `createHttpCardAcquirer`.
 import type { CurrencyCode } from '@paygrid/money';
 import type { AuthorizeOutcome, ProviderStatus } from '../connector';
 import type { ConnectorFailure } from '../internal/failures';
@@ -16,6 +16,11 @@ export interface AcquirerCard {
 export interface AcquirerAuthorizeRequest {
   /** The idempotency reference: a second request with it gets the first answer. */
   readonly reference: string;
+  /**
+   * Whether this is real money. A real acquirer may route test payments to its own test
+   * environment; the simulator declines every live one, since it stands in for no real acquirer.
+   */
+  readonly livemode: boolean;
   readonly amount: bigint;
   readonly currency: CurrencyCode;
   readonly card: AcquirerCard;

@@ -17,7 +17,7 @@ import type {
 import { callWithDeadline, type DeadlineResult } from '../internal/deadline';
 import { providerUnavailable } from '../internal/failures';
 import type { AcquirerCard, AcquirerOperationResult, CardAcquirer } from './acquirer';
-import { createHttpCardAcquirer } from './http-acquirer';
+import { createHttpCardAcquirer, type HttpCardAcquirerOptions } from './http-acquirer';
 import { redactCardNumbers } from './redaction';
 
 /** The part of the vault the card connector needs. */
@@ -29,8 +29,12 @@ export interface CardVault {
 
 export interface CardConnectorOptions {
   readonly cards: CardVault;
-  /** The in-process simulator (or any CardAcquirer), or the base URL of an acquirer's HTTP API. */
-  readonly acquirer: CardAcquirer | { readonly url: string };
+  /**
+   * The in-process simulator (or any CardAcquirer, such as one from createHttpCardAcquirer), or an
+   * acquirer's HTTP API with its credentials. A platform that must close the connections at
+   * shutdown creates the HTTP acquirer itself and passes it here.
+   */
+  readonly acquirer: CardAcquirer | HttpCardAcquirerOptions;
   /**
    * Told when the CVC could not be erased. The authorization outcome still stands (money may have
    * moved), so this is reported rather than thrown; the vault's own expiry of CVCs is the backstop.
@@ -48,7 +52,7 @@ export class CardConnector implements Connector {
 
   constructor(options: CardConnectorOptions) {
     this.#cards = options.cards;
-    this.#acquirer = 'authorize' in options.acquirer ? options.acquirer : createHttpCardAcquirer(options.acquirer.url);
+    this.#acquirer = 'authorize' in options.acquirer ? options.acquirer : createHttpCardAcquirer(options.acquirer);
     this.#onCvcEraseFailure = options.onCvcEraseFailure ?? (() => undefined);
   }
 
@@ -68,6 +72,8 @@ export class CardConnector implements Connector {
       const result = await callWithDeadline(options.timeout_ms, async (signal) => {
         const acquirer_request = {
           reference: options.idempotency_reference,
+          // The acquirer learns the mode, so that a simulator standing in for one can refuse live money.
+          livemode: request.livemode,
           amount: request.amount,
           currency: request.currency,
           card,

@@ -5,7 +5,7 @@ import type { AcquirerCard, CardAcquirer } from './acquirer';
 import { CardConnector, type CardVault } from './card-connector';
 import { redactCardNumbers } from './redaction';
 import { startCardAcquirerServer, type CardAcquirerServer } from './server';
-import { CardAcquirerSimulator, test_card_numbers } from './simulator';
+import { CardAcquirerSimulator, simulator_livemode_message, test_card_numbers } from './simulator';
 
 /** A vault double: tokens map to cards, and every CVC erasure is recorded. */
 class TestVault implements CardVault {
@@ -131,6 +131,20 @@ describe.each(transports)('CardConnector over the %s transport', (transport) => 
     expect(await harness.connector.status(reference, { timeout_ms })).toEqual({ status: 'authorized', provider_reference: outcome.provider_reference });
     expect(harness.vault.erased).toContain(token);
   });
+
+  it.each([test_card_numbers.succeeds, test_card_numbers.requires_authentication, test_card_numbers.network_timeout, '5555555555554444'])(
+    'declines %s in live mode: the simulator takes test-mode payments only',
+    async (number) => {
+      const token = harness.vault.add(number);
+      const reference = randomId('att');
+      const outcome = await harness.connector.authorize(request(token, { livemode: true, capture_method: 'automatic' }), call(reference));
+      expect(outcome).toEqual({ status: 'declined', code: 'payment_method_unavailable', message: simulator_livemode_message });
+      expect(await harness.connector.status(reference, { timeout_ms })).toEqual({ status: 'declined', code: 'payment_method_unavailable' });
+      // Asked again under the same reference, it answers the same: there is never a live authorization to capture.
+      expect(await harness.connector.authorize(request(token, { livemode: true, capture_method: 'automatic' }), call(reference))).toMatchObject({ status: 'declined' });
+      expect(harness.vault.erased).toContain(token);
+    },
+  );
 
   it('captures at once under automatic capture', async () => {
     const token = harness.vault.add(test_card_numbers.succeeds);
@@ -360,6 +374,15 @@ describe('CardConnector failures', () => {
       });
       expect(response.status).toBe(400);
       expect(await response.text()).not.toContain(test_card_numbers.succeeds);
+      // The mode is required: an acquirer must never guess whether money is real.
+      const card = { number: test_card_numbers.succeeds, exp_month: 12, exp_year: 2040, cvc: '123' };
+      const silent = await fetch(`${server.url}/v1/authorize`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ reference: 'att_2', amount: '1000', currency: 'USD', capture_method: 'manual', card }),
+      });
+      expect(silent.status).toBe(400);
+      expect(await silent.json()).toMatchObject({ error: { message: 'livemode must be true or false.' } });
     } finally {
       await server.close();
     }

@@ -1,7 +1,14 @@
 // The card acquirer simulator as its own HTTP server, so the card connector can be exercised over
 // a real network hop (timeouts, broken connections) exactly as it talks to a real acquirer. It
 // also serves the 3-D Secure challenge page a customer's browser is sent to.
-import { fastify, type FastifyReply } from 'fastify';
+//
+// Like a real acquirer it can demand credentials: a bearer secret on every API call, and over
+// HTTPS a client certificate signed by a given CA (mutual TLS). The challenge pages are for the
+// customer's browser and need neither.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { escapeHtml } from '../internal/html';
 import type { CardAcquirerSimulator, ChallengeDecision } from './simulator';
 import {
@@ -21,10 +28,17 @@ export interface StartCardAcquirerServerOptions {
   /** 0 (the default) picks a free port. */
   readonly port?: number;
   readonly host?: string;
+  /** When set, every API call must carry `Authorization: Bearer <this>`; others get 401. */
+  readonly bearer_token?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM). With `client_ca`, a client must present a
+   * certificate signed by it, or the TLS handshake fails (mutual TLS).
+   */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly client_ca?: string };
 }
 
 export interface CardAcquirerServer {
-  /** The base URL, such as http://127.0.0.1:41234, to give the card connector as `{ url }`. */
+  /** The base URL, such as http://127.0.0.1:41234 or https://…, to give the card connector as `{ url }`. */
   readonly url: string;
   close(): Promise<void>;
 }
@@ -35,7 +49,35 @@ export async function startCardAcquirerServer(
 ): Promise<CardAcquirerServer> {
   // No logger: request bodies hold card numbers, and a simulator has nothing worth logging.
   // Connections are closed hard on close() because an authorize for the timeout card is held open.
-  const app = fastify({ logger: false, bodyLimit: acquirer_body_bytes_max, forceCloseConnections: true });
+  const tls = options.tls;
+  const app = fastify({
+    logger: false,
+    bodyLimit: acquirer_body_bytes_max,
+    forceCloseConnections: true,
+    ...(tls === undefined
+      ? {}
+      : {
+          serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
+            createHttpsServer(
+              {
+                cert: tls.cert,
+                key: tls.key,
+                minVersion: 'TLSv1.2',
+                ...(tls.client_ca === undefined ? {} : { ca: tls.client_ca, requestCert: true, rejectUnauthorized: true }),
+              },
+              handler,
+            ),
+        }),
+  });
+  const expected_token = options.bearer_token === undefined ? undefined : digestOf(`Bearer ${options.bearer_token}`);
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    if (expected_token === undefined || !request.url.startsWith('/v1/')) return;
+    const presented = digestOf(request.headers.authorization ?? '');
+    if (!timingSafeEqual(presented, expected_token)) {
+      return reply.code(401).send({ error: { type: 'authentication_error', code: 'unauthorized', message: 'A valid bearer secret is required.' } });
+    }
+    return undefined;
+  });
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },
@@ -110,7 +152,9 @@ export async function startCardAcquirerServer(
     });
   }
 
-  const address = await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
+  const listening = await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
+  // Fastify names the scheme from its own https option; the TLS server here comes from a factory.
+  const address = tls === undefined ? listening : listening.replace(/^http:/, 'https:');
   simulator.useChallengeBaseUrl(address);
   return {
     url: address,
@@ -118,6 +162,11 @@ export async function startCardAcquirerServer(
       await app.close();
     },
   };
+}
+
+/** Both sides are hashed before the constant-time comparison, so that lengths do not leak either. */
+function digestOf(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
 }
 
 function refuseRequest(reply: FastifyReply, read: Extract<WireRead<unknown>, { ok: false }>): FastifyReply {

@@ -2,6 +2,11 @@
 // development and tests. Like Stripe's test mode, the card number decides what happens, so a test
 // (or a person trying the API) picks an outcome by picking a card. It keeps no card numbers, only
 // their last four digits.
+//
+// It takes test-mode payments only. A live-mode authorization is declined
+// (`payment_method_unavailable`) whatever the card, because approving any well-formed number would
+// let a platform wired by mistake take real orders against money that never existed. Capture, void
+// and refund then have nothing live to act on.
 import { assert, isWellFormedCardNumber, randomId, systemClock, type Clock } from '@paygrid/kernel';
 import type { CurrencyCode } from '@paygrid/money';
 import type { DeclineCode, ProviderStatus } from '../connector';
@@ -60,6 +65,8 @@ export const simulator_records_max = 100_000;
  * have a shorter deadline; this only bounds the timer so that nothing waits forever.
  */
 export const withheld_answer_ms_max = 120_000;
+/** The decline every live-mode authorization gets. */
+export const simulator_livemode_message = 'The card acquirer simulator takes test-mode payments only; live payments need a real card acquirer.';
 /** Where challenge URLs point until a server gives the simulator its address. */
 export const challenge_base_url_default = 'http://card-acquirer.invalid';
 
@@ -227,8 +234,8 @@ export class CardAcquirerSimulator implements CardAcquirer {
     if (this.#authorizations_by_reference.size >= simulator_records_max) {
       throw new Error('the card acquirer simulator is keeping too many authorizations');
     }
-    const behaviour = behaviour_by_number.get(request.card.number);
-    const decline_code = this.#declineCodeFor(request, behaviour);
+    const behaviour = request.livemode ? undefined : behaviour_by_number.get(request.card.number);
+    const decline_code = request.livemode ? 'payment_method_unavailable' : this.#declineCodeFor(request, behaviour);
     const card_last4 = request.card.number.slice(-4);
     const base = {
       reference: request.reference,
@@ -250,7 +257,7 @@ export class CardAcquirerSimulator implements CardAcquirer {
         state: 'declined',
         decline_code,
         amount_captured: 0n,
-        first_answer: { status: 'declined', code: decline_code, message: decline_messages[decline_code] },
+        first_answer: { status: 'declined', code: decline_code, message: decline_code === 'payment_method_unavailable' ? simulator_livemode_message : decline_messages[decline_code] },
       };
     } else {
       const provider_reference = randomId('auth');

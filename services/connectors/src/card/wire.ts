@@ -69,6 +69,9 @@ export function readAuthorizeRequest(body: unknown): WireRead<AcquirerAuthorizeR
   if (currency === undefined || !isCurrencyCode(currency)) return refuse('currency must be an ISO 4217 code such as "USD".');
   const capture_method = readString(body, 'capture_method');
   if (capture_method !== 'automatic' && capture_method !== 'manual') return refuse('capture_method must be automatic or manual.');
+  // Required, not defaulted: an acquirer must never guess whether money is real.
+  const livemode = body['livemode'];
+  if (typeof livemode !== 'boolean') return refuse('livemode must be true or false.');
   const return_url = body['return_url'];
   if (return_url !== undefined && (typeof return_url !== 'string' || return_url.length > url_length_max)) {
     return refuse('return_url must be a URL.');
@@ -87,6 +90,7 @@ export function readAuthorizeRequest(body: unknown): WireRead<AcquirerAuthorizeR
     ok: true,
     value: {
       reference,
+      livemode,
       amount,
       currency,
       capture_method,
@@ -99,6 +103,7 @@ export function readAuthorizeRequest(body: unknown): WireRead<AcquirerAuthorizeR
 export function writeAuthorizeRequest(request: AcquirerAuthorizeRequest): JsonRecord {
   return {
     reference: request.reference,
+    livemode: request.livemode,
     amount: request.amount.toString(),
     currency: request.currency,
     capture_method: request.capture_method,

@@ -18,14 +18,18 @@ export interface HttpRequest {
   readonly body?: string;
 }
 
-/** Sends a request; throws when the connection fails, the signal fires or the body is too large. */
-export async function exchange(request: HttpRequest, signal: AbortSignal): Promise<HttpAnswer> {
+/**
+ * Sends a request; throws when the connection fails, the signal fires or the body is too large.
+ * `dispatcher` carries connection settings such as a client certificate (mutual TLS) or a private CA.
+ */
+export async function exchange(request: HttpRequest, signal: AbortSignal, dispatcher?: RequestInit['dispatcher']): Promise<HttpAnswer> {
   const response = await fetch(request.url, {
     method: request.method,
     headers: request.headers,
     ...(request.body === undefined ? {} : { body: request.body }),
     signal,
     redirect: 'manual',
+    ...(dispatcher === undefined ? {} : { dispatcher }),
   });
   const body = await readBody(response, response_body_bytes_max);
   return { status: response.status, headers: response.headers, body };

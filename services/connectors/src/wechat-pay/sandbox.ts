@@ -3,6 +3,9 @@
 // key, keeps Native-payment orders and refunds in memory, and, when the customer pays, posts an
 // encrypted and signed notification to the order's notify_url.
 //
+// It takes test-mode payments only: an order whose attach does not say test mode
+// (internal/mode.ts) is refused with 403 NO_AUTH and never created.
+//
 // Left out on purpose: notification retries (each payment is notified once and the delivery is
 // recorded), refund notifications, the certificate download API, and every other product.
 import { createPublicKey, generateKeyPairSync, randomInt, randomUUID, type KeyObject } from 'node:crypto';
@@ -10,6 +13,7 @@ import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { assert, systemClock, type Clock } from '@paygrid/kernel';
 import { parseMinorUnits } from '@paygrid/money';
 import { parseJsonRecord, readRecord, readString, stringifyJson, type JsonRecord, type JsonValue } from '../internal/json';
+import { test_mode_marker } from '../internal/mode';
 import { readPrivateKey, readPublicKey, signSha256WithRsa, verifySha256WithRsa } from '../internal/rsa';
 import {
   api_v3_key_bytes,
@@ -264,6 +268,10 @@ export class WeChatPaySandbox {
     const time_expire = readString(body, 'time_expire');
     const expires_ms = time_expire === undefined ? undefined : parseWeChatTime(time_expire);
     if (time_expire !== undefined && expires_ms === undefined) return refuse(400, 'PARAM_ERROR', 'time_expire must be an RFC 3339 time.');
+    // A stand-in for WeChat Pay must never take real money: only an order that says test mode is created.
+    if (readString(body, 'attach') !== test_mode_marker) {
+      return refuse(403, 'NO_AUTH', 'This WeChat Pay sandbox takes test-mode payments only; live payments need the real WeChat Pay.');
+    }
 
     const existing = this.#orders.get(out_trade_no);
     if (existing !== undefined) {

@@ -22,6 +22,7 @@ import type {
 import { callWithDeadline } from '../internal/deadline';
 import { failure, providerUnavailable } from '../internal/failures';
 import { exchange } from '../internal/http';
+import { modeMarker } from '../internal/mode';
 import { parseJsonRecord, readRecord, readString, stringifyJson, type JsonRecord, type JsonValue } from '../internal/json';
 import { readPrivateKey, readPublicKey, signSha256WithRsa, verifySha256WithRsa } from '../internal/rsa';
 import {
@@ -113,6 +114,8 @@ export class WeChatPayConnector implements Connector {
       time_expire: formatWeChatTime(this.#clock.now() + this.#order_expire_ms),
       notify_url: this.#config.notify_url,
       amount: { total: request.amount, currency: wechat_currency },
+      // WeChat Pay hands attach back untouched; the sandbox refuses an order that is not test mode.
+      attach: modeMarker(request.livemode),
     });
     if (!result.ok) return { status: 'unknown', reason: result.message };
     const code_url = result.body === undefined ? undefined : readString(result.body, 'code_url');
@@ -127,6 +130,7 @@ export class WeChatPayConnector implements Connector {
       return { status: 'unknown', reason: 'WeChat Pay says the order was paid, but it could not be read back.' };
     }
     if (code === 'ORDER_CLOSED') return { status: 'declined', code: 'payment_method_unavailable', message: 'The WeChat Pay order is closed.' };
+    if (code === 'NO_AUTH') return { status: 'declined', code: 'payment_method_unavailable', message: describeFailure(result.status, result.body) };
     if (isUnknownStatus(result.status)) return { status: 'unknown', reason: describeFailure(result.status, result.body) };
     return { status: 'declined', code: 'processing_error', message: describeFailure(result.status, result.body) };
   }

@@ -1,11 +1,11 @@
-import { createDecipheriv, createVerify, generateKeyPairSync } from 'node:crypto';
+import { createDecipheriv, createVerify, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { fastify } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, randomId } from '@paygrid/kernel';
 import type { AuthorizeRequest, CallOptions } from '../connector';
 import { startNotificationReceiver, type NotificationReceiver } from '../testing/notification-receiver';
 import { WeChatPaySandbox } from './sandbox';
-import { decryptResource, encryptResource, parseAuthorization } from './signing';
+import { decryptResource, encryptResource, formatAuthorization, parseAuthorization, requestMessage, requestNonce } from './signing';
 import { WeChatPayConnector, type WeChatPayConnectorConfig } from './wechat-pay-connector';
 
 function pemPair(): { private_key: string; public_key: string } {
@@ -79,6 +79,7 @@ describe('WeChat Pay v3 request signing', () => {
         out_trade_no: 'att_header_test',
         notify_url: 'https://shop.example/notify',
         amount: { total: 8888, currency: 'CNY' },
+        attach: 'paygrid_livemode=false',
       });
       for (const request of seen) {
         expect(request.authorization).toMatch(
@@ -198,6 +199,36 @@ describe('WeChatPayConnector with the WeChat Pay sandbox', () => {
 
     const response = await fetch(receiver.url, { method: 'POST', headers: { ...delivery.headers }, body: tampered_body });
     expect(response.status).toBe(400);
+  });
+
+  it('takes no live-mode payment: the sandbox creates no order for one, nor for an order that does not say test mode', async () => {
+    const reference = randomId('att');
+    const outcome = await connector.authorize(payment({ livemode: true }), call(reference));
+    expect(outcome).toMatchObject({ status: 'declined', code: 'payment_method_unavailable' });
+    if (outcome.status !== 'declined') throw new Error('expected a decline');
+    expect(outcome.message).toContain('403 NO_AUTH');
+    expect(sandbox.order(reference)).toBeUndefined();
+    expect(await connector.status(reference, { timeout_ms })).toEqual({ status: 'not_found' });
+    expect((await fetch(`${sandbox.url}/sandbox/orders/${reference}/pay`, { method: 'POST' })).status).toBe(404);
+
+    // Signed correctly but silent about the mode: refused too, since a stand-in must fail closed.
+    const silent_reference = randomId('att');
+    const body = JSON.stringify({ appid, mchid, description: 'Order 43', out_trade_no: silent_reference, notify_url: receiver.url, amount: { total: 100, currency: 'CNY' } });
+    const path = '/v3/pay/transactions/native';
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const nonce_str = requestNonce();
+    const signature = cryptoSign('sha256', Buffer.from(requestMessage('POST', path, timestamp, nonce_str, body)), merchant_keys.private_key).toString('base64');
+    const response = await fetch(`${sandbox.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: formatAuthorization({ mchid, nonce_str, signature, timestamp, serial_no }) },
+      body,
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ code: 'NO_AUTH' });
+    expect(sandbox.order(silent_reference)).toBeUndefined();
+
+    // The same payment in test mode gets its QR code.
+    await createOrder();
   });
 
   it('refuses a request signed with another key: 401 SIGN_ERROR', async () => {

@@ -4,8 +4,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { IdentityClient } from '@paygrid/identity';
+import { live_capability_names, type LiveCapabilities } from '@paygrid/kernel';
 import { callerOf, merchantOf } from '../authentication';
 import {
+  Account,
   ApiKey,
   ApiKeyWithSecret,
   AuditEvent,
@@ -26,8 +28,20 @@ import {
 } from '../schemas';
 import { found, listOf, pageOf, routeSchema } from './route-helpers';
 
-export function registerIdentityRoutes(app: FastifyInstance, options: { readonly identity: IdentityClient }): void {
+/** The wire form of the live capabilities: each one's status, and what is missing when inactive. */
+export function liveCapabilitiesToWire(capabilities: LiveCapabilities): Record<string, { status: 'active' | 'inactive'; missing: string | null }> {
+  const wire: Record<string, { status: 'active' | 'inactive'; missing: string | null }> = {};
+  // The adapter's own description (a host) stays in the operator's log; merchants see only the status.
+  for (const name of live_capability_names) {
+    const capability = capabilities[name];
+    wire[name] = capability.status === 'active' ? { status: 'active', missing: null } : { status: 'inactive', missing: capability.missing };
+  }
+  return wire;
+}
+
+export function registerIdentityRoutes(app: FastifyInstance, options: { readonly identity: IdentityClient; readonly live_capabilities: LiveCapabilities }): void {
   const { identity } = options;
+  const live_capabilities = liveCapabilitiesToWire(options.live_capabilities);
   const v1 = app.withTypeProvider<TypeBoxTypeProvider>();
   const operator = { auth: 'operator' } as const;
   const secret = { auth: 'secret' } as const;
@@ -104,14 +118,18 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
 
   // The calling merchant's own account and keys.
 
-  v1.get('/account', { config: secret, schema: routeSchema('Account', 'Retrieve your merchant account', { response: Type.Ref(Merchant) }) }, async (request) => {
-    const { merchant } = merchantOf(request);
-    return found(await identity.getMerchant(merchant.id), 'merchant', merchant.id);
-  });
+  v1.get(
+    '/account',
+    { config: secret, schema: routeSchema('Account', 'Retrieve your merchant account, with what live mode can do on this platform', { response: Type.Ref(Account) }) },
+    async (request) => {
+      const { merchant } = merchantOf(request);
+      return { ...found(await identity.getMerchant(merchant.id), 'merchant', merchant.id), live_capabilities };
+    },
+  );
 
-  v1.patch('/account', { config: secret, schema: routeSchema('Account', 'Turn mandatory request signing on or off', { body: UpdateAccountBody, response: Type.Ref(Merchant) }) }, async (request) => {
+  v1.patch('/account', { config: secret, schema: routeSchema('Account', 'Turn mandatory request signing on or off', { body: UpdateAccountBody, response: Type.Ref(Account) }) }, async (request) => {
     const caller = merchantOf(request);
-    return identity.updateMerchant(caller.merchant.id, { signing_required: request.body.signing_required }, caller.actor);
+    return { ...(await identity.updateMerchant(caller.merchant.id, { signing_required: request.body.signing_required }, caller.actor)), live_capabilities };
   });
 
   v1.get('/api_keys', { config: secret, schema: routeSchema('Account', 'List your API keys', { querystring: ListQuery, response: List(Type.Ref(ApiKey)) }) }, async (request) =>

@@ -3,7 +3,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError } from '@paygrid/kernel';
+import { ApiError, requireLiveCapability, type LiveCapabilities } from '@paygrid/kernel';
 import { merchantBalanceAccountId, type LedgerClient } from '@paygrid/ledger';
 import { currency_codes, type CurrencyCode } from '@paygrid/money';
 import type { WalletClient } from '@paygrid/wallet';
@@ -40,8 +40,11 @@ function testModeOnly(request: FastifyRequest): void {
   }
 }
 
-export function registerWalletRoutes(app: FastifyInstance, options: { readonly wallet: WalletClient; readonly ledger: LedgerClient }): void {
-  const { wallet, ledger } = options;
+export function registerWalletRoutes(
+  app: FastifyInstance,
+  options: { readonly wallet: WalletClient; readonly ledger: LedgerClient; readonly live_capabilities: LiveCapabilities },
+): void {
+  const { wallet, ledger, live_capabilities } = options;
   const v1 = app.withTypeProvider<TypeBoxTypeProvider>();
   const secret = { auth: 'secret' } as const;
 
@@ -91,7 +94,10 @@ export function registerWalletRoutes(app: FastifyInstance, options: { readonly w
     },
     async (request) => {
       const { amount, bank_account } = request.body;
-      return wallet.withdraw(merchantOf(request).tenant, request.params.id, {
+      const { tenant } = merchantOf(request);
+      // Before the wallet records anything: live money leaves only through a bank adapter that pays out.
+      requireLiveCapability(live_capabilities, 'withdrawals', tenant.livemode, 'bank_account');
+      return wallet.withdraw(tenant, request.params.id, {
         amount: BigInt(amount),
         bank_account: { ...bank_account, country: bank_account.country ?? 'US' },
         ...idempotency(request),

@@ -24,6 +24,7 @@ import {
   checkText,
   invalidRequest,
   isAssertionError,
+  liveModeNotConfigured,
   isPlausibleId,
   randomId,
   relayOutbox,
@@ -661,6 +662,10 @@ export class WalletService implements WalletClient {
     const amount = checkAmount(input.amount);
     const bank_account = checkBankAccount(input.bank_account);
     const idempotency_key = checkIdempotencyKey(input.idempotency_key);
+    // Live money leaves only through a bank that can pay it out, refused before anything is written.
+    if (tenant.livemode && !this.#bank.live_support.payouts) {
+      throw liveModeNotConfigured('withdrawals', `no bank that pays out live money is configured (${this.#bank.live_support.name} serves test mode only)`, 'bank_account');
+    }
     const intent: WithdrawalIntent = { wallet_id: this.#plausibleId(wallet_id, 'wallet'), amount, idempotency_key, bank_account };
     const wallet = await this.#requireWallet(tenant, intent.wallet_id, 'wallet');
     await this.#checkTransactionLimit(tenant, wallet.currency, amount);

@@ -1,7 +1,7 @@
 // The wallet service's wire shapes, inputs and ports. Every object is returned already in wire
 // shape: snake_case fields, an `object` name, `created` in unix seconds, `livemode`, and amounts as
 // bigint minor units (the gateway writes them as JSON integers).
-import type { Page, PageRequest, Tenant } from '@paygrid/kernel';
+import type { BankLiveSupport, Page, PageRequest, Tenant } from '@paygrid/kernel';
 
 export const wallet_statuses = ['active', 'frozen'] as const;
 export type WalletStatus = (typeof wallet_statuses)[number];
@@ -316,6 +316,8 @@ export type BankSettlementListener = (withdrawal_id: string, outcome: Settlement
  * cannot know whether the first submission arrived.
  */
 export interface BankPort {
+  /** What the bank can do with real money; a simulated bank can do nothing live. */
+  readonly live_support: BankLiveSupport;
   submit(request: BankWithdrawalRequest): Promise<void>;
   status(withdrawal_id: string): Promise<BankStatusReport>;
   onSettled(listener: BankSettlementListener): void;

@@ -195,6 +195,7 @@ export function answerLosingLedger(ledger: LedgerClient): LedgerClient {
 
 /** A bank that never receives anything: submissions fail, and it never reports. */
 export const unreachableBank: BankPort = {
+  live_support: { name: 'an unreachable test bank', payouts: false, incoming_transfers: false },
   submit: () => Promise.reject(new Error('bank unreachable (test)')),
   status: () => Promise.reject(new Error('bank unreachable (test)')),
   onSettled: () => undefined,

@@ -47,7 +47,9 @@ export interface LedgerRoutesOptions {
 
 /**
  * The ledger's HTTP API under `/v1/ledger`. Batch endpoints answer 200 with one result per event:
- * a broken rule is a result code, not an HTTP error. Only malformed requests get a 4xx.
+ * a broken rule is a result code, not an HTTP error. Only malformed requests get a 4xx. The batch
+ * and lookup routes take JSON or TigerBeetle's binary records (`ledger_binary_media_type`) and
+ * answer in the encoding they were sent.
  */
 export function registerLedgerRoutes(app: FastifyInstance, options: LedgerRoutesOptions): void {
   const { ledger, authenticate } = options;

@@ -1,11 +1,13 @@
 // The API benchmark: signed peer-to-peer wallet transfers through the public HTTP API, with a
-// fixed number of concurrent connections, against a bare Fastify server answering `{}` measured
-// with the same load generator on the same machine in the same run. Then the API again at half
-// the rate it reached, evenly paced (paced-load.ts says why not autocannon's rate), for its
-// latency under a steady load.
+// fixed number of concurrent connections, against the floor's last layer (floor.ts: a server that
+// does only what every signed POST to /v1 must, with no service behind it) measured with the same
+// load generator on the same machine in the same run, and beside a bare Fastify server answering
+// `{}`, the yardstick. Before the load, the latency of one transfer at a time (zero-load.ts); after
+// it, the API again at half the rate it reached, evenly paced (paced-load.ts says why not
+// autocannon's rate), for its latency under a steady load.
 //
 // The platform runs as `paygrid start` does (embedded SQLite, in-memory cache) in a child
-// process; the bare server runs in another; autocannon drives both from this process.
+// process; the bare and floor servers run in others; autocannon drives them from this process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +17,9 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { Paygrid } from '@paygrid/sdk';
 import { signRequest } from '@paygrid/sdk/signing';
+import { measureFloorLastLayer } from './floor';
 import { pacedLoad } from './paced-load';
+import { measureZeroLoad, type ZeroLoadResult } from './zero-load';
 
 export interface ApiBenchOptions {
   readonly seconds: number;
@@ -37,10 +41,16 @@ export interface ApiBenchResult {
   readonly connections: number;
   readonly seconds: number;
   readonly api: LoadResult;
+  /** The floor's last layer, measured in this run: the figure the target is stated against. */
+  readonly floor: LoadResult;
+  /** API requests/s divided by the floor's last layer's. */
+  readonly ratio_vs_floor: number;
   readonly bare: LoadResult;
-  /** API requests/s divided by the bare server's. */
+  /** API requests/s divided by the bare server's (the yardstick, kept for comparison with earlier runs). */
   readonly ratio: number;
   readonly half_rate: LoadResult & { readonly target_rate: number };
+  /** One signed transfer at a time on an idle platform. */
+  readonly zero_load: ZeroLoadResult;
   /** Every wallet's balance summed after the run, against what was topped up: must be equal. */
   readonly money_conserved: boolean;
 }
@@ -51,6 +61,9 @@ const top_up_per_wallet = 1_000_000_000;
 const start_timeout_ms = 60_000;
 /** The pause between the saturated run and the half-rate run. */
 const settle_between_runs_ms = 3_000;
+/** Zero-load latency: transfers sent one at a time, first to warm up, then measured. */
+const zero_load_warm_up = 50;
+const zero_load_requests = 200;
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -131,7 +144,7 @@ async function measureBareServer(options: { readonly connections: number; readon
 }
 
 /** Starts `paygrid start` as `npm start` runs it (embedded SQLite, in-memory cache) on a free port. */
-async function startBenchPlatform(data_dir: string, operator_key: string): Promise<{ child: ChildProcess; url: string }> {
+export async function startBenchPlatform(data_dir: string, operator_key: string): Promise<{ child: ChildProcess; url: string }> {
   const api_port = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -186,6 +199,14 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
       };
     };
 
+    options.log(`  API: one signed wallet transfer at a time, ${zero_load_warm_up} to warm up and ${zero_load_requests} measured ...`);
+    const zero_load = await measureZeroLoad({
+      url,
+      warm_up: zero_load_warm_up,
+      requests: zero_load_requests,
+      next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
+    });
+
     options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
     const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: (request: autocannon.Request) => ({ ...request, ...signedTransfer() }) }];
     const api = await load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests });
@@ -209,13 +230,17 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
     await stopChild(platform);
 
     const bare = await measureBareServer(options, children);
+    const floor = await measureFloorLastLayer(options);
     return {
       connections: options.connections,
       seconds: options.seconds,
       api,
+      floor,
+      ratio_vs_floor: api.requests_per_second / floor.requests_per_second,
       bare,
       ratio: api.requests_per_second / bare.requests_per_second,
       half_rate: { ...half, target_rate },
+      zero_load,
       money_conserved,
     };
   } finally {
@@ -230,6 +255,10 @@ export interface PaymentsBenchResult {
   /** Each payment is three requests: a card token (publishable key), create, and confirm (signed). */
   readonly requests: LoadResult;
   readonly payments_per_second: number;
+  /** The floor's last layer, measured in this run: the figure the target is stated against. */
+  readonly floor: LoadResult;
+  /** API requests per second divided by the floor's last layer's. */
+  readonly requests_ratio_vs_floor: number;
   readonly bare: LoadResult;
   /** Payments per second divided by the bare server's requests per second. */
   readonly payments_ratio: number;
@@ -302,12 +331,15 @@ export async function runPaymentsBench(options: Omit<ApiBenchOptions, 'wallets'>
     const result = await load({ url, connections: options.connections, seconds: options.seconds, requests });
     await stopChild(platform);
     const bare = await measureBareServer(options, children);
+    const floor = await measureFloorLastLayer(options);
     const payments_per_second = succeeded / options.seconds;
     return {
       connections: options.connections,
       seconds: options.seconds,
       requests: result,
       payments_per_second,
+      floor,
+      requests_ratio_vs_floor: result.requests_per_second / floor.requests_per_second,
       bare,
       payments_ratio: payments_per_second / bare.requests_per_second,
       requests_ratio: result.requests_per_second / bare.requests_per_second,

@@ -69,13 +69,15 @@ command (it writes the new key to vault.kek), and start it again.`,
   bench: `Usage: paygrid bench ledger|api|payments|floor [--json] [--quick]
 
 ledger: measures ledger transfers per second and commit latency on SQLite and (with
-DATABASE_URL) PostgreSQL, compares with pgbench tpcb-like, and measures memory for 1,000,000
-accounts.
+DATABASE_URL) PostgreSQL, then full batches of 8,190 transfers over the HTTP API of a platform
+started as \`npm start\` does, as JSON and in the binary encoding; compares with pgbench
+tpcb-like, checks that money is conserved, and measures memory for 1,000,000 accounts.
 api: drives signed peer-to-peer wallet transfers through the HTTP API of a platform started as
-\`npm start\` does, compares with a bare Fastify server answering {}, and measures latency at
-half the rate reached, with requests evenly paced.
+\`npm start\` does, compares with the floor's last layer measured in the same run (and a bare
+Fastify server answering {}), measures one transfer's latency at zero load, and latency at half
+the rate reached, with requests evenly paced.
 payments: card payments (token, create, confirm) through the signed HTTP API against the
-in-process card simulator at zero latency, compared with the same bare Fastify server.
+in-process card simulator at zero latency, compared with the same floor layer and bare server.
 floor: the share of bare Fastify's rate left once a signed POST does only what every /v1 POST
 must (the kernel's server, compression and CORS, key hash, signature and nonce, rate token,
 idempotency key), with no service behind it: the ceiling of the api figure on this machine.

@@ -37,10 +37,14 @@ import {
   timeout_ms_default,
   timeout_ms_max,
 } from './retry';
+import { LedgerResource, type BinaryRouteCall } from './ledger-resource';
+import { ledger_binary_media_type } from './ledger-wire';
 import { expandPath, type HttpMethod } from './routes';
 import { signRequest } from './signing';
 
 export const base_url_default = 'http://127.0.0.1:8080';
+/** Response bodies are UTF-8 JSON, except the ledger's binary answers. */
+const text_decoder = new TextDecoder();
 export const sdk_version = '0.1.0';
 export const user_agent = `paygrid-sdk-node/${sdk_version}`;
 
@@ -73,7 +77,7 @@ export interface RequestInput {
 }
 
 type AttemptResult =
-  | { readonly kind: 'response'; readonly status: number; readonly body_text: string; readonly headers: Headers }
+  | { readonly kind: 'response'; readonly status: number; readonly body: Uint8Array; readonly headers: Headers }
   | { readonly kind: 'no_response'; readonly error: ConnectionError };
 
 function defaultSleep(milliseconds: number): Promise<void> {
@@ -136,6 +140,8 @@ export class Paygrid {
   readonly webhookEndpoints: WebhookEndpointsResource;
   readonly events: EventsResource;
   readonly bankTransfers: BankTransfersResource;
+  /** Operator key: the ledger's own API, in JSON or its binary encoding. */
+  readonly ledger: LedgerResource;
 
   readonly #api_key: string;
   readonly #origin: string;
@@ -192,6 +198,9 @@ export class Paygrid {
     this.webhookEndpoints = new WebhookEndpointsResource(call);
     this.events = new EventsResource(call);
     this.bankTransfers = new BankTransfersResource(call);
+    const callBinary: BinaryRouteCall = async (route, body, decode) =>
+      this.requestBinary(route.method, expandPath(route.path, {}), { body, media_type: ledger_binary_media_type, decode });
+    this.ledger = new LedgerResource(call, callBinary);
   }
 
   /**
@@ -200,6 +209,60 @@ export class Paygrid {
    * signs) the same bytes; POST and PATCH send the same Idempotency-Key on every attempt.
    */
   async request<T>(method: HttpMethod, path: string, input: RequestInput = {}): Promise<T> {
+    const body = input.body === undefined ? undefined : { bytes: encodeJsonBody(input.body), content_type: 'application/json' };
+    const response = await this.#send(method, path, { query: input.query, idempotency_key: input.idempotency_key, body, accept: 'application/json' });
+    return this.#parseSuccess<T>(response.status, text_decoder.decode(response.body), response.headers);
+  }
+
+  /**
+   * A call whose request and answer are both in `media_type` (the ledger's binary encoding), with
+   * the same retries, signing and idempotency keys as `request`. `decode` reads the answer; a
+   * RangeError from it, or an answer in another media type, is an `invalid_response_body` error.
+   */
+  async requestBinary<T>(
+    method: HttpMethod,
+    path: string,
+    input: { readonly body: Uint8Array; readonly media_type: string; readonly decode: (bytes: Uint8Array) => T; readonly idempotency_key?: string | undefined },
+  ): Promise<T> {
+    const response = await this.#send(method, path, {
+      query: undefined,
+      idempotency_key: input.idempotency_key,
+      body: { bytes: input.body, content_type: input.media_type },
+      accept: input.media_type,
+    });
+    const request_id = response.headers.get('request-id') ?? undefined;
+    const content_type = response.headers.get('content-type') ?? '';
+    if (content_type.split(';', 1)[0]?.trim().toLowerCase() !== input.media_type) {
+      throw new ApiError({
+        type: 'api_error',
+        code: 'invalid_response_body',
+        message: `Paygrid answered HTTP ${String(response.status)} with content type '${content_type}', not ${input.media_type}.`,
+        status: response.status,
+        request_id,
+        raw: text_decoder.decode(response.body),
+      });
+    }
+    try {
+      return input.decode(response.body);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      throw new ApiError(
+        { type: 'api_error', code: 'invalid_response_body', message: error.message, status: response.status, request_id, raw: response.body },
+        { cause: error },
+      );
+    }
+  }
+
+  async #send(
+    method: HttpMethod,
+    path: string,
+    input: {
+      readonly query: Readonly<Record<string, QueryValue>> | undefined;
+      readonly idempotency_key: string | undefined;
+      readonly body: { readonly bytes: string | Uint8Array; readonly content_type: string } | undefined;
+      readonly accept: string;
+    },
+  ): Promise<{ readonly status: number; readonly body: Uint8Array; readonly headers: Headers }> {
     if (!path.startsWith('/')) {
       throw new TypeError(`Request path must start with '/', got ${path}`);
     }
@@ -209,33 +272,32 @@ export class Paygrid {
     const url = new URL(`${this.#origin}${this.#path_prefix}${path}${encodeQuery(input.query)}`);
     // The signature covers the request target as fetch sends it: the URL's path and query.
     const target = `${url.pathname}${url.search}`;
-    const body_text = input.body === undefined ? undefined : encodeJsonBody(input.body);
 
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#api_key}`,
-      accept: 'application/json',
+      accept: input.accept,
       'user-agent': user_agent,
     };
-    if (body_text !== undefined) {
-      headers['content-type'] = 'application/json';
+    if (input.body !== undefined) {
+      headers['content-type'] = input.body.content_type;
     }
     if (method === 'POST' || method === 'PATCH') {
       headers['idempotency-key'] = input.idempotency_key ?? randomUUID();
     }
 
     for (let retry_index = 0; ; retry_index += 1) {
-      const attempt = await this.#attempt(method, url.href, target, headers, body_text);
+      const attempt = await this.#attempt(method, url.href, target, headers, input.body?.bytes);
       let error: PaygridError;
       let retry_after_seconds: number | undefined;
       if (attempt.kind === 'no_response') {
         error = attempt.error;
       } else if (attempt.status >= 200 && attempt.status < 300) {
-        return this.#parseSuccess<T>(attempt.status, attempt.body_text, attempt.headers);
+        return attempt;
       } else {
         retry_after_seconds = parseRetryAfterSeconds(attempt.headers.get('retry-after'), this.#now_seconds());
         error = errorFromResponse({
           status: attempt.status,
-          body_text: attempt.body_text,
+          body_text: text_decoder.decode(attempt.body),
           request_id: attempt.headers.get('request-id') ?? undefined,
           retry_after_seconds,
         });
@@ -259,7 +321,7 @@ export class Paygrid {
     href: string,
     target: string,
     base_headers: Readonly<Record<string, string>>,
-    body_text: string | undefined,
+    body: string | Uint8Array | undefined,
   ): Promise<AttemptResult> {
     const headers = { ...base_headers };
     if (this.#signing_secret !== undefined) {
@@ -267,7 +329,7 @@ export class Paygrid {
       // retry after a long backoff must still be inside the timestamp tolerance.
       headers['paygrid-signature'] = signRequest(
         this.#signing_secret,
-        { method, path: target, body: body_text ?? '' },
+        { method, path: target, body: body ?? '' },
         { now_seconds: this.#now_seconds() },
       );
     }
@@ -278,10 +340,10 @@ export class Paygrid {
       controller.abort();
     }, this.#timeout_ms);
     try {
-      const response = await this.#fetch(href, { method, headers, body: body_text, signal: controller.signal });
+      const response = await this.#fetch(href, { method, headers, body, signal: controller.signal });
       // Read the body under the same deadline: a server that stalls mid-body is a timeout too.
-      const response_body = await response.text();
-      return { kind: 'response', status: response.status, body_text: response_body, headers: response.headers };
+      const response_body = new Uint8Array(await response.arrayBuffer());
+      return { kind: 'response', status: response.status, body: response_body, headers: response.headers };
     } catch (error) {
       if (timed_out) {
         return {

@@ -4,7 +4,9 @@
 // - Paygrid: the client; resources such as `paygrid.wallets.topUp(id, { amount })`.
 // - errors: PaygridError and one subclass per server error type, plus ConnectionError.
 // - signing: the Paygrid-Signature scheme, also importable alone as '@paygrid/sdk/signing'.
-// - sdk_routes: every { method, path } the SDK calls, for comparison with the OpenAPI document.
+// - sdk_routes: every { method, path } of `/v1` the SDK calls, for comparison with the OpenAPI
+//   document; ledger_sdk_routes: the ledger's operator API, which `paygrid.ledger` calls.
+// - ledger-wire: the ledger's binary encoding (TigerBeetle's 128-byte records), for bulk clients.
 
 export { Paygrid, base_url_default, sdk_version, user_agent, type PaygridOptions, type RequestInput } from './client';
 export {
@@ -43,7 +45,10 @@ export {
   timeout_ms_max,
 } from './retry';
 export { encodeJsonBody, encodeQuery, type QueryValue } from './encoding';
-export { expandPath, pathParameterNames, route, sdk_routes, type HttpMethod, type RouteName, type SdkRoute } from './routes';
+export { expandPath, ledger_route, ledger_sdk_routes, pathParameterNames, route, sdk_routes, type HttpMethod, type RouteName, type SdkRoute } from './routes';
+export { LedgerResource, type BinaryRouteCall } from './ledger-resource';
+export * from './ledger-wire';
+export type * from './ledger-types';
 export * from './signing';
 export type * from './types';
 export type * from './resources';

@@ -1,6 +1,8 @@
-// Every route the SDK calls, in OpenAPI path syntax. Resource methods call only through this
-// table (see Paygrid.callRoute), so `sdk_routes` is exactly the set of requests the SDK can
-// make; the gateway's tests compare it with the OpenAPI document so the two cannot drift.
+// Every route the SDK calls, in OpenAPI path syntax. Resource methods call only through these
+// tables, so `sdk_routes` is exactly the set of public `/v1` requests the SDK can make (the
+// gateway's tests compare it with the OpenAPI document so the two cannot drift), and
+// `ledger_sdk_routes` is the set of operator requests to the ledger's own API, which the ledger
+// serves and docs/ledger.md documents (it is not part of the gateway's OpenAPI document).
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH';
 
@@ -78,6 +80,18 @@ export const route = {
 } as const satisfies Record<string, SdkRoute>;
 
 export type RouteName = keyof typeof route;
+
+/** The ledger's operator API (operator key), in JSON or TigerBeetle's binary layouts. */
+export const ledger_route = {
+  ledger_accounts_create: { method: 'POST', path: '/v1/ledger/accounts' },
+  ledger_transfers_create: { method: 'POST', path: '/v1/ledger/transfers' },
+  ledger_accounts_lookup: { method: 'POST', path: '/v1/ledger/accounts/lookup' },
+  ledger_transfers_lookup: { method: 'POST', path: '/v1/ledger/transfers/lookup' },
+  ledger_accounts_retrieve: { method: 'GET', path: '/v1/ledger/accounts/{id}' },
+  ledger_transfers_retrieve: { method: 'GET', path: '/v1/ledger/transfers/{id}' },
+} as const satisfies Record<string, SdkRoute>;
+
+export const ledger_sdk_routes: readonly SdkRoute[] = Object.freeze(Object.values(ledger_route).map((entry) => Object.freeze({ ...entry })));
 
 export const sdk_routes: readonly SdkRoute[] = Object.freeze(Object.values(route).map((entry) => Object.freeze({ ...entry })));
 

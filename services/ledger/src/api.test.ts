@@ -1,11 +1,37 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, createHttpServer, createLogger } from '@paygrid/kernel';
-import { registerLedgerRoutes } from './api';
+import { ledger_body_limit_bytes, registerLedgerRoutes } from './api';
+import {
+  account_record_bytes,
+  decodeAccountEvents,
+  decodeResults,
+  decodeTransferEvents,
+  encodeAccounts,
+  encodeIds,
+  encodeTransfers,
+  ledger_binary_media_type,
+  result_record_bytes,
+} from './binary-wire';
 import { openLedgerStore } from './open';
+import { create_account_result_by_code, create_transfer_result_by_code } from './result-codes';
 import { LedgerService } from './service';
+import { openingBatch, operation, type Operation } from './testing/generators';
+import {
+  AccountFlags,
+  TransferFlags,
+  account_flags_known,
+  amount_max,
+  batch_events_max,
+  emptyAccountEvent,
+  emptyTransferEvent,
+  transfer_flags_known,
+  type AccountEvent,
+  type TransferEvent,
+} from './types';
 
 const key = 'op_api_test_key_abcdefghijklmnopqrstuvwxyz012345';
 const folder = mkdtempSync(join(tmpdir(), 'ledger-api-'));
@@ -154,5 +180,267 @@ describe('ledger HTTP API', () => {
     expect((await call('GET', '/v1/ledger/accounts/1/transfers?limit=101')).status).toBe(400);
     expect((await call('GET', '/v1/ledger/accounts/1/transfers?debits=false&credits=false')).status).toBe(400);
     expect((await call('GET', '/v1/ledger/accounts/1/transfers?colour=red')).body).toMatchObject({ error: { param: 'colour' } });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The binary encoding: the same requests as JSON to one ledger and as binary to another must get
+// the same answers, and malformed binary bodies must be refused whole.
+
+interface TestLedger {
+  readonly ledger: LedgerService;
+  readonly server: ReturnType<typeof createHttpServer>;
+}
+
+const binary_folder = mkdtempSync(join(tmpdir(), 'ledger-api-binary-'));
+let json_side: TestLedger;
+let binary_side: TestLedger;
+
+async function openTestLedger(name: string): Promise<TestLedger> {
+  const opened = await LedgerService.open(await openLedgerStore({ kind: 'sqlite', file: join(binary_folder, `${name}.sqlite`) }, { migrate: true }), { batch_wait_ms: 0 });
+  const opened_server = createHttpServer({ logger: createLogger({ level: 'silent', name: 'test' }) });
+  registerLedgerRoutes(opened_server.app, {
+    ledger: opened,
+    authenticate: (request) => {
+      if (request.headers.authorization !== `Bearer ${key}`) throw new ApiError('authentication_error', 'api_key_invalid', 'Invalid API key provided');
+    },
+  });
+  // A route outside the ledger's scope: it must keep refusing anything but JSON.
+  opened_server.app.post('/v1/echo', (request) => ({ received: request.body ?? null }));
+  await opened_server.app.ready();
+  return { ledger: opened, server: opened_server };
+}
+
+async function postJson(side: TestLedger, url: string, body: unknown) {
+  const response = await side.server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+  return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
+}
+
+async function postBinary(side: TestLedger, url: string, payload: Buffer, content_type: string = ledger_binary_media_type) {
+  const response = await side.server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${key}`, 'content-type': content_type }, payload });
+  return { status: response.statusCode, content_type: response.headers['content-type'], bytes: response.rawPayload };
+}
+
+function flagNames(bits: number, table: Readonly<Record<string, number>>): string[] {
+  return Object.entries(table)
+    .filter(([, bit]) => (bits & bit) !== 0)
+    .map(([name]) => name);
+}
+
+function accountJson(event: AccountEvent): Record<string, unknown> {
+  return {
+    id: event.id.toString(),
+    ledger: event.ledger,
+    code: event.code,
+    flags: flagNames(event.flags, AccountFlags),
+    user_data_128: event.user_data_128.toString(),
+    user_data_64: Number(event.user_data_64),
+    user_data_32: event.user_data_32,
+    debits_pending: Number(event.debits_pending),
+    debits_posted: Number(event.debits_posted),
+    credits_pending: Number(event.credits_pending),
+    credits_posted: Number(event.credits_posted),
+    timestamp: event.timestamp.toString(),
+  };
+}
+
+function transferJson(event: TransferEvent): Record<string, unknown> {
+  return {
+    id: event.id.toString(),
+    debit_account_id: event.debit_account_id.toString(),
+    credit_account_id: event.credit_account_id.toString(),
+    amount: Number(event.amount),
+    pending_id: event.pending_id.toString(),
+    user_data_128: event.user_data_128.toString(),
+    user_data_64: Number(event.user_data_64),
+    user_data_32: event.user_data_32,
+    timeout: event.timeout,
+    ledger: event.ledger,
+    code: event.code,
+    flags: flagNames(event.flags, TransferFlags),
+    timestamp: event.timestamp.toString(),
+  };
+}
+
+/**
+ * JSON can only name known flags, and a pending transfer's expiry depends on when each ledger
+ * happens to run it; everything else about an event stays as generated.
+ */
+function comparable(operation: Operation): Operation {
+  if (operation.kind === 'accounts') return { kind: 'accounts', events: operation.events.map((event) => ({ ...event, flags: event.flags & account_flags_known })) };
+  return {
+    kind: 'transfers',
+    events: operation.events.map((event) => ({
+      ...event,
+      flags: event.flags & transfer_flags_known,
+      timeout: event.timeout === 0 || event.timeout === 0xffff_ffff ? event.timeout : event.timeout + 3600,
+    })),
+  };
+}
+
+/** Posts one operation as JSON to one ledger and as binary to the other; both answers, as JSON results. */
+async function postBoth(operation: Operation): Promise<{ json: unknown; binary: unknown }> {
+  const [json, binary] =
+    operation.kind === 'accounts'
+      ? [
+          await postJson(json_side, '/v1/ledger/accounts', { accounts: operation.events.map(accountJson) }),
+          await postBinary(binary_side, '/v1/ledger/accounts', encodeAccounts(operation.events)),
+        ]
+      : [
+          await postJson(json_side, '/v1/ledger/transfers', { transfers: operation.events.map(transferJson) }),
+          await postBinary(binary_side, '/v1/ledger/transfers', encodeTransfers(operation.events)),
+        ];
+  expect(json.status).toBe(200);
+  expect(binary.status).toBe(200);
+  expect(binary.content_type).toBe(ledger_binary_media_type);
+  const by_code = operation.kind === 'accounts' ? create_account_result_by_code : create_transfer_result_by_code;
+  return {
+    json: json.body.results,
+    binary: decodeResults(binary.bytes, by_code).map(({ index, id, result }) => ({ index, id: id.toString(), result })),
+  };
+}
+
+const account_ids = Array.from({ length: 8 }, (_, index) => BigInt(index + 1));
+const transfer_ids = Array.from({ length: 48 }, (_, index) => BigInt(index + 1001));
+
+/** Every account and transfer of the generated id spaces, as binary lookups on one side and JSON on the other. */
+async function bothStates() {
+  const json_accounts = (await postJson(json_side, '/v1/ledger/accounts/lookup', { ids: account_ids.map(String) })).body.data as Record<string, unknown>[];
+  const json_transfers = (await postJson(json_side, '/v1/ledger/transfers/lookup', { ids: transfer_ids.map(String) })).body.data as Record<string, unknown>[];
+  const binary_accounts = await postBinary(binary_side, '/v1/ledger/accounts/lookup', encodeIds(account_ids));
+  const binary_transfers = await postBinary(binary_side, '/v1/ledger/transfers/lookup', encodeIds(transfer_ids));
+  expect(binary_accounts.content_type).toBe(ledger_binary_media_type);
+  // Timestamps differ between two ledgers; pending status is not in the 128-byte layout.
+  const strip = ({ timestamp: _timestamp, object: _object, pending_status: _status, ...rest }: Record<string, unknown>) => rest;
+  return {
+    json: { accounts: json_accounts.map(strip), transfers: json_transfers.map(strip) },
+    binary: {
+      accounts: decodeAccountEvents(binary_accounts.bytes).map(accountJson).map(strip),
+      transfers: binary_transfers.bytes.length === 0 ? [] : decodeTransferEvents(binary_transfers.bytes).map(transferJson).map(strip),
+    },
+  };
+}
+
+describe('ledger HTTP API, binary encoding', () => {
+  beforeAll(async () => {
+    json_side = await openTestLedger('json');
+    binary_side = await openTestLedger('binary');
+  });
+
+  afterAll(async () => {
+    for (const side of [json_side, binary_side]) {
+      await side.server.app.close();
+      await side.ledger.close();
+    }
+    rmSync(binary_folder, { recursive: true, force: true });
+  });
+
+  it('answers every batch exactly as JSON does, and both ledgers end in the same state', async () => {
+    const [opening] = fc.sample(openingBatch, { numRuns: 1, seed: 11 });
+    for (const operation of opening?.operations ?? []) {
+      const answers = await postBoth(comparable(operation));
+      expect(answers.binary).toEqual(answers.json);
+    }
+    let compared_results = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 3 }), async (operations) => {
+        for (const each of operations) {
+          const answers = await postBoth(comparable(each));
+          expect(answers.binary).toEqual(answers.json);
+          compared_results += (answers.json as unknown[]).length;
+        }
+      }),
+      { numRuns: 40, seed: 20_260_611 },
+    );
+    expect(compared_results).toBeGreaterThan(100);
+    const states = await bothStates();
+    expect(states.json.accounts.length).toBeGreaterThan(0);
+    expect(states.json.transfers.length).toBeGreaterThan(0);
+    expect(states.binary).toEqual(states.json);
+  });
+
+  it('takes a full batch of 8,190 events in binary', async () => {
+    const accounts = Array.from({ length: batch_events_max }, (_, index) => emptyAccountEvent({ id: 10_000_000n + BigInt(index), ledger: 9, code: 1 }));
+    const response = await postBinary(binary_side, '/v1/ledger/accounts', encodeAccounts(accounts));
+    expect(response.status).toBe(200);
+    expect(response.bytes.length).toBe(batch_events_max * result_record_bytes);
+    const results = decodeResults(response.bytes, create_account_result_by_code);
+    expect(results.every(({ result }, index) => result === 'ok' && results[index]?.index === index)).toBe(true);
+    expect(results[batch_events_max - 1]?.id).toBe(10_000_000n + BigInt(batch_events_max - 1));
+  });
+
+  it('looks up accounts and transfers in binary as JSON does, on one ledger', async () => {
+    const ids = [...account_ids, 424_242n];
+    const json = (await postJson(binary_side, '/v1/ledger/accounts/lookup', { ids: ids.map(String) })).body.data as Record<string, unknown>[];
+    const binary = await postBinary(binary_side, '/v1/ledger/accounts/lookup', encodeIds(ids));
+    expect(binary.bytes.length).toBe(json.length * account_record_bytes);
+    expect(decodeAccountEvents(binary.bytes).map((account) => ({ object: 'ledger_account', ...accountJson(account) }))).toEqual(json);
+    const found = (await postJson(binary_side, '/v1/ledger/transfers/lookup', { ids: transfer_ids.map(String) })).body.data as Record<string, unknown>[];
+    const transfers = await postBinary(binary_side, '/v1/ledger/transfers/lookup', encodeIds(transfer_ids));
+    const strip = ({ pending_status: _status, ...rest }: Record<string, unknown>) => rest;
+    expect(decodeTransferEvents(transfers.bytes).map((transfer) => ({ object: 'ledger_transfer', ...transferJson(transfer) }))).toEqual(found.map(strip));
+  });
+
+  it('refuses malformed binary bodies with a 400 in the one error shape, and writes nothing', async () => {
+    const fresh_account = 20_000_000n;
+    const fresh_transfer = 20_000_001n;
+    const good_account = encodeAccounts([emptyAccountEvent({ id: fresh_account, ledger: 1, code: 1 })]);
+    const good_transfer = encodeTransfers([emptyTransferEvent({ id: fresh_transfer, debit_account_id: 1n, credit_account_id: 2n, amount: 1n, ledger: 1, code: 1 })]);
+    const edited = (good: Buffer, edit: (record: Buffer) => void): Buffer => {
+      const bad = Buffer.from(good);
+      edit(bad);
+      // A valid event first: the bad one after it must take it down too.
+      return Buffer.concat([good, bad]);
+    };
+    const before = await bothStates();
+    const cases: [string, string, Buffer, string][] = [
+      ['empty body', '/v1/ledger/transfers', Buffer.alloc(0), 'binary_body_invalid'],
+      ['length not a multiple of 128', '/v1/ledger/transfers', Buffer.concat([good_transfer, Buffer.alloc(5)]), 'binary_body_invalid'],
+      ['8,191 events', '/v1/ledger/transfers', Buffer.concat(Array.from({ length: batch_events_max + 1 }, () => good_transfer)), 'binary_body_invalid'],
+      ['amount past 2^53 - 1', '/v1/ledger/transfers', edited(good_transfer, (record) => record.writeBigUInt64LE(amount_max + 1n, 48)), 'parameter_invalid'],
+      ['amount in the high 64 bits', '/v1/ledger/transfers', edited(good_transfer, (record) => record.writeUInt8(1, 64 - 1)), 'parameter_invalid'],
+      ['user_data_64 past 2^53 - 1', '/v1/ledger/transfers', edited(good_transfer, (record) => record.writeBigUInt64LE(1n << 60n, 96)), 'parameter_invalid'],
+      ['timestamp past 2^63 - 1', '/v1/ledger/transfers', edited(good_transfer, (record) => record.writeBigUInt64LE(1n << 63n, 120)), 'parameter_invalid'],
+      ['account reserved not zero', '/v1/ledger/accounts', edited(good_account, (record) => record.writeUInt32LE(7, 108)), 'parameter_invalid'],
+      ['account balance past 2^53 - 1', '/v1/ledger/accounts', edited(good_account, (record) => record.writeBigUInt64LE(amount_max + 1n, 64)), 'parameter_invalid'],
+      ['account length not a multiple of 128', '/v1/ledger/accounts', good_account.subarray(0, 100), 'binary_body_invalid'],
+      ['lookup ids not a multiple of 16', '/v1/ledger/accounts/lookup', Buffer.alloc(20), 'binary_body_invalid'],
+      ['lookup of no ids', '/v1/ledger/transfers/lookup', Buffer.alloc(0), 'binary_body_invalid'],
+    ];
+    for (const [name, url, payload, code] of cases) {
+      const response = await postBinary(binary_side, url, payload);
+      expect(response.status, name).toBe(400);
+      const error = (JSON.parse(response.bytes.toString('utf8')) as { error: { type: string; code: string; message: string; param?: string } }).error;
+      expect(error.type, name).toBe('invalid_request_error');
+      expect(error.code, name).toBe(code);
+      if (code === 'parameter_invalid') expect(error.param, name).toMatch(/^(transfers|accounts)\[1\]\./);
+    }
+    const oversized = await postBinary(binary_side, '/v1/ledger/transfers', Buffer.alloc(ledger_body_limit_bytes + 128));
+    expect(oversized.status).toBe(413);
+    expect((await postJson(binary_side, '/v1/ledger/accounts/lookup', { ids: [String(fresh_account)] })).body.data).toEqual([]);
+    expect((await postJson(binary_side, '/v1/ledger/transfers/lookup', { ids: [String(fresh_transfer)] })).body.data).toEqual([]);
+    expect(await bothStates()).toEqual(before);
+  });
+
+  it('keeps other media types out of the ledger, and the binary type out of every other route', async () => {
+    const octet = await postBinary(binary_side, '/v1/ledger/transfers', Buffer.alloc(128), 'application/octet-stream');
+    expect(octet.status).toBe(415);
+    const elsewhere = await postBinary(binary_side, '/v1/echo', Buffer.alloc(128));
+    expect(elsewhere.status).toBe(415);
+    expect((JSON.parse(elsewhere.bytes.toString('utf8')) as { error: { type: string } }).error.type).toBe('unsupported_media_type_error');
+    expect((await postJson(binary_side, '/v1/echo', { a: 1 })).body).toEqual({ received: { a: 1 } });
+    // JSON keeps its own checks on the ledger routes, and a body is still required.
+    const float = await binary_side.server.app.inject({
+      method: 'POST',
+      url: '/v1/ledger/transfers',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      payload: '{"transfers":[{"id":"30","amount":1.5}]}',
+    });
+    expect(float.statusCode).toBe(400);
+    const missing = await binary_side.server.app.inject({ method: 'POST', url: '/v1/ledger/transfers', headers: { authorization: `Bearer ${key}` } });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
+    const unauthenticated = await binary_side.server.app.inject({ method: 'POST', url: '/v1/ledger/transfers', headers: { 'content-type': ledger_binary_media_type }, payload: Buffer.alloc(128) });
+    expect(unauthenticated.statusCode).toBe(401);
   });
 });

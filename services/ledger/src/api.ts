@@ -2,6 +2,16 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '@paygrid/kernel';
 import type { LedgerClient } from './service';
 import type { AccountFilter } from './store';
+import {
+  decodeAccountEvents,
+  decodeIds,
+  decodeTransferEvents,
+  encodeAccounts,
+  encodeResults,
+  encodeTransfers,
+  ledger_binary_media_type,
+} from './binary-wire';
+import { create_account_result_codes, create_transfer_result_codes } from './result-codes';
 import { code_max, user_data_32_max } from './types';
 import {
   WireRangeError,
@@ -23,8 +33,9 @@ import { LedgerUnavailableError } from './writer';
 export const list_limit_max = 100;
 export const list_limit_default = 10;
 /**
- * Ledger batches carry up to 8,190 events of a few hundred bytes each, so their routes take
- * bodies up to 4 MiB; everything else keeps the server's 1 MiB default.
+ * Ledger batches carry up to 8,190 events of a few hundred bytes each as JSON (128 bytes each in
+ * binary, just over 1 MiB), so their routes take bodies up to 4 MiB; everything else keeps the
+ * server's 1 MiB default.
  */
 export const ledger_body_limit_bytes = 4 * 1024 * 1024;
 
@@ -36,7 +47,9 @@ export interface LedgerRoutesOptions {
 
 /**
  * The ledger's HTTP API under `/v1/ledger`. Batch endpoints answer 200 with one result per event:
- * a broken rule is a result code, not an HTTP error. Only malformed requests get a 4xx.
+ * a broken rule is a result code, not an HTTP error. Only malformed requests get a 4xx. The batch
+ * and lookup routes take JSON or TigerBeetle's binary records (`ledger_binary_media_type`) and
+ * answer in the encoding they were sent.
  */
 export function registerLedgerRoutes(app: FastifyInstance, options: LedgerRoutesOptions): void {
   const { ledger, authenticate } = options;
@@ -48,25 +61,50 @@ export function registerLedgerRoutes(app: FastifyInstance, options: LedgerRoutes
         next();
       });
 
-      scope.post<{ Body: { accounts: AccountWire[] } }>('/accounts', { schema: { body: create_accounts_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
-        const events = wireOrBadRequest(() => request.body.accounts.map((wire, index) => accountEventFromWire(wire, `accounts[${index}]`)));
+      // Binary bodies (binary-wire.ts) are taken on these routes only: the parser is registered in
+      // this scope, so every other route keeps refusing anything but JSON with a 415. The bytes
+      // are decoded by each route, which knows which records it takes.
+      scope.addContentTypeParser(ledger_binary_media_type, { parseAs: 'buffer' }, (_request, body, done) => {
+        done(null, body);
+      });
+
+      scope.post<{ Body: { accounts: AccountWire[] } | Buffer }>('/accounts', batchRoute(create_accounts_body_schema), async (request, reply) => {
+        const body = requiredBody(request.body);
+        if (Buffer.isBuffer(body)) {
+          const results = await unavailableAsError(() => ledger.createAccounts(decodeAccountEvents(body)));
+          return reply.type(ledger_binary_media_type).send(encodeResults(results, create_account_result_codes));
+        }
+        const events = wireOrBadRequest(() => body.accounts.map((wire, index) => accountEventFromWire(wire, `accounts[${index}]`)));
         const results = await unavailableAsError(() => ledger.createAccounts(events));
         return { results: results.map(({ index, id, result }) => ({ index, id: id.toString(), result })) };
       });
 
-      scope.post<{ Body: { transfers: TransferWire[] } }>('/transfers', { schema: { body: create_transfers_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
-        const events = wireOrBadRequest(() => request.body.transfers.map((wire, index) => transferEventFromWire(wire, `transfers[${index}]`)));
+      scope.post<{ Body: { transfers: TransferWire[] } | Buffer }>('/transfers', batchRoute(create_transfers_body_schema), async (request, reply) => {
+        const body = requiredBody(request.body);
+        if (Buffer.isBuffer(body)) {
+          const results = await unavailableAsError(() => ledger.createTransfers(decodeTransferEvents(body)));
+          return reply.type(ledger_binary_media_type).send(encodeResults(results, create_transfer_result_codes));
+        }
+        const events = wireOrBadRequest(() => body.transfers.map((wire, index) => transferEventFromWire(wire, `transfers[${index}]`)));
         const results = await unavailableAsError(() => ledger.createTransfers(events));
         return { results: results.map(({ index, id, result }) => ({ index, id: id.toString(), result })) };
       });
 
-      scope.post<{ Body: { ids: string[] } }>('/accounts/lookup', { schema: { body: lookup_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
-        const ids = wireOrBadRequest(() => request.body.ids.map((id, index) => parseId(id, `ids[${index}]`)));
+      scope.post<{ Body: { ids: string[] } | Buffer }>('/accounts/lookup', batchRoute(lookup_body_schema), async (request, reply) => {
+        const body = requiredBody(request.body);
+        if (Buffer.isBuffer(body)) return reply.type(ledger_binary_media_type).send(encodeAccounts(await ledger.lookupAccounts(decodeIds(body))));
+        const ids = wireOrBadRequest(() => body.ids.map((id, index) => parseId(id, `ids[${index}]`)));
         return { object: 'list', data: (await ledger.lookupAccounts(ids)).map(accountToWire) };
       });
 
-      scope.post<{ Body: { ids: string[] } }>('/transfers/lookup', { schema: { body: lookup_body_schema }, bodyLimit: ledger_body_limit_bytes }, async (request) => {
-        const ids = wireOrBadRequest(() => request.body.ids.map((id, index) => parseId(id, `ids[${index}]`)));
+      scope.post<{ Body: { ids: string[] } | Buffer }>('/transfers/lookup', batchRoute(lookup_body_schema), async (request, reply) => {
+        const body = requiredBody(request.body);
+        if (Buffer.isBuffer(body)) {
+          // The 128-byte layout has no room for a pending transfer's status; JSON carries it.
+          const found = await ledger.lookupTransfers(decodeIds(body));
+          return reply.type(ledger_binary_media_type).send(encodeTransfers(found.map(({ transfer }) => transfer)));
+        }
+        const ids = wireOrBadRequest(() => body.ids.map((id, index) => parseId(id, `ids[${index}]`)));
         const found = await ledger.lookupTransfers(ids);
         return { object: 'list', data: found.map(({ transfer, status }) => transferToWire(transfer, status)) };
       });
@@ -100,6 +138,24 @@ export function registerLedgerRoutes(app: FastifyInstance, options: LedgerRoutes
     },
     { prefix: '/v1/ledger' },
   );
+}
+
+/**
+ * The options of a route that takes a batch as JSON or binary. Its JSON schema applies to JSON
+ * bodies only (Fastify picks a body schema by media type); binary bodies are checked as they are
+ * decoded. The 4 MiB limit holds for both.
+ */
+function batchRoute(json_schema: object) {
+  return { schema: { body: { content: { 'application/json': { schema: json_schema } } } }, bodyLimit: ledger_body_limit_bytes };
+}
+
+/**
+ * With a schema per media type, a request without a body reaches the handler unvalidated; it is
+ * refused here as the JSON schema would have refused it.
+ */
+function requiredBody<Body>(body: Body | undefined): Body {
+  if (body === undefined || body === null) throw new ApiError('invalid_request_error', 'parameter_invalid', 'The request body is required');
+  return body;
 }
 
 function wireOrBadRequest<T>(parse: () => T): T {

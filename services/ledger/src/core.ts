@@ -4,3 +4,4 @@
 export { LedgerStateMachine, type BatchEffects } from './state-machine';
 export * from './types';
 export * from './results';
+export * from './result-codes';

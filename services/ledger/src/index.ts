@@ -1,5 +1,5 @@
 // @paygrid/ledger: a double-entry ledger with TigerBeetle's data model and semantics.
-export { registerLedgerRoutes, type LedgerRoutesOptions } from './api';
+export { ledger_body_limit_bytes, registerLedgerRoutes, type LedgerRoutesOptions } from './api';
 export { LedgerService, type LedgerClient, type LedgerServiceOptions } from './service';
 export { ledgerStoreLocation, describeLedgerStore, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
 export { ledger_migrations } from './migrations';
@@ -11,5 +11,24 @@ export { PostgresLedgerStore } from './store-postgres';
 export type { AccountFilter, LedgerStore, QueryFilter } from './store';
 export * from './types';
 export * from './results';
+export * from './result-codes';
+export {
+  account_layout,
+  account_record_bytes,
+  decodeAccountEvents,
+  decodeIds,
+  decodeResults,
+  decodeTransferEvents,
+  encodeAccounts,
+  encodeIds,
+  encodeResults,
+  encodeTransfers,
+  id_record_bytes,
+  ledger_binary_media_type,
+  result_layout,
+  result_record_bytes,
+  transfer_layout,
+  transfer_record_bytes,
+} from './binary-wire';
 export { accountToWire, transferToWire } from './wire';
 export { AccountCode, TransferCode, control_ledger_offset, controlLedgerFor, derivedId, ledgerFor, merchantBalanceAccountId, platformAccountId, test_ledger_offset, type AccountCodeName, type TransferCodeName } from './chart';

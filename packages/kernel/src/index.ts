@@ -16,8 +16,8 @@
 // - clock and ids: injectable time, and prefixed random ids.
 // - validation: the request checks services share (amounts, currencies, text, idempotency keys,
 //   plausible ids), each refusing with the same invalid_request_error everywhere.
-// - card-number: the Luhn check and the shape of a card number, for the vault, the card
-//   connectors and the gateway's guard against card numbers in ordinary requests.
+// - card-number: the Luhn check, the shape of a card number and the table of card networks, for
+//   the vault, the card connectors and the gateway's guard against card numbers in ordinary requests.
 
 export { AssertionError, assert, isAssertionError } from './assert';
 export { ApiError, errorStatusByType, errorTypes, isErrorType, type ErrorType, type WireError } from './errors';
@@ -99,4 +99,15 @@ export {
   isPlausibleId,
   object_id_length_max,
 } from './validation';
-export { card_number_length_max, card_number_length_min, isWellFormedCardNumber, luhnValid } from './card-number';
+export {
+  card_networks,
+  card_number_length_max,
+  card_number_length_min,
+  card_number_ranges,
+  cardNetworkOf,
+  isIssuedCardNumber,
+  isWellFormedCardNumber,
+  luhnValid,
+  type CardNetwork,
+  type CardNumberRange,
+} from './card-number';

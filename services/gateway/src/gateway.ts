@@ -99,7 +99,9 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
         const caller = optionalCallerOf(request);
         if (caller?.kind === 'merchant') await verifyRequestSignature(cache, clock, caller, request);
         const { auth, provider_notification } = request.routeOptions.config;
-        if (auth !== 'publishable' && provider_notification !== true) refuseCardNumbers(request.body);
+        if (auth !== 'publishable' && provider_notification !== true) {
+          refuseCardNumbers(request.body, caller?.kind === 'merchant' ? caller.merchant.card_number_guard_exempt_fields : []);
+        }
       });
       v1.addHook('preHandler', async (request, reply) => {
         const caller = optionalCallerOf(request);

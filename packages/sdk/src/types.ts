@@ -60,8 +60,15 @@ export interface Merchant {
   readonly status: MerchantStatus;
   readonly kyc_status: KycStatus;
   readonly signing_required: boolean;
+  /** Origins whose pages may call the publishable-key routes from a browser. */
+  readonly allowed_origins: readonly string[];
+  /** Request fields the card-number guard does not read. */
+  readonly card_number_guard_exempt_fields: readonly CardNumberGuardExemptField[];
   readonly created: Timestamp;
 }
+
+/** Fields that hold a merchant's own long numbers (order numbers, IMEIs), exempt from the card-number guard when listed. */
+export type CardNumberGuardExemptField = 'merchant_reference' | 'description' | 'line_items.description';
 
 /** Returned once, by merchants.create: the keys and signing secret are not shown again. */
 export interface MerchantCreated extends Merchant {
@@ -81,6 +88,8 @@ export interface MerchantUpdateParams {
   readonly status?: MerchantStatus;
   readonly kyc_status?: KycStatus;
   readonly signing_required?: boolean;
+  readonly allowed_origins?: readonly string[];
+  readonly card_number_guard_exempt_fields?: readonly CardNumberGuardExemptField[];
 }
 
 export type ApiKeyType = 'secret' | 'publishable';
@@ -144,8 +153,12 @@ export interface AuditEventListParams extends ListParams {
   readonly actor?: string;
 }
 
+/** At least one field. Lists replace the stored list whole. */
 export interface AccountUpdateParams {
-  readonly signing_required: boolean;
+  readonly signing_required?: boolean;
+  /** https origins (http only for localhost, 127.0.0.1 and [::1]), at most 10. */
+  readonly allowed_origins?: readonly string[];
+  readonly card_number_guard_exempt_fields?: readonly CardNumberGuardExemptField[];
 }
 
 // Customers and wallets (secret key).

@@ -25,44 +25,55 @@ const development_hosts: ReadonlySet<string> = new Set(['localhost', '127.0.0.1'
 const dns_name_pattern = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const ipv6_literal_pattern = /^\[[0-9a-f:.]+\]$/;
 
-function invalidOrigin(message: string): ApiError {
-  return new ApiError('invalid_request_error', 'origin_invalid', message, 'allowed_origins');
-}
-
 /**
- * One origin exactly as a browser writes it in the Origin header: scheme, host and a port other
- * than the scheme's default, with no path, query, fragment, user name or wildcard. Anything else
- * is refused rather than rewritten, with the form it should take when there is one, so that what
- * is stored is what the merchant sees and what a browser will send.
+ * What is wrong with an origin, or undefined when it is one a merchant may allow: exactly as a
+ * browser writes it in the Origin header, scheme, host and a port other than the scheme's default,
+ * with no path, query, fragment, user name or wildcard; https, or http on a development host.
  */
-export function checkOrigin(value: unknown): string {
+function originProblem(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > origin_length_max) {
-    throw invalidOrigin(`allowed_origins holds origins: strings of 1 to ${origin_length_max} characters, such as https://shop.example.com`);
+    return `allowed_origins holds origins: strings of 1 to ${origin_length_max} characters, such as https://shop.example.com`;
   }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw invalidOrigin(`'${value}' is not an origin: write the scheme, the host and, if needed, the port, such as https://shop.example.com`);
+    return `'${value}' is not an origin: write the scheme, the host and, if needed, the port, such as https://shop.example.com`;
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw invalidOrigin(`'${value}' is not an https origin`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `'${value}' is not an https origin`;
+  if (!dns_name_pattern.test(url.hostname) && !ipv6_literal_pattern.test(url.hostname)) {
+    return `'${value}' does not name one host (wildcards are not allowed)`;
   }
-  const host_valid = dns_name_pattern.test(url.hostname) || ipv6_literal_pattern.test(url.hostname);
-  if (!host_valid) throw invalidOrigin(`'${value}' does not name one host (wildcards are not allowed)`);
   if (url.protocol === 'http:' && !development_hosts.has(url.hostname)) {
-    throw invalidOrigin(`'${value}' must use https; plain http is allowed only for localhost, 127.0.0.1 and [::1]`);
+    return `'${value}' must use https; plain http is allowed only for localhost, 127.0.0.1 and [::1]`;
   }
   if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
-    throw invalidOrigin(`'${value}' is not an origin: leave out any path, query, fragment or user name (${url.origin})`);
+    return `'${value}' is not an origin: leave out any path, query, fragment or user name (${url.origin})`;
   }
   // The serialized origin has no trailing slash, a lower-case host and no default port.
-  if (value !== url.origin) throw invalidOrigin(`'${value}' must be written as a browser sends it: ${url.origin}`);
-  return value;
+  if (value !== url.origin) return `'${value}' must be written as a browser sends it: ${url.origin}`;
+  return undefined;
+}
+
+/** Whether a merchant could allow this origin: the gateway answers browsers' preflights for no other. */
+export function isAllowableOrigin(value: string): boolean {
+  return originProblem(value) === undefined;
+}
+
+/**
+ * One origin a merchant allows. Anything else is refused rather than rewritten, with the form it
+ * should take when there is one, so that what is stored is what the merchant sees and what a
+ * browser will send.
+ */
+export function checkOrigin(value: unknown): string {
+  const problem = originProblem(value);
+  if (problem === undefined && typeof value === 'string') return value;
+  throw new ApiError('invalid_request_error', 'origin_invalid', problem ?? 'allowed_origins holds origins', 'allowed_origins');
 }
 
 /** The whole list a merchant sets: at most allowed_origins_max origins, none twice. */
 export function checkAllowedOrigins(value: unknown): string[] {
+  const invalidOrigin = (message: string) => new ApiError('invalid_request_error', 'origin_invalid', message, 'allowed_origins');
   if (!Array.isArray(value)) throw invalidOrigin('allowed_origins must be a list of origins');
   if (value.length > allowed_origins_max) throw invalidOrigin(`allowed_origins takes at most ${allowed_origins_max} origins`);
   const origins: string[] = [];

@@ -10,6 +10,7 @@ export {
   allowed_origins_max,
   card_number_guard_exemptable_fields,
   checkOrigin,
+  isAllowableOrigin,
   origin_length_max,
   type CardNumberGuardExemptField,
 } from './browser-settings';

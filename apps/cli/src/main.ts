@@ -135,6 +135,7 @@ async function start(args: readonly string[]): Promise<number> {
   if (key.source === 'environment') console.log('  operator key: from PAYGRID_OPERATOR_KEY');
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
   console.log(`  API docs:     ${platform.url}/docs`);
+  console.log(`  metrics:      ${platform.metrics_url === undefined ? `${platform.url}/metrics (operator key)` : `${platform.metrics_url}/metrics`}`);
   if (platform.providers !== undefined) {
     console.log(`  Alipay:       ${describeProvider(platform.providers.alipay)}`);
     console.log(`  WeChat Pay:   ${describeProvider(platform.providers.wechat_pay)}`);

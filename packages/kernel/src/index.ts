@@ -7,9 +7,11 @@
 // - logger: pino JSON lines with card data, secrets, keys and auth headers redacted.
 // - http: createHttpServer({ logger }) returns { app, metrics: { registry }, readiness }:
 //     app        a Fastify instance that parses JSON only, refuses floats, maps every error to
-//                the wire shape, and serves /healthz, /readyz and /metrics;
+//                the wire shape, and serves /healthz, /readyz and, only behind the
+//                metrics_authenticate check it is given, /metrics;
 //     metrics    the prom-client registry behind /metrics (add service metrics to it);
 //     readiness  readiness.add(name, async () => {...}); /readyz runs every check.
+//   createMetricsServer({ logger, registry }) serves only /metrics, for a port of its own.
 // - db: openSqlite / createPostgresPool / connectPostgresClient for stores that need the
 //   native driver (the ledger); versioned migrations for both dialects; and the generic
 //   Database port (openDatabase) for ordinary services.
@@ -48,7 +50,16 @@ export {
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
 export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';
 
-export { createHttpServer, body_limit_bytes_default, hsts_max_age_seconds, tls_version_min, type CreateHttpServerOptions, type HttpServer } from './http/server';
+export {
+  createHttpServer,
+  createMetricsServer,
+  body_limit_bytes_default,
+  hsts_max_age_seconds,
+  tls_version_min,
+  type CreateHttpServerOptions,
+  type CreateMetricsServerOptions,
+  type HttpServer,
+} from './http/server';
 export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';
 export { http_request_duration_metric } from './http/metrics';
 export { findNonIntegerNumber, type NumberLiteralProblem } from './http/json-numbers';

@@ -10,7 +10,8 @@ describe('/metrics', () => {
       expect(test.platform.metrics_url).toBeUndefined();
       const merchant = await createTestMerchant(test);
       await merchant.client.customers.create({ name: 'Ada' });
-      for (const headers of [{}, { authorization: `Bearer ${merchant.secret_key}` }, { authorization: 'Bearer guess' }]) {
+      const attempts: Record<string, string>[] = [{}, { authorization: `Bearer ${merchant.secret_key}` }, { authorization: 'Bearer guess' }];
+      for (const headers of attempts) {
         const response = await fetch(`${test.url}/metrics`, { headers });
         expect(response.status).toBe(401);
         const body = await response.text();

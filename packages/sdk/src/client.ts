@@ -11,8 +11,6 @@ import {
   WebhookEndpointsResource,
 } from './payment-resources';
 import { randomUUID } from 'node:crypto';
-import { encodeJsonBody, encodeQuery, type QueryValue } from './encoding';
-import { ApiError, ConnectionError, errorFromResponse, type PaygridError } from './errors';
 import {
   AccountResource,
   ApiKeysResource,
@@ -27,94 +25,19 @@ import {
   WithdrawalsResource,
   type RouteCall,
 } from './resources';
-import {
-  backoffDelayMilliseconds,
-  isRetryableResponse,
-  max_retries_default,
-  max_retries_limit,
-  parseRetryAfterSeconds,
-  retry_after_seconds_max,
-  timeout_ms_default,
-  timeout_ms_max,
-} from './retry';
 import { expandPath, type HttpMethod } from './routes';
 import { signRequest } from './signing';
+import { Transport, type RequestInput, type TransportOptions } from './transport';
 
-export const base_url_default = 'http://127.0.0.1:8080';
+export { base_url_default, type RequestInput } from './transport';
 export const sdk_version = '0.1.0';
 export const user_agent = `paygrid-sdk-node/${sdk_version}`;
 
-export interface PaygridOptions {
+export interface PaygridOptions extends TransportOptions {
   /** An operator key or a merchant's secret key, sent as `Authorization: Bearer <api_key>`. */
   readonly api_key: string;
-  /** Origin, optionally with a path prefix; no query or fragment. */
-  readonly base_url?: string;
   /** When set, every attempt carries a fresh Paygrid-Signature header. */
   readonly signing_secret?: string;
-  /** Retries after the first attempt, 0..10. */
-  readonly max_retries?: number;
-  /** Per attempt, covering the response body too. */
-  readonly timeout_ms?: number;
-  readonly fetch?: typeof fetch;
-  /** Uniform in [0, 1); drives backoff jitter. */
-  readonly random?: () => number;
-  readonly sleep?: (milliseconds: number) => Promise<void>;
-  /** Unix seconds; drives signature timestamps and HTTP-date Retry-After values. */
-  readonly now_seconds?: () => number;
-}
-
-export interface RequestInput {
-  /** Encoded as JSON; numbers must be safe integers, bigints are written exactly. */
-  readonly body?: unknown;
-  /** Serialized sorted by key; undefined values are left out. */
-  readonly query?: Readonly<Record<string, QueryValue>>;
-  /** POST and PATCH only; generated per call when omitted. */
-  readonly idempotency_key?: string | undefined;
-}
-
-type AttemptResult =
-  | { readonly kind: 'response'; readonly status: number; readonly body_text: string; readonly headers: Headers }
-  | { readonly kind: 'no_response'; readonly error: ConnectionError };
-
-function defaultSleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => {
-    setTimeout(resolve, milliseconds);
-  });
-}
-
-function systemNowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-function describeCause(error: unknown): string {
-  if (error instanceof Error) {
-    const cause: unknown = error.cause;
-    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
-  }
-  return String(error);
-}
-
-function parseBaseUrl(base_url: string): { origin: string; path_prefix: string } {
-  let url: URL;
-  try {
-    url = new URL(base_url);
-  } catch {
-    throw new RangeError(`base_url is not a URL: ${base_url}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new RangeError(`base_url must be http or https, got ${url.protocol}`);
-  }
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new RangeError('base_url must not carry a query, a fragment or credentials.');
-  }
-  return { origin: url.origin, path_prefix: url.pathname.replace(/\/+$/, '') };
-}
-
-function requireIntegerInRange(name: string, value: number, minimum: number, maximum: number): number {
-  if (!Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new RangeError(`${name} must be an integer in ${String(minimum)}..${String(maximum)}, got ${String(value)}.`);
-  }
-  return value;
 }
 
 export class Paygrid {
@@ -137,35 +60,18 @@ export class Paygrid {
   readonly events: EventsResource;
   readonly bankTransfers: BankTransfersResource;
 
-  readonly #api_key: string;
-  readonly #origin: string;
-  readonly #path_prefix: string;
-  readonly #signing_secret: string | undefined;
-  readonly #max_retries: number;
-  readonly #timeout_ms: number;
-  readonly #fetch: typeof fetch;
-  readonly #random: () => number;
-  readonly #sleep: (milliseconds: number) => Promise<void>;
-  readonly #now_seconds: () => number;
+  readonly #transport: Transport;
 
   constructor(options: PaygridOptions) {
-    if (typeof options.api_key !== 'string' || options.api_key.length === 0) {
-      throw new TypeError('api_key is required.');
-    }
     if (options.signing_secret !== undefined && options.signing_secret.length === 0) {
       throw new TypeError('signing_secret must not be empty; leave it out to send unsigned requests.');
     }
-    const base = parseBaseUrl(options.base_url ?? base_url_default);
-    this.#api_key = options.api_key;
-    this.#origin = base.origin;
-    this.#path_prefix = base.path_prefix;
-    this.#signing_secret = options.signing_secret;
-    this.#max_retries = requireIntegerInRange('max_retries', options.max_retries ?? max_retries_default, 0, max_retries_limit);
-    this.#timeout_ms = requireIntegerInRange('timeout_ms', options.timeout_ms ?? timeout_ms_default, 1, timeout_ms_max);
-    this.#fetch = options.fetch ?? globalThis.fetch;
-    this.#random = options.random ?? Math.random;
-    this.#sleep = options.sleep ?? defaultSleep;
-    this.#now_seconds = options.now_seconds ?? systemNowSeconds;
+    const signing_secret = options.signing_secret;
+    this.#transport = new Transport(options, {
+      idempotencyKey: randomUUID,
+      headers: { 'user-agent': user_agent },
+      ...(signing_secret === undefined ? {} : { sign: (request, now_seconds) => signRequest(signing_secret, request, { now_seconds }) }),
+    });
 
     // Async, so a bad path parameter rejects the returned promise like every other failure.
     const call: RouteCall = async (route, parameters, input = {}) =>
@@ -200,119 +106,6 @@ export class Paygrid {
    * signs) the same bytes; POST and PATCH send the same Idempotency-Key on every attempt.
    */
   async request<T>(method: HttpMethod, path: string, input: RequestInput = {}): Promise<T> {
-    if (!path.startsWith('/')) {
-      throw new TypeError(`Request path must start with '/', got ${path}`);
-    }
-    if (input.idempotency_key !== undefined && input.idempotency_key.length === 0) {
-      throw new TypeError('idempotency_key must not be empty; leave it out to have one generated.');
-    }
-    const url = new URL(`${this.#origin}${this.#path_prefix}${path}${encodeQuery(input.query)}`);
-    // The signature covers the request target as fetch sends it: the URL's path and query.
-    const target = `${url.pathname}${url.search}`;
-    const body_text = input.body === undefined ? undefined : encodeJsonBody(input.body);
-
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#api_key}`,
-      accept: 'application/json',
-      'user-agent': user_agent,
-    };
-    if (body_text !== undefined) {
-      headers['content-type'] = 'application/json';
-    }
-    if (method === 'POST' || method === 'PATCH') {
-      headers['idempotency-key'] = input.idempotency_key ?? randomUUID();
-    }
-
-    for (let retry_index = 0; ; retry_index += 1) {
-      const attempt = await this.#attempt(method, url.href, target, headers, body_text);
-      let error: PaygridError;
-      let retry_after_seconds: number | undefined;
-      if (attempt.kind === 'no_response') {
-        error = attempt.error;
-      } else if (attempt.status >= 200 && attempt.status < 300) {
-        return this.#parseSuccess<T>(attempt.status, attempt.body_text, attempt.headers);
-      } else {
-        retry_after_seconds = parseRetryAfterSeconds(attempt.headers.get('retry-after'), this.#now_seconds());
-        error = errorFromResponse({
-          status: attempt.status,
-          body_text: attempt.body_text,
-          request_id: attempt.headers.get('request-id') ?? undefined,
-          retry_after_seconds,
-        });
-        if (!isRetryableResponse(attempt.status, error.code)) {
-          throw error;
-        }
-      }
-      if (retry_index >= this.#max_retries) {
-        throw error;
-      }
-      if (retry_after_seconds !== undefined && retry_after_seconds > retry_after_seconds_max) {
-        throw error;
-      }
-      const delay_ms = retry_after_seconds === undefined ? backoffDelayMilliseconds(retry_index, this.#random) : retry_after_seconds * 1000;
-      await this.#sleep(delay_ms);
-    }
-  }
-
-  async #attempt(
-    method: HttpMethod,
-    href: string,
-    target: string,
-    base_headers: Readonly<Record<string, string>>,
-    body_text: string | undefined,
-  ): Promise<AttemptResult> {
-    const headers = { ...base_headers };
-    if (this.#signing_secret !== undefined) {
-      // A fresh timestamp and nonce per attempt: the server refuses a nonce it has seen, and a
-      // retry after a long backoff must still be inside the timestamp tolerance.
-      headers['paygrid-signature'] = signRequest(
-        this.#signing_secret,
-        { method, path: target, body: body_text ?? '' },
-        { now_seconds: this.#now_seconds() },
-      );
-    }
-    const controller = new AbortController();
-    let timed_out = false;
-    const timer = setTimeout(() => {
-      timed_out = true;
-      controller.abort();
-    }, this.#timeout_ms);
-    try {
-      const response = await this.#fetch(href, { method, headers, body: body_text, signal: controller.signal });
-      // Read the body under the same deadline: a server that stalls mid-body is a timeout too.
-      const response_body = await response.text();
-      return { kind: 'response', status: response.status, body_text: response_body, headers: response.headers };
-    } catch (error) {
-      if (timed_out) {
-        return {
-          kind: 'no_response',
-          error: new ConnectionError('timeout', `${method} ${target} timed out after ${String(this.#timeout_ms)} ms.`, { cause: error }),
-        };
-      }
-      return {
-        kind: 'no_response',
-        error: new ConnectionError('network_error', `${method} ${target} failed: ${describeCause(error)}`, { cause: error }),
-      };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #parseSuccess<T>(status: number, body_text: string, headers: Headers): T {
-    try {
-      return JSON.parse(body_text) as T;
-    } catch (error) {
-      throw new ApiError(
-        {
-          type: 'api_error',
-          code: 'invalid_response_body',
-          message: `Paygrid answered HTTP ${String(status)} with a body that is not JSON.`,
-          status,
-          request_id: headers.get('request-id') ?? undefined,
-          raw: body_text,
-        },
-        { cause: error },
-      );
-    }
+    return this.#transport.request<T>(method, path, input);
   }
 }

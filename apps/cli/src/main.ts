@@ -141,6 +141,7 @@ async function start(args: readonly string[]): Promise<number> {
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
   console.log(`  API docs:     ${platform.url}/docs`);
   if (platform.card_acquirer !== undefined) console.log(`  cards:        ${describeCardAcquirer(platform.card_acquirer)}`);
+  console.log(`  metrics:      ${platform.metrics_url === undefined ? `${platform.url}/metrics (operator key)` : `${platform.metrics_url}/metrics`}`);
   if (platform.providers !== undefined) {
     console.log(`  Alipay:       ${describeProvider(platform.providers.alipay)}`);
     console.log(`  WeChat Pay:   ${describeProvider(platform.providers.wechat_pay)}`);

@@ -11,6 +11,7 @@ import {
   createHttpServer,
   createLogger,
   decideLiveCapabilities,
+  createMetricsServer,
   describeDatabaseLocation,
   live_capability_names,
   loadPlatformConfig,
@@ -59,6 +60,8 @@ export const service_migrations = {
 
 export interface RunningPlatform {
   readonly url: string;
+  /** The metrics listener's URL when METRICS_PORT is set; otherwise /metrics is on `url`, for the operator key. */
+  readonly metrics_url: string | undefined;
   readonly config: PlatformConfig;
   readonly operator_key: OperatorKey;
   readonly ledger_store: string;
@@ -128,9 +131,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
       ? undefined
       : { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) };
+  // Metrics are on a port of their own when one is given, and otherwise on the public port for
+  // the operator key only: they show routes, traffic and errors, which are nobody else's business.
   const server = createHttpServer({
     logger,
     ...(tls === undefined ? {} : { tls }),
+    ...(config.METRICS_PORT === undefined ? { metrics_authenticate: operatorAuthentication(operator_key.key) } : {}),
     onAssertionFailure: () => {
       logger.fatal('assertion failed; exiting');
       process.exit(70);
@@ -306,8 +312,22 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const listening = await app.listen({ host: config.HOST, port: options.port ?? config.PORT });
   // Fastify names the scheme from its own https option; the TLS server here comes from a factory.
   const url = tls === undefined ? listening : listening.replace(/^http:/, 'https:');
+  let metrics_url: string | undefined;
+  if (config.METRICS_PORT !== undefined) {
+    // Plain HTTP: the port is for the scraper on the internal network, not for the public.
+    const metrics_server = createMetricsServer({ logger, registry: server.metrics.registry });
+    try {
+      metrics_url = await metrics_server.listen({ host: config.METRICS_HOST ?? config.HOST, port: config.METRICS_PORT });
+    } catch (error) {
+      await app.close();
+      for (const close of closers.reverse()) await close();
+      throw error;
+    }
+    closers.unshift(() => metrics_server.close());
+  }
   return {
     url,
+    metrics_url,
     config,
     operator_key,
     ledger_store,

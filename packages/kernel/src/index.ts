@@ -8,17 +8,19 @@
 // - logger: pino JSON lines with card data, secrets, keys and auth headers redacted.
 // - http: createHttpServer({ logger }) returns { app, metrics: { registry }, readiness }:
 //     app        a Fastify instance that parses JSON only, refuses floats, maps every error to
-//                the wire shape, and serves /healthz, /readyz and /metrics;
+//                the wire shape, and serves /healthz, /readyz and, only behind the
+//                metrics_authenticate check it is given, /metrics;
 //     metrics    the prom-client registry behind /metrics (add service metrics to it);
 //     readiness  readiness.add(name, async () => {...}); /readyz runs every check.
+//   createMetricsServer({ logger, registry }) serves only /metrics, for a port of its own.
 // - db: openSqlite / createPostgresPool / connectPostgresClient for stores that need the
 //   native driver (the ledger); versioned migrations for both dialects; and the generic
 //   Database port (openDatabase) for ordinary services.
 // - clock and ids: injectable time, and prefixed random ids.
 // - validation: the request checks services share (amounts, currencies, text, idempotency keys,
 //   plausible ids), each refusing with the same invalid_request_error everywhere.
-// - card-number: the Luhn check and the shape of a card number, for the vault, the card
-//   connectors and the gateway's guard against card numbers in ordinary requests.
+// - card-number: the Luhn check, the shape of a card number and the table of card networks, for
+//   the vault, the card connectors and the gateway's guard against card numbers in ordinary requests.
 
 export { AssertionError, assert, isAssertionError } from './assert';
 export { ApiError, errorStatusByType, errorTypes, isErrorType, type ErrorType, type WireError } from './errors';
@@ -63,7 +65,16 @@ export {
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
 export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';
 
-export { createHttpServer, body_limit_bytes_default, hsts_max_age_seconds, tls_version_min, type CreateHttpServerOptions, type HttpServer } from './http/server';
+export {
+  createHttpServer,
+  createMetricsServer,
+  body_limit_bytes_default,
+  hsts_max_age_seconds,
+  tls_version_min,
+  type CreateHttpServerOptions,
+  type CreateMetricsServerOptions,
+  type HttpServer,
+} from './http/server';
 export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';
 export { http_request_duration_metric } from './http/metrics';
 export { findNonIntegerNumber, type NumberLiteralProblem } from './http/json-numbers';
@@ -114,4 +125,15 @@ export {
   isPlausibleId,
   object_id_length_max,
 } from './validation';
-export { card_number_length_max, card_number_length_min, isWellFormedCardNumber, luhnValid } from './card-number';
+export {
+  card_networks,
+  card_number_length_max,
+  card_number_length_min,
+  card_number_ranges,
+  cardNetworkOf,
+  isIssuedCardNumber,
+  isWellFormedCardNumber,
+  luhnValid,
+  type CardNetwork,
+  type CardNumberRange,
+} from './card-number';

@@ -1,5 +1,6 @@
 // @paygrid/sdk: the typed TypeScript client for Paygrid's public REST API `/v1`.
-// It depends only on Node built-ins (node:crypto and the global fetch of Node 20).
+// It depends only on Node built-ins (node:crypto and the global fetch of Node 20). Checkout pages
+// use '@paygrid/sdk/browser' instead (browser.ts): publishable-key calls, nothing from Node.
 //
 // - Paygrid: the client; resources such as `paygrid.wallets.topUp(id, { amount })`.
 // - errors: PaygridError and one subclass per server error type, plus ConnectionError.

@@ -60,6 +60,10 @@ export interface Merchant {
   readonly status: MerchantStatus;
   readonly kyc_status: KycStatus;
   readonly signing_required: boolean;
+  /** Origins whose pages may call the publishable-key routes from a browser. */
+  readonly allowed_origins: readonly string[];
+  /** Request fields the card-number guard does not read. */
+  readonly card_number_guard_exempt_fields: readonly CardNumberGuardExemptField[];
   readonly created: Timestamp;
 }
 
@@ -84,6 +88,9 @@ export interface Account extends Merchant {
   readonly live_capabilities: LiveCapabilities;
 }
 
+/** Fields that hold a merchant's own long numbers (order numbers, IMEIs), exempt from the card-number guard when listed. */
+export type CardNumberGuardExemptField = 'merchant_reference' | 'description' | 'line_items.description';
+
 /** Returned once, by merchants.create: the keys and signing secret are not shown again. */
 export interface MerchantCreated extends Merchant {
   readonly secret_key: string;
@@ -102,6 +109,8 @@ export interface MerchantUpdateParams {
   readonly status?: MerchantStatus;
   readonly kyc_status?: KycStatus;
   readonly signing_required?: boolean;
+  readonly allowed_origins?: readonly string[];
+  readonly card_number_guard_exempt_fields?: readonly CardNumberGuardExemptField[];
 }
 
 export type ApiKeyType = 'secret' | 'publishable';
@@ -165,8 +174,12 @@ export interface AuditEventListParams extends ListParams {
   readonly actor?: string;
 }
 
+/** At least one field. Lists replace the stored list whole. */
 export interface AccountUpdateParams {
-  readonly signing_required: boolean;
+  readonly signing_required?: boolean;
+  /** https origins (http only for localhost, 127.0.0.1 and [::1]), at most 10. */
+  readonly allowed_origins?: readonly string[];
+  readonly card_number_guard_exempt_fields?: readonly CardNumberGuardExemptField[];
 }
 
 // Customers and wallets (secret key).

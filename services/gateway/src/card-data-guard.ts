@@ -1,44 +1,75 @@
 // Card numbers belong in POST /v1/tokens and nowhere else. A merchant who pastes one into a
 // customer's name or a description would otherwise have it stored in plain text, logged and sent
-// in webhooks, so every other request body is searched for digit runs that pass the Luhn check,
-// and refused, without quoting them, before anything is stored.
-import { ApiError, luhnValid } from '@paygrid/kernel';
+// in webhooks, so every other request body is searched for card numbers, and refused, without
+// quoting them, before anything is stored.
+//
+// Only numbers a card network could have issued count: a prefix and a length from the kernel's
+// table of networks (the one the vault names brands from) and a correct Luhn check digit. A
+// Luhn-valid digit run alone is not enough, because one run in ten passes the Luhn check: order
+// numbers, IMEIs and other references would be refused as often. What still collides (a
+// merchant's 16-digit order numbers starting with 4, say) goes in a field the merchant has
+// exempted (Merchant.card_number_guard_exempt_fields).
+import type { CardNumberGuardExemptField } from '@paygrid/identity';
+import { ApiError, card_number_length_max, card_number_length_min, isIssuedCardNumber } from '@paygrid/kernel';
 
-/** Fields that hold long digit runs that are not card numbers: bank account numbers. */
-const exempt_fields: ReadonlySet<string> = new Set(['account_number']);
+/** Fields that hold long digit runs that are not card numbers, for every merchant: bank account numbers. */
+const always_exempt_field_names: ReadonlySet<string> = new Set(['account_number']);
 
-/** 12 to 19 digits, optionally grouped with spaces or dashes, as people type card numbers. */
-const card_like_pattern = /\d(?:[ -]?\d){11,18}/g;
+/** Digits with at most one space or dash between two of them, as people type card numbers. */
+const digit_run_pattern = /[0-9](?:[ -]?[0-9])*/g;
+const separator_pattern = /[ -]/;
 
-function containsCardNumber(text: string): boolean {
-  for (const match of text.matchAll(card_like_pattern)) {
-    if (luhnValid(match[0].replace(/[ -]/g, ''))) return true;
+/**
+ * Whether a text holds a card number. A number is a run of digits, written whole or in groups
+ * split by single spaces or dashes, with no digit directly before or after it: a run of 25 digits
+ * is not a card number, nor is any part of it. In a grouped run every span of whole groups is a
+ * candidate, so that `4242 4242 4242 4242 1234` (a card, then something else) is caught.
+ */
+export function containsCardNumber(text: string): boolean {
+  for (const match of text.matchAll(digit_run_pattern)) {
+    const run = match[0];
+    if (run.length < card_number_length_min) continue;
+    const groups = run.split(separator_pattern);
+    for (let first = 0; first < groups.length; first += 1) {
+      let digits = '';
+      for (let last = first; last < groups.length; last += 1) {
+        digits += groups[last] ?? '';
+        if (digits.length > card_number_length_max) break;
+        if (digits.length >= card_number_length_min && isIssuedCardNumber(digits)) return true;
+      }
+    }
   }
   return false;
 }
 
-/** The path of the first string field holding something shaped like a card number. */
-function findCardNumber(value: unknown, path: string): string | undefined {
+/**
+ * The path of the first string field holding a card number. `path` names the field as the error
+ * shows it (`line_items[2].description`); `field` names it without indices, as exemptions do
+ * (`line_items.description`).
+ */
+function findCardNumber(value: unknown, path: string, field: string, exempt: ReadonlySet<string>): string | undefined {
+  if (exempt.has(field)) return undefined;
   if (typeof value === 'string') return containsCardNumber(value) ? path : undefined;
   if (Array.isArray(value)) {
     for (const [index, item] of value.entries()) {
-      const found = findCardNumber(item, `${path}[${index}]`);
+      const found = findCardNumber(item, `${path}[${index}]`, field, exempt);
       if (found !== undefined) return found;
     }
     return undefined;
   }
   if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) {
-      if (exempt_fields.has(key)) continue;
-      const found = findCardNumber(item, path === '' ? key : `${path}.${key}`);
+      if (always_exempt_field_names.has(key)) continue;
+      const found = findCardNumber(item, path === '' ? key : `${path}.${key}`, field === '' ? key : `${field}.${key}`, exempt);
       if (found !== undefined) return found;
     }
   }
   return undefined;
 }
 
-export function refuseCardNumbers(body: unknown): void {
-  const param = findCardNumber(body, '');
+/** Refuses a body holding a card number outside the fields the merchant exempted. */
+export function refuseCardNumbers(body: unknown, exempt_fields: readonly CardNumberGuardExemptField[] = []): void {
+  const param = findCardNumber(body, '', '', new Set(exempt_fields));
   if (param === undefined) return;
   throw new ApiError(
     'invalid_request_error',

@@ -1,15 +1,13 @@
 // The public REST API `/v1`: authentication, request signatures, rate limits, idempotency keys,
-// compression and CORS around the routes of identity and wallet, and the OpenAPI document that
+// compression and CORS (cors.ts) around the routes of identity and wallet, and the OpenAPI document that
 // the same schemas produce.
 import { constants as zlib } from 'node:zlib';
 import compress from '@fastify/compress';
-import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { IdentityClient } from '@paygrid/identity';
 import { ApiError, systemClock, type Cache, type Clock, type LiveCapabilities, type TokenBucket } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
-import { signature_header } from '@paygrid/sdk/signing';
 import type { PaymentsService } from '@paygrid/payments';
 import type { VaultService } from '@paygrid/vault';
 import type { WalletClient } from '@paygrid/wallet';
@@ -17,7 +15,8 @@ import type { WebhooksService } from '@paygrid/webhooks';
 import { createAuthenticator, optionalCallerOf } from './authentication';
 import { refuseCardNumbers } from './card-data-guard';
 import { renderDocsPage } from './docs-page';
-import { claimIdempotencyKey, idempotency_key_header, idempotent_replayed_header, settleIdempotencyKey } from './idempotency';
+import { allowCheckoutOrigin, registerCors } from './cors';
+import { claimIdempotencyKey, settleIdempotencyKey } from './idempotency';
 import { verifyRequestSignature } from './request-signing';
 import { registerIdentityRoutes } from './routes/identity-routes';
 import { registerPaymentRoutes } from './routes/payment-routes';
@@ -40,7 +39,10 @@ export interface GatewayOptions {
   readonly live_capabilities: LiveCapabilities;
   /** Each API key's token bucket. */
   readonly rate_limit: TokenBucket;
-  /** The dashboard's origin, allowed by CORS. Without one, no cross-origin request is allowed. */
+  /**
+   * The dashboard's origin, allowed by CORS on every route. Checkout pages are allowed on the
+   * publishable-key routes by their merchant's allowed_origins (cors.ts).
+   */
   readonly dashboard_origin?: string;
   readonly clock?: Clock;
 }
@@ -60,14 +62,7 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
     threshold: compression_threshold_bytes,
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: brotli_quality } },
   });
-  await app.register(cors, {
-    // A list, so that the header is sent only to that origin rather than to every caller.
-    origin: options.dashboard_origin === undefined ? false : [options.dashboard_origin],
-    methods: ['GET', 'POST', 'PATCH'],
-    allowedHeaders: ['authorization', 'content-type', idempotency_key_header, signature_header],
-    exposedHeaders: ['request-id', idempotent_replayed_header, 'retry-after'],
-    maxAge: 600,
-  });
+  await registerCors(app, options.dashboard_origin === undefined ? {} : { dashboard_origin: options.dashboard_origin });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -88,8 +83,11 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
   await app.register(
     (v1, _options, done) => {
       v1.addHook('onRequest', async (request, reply) => {
-        await authenticator.authenticate(request, request.routeOptions.config.auth ?? 'none');
+        const auth = request.routeOptions.config.auth ?? 'none';
+        await authenticator.authenticate(request, auth);
         const caller = optionalCallerOf(request);
+        // Before the rate limit, so that a checkout page can read its 429 and Retry-After.
+        if (auth === 'publishable') allowCheckoutOrigin(request, reply, caller, options.dashboard_origin);
         if (caller === undefined) return;
         const taken = await cache.takeToken(`rate:${caller.rate_key}`, options.rate_limit);
         if (!taken.allowed) {
@@ -101,7 +99,9 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
         const caller = optionalCallerOf(request);
         if (caller?.kind === 'merchant') await verifyRequestSignature(cache, clock, caller, request);
         const { auth, provider_notification } = request.routeOptions.config;
-        if (auth !== 'publishable' && provider_notification !== true) refuseCardNumbers(request.body);
+        if (auth !== 'publishable' && provider_notification !== true) {
+          refuseCardNumbers(request.body, caller?.kind === 'merchant' ? caller.merchant.card_number_guard_exempt_fields : []);
+        }
       });
       v1.addHook('preHandler', async (request, reply) => {
         const caller = optionalCallerOf(request);

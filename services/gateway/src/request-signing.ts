@@ -27,7 +27,9 @@ function refuse(code: keyof typeof messages): ApiError {
 export async function verifyRequestSignature(cache: Cache, clock: Clock, caller: MerchantCaller, request: FastifyRequest): Promise<void> {
   const header = request.headers[signature_header];
   if (header === undefined) {
-    if (caller.merchant.signing_required) throw refuse('signature_missing');
+    // Mandatory signing is for secret keys: a publishable key is used from browsers, which must
+    // never hold the signing secret, so its requests could not be signed at all.
+    if (caller.merchant.signing_required && caller.api_key.type === 'secret') throw refuse('signature_missing');
     return;
   }
   if (typeof header !== 'string') throw refuse('signature_malformed');

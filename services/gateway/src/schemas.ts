@@ -1,6 +1,7 @@
 // The schemas of the public API: one source for request validation, response serialisation and
 // the OpenAPI document. Request bodies refuse unknown properties; strings have length limits.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { allowed_origins_max, card_number_guard_exemptable_fields, origin_length_max } from '@paygrid/identity';
 
 export const name_length_max = 256;
 export const email_length_max = 512;
@@ -24,6 +25,15 @@ export const Name = Type.String({ minLength: 1, maxLength: name_length_max });
 export const Email = Type.String({ minLength: 3, maxLength: email_length_max, pattern: '^[^@\\s]+@[^@\\s]+$' });
 export const Description = Type.String({ maxLength: description_length_max });
 export const GracePeriod = Type.Integer({ minimum: 0, maximum: grace_period_seconds_max, description: 'Seconds the previous secret keeps working.' });
+// The identity service checks each origin's form and says what is wrong with it; these bound the size.
+export const AllowedOrigins = Type.Array(Type.String({ maxLength: origin_length_max }), {
+  maxItems: allowed_origins_max,
+  description: 'Origins (https://shop.example.com) whose pages may call the publishable-key routes from a browser. http only for localhost, 127.0.0.1 and [::1].',
+});
+export const CardNumberGuardExemptFields = Type.Array(Type.Union(card_number_guard_exemptable_fields.map((field) => Type.Literal(field))), {
+  maxItems: card_number_guard_exemptable_fields.length,
+  description: 'Request fields that hold your own long numbers (order numbers, IMEIs), which the card-number guard then does not read.',
+});
 
 export const IdParams = Type.Object({ id: Type.String({ maxLength: id_length_max }) });
 export const MerchantKeyParams = Type.Object({ id: Type.String({ maxLength: id_length_max }), key: Type.String({ maxLength: id_length_max }) });
@@ -65,6 +75,8 @@ export const Merchant = Type.Object(
     status: Type.Union([Type.Literal('active'), Type.Literal('suspended')]),
     kyc_status: Type.Union([Type.Literal('pending'), Type.Literal('verified'), Type.Literal('rejected')]),
     signing_required: Type.Boolean(),
+    allowed_origins: Type.Array(Type.String(), { description: 'Origins whose pages may call the publishable-key routes from a browser.' }),
+    card_number_guard_exempt_fields: Type.Array(Type.String(), { description: 'Request fields the card-number guard does not read.' }),
     created: Timestamp,
   },
   { $id: 'Merchant' },
@@ -294,6 +306,8 @@ export const UpdateMerchantBody = Type.Object(
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
     kyc_status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('verified'), Type.Literal('rejected')])),
     signing_required: Type.Optional(Type.Boolean()),
+    allowed_origins: Type.Optional(AllowedOrigins),
+    card_number_guard_exempt_fields: Type.Optional(CardNumberGuardExemptFields),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -302,7 +316,14 @@ export const CreateApiKeyBody = Type.Object(
   { additionalProperties: false },
 );
 export const RollBody = Type.Object({ expires_in_seconds: Type.Optional(GracePeriod) }, { additionalProperties: false });
-export const UpdateAccountBody = Type.Object({ signing_required: Type.Boolean() }, { additionalProperties: false });
+export const UpdateAccountBody = Type.Object(
+  {
+    signing_required: Type.Optional(Type.Boolean()),
+    allowed_origins: Type.Optional(AllowedOrigins),
+    card_number_guard_exempt_fields: Type.Optional(CardNumberGuardExemptFields),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
 export const AuditEventsQuery = Type.Composite([
   ListQuery,
   Type.Object({ target: Type.Optional(Type.String({ maxLength: id_length_max })), actor: Type.Optional(Type.String({ maxLength: id_length_max })) }),

@@ -14,6 +14,7 @@ import {
   type Tenant,
 } from '@paygrid/kernel';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
+import { allowed_origins_max } from './browser-settings';
 import { identity_migrations } from './migrations';
 import { hashSecret, randomSecret } from './secrets';
 import { authentication_sql, IdentityService } from './service';
@@ -52,7 +53,7 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
   beforeEach(async () => {
     opened = await open();
     database = opened.database;
-    expect(await database.migrate(identity_migrations)).toEqual([1]);
+    expect(await database.migrate(identity_migrations)).toEqual(identity_migrations.map((migration) => migration.version));
     clock = new ManualClock();
     identity = new IdentityService({ database, clock });
   });
@@ -96,6 +97,8 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
         status: 'active',
         kyc_status: 'pending',
         signing_required: false,
+        allowed_origins: [],
+        card_number_guard_exempt_fields: [],
         created: Math.floor(clock.now() / 1000),
       });
       expect(created.secret_key).toMatch(/^sk_test_[0-9A-Za-z]{32}$/);
@@ -167,6 +170,69 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
       const before = (await identity.listAuditEvents({ limit: 100 }, { target_id: merchant.id })).data.length;
       expect(await identity.updateMerchant(merchant.id, { name: 'Acme Ltd', status: 'active' }, root)).toEqual({ ...updated, email: null });
       expect((await identity.listAuditEvents({ limit: 100 }, { target_id: merchant.id })).data).toHaveLength(before);
+    });
+
+    it('keep the browser origins and guard exemptions they set, replaced whole, and hand them over with every authentication', async () => {
+      const created = await identity.createMerchant({ name: 'Acme' }, root);
+      const origins = ['https://shop.example.com', 'https://checkout.example.com:8443', 'http://localhost:5173', 'http://127.0.0.1:4000', 'http://[::1]:3000'];
+      const updated = await identity.updateMerchant(created.merchant.id, { allowed_origins: origins, card_number_guard_exempt_fields: ['merchant_reference'] }, root);
+      expect(updated).toEqual({ ...created.merchant, allowed_origins: origins, card_number_guard_exempt_fields: ['merchant_reference'] });
+      expect(await identity.getMerchant(created.merchant.id)).toEqual(updated);
+      expect((await authenticatedOk(created.publishable_key)).merchant).toEqual(updated);
+      const events = await identity.listAuditEvents({ limit: 100 }, { target_id: created.merchant.id });
+      expect(events.data[0]).toMatchObject({ action: 'merchant.updated', data: { fields: ['allowed_origins', 'card_number_guard_exempt_fields'] } });
+
+      // The same lists again change nothing and record nothing; a new list replaces the old one.
+      await identity.updateMerchant(created.merchant.id, { allowed_origins: origins, card_number_guard_exempt_fields: ['merchant_reference'] }, root);
+      expect((await identity.listAuditEvents({ limit: 100 }, { target_id: created.merchant.id })).data).toHaveLength(events.data.length);
+      const replaced = await identity.updateMerchant(created.merchant.id, { allowed_origins: ['https://pay.example.com'], card_number_guard_exempt_fields: [] }, root);
+      expect([replaced.allowed_origins, replaced.card_number_guard_exempt_fields]).toEqual([['https://pay.example.com'], []]);
+    });
+
+    it('refuse origins a browser would never send, or that are not https away from a developer machine, and change nothing', async () => {
+      const { merchant } = await identity.createMerchant({ name: 'Acme' }, root);
+      await identity.updateMerchant(merchant.id, { allowed_origins: ['https://shop.example.com'] }, root);
+      const refused: unknown[] = [
+        'http://shop.example.com',
+        'https://shop.example.com/',
+        'https://shop.example.com/checkout',
+        'https://shop.example.com?x=1',
+        'https://shop.example.com#top',
+        'https://user:pass@shop.example.com',
+        'https://*.example.com',
+        'https://Shop.example.com',
+        'https://shop.example.com:443',
+        'http://localhost:80',
+        'ftp://shop.example.com',
+        'file:///tmp/page.html',
+        'null',
+        '*',
+        '',
+        'shop.example.com',
+        'http://192.168.1.10:8080',
+        'http://localhost.example.com',
+        `https://${'a'.repeat(300)}.com`,
+        42,
+        null,
+      ];
+      for (const origin of refused) {
+        const error = await apiErrorOf(identity.updateMerchant(merchant.id, { allowed_origins: [origin as string] }, root));
+        expect([origin, error.type, error.code, error.param]).toEqual([origin, 'invalid_request_error', 'origin_invalid', 'allowed_origins']);
+      }
+      const too_many = Array.from({ length: allowed_origins_max + 1 }, (_, index) => `https://shop${index}.example.com`);
+      expect((await apiErrorOf(identity.updateMerchant(merchant.id, { allowed_origins: too_many }, root))).code).toBe('origin_invalid');
+      expect((await apiErrorOf(identity.updateMerchant(merchant.id, { allowed_origins: ['https://a.example.com', 'https://a.example.com'] }, root))).code).toBe('origin_invalid');
+      expect((await apiErrorOf(identity.updateMerchant(merchant.id, { allowed_origins: 'https://a.example.com' as unknown as string[] }, root))).code).toBe('origin_invalid');
+      // The limit itself is allowed.
+      const at_limit = too_many.slice(0, allowed_origins_max);
+      expect((await identity.updateMerchant(merchant.id, { allowed_origins: at_limit }, root)).allowed_origins).toEqual(at_limit);
+      await identity.updateMerchant(merchant.id, { allowed_origins: ['https://shop.example.com'] }, root);
+
+      for (const fields of [['card.number'], ['name'], ['description', 'description'], 'description']) {
+        const error = await apiErrorOf(identity.updateMerchant(merchant.id, { card_number_guard_exempt_fields: fields as string[] }, root));
+        expect([error.code, error.param]).toEqual(['parameter_invalid', 'card_number_guard_exempt_fields']);
+      }
+      expect(await identity.getMerchant(merchant.id)).toMatchObject({ allowed_origins: ['https://shop.example.com'], card_number_guard_exempt_fields: [] });
     });
 
     it('list newest first with cursors both ways', async () => {
@@ -532,6 +598,24 @@ describe('identity on SQLite', () => {
     const file = join(directory.path, 'identity.sqlite');
     const database = createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file });
     return { database, cleanup: () => directory.remove() };
+  });
+
+  it('gives merchants created before migration 3 empty browser settings', async () => {
+    const directory = await temporaryDirectory();
+    const file = join(directory.path, 'identity.sqlite');
+    const database = createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file });
+    try {
+      await database.migrate(identity_migrations.filter((migration) => migration.version < 3));
+      await database.execute(
+        "INSERT INTO identity_merchants (id, name, email, status, kyc_status, signing_required, signing_secret, created) VALUES ('mer_old', 'Old', NULL, 'active', 'pending', 0, 'pgss_x', 1)",
+      );
+      expect(await database.migrate(identity_migrations)).toEqual(identity_migrations.filter((migration) => migration.version >= 3).map((migration) => migration.version));
+      const merchant = await new IdentityService({ database }).getMerchant('mer_old');
+      expect(merchant).toMatchObject({ id: 'mer_old', allowed_origins: [], card_number_guard_exempt_fields: [] });
+    } finally {
+      await database.close();
+      await directory.remove();
+    }
   });
 
   it('authenticates with one query that uses indexes only', async () => {

@@ -6,6 +6,14 @@
 
 export { IdentityService, kyc_status_transitions, merchant_status_transitions, type IdentityServiceOptions } from './service';
 export { identity_migrations } from './migrations';
+export {
+  allowed_origins_max,
+  card_number_guard_exemptable_fields,
+  checkOrigin,
+  isAllowableOrigin,
+  origin_length_max,
+  type CardNumberGuardExemptField,
+} from './browser-settings';
 export { description_length_max, email_length_max, grace_period_seconds_max, name_length_max } from './validation';
 export { apiKeyPrefix, hashSecret, operator_key_prefix, redactSecret, secret_random_length, signing_secret_prefix } from './secrets';
 export {

@@ -80,6 +80,16 @@ INSERT INTO identity_audit_events (id, actor_type, actor_id, action, target_type
 `;
 };
 
+// A merchant's browser settings (browser-settings.ts): the origins allowed to call publishable-key
+// routes, and the request fields exempt from the card-number guard. Each is a short bounded list,
+// read with the merchant on every authentication, so it is kept as a JSON array in the merchant's
+// row rather than in a table of its own that every request would have to join. The same SQL
+// serves both dialects.
+const browser_settings = `
+ALTER TABLE identity_merchants ADD COLUMN allowed_origins TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE identity_merchants ADD COLUMN card_number_guard_exempt_fields TEXT NOT NULL DEFAULT '[]';
+`;
+
 // The audit log is append-only: no code path updates or deletes its rows, and the database
 // refuses it too, so that a bug, a hand-typed statement or a compromised service cannot quietly
 // rewrite history. (Whoever owns the schema can still drop the triggers; that is itself visible
@@ -92,5 +102,13 @@ export const identity_migrations: Migration[] = [
     name: 'identity tables, root operator and append-only audit log',
     sqlite: tables('sqlite') + append_only.sqlite,
     postgres: tables('postgres') + append_only.postgres,
+  },
+  // Version 2 is taken by another change in flight; the runner needs versions to increase, not
+  // to be consecutive.
+  {
+    version: 3,
+    name: 'merchant allowed origins and card-number guard exemptions',
+    sqlite: browser_settings,
+    postgres: browser_settings,
   },
 ];

@@ -1,6 +1,7 @@
 // Rows as the database returns them, and their wire shapes. Rows are checked as they cross
 // the boundary: a value outside its closed set means the table was written by something else.
 import { assert } from '@paygrid/kernel';
+import { card_number_guard_exemptable_fields, type CardNumberGuardExemptField } from './browser-settings';
 import {
   actor_types,
   api_key_types,
@@ -35,6 +36,9 @@ export interface MerchantRow {
   readonly signing_secret: string;
   readonly signing_secret_previous: string | null;
   readonly signing_secret_previous_expires_at_ms: number | null;
+  /** JSON arrays of strings (migration 3). */
+  readonly allowed_origins: string;
+  readonly card_number_guard_exempt_fields: string;
   readonly created: number;
 }
 
@@ -91,6 +95,18 @@ export function operatorFromRow(row: OperatorRow): Operator {
   return { id: row.id, object: 'operator', name: row.name, email: row.email, created: row.created };
 }
 
+/** A JSON array of strings, as the service writes it. */
+function stringsFromDatabase(value: string, column: string): string[] {
+  const parsed: unknown = JSON.parse(value);
+  assert(Array.isArray(parsed), `column ${column} holds a JSON array`);
+  const strings: string[] = [];
+  for (const item of parsed as unknown[]) {
+    assert(typeof item === 'string', `column ${column} holds only strings`);
+    strings.push(item);
+  }
+  return strings;
+}
+
 export function merchantFromRow(row: MerchantRow): Merchant {
   return {
     id: row.id,
@@ -100,6 +116,10 @@ export function merchantFromRow(row: MerchantRow): Merchant {
     status: oneOf(row.status, merchant_statuses, 'status'),
     kyc_status: oneOf(row.kyc_status, kyc_statuses, 'kyc_status'),
     signing_required: booleanFromDatabase(row.signing_required, 'signing_required'),
+    allowed_origins: stringsFromDatabase(row.allowed_origins, 'allowed_origins'),
+    card_number_guard_exempt_fields: stringsFromDatabase(row.card_number_guard_exempt_fields, 'card_number_guard_exempt_fields').map(
+      (field): CardNumberGuardExemptField => oneOf(field, card_number_guard_exemptable_fields, 'card_number_guard_exempt_fields'),
+    ),
     created: row.created,
   };
 }

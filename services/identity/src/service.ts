@@ -72,6 +72,7 @@ import {
   type RolledSigningSecret,
   type RollInput,
 } from './types';
+import { checkAllowedOrigins, checkCardNumberGuardExemptFields } from './browser-settings';
 import { checkBoolean, checkEmail, checkGracePeriod, checkName, checkOneOf, checkText, description_length_max, name_length_max } from './validation';
 
 export interface IdentityServiceOptions {
@@ -136,7 +137,8 @@ function optionalEmail(value: unknown): string | null {
   return value === undefined || value === null ? null : checkEmail(value);
 }
 
-const merchant_columns = 'id, name, email, status, kyc_status, signing_required, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms, created';
+const merchant_columns =
+  'id, name, email, status, kyc_status, signing_required, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms, allowed_origins, card_number_guard_exempt_fields, created';
 const api_key_columns = 'id, merchant_id, type, livemode, redacted, created, expires_at_ms, revoked_at_ms';
 const customer_columns = 'id, merchant_id, livemode, name, email, description, created';
 
@@ -158,6 +160,8 @@ interface AuthenticationRow {
   readonly signing_secret: string;
   readonly signing_secret_previous: string | null;
   readonly signing_secret_previous_expires_at_ms: number | null;
+  readonly allowed_origins: string;
+  readonly card_number_guard_exempt_fields: string;
   readonly created: number;
 }
 
@@ -168,7 +172,7 @@ export const authentication_sql = `SELECT
   k.id AS key_id, k.type AS key_type, k.livemode AS key_livemode, k.redacted AS key_redacted, k.created AS key_created,
   k.expires_at_ms AS key_expires_at_ms, k.revoked_at_ms AS key_revoked_at_ms,
   m.id, m.name, m.email, m.status, m.kyc_status, m.signing_required, m.signing_secret, m.signing_secret_previous,
-  m.signing_secret_previous_expires_at_ms, m.created
+  m.signing_secret_previous_expires_at_ms, m.allowed_origins, m.card_number_guard_exempt_fields, m.created
 FROM identity_api_keys k JOIN identity_merchants m ON m.id = k.merchant_id
 WHERE k.secret_hash = ?`;
 
@@ -235,6 +239,8 @@ export class IdentityService implements IdentityClient {
       status: 'active',
       kyc_status: 'pending',
       signing_required: false,
+      allowed_origins: [],
+      card_number_guard_exempt_fields: [],
       created,
     };
     const signing_secret = randomSecret(signing_secret_prefix, this.#randomBytes);
@@ -271,6 +277,12 @@ export class IdentityService implements IdentityClient {
     if (patch.status !== undefined) changes.status = checkOneOf(patch.status, merchant_statuses, 'status');
     if (patch.kyc_status !== undefined) changes.kyc_status = checkOneOf(patch.kyc_status, kyc_statuses, 'kyc_status');
     if (patch.signing_required !== undefined) changes.signing_required = checkBoolean(patch.signing_required, 'signing_required');
+    // The lists are replaced whole and stored as JSON; a list equal to the stored one is no change.
+    const lists: { allowed_origins?: string; card_number_guard_exempt_fields?: string } = {};
+    if (patch.allowed_origins !== undefined) lists.allowed_origins = JSON.stringify(checkAllowedOrigins(patch.allowed_origins));
+    if (patch.card_number_guard_exempt_fields !== undefined) {
+      lists.card_number_guard_exempt_fields = JSON.stringify(checkCardNumberGuardExemptFields(patch.card_number_guard_exempt_fields));
+    }
 
     return this.#database.transaction(async (tx) => {
       const row = await this.#lockMerchant(tx, id);
@@ -293,6 +305,13 @@ export class IdentityService implements IdentityClient {
         values.push(value);
         // A status change has audit actions of its own.
         if (field !== 'status') fields_changed.push(field);
+      }
+      for (const field of ['allowed_origins', 'card_number_guard_exempt_fields'] as const) {
+        const value = lists[field];
+        if (value === undefined || value === row[field]) continue;
+        assignments.push(`${field} = ?`);
+        values.push(value);
+        fields_changed.push(field);
       }
       if (assignments.length === 0) return current;
 

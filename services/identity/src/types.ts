@@ -2,6 +2,7 @@
 // the shape the gateway puts on the wire: snake_case fields, an `object` name, `created` in unix
 // seconds, and never a secret, except in the results of the calls that create or roll one.
 import type { Page, PageRequest, Tenant } from '@paygrid/kernel';
+import type { CardNumberGuardExemptField } from './browser-settings';
 
 export const merchant_statuses = ['active', 'suspended'] as const;
 export type MerchantStatus = (typeof merchant_statuses)[number];
@@ -30,6 +31,10 @@ export interface Merchant {
   readonly status: MerchantStatus;
   readonly kyc_status: KycStatus;
   readonly signing_required: boolean;
+  /** Origins whose pages may call the publishable-key routes from a browser (CORS). */
+  readonly allowed_origins: readonly string[];
+  /** Request fields the merchant declares free of card numbers: the gateway's guard skips them. */
+  readonly card_number_guard_exempt_fields: readonly CardNumberGuardExemptField[];
   readonly created: number;
 }
 
@@ -121,6 +126,10 @@ export interface MerchantPatch {
   readonly status?: MerchantStatus;
   readonly kyc_status?: KycStatus;
   readonly signing_required?: boolean;
+  /** Replaces the whole list; `[]` allows no browser origin. */
+  readonly allowed_origins?: readonly string[];
+  /** Replaces the whole list; `[]` lets the guard read every field. */
+  readonly card_number_guard_exempt_fields?: readonly string[];
 }
 
 export interface CreateApiKeyInput {

@@ -2,8 +2,8 @@
 // Each broken rule is an invalid_request_error with Stripe's code and the parameter at fault.
 // No message ever quotes what was sent: the input is card data, and error messages end up in
 // logs, responses and bug reports.
-import { ApiError, isWellFormedCardNumber } from '@paygrid/kernel';
-import type { CardBrand, CreateTokenInput } from './types';
+import { ApiError, cardNetworkOf, isWellFormedCardNumber } from '@paygrid/kernel';
+import { card_brands, type CardBrand, type CreateTokenInput } from './types';
 
 /**
  * A number is refused before it is looked at when the string is longer than this: 19 digits
@@ -31,25 +31,14 @@ function refusal(code: string, param: string, message: string): ApiError {
   return new ApiError('invalid_request_error', code, message, param);
 }
 
-function prefixBetween(digits: string, length: number, low: number, high: number): boolean {
-  if (digits.length < length) return false;
-  const prefix = Number.parseInt(digits.slice(0, length), 10);
-  return prefix >= low && prefix <= high;
-}
-
 /**
- * The network from the leading digits. The ranges do not overlap, so their order does not
- * matter; a number in none of them is 'unknown' and is still tokenized (a connector may know it).
+ * The network from the leading digits, read from the kernel's table of networks, which the
+ * gateway's card-number guard reads too. A number in none of its ranges, or of a network the vault
+ * does not name (Maestro, Mir), is 'unknown' and is still tokenized (a connector may know it).
  */
 export function cardBrand(digits: string): CardBrand {
-  if (digits.startsWith('4')) return 'visa';
-  if (prefixBetween(digits, 2, 51, 55) || prefixBetween(digits, 4, 2221, 2720)) return 'mastercard';
-  if (digits.startsWith('34') || digits.startsWith('37')) return 'amex';
-  if (digits.startsWith('6011') || digits.startsWith('65') || prefixBetween(digits, 3, 644, 649)) return 'discover';
-  if (prefixBetween(digits, 4, 3528, 3589)) return 'jcb';
-  if (digits.startsWith('62')) return 'unionpay';
-  if (digits.startsWith('36') || prefixBetween(digits, 3, 300, 305)) return 'diners';
-  return 'unknown';
+  const network = cardNetworkOf(digits);
+  return card_brands.find((brand) => brand === network) ?? 'unknown';
 }
 
 /** The digits of a card number, spaces removed, or a refusal naming card[number]. */

@@ -82,6 +82,16 @@ describe('loadPlatformConfig', () => {
     });
   });
 
+  it('reads a metrics port of its own, which must differ from PORT, and a bind address only beside it', () => {
+    expect(loadPlatformConfig({})).toMatchObject({ METRICS_PORT: undefined, METRICS_HOST: undefined });
+    expect(loadPlatformConfig({ METRICS_PORT: '9464' })).toMatchObject({ METRICS_PORT: 9464, METRICS_HOST: undefined });
+    expect(loadPlatformConfig({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' })).toMatchObject({ METRICS_PORT: 9464, METRICS_HOST: '10.0.0.5' });
+    expect(problems({ METRICS_PORT: '0' })).toEqual(['METRICS_PORT must be an integer from 1 to 65535 (got "0")']);
+    expect(problems({ METRICS_PORT: '8080' })).toEqual(['METRICS_PORT must differ from PORT (both are 8080): the metrics listener is a port of its own']);
+    expect(problems({ PORT: '9000', METRICS_PORT: '9000' })).toHaveLength(1);
+    expect(problems({ METRICS_HOST: '0.0.0.0' })).toEqual(['METRICS_HOST needs METRICS_PORT: without a port of their own, metrics are served on PORT to the operator key']);
+  });
+
   it('does not migrate on start by default when DATABASE_URL is set', () => {
     expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid' }).MIGRATE_ON_START).toBe(true);
     expect(loadPlatformConfig({ DATABASE_URL: 'postgres://db/paygrid', MIGRATE_ON_START: 'false' }).MIGRATE_ON_START).toBe(false);

@@ -28,6 +28,13 @@ export type LogLevel = (typeof log_levels)[number];
 export interface PlatformConfig {
   readonly PORT: number;
   readonly HOST: string;
+  /**
+   * When set, /metrics is served on this port alone (bound to METRICS_HOST) and not on PORT;
+   * unset, /metrics is served on PORT and only to the operator key.
+   */
+  readonly METRICS_PORT: number | undefined;
+  /** Where the metrics listener binds; HOST when unset. */
+  readonly METRICS_HOST: string | undefined;
   /** Absolute; embedded mode keeps one SQLite file per service here. */
   readonly DATA_DIR: string;
   /** When set, services use PostgreSQL (one schema each) instead of SQLite. */
@@ -110,6 +117,8 @@ export const payments_fee_fixed_max = 1_000_000;
 const platform_variables = {
   PORT: integerVar({ name: 'PORT', default: 8080, min: 1, max: 65535 }),
   HOST: stringVar({ name: 'HOST', default: '127.0.0.1', pattern: /^\S+$/, allowed: 'must be a host name or IP address without whitespace' }),
+  METRICS_PORT: optional(integerVar({ name: 'METRICS_PORT', min: 1, max: 65535 })),
+  METRICS_HOST: optional(stringVar({ name: 'METRICS_HOST', pattern: /^\S+$/, allowed: 'must be a host name or IP address without whitespace' })),
   DATA_DIR: pathVar({ name: 'DATA_DIR', default: './data' }),
   DATABASE_URL: optional(urlVar({ name: 'DATABASE_URL', protocols: ['postgres', 'postgresql'] })),
   NATS_URL: optional(urlVar({ name: 'NATS_URL', protocols: ['nats'] })),
@@ -162,6 +171,12 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
   if ((values.TLS_CERT_FILE === undefined) !== (values.TLS_KEY_FILE === undefined)) {
     const missing = values.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
     throw new ConfigError([`${missing} must be set too: TLS_CERT_FILE and TLS_KEY_FILE go together`]);
+  }
+  if (values.METRICS_PORT !== undefined && values.METRICS_PORT === values.PORT) {
+    throw new ConfigError([`METRICS_PORT must differ from PORT (both are ${values.PORT}): the metrics listener is a port of its own`]);
+  }
+  if (values.METRICS_HOST !== undefined && values.METRICS_PORT === undefined) {
+    throw new ConfigError(['METRICS_HOST needs METRICS_PORT: without a port of their own, metrics are served on PORT to the operator key']);
   }
   const providers = readProviderEndpoints(environment, values.PUBLIC_BASE_URL);
   const card_acquirer = readCardAcquirerEndpoint(environment, Date.now());

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { assert } from '../assert';
 import { ApiError } from '../errors';
 import { createLogger } from '../logger';
-import { createHttpServer, type HttpServer } from './server';
+import { createHttpServer, createMetricsServer, type CreateHttpServerOptions, type HttpServer } from './server';
 
 interface Harness extends HttpServer {
   readonly logs: () => Record<string, unknown>[];
@@ -17,7 +17,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.app.close()));
 });
 
-function harness(): Harness {
+function harness(extra: Pick<CreateHttpServerOptions, 'metrics_authenticate'> = {}): Harness {
   const chunks: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -27,7 +27,7 @@ function harness(): Harness {
   });
   const logger = createLogger({ level: 'info', name: 'test', destination });
   const assertion_failures: unknown[] = [];
-  const server = createHttpServer({ logger, onAssertionFailure: (error) => assertion_failures.push(error) });
+  const server = createHttpServer({ logger, onAssertionFailure: (error) => assertion_failures.push(error), ...extra });
   servers.push(server);
   const { app } = server;
 
@@ -340,18 +340,62 @@ describe('createHttpServer: probes and metrics', () => {
     expect(response.json()).toEqual({ status: 'ok' });
   });
 
-  it('records request durations by route pattern and serves them at /metrics', async () => {
-    const server = harness();
+  /** The operator's check, as the platform passes it: a bearer key compared with the operator key. */
+  function operatorOnly(request: { headers: Record<string, string | string[] | undefined> }): void {
+    if (request.headers.authorization !== 'Bearer operator-key') throw new ApiError('authentication_error', 'api_key_invalid', 'Invalid API key provided');
+  }
+
+  function expectDurations(body: string): void {
+    expect(body).toContain('http_request_duration_seconds_count{method="GET",route="/v1/things/:id",status_code="200"} 2');
+    expect(body).toContain('http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1');
+    expect(body).not.toContain('/v1/things/one');
+    // Default process metrics are collected too.
+    expect(body).toContain('process_cpu_seconds_total');
+  }
+
+  async function someTraffic(server: HttpServer): Promise<void> {
     await server.app.inject({ method: 'GET', url: '/v1/things/one' });
     await server.app.inject({ method: 'GET', url: '/v1/things/two' });
     await server.app.inject({ method: 'GET', url: '/v1/nowhere/at/all' });
+  }
+
+  it('does not serve /metrics unless told how to authenticate the scraper', async () => {
+    const server = harness();
     const response = await server.app.inject({ method: 'GET', url: '/metrics' });
+    expect(response.statusCode).toBe(404);
+    expect(response.body).not.toContain('http_request_duration_seconds');
+  });
+
+  it('serves /metrics behind the check it is given, and refuses anyone else in the one error shape', async () => {
+    const server = harness({ metrics_authenticate: operatorOnly });
+    await someTraffic(server);
+    const anonymous = await server.app.inject({ method: 'GET', url: '/metrics' });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json()).toEqual({ error: { type: 'authentication_error', code: 'api_key_invalid', message: 'Invalid API key provided' } });
+    const wrong = await server.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer guess' } });
+    expect(wrong.statusCode).toBe(401);
+    const response = await server.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer operator-key' } });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toContain('text/plain');
-    expect(response.body).toContain('http_request_duration_seconds_count{method="GET",route="/v1/things/:id",status_code="200"} 2');
-    expect(response.body).toContain('http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1');
-    expect(response.body).not.toContain('/v1/things/one');
-    // Default process metrics are collected too.
-    expect(response.body).toContain('process_cpu_seconds_total');
+    expectDurations(response.body);
+  });
+
+  it("records request durations by route pattern, served by a listener of their own that serves nothing else", async () => {
+    const server = harness();
+    await someTraffic(server);
+    const metrics = createMetricsServer({ logger: createLogger({ level: 'silent', name: 'test' }), registry: server.metrics.registry });
+    try {
+      const response = await metrics.inject({ method: 'GET', url: '/metrics' });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toContain('text/plain');
+      expectDurations(response.body);
+      for (const url of ['/healthz', '/v1/things/one', '/metrics/x']) {
+        const other = await metrics.inject({ method: 'GET', url });
+        expect([url, other.statusCode, other.json<{ error: { code: string } }>().error.code]).toEqual([url, 404, 'route_not_found']);
+      }
+      expect((await metrics.inject({ method: 'POST', url: '/metrics', payload: '{}', headers: { 'content-type': 'application/json' } })).statusCode).toBe(404);
+    } finally {
+      await metrics.close();
+    }
   });
 });

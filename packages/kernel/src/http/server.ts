@@ -1,6 +1,6 @@
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { ApiError } from '../errors';
 import { randomId } from '../ids';
@@ -35,6 +35,14 @@ export interface CreateHttpServerOptions {
    * every response carries Strict-Transport-Security.
    */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * Serve `/metrics` on this server, behind this check (the operator key): it throws, or
+   * rejects, with the ApiError to answer when the request may not read the metrics. Without it
+   * this server does not serve `/metrics` at all, and `createMetricsServer` serves them on a
+   * listener of their own. Metrics are never served to anyone who asks: they describe the
+   * platform's traffic, routes and errors.
+   */
+  readonly metrics_authenticate?: (request: FastifyRequest) => void | Promise<void>;
 }
 
 export const tls_version_min = 'TLSv1.2';
@@ -137,10 +145,42 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     return reply.code(error.statusCode).send(error.toWire());
   });
 
-  app.get('/metrics', quiet, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  const authenticate = options.metrics_authenticate;
+  if (authenticate !== undefined) {
+    app.get('/metrics', { ...quiet, onRequest: async (request) => authenticate(request) }, async (_request, reply) => sendMetrics(metrics.registry, reply));
+  }
 
   return { app, metrics: { registry: metrics.registry }, readiness };
+}
+
+async function sendMetrics(registry: Registry, reply: FastifyReply): Promise<FastifyReply> {
+  const text = await registry.metrics();
+  return reply.type(registry.contentType).send(text);
+}
+
+export interface CreateMetricsServerOptions {
+  readonly logger: Logger;
+  /** The registry of the server whose metrics this listener serves (`HttpServer.metrics.registry`). */
+  readonly registry: Registry;
+}
+
+/**
+ * A second HTTP server that serves only `GET /metrics`, for a port that only the scraper can
+ * reach (METRICS_PORT): the public port then has no `/metrics` at all. It takes no body and
+ * answers everything else with a 404 in the one error shape.
+ */
+export function createMetricsServer(options: CreateMetricsServerOptions): FastifyInstance {
+  const app: FastifyInstance = fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
+    loggerInstance: options.logger,
+    requestTimeout: request_timeout_ms,
+    requestIdHeader: false,
+    genReqId: () => randomId('req'),
+  });
+  app.removeAllContentTypeParsers();
+  app.setNotFoundHandler((request, reply) => {
+    const error = new ApiError('not_found_error', 'route_not_found', `This port serves only GET /metrics`);
+    void reply.code(error.statusCode).send(error.toWire());
+  });
+  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => sendMetrics(options.registry, reply));
+  return app;
 }

@@ -127,10 +127,31 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
     },
   );
 
-  v1.patch('/account', { config: secret, schema: routeSchema('Account', 'Turn mandatory request signing on or off', { body: UpdateAccountBody, response: Type.Ref(Account) }) }, async (request) => {
-    const caller = merchantOf(request);
-    return { ...(await identity.updateMerchant(caller.merchant.id, { signing_required: request.body.signing_required }, caller.actor)), live_capabilities };
-  });
+  v1.patch(
+    '/account',
+    {
+      config: secret,
+      schema: routeSchema('Account', 'Update your account: mandatory request signing, browser origins, card-number guard exemptions', {
+        body: UpdateAccountBody,
+        response: Type.Ref(Account),
+      }),
+    },
+    async (request) => {
+      const caller = merchantOf(request);
+      // Only these fields: the rest of a merchant (status, KYC) is the operator's to change.
+      const { signing_required, allowed_origins, card_number_guard_exempt_fields } = request.body;
+      const merchant = await identity.updateMerchant(
+        caller.merchant.id,
+        {
+          ...(signing_required === undefined ? {} : { signing_required }),
+          ...(allowed_origins === undefined ? {} : { allowed_origins }),
+          ...(card_number_guard_exempt_fields === undefined ? {} : { card_number_guard_exempt_fields }),
+        },
+        caller.actor,
+      );
+      return { ...merchant, live_capabilities };
+    },
+  );
 
   v1.get('/api_keys', { config: secret, schema: routeSchema('Account', 'List your API keys', { querystring: ListQuery, response: List(Type.Ref(ApiKey)) }) }, async (request) =>
     listOf('/v1/api_keys', await identity.listApiKeys(merchantOf(request).merchant.id, pageOf(request.query))),

@@ -105,6 +105,7 @@ export { openCache, createMemoryCache, createRedisCache } from './cache/index';
 export type { MemoryCacheOptions, OpenCacheOptions, RedisCacheOptions } from './cache/index';
 export {
   appendOutboxEvent,
+  appendOutboxEvents,
   outboxMigration,
   outbox_relay_batch_max,
   relayOutbox,

@@ -68,16 +68,17 @@ function jsonWithIntegers(value: unknown): string {
 
 /** Writes an event in the caller's transaction. */
 export async function appendOutboxEvent(transaction: Database, table: string, tenant: Tenant, event: OutboxEvent): Promise<void> {
-  assert(table_name_pattern.test(table), 'appendOutboxEvent takes a plain table name');
-  await transaction.execute(`INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created) VALUES (?, ?, ?, ?, ?, ?, ?)`, [
-    event.id,
-    tenant.merchant_id,
-    tenant.livemode,
-    event.type,
-    jsonWithIntegers(event.object),
-    event.sequence,
-    event.created,
-  ]);
+  await appendOutboxEvents(transaction, table, [{ tenant, event }]);
+}
+
+/** Writes several events in the caller's transaction, in one statement, in order. */
+export async function appendOutboxEvents(transaction: Database, table: string, events: readonly { readonly tenant: Tenant; readonly event: OutboxEvent }[]): Promise<void> {
+  assert(table_name_pattern.test(table), 'appendOutboxEvents takes a plain table name');
+  if (events.length === 0) return;
+  await transaction.execute(
+    `INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created) VALUES ${events.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+    events.flatMap(({ tenant, event }) => [event.id, tenant.merchant_id, tenant.livemode, event.type, jsonWithIntegers(event.object), event.sequence, event.created]),
+  );
 }
 
 interface OutboxRow {

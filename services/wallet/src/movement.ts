@@ -64,7 +64,7 @@ export class Movements {
   readonly #ledger: LedgerClient;
   readonly #now: () => number;
   readonly #log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
-  readonly #limits = new LRUCache<string, { readonly limits: LimitsRecord; readonly expires_ms: number }>({ max: limits_cache_entries_max });
+  readonly #limits = new LRUCache<string, { readonly limits: Promise<LimitsRecord>; readonly expires_ms: number }>({ max: limits_cache_entries_max });
   readonly #allowances = new LRUCache<string, Allowance | 'none'>({ max: allowance_cache_entries_max });
 
   constructor(options: {
@@ -85,9 +85,16 @@ export class Movements {
     const now_ms = this.#now();
     const cached = this.#limits.get(key);
     if (cached !== undefined && cached.expires_ms > now_ms) return cached.limits;
-    const limits = await findLimits(this.#database, tenant, currency);
-    this.#limits.set(key, { limits, expires_ms: now_ms + limits_cache_ttl_ms });
-    return limits;
+    // The read itself is cached, so that the movements arriving together share one.
+    const limits = findLimits(this.#database, tenant, currency);
+    const entry = { limits, expires_ms: now_ms + limits_cache_ttl_ms };
+    this.#limits.set(key, entry);
+    try {
+      return await limits;
+    } catch (error) {
+      if (this.#limits.get(key) === entry) this.#limits.delete(key);
+      throw error;
+    }
   }
 
   /** This instance changed the limits: the next movement reads them again. */

@@ -9,7 +9,7 @@
 // ledger committed them. The queue is first in, first out, and operations join it in the order the
 // ledger answered, so everything an instance answered before its cursor is written. A restart (a
 // new instance) rebuilds from the cursors of instances that stopped beating, then removes them.
-import { assert, isAssertionError, randomId, appendOutboxEvent, type Database, type Tenant } from '@paygrid/kernel';
+import { assert, isAssertionError, randomId, appendOutboxEvents, type Database } from '@paygrid/kernel';
 import type { LedgerClient, Transfer } from '@paygrid/ledger';
 import { LedgerLayout, TransferOrigin, operationTypeOfCode } from './chart';
 import { wallet_events_table } from './migrations';
@@ -83,21 +83,19 @@ async function writeOperations(tx: Database, entries: readonly ProjectionEntry[]
       return steps;
     }),
   );
-  let events = 0;
-  for (const entry of fresh) {
-    if (entry.announcement === undefined) continue;
-    const tenant: Tenant = { merchant_id: entry.operation.merchant_id, livemode: entry.operation.livemode };
-    // Each operation is announced once, when it ends, so its events are version 1.
-    await appendOutboxEvent(tx, wallet_events_table, tenant, {
-      id: randomId('evt'),
-      type: entry.announcement.type,
-      object: { ...entry.announcement.object },
-      sequence: 1,
-      created: Math.floor(now_ms / 1_000),
-    });
-    events += 1;
-  }
-  return events;
+  // Each operation is announced once, when it ends, so its events are version 1.
+  const events = fresh.flatMap((entry) =>
+    entry.announcement === undefined
+      ? []
+      : [
+          {
+            tenant: { merchant_id: entry.operation.merchant_id, livemode: entry.operation.livemode },
+            event: { id: randomId('evt'), type: entry.announcement.type, object: { ...entry.announcement.object }, sequence: 1, created: Math.floor(now_ms / 1_000) },
+          },
+        ],
+  );
+  await appendOutboxEvents(tx, wallet_events_table, events);
+  return events.length;
 }
 
 export class Projection {

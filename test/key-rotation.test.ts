@@ -7,8 +7,9 @@
 // Embedded, the rotation is POST /v1/keys/rotate on the running platform. On PostgreSQL, where
 // instances share the data, it is configuration: a restart with the new key current and the old
 // one in PAYGRID_VAULT_KEK_PREVIOUS, then POST /v1/keys/rewrap.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IdentityService } from '@paygrid/identity';
 import { openDatabase, type ServiceDatabase } from '@paygrid/kernel';
@@ -20,6 +21,7 @@ import type { KeyRotationStatus } from '../apps/cli/src/keys';
 import { startTestPlatform, type TestPlatform } from './support/platform';
 import { scratchDatabase, type ScratchDatabase } from './support/secrets-search';
 
+const cli = join(resolve(import.meta.dirname, '..'), 'apps/cli/bin/paygrid.js');
 const card = { number: '4242424242424242', exp_month: 12, exp_year: new Date().getUTCFullYear() + 1, cvc: '123' };
 const tokens_before = 120;
 /** Small, so that the re-wrap takes many batches and the load below meets it half-way. */
@@ -211,6 +213,38 @@ describe('key rotation under load', () => {
     await test.close();
     test = undefined;
     await expectEverythingOpensWith(new_kek, { DATA_DIR: data_dir, DATABASE_URL: undefined }, [...tokens, ...load.tokens_made], merchants);
+  });
+
+  it('`paygrid keys rotate` asks the running platform and follows the re-wrap to its end', async () => {
+    directory = await temporaryDirectory();
+    const key_file = join(directory.path, 'paygrid.kek');
+    test = await startTestPlatform({ env: { PAYGRID_VAULT_KEK_FILE: key_file } });
+    await signedMerchants(test, 2);
+    const before = parseKeyEncryptionKey(readFileSync(key_file, 'utf8'), 'the key file');
+    const run = (args: string[]) =>
+      new Promise<{ status: number | null; out: string }>((done) => {
+        const env: NodeJS.ProcessEnv = { ...process.env, PAYGRID_OPERATOR_KEY: test!.operator_key, DATA_DIR: directory!.path };
+        delete env.DATABASE_URL;
+        execFile(process.execPath, [cli, 'keys', ...args, '--url', test!.url], { env, encoding: 'utf8', timeout: 60_000 }, (error, out, err) => {
+          done({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, out: out + err });
+        });
+      });
+    const rotated = await run(['rotate', '--batch-size', '1']);
+    expect(rotated.status, rotated.out).toBe(0);
+    const after = parseKeyEncryptionKey(readFileSync(key_file, 'utf8'), 'the key file');
+    expect(after.id).not.toBe(before.id);
+    expect(rotated.out).toContain(`rotated: current key ${after.id} (file)`);
+    expect(rotated.out).toContain(`current key ${after.id} (file); idle; 0 data key(s) under an older key`);
+    expect(rotated.out).not.toContain(after.exportHex());
+    const status = await run(['status', '--json']);
+    expect(status.status).toBe(0);
+    expect(JSON.parse(status.out)).toMatchObject({ object: 'key_rotation', current_kek: after.id, state: 'idle', remaining: 0 });
+    // A platform whose key is configuration refuses to make one: the command says why and fails.
+    await test.close();
+    test = await startTestPlatform({ env: { PAYGRID_VAULT_KEK: after.exportHex() } });
+    const refused = await run(['rotate']);
+    expect(refused.status).toBe(1);
+    expect(refused.out).toContain('key_rotation_by_configuration');
   });
 
   const database_url = postgresUrl();

@@ -125,6 +125,61 @@ it('keeps signing secrets and the key-encryption key out of every database file 
   }
 });
 
+it('keeps a key given in PAYGRID_VAULT_KEK, and the previous one, out of the files and logs too', async () => {
+  const data = await temporaryDirectory();
+  const port = await freePort();
+  const operator_key = `op-secrets-${randomBytes(24).toString('hex')}`;
+  const kek = randomBytes(32).toString('hex');
+  const previous_kek = randomBytes(32).toString('base64');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: data.path,
+    PORT: String(port),
+    PAYGRID_OPERATOR_KEY: operator_key,
+    PAYGRID_VAULT_KEK: kek,
+    PAYGRID_VAULT_KEK_PREVIOUS: previous_kek,
+    LOG_LEVEL: 'trace',
+  };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'PAYGRID_VAULT_KEK_FILE']) delete env[name];
+  const child = spawn(process.execPath, [cli, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    for (let waited = 0; !output.includes('Paygrid is running at'); waited += 50) {
+      if (waited > 60_000 || child.exitCode !== null) throw new Error(`platform did not start:\n${output}`);
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    expect(output).toContain('vault key:    from PAYGRID_VAULT_KEK');
+    const operator = new Paygrid({ api_key: operator_key, base_url: url });
+    const merchant = await operator.merchants.create({ name: 'Acme' });
+    await new Paygrid({ api_key: merchant.publishable_key, base_url: url }).tokens.create({ card });
+    const rolled = await operator.merchants.rollSigningSecret(merchant.id, { expires_in_seconds: 600 });
+    await new Paygrid({ api_key: merchant.secret_key, signing_secret: rolled.signing_secret, base_url: url }).customers.create({ name: 'Signed' });
+    const running = await filesOf(data.path);
+    const exited = new Promise((done) => child.once('exit', done));
+    child.kill('SIGTERM');
+    await exited;
+    const haystacks: Haystack[] = [
+      ...running.map((file) => ({ where: `${file.where} (running)`, bytes: file.bytes })),
+      ...(await filesOf(data.path)).map((file) => ({ where: `${file.where} (stopped)`, bytes: file.bytes })),
+      { where: 'the logs', bytes: Buffer.from(output, 'utf8') },
+    ];
+    expect(haystacks.some((haystack) => haystack.where === 'vault.kek (stopped)')).toBe(false);
+    const needles = [
+      ...[merchant.signing_secret, rolled.signing_secret].flatMap(secretNeedles),
+      ...keyNeedles(kek, 'PAYGRID_VAULT_KEK'),
+      ...keyNeedles(Buffer.from(previous_kek, 'base64').toString('hex'), 'PAYGRID_VAULT_KEK_PREVIOUS'),
+    ];
+    expect(output).toContain(merchant.id);
+    expect(findings(haystacks, needles)).toEqual([]);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await data.remove();
+  }
+});
+
 it('would find a secret or a key stored in plain text: the search itself is checked', async () => {
   const directory = await temporaryDirectory();
   try {

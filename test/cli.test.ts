@@ -1,7 +1,7 @@
 // The `paygrid` command as a newcomer meets it: help on every command, clear refusals of bad
 // configuration, and `ledger verify` on a fresh data folder.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,10 +17,21 @@ function paygrid(args: string[], env: Record<string, string> = {}) {
   return { status: run.status, out: run.stdout, err: run.stderr };
 }
 
+/** As paygrid(), without blocking this worker while the command runs (several commands, on a busy machine). */
+function paygridAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; out: string; err: string }> {
+  const base: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: data_dir, ...env };
+  delete base.DATABASE_URL;
+  return new Promise((done) => {
+    execFile(process.execPath, [cli, ...args], { env: { ...base, ...env }, encoding: 'utf8', timeout: 60_000 }, (error, out, err) => {
+      done({ status: error === null ? 0 : typeof error.code === 'number' ? error.code : null, out, err });
+    });
+  });
+}
+
 describe('paygrid CLI', () => {
   it('prints help for every command', () => {
     expect(paygrid(['--help'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verify') });
-    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['vault', 'rotate-key'], ['bench']]) {
+    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['keys'], ['bench']]) {
       const run = paygrid([...command, '--help']);
       expect(run.status, command.join(' ')).toBe(0);
       expect(run.out, command.join(' ')).toContain(`Usage: paygrid ${command.join(' ')}`);
@@ -53,16 +64,39 @@ describe('paygrid CLI', () => {
     expect(JSON.parse(json.out)).toMatchObject({ ok: true, batches: 0 });
   });
 
-  it('rotates the vault key in the data folder, keeping the old one beside it', () => {
-    const key_file = join(data_dir, 'vault.kek');
-    expect(paygrid(['migrate']).status).toBe(0);
-    // The first start would generate the key; the vault's own tests cover rotating real cards.
-    writeFileSync(key_file, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
-    const run = paygrid(['vault', 'rotate-key']);
-    expect(run.status, run.err).toBe(0);
-    expect(run.out).toContain('re-wrapped 0 of 0');
-    expect(readFileSync(`${key_file}.previous`, 'utf8').trim()).toBe('ab'.repeat(32));
-    expect(readFileSync(key_file, 'utf8').trim()).toMatch(/^[0-9a-f]{64}$/);
-    expect(readFileSync(key_file, 'utf8').trim()).not.toBe('ab'.repeat(32));
+  it('refuses a key-encryption key file other users can read, or one left behind in DATA_DIR, before opening anything', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'paygrid-cli-key-'));
+    try {
+      const key_file = join(outside, 'paygrid.kek');
+      writeFileSync(key_file, `${'ab'.repeat(32)}\n`, { mode: 0o644 });
+      chmodSync(key_file, 0o644);
+      const open_to_others = await paygridAsync(['start'], { PAYGRID_VAULT_KEK_FILE: key_file });
+      expect(open_to_others.status).toBe(2);
+      expect(open_to_others.err).toContain(`The key file ${key_file} (named by PAYGRID_VAULT_KEK_FILE) has mode 0644`);
+      expect(open_to_others.err).toContain(`chmod 600 ${key_file}`);
+      expect(open_to_others.err).not.toContain('ab'.repeat(32));
+
+      // The key still in DATA_DIR, and the variable pointing where it was meant to be moved.
+      writeFileSync(join(data_dir, 'vault.kek'), `${'cd'.repeat(32)}\n`, { mode: 0o600 });
+      const moved_elsewhere = join(outside, 'moved.kek');
+      const forgotten = await paygridAsync(['start'], { PAYGRID_VAULT_KEK_FILE: moved_elsewhere });
+      expect(forgotten.status).toBe(2);
+      expect(forgotten.err).toContain(`move that file to ${moved_elsewhere}`);
+      expect(existsSync(moved_elsewhere)).toBe(false);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+      rmSync(join(data_dir, 'vault.kek'), { force: true });
+    }
+  });
+
+  it('keys: says plainly when there is no platform to ask, or no operator key to ask with', async () => {
+    const unreachable = await paygridAsync(['keys', 'status', '--url', 'http://127.0.0.1:9'], { PAYGRID_OPERATOR_KEY: 'k'.repeat(40) });
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.err).toContain('could not reach the platform at http://127.0.0.1:9');
+    const keyless = await paygridAsync(['keys', 'status'], { DATA_DIR: join(data_dir, 'nowhere') });
+    expect(keyless.status).toBe(2);
+    expect(keyless.err).toContain('no operator key');
+    expect((await paygridAsync(['keys', 'turn'])).status).toBe(2);
+    expect((await paygridAsync(['keys', 'rewrap', '--batch-size', '0'], { PAYGRID_OPERATOR_KEY: 'k'.repeat(40) })).err).toContain('--batch-size must be an integer from 1 to 10000');
   });
 });

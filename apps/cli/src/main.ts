@@ -1,16 +1,7 @@
-import { renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  generateKeyEncryptionKey,
-  key_encryption_key_file_mode,
-  key_encryption_key_file_name,
-  loadKeyEncryptionKey,
-  parseKeyEncryptionKey,
-  rotateVaultKey,
-} from '@paygrid/vault';
 import { ConfigError, describeDatabaseLocation, live_capability_labels, live_capability_names, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
+import { describeKeySource, keysCommand, keys_usage } from './keys-command';
 import { UsageError, describeCardAcquirer, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
 
 const usage = {
@@ -20,7 +11,7 @@ Commands:
   start           run the platform (every service in one process by default)
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
-  vault rotate-key  re-wrap every card's data key under a new key-encryption key
+  keys            the key-encryption key: status, rotate, rewrap (online)
   bench           run benchmarks (paygrid bench ledger | api | payments | floor)
 
 Run "paygrid <command> --help" for a command's options.`,
@@ -33,7 +24,8 @@ Options:
   --services LIST   comma-separated services to run in this process (default: all)
 
 Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG_LEVEL (info),
-PAYGRID_OPERATOR_KEY, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
+PAYGRID_OPERATOR_KEY, PAYGRID_VAULT_KEK or PAYGRID_VAULT_KEK_FILE (DATA_DIR/vault.kek),
+PAYGRID_VAULT_KEK_PREVIOUS, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
 without it), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
 GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key,
 WEBHOOK_ALLOW_PRIVATE_URLS (false), WEBHOOK_TEST_MODE_PRIVATE_URLS (true embedded, false with
@@ -55,17 +47,7 @@ Exits 0 when the ledger verifies, 1 naming the first bad batch or account otherw
 
 Options:
   --json   print the report as JSON`,
-  vault: `Usage: paygrid vault rotate-key
-
-Re-wraps every data key in the vault under a new key-encryption key (KEK). Card data itself is
-not re-encrypted: that is what envelope encryption is for. The current KEK comes from
-PAYGRID_VAULT_KEK (or DATA_DIR/vault.kek); the new one from PAYGRID_VAULT_KEK_NEW, or a new
-random key is generated and printed once.
-
-Without downtime: start every instance with PAYGRID_VAULT_KEK=<new> and
-PAYGRID_VAULT_KEK_PREVIOUS=<old> (both keys readable), run this command, then drop the previous
-key at the next restart. In embedded mode with DATA_DIR/vault.kek, stop the platform, run this
-command (it writes the new key to vault.kek), and start it again.`,
+  keys: keys_usage,
   bench: `Usage: paygrid bench ledger|api|payments|floor [--json] [--quick]
 
 ledger: measures ledger transfers per second and commit latency on SQLite and (with
@@ -99,10 +81,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (rest[0] === 'verify') return await verify(rest.slice(1));
         console.error(rest[0] === undefined || rest[0] === '--help' ? usage.verify : `unknown ledger command "${rest[0]}"\n\n${usage.verify}`);
         return rest[0] === '--help' ? 0 : 2;
-      case 'vault':
-        if (rest[0] === 'rotate-key') return await rotateKey(rest.slice(1));
-        console.error(rest[0] === undefined || rest[0] === '--help' ? usage.vault : `unknown vault command "${rest[0]}"\n\n${usage.vault}`);
-        return rest[0] === '--help' ? 0 : 2;
+      case 'keys':
+        return await keysCommand(rest);
       case 'bench': {
         const { runBench } = await import('@paygrid/bench');
         return await runBench(rest, usage.bench);
@@ -137,6 +117,7 @@ async function start(args: readonly string[]): Promise<number> {
   console.log(`  data:         ${platform.config.DATABASE_URL === undefined ? platform.config.DATA_DIR : 'PostgreSQL (DATABASE_URL)'}`);
   console.log(`  ledger:       ${platform.ledger_store}`);
   for (const [service, location] of Object.entries(platform.databases)) console.log(`  ${`${service}:`.padEnd(13)} ${location}`);
+  if (platform.key_source !== undefined) console.log(`  vault key:    ${describeKeySource(platform.key_source)}`);
   if (key.source === 'environment') console.log('  operator key: from PAYGRID_OPERATOR_KEY');
   else console.log(`  operator key: in ${key.file ?? ''}${key.source === 'generated' ? ` (new, shown once: ${key.key})` : ''}`);
   console.log(`  API docs:     ${platform.url}/docs`);
@@ -211,33 +192,4 @@ async function verify(args: readonly string[]): Promise<number> {
   } finally {
     await store.close();
   }
-}
-
-async function rotateKey(args: readonly string[]): Promise<number> {
-  if (args.includes('--help')) {
-    console.log(usage.vault);
-    return 0;
-  }
-  const config = loadPlatformConfig(process.env);
-  const key_file = join(config.DATA_DIR, key_encryption_key_file_name);
-  const old_kek = await loadKeyEncryptionKey({ env_value: config.PAYGRID_VAULT_KEK, data_dir: config.DATA_DIR, allow_generate: false });
-  const given = process.env.PAYGRID_VAULT_KEK_NEW;
-  const new_kek = given === undefined || given === '' ? generateKeyEncryptionKey() : parseKeyEncryptionKey(given, 'PAYGRID_VAULT_KEK_NEW');
-  const database = await openDatabase({ config, service: 'vault' });
-  try {
-    await database.migrate(service_migrations.vault);
-    const result = await rotateVaultKey({ database, old_kek, new_kek });
-    console.log(`vault: re-wrapped ${result.rewrapped} of ${result.total} data keys under key ${new_kek.id}; ${result.remaining} remaining`);
-  } finally {
-    await database.close();
-  }
-  if (config.PAYGRID_VAULT_KEK === undefined) {
-    // The key lives in DATA_DIR: replace it, keeping the old one beside it until an operator removes it.
-    renameSync(key_file, `${key_file}.previous`);
-    writeFileSync(key_file, `${new_kek.exportHex()}\n`, { mode: key_encryption_key_file_mode });
-    console.log(`vault: the new key is in ${key_file}; the old one is in ${key_file}.previous`);
-  } else if (given === undefined || given === '') {
-    console.log(`vault: the new key (shown once; set it as PAYGRID_VAULT_KEK): ${new_kek.exportHex()}`);
-  }
-  return 0;
 }

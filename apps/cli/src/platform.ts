@@ -5,6 +5,7 @@ import { Histogram } from 'prom-client';
 import { registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_migrations } from '@paygrid/identity';
 import { openCache } from '@paygrid/kernel/cache';
+import { loadKeyring, type KeySource } from '@paygrid/kernel/envelope';
 import {
   ApiError,
   assert,
@@ -23,10 +24,11 @@ import {
 } from '@paygrid/kernel';
 import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes } from '@paygrid/ledger';
 import { PaymentsService, payments_migrations } from '@paygrid/payments';
-import { VaultService, loadKeyEncryptionKey, parsePreviousKeyEncryptionKeys, vault_migrations } from '@paygrid/vault';
+import { VaultService, vault_migrations } from '@paygrid/vault';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
 import { startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
+import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
 const ms_per_second = 1_000;
@@ -79,6 +81,8 @@ export interface RunningPlatform {
   readonly live_capabilities: LiveCapabilities;
   /** Where each service keeps its data, for the start-up banner. */
   readonly databases: Readonly<Record<string, string>>;
+  /** Where the key-encryption key came from, when the vault or identity runs (for the banner). */
+  readonly key_source: KeySource | undefined;
   /** Stops taking requests, finishes the batch in flight, and closes every store. */
   close(): Promise<void>;
 }
@@ -120,11 +124,14 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   const operator_key = loadOperatorKey(config);
-  // Loaded before anything is opened, so that a missing key stops the start with nothing half done.
-  // Several instances on one PostgreSQL must share one key, so only the embedded platform makes its own.
-  const vault_kek = services.includes('vault')
-    ? await loadKeyEncryptionKey({ env_value: config.PAYGRID_VAULT_KEK, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined })
+  // Loaded before anything is opened, so that a missing or bad key stops the start with nothing
+  // half done. The vault seals cards and identity seals signing secrets under data keys wrapped by
+  // this one key-encryption key. Several instances on one PostgreSQL must share one key, so only
+  // the embedded platform makes its own.
+  const keys = services.includes('vault') || services.includes('identity')
+    ? await loadKeyring({ env: process_env, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined })
     : undefined;
+  for (const warning of keys?.warnings ?? []) logger.warn(warning);
   // A failed assertion means the code is wrong: answer that request with a 500, then stop the
   // process rather than go on serving from state nobody can vouch for.
   const tls =
@@ -200,14 +207,33 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   }
 
   let identity: IdentityService | undefined;
-  if (services.includes('identity')) identity = new IdentityService({ database: await serviceDatabase('identity') });
+  if (services.includes('identity')) {
+    assert(keys !== undefined, 'the key-encryption key is loaded whenever identity runs');
+    identity = new IdentityService({ database: await serviceDatabase('identity'), keyring: keys.keyring });
+    // Before serving: secrets left in plain text by a version before sealing are sealed now.
+    const sealed = await identity.sealLegacySigningSecrets();
+    if (sealed > 0) logger.info({ merchants: sealed }, 'sealed signing secrets stored in plain text by an earlier version');
+    await identity.checkKeys();
+  }
 
   let vault: VaultService | undefined;
   if (services.includes('vault')) {
-    const database = await serviceDatabase('vault');
-    assert(vault_kek !== undefined, 'the vault key is loaded whenever the vault runs');
-    vault = new VaultService({ database, kek: vault_kek, previous_keks: parsePreviousKeyEncryptionKeys(process_env.PAYGRID_VAULT_KEK_PREVIOUS) });
+    assert(keys !== undefined, 'the key-encryption key is loaded whenever the vault runs');
+    vault = new VaultService({ database: await serviceDatabase('vault'), keyring: keys.keyring });
     await vault.checkKeys();
+  }
+
+  if (keys !== undefined) {
+    const rotation = new KeyRotation({
+      keyring: keys.keyring,
+      source: keys.source,
+      stores: [...(vault === undefined ? [] : [vault]), ...(identity === undefined ? [] : [identity])],
+      sole_keeper: config.DATABASE_URL === undefined && vault !== undefined && identity !== undefined,
+      log: (level, message, fields) => logger[level]({ ...fields, service: 'keys' }, message),
+    });
+    closers.push(() => rotation.close());
+    registerKeyRoutes(app, { rotation, authenticate: operatorAuthentication(operator_key.key) });
+    await rotation.resumeAtStart();
   }
 
   let webhooks: WebhooksService | undefined;
@@ -335,6 +361,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     providers,
     card_acquirer,
     live_capabilities,
+    key_source: keys?.source,
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();

@@ -1,5 +1,6 @@
 // One suite, run on SQLite and on PostgreSQL, so that the service behaves the same embedded and
 // in production.
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,16 +14,20 @@ import {
   type ServiceDatabase,
   type Tenant,
 } from '@paygrid/kernel';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
 import { allowed_origins_max } from './browser-settings';
 import { identity_migrations } from './migrations';
 import { hashSecret, randomSecret } from './secrets';
 import { authentication_sql, IdentityService } from './service';
+import { SigningSecretDecryptionError } from './signing-secrets';
 import type { Actor, AuthenticationResult } from './types';
 import { description_length_max, email_length_max, grace_period_seconds_max, name_length_max } from './validation';
 
 interface Opened {
   readonly database: ServiceDatabase;
+  /** The folder of the SQLite files; undefined on PostgreSQL. */
+  readonly directory: string | undefined;
   readonly cleanup: () => Promise<void>;
 }
 
@@ -49,13 +54,15 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
   let database: ServiceDatabase;
   let clock: ManualClock;
   let identity: IdentityService;
+  let identity_keyring: Keyring;
 
   beforeEach(async () => {
     opened = await open();
     database = opened.database;
     expect(await database.migrate(identity_migrations)).toEqual(identity_migrations.map((migration) => migration.version));
     clock = new ManualClock();
-    identity = new IdentityService({ database, clock });
+    identity_keyring = new Keyring(generateKeyEncryptionKey());
+    identity = new IdentityService({ database, keyring: identity_keyring, clock });
   });
 
   afterEach(async () => {
@@ -268,12 +275,10 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
         expect(dump).not.toContain(key.slice(-32));
         expect(dump).toContain(hashSecret(key));
       }
-      // The signing secrets are kept (the gateway checks HMACs with them), in the merchant's
-      // row only: never in the audit log.
-      const audit = JSON.stringify(await database.query('SELECT * FROM identity_audit_events'));
+      // The signing secrets are sealed (signing-secrets.test.ts and the suite below look closer).
       for (const secret of [created.signing_secret, signing.signing_secret]) {
-        expect(dump).toContain(secret);
-        expect(audit).not.toContain(secret);
+        expect(dump).not.toContain(secret);
+        expect(dump).not.toContain(secret.slice(-32));
       }
     });
 
@@ -409,6 +414,258 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
       const out_of_range = await apiErrorOf(identity.rollSigningSecret(created.merchant.id, { expires_in_seconds: grace_period_seconds_max + 1 }, root));
       expect(out_of_range.param).toBe('expires_in_seconds');
       expect((await apiErrorOf(identity.rollSigningSecret('mer_missing', {}, root))).code).toBe('resource_missing');
+    });
+  });
+
+  describe('signing secrets at rest', () => {
+    async function signingColumns(merchant_id: string): Promise<Record<string, unknown>> {
+      const [row] = await database.query(
+        'SELECT signing_secret, signing_secret_previous, signing_kek_id, signing_data_key, signing_secret_sealed, signing_secret_previous_sealed FROM identity_merchants WHERE id = ?',
+        [merchant_id],
+      );
+      return row!;
+    }
+
+    async function decryptionErrorOf(promise: Promise<unknown>): Promise<SigningSecretDecryptionError> {
+      try {
+        await promise;
+      } catch (error) {
+        expect(error).toBeInstanceOf(SigningSecretDecryptionError);
+        return error as SigningSecretDecryptionError;
+      }
+      throw new Error('expected a SigningSecretDecryptionError');
+    }
+
+    function identityWith(keyring: Keyring): IdentityService {
+      return new IdentityService({ database, keyring, clock });
+    }
+
+    it('are sealed under a data key wrapped by the current KEK, and never written in plain text', async () => {
+      const created = await identity.createMerchant({ name: 'Acme' }, root);
+      const rolled = await identity.rollSigningSecret(created.merchant.id, { expires_in_seconds: 600 }, root);
+      const row = await signingColumns(created.merchant.id);
+      expect(row['signing_secret']).toBe('');
+      expect(row['signing_secret_previous']).toBeNull();
+      expect(row['signing_kek_id']).toBe(identity_keyring.current.id);
+      for (const column of ['signing_data_key', 'signing_secret_sealed', 'signing_secret_previous_sealed']) expect(Buffer.isBuffer(row[column])).toBe(true);
+      const dump = await everyRowAsText();
+      const raw = Buffer.concat((await database.query<Record<string, unknown>>('SELECT * FROM identity_merchants')).flatMap((merchant) => Object.values(merchant).filter((value): value is Buffer => Buffer.isBuffer(value))));
+      for (const secret of [created.signing_secret, rolled.signing_secret]) {
+        expect(dump).not.toContain(secret.slice(-32));
+        expect(raw.includes(Buffer.from(secret.slice(-32)))).toBe(false);
+      }
+      // The database refuses plain text, and an unsealed merchant, whatever code writes it.
+      await expect(database.execute('UPDATE identity_merchants SET signing_secret = ? WHERE id = ?', [rolled.signing_secret, created.merchant.id])).rejects.toThrow(/never in plain text/);
+      await expect(database.execute('UPDATE identity_merchants SET signing_secret_previous = ? WHERE id = ?', [created.signing_secret, created.merchant.id])).rejects.toThrow(/never in plain text/);
+      await expect(database.execute('UPDATE identity_merchants SET signing_secret_sealed = NULL WHERE id = ?', [created.merchant.id])).rejects.toThrow(/never in plain text/);
+      await expect(
+        database.execute("INSERT INTO identity_merchants (id, name, status, kyc_status, signing_required, signing_secret, created) VALUES ('mer_plain', 'Plain', 'active', 'pending', ?, ?, 0)", [
+          false,
+          randomSecret('pgss_'),
+        ]),
+      ).rejects.toThrow(/never in plain text/);
+      expect((await authenticatedOk(created.secret_key)).signing_secrets).toEqual([rolled.signing_secret, created.signing_secret]);
+    });
+
+    it('do not open when moved to another merchant or slot, or without the key that wraps them', async () => {
+      const acme = await identity.createMerchant({ name: 'Acme' }, root);
+      const globex = await identity.createMerchant({ name: 'Globex' }, root);
+      await identity.rollSigningSecret(acme.merchant.id, { expires_in_seconds: 600 }, root);
+      const acme_row = await signingColumns(acme.merchant.id);
+
+      // Another process, given only some other key, cannot open them, and says which key it lacks.
+      const stranger = identityWith(new Keyring(generateKeyEncryptionKey()));
+      const unavailable = await decryptionErrorOf(stranger.authenticate(acme.secret_key));
+      expect([unavailable.reason, unavailable.kek_id, unavailable.merchant_id]).toEqual(['key_unavailable', identity_keyring.current.id, acme.merchant.id]);
+      expect((await decryptionErrorOf(stranger.checkKeys())).reason).toBe('key_unavailable');
+
+      // Acme's sealed values copied into Globex's row.
+      await database.execute('UPDATE identity_merchants SET signing_data_key = ?, signing_secret_sealed = ? WHERE id = ?', [
+        acme_row['signing_data_key'],
+        acme_row['signing_secret_sealed'],
+        globex.merchant.id,
+      ]);
+      const moved = await decryptionErrorOf(identity.authenticate(globex.secret_key));
+      expect([moved.reason, moved.merchant_id]).toEqual(['authentication_failed', globex.merchant.id]);
+      expect(moved.message).not.toContain('pgss_');
+
+      // Acme's previous secret put in the current one's place.
+      await database.execute('UPDATE identity_merchants SET signing_secret_sealed = ? WHERE id = ?', [acme_row['signing_secret_previous_sealed'], acme.merchant.id]);
+      expect((await decryptionErrorOf(identityWith(identity_keyring).authenticate(acme.secret_key))).reason).toBe('authentication_failed');
+
+      // A changed byte in the wrapped data key.
+      const changed = Buffer.from(acme_row['signing_data_key'] as Buffer);
+      changed[changed.length - 1] = changed[changed.length - 1]! ^ 0x01;
+      await database.execute('UPDATE identity_merchants SET signing_data_key = ?, signing_secret_sealed = ? WHERE id = ?', [changed, acme_row['signing_secret_sealed'], acme.merchant.id]);
+      expect((await decryptionErrorOf(identityWith(identity_keyring).authenticate(acme.secret_key))).reason).toBe('authentication_failed');
+    });
+
+    it('take a roll into effect at once, in every instance, though opened secrets are kept in memory', async () => {
+      const created = await identity.createMerchant({ name: 'Acme' }, root);
+      const other_instance = identityWith(identity_keyring);
+      expect((await authenticatedOk(created.secret_key)).signing_secrets).toEqual([created.signing_secret]);
+      expect((await other_instance.authenticate(created.secret_key)).ok).toBe(true);
+      const rolled = await identity.rollSigningSecret(created.merchant.id, {}, root);
+      expect((await authenticatedOk(created.secret_key)).signing_secrets).toEqual([rolled.signing_secret]);
+      const seen_elsewhere = await other_instance.authenticate(created.secret_key);
+      expect(seen_elsewhere.ok && seen_elsewhere.signing_secrets).toEqual([rolled.signing_secret]);
+      // A grace period that ends ends at once too.
+      const graceful = await identity.rollSigningSecret(created.merchant.id, { expires_in_seconds: 60 }, root);
+      expect((await authenticatedOk(created.secret_key)).signing_secrets).toEqual([graceful.signing_secret, rolled.signing_secret]);
+      clock.advance(60_000);
+      expect((await authenticatedOk(created.secret_key)).signing_secrets).toEqual([graceful.signing_secret]);
+    });
+
+    it('are re-wrapped by a KEK rotation in batches, leaving the sealed secrets alone; then only the new key opens them', async () => {
+      const merchants = [];
+      for (let index = 0; index < 5; index += 1) merchants.push(await identity.createMerchant({ name: `Merchant ${index}` }, root));
+      const old_kek = identity_keyring.current;
+      const before = await Promise.all(merchants.map((merchant) => signingColumns(merchant.merchant.id)));
+      expect(await identity.countDataKeysByKek()).toEqual(new Map([[old_kek.id, 5]]));
+
+      const new_kek = generateKeyEncryptionKey();
+      identity_keyring.adopt(new_kek);
+      let batches = 0;
+      expect(await identity.rewrapDataKeys({ batch_size: 2, onBatch: () => (batches += 1) })).toEqual({ rewrapped: 5, remaining: 0 });
+      expect(batches).toBe(3);
+      expect(await identity.rewrapDataKeys()).toEqual({ rewrapped: 0, remaining: 0 });
+      expect(await identity.countDataKeysByKek()).toEqual(new Map([[new_kek.id, 5]]));
+      expect(await identity.checkKeys()).toEqual([new_kek.id]);
+      for (const [index, merchant] of merchants.entries()) {
+        const row = await signingColumns(merchant.merchant.id);
+        expect(row['signing_kek_id']).toBe(new_kek.id);
+        expect(row['signing_data_key']).not.toEqual(before[index]!['signing_data_key']);
+        expect(row['signing_secret_sealed']).toEqual(before[index]!['signing_secret_sealed']);
+      }
+      const new_only = identityWith(new Keyring(new_kek));
+      for (const merchant of merchants) {
+        const result = await new_only.authenticate(merchant.secret_key);
+        expect(result.ok && result.signing_secrets).toEqual([merchant.signing_secret]);
+      }
+      const old_only = identityWith(new Keyring(old_kek));
+      expect((await decryptionErrorOf(old_only.authenticate(merchants[0]!.secret_key))).reason).toBe('key_unavailable');
+    });
+
+    it('keep authenticating, creating and rolling while a rotation runs, and then nothing is under the old key', async () => {
+      const merchants = new Map<string, { secret_key: string; signing_secret: string }>();
+      for (let index = 0; index < 30; index += 1) {
+        const created = await identity.createMerchant({ name: `Merchant ${index}` }, root);
+        merchants.set(created.merchant.id, { secret_key: created.secret_key, signing_secret: created.signing_secret });
+      }
+      const old_kek = identity_keyring.current;
+      const new_kek = generateKeyEncryptionKey();
+      // An instance not yet told of the rotation keeps wrapping under the old key, reading both.
+      const laggard = identityWith(new Keyring(old_kek, [new_kek]));
+      identity_keyring.adopt(new_kek);
+      let rotating = true;
+      const rotation = identity.rewrapDataKeys({ batch_size: 1 }).finally(() => {
+        rotating = false;
+      });
+      let operations_during = 0;
+      async function load(worker: number): Promise<void> {
+        for (let step = 0; rotating; step += 1) {
+          const ids = [...merchants.keys()];
+          const id = ids[(worker * 7 + step) % ids.length]!;
+          const merchant = merchants.get(id)!;
+          if (step % 5 === 0) {
+            const rolled = await (worker === 0 ? laggard : identity).rollSigningSecret(id, {}, root);
+            merchants.set(id, { ...merchant, signing_secret: rolled.signing_secret });
+          } else if (step % 7 === 0) {
+            const created = await identity.createMerchant({ name: `During ${worker}.${step}` }, root);
+            merchants.set(created.merchant.id, { secret_key: created.secret_key, signing_secret: created.signing_secret });
+          } else {
+            const result = await (step % 2 === 0 ? identity : laggard).authenticate(merchant.secret_key);
+            expect(result.ok && result.signing_secrets).toEqual([merchant.signing_secret]);
+          }
+          if (rotating) operations_during += 1;
+        }
+      }
+      await Promise.all([rotation, load(0), load(1), load(2)]);
+      expect(operations_during).toBeGreaterThan(0);
+      // What the laggard wrapped under the old key behind the walk is what a later run finishes.
+      expect((await identity.rewrapDataKeys()).remaining).toBe(0);
+      expect(await identity.countDataKeysByKek()).toEqual(new Map([[new_kek.id, merchants.size]]));
+      const new_only = identityWith(new Keyring(new_kek));
+      for (const merchant of merchants.values()) {
+        const result = await new_only.authenticate(merchant.secret_key);
+        expect(result.ok && result.signing_secrets).toEqual([merchant.signing_secret]);
+      }
+    });
+
+    it('left in plain text by version 1 are sealed at start, keep their grace periods, and leave no plain text behind', async () => {
+      const legacy_opened = await open();
+      const legacy = legacy_opened.database;
+      try {
+        expect(await legacy.migrate(identity_migrations.slice(0, 1))).toEqual([1]);
+        const now_ms = clock.now();
+        const rows = [
+          { id: 'mer_legacyone', secret: randomSecret('pgss_'), previous: null, previous_expires_at_ms: null },
+          { id: 'mer_legacytwo', secret: randomSecret('pgss_'), previous: randomSecret('pgss_'), previous_expires_at_ms: now_ms + 600_000 },
+          { id: 'mer_legacythree', secret: randomSecret('pgss_'), previous: randomSecret('pgss_'), previous_expires_at_ms: now_ms - 1 },
+        ];
+        const api_keys = new Map<string, string>();
+        for (const row of rows) {
+          await legacy.execute(
+            `INSERT INTO identity_merchants (id, name, status, kyc_status, signing_required, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms, created)
+             VALUES (?, ?, 'active', 'pending', ?, ?, ?, ?, 0)`,
+            [row.id, row.id, false, row.secret, row.previous, row.previous_expires_at_ms],
+          );
+          const key = randomSecret('sk_test_');
+          api_keys.set(row.id, key);
+          await legacy.execute("INSERT INTO identity_api_keys (id, merchant_id, type, livemode, secret_hash, redacted, created) VALUES (?, ?, 'secret', ?, ?, 'sk_test_…', 0)", [
+            `key_${row.id}`,
+            row.id,
+            false,
+            hashSecret(key),
+          ]);
+        }
+        // Version 1 rolled a secret by overwriting it: the old one lingered in the file's free space.
+        const rolled_away = rows[0]!.secret;
+        rows[0] = { ...rows[0]!, secret: randomSecret('pgss_') };
+        await legacy.execute('UPDATE identity_merchants SET signing_secret = ? WHERE id = ?', [rows[0].secret, rows[0].id]);
+        const plain_texts = [rolled_away, ...rows.flatMap((row) => [row.secret, ...(row.previous === null ? [] : [row.previous])])];
+
+        expect(await legacy.migrate(identity_migrations)).toEqual([2, 3]);
+        const upgraded = new IdentityService({ database: legacy, keyring: identity_keyring, clock });
+        // Before the start-up step: refused loudly, never answered with a wrong secret.
+        expect((await decryptionErrorOf(upgraded.authenticate(api_keys.get('mer_legacyone')!))).reason).toBe('not_sealed');
+        expect((await decryptionErrorOf(upgraded.checkKeys())).reason).toBe('not_sealed');
+
+        expect(await upgraded.sealLegacySigningSecrets({ batch_size: 2 })).toBe(3);
+        expect(await upgraded.sealLegacySigningSecrets()).toBe(0);
+        expect(await upgraded.checkKeys()).toEqual([identity_keyring.current.id]);
+        const expected = new Map([
+          ['mer_legacyone', [rows[0].secret]],
+          ['mer_legacytwo', [rows[1]!.secret, rows[1]!.previous!]],
+          // The previous secret whose grace period had ended is dropped, not sealed.
+          ['mer_legacythree', [rows[2]!.secret]],
+        ]);
+        for (const [id, secrets] of expected) {
+          const result = await upgraded.authenticate(api_keys.get(id)!);
+          expect(result.ok && result.signing_secrets).toEqual(secrets);
+        }
+        const [three] = await legacy.query<{ previous: unknown; expires: unknown }>(
+          'SELECT signing_secret_previous_sealed AS previous, signing_secret_previous_expires_at_ms AS expires FROM identity_merchants WHERE id = ?',
+          ['mer_legacythree'],
+        );
+        expect(three).toEqual({ previous: null, expires: null });
+        const rolled = await upgraded.rollSigningSecret('mer_legacytwo', { expires_in_seconds: 60 }, root);
+        const after_roll = await upgraded.authenticate(api_keys.get('mer_legacytwo')!);
+        expect(after_roll.ok && after_roll.signing_secrets).toEqual([rolled.signing_secret, rows[1]!.secret]);
+
+        const dump = JSON.stringify(await legacy.query('SELECT * FROM identity_merchants'));
+        for (const secret of plain_texts) expect(dump).not.toContain(secret.slice(-32));
+        if (legacy_opened.directory !== undefined) {
+          const directory = legacy_opened.directory;
+          const files = await readdir(directory);
+          const raw = Buffer.concat(await Promise.all(files.map((file) => readFile(join(directory, file)))));
+          expect(raw.length).toBeGreaterThan(4096);
+          for (const secret of plain_texts) expect([secret.slice(0, 9), raw.includes(Buffer.from(secret.slice(-32)))]).toEqual([secret.slice(0, 9), false]);
+        }
+      } finally {
+        await legacy.close();
+        await legacy_opened.cleanup();
+      }
     });
   });
 
@@ -597,7 +854,7 @@ describe('identity on SQLite', () => {
     const directory = await temporaryDirectory();
     const file = join(directory.path, 'identity.sqlite');
     const database = createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file });
-    return { database, cleanup: () => directory.remove() };
+    return { database, directory: directory.path, cleanup: () => directory.remove() };
   });
 
   it('gives merchants created before migration 3 empty browser settings', async () => {
@@ -605,12 +862,13 @@ describe('identity on SQLite', () => {
     const file = join(directory.path, 'identity.sqlite');
     const database = createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file });
     try {
-      await database.migrate(identity_migrations.filter((migration) => migration.version < 3));
+      // Written before migration 2 as well, with its secret in plain text, as version 1 wrote it.
+      await database.migrate(identity_migrations.filter((migration) => migration.version < 2));
       await database.execute(
         "INSERT INTO identity_merchants (id, name, email, status, kyc_status, signing_required, signing_secret, created) VALUES ('mer_old', 'Old', NULL, 'active', 'pending', 0, 'pgss_x', 1)",
       );
-      expect(await database.migrate(identity_migrations)).toEqual(identity_migrations.filter((migration) => migration.version >= 3).map((migration) => migration.version));
-      const merchant = await new IdentityService({ database }).getMerchant('mer_old');
+      expect(await database.migrate(identity_migrations)).toEqual(identity_migrations.filter((migration) => migration.version >= 2).map((migration) => migration.version));
+      const merchant = await new IdentityService({ database, keyring: new Keyring(generateKeyEncryptionKey()) }).getMerchant('mer_old');
       expect(merchant).toMatchObject({ id: 'mer_old', allowed_origins: [], card_number_guard_exempt_fields: [] });
     } finally {
       await database.close();
@@ -640,6 +898,6 @@ describeWithPostgres('identity on PostgreSQL', (url) => {
     const temporary = await withTemporarySchema(url);
     const pool = createPostgresPool({ url, schema: temporary.schema, max: 4 });
     const database = createPostgresDatabase(pool, { dialect: 'postgres', url, schema: temporary.schema });
-    return { database, cleanup: () => temporary.drop() };
+    return { database, directory: undefined, cleanup: () => temporary.drop() };
   });
 });

@@ -3,8 +3,16 @@
 //
 // - IdentityService implements IdentityClient, the service's one public interface.
 // - identity_migrations: the tables, for SQLite and PostgreSQL; the platform applies them.
+// - Signing secrets are sealed with the kernel's envelope encryption (signing-secrets.ts); the
+//   service is also the kernel's WrappedKeyStore, through which a key rotation re-wraps them.
 
-export { IdentityService, kyc_status_transitions, merchant_status_transitions, type IdentityServiceOptions } from './service';
+export { IdentityService, kyc_status_transitions, legacy_sealing_batch_size, merchant_status_transitions, type IdentityServiceOptions } from './service';
+export {
+  SigningSecretDecryptionError,
+  secret_decryption_failure_reasons,
+  signing_secrets_cached_max,
+  type SecretDecryptionFailureReason,
+} from './signing-secrets';
 export { identity_migrations } from './migrations';
 export {
   allowed_origins_max,

@@ -9,8 +9,8 @@ import { appendOnlyTriggers, type Migration } from '@paygrid/kernel';
 // early; the wire shows them in seconds.
 //
 // Only the SHA-256 of an API key or operator key is stored (see hashSecret). The merchant's
-// signing secret is stored as it is, because the gateway needs it to check request HMACs;
-// envelope encryption of it is a follow-up (see README).
+// signing secret was stored as it is in version 1, because the gateway needs it to check request
+// HMACs; version 2 seals it (see signing_secrets_sealed below).
 const tables = (dialect: 'sqlite' | 'postgres') => {
   const sequence = dialect === 'sqlite' ? 'sequence INTEGER PRIMARY KEY AUTOINCREMENT' : 'sequence BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY';
   const boolean = (column: string) => (dialect === 'sqlite' ? `${column} INTEGER NOT NULL CHECK (${column} IN (0, 1))` : `${column} BOOLEAN NOT NULL`);
@@ -96,6 +96,54 @@ ALTER TABLE identity_merchants ADD COLUMN card_number_guard_exempt_fields TEXT N
 // and is the job of database permissions and backups.)
 const append_only = appendOnlyTriggers('identity_audit_events');
 
+// Version 2: signing secrets sealed with envelope encryption (signing-secrets.ts). Each merchant
+// gets a data key, stored wrapped by the key-encryption key named in signing_kek_id (indexed, so
+// that a rotation can count what is left); the current and previous secrets are sealed under it.
+// SQL cannot encrypt, so the plain-text columns are emptied by a step the platform runs at every
+// start (IdentityService.sealLegacySigningSecrets), which seals what it finds and leaves '' and
+// NULL behind. The plain-text columns stay because SQLite can only drop NOT NULL by rebuilding
+// the table, and the customers' and keys' foreign keys forbid that inside a migration's
+// transaction; triggers make sure nothing but '' and NULL is ever written to them again, and that
+// every new merchant arrives sealed, whatever code writes the row.
+const sealed_signing_secrets_columns = (bytes: 'BLOB' | 'BYTEA') =>
+  ['signing_kek_id TEXT', `signing_data_key ${bytes}`, `signing_secret_sealed ${bytes}`, `signing_secret_previous_sealed ${bytes}`];
+const plain_text_refused = 'identity_merchants keeps signing secrets sealed, never in plain text';
+const unsealed_row = `NEW.signing_secret <> '' OR NEW.signing_secret_previous IS NOT NULL OR NEW.signing_kek_id IS NULL OR NEW.signing_data_key IS NULL OR NEW.signing_secret_sealed IS NULL`;
+const sealed_columns_list = 'signing_secret, signing_secret_previous, signing_kek_id, signing_data_key, signing_secret_sealed, signing_secret_previous_sealed';
+
+const signing_secrets_sealed = {
+  sqlite: `
+${sealed_signing_secrets_columns('BLOB').map((column) => `ALTER TABLE identity_merchants ADD COLUMN ${column};`).join('\n')}
+CREATE INDEX identity_merchants_signing_kek ON identity_merchants (signing_kek_id);
+CREATE TRIGGER identity_merchants_sealed_insert BEFORE INSERT ON identity_merchants
+  WHEN ${unsealed_row}
+BEGIN
+  SELECT RAISE(ABORT, '${plain_text_refused}');
+END;
+CREATE TRIGGER identity_merchants_sealed_update BEFORE UPDATE OF ${sealed_columns_list} ON identity_merchants
+  WHEN ${unsealed_row}
+BEGIN
+  SELECT RAISE(ABORT, '${plain_text_refused}');
+END;
+`,
+  postgres: `
+ALTER TABLE identity_merchants ${sealed_signing_secrets_columns('BYTEA').map((column) => `ADD COLUMN ${column}`).join(', ')};
+CREATE INDEX identity_merchants_signing_kek ON identity_merchants (signing_kek_id);
+CREATE FUNCTION identity_merchants_refuse_unsealed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF ${unsealed_row} THEN
+    RAISE EXCEPTION '${plain_text_refused}' USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER identity_merchants_sealed_insert BEFORE INSERT ON identity_merchants
+  FOR EACH ROW EXECUTE FUNCTION identity_merchants_refuse_unsealed();
+CREATE TRIGGER identity_merchants_sealed_update BEFORE UPDATE OF ${sealed_columns_list} ON identity_merchants
+  FOR EACH ROW EXECUTE FUNCTION identity_merchants_refuse_unsealed();
+`,
+};
+
 export const identity_migrations: Migration[] = [
   {
     version: 1,
@@ -103,8 +151,12 @@ export const identity_migrations: Migration[] = [
     sqlite: tables('sqlite') + append_only.sqlite,
     postgres: tables('postgres') + append_only.postgres,
   },
-  // Version 2 is taken by another change in flight; the runner needs versions to increase, not
-  // to be consecutive.
+  {
+    version: 2,
+    name: 'signing secrets sealed under a data key wrapped by the key-encryption key',
+    sqlite: signing_secrets_sealed.sqlite,
+    postgres: signing_secrets_sealed.postgres,
+  },
   {
     version: 3,
     name: 'merchant allowed origins and card-number guard exemptions',

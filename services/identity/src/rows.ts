@@ -33,13 +33,32 @@ export interface MerchantRow {
   readonly status: string;
   readonly kyc_status: string;
   readonly signing_required: boolean | number;
-  readonly signing_secret: string;
-  readonly signing_secret_previous: string | null;
-  readonly signing_secret_previous_expires_at_ms: number | null;
   /** JSON arrays of strings (migration 3). */
   readonly allowed_origins: string;
   readonly card_number_guard_exempt_fields: string;
   readonly created: number;
+}
+
+/**
+ * A merchant's signing secrets as stored: sealed (signing-secrets.ts), and, until the start-up
+ * step seals them, the plain text of rows written before version 2 (signing_kek_id NULL).
+ */
+export interface SigningSecretsRow {
+  readonly signing_kek_id: string | null;
+  readonly signing_data_key: unknown;
+  readonly signing_secret_sealed: unknown;
+  readonly signing_secret_previous_sealed: unknown;
+  readonly signing_secret_previous_expires_at_ms: number | null;
+}
+
+/** BLOB and BYTEA both read as Buffers, and NULL as null. */
+export function bytesFromDatabase(value: unknown, column: string): Buffer {
+  assert(Buffer.isBuffer(value), `column ${column} holds bytes`);
+  return value;
+}
+
+export function optionalBytesFromDatabase(value: unknown, column: string): Buffer | null {
+  return value === null ? null : bytesFromDatabase(value, column);
 }
 
 export interface ApiKeyRow {

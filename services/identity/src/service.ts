@@ -16,12 +16,15 @@ import {
   type RandomBytes,
   type Tenant,
 } from '@paygrid/kernel';
+import { checkRewrapBatchSize, rewrapStore, type Keyring, type RewrapBatchResult, type RewrapOptions, type RewrapResult, type WrappedKeyStore } from '@paygrid/kernel/envelope';
 import {
   apiKeyFromRow,
   auditEventFromRow,
+  bytesFromDatabase,
   customerFromRow,
   merchantFromRow,
   operatorFromRow,
+  optionalBytesFromDatabase,
   secondsFromMilliseconds,
   type ApiKeyRow,
   type AuditEventRow,
@@ -29,6 +32,7 @@ import {
   type Listed,
   type MerchantRow,
   type OperatorRow,
+  type SigningSecretsRow,
 } from './rows';
 import {
   apiKeyPrefix,
@@ -41,6 +45,7 @@ import {
   redactSecret,
   signing_secret_prefix,
 } from './secrets';
+import { SigningSecretDecryptionError, SigningSecretSealer, signing_secrets_cached_max, type SealedSigningSecrets } from './signing-secrets';
 import {
   actor_types,
   api_key_types,
@@ -78,9 +83,19 @@ import { checkBoolean, checkEmail, checkGracePeriod, checkName, checkOneOf, chec
 export interface IdentityServiceOptions {
   /** Opened and migrated with identity_migrations by the platform. */
   readonly database: Database;
+  /**
+   * Seals signing secrets: the current KEK wraps each new merchant's data key, and previous ones
+   * still open older rows during a rotation. Shared with the vault in one process.
+   */
+  readonly keyring: Keyring;
   readonly clock?: Clock;
   readonly randomBytes?: RandomBytes;
+  /** Opened signing secrets kept in memory; signing_secrets_cached_max by default, 0 for none. */
+  readonly signing_secrets_cached_max?: number;
 }
+
+/** Legacy rows sealed per transaction by the start-up step. */
+export const legacy_sealing_batch_size = 500;
 
 /**
  * An operator suspends a merchant and may reactivate it. A change to the same status is no
@@ -137,8 +152,8 @@ function optionalEmail(value: unknown): string | null {
   return value === undefined || value === null ? null : checkEmail(value);
 }
 
-const merchant_columns =
-  'id, name, email, status, kyc_status, signing_required, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms, allowed_origins, card_number_guard_exempt_fields, created';
+const merchant_columns = 'id, name, email, status, kyc_status, signing_required, allowed_origins, card_number_guard_exempt_fields, created';
+const signing_secrets_columns = 'signing_kek_id, signing_data_key, signing_secret_sealed, signing_secret_previous_sealed, signing_secret_previous_expires_at_ms';
 const api_key_columns = 'id, merchant_id, type, livemode, redacted, created, expires_at_ms, revoked_at_ms';
 const customer_columns = 'id, merchant_id, livemode, name, email, description, created';
 
@@ -157,8 +172,10 @@ interface AuthenticationRow {
   readonly status: string;
   readonly kyc_status: string;
   readonly signing_required: boolean | number;
-  readonly signing_secret: string;
-  readonly signing_secret_previous: string | null;
+  readonly signing_kek_id: string | null;
+  readonly signing_data_key: unknown;
+  readonly signing_secret_sealed: unknown;
+  readonly signing_secret_previous_sealed: unknown;
   readonly signing_secret_previous_expires_at_ms: number | null;
   readonly allowed_origins: string;
   readonly card_number_guard_exempt_fields: string;
@@ -167,22 +184,49 @@ interface AuthenticationRow {
 
 // The hot path of every API request: one statement, found by the unique index on the key's
 // hash and the merchant's primary key. No transaction and no write (no last_used column), so it
-// never takes a lock; and nothing is cached, so a suspension or revocation applies at once.
+// never takes a lock; and no row is cached, so a suspension, a revocation or a rolled signing
+// secret applies at once. (Opened signing secrets are kept in memory by their sealed value,
+// which a roll replaces: see signing-secrets.ts.)
 export const authentication_sql = `SELECT
   k.id AS key_id, k.type AS key_type, k.livemode AS key_livemode, k.redacted AS key_redacted, k.created AS key_created,
   k.expires_at_ms AS key_expires_at_ms, k.revoked_at_ms AS key_revoked_at_ms,
-  m.id, m.name, m.email, m.status, m.kyc_status, m.signing_required, m.signing_secret, m.signing_secret_previous,
-  m.signing_secret_previous_expires_at_ms, m.allowed_origins, m.card_number_guard_exempt_fields, m.created
+  m.id, m.name, m.email, m.status, m.kyc_status, m.signing_required, m.signing_kek_id, m.signing_data_key, m.signing_secret_sealed,
+  m.signing_secret_previous_sealed, m.signing_secret_previous_expires_at_ms, m.allowed_origins, m.card_number_guard_exempt_fields, m.created
 FROM identity_api_keys k JOIN identity_merchants m ON m.id = k.merchant_id
 WHERE k.secret_hash = ?`;
 
-export class IdentityService implements IdentityClient {
+/** A legacy row, as the start-up step reads it to seal it. */
+interface LegacySigningSecretsRow {
+  readonly sequence: number;
+  readonly id: string;
+  readonly signing_secret: string;
+  readonly signing_secret_previous: string | null;
+  readonly signing_secret_previous_expires_at_ms: number | null;
+}
+
+/** The sealed columns of one row, checked: undefined for a row not sealed yet. */
+function sealedFromRow(row: SigningSecretsRow): SealedSigningSecrets | undefined {
+  if (row.signing_kek_id === null) return undefined;
+  return {
+    kek_id: row.signing_kek_id,
+    data_key: bytesFromDatabase(row.signing_data_key, 'signing_data_key'),
+    current: bytesFromDatabase(row.signing_secret_sealed, 'signing_secret_sealed'),
+    previous: optionalBytesFromDatabase(row.signing_secret_previous_sealed, 'signing_secret_previous_sealed'),
+  };
+}
+
+export class IdentityService implements IdentityClient, WrappedKeyStore {
+  readonly name = 'identity';
   readonly #database: Database;
+  readonly #keyring: Keyring;
+  readonly #secrets: SigningSecretSealer;
   readonly #clock: Clock;
   readonly #randomBytes: RandomBytes;
 
   constructor(options: IdentityServiceOptions) {
     this.#database = options.database;
+    this.#keyring = options.keyring;
+    this.#secrets = new SigningSecretSealer(options.keyring, options.signing_secrets_cached_max ?? signing_secrets_cached_max);
     this.#clock = options.clock ?? systemClock;
     this.#randomBytes = options.randomBytes ?? cryptoRandomBytes;
   }
@@ -244,10 +288,13 @@ export class IdentityService implements IdentityClient {
       created,
     };
     const signing_secret = randomSecret(signing_secret_prefix, this.#randomBytes);
+    const sealed = this.#secrets.seal(merchant.id, signing_secret, null);
     const { secret_key, publishable_key } = await this.#database.transaction(async (tx) => {
+      // The plain-text column of version 1 is written '' (its triggers refuse anything else).
       await tx.execute(
-        `INSERT INTO identity_merchants (id, name, email, status, kyc_status, signing_required, signing_secret, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [merchant.id, name, email, merchant.status, merchant.kyc_status, merchant.signing_required, signing_secret, created],
+        `INSERT INTO identity_merchants (id, name, email, status, kyc_status, signing_required, signing_secret, signing_kek_id, signing_data_key, signing_secret_sealed, created)
+         VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?)`,
+        [merchant.id, name, email, merchant.status, merchant.kyc_status, merchant.signing_required, sealed.kek_id, sealed.data_key, sealed.current, created],
       );
       await this.#audit(tx, actor, 'merchant.created', { type: 'merchant', id: merchant.id }, { name, email }, created);
       // A new merchant starts in test mode only: live keys wait for KYC.
@@ -464,22 +511,160 @@ export class IdentityService implements IdentityClient {
   async rollSigningSecret(merchant_id: string, input: RollInput, actor: Actor): Promise<RolledSigningSecret> {
     assertActor(actor);
     const grace_period_seconds = checkGracePeriod(input.expires_in_seconds);
-    return this.#database.transaction(async (tx) => {
-      const row = await this.#lockMerchant(tx, merchant_id);
+    const result = await this.#database.transaction(async (tx) => {
+      const row = await this.#lockSigningSecrets(tx, merchant_id);
+      const stored = sealedFromRow(row);
+      if (stored === undefined) throw new SigningSecretDecryptionError(merchant_id, 'not_sealed', null);
       const now_ms = this.#clock.now();
       const signing_secret = randomSecret(signing_secret_prefix, this.#randomBytes);
       // With no grace period the old secret is dropped rather than kept, dead, in the table.
-      const previous = grace_period_seconds === 0 ? null : row.signing_secret;
+      const previous = grace_period_seconds === 0 ? null : this.#secrets.open(merchant_id, stored.kek_id, stored.data_key, stored.current, 'current');
       const previous_expires_at_ms = grace_period_seconds === 0 ? null : now_ms + grace_period_seconds * 1000;
-      await tx.execute('UPDATE identity_merchants SET signing_secret = ?, signing_secret_previous = ?, signing_secret_previous_expires_at_ms = ? WHERE id = ?', [
-        signing_secret,
-        previous,
-        previous_expires_at_ms,
-        merchant_id,
-      ]);
+      // A new data key for every roll, under the current KEK; the previous secret is sealed again
+      // under it, in its own slot.
+      const sealed = this.#secrets.seal(merchant_id, signing_secret, previous);
+      await tx.execute(
+        `UPDATE identity_merchants SET signing_kek_id = ?, signing_data_key = ?, signing_secret_sealed = ?, signing_secret_previous_sealed = ?,
+           signing_secret_previous_expires_at_ms = ? WHERE id = ?`,
+        [sealed.kek_id, sealed.data_key, sealed.current, sealed.previous, previous_expires_at_ms, merchant_id],
+      );
       const previous_expires_at = previous_expires_at_ms === null ? secondsFromMilliseconds(now_ms) : secondsFromMilliseconds(previous_expires_at_ms);
       await this.#audit(tx, actor, 'signing_secret.rolled', { type: 'merchant', id: merchant_id }, { previous_expires_at }, secondsFromMilliseconds(now_ms));
-      return { signing_secret };
+      return { signing_secret, replaced: stored };
+    });
+    // What this process opened of the replaced seals is of no more use; other processes let theirs age out.
+    this.#secrets.forget(merchant_id, result.replaced.current, 'current');
+    if (result.replaced.previous !== null) this.#secrets.forget(merchant_id, result.replaced.previous, 'previous');
+    return { signing_secret: result.signing_secret };
+  }
+
+  /** The merchant's signing secrets as stored, locked for a change (PostgreSQL); not_found_error when there is no such merchant. */
+  async #lockSigningSecrets(tx: Database, merchant_id: string): Promise<SigningSecretsRow> {
+    const rows = await tx.query<SigningSecretsRow>(`SELECT ${signing_secrets_columns} FROM identity_merchants WHERE id = ?${rowLockClause(tx)}`, [merchant_id]);
+    if (rows[0] === undefined) throw notFound('merchant', merchant_id);
+    return rows[0];
+  }
+
+  /** The current secret, then the previous one while its grace period lasts. Throws SigningSecretDecryptionError. */
+  #openSigningSecrets(merchant_id: string, row: SigningSecretsRow, now_ms: number): string[] {
+    const sealed = sealedFromRow(row);
+    if (sealed === undefined) throw new SigningSecretDecryptionError(merchant_id, 'not_sealed', null);
+    const secrets = [this.#secrets.open(merchant_id, sealed.kek_id, sealed.data_key, sealed.current, 'current')];
+    if (sealed.previous !== null && row.signing_secret_previous_expires_at_ms !== null && now_ms < row.signing_secret_previous_expires_at_ms) {
+      secrets.push(this.#secrets.open(merchant_id, sealed.kek_id, sealed.data_key, sealed.previous, 'previous'));
+    }
+    return secrets;
+  }
+
+  // ---- Signing secrets at rest: the start-up step and key rotation ----------------------------
+
+  /**
+   * Seals every signing secret still stored in plain text (rows written before migration 2), in
+   * batches of one transaction each, and empties the plain-text columns. The platform runs it at
+   * every start, before serving: idempotent, and one indexed query when there is nothing left.
+   * A previous secret whose grace period has ended is dropped rather than sealed. On SQLite, the
+   * freed bytes are zeroed (secure_delete), and after sealing anything the file is rebuilt
+   * (VACUUM) and the write-ahead log emptied, so that no plain text is left in free pages: older
+   * rolls left their secrets there too. Returns how many merchants it sealed.
+   */
+  async sealLegacySigningSecrets(options: { readonly batch_size?: number } = {}): Promise<number> {
+    const batch_size = checkRewrapBatchSize(options.batch_size ?? legacy_sealing_batch_size);
+    if (this.#database.dialect === 'sqlite') await this.#database.execute('PRAGMA secure_delete = ON');
+    let sealed = 0;
+    for (;;) {
+      const sealed_in_batch = await this.#database.transaction(async (tx) => {
+        const rows = await tx.query<LegacySigningSecretsRow>(
+          `SELECT sequence, id, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms FROM identity_merchants
+           WHERE signing_kek_id IS NULL ORDER BY sequence LIMIT ?${rowLockClause(tx)}`,
+          [batch_size],
+        );
+        const now_ms = this.#clock.now();
+        let count = 0;
+        for (const row of rows) {
+          assert(row.signing_secret.startsWith(signing_secret_prefix), `merchant ${row.id} has no signing secret to seal`);
+          const previous_live = row.signing_secret_previous !== null && row.signing_secret_previous_expires_at_ms !== null && now_ms < row.signing_secret_previous_expires_at_ms;
+          const secrets = this.#secrets.seal(row.id, row.signing_secret, previous_live ? row.signing_secret_previous : null);
+          const { rowCount } = await tx.execute(
+            `UPDATE identity_merchants SET signing_secret = '', signing_secret_previous = NULL, signing_kek_id = ?, signing_data_key = ?, signing_secret_sealed = ?,
+               signing_secret_previous_sealed = ?, signing_secret_previous_expires_at_ms = ? WHERE id = ? AND signing_kek_id IS NULL`,
+            [secrets.kek_id, secrets.data_key, secrets.current, secrets.previous, previous_live ? row.signing_secret_previous_expires_at_ms : null, row.id],
+          );
+          count += rowCount;
+        }
+        return { count, more: rows.length === batch_size };
+      });
+      sealed += sealed_in_batch.count;
+      if (!sealed_in_batch.more) break;
+    }
+    if (sealed > 0 && this.#database.dialect === 'sqlite') {
+      await this.#database.execute('VACUUM');
+      await this.#database.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    }
+    return sealed;
+  }
+
+  /**
+   * For start-up, so that a missing key stops the process instead of the first signed request:
+   * checks that every KEK that wraps a merchant's data key is in the keyring and that no secret
+   * is left unsealed. Throws SigningSecretDecryptionError otherwise. Returns the ids of the KEKs
+   * in use (more than one while a rotation is unfinished).
+   */
+  async checkKeys(): Promise<string[]> {
+    const [unsealed] = await this.#database.query<{ id: string }>('SELECT id FROM identity_merchants WHERE signing_kek_id IS NULL LIMIT 1');
+    if (unsealed !== undefined) throw new SigningSecretDecryptionError(unsealed.id, 'not_sealed', null);
+    const counts = await this.countDataKeysByKek();
+    for (const kek_id of counts.keys()) {
+      if (!this.#secrets.holds(kek_id)) {
+        const [row] = await this.#database.query<{ id: string }>('SELECT id FROM identity_merchants WHERE signing_kek_id = ? LIMIT 1', [kek_id]);
+        throw new SigningSecretDecryptionError(row?.id ?? 'unknown', 'key_unavailable', kek_id);
+      }
+    }
+    return [...counts.keys()].sort();
+  }
+
+  /** How many merchants' data keys each KEK wraps. */
+  async countDataKeysByKek(): Promise<Map<string, number>> {
+    const rows = await this.#database.query<{ kek_id: string; data_keys: number }>(
+      'SELECT signing_kek_id AS kek_id, COUNT(*) AS data_keys FROM identity_merchants WHERE signing_kek_id IS NOT NULL GROUP BY signing_kek_id',
+    );
+    return new Map(rows.map((row) => [row.kek_id, row.data_keys]));
+  }
+
+  /**
+   * Re-wraps every merchant's data key not under the keyring's current KEK, in batches of one
+   * transaction each; the sealed secrets are not touched. Resumable and idempotent, as the
+   * vault's. A row under a key this process was not given stops it with SigningSecretDecryptionError.
+   */
+  async rewrapDataKeys(options: RewrapOptions = {}): Promise<RewrapResult> {
+    return rewrapStore(this, this.#keyring, options);
+  }
+
+  /** One transaction: the next batch_size merchants after `cursor` (a sequence) whose data key is not under the current KEK. */
+  async rewrapBatch(cursor: number, batch_size: number): Promise<RewrapBatchResult> {
+    const size = checkRewrapBatchSize(batch_size);
+    const current_kek_id = this.#keyring.current.id;
+    return this.#database.transaction(async (tx) => {
+      const rows = await tx.query<{ sequence: number; id: string; signing_kek_id: string; signing_data_key: unknown }>(
+        'SELECT sequence, id, signing_kek_id, signing_data_key FROM identity_merchants WHERE sequence > ? AND signing_kek_id <> ? ORDER BY sequence LIMIT ?',
+        [cursor, current_kek_id, size],
+      );
+      let rewrapped = 0;
+      for (const row of rows) {
+        const data_key = bytesFromDatabase(row.signing_data_key, 'signing_data_key');
+        const next = this.#secrets.rewrap(row.id, row.signing_kek_id, data_key);
+        // Only if the data key is still the one read: a roll meanwhile replaced it with a new one
+        // (under the current key), which must not be overwritten with the old one re-wrapped.
+        const { rowCount } = await tx.execute('UPDATE identity_merchants SET signing_kek_id = ?, signing_data_key = ? WHERE id = ? AND signing_kek_id = ? AND signing_data_key = ?', [
+          next.kek_id,
+          next.data_key,
+          row.id,
+          row.signing_kek_id,
+          data_key,
+        ]);
+        rewrapped += rowCount;
+      }
+      const last = rows.at(-1);
+      return { rewrapped, next_cursor: rows.length < size || last === undefined ? undefined : last.sequence };
     });
   }
 
@@ -517,10 +702,7 @@ export class IdentityService implements IdentityClient {
     if (key_row.expires_at_ms !== null && key_row.expires_at_ms <= now_ms) return { ok: false, code: 'api_key_expired' };
     const merchant = merchantFromRow(row);
     if (merchant.status === 'suspended') return { ok: false, code: 'merchant_suspended' };
-    const signing_secrets = [row.signing_secret];
-    if (row.signing_secret_previous !== null && row.signing_secret_previous_expires_at_ms !== null && now_ms < row.signing_secret_previous_expires_at_ms) {
-      signing_secrets.push(row.signing_secret_previous);
-    }
+    const signing_secrets = this.#openSigningSecrets(merchant.id, row, now_ms);
     return { ok: true, merchant, api_key, livemode: api_key.livemode, signing_secrets };
   }
 

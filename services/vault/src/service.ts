@@ -7,9 +7,24 @@
 // appears in an error, a log line or a thrown message; what errors name is the token id.
 import { createHmac, randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { ApiError, GroupCommitter, assert, randomId, systemClock, type Clock, type Database, type RandomBytes, type Tenant } from '@paygrid/kernel';
+import {
+  aes_key_length_bytes,
+  binding,
+  checkRewrapBatchSize,
+  open,
+  rewrapStore,
+  seal,
+  type KeyEncryptionKey,
+  type Keyring,
+  type RewrapBatchResult,
+  type UnwrapFailureReason,
+  type RewrapOptions,
+  type RewrapResult,
+  type Sealed,
+  type WrappedKeyStore,
+  unwrap_failure_reasons,
+} from '@paygrid/kernel/envelope';
 import { checkCard } from './card';
-import { aes_key_length_bytes, binding, open, seal, type Sealed } from './envelope';
-import type { KeyEncryptionKey } from './keys';
 import {
   card_brands,
   type CardBrand,
@@ -17,32 +32,26 @@ import {
   type Detokenization,
   type DetokenizedCard,
   type DetokenizePurpose,
-  type KeyRotationResult,
-  type RotateKeyOptions,
   type Token,
   type VaultClient,
 } from './types';
 
 /** Characters of base64url HMAC kept as the fingerprint: 96 bits, beyond any accidental collision. */
 export const fingerprint_length = 16;
-export const rotation_batch_size_default = 500;
-/** One batch is one transaction; SQLite's single writer waits for it, so batches stay short. */
-export const rotation_batch_size_max = 10_000;
-/**
- * Rotation scans the table in sequence order; a token created under an old key by another
- * instance while a pass runs can land behind the scan, so a pass is repeated, at most this often.
- */
-export const rotation_passes_max = 3;
 export const connector_name_length_max = 64;
 /** listDetokenizations returns at most this many, newest first. */
 export const detokenizations_listed_max = 100;
 
-export const decryption_failure_reasons = ['key_unavailable', 'authentication_failed'] as const;
-export type DecryptionFailureReason = (typeof decryption_failure_reasons)[number];
+export const decryption_failure_reasons = unwrap_failure_reasons;
+export type DecryptionFailureReason = UnwrapFailureReason;
+/** The fingerprint key is derived from the KEK with this HKDF info, once (see #loadFingerprintKey). */
+const fingerprint_key_info = 'paygrid-vault-fingerprint';
+/** The first part of every AAD the vault seals with, so that no other service's ciphertext opens here. */
+const binding_domain = 'paygrid-vault';
 
 /**
  * A sealed value in the vault did not open. `key_unavailable`: it is wrapped by a KEK this
- * service was not given (pass it in previous_keks, or finish the rotation). `authentication_failed`:
+ * service was not given (give it in PAYGRID_VAULT_KEK_PREVIOUS, or finish the rotation). `authentication_failed`:
  * the ciphertext, its wrapped key or its binding to the token was changed or moved, which is
  * corruption or tampering; the vault refuses rather than answer with a wrong card. The message
  * names the token and the key id, never card data or key material.
@@ -66,38 +75,14 @@ export class VaultDecryptionError extends Error {
 export interface VaultServiceOptions {
   /** Opened and migrated with vault_migrations by the platform. */
   readonly database: Database;
-  /** Wraps the data keys of new tokens. */
-  readonly kek: KeyEncryptionKey;
-  /** Keys that may still wrap older tokens, during a rotation; they open but never wrap. */
-  readonly previous_keks?: readonly KeyEncryptionKey[];
+  /**
+   * The current KEK wraps the data keys of new tokens; previous ones still open older tokens
+   * during a rotation. Shared with identity in one process, so that a rotation switches both.
+   */
+  readonly keyring: Keyring;
   readonly clock?: Clock;
   /** For token ids only; keys and IVs always come from the system's cryptographic randomness. */
   readonly randomBytes?: RandomBytes;
-}
-
-/** The KEK that wraps new data keys, and older ones that still open what they wrapped. */
-class Keyring {
-  #current: KeyEncryptionKey;
-  readonly #by_id = new Map<string, KeyEncryptionKey>();
-
-  constructor(current: KeyEncryptionKey, previous: readonly KeyEncryptionKey[]) {
-    this.#current = current;
-    for (const key of [current, ...previous]) this.#by_id.set(key.id, key);
-  }
-
-  get current(): KeyEncryptionKey {
-    return this.#current;
-  }
-
-  get(kek_id: string): KeyEncryptionKey | undefined {
-    return this.#by_id.get(kek_id);
-  }
-
-  /** The new key wraps from now on; the old current stays, to open what it wrapped. */
-  adopt(key: KeyEncryptionKey): void {
-    this.#by_id.set(key.id, key);
-    this.#current = key;
-  }
 }
 
 // ---- Rows ---------------------------------------------------------------------------------
@@ -207,10 +192,10 @@ interface TokenOwner {
 type SealedField = 'data_key' | 'number' | 'cvc';
 
 function tokenBinding(field: SealedField, owner: TokenOwner): Buffer {
-  return binding(field, owner.id, owner.merchant_id, owner.livemode);
+  return binding(binding_domain, field, owner.id, owner.merchant_id, owner.livemode);
 }
 
-const fingerprint_key_binding = binding('fingerprint_key');
+const fingerprint_key_binding = binding(binding_domain, 'fingerprint_key');
 
 function ownerFromRow(row: WrappedDataKeyRow): TokenOwner {
   return { id: row.id, merchant_id: row.merchant_id, livemode: booleanFromDatabase(row.livemode, 'livemode') };
@@ -243,13 +228,8 @@ export function cardFingerprint(fingerprint_key: Buffer, merchant_id: string, nu
   return createHmac('sha256', fingerprint_key).update(`${merchant_id}:${number}`, 'utf8').digest('base64url').slice(0, fingerprint_length);
 }
 
-function checkBatchSize(batch_size: number | undefined): number {
-  const size = batch_size ?? rotation_batch_size_default;
-  assert(Number.isSafeInteger(size) && size >= 1 && size <= rotation_batch_size_max, `batch_size must be an integer from 1 to ${rotation_batch_size_max}`);
-  return size;
-}
-
-export class VaultService implements VaultClient {
+export class VaultService implements VaultClient, WrappedKeyStore {
+  readonly name = 'vault';
   readonly #database: Database;
   /**
    * Token writes, detokenization records and CVC erasures share commits: each was a commit of its
@@ -265,7 +245,7 @@ export class VaultService implements VaultClient {
   constructor(options: VaultServiceOptions) {
     this.#database = options.database;
     this.#commits = new GroupCommitter(options.database);
-    this.#keyring = new Keyring(options.kek, options.previous_keks ?? []);
+    this.#keyring = options.keyring;
     this.#clock = options.clock ?? systemClock;
     this.#randomBytes = options.randomBytes ?? cryptoRandomBytes;
   }
@@ -301,12 +281,9 @@ export class VaultService implements VaultClient {
 
   /** The wrapped key opened with the KEK its row names, or a VaultDecryptionError. */
   #unwrap(subject: string, kek_id: string, wrapped: Sealed, aad: Buffer): Buffer {
-    const kek = this.#keyring.get(kek_id);
-    if (kek === undefined) throw new VaultDecryptionError(subject, 'key_unavailable', kek_id);
-    const key = kek.unwrap(wrapped, aad);
-    if (key === undefined) throw new VaultDecryptionError(subject, 'authentication_failed', kek_id);
-    assert(key.length === aes_key_length_bytes, 'an unwrapped key is 32 bytes');
-    return key;
+    const unwrapped = this.#keyring.unwrap(kek_id, wrapped, aad);
+    if (!unwrapped.ok) throw new VaultDecryptionError(subject, unwrapped.reason, kek_id);
+    return unwrapped.key;
   }
 
   #unwrapDataKey(row: WrappedDataKeyRow): Buffer {
@@ -336,7 +313,7 @@ export class VaultService implements VaultClient {
     let [row] = await select();
     if (row === undefined) {
       const kek = this.#keyring.current;
-      const key = kek.deriveFingerprintKey();
+      const key = kek.deriveKey(fingerprint_key_info);
       const wrapped = kek.wrap(key, fingerprint_key_binding);
       key.fill(0);
       await this.#database.execute('INSERT INTO vault_keys (name, kek_id, ciphertext, iv, tag, created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING', [
@@ -363,7 +340,7 @@ export class VaultService implements VaultClient {
     await this.#fingerprintKey();
     const rows = await this.#database.query<{ kek_id: string; tokens: number }>('SELECT kek_id, COUNT(*) AS tokens FROM vault_tokens GROUP BY kek_id ORDER BY kek_id');
     for (const row of rows) {
-      if (this.#keyring.get(row.kek_id) === undefined) throw new VaultDecryptionError(`${row.tokens} token(s)`, 'key_unavailable', row.kek_id);
+      if (!this.#keyring.has(row.kek_id)) throw new VaultDecryptionError(`${row.tokens} token(s)`, 'key_unavailable', row.kek_id);
     }
     return rows.map((row) => row.kek_id);
   }
@@ -528,70 +505,66 @@ export class VaultService implements VaultClient {
 
   // ---- Rotation ---------------------------------------------------------------------------
 
-  /**
-   * Makes `new_kek` the key that wraps new tokens, then re-wraps every data key (and the
-   * fingerprint key) still under another key, in batches of one transaction each. The card
-   * ciphertexts are not touched: only the data keys change wrapping. Reads keep working all
-   * along, as each row names its KEK and the keyring holds both. Idempotent: a second call finds
-   * nothing to do; a call that stops half-way (a crash) is finished by calling again. A row under
-   * a key this service was not given stops it with VaultDecryptionError.
-   */
-  async rotateKey(new_kek: KeyEncryptionKey, options: RotateKeyOptions = {}): Promise<KeyRotationResult> {
-    const batch_size = checkBatchSize(options.batch_size);
-    await this.#prepareConnection();
-    this.#keyring.adopt(new_kek);
-    await this.#rewrapFingerprintKey(new_kek);
-
-    let rewrapped = 0;
-    let remaining = 0;
-    for (let pass = 0; pass < rotation_passes_max; pass += 1) {
-      let after_sequence = 0;
-      for (;;) {
-        const batch = await this.#rewrapBatch(new_kek, after_sequence, batch_size);
-        rewrapped += batch.rewrapped;
-        if (batch.last_sequence === undefined) break;
-        after_sequence = batch.last_sequence;
-      }
-      remaining = await this.#countNotWrappedBy(new_kek);
-      if (remaining === 0) break;
-    }
-    const [counted] = await this.#database.query<{ total: number }>('SELECT COUNT(*) AS total FROM vault_tokens');
-    assert(counted !== undefined, 'COUNT(*) returns one row');
-    return { rewrapped, total: counted.total, remaining };
+  /** How many data keys each KEK wraps: every token's, and the fingerprint key. */
+  async countDataKeysByKek(): Promise<Map<string, number>> {
+    const rows = await this.#database.query<{ kek_id: string; data_keys: number }>(
+      'SELECT kek_id, COUNT(*) AS data_keys FROM (SELECT kek_id FROM vault_tokens UNION ALL SELECT kek_id FROM vault_keys) wrapped GROUP BY kek_id',
+    );
+    return new Map(rows.map((row) => [row.kek_id, row.data_keys]));
   }
 
-  /** One transaction: the next batch_size rows after `after_sequence` not yet under new_kek. */
-  async #rewrapBatch(new_kek: KeyEncryptionKey, after_sequence: number, batch_size: number): Promise<{ rewrapped: number; last_sequence: number | undefined }> {
+  /**
+   * Re-wraps every data key (and the fingerprint key) not under the keyring's current KEK, in
+   * batches of one transaction each. The card ciphertexts are not touched: only the data keys
+   * change wrapping. Reads keep working all along, as each row names its KEK and the keyring holds
+   * both. Idempotent: a second call finds nothing to do; a call that stops half-way (a crash) is
+   * finished by calling again. A row under a key this service was not given stops it with
+   * VaultDecryptionError.
+   */
+  async rewrapDataKeys(options: RewrapOptions = {}): Promise<RewrapResult> {
+    return rewrapStore(this, this.#keyring, options);
+  }
+
+  /**
+   * One transaction: the next batch_size tokens after `cursor` (a sequence) not yet under the
+   * current KEK, re-wrapped under it. A pass starts (cursor 0) with the fingerprint key.
+   */
+  async rewrapBatch(cursor: number, batch_size: number): Promise<RewrapBatchResult> {
+    const size = checkRewrapBatchSize(batch_size);
+    const kek = this.#keyring.current;
+    await this.#prepareConnection();
+    const fingerprint_rewrapped = cursor === 0 ? await this.#rewrapFingerprintKey(kek) : 0;
     return this.#database.transaction(async (tx) => {
       const rows = await tx.query<WrappedDataKeyRow>(
         `SELECT ${wrapped_data_key_columns} FROM vault_tokens WHERE sequence > ? AND kek_id <> ? ORDER BY sequence LIMIT ?`,
-        [after_sequence, new_kek.id, batch_size],
+        [cursor, kek.id, size],
       );
-      let rewrapped = 0;
+      let rewrapped = fingerprint_rewrapped;
       for (const row of rows) {
         const data_key = this.#unwrapDataKey(row);
         let wrapped: Sealed;
         try {
-          wrapped = new_kek.wrap(data_key, tokenBinding('data_key', ownerFromRow(row)));
+          wrapped = kek.wrap(data_key, tokenBinding('data_key', ownerFromRow(row)));
         } finally {
           data_key.fill(0);
         }
         // Only if no one re-wrapped it meanwhile (another rotation running at the same time).
         const { rowCount } = await tx.execute(
           'UPDATE vault_tokens SET kek_id = ?, data_key_ciphertext = ?, data_key_iv = ?, data_key_tag = ? WHERE id = ? AND kek_id = ?',
-          [new_kek.id, wrapped.ciphertext, wrapped.iv, wrapped.tag, row.id, row.kek_id],
+          [kek.id, wrapped.ciphertext, wrapped.iv, wrapped.tag, row.id, row.kek_id],
         );
         rewrapped += rowCount;
       }
       const last = rows.at(-1);
-      return { rewrapped, last_sequence: rows.length < batch_size || last === undefined ? undefined : last.sequence };
+      return { rewrapped, next_cursor: rows.length < size || last === undefined ? undefined : last.sequence };
     });
   }
 
-  async #rewrapFingerprintKey(new_kek: KeyEncryptionKey): Promise<void> {
-    await this.#database.transaction(async (tx) => {
+  /** 1 when it re-wrapped the fingerprint key, 0 when there was nothing to do. */
+  async #rewrapFingerprintKey(new_kek: KeyEncryptionKey): Promise<number> {
+    return this.#database.transaction(async (tx) => {
       const [row] = await tx.query<WrappedKeyRow>('SELECT kek_id, ciphertext, iv, tag FROM vault_keys WHERE name = ?', [fingerprint_key_name]);
-      if (row === undefined || row.kek_id === new_kek.id) return;
+      if (row === undefined || row.kek_id === new_kek.id) return 0;
       const key = this.#unwrap('The fingerprint key', row.kek_id, sealedFromDatabase(row.ciphertext, row.iv, row.tag, ''), fingerprint_key_binding);
       let wrapped: Sealed;
       try {
@@ -599,7 +572,7 @@ export class VaultService implements VaultClient {
       } finally {
         key.fill(0);
       }
-      await tx.execute('UPDATE vault_keys SET kek_id = ?, ciphertext = ?, iv = ?, tag = ? WHERE name = ? AND kek_id = ?', [
+      const { rowCount } = await tx.execute('UPDATE vault_keys SET kek_id = ?, ciphertext = ?, iv = ?, tag = ? WHERE name = ? AND kek_id = ?', [
         new_kek.id,
         wrapped.ciphertext,
         wrapped.iv,
@@ -607,32 +580,7 @@ export class VaultService implements VaultClient {
         fingerprint_key_name,
         row.kek_id,
       ]);
+      return rowCount;
     });
   }
-
-  async #countNotWrappedBy(kek: KeyEncryptionKey): Promise<number> {
-    const [row] = await this.#database.query<{ remaining: number }>('SELECT COUNT(*) AS remaining FROM vault_tokens WHERE kek_id <> ?', [kek.id]);
-    assert(row !== undefined, 'COUNT(*) returns one row');
-    return row.remaining;
-  }
-}
-
-export interface RotateVaultKeyOptions {
-  /** Opened and migrated with vault_migrations. */
-  readonly database: Database;
-  /** The key the vault's data keys are wrapped by now. */
-  readonly old_kek: KeyEncryptionKey;
-  /** The key to wrap them by from now on. */
-  readonly new_kek: KeyEncryptionKey;
-  readonly batch_size?: number;
-}
-
-/**
- * For `paygrid keys rotate-vault` (the CLI): re-wraps every data key from old_kek to new_kek.
- * Run it after every instance has been restarted with the new key as PAYGRID_VAULT_KEK and the
- * old one among the previous keys, so that none keeps wrapping new tokens under the old key.
- */
-export async function rotateVaultKey(options: RotateVaultKeyOptions): Promise<KeyRotationResult> {
-  const vault = new VaultService({ database: options.database, kek: options.new_kek, previous_keks: [options.old_kek] });
-  return vault.rotateKey(options.new_kek, options.batch_size === undefined ? {} : { batch_size: options.batch_size });
 }

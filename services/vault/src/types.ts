@@ -59,23 +59,6 @@ export interface Detokenization {
   readonly created: number;
 }
 
-export interface RotateKeyOptions {
-  /** Data keys re-wrapped per transaction; rotation_batch_size_default when omitted. */
-  readonly batch_size?: number;
-}
-
-export interface KeyRotationResult {
-  /** Data keys re-wrapped under the new key by this call. */
-  readonly rewrapped: number;
-  /** Tokens in the vault when the call ended. */
-  readonly total: number;
-  /**
-   * Tokens still wrapped under another key when the call ended: 0 unless other instances kept
-   * creating tokens under an old key while this ran (see the README on rotating without downtime).
-   */
-  readonly remaining: number;
-}
-
 /**
  * The vault's public interface. The gateway calls createToken and getToken; payment connectors
  * call detokenize, eraseCvc and markUsed. No route of the public API ever reaches detokenize.

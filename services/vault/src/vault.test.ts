@@ -16,9 +16,9 @@ import {
   type Tenant,
 } from '@paygrid/kernel';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
-import { generateKeyEncryptionKey, KeyEncryptionKey } from './keys';
+import { generateKeyEncryptionKey, KeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { vault_migrations } from './migrations';
-import { rotateVaultKey, VaultDecryptionError, VaultService } from './service';
+import { VaultDecryptionError, VaultService } from './service';
 import type { CreateTokenInput, Token } from './types';
 
 interface Opened {
@@ -72,7 +72,13 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
   let database: ServiceDatabase;
   let clock: ManualClock;
   let kek: KeyEncryptionKey;
+  let keyring: Keyring;
   let vault: VaultService;
+
+  /** Another instance of the service, holding only the keys given. */
+  function vaultWith(current: KeyEncryptionKey, previous: readonly KeyEncryptionKey[] = [], randomBytes?: RandomBytes): VaultService {
+    return new VaultService({ database, keyring: new Keyring(current, previous), clock, ...(randomBytes === undefined ? {} : { randomBytes }) });
+  }
 
   beforeEach(async () => {
     opened = await open();
@@ -80,7 +86,8 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
     expect(await database.migrate(vault_migrations)).toEqual([1]);
     clock = new ManualClock();
     kek = generateKeyEncryptionKey();
-    vault = new VaultService({ database, kek, clock });
+    keyring = new Keyring(kek);
+    vault = new VaultService({ database, keyring, clock });
   });
 
   afterEach(async () => {
@@ -183,12 +190,12 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       expect(other_merchant.card.fingerprint).not.toBe(first.card.fingerprint);
       expect(other_number.card.fingerprint).not.toBe(first.card.fingerprint);
       // Another instance of the service reads the same fingerprint key.
-      const second_instance = new VaultService({ database, kek, clock });
+      const second_instance = vaultWith(kek);
       expect((await second_instance.createToken(alpha, visa)).card.fingerprint).toBe(first.card.fingerprint);
     });
 
     it('agree between instances that race to make the first token', async () => {
-      const instances = Array.from({ length: 4 }, () => new VaultService({ database, kek, clock }));
+      const instances = Array.from({ length: 4 }, () => vaultWith(kek));
       const tokens = await Promise.all(instances.map((instance) => instance.createToken(alpha, visa)));
       expect(new Set(tokens.map((token) => token.card.fingerprint)).size).toBe(1);
       expect(await database.query('SELECT name FROM vault_keys')).toEqual([{ name: 'fingerprint' }]);
@@ -261,9 +268,15 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       const before = await Promise.all(tokens.map((token) => tokenRow(token.id)));
 
       const new_kek = generateKeyEncryptionKey();
-      expect(await vault.rotateKey(new_kek, { batch_size: 3 })).toEqual({ rewrapped: 7, total: 7, remaining: 0 });
+      expect(await vault.countDataKeysByKek()).toEqual(new Map([[kek.id, 8]]));
+      keyring.adopt(new_kek);
       expect(vault.current_kek_id).toBe(new_kek.id);
-      expect(await vault.rotateKey(new_kek)).toEqual({ rewrapped: 0, total: 7, remaining: 0 });
+      let batches = 0;
+      // Seven tokens and the fingerprint key.
+      expect(await vault.rewrapDataKeys({ batch_size: 3, onBatch: () => (batches += 1) })).toEqual({ rewrapped: 8, remaining: 0 });
+      expect(batches).toBe(3);
+      expect(await vault.rewrapDataKeys()).toEqual({ rewrapped: 0, remaining: 0 });
+      expect(await vault.countDataKeysByKek()).toEqual(new Map([[new_kek.id, 8]]));
 
       for (const [index, token] of tokens.entries()) {
         const row = await tokenRow(token.id);
@@ -275,7 +288,7 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       const [fingerprint_key] = await database.query<{ kek_id: string }>('SELECT kek_id FROM vault_keys');
       expect(fingerprint_key?.kek_id).toBe(new_kek.id);
 
-      const new_only = new VaultService({ database, kek: new_kek, clock });
+      const new_only = vaultWith(new_kek);
       for (const [index, token] of tokens.entries()) {
         const card = index % 3 === 0 ? visa_declined : visa;
         expect(await new_only.detokenize(token.id, { connector: 'card_acquirer' })).toEqual({
@@ -288,7 +301,7 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       // Fingerprints outlive the rotation.
       expect((await new_only.createToken(alpha, visa_declined)).card.fingerprint).toBe(tokens[0]!.card.fingerprint);
 
-      const old_only = new VaultService({ database, kek, clock });
+      const old_only = vaultWith(kek);
       for (const token of tokens) {
         const error = await decryptionErrorOf(old_only.detokenize(token.id, { connector: 'card_acquirer' }));
         expect([error.reason, error.kek_id]).toEqual(['key_unavailable', new_kek.id]);
@@ -298,38 +311,68 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       expect(await new_only.checkKeys()).toEqual([new_kek.id]);
     });
 
-    it('reads with either key while a rotation is under way, and rotateVaultKey finishes it', async () => {
+    it('reads with either key while a rotation is under way, and a restarted instance finishes it', async () => {
       const old_tokens = [await vault.createToken(alpha, visa), await vault.createToken(beta, visa_declined)];
       const new_kek = generateKeyEncryptionKey();
       // Every instance restarts with the new key first, keeping the old one to read with.
-      const restarted = new VaultService({ database, kek: new_kek, previous_keks: [kek], clock });
+      const restarted = vaultWith(new_kek, [kek]);
       const new_token = await restarted.createToken(alpha, visa);
       expect((await tokenRow(new_token.id))['kek_id']).toBe(new_kek.id);
       expect(new_token.card.fingerprint).toBe(old_tokens[0]!.card.fingerprint);
       for (const token of [...old_tokens, new_token]) expect((await restarted.detokenize(token.id, { connector: 'card_acquirer' })).number).toMatch(/^4/);
       expect(await restarted.checkKeys()).toEqual([kek.id, new_kek.id].sort());
-      const unaware = await decryptionErrorOf(new VaultService({ database, kek: new_kek, clock }).checkKeys());
+      const unaware = await decryptionErrorOf(vaultWith(new_kek).checkKeys());
       expect([unaware.reason, unaware.kek_id, unaware.subject]).toEqual(['key_unavailable', kek.id, 'The fingerprint key']);
 
-      expect(await rotateVaultKey({ database, old_kek: kek, new_kek, batch_size: 1 })).toEqual({ rewrapped: 2, total: 3, remaining: 0 });
-      const new_only = new VaultService({ database, kek: new_kek, clock });
+      expect(await restarted.rewrapDataKeys({ batch_size: 1 })).toEqual({ rewrapped: 3, remaining: 0 });
+      const new_only = vaultWith(new_kek);
       for (const token of [...old_tokens, new_token]) expect((await new_only.detokenize(token.id, { connector: 'card_acquirer' })).number).toMatch(/^4/);
+    });
+
+    it('keeps tokenizing and detokenizing while a rotation runs, and then nothing is under the old key', async () => {
+      const before: Token[] = [];
+      for (let index = 0; index < 40; index += 1) before.push(await vault.createToken(index % 2 === 0 ? alpha : beta, visa));
+      const new_kek = generateKeyEncryptionKey();
+      keyring.adopt(new_kek);
+      let rotating = true;
+      const rotation = vault.rewrapDataKeys({ batch_size: 2 }).finally(() => {
+        rotating = false;
+      });
+      const during: Token[] = [];
+      let reads_during = 0;
+      async function load(offset: number): Promise<void> {
+        for (let index = offset; rotating; index += 1) {
+          during.push(await vault.createToken(alpha, visa_declined));
+          const old = before[index % before.length]!;
+          expect((await vault.detokenize(old.id, { connector: 'card_acquirer' })).number).toBe(visa.number);
+          if (rotating) reads_during += 1;
+        }
+      }
+      await Promise.all([rotation, load(0), load(20)]);
+      // Forty tokens and the fingerprint key; the tokens made meanwhile were under the new key already.
+      expect(await rotation).toEqual({ rewrapped: 41, remaining: 0 });
+      expect(reads_during).toBeGreaterThan(0);
+      expect(await vault.countDataKeysByKek()).toEqual(new Map([[new_kek.id, 41 + during.length]]));
+      const new_only = vaultWith(new_kek);
+      for (const token of before) expect((await new_only.detokenize(token.id, { connector: 'card_acquirer' })).number).toBe(visa.number);
+      for (const token of during) expect((await new_only.detokenize(token.id, { connector: 'card_acquirer' })).number).toBe(visa_declined.number);
     });
 
     it('stops at a token wrapped by a key it was not given, and can be resumed once it is', async () => {
       const first = await vault.createToken(alpha, visa);
       const unknown_kek = generateKeyEncryptionKey();
-      const other = new VaultService({ database, kek: unknown_kek, previous_keks: [kek], clock });
+      const other = vaultWith(unknown_kek, [kek]);
       const stranger = await other.createToken(alpha, visa_declined);
       const unaware = await decryptionErrorOf(vault.checkKeys());
       expect([unaware.reason, unaware.kek_id, unaware.subject]).toEqual(['key_unavailable', unknown_kek.id, '1 token(s)']);
       const new_kek = generateKeyEncryptionKey();
-      const error = await decryptionErrorOf(rotateVaultKey({ database, old_kek: kek, new_kek }));
+      const error = await decryptionErrorOf(vaultWith(new_kek, [kek]).rewrapDataKeys());
       expect([error.reason, error.kek_id, error.subject]).toEqual(['key_unavailable', unknown_kek.id, `Token ${stranger.id}`]);
       // The batch that failed was rolled back whole; nothing is half-done.
       expect((await tokenRow(first.id))['kek_id']).toBe(kek.id);
-      const resumed = new VaultService({ database, kek: new_kek, previous_keks: [kek, unknown_kek], clock });
-      expect(await resumed.rotateKey(new_kek)).toEqual({ rewrapped: 2, total: 2, remaining: 0 });
+      const resumed = vaultWith(new_kek, [kek, unknown_kek]);
+      // The fingerprint key was re-wrapped by the failed call, in a transaction of its own.
+      expect(await resumed.rewrapDataKeys()).toEqual({ rewrapped: 2, remaining: 0 });
     });
   });
 
@@ -382,7 +425,7 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
     // A fixed KEK and letter-only ids make every clear value in the vault tables the same on
     // every run, so that a digit run found below is a leak, not chance.
     const fixed_kek = KeyEncryptionKey.fromBytes(Buffer.alloc(32, 0x5a));
-    const fixed = new VaultService({ database, kek: fixed_kek, clock, randomBytes: letters_only });
+    const fixed = vaultWith(fixed_kek, [], letters_only);
     const tokens = [await fixed.createToken(alpha, visa), await fixed.createToken(beta, visa_declined)];
     for (const token of tokens) await fixed.detokenize(token.id, { connector: 'card_acquirer' });
     await fixed.markUsed(tokens[0]!.id);

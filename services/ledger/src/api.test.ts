@@ -111,6 +111,15 @@ describe('ledger HTTP API', () => {
     expect((newest.body.data as { id: string }[]).map((row) => row.id)).toEqual(['13']);
     const balances = await call('GET', '/v1/ledger/accounts/2/balances');
     expect((balances.body.data as { credits_posted: number }[]).map((row) => row.credits_posted)).toEqual([100, 100, 120]);
+
+    // Transfers of any account, by their own fields (TigerBeetle's query_transfers).
+    const all = await call('GET', '/v1/ledger/transfers?limit=100');
+    const ids = (all.body.data as { id: string }[]).map((row) => row.id);
+    expect(ids.slice(0, 3)).toEqual(['10', '11', '13']);
+    const newest_any = await call('GET', '/v1/ledger/transfers?reversed=true&limit=1&ledger=840');
+    expect(newest_any.body).toMatchObject({ object: 'list', has_more: true, data: [{ id: ids.at(-1) }] });
+    expect((await call('GET', '/v1/ledger/transfers?ledger=4294967296')).status).toBe(400);
+    expect((await call('GET', '/v1/ledger/transfers?debits=true')).body).toMatchObject({ error: { code: 'parameter_unknown', param: 'debits' } });
   });
 
   it('answers a broken rule with its result code, not an HTTP error', async () => {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '@paygrid/kernel';
 import type { LedgerClient } from './service';
-import type { AccountFilter } from './store';
+import type { AccountFilter, QueryFilter } from './store';
 import {
   decodeAccountEvents,
   decodeIds,
@@ -12,7 +12,7 @@ import {
   ledger_binary_media_type,
 } from './binary-wire';
 import { create_account_result_codes, create_transfer_result_codes } from './result-codes';
-import { code_max, user_data_32_max } from './types';
+import { code_max, ledger_max, user_data_32_max } from './types';
 import {
   WireRangeError,
   accountEventFromWire,
@@ -123,6 +123,13 @@ export function registerLedgerRoutes(app: FastifyInstance, options: LedgerRoutes
         return transferToWire(found.transfer, found.status);
       });
 
+      // TigerBeetle's query_transfers: transfers of any account, by their own fields.
+      scope.get<{ Querystring: Record<string, string | undefined> }>('/transfers', async (request) => {
+        const filter = queryFilterFromQuery(request.query);
+        const rows = await ledger.queryTransfers({ ...filter, limit: filter.limit + 1 });
+        return { object: 'list', data: rows.slice(0, filter.limit).map((transfer) => transferToWire(transfer)), has_more: rows.length > filter.limit };
+      });
+
       scope.get<{ Params: { id: string }; Querystring: Record<string, string | undefined> }>('/accounts/:id/transfers', async (request) => {
         const filter = accountFilterFromQuery(pathId(request.params.id), request.query);
         const rows = await ledger.getAccountTransfers({ ...filter, limit: filter.limit + 1 });
@@ -193,6 +200,25 @@ function decimalId(value: string, param: string): bigint {
 }
 
 const filter_parameters = new Set(['limit', 'timestamp_min', 'timestamp_max', 'debits', 'credits', 'reversed', 'code', 'user_data_128', 'user_data_64', 'user_data_32']);
+
+const query_parameters = new Set([...filter_parameters, 'ledger'].filter((name) => name !== 'debits' && name !== 'credits'));
+
+/** Parses TigerBeetle's QueryFilter from a query string, strictly: unknown or malformed → 400. */
+export function queryFilterFromQuery(query: Record<string, string | undefined>): QueryFilter {
+  for (const name of Object.keys(query)) {
+    if (!query_parameters.has(name)) throw new ApiError('invalid_request_error', 'parameter_unknown', `Unknown parameter: ${name}`, name);
+  }
+  const { ledger: ledger_text, ...fields } = query;
+  let ledger: number | undefined;
+  if (ledger_text !== undefined) {
+    if (!/^[0-9]{1,10}$/.test(ledger_text) || Number(ledger_text) > ledger_max) {
+      throw new ApiError('invalid_request_error', 'parameter_invalid', `ledger must be an integer from 0 to ${ledger_max}`, 'ledger');
+    }
+    ledger = Number(ledger_text);
+  }
+  const { account_id: _account_id, debits: _debits, credits: _credits, ...filter } = accountFilterFromQuery(0n, fields);
+  return { ...filter, ...(ledger === undefined ? {} : { ledger }) };
+}
 
 /** Parses TigerBeetle's AccountFilter from a query string, strictly: unknown or malformed → 400. */
 export function accountFilterFromQuery(account_id: bigint, query: Record<string, string | undefined>): AccountFilter {

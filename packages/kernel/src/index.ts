@@ -85,14 +85,14 @@ export { connectPostgresClient, createPostgresPool, quoteIdentifier, schema_name
 export { MigrationError, migrationChecksum, type Migration } from './db/migrations';
 export { migrateSqlite } from './db/migrate-sqlite';
 export { migratePostgres, migration_lock_class } from './db/migrate-postgres';
-export { UnsafeIntegerError, type Database, type DatabaseLocation, type ServiceDatabase } from './db/database';
+export { UnsafeIntegerError, type Database, type DatabaseLocation, type ServiceDatabase, type TransactionOptions } from './db/database';
 export { toPostgresPlaceholders } from './db/placeholders';
 export { createSqliteDatabase, type SqliteDatabaseOptions } from './db/sqlite-database';
 export { WalDurabilityError, type SyncFile } from './db/wal-sync';
 export { startWorkerFile } from './worker-thread';
 export { createPostgresDatabase } from './db/postgres-database';
 export { GroupCommitter, group_commit_units_max } from './db/group-commit';
-export { appendOnlyTriggers, rowLockClause } from './db/sql-helpers';
+export { appendOnlyTriggers, rowChunks, row_chunk_sizes, rowLockClause, valuesPlaceholders } from './db/sql-helpers';
 export { describeDatabaseLocation, openDatabase, resolveDatabaseLocation, type OpenDatabaseOptions } from './db/open-database';
 
 export { ManualClock, systemClock, type Clock } from './clock';

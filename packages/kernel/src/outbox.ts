@@ -5,6 +5,7 @@
 // marking publishes again, and receivers de-duplicate by event id.
 import { assert, isAssertionError } from './assert';
 import type { Database } from './db/database';
+import { rowChunks, valuesPlaceholders } from './db/sql-helpers';
 import type { Migration } from './db/migrations';
 import type { Tenant } from './tenancy';
 
@@ -74,11 +75,12 @@ export async function appendOutboxEvent(transaction: Database, table: string, te
 /** Writes several events in the caller's transaction, in one statement, in order. */
 export async function appendOutboxEvents(transaction: Database, table: string, events: readonly { readonly tenant: Tenant; readonly event: OutboxEvent }[]): Promise<void> {
   assert(table_name_pattern.test(table), 'appendOutboxEvents takes a plain table name');
-  if (events.length === 0) return;
-  await transaction.execute(
-    `INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created) VALUES ${events.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-    events.flatMap(({ tenant, event }) => [event.id, tenant.merchant_id, tenant.livemode, event.type, jsonWithIntegers(event.object), event.sequence, event.created]),
-  );
+  for (const chunk of rowChunks(events)) {
+    await transaction.execute(
+      `INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created) VALUES ${valuesPlaceholders(chunk.length, 7)}`,
+      chunk.flatMap(({ tenant, event }) => [event.id, tenant.merchant_id, tenant.livemode, event.type, jsonWithIntegers(event.object), event.sequence, event.created]),
+    );
+  }
 }
 
 interface OutboxRow {
@@ -146,8 +148,8 @@ export async function relayOutbox(
   // By id, not by a sequence range: in PostgreSQL a transaction holding a lower sequence can
   // commit after this pass read, and a range would mark its event published unseen.
   const marked = rows.slice(0, published).map((row) => row.id);
-  if (marked.length > 0) {
-    await database.execute(`UPDATE ${table} SET published_ms = ? WHERE id IN (${marked.map(() => '?').join(', ')})`, [options.now_ms, ...marked]);
+  for (const chunk of rowChunks(marked)) {
+    await database.execute(`UPDATE ${table} SET published_ms = ? WHERE id IN (${chunk.map(() => '?').join(', ')})`, [options.now_ms, ...chunk]);
   }
   return published;
 }

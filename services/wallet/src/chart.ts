@@ -16,6 +16,7 @@
 // wallet instances can let a movement past a limit or a freeze. Control accounts live on a control
 // ledger of their own (controlLedgerFor), so they never mix with money, and nothing shared by
 // wallets accumulates: allowances come from an account of each wallet's own.
+import { LRUCache } from 'lru-cache';
 import {
   AccountCode,
   AccountFlags,
@@ -64,31 +65,44 @@ export const LedgerLayout = {
   book_of_record: 2,
 } as const;
 
+/** Account ids derived lately, kept: every movement names its wallets' accounts, and each is a SHA-256. */
+const derived_account_ids_max = 100_000;
+const derived_account_ids = new LRUCache<string, bigint>({ max: derived_account_ids_max });
+
+function derivedAccountId(name: string): bigint {
+  let id = derived_account_ids.get(name);
+  if (id === undefined) {
+    id = derivedId(name);
+    derived_account_ids.set(name, id);
+  }
+  return id;
+}
+
 function modeName(livemode: boolean): string {
   return livemode ? 'live' : 'test';
 }
 
 /** A wallet's ledger account: derived from the wallet id, so no table maps one to the other. */
 export function walletAccountId(wallet_id: string): bigint {
-  return derivedId(`account:wallet:${wallet_id}`);
+  return derivedAccountId(`account:wallet:${wallet_id}`);
 }
 
 /** A wallet's control account on the control ledger: its daily allowance, closed while frozen. */
 export function walletControlAccountId(wallet_id: string): bigint {
-  return derivedId(`account:wallet_control:${wallet_id}`);
+  return derivedAccountId(`account:wallet_control:${wallet_id}`);
 }
 
 /** Where a wallet's allowances come from and go back to: one per wallet, so no account shared by wallets accumulates them. */
 export function walletAllowanceSourceAccountId(wallet_id: string): bigint {
-  return derivedId(`account:wallet_allowance_source:${wallet_id}`);
+  return derivedAccountId(`account:wallet_allowance_source:${wallet_id}`);
 }
 
 export function merchantControlAccountId(tenant: Tenant, currency: CurrencyCode): bigint {
-  return derivedId(`account:merchant_control:${tenant.merchant_id}:${modeName(tenant.livemode)}:${currency}`);
+  return derivedAccountId(`account:merchant_control:${tenant.merchant_id}:${modeName(tenant.livemode)}:${currency}`);
 }
 
 export function merchantRefusalsAccountId(tenant: Tenant, currency: CurrencyCode): bigint {
-  return derivedId(`account:merchant_refusals:${tenant.merchant_id}:${modeName(tenant.livemode)}:${currency}`);
+  return derivedAccountId(`account:merchant_refusals:${tenant.merchant_id}:${modeName(tenant.livemode)}:${currency}`);
 }
 
 /** The legacy layout's transfer id, derived from the operation id. */

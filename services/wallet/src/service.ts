@@ -28,6 +28,7 @@ import {
   isPlausibleId,
   randomId,
   relayOutbox,
+  outbox_relay_batch_max,
   pruneOutbox,
   systemClock,
   type Clock,
@@ -153,6 +154,8 @@ export const attempt_lease_ms_default = 60_000;
 export const retry_delay_ms_default = 5_000;
 /** How often recovery asks the bank about a withdrawal it has not heard back on. */
 export const bank_poll_interval_ms_default = 60_000;
+/** Under load, how long the relay gathers events before its next pass. */
+export const relay_gather_ms = 20;
 /** Operations one recovery pass handles at most; the next pass takes the rest. */
 export const recovery_batch_max = 100;
 /** Wallet rows kept in memory: their fields never change (a wallet's status lives in the ledger). */
@@ -1369,13 +1372,17 @@ export class WalletService implements WalletClient {
       return;
     }
     const pass = async (): Promise<void> => {
-      do {
+      for (;;) {
         this.#relay_again = false;
-        await relayOutbox(this.#database, wallet_events_table, events, {
+        const published = await relayOutbox(this.#database, wallet_events_table, events, {
           now_ms: this.#clock.now(),
           onFailure: (event, error) => this.#logFailure('publishing a wallet event; the relay tries again', error, { event }),
         });
-      } while (this.#relay_again && !this.#closed);
+        if (!this.#relay_again || this.#closed) return;
+        // Under load, events arrive with every projection commit: gathering them for a moment
+        // lets one pass (and one commit of the receiver's) carry many, unless a full pass is waiting.
+        if (published < outbox_relay_batch_max) await new Promise((resolve) => setTimeout(resolve, relay_gather_ms));
+      }
     };
     const running = pass()
       .catch((error: unknown) => this.#logFailure('relaying wallet events', error))

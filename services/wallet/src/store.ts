@@ -2,7 +2,7 @@
 // domain (a value outside its closed set means the table was written by something else), and the
 // statements the service runs. Every function takes the Database to run on, so that the same one
 // serves inside and outside a transaction.
-import { assert, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import { assert, rowChunks, rowLockClause, selectPage, valuesPlaceholders, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
 import { isCurrencyCode, type CurrencyCode } from '@paygrid/money';
 import {
   operation_statuses,
@@ -245,7 +245,6 @@ const operation_columns = `id, merchant_id, livemode, type, source_wallet_id, de
   bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, payment_intent_id, reversed_top_up_id,
   restored_reversal_id, attempt, next_attempt_ms, created, created_ms, ledger_layout, origin`;
 const operation_column_count = 30;
-const operation_placeholders = `(${Array.from({ length: operation_column_count }, () => '?').join(', ')})`;
 
 function operationValues(operation: OperationRecord): unknown[] {
   return [
@@ -283,7 +282,7 @@ function operationValues(operation: OperationRecord): unknown[] {
 }
 
 export async function insertOperation(database: Database, operation: OperationRecord): Promise<void> {
-  await database.execute(`INSERT INTO wallet_operations (${operation_columns}) VALUES ${operation_placeholders}`, operationValues(operation));
+  await database.execute(`INSERT INTO wallet_operations (${operation_columns}) VALUES ${valuesPlaceholders(1, operation_column_count)}`, operationValues(operation));
 }
 
 /**
@@ -292,12 +291,15 @@ export async function insertOperation(database: Database, operation: OperationRe
  * write counts (its event is written with it).
  */
 export async function insertOperationsIfAbsent(database: Database, operations: readonly OperationRecord[]): Promise<Set<string>> {
-  if (operations.length === 0) return new Set();
-  const rows = await database.query<{ id: string }>(
-    `INSERT INTO wallet_operations (${operation_columns}) VALUES ${operations.map(() => operation_placeholders).join(', ')} ON CONFLICT DO NOTHING RETURNING id`,
-    operations.flatMap(operationValues),
-  );
-  return new Set(rows.map((row) => row.id));
+  const inserted = new Set<string>();
+  for (const chunk of rowChunks(operations)) {
+    const rows = await database.query<{ id: string }>(
+      `INSERT INTO wallet_operations (${operation_columns}) VALUES ${valuesPlaceholders(chunk.length, operation_column_count)} ON CONFLICT DO NOTHING RETURNING id`,
+      chunk.flatMap(operationValues),
+    );
+    for (const row of rows) inserted.add(row.id);
+  }
+  return inserted;
 }
 
 /** An operation inside the tenant, of one type when `type` is given. */
@@ -487,11 +489,12 @@ export async function insertSteps(
   database: Database,
   steps: readonly { operation_id: string; from_status: OperationStatus | null; to_status: OperationStatus; reason: string; created_ms: number }[],
 ): Promise<void> {
-  if (steps.length === 0) return;
-  await database.execute(
-    `INSERT INTO wallet_operation_steps (operation_id, from_status, to_status, reason, created_ms) VALUES ${steps.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-    steps.flatMap((step) => [step.operation_id, step.from_status, step.to_status, step.reason, step.created_ms]),
-  );
+  for (const chunk of rowChunks(steps)) {
+    await database.execute(
+      `INSERT INTO wallet_operation_steps (operation_id, from_status, to_status, reason, created_ms) VALUES ${valuesPlaceholders(chunk.length, 5)}`,
+      chunk.flatMap((step) => [step.operation_id, step.from_status, step.to_status, step.reason, step.created_ms]),
+    );
+  }
 }
 
 export interface StepRecord {

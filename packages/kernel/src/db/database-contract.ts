@@ -99,6 +99,22 @@ export function describeDatabaseContract(dialect: 'sqlite' | 'postgres', open: (
     expect(await items(database)).toHaveLength(2);
   });
 
+  it('commits a deferred transaction like any other, with its durability waived (PostgreSQL: synchronous_commit off)', async () => {
+    const setting = await database.transaction(
+      async (tx) => {
+        await tx.execute('INSERT INTO items (id, amount) VALUES (?, ?)', ['d', 4]);
+        return tx.dialect === 'postgres' ? (await tx.query<{ synchronous_commit: string }>('SHOW synchronous_commit'))[0]?.synchronous_commit : 'off';
+      },
+      { durability: 'deferred' },
+    );
+    expect(setting).toBe('off');
+    expect((await items(database)).map((item) => item.id)).toEqual(['d']);
+    // Only that transaction: the next one is synchronous again.
+    if (database.dialect === 'postgres') {
+      expect(await database.transaction(async (tx) => (await tx.query<{ synchronous_commit: string }>('SHOW synchronous_commit'))[0]?.synchronous_commit)).toBe('on');
+    }
+  });
+
   it('rolls a transaction back when its work throws', async () => {
     await database.execute('INSERT INTO items (id, amount) VALUES (?, ?)', ['kept', 1]);
     await expect(

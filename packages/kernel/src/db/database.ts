@@ -18,8 +18,20 @@ export interface Database {
    * it inside would deadlock (that is caught by an assertion). `tx.transaction` nests with a
    * savepoint. Never call an outside party inside a transaction.
    */
-  transaction<T>(work: (tx: Database) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Database) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /**
+   * `sync` (the default): the transaction resolves once its commit is on disk. `deferred`: it
+   * resolves once committed, and reaches the disk with the next commit that is waited for (or a
+   * checkpoint): a process crash takes nothing back, a power loss may take back the deferred
+   * commits not yet synced, whole and in order. Only for writes that can be rebuilt from
+   * elsewhere, such as a projection of the ledger; PostgreSQL's `synchronous_commit = off` is the
+   * same thing. Nested transactions (savepoints) take the outermost one's.
+   */
+  readonly durability?: 'sync' | 'deferred';
 }
 
 export type DatabaseLocation =

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { assert } from '../assert';
-import { safeIntegerFromDatabase, type Database, type DatabaseLocation, type ServiceDatabase } from './database';
+import { safeIntegerFromDatabase, type Database, type DatabaseLocation, type ServiceDatabase, type TransactionOptions } from './database';
 import { migratePostgres } from './migrate-postgres';
 import type { Migration } from './migrations';
 import { toPostgresPlaceholders } from './placeholders';
@@ -106,7 +106,7 @@ class PostgresDatabaseAdapter implements ServiceDatabase {
     return { rowCount: result.rowCount ?? 0 };
   }
 
-  async transaction<T>(work: (tx: Database) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: Database) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#assertOpen();
     const client = await this.pool.connect();
     const tx = new PostgresTransaction(client, 0);
@@ -114,6 +114,7 @@ class PostgresDatabaseAdapter implements ServiceDatabase {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
+      if (options.durability === 'deferred') await client.query('SET LOCAL synchronous_commit TO OFF');
       const result = await work(tx);
       await client.query('COMMIT');
       return result;

@@ -42,3 +42,32 @@ CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table}
 `,
   };
 }
+
+/**
+ * The sizes a multi-row statement is cut into. A statement's text depends on its row count, and
+ * both adapters cache prepared statements by text (SQLite keeps 256 per connection and drops them
+ * all when full), so batches of any size would prepare a new statement almost every time and push
+ * the common ones out. With these sizes each statement has at most four shapes, and a batch of n
+ * rows takes at most n / 64 + 9 statements.
+ */
+export const row_chunk_sizes = [64, 16, 4, 1] as const;
+
+/** Cuts `rows` into chunks of the sizes in row_chunk_sizes, largest first, in order. */
+export function rowChunks<T>(rows: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  let at = 0;
+  for (const size of row_chunk_sizes) {
+    while (rows.length - at >= size) {
+      chunks.push(rows.slice(at, at + size));
+      at += size;
+    }
+  }
+  assert(at === rows.length, 'rowChunks takes every row');
+  return chunks;
+}
+
+/** `(?, ?, …), (?, ?, …)…`: the VALUES of `rows` rows of `columns` parameters each. */
+export function valuesPlaceholders(rows: number, columns: number): string {
+  const row = `(${Array.from({ length: columns }, () => '?').join(', ')})`;
+  return Array.from({ length: rows }, () => row).join(', ');
+}

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type BetterSqlite3 from 'better-sqlite3';
 import { assert } from '../assert';
 import { AsyncMutex } from './async-mutex';
-import { safeIntegerFromDatabase, type Database, type DatabaseLocation, type ServiceDatabase } from './database';
+import { safeIntegerFromDatabase, type Database, type DatabaseLocation, type ServiceDatabase, type TransactionOptions } from './database';
 import { migrateSqlite } from './migrate-sqlite';
 import type { Migration } from './migrations';
 import { checkpointInBackground } from './sqlite-checkpointer';
@@ -212,27 +212,27 @@ class SqliteDatabaseAdapter implements ServiceDatabase {
     );
   }
 
-  async transaction<T>(work: (tx: Database) => Promise<T>): Promise<T> {
-    return this.#durably(
-      this.#serialized(async () => {
-        const handle = this.#executor.handle;
-        // IMMEDIATE takes the write lock now, so a second process waits (busy_timeout) at BEGIN
-        // instead of failing at its first write.
-        handle.exec('BEGIN IMMEDIATE');
-        const tx = new SqliteTransaction(this.#executor, 0);
-        try {
-          const result = await transaction_owner.run(this, () => work(tx));
-          handle.exec('COMMIT');
-          this.#wal?.noteCommit();
-          return result;
-        } catch (error) {
-          if (handle.inTransaction) handle.exec('ROLLBACK');
-          throw error;
-        } finally {
-          tx.finish();
-        }
-      }),
-    );
+  async transaction<T>(work: (tx: Database) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const committed = this.#serialized(async () => {
+      const handle = this.#executor.handle;
+      // IMMEDIATE takes the write lock now, so a second process waits (busy_timeout) at BEGIN
+      // instead of failing at its first write.
+      handle.exec('BEGIN IMMEDIATE');
+      const tx = new SqliteTransaction(this.#executor, 0);
+      try {
+        const result = await transaction_owner.run(this, () => work(tx));
+        handle.exec('COMMIT');
+        this.#wal?.noteCommit();
+        return result;
+      } catch (error) {
+        if (handle.inTransaction) handle.exec('ROLLBACK');
+        throw error;
+      } finally {
+        tx.finish();
+      }
+    });
+    // A deferred commit is noted all the same, so the next call that waits syncs it too.
+    return options.durability === 'deferred' ? committed : this.#durably(committed);
   }
 
   async migrate(migrations: readonly Migration[]): Promise<number[]> {

@@ -94,6 +94,19 @@ describe('SQLite commits made durable off the main thread', { timeout: 5_000 }, 
     expect(held.started - started_before).toBe(2);
   });
 
+  it('answers a deferred transaction once committed, and syncs it with the next call that waits', async () => {
+    const started_before = held.started;
+    await database.transaction(async (tx) => tx.execute('INSERT INTO entries (amount) VALUES (?)', [11]), { durability: 'deferred' });
+    // Answered with no sync started, let alone finished.
+    expect(held.started - started_before).toBe(0);
+    // A read that could see it waits for the sync that puts it on disk.
+    const read = database.query<{ amount: number }>('SELECT amount FROM entries');
+    expect(await hasSettled(read)).toBe(false);
+    expect(held.started - started_before).toBe(1);
+    held.finishAll();
+    expect(await read).toEqual([{ amount: 11 }]);
+  });
+
   it('holds back a read that could see a commit not yet on disk, and lets reads through when nothing is pending', async () => {
     const written = database.execute('INSERT INTO entries (amount) VALUES (7)');
     const read = database.query<{ amount: number }>('SELECT amount FROM entries');

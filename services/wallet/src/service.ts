@@ -999,7 +999,9 @@ export class WalletService implements WalletClient {
   async #replayed(operation: OperationRecord, existing: Transfer | undefined): Promise<OperationRecord> {
     await this.#projection.settled();
     const row = await findOperationById(this.#database, operation.id);
-    if (row !== undefined) return row;
+    // A row left pending by a send whose answer was lost: the ledger has the movement, so it
+    // succeeded, whatever recovery has not recorded yet.
+    if (row !== undefined) return row.status === 'pending' && row.type !== 'withdrawal' ? { ...row, status: 'succeeded', ledger_result: 'exists' } : row;
     const transfer = existing ?? (await this.#ledger.lookupTransfers([operation.ledger_transfer_id]))[0]?.transfer;
     assert(transfer !== undefined, 'a movement the ledger says exists can be looked up');
     const created_ms = transfer.user_data_64 === 0n ? operation.created_ms : Number(transfer.user_data_64);

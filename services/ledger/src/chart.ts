@@ -42,6 +42,11 @@ export const AccountCode = {
   wallet_control: 110,
   /** Where a wallet's daily allowances come from (control ledger), one per wallet so nothing shared accumulates them. */
   wallet_allowance_source: 120,
+  /**
+   * A wallet's gate (control ledger): an unlimited wallet's outgoing movements credit it 1 unit
+   * each, and a freeze closes it beside the control account, so they meet the freeze.
+   */
+  wallet_gate: 130,
   merchant_balance: 200,
   /** Money a payment method owes the platform for authorised and captured payments: may go negative. */
   payments_receivable: 300,

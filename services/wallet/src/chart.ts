@@ -6,13 +6,12 @@
 //
 //   [allowance grant, when the wallet's allowance is behind the merchant's daily limit]
 //   usage    a limited wallet: wallet control -> merchant control, pending until UTC midnight, the amount;
-//            an unlimited wallet: merchant control -> wallet control, pending, 1 unit
+//            an unlimited wallet: merchant control -> wallet gate, 1 unit, posted
 //   money    the movement itself (the operation's transfer)
-//   [release of the unlimited usage, voided in the same chain]
 //
 // A limited wallet's usage is refused `exceeds_credits` once the day's allowance is used; any
 // usage is refused `..._account_already_closed` while the wallet is frozen (a freeze closes the
-// control account). Both refusals happen in the commit that would move the money, so no number of
+// control account and the gate, together). Both refusals happen in the commit that would move the money, so no number of
 // wallet instances can let a movement past a limit or a freeze. Control accounts live on a control
 // ledger of their own (controlLedgerFor), so they never mix with money, and nothing shared by
 // wallets accumulates: allowances come from an account of each wallet's own.
@@ -43,7 +42,7 @@ import type { OperationType, SettlementOutcome } from './types';
  * below 2^40 a wallet can go through at least 8,192 limit changes.
  */
 export const day_limit_max = (1n << 40n) - 1n;
-/** What an unlimited wallet's outgoing movement holds on its control account for an instant: enough to meet a freeze. */
+/** What an unlimited wallet's outgoing movement credits its gate: enough to meet a freeze. */
 const unlimited_usage_amount = 1n;
 
 const seconds_per_day = 86_400;
@@ -92,6 +91,11 @@ export function walletControlAccountId(wallet_id: string): bigint {
   return derivedAccountId(`account:wallet_control:${wallet_id}`);
 }
 
+/** A wallet's gate: an unlimited wallet's movements pass through it, and a freeze closes it. */
+export function walletGateAccountId(wallet_id: string): bigint {
+  return derivedAccountId(`account:wallet_gate:${wallet_id}`);
+}
+
 /** Where a wallet's allowances come from and go back to: one per wallet, so no account shared by wallets accumulates them. */
 export function walletAllowanceSourceAccountId(wallet_id: string): bigint {
   return derivedAccountId(`account:wallet_allowance_source:${wallet_id}`);
@@ -127,6 +131,10 @@ export function freezeTransferId(wallet_id: string, freeze_number: number): bigi
   return derivedId(`transfer:wallet_freeze:${wallet_id}:${freeze_number}`);
 }
 
+export function freezeGateTransferId(wallet_id: string, freeze_number: number): bigint {
+  return derivedId(`transfer:wallet_freeze_gate:${wallet_id}:${freeze_number}`);
+}
+
 export function unfreezeTransferId(wallet_id: string, freeze_number: number): bigint {
   return derivedId(`transfer:wallet_unfreeze:${wallet_id}:${freeze_number}`);
 }
@@ -148,6 +156,14 @@ export function walletControlAccountEvent(wallet_id: string, currency: CurrencyC
     code: AccountCode.wallet_control,
     flags: AccountFlags.debits_must_not_exceed_credits,
   });
+}
+
+/** The wallet's control accounts: its allowance (and freeze), and its gate. */
+export function walletControlAccountEvents(wallet_id: string, currency: CurrencyCode, livemode: boolean): AccountEvent[] {
+  return [
+    walletControlAccountEvent(wallet_id, currency, livemode),
+    emptyAccountEvent({ id: walletGateAccountId(wallet_id), ledger: controlLedgerFor(currency, livemode), code: AccountCode.wallet_gate, flags: 0 }),
+  ];
 }
 
 export function walletAllowanceSourceAccountEvent(wallet_id: string, currency: CurrencyCode, livemode: boolean): AccountEvent {
@@ -270,7 +286,7 @@ export function accountEventsOf(operation: OperationRecord): AccountEvent[] {
     assert(operation.source_wallet_id !== null);
     const tenant = { merchant_id: operation.merchant_id, livemode: operation.livemode };
     events.push(
-      walletControlAccountEvent(operation.source_wallet_id, operation.currency, operation.livemode),
+      ...walletControlAccountEvents(operation.source_wallet_id, operation.currency, operation.livemode),
       walletAllowanceSourceAccountEvent(operation.source_wallet_id, operation.currency, operation.livemode),
       ...merchantControlAccountEvents(tenant, operation.currency),
     );
@@ -355,31 +371,28 @@ export function allowanceTransferEvents(wallet: { readonly id: string; readonly 
 }
 
 /**
- * The control transfers an outgoing movement links to its money transfer: the usage before it and,
- * for an unlimited wallet, its release after it. A limited wallet's usage debits its allowance and
- * stays pending until the UTC midnight after the operation was created, when the ledger expires it
- * and the allowance is whole again; its timeout derives from the operation's creation time, so a
- * resend builds the same transfer. An unlimited wallet's usage credits its control account (no
- * balance check), only to meet a freeze, and is voided at once, so nothing is held.
+ * The control transfer an outgoing movement links before its money transfer. A limited wallet's
+ * usage debits its allowance and stays pending until the UTC midnight after the operation was
+ * created, when the ledger expires it and the allowance is whole again; its timeout derives from
+ * the operation's creation time, so a resend builds the same transfer. An unlimited wallet's usage
+ * credits its gate 1 unit, posted (no balance check, nothing held): it is there only to meet a
+ * freeze, which closes the gate. The merchant's control account and the gate grow by one unit a
+ * movement, 2^53 − 1 movements before either would overflow.
  */
-export function usageTransferEvents(operation: OperationRecord, limited: boolean): { readonly before: TransferEvent; readonly after: TransferEvent | undefined } {
+export function usageTransferEvent(operation: OperationRecord, limited: boolean): TransferEvent {
   assert(isOutgoing(operation.type) && operation.source_wallet_id !== null, 'only outgoing movements use an allowance');
   const tenant = { merchant_id: operation.merchant_id, livemode: operation.livemode };
-  const usage_id = usageTransferId(operation.ledger_transfer_id);
-  const control = walletControlAccountId(operation.source_wallet_id);
   const merchant_control = merchantControlAccountId(tenant, operation.currency);
-  const before = emptyTransferEvent({
-    id: usage_id,
-    debit_account_id: limited ? control : merchant_control,
-    credit_account_id: limited ? merchant_control : control,
+  return emptyTransferEvent({
+    id: usageTransferId(operation.ledger_transfer_id),
+    debit_account_id: limited ? walletControlAccountId(operation.source_wallet_id) : merchant_control,
+    credit_account_id: limited ? merchant_control : walletGateAccountId(operation.source_wallet_id),
     amount: limited ? operation.amount : unlimited_usage_amount,
     ledger: controlLedgerFor(operation.currency, operation.livemode),
     code: TransferCode.wallet_usage,
-    flags: TransferFlags.linked | TransferFlags.pending,
+    flags: TransferFlags.linked | (limited ? TransferFlags.pending : 0),
     timeout: limited ? secondsToUtcMidnight(operation.created_ms) : 0,
   });
-  const after = limited ? undefined : emptyTransferEvent({ id: usageReleaseTransferId(operation.ledger_transfer_id), pending_id: usage_id, flags: TransferFlags.void_pending_transfer });
-  return { before, after };
 }
 
 /** Gives back what a limited withdrawal that failed used of the day's allowance, as if it had never been sent. */
@@ -424,22 +437,29 @@ export function refusalMarkerEvent(operation: OperationRecord, reason: RefusalRe
   });
 }
 
-/** A freeze: a pending transfer that closes the wallet's control account until it is voided. */
-export function freezeTransferEvent(tenant: Tenant, wallet_id: string, currency: CurrencyCode, freeze_number: number): TransferEvent {
-  return emptyTransferEvent({
-    id: freezeTransferId(wallet_id, freeze_number),
+/**
+ * A freeze: two linked pending transfers that close the wallet's control account and its gate
+ * until they are voided, so that limited and unlimited movements alike meet it.
+ */
+export function freezeTransferEvents(tenant: Tenant, wallet_id: string, currency: CurrencyCode, freeze_number: number): TransferEvent[] {
+  const fields = {
     debit_account_id: merchantControlAccountId(tenant, currency),
-    credit_account_id: walletControlAccountId(wallet_id),
     amount: 1n,
     ledger: controlLedgerFor(currency, tenant.livemode),
     code: TransferCode.wallet_freeze,
     user_data_32: freeze_number,
-    flags: TransferFlags.pending | TransferFlags.closing_credit,
-  });
+  };
+  return [
+    emptyTransferEvent({ ...fields, id: freezeTransferId(wallet_id, freeze_number), credit_account_id: walletControlAccountId(wallet_id), flags: TransferFlags.linked | TransferFlags.pending | TransferFlags.closing_credit }),
+    emptyTransferEvent({ ...fields, id: freezeGateTransferId(wallet_id, freeze_number), credit_account_id: walletGateAccountId(wallet_id), flags: TransferFlags.pending | TransferFlags.closing_credit }),
+  ];
 }
 
-export function unfreezeTransferEvent(wallet_id: string, freeze_number: number): TransferEvent {
-  return emptyTransferEvent({ id: unfreezeTransferId(wallet_id, freeze_number), pending_id: freezeTransferId(wallet_id, freeze_number), flags: TransferFlags.void_pending_transfer });
+export function unfreezeTransferEvents(wallet_id: string, freeze_number: number): TransferEvent[] {
+  return [
+    emptyTransferEvent({ id: unfreezeTransferId(wallet_id, freeze_number), pending_id: freezeTransferId(wallet_id, freeze_number), flags: TransferFlags.linked | TransferFlags.void_pending_transfer }),
+    emptyTransferEvent({ id: derivedId(`transfer:wallet_unfreeze_gate:${wallet_id}:${freeze_number}`), pending_id: freezeGateTransferId(wallet_id, freeze_number), flags: TransferFlags.void_pending_transfer }),
+  ];
 }
 
 /** Posts or voids a withdrawal's hold, for its whole amount. */

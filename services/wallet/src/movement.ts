@@ -14,7 +14,7 @@ import {
   operationTransferEvent,
   operationTypeOfCode,
   refusalReasonName,
-  usageTransferEvents,
+  usageTransferEvent,
   walletControlAccountId,
   type Allowance,
   type RefusalReasonName,
@@ -41,7 +41,7 @@ export type ChainOutcome =
   /** A refusal that means the service built a chain the ledger cannot take: a bug, for a person. */
   | { readonly kind: 'broken'; readonly result: CreateTransferResult };
 
-type Role = 'grant' | 'take_back' | 'usage' | 'money' | 'release';
+type Role = 'grant' | 'take_back' | 'usage' | 'money';
 
 interface Plan {
   readonly events: TransferEvent[];
@@ -141,15 +141,8 @@ export class Movements {
         granting = { wallet_id: wallet.id, allowance: next };
       }
     }
-    const usage = usageTransferEvents(operation, limited);
-    events.push(usage.before);
-    roles.push('usage');
-    events.push(usage.after === undefined ? money : { ...money, flags: money.flags | TransferFlags.linked });
-    roles.push('money');
-    if (usage.after !== undefined) {
-      events.push(usage.after);
-      roles.push('release');
-    }
+    events.push(usageTransferEvent(operation, limited), money);
+    roles.push('usage', 'money');
     return { events, roles, granting };
   }
 
@@ -208,8 +201,6 @@ export class Movements {
         if (result === 'exists') return { kind: 'applied', existing: undefined, result };
         if (result.startsWith('exists_with_different')) return this.existing(operation);
         if (result === 'exceeds_credits') return { kind: 'refused', reason: 'insufficient_funds', result };
-        return { kind: 'broken', result };
-      case 'release':
         return { kind: 'broken', result };
     }
   }

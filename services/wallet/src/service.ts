@@ -45,16 +45,16 @@ import {
   LedgerLayout,
   TransferOrigin,
   day_limit_max,
-  freezeTransferEvent,
+  freezeTransferEvents,
   isOutgoing,
   merchantControlAccountEvents,
   refusalMarkerEvent,
   settlementTransferEvent,
-  unfreezeTransferEvent,
+  unfreezeTransferEvents,
   usageVoidEvent,
   walletAccountEvent,
   walletAccountId,
-  walletControlAccountEvent,
+  walletControlAccountEvents,
   walletControlAccountId,
   type RefusalReasonName,
 } from './chart';
@@ -462,7 +462,7 @@ export class WalletService implements WalletClient {
     try {
       const answers = await this.#ledger.createAccounts([
         walletAccountEvent(id, currency, tenant.livemode),
-        walletControlAccountEvent(id, currency, tenant.livemode),
+        ...walletControlAccountEvents(id, currency, tenant.livemode),
         ...merchantControlAccountEvents(tenant, currency),
       ]);
       for (const answer of answers) {
@@ -522,10 +522,11 @@ export class WalletService implements WalletClient {
     });
     // The newest freeze is the pending one while the wallet is frozen; freezes are numbered so that
     // each freeze and unfreeze has an id of its own, and a repeated request meets `exists`.
-    const event = frozen ? freezeTransferEvent(tenant, wallet.id, wallet.currency, (latest?.user_data_32 ?? 0) + 1) : latest === undefined ? undefined : unfreezeTransferEvent(wallet.id, latest.user_data_32);
-    if (event === undefined) return;
-    const [answer] = await this.#unavailableAsError(() => this.#ledger.createTransfers([event]), 'The ledger is unavailable; the wallet status cannot change now');
-    const result = answer?.result;
+    const events = frozen ? freezeTransferEvents(tenant, wallet.id, wallet.currency, (latest?.user_data_32 ?? 0) + 1) : latest === undefined ? [] : unfreezeTransferEvents(wallet.id, latest.user_data_32);
+    if (events.length === 0) return;
+    const answers = await this.#unavailableAsError(() => this.#ledger.createTransfers(events), 'The ledger is unavailable; the wallet status cannot change now');
+    // The pair is linked: the first failure says what happened to both.
+    const result = answers.find((answer) => answer.result !== 'linked_event_failed')?.result;
     const settled = result === 'ok' || result === 'exists' || result === 'credit_account_already_closed' || result === 'pending_transfer_already_voided';
     if (!settled) {
       this.#log('error', 'the ledger refused a wallet freeze or unfreeze', { wallet: wallet.id, frozen, result });
@@ -537,7 +538,7 @@ export class WalletService implements WalletClient {
   async #ensureControlAccounts(wallet: WalletRecord): Promise<void> {
     const tenant = { merchant_id: wallet.merchant_id, livemode: wallet.livemode };
     await this.#unavailableAsError(
-      () => this.#ledger.createAccounts([walletAccountEvent(wallet.id, wallet.currency, wallet.livemode), walletControlAccountEvent(wallet.id, wallet.currency, wallet.livemode), ...merchantControlAccountEvents(tenant, wallet.currency)]),
+      () => this.#ledger.createAccounts([walletAccountEvent(wallet.id, wallet.currency, wallet.livemode), ...walletControlAccountEvents(wallet.id, wallet.currency, wallet.livemode), ...merchantControlAccountEvents(tenant, wallet.currency)]),
       'The ledger is unavailable; the wallet status cannot change now',
     );
   }

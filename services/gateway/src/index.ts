@@ -7,9 +7,7 @@ export {
   idempotency_lock_ttl_ms,
   idempotency_record_format,
   idempotency_record_ttl_ms,
-  idempotencyCacheKey,
   idempotent_replayed_header,
 } from './idempotency';
 export { IdempotencyKeys, idempotency_keys_held_ms, idempotency_retired_keys_max, type RecordKeys } from './idempotency-seal';
-export { routesReturningSecrets, secretFieldsOf, secret_field_pattern } from './response-secrets';
 export { nonce_ttl_ms } from './request-signing';

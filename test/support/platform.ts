@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import type { Cache } from '@paygrid/kernel/cache';
 import { temporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid } from '@paygrid/sdk';
 import { startPlatform, type RunningPlatform } from '../../apps/cli/src/platform';
@@ -32,6 +33,8 @@ export interface TestPlatformOptions {
   readonly env?: Record<string, string>;
   /** The port to listen on, when the test must know it before the start (to set PUBLIC_BASE_URL); a free one otherwise. */
   readonly port?: number;
+  /** The gateway's cache, instead of one from the configuration (a test that reads what is kept in it; the test closes it). */
+  readonly cache?: Cache;
 }
 
 async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
@@ -62,7 +65,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...options.env,
   };
   // A real port, not 0: the platform gives payment providers its own URL for their notifications.
-  const platform = await startPlatform({ env, port: options.port ?? (await freePort()) });
+  const platform = await startPlatform({ env, port: options.port ?? (await freePort()), ...(options.cache === undefined ? {} : { cache: options.cache }) });
   const url = platform.url;
   return {
     url,

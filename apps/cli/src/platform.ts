@@ -2,9 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest } from 'fastify';
 import { Histogram } from 'prom-client';
-import { registerGateway } from '@paygrid/gateway';
+import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_migrations } from '@paygrid/identity';
-import { openCache } from '@paygrid/kernel/cache';
+import { openCache, type Cache } from '@paygrid/kernel/cache';
 import { loadKeyring, type KeySource } from '@paygrid/kernel/envelope';
 import {
   ApiError,
@@ -116,6 +116,11 @@ export interface StartPlatformOptions {
   readonly services?: readonly ServiceName[];
   /** Overrides PORT; 0 picks a free port (for tests that run several platforms at once). */
   readonly port?: number;
+  /**
+   * The gateway's cache, instead of the one REDIS_URL chooses: for tests that read what the
+   * gateway keeps in it. The caller owns it and closes it.
+   */
+  readonly cache?: Cache;
 }
 
 export async function startPlatform(options: StartPlatformOptions = {}): Promise<RunningPlatform> {
@@ -132,6 +137,10 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     ? await loadKeyring({ env: process_env, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined })
     : undefined;
   for (const warning of keys?.warnings ?? []) logger.warn(warning);
+  // The gateway seals idempotency records under keys derived from every key-encryption key, made
+  // now, before a start that finishes a rotation retires the previous key: records it sealed in
+  // Redis before the restart still replay for their day.
+  const idempotency_keys = keys === undefined ? undefined : new IdempotencyKeys(keys.keyring);
   // A failed assertion means the code is wrong: answer that request with a 500, then stop the
   // process rather than go on serving from state nobody can vouch for.
   const tls =
@@ -317,9 +326,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   }
 
   if (services.includes('gateway') && ledger_service !== undefined && identity !== undefined && wallet !== undefined && payments !== undefined && vault !== undefined && webhooks !== undefined) {
-    const cache = openCache({ key_prefix: config.CACHE_KEY_PREFIX, ...(config.REDIS_URL === undefined ? {} : { redis_url: config.REDIS_URL }) });
-    closers.push(() => cache.close());
+    const given_cache = options.cache;
+    const cache = given_cache ?? openCache({ key_prefix: config.CACHE_KEY_PREFIX, ...(config.REDIS_URL === undefined ? {} : { redis_url: config.REDIS_URL }) });
+    if (given_cache === undefined) closers.push(() => cache.close());
     server.readiness.add('cache', () => cache.ping());
+    // The gateway runs only beside identity, so the keyring is loaded.
+    assert(idempotency_keys !== undefined, 'the key-encryption key is loaded whenever identity runs');
     await registerGateway(app, {
       identity,
       wallet,
@@ -328,6 +340,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       vault,
       webhooks,
       cache,
+      idempotency_keys,
       operator_key: operator_key.key,
       live_capabilities,
       rate_limit: { capacity: config.GATEWAY_RATE_LIMIT_BURST, refill_per_second: config.GATEWAY_RATE_LIMIT_PER_SECOND },

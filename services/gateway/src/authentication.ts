@@ -18,6 +18,14 @@ declare module 'fastify' {
      * transaction ids) pass the Luhn check one time in ten.
      */
     provider_notification?: boolean;
+    /**
+     * The response carries a secret shown only once (an API key, a signing secret, a webhook
+     * endpoint's secret). It is sent with `Cache-Control: no-store`, and a test walks every
+     * route's response schema and fails on a secret-looking field of a route without this flag
+     * (response-secrets.ts), so that each route handing out a credential is declared where it is
+     * registered. Its idempotency record is sealed like every other (idempotency-seal.ts).
+     */
+    returns_secret?: boolean;
   }
 }
 

@@ -16,7 +16,8 @@ import { createAuthenticator, optionalCallerOf } from './authentication';
 import { refuseCardNumbers } from './card-data-guard';
 import { renderDocsPage } from './docs-page';
 import { allowCheckoutOrigin, registerCors } from './cors';
-import { claimIdempotencyKey, settleIdempotencyKey } from './idempotency';
+import { claimIdempotencyKey, settleIdempotencyKey, type IdempotencyStore } from './idempotency';
+import type { IdempotencyKeys } from './idempotency-seal';
 import { verifyRequestSignature } from './request-signing';
 import { registerIdentityRoutes } from './routes/identity-routes';
 import { registerPaymentRoutes } from './routes/payment-routes';
@@ -33,6 +34,12 @@ export interface GatewayOptions {
   readonly vault: VaultService;
   readonly webhooks: WebhooksService;
   readonly cache: Cache;
+  /**
+   * The keys that seal idempotency records, derived from the platform's key-encryption keys (the
+   * keyring the vault and identity use), so the same in every replica (idempotency-seal.ts). Made
+   * by the platform as soon as the keyring is loaded, before a rotation can retire a key.
+   */
+  readonly idempotency_keys: IdempotencyKeys;
   /** The platform operator's key (PAYGRID_OPERATOR_KEY). */
   readonly operator_key: string;
   /** What live mode may do, decided by the platform at start: shown on GET /v1/account, enforced on withdrawals. */
@@ -55,6 +62,7 @@ const brotli_quality = 4;
 export async function registerGateway(app: FastifyInstance, options: GatewayOptions): Promise<void> {
   const clock = options.clock ?? systemClock;
   const { cache } = options;
+  const idempotency: IdempotencyStore = { cache, keys: options.idempotency_keys };
   const authenticator = createAuthenticator({ identity: options.identity, operator_key: options.operator_key });
 
   await app.register(compress, {
@@ -106,16 +114,18 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
       v1.addHook('preHandler', async (request, reply) => {
         const caller = optionalCallerOf(request);
         if (caller === undefined || (request.method !== 'POST' && request.method !== 'PATCH')) return;
-        if (await claimIdempotencyKey(cache, caller, request, reply)) return reply;
+        if (await claimIdempotencyKey(idempotency, caller, request, reply)) return reply;
         return undefined;
       });
       v1.addHook('onSend', async (request, reply, payload) => {
-        if (typeof payload === 'string') await settleIdempotencyKey(cache, request, reply.statusCode, payload);
+        // A secret shown once is kept by no HTTP cache either, replays included.
+        if (request.routeOptions.config.returns_secret === true) void reply.header('cache-control', 'no-store');
+        if (typeof payload === 'string') await settleIdempotencyKey(idempotency, request, reply.statusCode, payload);
         return payload;
       });
       // A client that goes away does not keep its key locked for the whole lock time.
       v1.addHook('onRequestAbort', async (request) => {
-        await settleIdempotencyKey(cache, request, 500, '');
+        await settleIdempotencyKey(idempotency, request, 500, '');
       });
       v1.addHook('preSerialization', async (_request, _reply, payload) => bigintsToNumbers(payload));
 

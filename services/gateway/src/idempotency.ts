@@ -4,37 +4,58 @@
 // running, it gets a 409. Requests that fail validation never reach this (validation runs
 // first), so they are not stored; neither are 5xx answers, so that a retry runs again. That is
 // safe because the services below are idempotent by the same key.
-import { createHash } from 'node:crypto';
+//
+// Every record is sealed, whatever the route (idempotency-seal.ts says why and with which keys):
+// the cache, Redis above all, holds no response and no request in plain text. A record that is
+// there but cannot be opened (its key-encryption key is gone, or it was changed or moved) is
+// answered with a 409 `idempotency_response_unavailable` and the request is not run again: running
+// it twice could create a second merchant or move money twice, and answering another record's body
+// would hand out someone else's secret.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, rawBodyOf, type Cache } from '@paygrid/kernel';
 import type { Caller } from './authentication';
+import { idempotency_lock_ttl_ms, idempotency_record_ttl_ms, openResponse, requestFingerprint, sealResponse, type IdempotencyKeys, type RecordKeys } from './idempotency-seal';
 
+export { idempotency_lock_ttl_ms, idempotency_record_ttl_ms } from './idempotency-seal';
 export const idempotency_key_header = 'idempotency-key';
 export const idempotency_key_length_max = 255;
 export const idempotent_replayed_header = 'idempotent-replayed';
-export const idempotency_record_ttl_ms = 24 * 60 * 60 * 1000;
 /**
- * How long a key stays locked by a request in flight. Longer than the server's request timeout,
- * so a live request never loses its lock; a process that dies frees its keys after this.
+ * The layout of a record. Records of the first layout (before sealing: the body in plain text and
+ * an unkeyed fingerprint) are not read: a retry that meets one is told its response cannot be
+ * replayed, and nothing runs twice.
  */
-export const idempotency_lock_ttl_ms = 60_000;
+export const idempotency_record_format = 2;
 
 interface RunningRecord {
+  readonly format: typeof idempotency_record_format;
   readonly state: 'running';
+  /** The KEK whose derived keys made the fingerprint and will seal the response. */
+  readonly kek: string;
   readonly fingerprint: string;
 }
 
 interface DoneRecord {
+  readonly format: typeof idempotency_record_format;
   readonly state: 'done';
+  readonly kek: string;
   readonly fingerprint: string;
-  readonly status: number;
-  readonly body: string;
+  /** The status and body, sealed (idempotency-seal.ts), base64. */
+  readonly sealed: string;
 }
 
 type IdempotencyRecord = RunningRecord | DoneRecord;
 
+/** What the gateway needs to keep records: where, and the keys that seal them. */
+export interface IdempotencyStore {
+  readonly cache: Cache;
+  readonly keys: IdempotencyKeys;
+}
+
 interface Claim {
   readonly cache_key: string;
+  readonly keys: RecordKeys;
   readonly fingerprint: string;
 }
 
@@ -61,21 +82,53 @@ export function idempotencyOption(request: FastifyRequest): { idempotency_key?: 
   return key === undefined ? {} : { idempotency_key: key };
 }
 
-function cacheKey(caller: Caller, key: string): string {
+/** Where the record of a caller's key lives in the cache (before the cache's own prefix). */
+export function idempotencyCacheKey(caller: Caller, key: string): string {
   const scope = caller.kind === 'merchant' ? `${caller.tenant.merchant_id}:${caller.tenant.livemode ? 'live' : 'test'}` : `operator:${caller.actor.id}`;
   // Hashing keeps cache keys short and free of whatever characters the client chose.
   return `idempotency:${scope}:${createHash('sha256').update(key).digest('hex')}`;
 }
 
-function fingerprintOf(request: FastifyRequest): string {
-  return createHash('sha256')
-    .update(`${request.method} ${request.url}\n`)
-    .update(rawBodyOf(request) ?? '')
-    .digest('hex');
+function fingerprintOf(keys: RecordKeys, request: FastifyRequest): string {
+  return requestFingerprint(keys, request.method, request.url, rawBodyOf(request) ?? '');
 }
 
-function parseRecord(text: string): IdempotencyRecord {
-  return JSON.parse(text) as IdempotencyRecord;
+function sameFingerprint(left: string, right: string): boolean {
+  const left_bytes = Buffer.from(left, 'utf8');
+  const right_bytes = Buffer.from(right, 'utf8');
+  return left_bytes.length === right_bytes.length && timingSafeEqual(left_bytes, right_bytes);
+}
+
+const hex_sha256_pattern = /^[0-9a-f]{64}$/;
+
+/** The record, or undefined when it is not one this version wrote (an older layout, or bytes that are not a record). */
+function parseRecord(text: string): IdempotencyRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  if (record.format !== idempotency_record_format || typeof record.kek !== 'string' || typeof record.fingerprint !== 'string' || !hex_sha256_pattern.test(record.fingerprint)) {
+    return undefined;
+  }
+  if (record.state === 'running') return { format: idempotency_record_format, state: 'running', kek: record.kek, fingerprint: record.fingerprint };
+  if (record.state === 'done' && typeof record.sealed === 'string') {
+    return { format: idempotency_record_format, state: 'done', kek: record.kek, fingerprint: record.fingerprint, sealed: record.sealed };
+  }
+  return undefined;
+}
+
+/** Whether stored text is a request in flight, of any layout: an older version's lock is honoured like ours. */
+function looksRunning(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && (value as Record<string, unknown>).state === 'running';
+  } catch {
+    return false;
+  }
 }
 
 function mismatch(): ApiError {
@@ -87,44 +140,81 @@ function mismatch(): ApiError {
   );
 }
 
+function inUse(): ApiError {
+  return new ApiError('idempotency_error', 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry later', 'Idempotency-Key');
+}
+
+/** Why a stored record could not be replayed, for the operator's log. */
+type UnavailableReason = 'unreadable' | 'key_unavailable' | 'authentication_failed';
+
+function unavailable(request: FastifyRequest, cache_key: string, reason: UnavailableReason, kek_id: string | undefined): ApiError {
+  // The cache key names the caller and a hash of the client's key; the record itself is never logged.
+  request.log.warn({ idempotency_record: cache_key, reason, kek_id }, 'an idempotency record could not be replayed');
+  return new ApiError(
+    'idempotency_error',
+    'idempotency_response_unavailable',
+    'A request with this Idempotency-Key was processed, but its stored response can no longer be opened (its key was retired, or the record was altered), so it was not run again; look up what it did (a secret it returned must be rolled), and use a new key for a new request',
+    'Idempotency-Key',
+  );
+}
+
 /**
  * Claims the key for this request, or answers from the record: returns true when the reply has
  * been sent (a replay) and the route must not run.
  */
-export async function claimIdempotencyKey(cache: Cache, caller: Caller, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+export async function claimIdempotencyKey(store: IdempotencyStore, caller: Caller, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
   const key = idempotencyKeyOf(request);
   if (key === undefined) return false;
-  const cache_key = cacheKey(caller, key);
-  const fingerprint = fingerprintOf(request);
-  const running: RunningRecord = { state: 'running', fingerprint };
+  const cache_key = idempotencyCacheKey(caller, key);
+  const keys = store.keys.current();
+  const fingerprint = fingerprintOf(keys, request);
+  const running: RunningRecord = { format: idempotency_record_format, state: 'running', kek: keys.kek_id, fingerprint };
   // Two tries: a record can expire between the failed claim and the read.
   for (let attempt = 0; attempt < 2; attempt += 1) {
-    if (await cache.setIfAbsent(cache_key, JSON.stringify(running), idempotency_lock_ttl_ms)) {
-      claims.set(request, { cache_key, fingerprint });
+    if (await store.cache.setIfAbsent(cache_key, JSON.stringify(running), idempotency_lock_ttl_ms)) {
+      claims.set(request, { cache_key, keys, fingerprint });
       return false;
     }
-    const stored = await cache.get(cache_key);
+    const stored = await store.cache.get(cache_key);
     if (stored === undefined) continue;
     const record = parseRecord(stored);
-    if (record.fingerprint !== fingerprint) throw mismatch();
-    if (record.state === 'running') {
-      throw new ApiError('idempotency_error', 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry later', 'Idempotency-Key');
+    if (record === undefined) {
+      if (looksRunning(stored)) throw inUse();
+      throw unavailable(request, cache_key, 'unreadable', undefined);
     }
-    await reply.code(record.status).header(idempotent_replayed_header, 'true').type('application/json; charset=utf-8').send(record.body);
+    // The fingerprint is keyed by the KEK the record names, which may be an older one than ours.
+    const record_keys = record.kek === keys.kek_id ? keys : store.keys.find(record.kek);
+    if (record_keys === undefined) {
+      // Its lock runs out within a minute; a done record cannot be opened nor compared.
+      if (record.state === 'running') throw inUse();
+      throw unavailable(request, cache_key, 'key_unavailable', record.kek);
+    }
+    const record_fingerprint = record_keys === keys ? fingerprint : fingerprintOf(record_keys, request);
+    if (!sameFingerprint(record.fingerprint, record_fingerprint)) throw mismatch();
+    if (record.state === 'running') throw inUse();
+    const response = openResponse(record_keys, cache_key, record.fingerprint, record.sealed);
+    if (response === undefined) throw unavailable(request, cache_key, 'authentication_failed', record.kek);
+    await reply.code(response.status).header(idempotent_replayed_header, 'true').type('application/json; charset=utf-8').send(response.body);
     return true;
   }
-  throw new ApiError('idempotency_error', 'idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed; retry later', 'Idempotency-Key');
+  throw inUse();
 }
 
-/** Keeps the response for the claimed key (onSend), or frees the key after a 5xx. */
-export async function settleIdempotencyKey(cache: Cache, request: FastifyRequest, status: number, body: string): Promise<void> {
+/** Keeps the response for the claimed key, sealed (onSend), or frees the key after a 5xx. */
+export async function settleIdempotencyKey(store: IdempotencyStore, request: FastifyRequest, status: number, body: string): Promise<void> {
   const claim = claims.get(request);
   if (claim === undefined) return;
   claims.delete(request);
   if (status >= 500) {
-    await cache.delete(claim.cache_key);
+    await store.cache.delete(claim.cache_key);
     return;
   }
-  const record: DoneRecord = { state: 'done', fingerprint: claim.fingerprint, status, body };
-  await cache.set(claim.cache_key, JSON.stringify(record), idempotency_record_ttl_ms);
+  const record: DoneRecord = {
+    format: idempotency_record_format,
+    state: 'done',
+    kek: claim.keys.kek_id,
+    fingerprint: claim.fingerprint,
+    sealed: sealResponse(claim.keys, claim.cache_key, claim.fingerprint, { status, body }),
+  };
+  await store.cache.set(claim.cache_key, JSON.stringify(record), idempotency_record_ttl_ms);
 }

@@ -45,10 +45,13 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
   const v1 = app.withTypeProvider<TypeBoxTypeProvider>();
   const operator = { auth: 'operator' } as const;
   const secret = { auth: 'secret' } as const;
+  // Routes whose answer shows a secret once (authentication.ts, `returns_secret`).
+  const operator_returning_secret = { auth: 'operator', returns_secret: true } as const;
+  const secret_returning_secret = { auth: 'secret', returns_secret: true } as const;
 
   // Merchants, for operators.
 
-  v1.post('/merchants', { config: operator, schema: routeSchema('Merchants', 'Create a merchant', { body: CreateMerchantBody, response: MerchantCreated }) }, async (request) => {
+  v1.post('/merchants', { config: operator_returning_secret, schema: routeSchema('Merchants', 'Create a merchant', { body: CreateMerchantBody, response: MerchantCreated }) }, async (request) => {
     const created = await identity.createMerchant(request.body, callerOf(request).actor);
     return { ...created.merchant, secret_key: created.secret_key, publishable_key: created.publishable_key, signing_secret: created.signing_secret };
   });
@@ -69,7 +72,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
 
   v1.post(
     '/merchants/:id/api_keys',
-    { config: operator, schema: routeSchema('Merchants', "Create an API key for a merchant (live keys need verified KYC)", { params: IdParams, body: CreateApiKeyBody, response: ApiKeyWithSecret }) },
+    { config: operator_returning_secret, schema: routeSchema('Merchants', "Create an API key for a merchant (live keys need verified KYC)", { params: IdParams, body: CreateApiKeyBody, response: ApiKeyWithSecret }) },
     async (request) => {
       const created = await identity.createApiKey(request.params.id, request.body, callerOf(request).actor);
       return { ...created.api_key, secret: created.secret };
@@ -84,7 +87,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
 
   v1.post(
     '/merchants/:id/api_keys/:key/roll',
-    { config: operator, schema: routeSchema('Merchants', "Roll a merchant's API key", { params: MerchantKeyParams, body: Type.Optional(RollBody), response: ApiKeyWithSecret }) },
+    { config: operator_returning_secret, schema: routeSchema('Merchants', "Roll a merchant's API key", { params: MerchantKeyParams, body: Type.Optional(RollBody), response: ApiKeyWithSecret }) },
     async (request) => {
       const rolled = await identity.rollApiKey(request.params.id, request.params.key, request.body ?? {}, callerOf(request).actor);
       return { ...rolled.api_key, secret: rolled.secret };
@@ -100,7 +103,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
   v1.post(
     '/merchants/:id/signing_secret/roll',
     {
-      config: operator,
+      config: operator_returning_secret,
       schema: routeSchema('Merchants', "Roll a merchant's request-signing secret", {
         params: IdParams,
         body: Type.Optional(RollBody),
@@ -157,7 +160,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
     listOf('/v1/api_keys', await identity.listApiKeys(merchantOf(request).merchant.id, pageOf(request.query))),
   );
 
-  v1.post('/api_keys/:id/roll', { config: secret, schema: routeSchema('Account', 'Roll one of your API keys', { params: IdParams, body: Type.Optional(RollBody), response: ApiKeyWithSecret }) }, async (request) => {
+  v1.post('/api_keys/:id/roll', { config: secret_returning_secret, schema: routeSchema('Account', 'Roll one of your API keys', { params: IdParams, body: Type.Optional(RollBody), response: ApiKeyWithSecret }) }, async (request) => {
     const caller = merchantOf(request);
     const rolled = await identity.rollApiKey(caller.merchant.id, request.params.id, request.body ?? {}, caller.actor);
     return { ...rolled.api_key, secret: rolled.secret };

@@ -148,7 +148,8 @@ export function registerPaymentRoutes(app: FastifyInstance, options: PaymentRout
 
   v1.post(
     '/webhook_endpoints',
-    { config: secret, schema: routeSchema('Webhooks', 'Register a webhook endpoint; its signing secret is shown only here', { body: CreateWebhookEndpointBody, response: WebhookEndpointCreated }) },
+    // Its answer shows the endpoint's `whsec_` signing secret, once (authentication.ts, `returns_secret`).
+    { config: { auth: 'secret', returns_secret: true }, schema: routeSchema('Webhooks', 'Register a webhook endpoint; its signing secret is shown only here', { body: CreateWebhookEndpointBody, response: WebhookEndpointCreated }) },
     async (request) => {
       const created = await webhooks.createEndpoint(merchantOf(request).tenant, request.body);
       return { ...created.endpoint, secret: created.secret };

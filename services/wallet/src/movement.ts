@@ -184,14 +184,20 @@ export class Movements {
     }
     switch (role) {
       case 'grant':
-      case 'take_back':
-        if (result === 'exceeds_credits' && role === 'take_back') return { kind: 'refused', reason: 'wallet_limit_exceeded', result };
-        if (result.startsWith('exists')) {
-          // Another send (here or in another instance) moved the allowance on: look again.
-          assert(operation.source_wallet_id !== null);
-          this.#allowances.delete(operation.source_wallet_id);
+        if (result === 'exists') {
+          // The wallet was granted this version already (by another request, here or in another
+          // instance, maybe not committed yet, so not in what a lookup reads): take it as granted.
+          const limits = await this.limitsOf({ merchant_id: operation.merchant_id, livemode: operation.livemode }, operation.currency);
+          assert(operation.source_wallet_id !== null && limits.per_day_max !== null);
+          this.#allowances.set(operation.source_wallet_id, { version: limits.day_limit_version, amount: limits.per_day_max });
           return 'resend';
         }
+        if (result.startsWith('exists')) return this.#forgetAllowance(operation);
+        return { kind: 'broken', result };
+      case 'take_back':
+        if (result === 'exceeds_credits') return { kind: 'refused', reason: 'wallet_limit_exceeded', result };
+        // The allowance had moved on from the version this instance knew: look again.
+        if (result.startsWith('exists')) return this.#forgetAllowance(operation);
         return { kind: 'broken', result };
       case 'usage':
         if (result === 'exceeds_credits') return { kind: 'refused', reason: 'wallet_limit_exceeded', result };
@@ -203,6 +209,12 @@ export class Movements {
         if (result === 'exceeds_credits') return { kind: 'refused', reason: 'insufficient_funds', result };
         return { kind: 'broken', result };
     }
+  }
+
+  #forgetAllowance(operation: OperationRecord): 'resend' {
+    assert(operation.source_wallet_id !== null);
+    this.#allowances.delete(operation.source_wallet_id);
+    return 'resend';
   }
 
   /**

@@ -33,6 +33,8 @@ export const projection_batch_max = 512;
 export const projection_queue_max = 8_192;
 /** After a failed projection commit, how long until the next try (the rows are already acknowledged). */
 export const projection_retry_delay_ms = 200;
+/** How long a read waits for this instance's answered operations to be written, at most. */
+export const projection_settle_wait_ms_max = 5_000;
 /** An instance whose cursor has not moved for this long is taken for dead, and its answers are rebuilt from the ledger. */
 export const projection_cursor_lease_ms = 30_000;
 const timestamp_max = (1n << 63n) - 1n;
@@ -150,10 +152,20 @@ export class Projection {
     return written;
   }
 
-  /** Resolves once every operation queued before the call is written: reads call it to see their own writes. */
-  async settled(): Promise<void> {
+  /**
+   * Resolves once every operation queued before the call is written, so that reads see their own
+   * writes; or after `wait_ms_max`, when the database is failing and the queue cannot drain: a read
+   * then answers without the newest rows rather than hang (movements themselves are in the ledger).
+   */
+  async settled(wait_ms_max: number = projection_settle_wait_ms_max): Promise<void> {
+    const deadline_ms = Date.now() + wait_ms_max;
     while (this.#queue.length > 0 || this.#flushing !== undefined) {
-      await (this.#flushing ?? Promise.resolve());
+      const remaining_ms = deadline_ms - Date.now();
+      if (remaining_ms <= 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      const flushed = this.#flushing ?? Promise.resolve();
+      await (Number.isFinite(remaining_ms) ? Promise.race([flushed, new Promise((resolve) => (timer = setTimeout(resolve, remaining_ms)))]) : flushed);
+      clearTimeout(timer);
       if (this.#flushing === undefined && this.#queue.length > 0) this.#kick();
     }
   }
@@ -165,7 +177,7 @@ export class Projection {
 
   /** Writes what is queued, then gives the cursor up: a clean stop leaves nothing to rebuild. */
   async close(): Promise<void> {
-    await this.settled();
+    await this.settled(Number.POSITIVE_INFINITY);
     this.#closed = true;
     await deleteProjectionCursor(this.#database, this.#instance_id);
   }

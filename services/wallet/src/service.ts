@@ -423,7 +423,7 @@ export class WalletService implements WalletClient {
     this.#closed = true;
     clearTimeout(this.#timer);
     while (this.#background.size > 0) await Promise.all([...this.#background]);
-    await this.#projection.settled();
+    await this.#projection.settled(Number.POSITIVE_INFINITY);
     if (this.#started) await this.#projection.close();
   }
 

@@ -19,6 +19,9 @@
 // - clock and ids: injectable time, and prefixed random ids.
 // - validation: the request checks services share (amounts, currencies, text, idempotency keys,
 //   plausible ids), each refusing with the same invalid_request_error everywhere.
+// - saga: sagas declared as tables of steps (action, compensation, retries, timeout) and the
+//   runner that leases their runs from the service's database, fences holders, resumes after a
+//   crash and records every transition (saga/definition.ts, saga/runner.ts).
 // - card-number: the Luhn check, the shape of a card number and the table of card networks, for
 //   the vault, the card connectors and the gateway's guard against card numbers in ordinary requests.
 
@@ -116,6 +119,7 @@ export {
   type OutboxPublisher,
   type PublishedEvent,
 } from './outbox';
+export * from './saga/index';
 export {
   checkAmount,
   checkCurrency,

@@ -104,8 +104,8 @@ export function postHold(books: Books, attempt_id: string, amount: bigint, code:
   });
 }
 
-/** Voids a whole hold (authorization or refund). */
-export function voidHold(books: Books, attempt_id: string, code: number): TransferEvent {
+/** Voids a whole hold (authorization or refund); only the ledger (currency and mode) is needed. */
+export function voidHold(books: Pick<Books, 'currency' | 'livemode'>, attempt_id: string, code: number): TransferEvent {
   return emptyTransferEvent({
     id: voidTransferId(attempt_id),
     pending_id: holdTransferId(attempt_id),

@@ -1,12 +1,12 @@
 // What the parts of the payments service share: its ports and settings, the steps the crash test
 // may stop at, and the small helpers that build errors and read records.
 import type { Connector, PaymentMethodType } from '@paygrid/connectors';
-import { ApiError, isAssertionError, type Clock, type Database, type GroupCommitter, type Tenant } from '@paygrid/kernel';
+import { ApiError, isAssertionError, type Clock, type Database, type GroupCommitter, type Lease, type Tenant } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
 import type { WalletClient } from '@paygrid/wallet';
 import type { Books } from './chart';
 import type { FeeSchedule } from './fees';
-import type { IntentRecord } from './store';
+import type { AttemptRecord, IntentRecord } from './store';
 
 export type PaymentsLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
@@ -42,6 +42,8 @@ export type CrashStep = (typeof crash_steps)[number];
 export interface PaymentsSettings {
   readonly capture_window_ms: number;
   readonly connector_timeout_ms: number;
+  /** How long a ledger call of a saga step may take before the step is retried. */
+  readonly ledger_timeout_ms: number;
   readonly attempt_lease_ms: number;
   readonly action_poll_interval_ms: number;
   readonly retry_delay_ms: number;
@@ -52,7 +54,7 @@ export interface PaymentsSettings {
 
 export interface PaymentsContext {
   readonly database: Database;
-  /** The saga's own writes (record an attempt, record an answer, finish) share commits. */
+  /** The service's writes share commits: requests' records, the saga runner's, the relay's marks. */
   readonly commits: GroupCommitter;
   readonly ledger: LedgerClient;
   readonly connectors: Partial<Record<PaymentMethodType, Connector>>;
@@ -63,6 +65,18 @@ export interface PaymentsContext {
   readonly log: PaymentsLog;
   /** Fault injection: ends the process at the named step when the crash test asks for it. */
   readonly checkpoint: (step: CrashStep) => void;
+  /** The attempts' saga runs (saga.ts): started with each attempt, canceled with a stopped one. */
+  readonly runs: AttemptRuns;
+}
+
+export interface AttemptRuns {
+  /**
+   * Starts the run of an attempt recorded in the same transaction. The caller holds it and drives
+   * it once the transaction has committed; a bank transfer's run waits for its money instead.
+   */
+  start(transaction: Database, attempt: AttemptRecord): Promise<Lease>;
+  /** Ends an attempt's run (a waiting payment the merchant canceled), fencing out a poll in flight. */
+  cancel(transaction: Database, attempt_id: string, reason: string): Promise<boolean>;
 }
 
 export function missing(what: string, id: string, param: string): ApiError {

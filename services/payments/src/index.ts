@@ -12,6 +12,8 @@ export {
   crash_steps,
   expiry_batch_max,
   expiry_interval_ms_default,
+  intent_cache_entries_max,
+  ledger_timeout_ms_default,
   orderStatusOf,
   outbox_retention_ms_default,
   recovery_batch_max,
@@ -26,6 +28,7 @@ export {
   type RecoveryReport,
 } from './service';
 export { payments_migrations } from './migrations';
+export { finish_step_timeout_ms, payment_saga_name, payment_step_tries_max } from './saga';
 export { fee_schedule_default, feeFor, type FeeSchedule } from './fees';
 export { attempt_transitions, intent_transitions, order_transitions, refund_transitions, transition, type TransitionResult } from './transitions';
 export {

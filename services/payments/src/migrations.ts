@@ -1,4 +1,4 @@
-import type { Migration } from '@paygrid/kernel';
+import { sagaTables, type Migration } from '@paygrid/kernel';
 
 // The payments service's tables. Money itself is never stored here as a balance: it lives in the
 // ledger. These tables hold orders, payment intents, the attempts (one row per call to an outside
@@ -268,6 +268,28 @@ ALTER TABLE payment_attempts DROP CONSTRAINT payment_attempts_operation_check;
 ALTER TABLE payment_attempts ADD CONSTRAINT payment_attempts_operation_check ${restoration_operation_check};
 `;
 
+// Version 4: attempts run as sagas on the kernel's runner (saga.ts declares the saga). The lease, the
+// holder fence and the retry count move to saga_runs; an attempt keeps what it is (its call, its
+// answer, whether that is applied). Every unfinished attempt becomes a run at the saga's first step:
+// the step that calls the provider finds an answer already recorded on the attempt and carries it
+// on, and otherwise asks the provider, as recovery did. A bank transfer waiting for its money waits
+// with no time of its own, as before. payment_events_object goes too: it repeated the index of the
+// UNIQUE (object_id, object_version) constraint, and cost every event a second random page.
+const attempt_runs = `
+INSERT INTO saga_runs (id, saga, step, status, fence, tries, due_ms, holder, input, outputs, error, created_ms, updated_ms)
+SELECT id, 'payment_attempt', 'set_aside',
+  CASE WHEN next_attempt_ms IS NULL OR waiting THEN 'waiting' WHEN status = 'unknown' THEN 'retrying' ELSE 'running' END,
+  attempt, retry_count, next_attempt_ms, NULL, 'null', '{}', NULL, created * 1000, created * 1000
+FROM payment_attempts WHERE NOT applied ORDER BY sequence;
+INSERT INTO saga_transitions (run_id, saga, fence, from_step, to_step, from_status, to_status, reason, holder, created_ms)
+SELECT id, saga, fence, NULL, step, NULL, status, 'migrated', NULL, created_ms FROM saga_runs WHERE saga = 'payment_attempt';
+DROP INDEX payment_attempts_due;
+ALTER TABLE payment_attempts DROP COLUMN next_attempt_ms;
+ALTER TABLE payment_attempts DROP COLUMN retry_count;
+ALTER TABLE payment_attempts DROP COLUMN attempt;
+DROP INDEX payment_events_object;
+`;
+
 export const payments_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -286,5 +308,11 @@ export const payments_migrations: readonly Migration[] = [
     name: 'restorations of top-up reversals whose card refund failed',
     sqlite: restorations_sqlite,
     postgres: restorations_postgres,
+  },
+  {
+    version: 4,
+    name: 'attempts as saga runs',
+    sqlite: sagaTables().sqlite + attempt_runs,
+    postgres: sagaTables().postgres + attempt_runs,
   },
 ];

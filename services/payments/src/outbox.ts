@@ -2,7 +2,7 @@
 // writes.ts); the relay reads them in sequence order, hands each to the publisher, and marks it
 // published. Delivery is at least once: a crash between publish and mark publishes again, and
 // receivers de-duplicate by event id.
-import { publishPass, type Clock, type Database } from '@paygrid/kernel';
+import { publishPass, type Clock, type Database, type GroupCommitter } from '@paygrid/kernel';
 import { logFailure, tenantOf, type PaymentsLog } from './context';
 import { decodeJson, listUnpublishedEvents, markEventsPublished } from './store';
 import type { EventObject, EventPublisher, PaymentEvent } from './types';
@@ -21,7 +21,9 @@ export const relay_batch_max = 100;
  * each other, and the next pass starts there again; later events of the pass that went out go out
  * again then (at least once; receivers de-duplicate by event id).
  */
-export async function relayEvents(database: Database, publisher: EventPublisher, clock: Clock, log: PaymentsLog): Promise<number> {
+export async function relayEvents(database: Database, commits: GroupCommitter, publisher: EventPublisher, clock: Clock, log: PaymentsLog): Promise<number> {
+  // Read on the root handle, which shows only what is durable: an event read inside a shared
+  // commit could be one that commit then fails to make durable, and it would have gone out.
   const rows = await listUnpublishedEvents(database, relay_batch_max);
   const published = await publishPass(
     rows,
@@ -39,7 +41,10 @@ export async function relayEvents(database: Database, publisher: EventPublisher,
     },
     (row, error) => logFailure(log, 'publishing an event; the relay tries again', error, { event: row.id }),
   );
-  await markEventsPublished(database, rows.slice(0, published).map((row) => row.id), clock.now());
+  // The mark shares a commit with the requests' writes rather than costing one of its own: if that
+  // commit fails, the events go out again (at least once).
+  const marked = rows.slice(0, published).map((row) => row.id);
+  if (marked.length > 0) await commits.run((tx) => markEventsPublished(tx, marked, clock.now()));
   return published;
 }
 

@@ -1,29 +1,58 @@
-// The saga engine: moves one attempt (one call to an outside party) through its steps.
+// The payment saga, declared as data on the kernel's runner: one run per attempt (one call to a
+// party outside this service's commit), the same four steps for every operation.
 //
-//   2. call the provider, outside any transaction, with the attempt's id as idempotency reference
-//      (in recovery: ask the provider what became of the call, rather than guess);
-//   3. record the answer, fenced by the holder number, in one transaction with the intent's status;
-//   4. apply it to the ledger, each transfer's id derived from the attempt, so a repeat is `exists`;
-//   5. mark the attempt applied and write the final statuses and events, in one transaction.
+// | step       | action, outside any transaction                                  | checkpoint | compensation               |
+// |------------|------------------------------------------------------------------|------------|----------------------------|
+// | set_aside  | a card refund's hold on the merchant's balance (ledger)           | no         | void that hold             |
+// | call       | call the provider; a holder that took over asks it instead       | no         | (the provider's answer)    |
+// | move_money | the answer's ledger chain, each id derived from the attempt      | no         |                            |
+// | finish     | nothing outside: records the answer, statuses, events, follow-up | the end    |                            |
 //
-// Step 1 (record the attempt and commit) is the caller's: the service, when a request asks for a
-// confirmation, capture, cancellation or refund. Each step is idempotent, so recovery may run any
-// of them again after a crash; the holder number (`attempt`) keeps two holders from both recording.
-import type { Connector, PaymentMethodType } from '@paygrid/connectors';
-import { ApiError, assert, isAssertionError, type Database } from '@paygrid/kernel';
-import { TransferCode, type CreateTransferResult, type TransferEvent } from '@paygrid/ledger';
+// One durable commit per money movement. The attempt is recorded (intent) and committed before the
+// saga runs; from there the request waits for the ledger's commit and for one commit of this
+// service, the one that records the answer with everything it means. Nothing in between needs a
+// commit of its own: the provider keeps the answer (a holder that takes the attempt over after a
+// crash asks it: `status`, or the same call again under the same reference), and every ledger
+// transfer has an id derived from the attempt or intent, so sending the chain again after a crash
+// meets `exists`. The steps in between therefore carry their results in memory to `finish`.
+//
+// An answer that ends the forward path (a decline, a refund the provider refused) is a `fail`: its
+// record writes what it means, and the runner then compensates the done steps (a refund's hold is
+// released). An answer still to come is a `wait` (a customer at a 3-D Secure page, a bank transfer
+// not yet arrived) or a `retry` (no answer: unknown), each recorded with what it changes.
+import type { PaymentMethodType } from '@paygrid/connectors';
+import {
+  SagaRunner,
+  assert,
+  defineSaga,
+  defineStep,
+  doublingRetry,
+  fail,
+  isAssertionError,
+  next,
+  retry,
+  wait,
+  type Database,
+  type DriveOutcome,
+  type Lease,
+  type SagaDefinition,
+  type StepContext,
+  type StepOutcome,
+  type StepResult,
+} from '@paygrid/kernel';
+import { TransferCode, TransferFlags, type CreateTransferResult, type TransferEvent } from '@paygrid/ledger';
+import type { CurrencyCode } from '@paygrid/money';
+import { ProviderCalls } from './calls';
 import { accountEventsOf, authorizationHold, bankTransferReceipt, feeTransfer, postHold, refundHold, voidHold, type Books } from './chart';
-import { LedgerRefusal, booksOf, logFailure, messageOf, tenantOf, type CrashStep, type PaymentsContext } from './context';
+import { LedgerRefusal, booksOf, logFailure, type AttemptRuns, type CrashStep, type PaymentsContext } from './context';
 import { feeFor } from './fees';
-import { fromAuthorizationStatus, fromAuthorizeOutcome, fromSimpleOutcome, type CallOutcome } from './outcomes';
+import type { CallOutcome } from './outcomes';
 import {
   findAttemptById,
   findAttemptOfRefund,
   findIntentById,
   findRefundById,
-  insertAttempt,
   insertStatusChange,
-  postponeAttempt,
   updateAttempt,
   updateRefund,
   type AttemptRecord,
@@ -31,15 +60,67 @@ import {
   type RefundRecord,
 } from './store';
 import { attempt_transitions, refund_transitions, transition } from './transitions';
-import type { AttemptStatus, PaymentError } from './types';
-import { emit, newAttempt, recordAttemptStatus, writeIntent } from './writes';
+import { emit, newAttempt, recordAttemptStatus, recordNewAttempt, writeIntent } from './writes';
 import { refundToWire } from './wire';
 
-/** `first`: the holder that recorded the attempt makes the call. `recover`: a later holder asks. */
-export type Mode = 'first' | 'recover';
+export { topUpIdempotencyKey, topUpRestorationIdempotencyKey } from './calls';
 
-/** Steps one drive of a saga takes at most (call, record, apply, and a follow-up capture). */
-const drive_steps_max = 8;
+/** The saga's name in saga_runs: a run has its attempt's id. */
+export const payment_saga_name = 'payment_attempt';
+/**
+ * Tries of one step at most. At the longest delay between tries (10 minutes by default) this is
+ * about two years: a payment step is never given up on by itself, and every failed try is logged,
+ * so a person is warned long before.
+ */
+export const payment_step_tries_max = 100_000;
+/** `finish` calls no one; its action returns at once, and its writes run in the runner's commit. */
+export const finish_step_timeout_ms = 1_000;
+/** Attempts one drive goes through at most: an attempt and its follow-ups (authorize, capture, top-up). */
+const attempts_per_drive_max = 8;
+
+const card_like_methods: readonly PaymentMethodType[] = ['card', 'alipay', 'wechat_pay'];
+
+/** A drive's end: the context as it left it, and where its last run stands. */
+export interface DrivenAttempt {
+  readonly context: AttemptContext;
+  readonly status: DriveOutcome['status'] | 'unreachable';
+}
+
+/** The steps' shared state while a run is driven; the steps' records keep it current. */
+export interface AttemptContext {
+  attempt: AttemptRecord;
+  intent: IntentRecord;
+  /** A verified notification's answer, which settles the call without calling. */
+  readonly notified?: CallOutcome;
+  /** The call's answer, carried from `call` to `move_money` and `finish`. */
+  answer?: CallOutcome;
+  /** The refund, once this drive has ended it. */
+  refund?: RefundRecord;
+  /** An attempt the answer calls for next (a capture, a top-up, a card refund, a restoration). */
+  follow_up?: { readonly attempt: AttemptRecord; readonly lease: Lease };
+  /**
+   * The state before the commit the steps are heading for. A record starts from it: the runner runs
+   * a commit's writes again alone when a shared commit failed whole, and what the first run wrote
+   * into this context then never happened. A drive whose commit failed answers from it too.
+   */
+  base?: { readonly attempt: AttemptRecord; readonly intent: IntentRecord; readonly refund: RefundRecord | undefined };
+}
+
+/** Remembers the state the next commit starts from. */
+function keepBase(context: AttemptContext): void {
+  context.base = { attempt: context.attempt, intent: context.intent, refund: context.refund };
+}
+
+/** Puts the context back as it was before the commit being written (or that failed). */
+function fromBase(context: AttemptContext): void {
+  const base = context.base;
+  if (base === undefined) return;
+  context.attempt = base.attempt;
+  context.intent = base.intent;
+  if (base.refund === undefined) delete context.refund;
+  else context.refund = base.refund;
+  delete context.follow_up;
+}
 
 const checkpoints_after_call: Record<AttemptRecord['operation'], CrashStep> = {
   authorize: 'after_connector_call',
@@ -61,7 +142,7 @@ const checkpoints_after_record: Record<AttemptRecord['operation'], CrashStep | u
   top_up_restoration: 'after_restoration_result_recorded',
 };
 
-/** Where a follow-up attempt has been recorded by the step before it, and is not yet driven. */
+/** Where a follow-up attempt has been recorded by the one before it, and is not yet driven. */
 const checkpoints_after_follow_up: Record<AttemptRecord['operation'], CrashStep | undefined> = {
   authorize: undefined,
   capture: 'after_capture_recorded',
@@ -72,687 +153,41 @@ const checkpoints_after_follow_up: Record<AttemptRecord['operation'], CrashStep 
   top_up_restoration: 'after_restoration_recorded',
 };
 
-/**
- * The wallet's idempotency key for the top-up of an intent: an intent captures once, so it tops up
- * once, and every retry (and recovery after a crash) meets the same top-up.
- */
-export function topUpIdempotencyKey(intent_id: string): string {
-  return `${intent_id}:top_up`;
+/** What `set_aside` hands its compensation: enough to name the refund's hold and its ledger. */
+interface HoldReference {
+  readonly attempt_id: string;
+  readonly currency: CurrencyCode;
+  readonly livemode: boolean;
+}
+
+function isHoldReference(value: unknown): value is HoldReference {
+  if (typeof value !== 'object' || value === null) return false;
+  const fields = value as Record<string, unknown>;
+  return typeof fields.attempt_id === 'string' && typeof fields.currency === 'string' && typeof fields.livemode === 'boolean';
+}
+
+/** An answer already on the attempt (money that arrived, or a row from before attempts were runs). */
+function recordedAnswer(attempt: AttemptRecord): CallOutcome | undefined {
+  if (attempt.status === 'failed') return { kind: 'failed', code: attempt.error?.code ?? 'unknown', message: attempt.error?.message ?? '' };
+  if (attempt.status !== 'succeeded') return undefined;
+  if (attempt.operation === 'authorize') {
+    assert(attempt.provider_reference !== null || attempt.payment_method?.type === 'bank_transfer', 'a succeeded authorization names its provider payment');
+    return { kind: 'authorized', provider_reference: attempt.provider_reference ?? attempt.id, amount_captured: attempt.amount_captured };
+  }
+  return attempt.provider_reference === null ? { kind: 'succeeded' } : { kind: 'succeeded', provider_reference: attempt.provider_reference };
 }
 
 /**
- * The wallet's idempotency key for the restoration of a refund's reversal: a refund restores at
- * most once, so every retry (and recovery after a crash) meets the same restoration, and the
- * wallet is never credited twice.
+ * The call's answer, as the runner hands it to the steps after `call` (carried in memory, or read
+ * back from the run's row when a holder resumed there).
  */
-export function topUpRestorationIdempotencyKey(refund_id: string): string {
-  return `${refund_id}:top_up_restoration`;
+function answerOf(output: unknown): CallOutcome {
+  assert(typeof output === 'object' && output !== null && typeof (output as { kind?: unknown }).kind === 'string', 'the steps after call have its answer');
+  return output as CallOutcome;
 }
 
-function isAccepted(result: CreateTransferResult, also: readonly CreateTransferResult[] = []): boolean {
+function isAccepted(result: CreateTransferResult, also: readonly CreateTransferResult[]): boolean {
   return result === 'ok' || result === 'exists' || also.includes(result);
-}
-
-export class PaymentSaga {
-  readonly #context: PaymentsContext;
-
-  constructor(context: PaymentsContext) {
-    this.#context = context;
-  }
-
-  /**
-   * Moves one attempt as far as it can go: call (or ask) the provider, record the answer, apply
-   * it, and continue with a follow-up attempt (an automatic capture the provider did not take at
-   * authorization). Returns false when a step could not finish; the attempt is then scheduled for
-   * a retry with backoff.
-   */
-  async drive(attempt_id: string, fence: number, mode: Mode): Promise<boolean> {
-    let current_id = attempt_id;
-    let current_fence = fence;
-    let current_mode = mode;
-    for (let step = 0; step < drive_steps_max; step += 1) {
-      const attempt = await findAttemptById(this.#context.database, current_id);
-      assert(attempt !== undefined, 'an attempt being driven disappeared');
-      if (attempt.attempt !== current_fence || attempt.applied) return true;
-      try {
-        if (attempt.status === 'pending' || attempt.status === 'unknown') {
-          // A bank transfer waits for its money; a waiting attempt is only polled by recovery.
-          if (attempt.payment_method?.type === 'bank_transfer') return true;
-          if (attempt.waiting && current_mode === 'first') return true;
-          const intent = await findIntentById(this.#context.database, attempt.intent_id);
-          assert(intent !== undefined, 'an attempt names a missing intent');
-          if (attempt.operation === 'refund' && intent.payment_method_type !== 'wallet') {
-            // The merchant's money is set aside before the provider is asked to return it.
-            await this.#sendTransfer(booksOf(intent), refundHold(booksOf(intent), attempt.id, attempt.amount));
-            this.#context.checkpoint('after_refund_hold');
-          }
-          const outcome = await this.#call(attempt, intent, current_mode);
-          this.#context.checkpoint(checkpoints_after_call[attempt.operation]);
-          if (!(await this.record(attempt, current_fence, outcome))) return true;
-          const checkpoint = checkpoints_after_record[attempt.operation];
-          if (checkpoint !== undefined) this.#context.checkpoint(checkpoint);
-          if (outcome.kind === 'unknown') return false;
-          if (outcome.kind === 'waiting' || outcome.kind === 'still_waiting') return true;
-          continue;
-        }
-        const next = await this.#apply(attempt, current_fence);
-        if (next === undefined) return true;
-        const checkpoint = checkpoints_after_follow_up[next.operation];
-        if (checkpoint !== undefined) this.#context.checkpoint(checkpoint);
-        current_id = next.id;
-        current_fence = next.attempt;
-        current_mode = 'first';
-      } catch (error) {
-        if (isAssertionError(error)) throw error;
-        logFailure(this.#context.log, 'a payment step; recovery will retry it', error, { attempt: attempt.id, operation: attempt.operation });
-        await postponeAttempt(this.#context.database, attempt.id, current_fence, this.#context.clock.now() + this.#retryDelay(attempt.retry_count + 1));
-        return false;
-      }
-    }
-    this.#context.log('error', 'a payment saga took more steps than it ever should', { attempt: attempt_id });
-    return false;
-  }
-
-  /** Step 2: the outside call, or in recovery the question about a call whose answer is lost. */
-  async #call(attempt: AttemptRecord, intent: IntentRecord, mode: Mode): Promise<CallOutcome> {
-    try {
-      switch (attempt.operation) {
-        case 'authorize':
-          return await this.#callAuthorize(attempt, intent, mode);
-        case 'capture':
-          return await this.#callCapture(attempt, intent, mode);
-        case 'void':
-          return await this.#callVoid(attempt, intent, mode);
-        case 'refund':
-          return await this.#callRefund(attempt, intent);
-        case 'top_up':
-          return await this.#callTopUp(attempt, intent);
-        case 'top_up_reversal':
-          return await this.#callTopUpReversal(attempt, intent);
-        case 'top_up_restoration':
-          return await this.#callTopUpRestoration(attempt, intent);
-      }
-    } catch (error) {
-      // A connector answers with values; a throw is a broken connection or a bug in it, and either
-      // way nothing is known about what happened at the provider.
-      if (isAssertionError(error)) throw error;
-      logFailure(this.#context.log, 'a call to a payment provider', error, { attempt: attempt.id });
-      return { kind: 'unknown', reason: messageOf(error) };
-    }
-  }
-
-  #options(attempt: AttemptRecord): { idempotency_reference: string; timeout_ms: number } {
-    return { idempotency_reference: attempt.id, timeout_ms: this.#context.settings.connector_timeout_ms };
-  }
-
-  #connectorOf(type: PaymentMethodType | null): Connector | undefined {
-    if (type === null) return undefined;
-    const connector = this.#context.connectors[type];
-    if (connector === undefined) this.#context.log('error', 'a payment needs a connector this process does not have', { method: type });
-    return connector;
-  }
-
-  async #callAuthorize(attempt: AttemptRecord, intent: IntentRecord, mode: Mode): Promise<CallOutcome> {
-    const method = attempt.payment_method;
-    assert(method !== null && method.type !== 'bank_transfer', 'an authorization that is called has a payment method with a provider');
-    if (method.type === 'wallet') return this.#payFromWallet(attempt, intent, method.wallet);
-    const connector = this.#connectorOf(method.type);
-    if (connector === undefined) return { kind: 'unknown', reason: `no connector for ${method.type}` };
-    const authorize = async () =>
-      fromAuthorizeOutcome(
-        await connector.authorize(
-          {
-            merchant_id: intent.merchant_id,
-            livemode: intent.livemode,
-            amount: attempt.amount,
-            currency: intent.currency,
-            payment_method: method,
-            capture_method: intent.capture_method,
-            ...(attempt.return_url === null ? {} : { return_url: attempt.return_url }),
-            description: intent.description ?? `Payment ${intent.id}`,
-          },
-          this.#options(attempt),
-        ),
-        attempt.amount,
-      );
-    if (mode === 'first') return authorize();
-    // Recovery never calls authorize blindly: it asks first. A payment the provider never saw
-    // fails (nothing was charged); one it has is settled from its answer.
-    const status = await connector.status(attempt.id, { timeout_ms: this.#context.settings.connector_timeout_ms });
-    if (status.status === 'not_found' && attempt.waiting) {
-      // Some providers (Alipay) create the payment only when the customer opens their page: until
-      // then they know nothing of it. A customer who never does is given up on after a while.
-      const waited_ms = this.#context.clock.now() - attempt.created * 1_000;
-      if (waited_ms < this.#context.settings.action_unseen_ms_max) return { kind: 'still_waiting' };
-      return { kind: 'failed', code: 'payment_expired', message: 'The customer never reached the payment page' };
-    }
-    const settled = fromAuthorizationStatus(status);
-    if (settled !== undefined) return settled;
-    if (attempt.waiting) return { kind: 'still_waiting' };
-    // The provider has the payment waiting for the customer, and this process lost the answer
-    // that carried the next action: asking again with the same reference replays that answer.
-    return authorize();
-  }
-
-  async #payFromWallet(attempt: AttemptRecord, intent: IntentRecord, wallet_id: string): Promise<CallOutcome> {
-    // The wallet service is idempotent by key: the attempt's id. Asking again after a lost answer
-    // replays the first payment (or finishes it), so recovery asks this same question.
-    try {
-      const payment = await this.#context.wallet.pay(tenantOf(intent), wallet_id, {
-        amount: attempt.amount,
-        idempotency_key: attempt.id,
-        description: intent.description ?? `Payment ${intent.id}`,
-      });
-      if (payment.status === 'succeeded') return { kind: 'authorized', provider_reference: payment.id, amount_captured: attempt.amount };
-      if (payment.status === 'failed') return { kind: 'failed', code: payment.failure_code ?? 'payment_failed', message: `The wallet payment ${payment.id} failed` };
-      return { kind: 'unknown', reason: `wallet payment ${payment.id} is still pending` };
-    } catch (error) {
-      return this.#walletFailure(error);
-    }
-  }
-
-  /**
-   * Moves a top-up intent's captured money from the merchant's balance into the wallet. The key is
-   * derived from the intent, so asking again after a lost answer (or in recovery) replays the first
-   * top-up rather than making a second one.
-   */
-  async #callTopUp(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
-    const wallet_id = intent.top_up_wallet_id;
-    assert(wallet_id !== null, 'a top-up attempt belongs to a top-up intent');
-    try {
-      const top_up = await this.#context.wallet.topUpFromPayment(tenantOf(intent), wallet_id, {
-        amount: attempt.amount,
-        payment_intent: intent.id,
-        idempotency_key: topUpIdempotencyKey(intent.id),
-      });
-      if (top_up.status === 'succeeded') return { kind: 'succeeded', provider_reference: top_up.id };
-      if (top_up.status === 'failed') return { kind: 'failed', code: top_up.failure_code ?? 'top_up_failed', message: `The wallet top-up ${top_up.id} failed` };
-      return { kind: 'unknown', reason: `wallet top-up ${top_up.id} is still pending` };
-    } catch (error) {
-      return this.#walletFailure(error);
-    }
-  }
-
-  /**
-   * Takes a refund's amount back out of the topped-up wallet, before the card is refunded. The
-   * wallet refuses (`insufficient_funds`) when the customer has spent the money; then nothing moved.
-   */
-  async #callTopUpReversal(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
-    const top_up_id = intent.top_up_id;
-    assert(top_up_id !== null, 'a reversal follows a finished top-up');
-    try {
-      const reversal = await this.#context.wallet.reverseTopUp(tenantOf(intent), top_up_id, { amount: attempt.amount, idempotency_key: attempt.id });
-      if (reversal.status === 'succeeded') return { kind: 'succeeded', provider_reference: reversal.id };
-      if (reversal.status === 'failed') return { kind: 'failed', code: reversal.failure_code ?? 'top_up_reversal_failed', message: `The wallet reversal ${reversal.id} failed` };
-      return { kind: 'unknown', reason: `wallet reversal ${reversal.id} is still pending` };
-    } catch (error) {
-      return this.#walletFailure(error);
-    }
-  }
-
-  /**
-   * The compensation of a reversal whose card refund failed: the reversed money goes back from the
-   * merchant's balance into the wallet. The key is derived from the refund, so asking again after a
-   * lost answer (or in recovery) replays the first restoration rather than making a second one.
-   */
-  async #callTopUpRestoration(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
-    const refund_id = attempt.refund_id;
-    assert(refund_id !== null, 'a restoration belongs to a refund');
-    const reversal = await findAttemptOfRefund(this.#context.database, intent.id, refund_id, 'top_up_reversal');
-    assert(reversal?.status === 'succeeded' && reversal.provider_reference !== null, 'a restoration follows a succeeded reversal');
-    try {
-      const restoration = await this.#context.wallet.restoreTopUpReversal(tenantOf(intent), reversal.provider_reference, { idempotency_key: topUpRestorationIdempotencyKey(refund_id) });
-      if (restoration.status === 'succeeded') return { kind: 'succeeded', provider_reference: restoration.id };
-      if (restoration.status === 'failed') return { kind: 'failed', code: restoration.failure_code ?? 'top_up_restoration_failed', message: `The wallet restoration ${restoration.id} failed` };
-      return { kind: 'unknown', reason: `wallet restoration ${restoration.id} is still pending` };
-    } catch (error) {
-      return this.#walletFailure(error);
-    }
-  }
-
-  #walletFailure(error: unknown): CallOutcome {
-    if (!(error instanceof ApiError)) throw error;
-    // The wallet is down or busy: nothing is decided, and its own recovery finishes what it began.
-    if (error.type === 'service_unavailable_error' || error.type === 'rate_limit_error') return { kind: 'unknown', reason: error.message };
-    return { kind: 'failed', code: error.code, message: error.message };
-  }
-
-  async #callCapture(attempt: AttemptRecord, intent: IntentRecord, mode: Mode): Promise<CallOutcome> {
-    const connector = this.#connectorOf(intent.payment_method_type);
-    if (connector === undefined) return { kind: 'unknown', reason: `no connector for ${String(intent.payment_method_type)}` };
-    const reference = intent.provider_reference;
-    assert(reference !== null && intent.authorization_attempt_id !== null, 'a capture follows an authorization');
-    const capture = async () => fromSimpleOutcome(await connector.capture(reference, attempt.amount, this.#options(attempt)));
-    if (mode === 'first') return capture();
-    const status = await connector.status(intent.authorization_attempt_id, { timeout_ms: this.#context.settings.connector_timeout_ms });
-    switch (status.status) {
-      case 'captured':
-        if (status.amount_captured !== attempt.amount) {
-          this.#context.log('error', 'the provider captured another amount than asked; it needs a person', { attempt: attempt.id, asked: attempt.amount, captured: status.amount_captured });
-        }
-        return { kind: 'succeeded' };
-      case 'authorized':
-        // Not captured yet: the capture call is repeated with the same reference.
-        return capture();
-      case 'voided':
-      case 'declined':
-      case 'not_found':
-        return { kind: 'failed', code: 'authorization_unavailable', message: `The provider reports the authorization as ${status.status}` };
-      case 'requires_action':
-      case 'pending':
-        return { kind: 'unknown', reason: `the provider reports the authorization as ${status.status}` };
-    }
-  }
-
-  async #callVoid(attempt: AttemptRecord, intent: IntentRecord, mode: Mode): Promise<CallOutcome> {
-    const connector = this.#connectorOf(intent.payment_method_type);
-    if (connector === undefined) return { kind: 'unknown', reason: `no connector for ${String(intent.payment_method_type)}` };
-    const reference = attempt.provider_reference;
-    assert(reference !== null && intent.authorization_attempt_id !== null, 'a void names the provider payment it releases');
-    const release = async () => fromSimpleOutcome(await connector.void(reference, this.#options(attempt)));
-    if (mode === 'first') return release();
-    const status = await connector.status(intent.authorization_attempt_id, { timeout_ms: this.#context.settings.connector_timeout_ms });
-    switch (status.status) {
-      case 'voided':
-      case 'declined':
-      case 'not_found':
-        return { kind: 'succeeded' };
-      case 'captured':
-        this.#context.log('error', 'a payment being voided was captured at the provider; it needs a person', { attempt: attempt.id, payment_intent: intent.id });
-        return { kind: 'failed', code: 'already_captured', message: 'The provider captured the payment' };
-      case 'authorized':
-      case 'requires_action':
-      case 'pending':
-        return release();
-    }
-  }
-
-  async #callRefund(attempt: AttemptRecord, intent: IntentRecord): Promise<CallOutcome> {
-    const reference = intent.provider_reference;
-    assert(reference !== null, 'a refunded payment has a provider reference');
-    if (intent.payment_method_type === 'wallet') {
-      try {
-        const refund = await this.#context.wallet.refundPayment(tenantOf(intent), reference, { amount: attempt.amount, idempotency_key: attempt.id });
-        if (refund.status === 'succeeded') return { kind: 'succeeded' };
-        if (refund.status === 'failed') return { kind: 'failed', code: refund.failure_code ?? 'refund_failed', message: `The wallet refund ${refund.id} failed` };
-        return { kind: 'unknown', reason: `wallet refund ${refund.id} is still pending` };
-      } catch (error) {
-        return this.#walletFailure(error);
-      }
-    }
-    const connector = this.#connectorOf(intent.payment_method_type);
-    if (connector === undefined) return { kind: 'unknown', reason: `no connector for ${String(intent.payment_method_type)}` };
-    // The provider has no status for refunds; a refund repeated with the same reference is
-    // answered with the first outcome, so recovery asks by sending it again.
-    return fromSimpleOutcome(await connector.refund(reference, attempt.amount, this.#options(attempt)));
-  }
-
-  /** Step 3: records the answer, fenced by the holder. Returns whether it was recorded. */
-  async record(attempt: AttemptRecord, fence: number, outcome: CallOutcome): Promise<boolean> {
-    return this.#context.commits.run(async (tx) => {
-      const intent = await findIntentById(tx, attempt.intent_id, true);
-      assert(intent !== undefined, 'an attempt names a missing intent');
-      const current = await findAttemptById(tx, attempt.id);
-      assert(current !== undefined, 'an attempt being recorded disappeared');
-      if (current.attempt !== fence) return false;
-      if (current.status !== 'pending' && current.status !== 'unknown') {
-        if (outcome.kind === 'authorized') {
-          this.#context.log('error', 'the provider took a payment for an attempt already settled; it needs a person', { attempt: attempt.id, status: current.status });
-        }
-        return false;
-      }
-      const now_ms = this.#context.clock.now();
-      const settle = (status: AttemptStatus, fields: Partial<AttemptRecord>): AttemptRecord => ({
-        ...current,
-        status,
-        waiting: false,
-        error: null,
-        applied: false,
-        retry_count: 0,
-        next_attempt_ms: now_ms + this.#context.settings.attempt_lease_ms,
-        ...fields,
-      });
-      let next: AttemptRecord;
-      switch (outcome.kind) {
-        case 'unknown':
-          // A payment waiting for its customer stays waiting when a poll gets no answer.
-          next = current.waiting
-            ? { ...current, retry_count: current.retry_count + 1, next_attempt_ms: now_ms + this.#pollDelay(current.retry_count + 1) }
-            : { ...current, status: 'unknown', retry_count: current.retry_count + 1, next_attempt_ms: now_ms + this.#retryDelay(current.retry_count + 1) };
-          break;
-        case 'still_waiting':
-          next = { ...current, retry_count: current.retry_count + 1, next_attempt_ms: now_ms + this.#pollDelay(current.retry_count + 1) };
-          break;
-        case 'waiting':
-          assert(current.operation === 'authorize', 'only an authorization waits for the customer');
-          next = { ...current, status: 'pending', waiting: true, provider_reference: outcome.provider_reference, retry_count: 0, next_attempt_ms: now_ms + this.#context.settings.action_poll_interval_ms };
-          break;
-        case 'authorized':
-          assert(current.operation === 'authorize', 'only an authorization is authorized');
-          next = settle('succeeded', { provider_reference: outcome.provider_reference, amount_captured: outcome.amount_captured });
-          break;
-        case 'succeeded':
-          assert(current.operation !== 'authorize', 'an authorization answers authorized, not succeeded');
-          next = settle('succeeded', outcome.provider_reference === undefined ? {} : { provider_reference: outcome.provider_reference });
-          break;
-        case 'failed': {
-          const error: PaymentError = { code: outcome.code, message: outcome.message };
-          // A failed authorization or capture has nothing to undo in the ledger; a failed void or
-          // refund still has its hold to release.
-          const done = current.operation === 'authorize' || current.operation === 'capture';
-          next = settle('failed', { error, applied: done, next_attempt_ms: done ? null : now_ms + this.#context.settings.attempt_lease_ms });
-          break;
-        }
-      }
-      if (!(await updateAttempt(tx, next, fence))) return false;
-      if (next.status !== current.status) {
-        assert(transition(attempt_transitions, current.status, next.status) === 'ok', `attempt ${current.status} → ${next.status}`);
-        await recordAttemptStatus(tx, current, current.status, next.status, outcome.kind, now_ms);
-      }
-      await this.#recordIntentEffects(tx, intent, next, outcome, now_ms);
-      return true;
-    });
-  }
-
-  /** What an answer changes on the intent, in the same transaction as the answer. */
-  async #recordIntentEffects(tx: Database, intent: IntentRecord, attempt: AttemptRecord, outcome: CallOutcome, now_ms: number): Promise<void> {
-    if (attempt.operation === 'authorize') {
-      // Only the intent's current authorization may move it (an older one was canceled or failed).
-      if (intent.authorization_attempt_id !== attempt.id || (intent.status !== 'processing' && intent.status !== 'requires_action')) return;
-      switch (outcome.kind) {
-        case 'waiting':
-          await writeIntent(this.#context, 
-            tx,
-            intent,
-            {
-              ...(outcome.intent_status === intent.status ? { event: undefined } : { status: outcome.intent_status }),
-              reason: 'provider_waiting',
-              fields: { next_action: outcome.next_action, provider_reference: outcome.provider_reference },
-            },
-            now_ms,
-          );
-          return;
-        case 'authorized':
-          await writeIntent(this.#context, 
-            tx,
-            intent,
-            {
-              ...(intent.status === 'processing' ? {} : { status: 'processing' }),
-              reason: 'authorized',
-              fields: { next_action: null, provider_reference: outcome.provider_reference },
-            },
-            now_ms,
-          );
-          return;
-        case 'failed':
-          await writeIntent(this.#context, 
-            tx,
-            intent,
-            {
-              status: 'requires_payment_method',
-              reason: `declined:${outcome.code}`,
-              fields: { next_action: null, last_payment_error: { code: outcome.code, message: outcome.message } },
-            },
-            now_ms,
-          );
-          return;
-        default:
-          return;
-      }
-    }
-    if (attempt.operation === 'capture' && outcome.kind === 'failed' && intent.status === 'processing') {
-      // The authorization stands: the merchant may capture again, or cancel; expiry voids it.
-      await writeIntent(this.#context, 
-        tx,
-        intent,
-        {
-          status: 'requires_capture',
-          reason: `capture_failed:${outcome.code}`,
-          event: 'payment_intent.payment_failed',
-          fields: { last_payment_error: { code: outcome.code, message: outcome.message } },
-        },
-        now_ms,
-      );
-    }
-  }
-
-  /**
-   * Steps 4 and 5: the ledger transfers an answer calls for, then the final statuses and events.
-   * Returns a follow-up attempt to drive, if the answer calls for one.
-   */
-  async #apply(attempt: AttemptRecord, fence: number): Promise<AttemptRecord | undefined> {
-    const intent = await findIntentById(this.#context.database, attempt.intent_id);
-    assert(intent !== undefined, 'an attempt names a missing intent');
-    const books = booksOf(intent);
-    switch (attempt.operation) {
-      case 'authorize': {
-        assert(attempt.status === 'succeeded', 'only a succeeded authorization is left to apply');
-        const method = attempt.payment_method?.type;
-        const captured = attempt.amount_captured;
-        if (method === 'bank_transfer') {
-          assert(captured !== null, 'a bank transfer arrives with its amount');
-          await this.#sendTransfer(books, bankTransferReceipt(books, attempt.id, captured));
-        } else if (method !== 'wallet') {
-          await this.#sendTransfer(books, authorizationHold(books, attempt.id, attempt.amount));
-          this.#context.checkpoint('after_ledger_hold');
-          if (captured !== null) {
-            await this.#sendTransfer(books, postHold(books, attempt.id, captured, TransferCode.payment_authorization));
-            this.#context.checkpoint('after_ledger_post');
-          }
-        }
-        if (captured !== null) await this.#takeFee(books, intent, captured);
-        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          if (captured !== null) {
-            const succeeded = await writeIntent(this.#context, 
-              tx,
-              locked,
-              { status: 'succeeded', reason: 'captured', fields: { amount_received: captured, amount_capturable: 0n, capture_before_ms: null, next_action: null } },
-              now_ms,
-            );
-            return this.#recordTopUp(tx, succeeded, captured, now_ms);
-          }
-          if (locked.capture_method === 'manual') {
-            await writeIntent(this.#context, 
-              tx,
-              locked,
-              { status: 'requires_capture', reason: 'authorized', fields: { amount_capturable: locked.amount, capture_before_ms: now_ms + this.#context.settings.capture_window_ms, next_action: null } },
-              now_ms,
-            );
-            return undefined;
-          }
-          // Automatic capture that the provider did not take at once: capture it now.
-          const capture = newAttempt(this.#context, locked, 'capture', locked.amount, now_ms, { provider_reference: locked.provider_reference });
-          await insertAttempt(tx, capture);
-          await recordAttemptStatus(tx, capture, null, 'pending', 'created', now_ms);
-          return capture;
-        });
-      }
-      case 'capture': {
-        assert(attempt.status === 'succeeded' && intent.authorization_attempt_id !== null, 'only a succeeded capture is left to apply');
-        await this.#sendTransfer(books, postHold(books, intent.authorization_attempt_id, attempt.amount, TransferCode.payment_authorization));
-        this.#context.checkpoint('after_capture_posted');
-        await this.#takeFee(books, intent, attempt.amount);
-        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          const succeeded = await writeIntent(this.#context, 
-            tx,
-            locked,
-            { status: 'succeeded', reason: 'captured', fields: { amount_received: attempt.amount, amount_capturable: 0n, capture_before_ms: null } },
-            now_ms,
-          );
-          return this.#recordTopUp(tx, succeeded, attempt.amount, now_ms);
-        });
-      }
-      case 'void': {
-        if (attempt.status === 'failed') this.#context.log('warn', 'the provider refused a void; the ledger hold is released all the same', { attempt: attempt.id, error: attempt.error });
-        const authorization = intent.authorization_attempt_id === null ? undefined : await findAttemptById(this.#context.database, intent.authorization_attempt_id);
-        const method = authorization?.payment_method?.type;
-        // Only an authorization that succeeded at a card-like provider has a hold in the ledger.
-        if (authorization?.status === 'succeeded' && method !== 'wallet' && method !== 'bank_transfer') {
-          await this.#sendTransfer(books, voidHold(books, authorization.id, TransferCode.payment_authorization), ['pending_transfer_already_voided']);
-        }
-        return this.#finish(attempt, fence, () => Promise.resolve(undefined));
-      }
-      case 'refund': {
-        const succeeded = attempt.status === 'succeeded';
-        if (intent.payment_method_type !== 'wallet') {
-          await this.#sendTransfer(
-            books,
-            succeeded ? postHold(books, attempt.id, attempt.amount, TransferCode.payment_refund) : voidHold(books, attempt.id, TransferCode.payment_refund),
-          );
-        }
-        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          assert(attempt.refund_id !== null, 'a refund attempt names its refund');
-          const reversal = succeeded ? undefined : await findAttemptOfRefund(tx, locked.id, attempt.refund_id, 'top_up_reversal');
-          if (reversal?.status === 'succeeded') {
-            // The wallet gave the money to the merchant's balance for this refund, and the card
-            // refused it: the compensation puts it back into the wallet, as its own attempt,
-            // recorded here so that a crash leaves it to recovery. The refund stays pending until
-            // the wallet is whole again, so that no other refund counts the same money meanwhile.
-            const restoration = newAttempt(this.#context, locked, 'top_up_restoration', attempt.amount, now_ms, { provider_reference: null, refund_id: attempt.refund_id });
-            await insertAttempt(tx, restoration);
-            await recordAttemptStatus(tx, restoration, null, 'pending', `card_refund_failed:${attempt.error?.code ?? 'unknown'}`, now_ms);
-            return restoration;
-          }
-          await this.#finishRefund(tx, locked, attempt.refund_id, succeeded ? null : (attempt.error?.code ?? 'unknown'), now_ms);
-          return undefined;
-        });
-      }
-      case 'top_up': {
-        if (attempt.status === 'failed') {
-          // The merchant's balance holds the customer's captured money and the wallet does not have
-          // it: only a bug or a broken chart gets here, so a person must look.
-          this.#context.log('error', 'a captured top-up payment could not be moved into its wallet; it needs a person', { attempt: attempt.id, payment_intent: intent.id, error: attempt.error });
-        }
-        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          if (attempt.status === 'succeeded') {
-            await writeIntent(this.#context, tx, locked, { reason: 'topped_up', fields: { top_up_id: attempt.provider_reference } }, now_ms);
-          }
-          return undefined;
-        });
-      }
-      case 'top_up_restoration': {
-        if (attempt.status === 'failed') {
-          // The wallet refused to take back money it gave the merchant a moment ago: only a bug or
-          // a broken chart gets here. The money sits in the merchant's balance; a person must look.
-          this.#context.log('error', 'a failed card refund could not be undone in its wallet; it needs a person', { attempt: attempt.id, payment_intent: intent.id, error: attempt.error });
-        }
-        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          assert(attempt.refund_id !== null, 'a restoration attempt names its refund');
-          // The refund failed for the reason the card gave, whatever became of the restoration.
-          const card_refund = await findAttemptOfRefund(tx, locked.id, attempt.refund_id, 'refund');
-          assert(card_refund?.status === 'failed', 'a restoration follows a failed card refund');
-          await this.#finishRefund(tx, locked, attempt.refund_id, card_refund.error?.code ?? 'unknown', now_ms);
-          return undefined;
-        });
-      }
-      case 'top_up_reversal': {
-        return this.#finish(attempt, fence, async (tx, locked, now_ms) => {
-          assert(attempt.refund_id !== null, 'a reversal attempt names its refund');
-          if (attempt.status === 'failed') {
-            // The wallet refused (the customer spent the money): nothing moved, and the refund fails.
-            await this.#finishRefund(tx, locked, attempt.refund_id, attempt.error?.code ?? 'unknown', now_ms);
-            return undefined;
-          }
-          // The money is back in the merchant's balance: now the card is refunded.
-          const refund = newAttempt(this.#context, locked, 'refund', attempt.amount, now_ms, {
-            provider_reference: locked.provider_reference,
-            ...(attempt.refund_id === null ? {} : { refund_id: attempt.refund_id }),
-          });
-          await insertAttempt(tx, refund);
-          await recordAttemptStatus(tx, refund, null, 'pending', 'created', now_ms);
-          return refund;
-        });
-      }
-    }
-  }
-
-  /**
-   * A captured top-up intent's next step: the attempt that moves the money into its wallet, in the
-   * transaction that records the capture, so that a crash after it leaves the top-up to recovery.
-   */
-  async #recordTopUp(tx: Database, intent: IntentRecord, captured: bigint, now_ms: number): Promise<AttemptRecord | undefined> {
-    if (intent.top_up_wallet_id === null) return undefined;
-    const top_up = newAttempt(this.#context, intent, 'top_up', captured, now_ms, { provider_reference: null });
-    await insertAttempt(tx, top_up);
-    await recordAttemptStatus(tx, top_up, null, 'pending', 'created', now_ms);
-    return top_up;
-  }
-
-  /**
-   * Ends a refund with its events: succeeded when `failure_reason` is null, failed for that reason
-   * otherwise (the card's, or a refused reversal's).
-   */
-  async #finishRefund(tx: Database, intent: IntentRecord, refund_id: string, failure_reason: string | null, now_ms: number): Promise<void> {
-    const refund = await findRefundById(tx, refund_id, true);
-    assert(refund !== undefined && refund.status === 'pending', 'a refund being finished is pending');
-    const succeeded = failure_reason === null;
-    const status = succeeded ? 'succeeded' : 'failed';
-    assert(transition(refund_transitions, refund.status, status) === 'ok');
-    const finished: RefundRecord = { ...refund, status, failure_reason, version: refund.version + 1 };
-    await updateRefund(tx, finished);
-    await insertStatusChange(tx, { object_type: 'refund', object_id: refund.id, from_status: 'pending', to_status: status, reason: succeeded ? 'provider_succeeded' : `provider_failed:${finished.failure_reason ?? ''}`, created_ms: now_ms });
-    await emit(tx, finished, succeeded ? 'refund.succeeded' : 'refund.failed', refundToWire(finished), finished.version, now_ms);
-    if (succeeded) await writeIntent(this.#context, tx, intent, { reason: `refunded:${refund.id}`, fields: { amount_refunded: intent.amount_refunded + refund.amount } }, now_ms);
-  }
-
-  /** The platform's fee on a captured amount, once per intent. */
-  async #takeFee(books: Books, intent: IntentRecord, captured: bigint): Promise<void> {
-    const fee = feeFor(captured, this.#context.fees);
-    if (fee > 0n) await this.#sendTransfer(books, feeTransfer(books, intent.id, fee));
-  }
-
-  /** Step 5: under the intent's lock, marks the attempt applied and makes the final changes. */
-  async #finish(
-    attempt: AttemptRecord,
-    fence: number,
-    work: (tx: Database, intent: IntentRecord, now_ms: number) => Promise<AttemptRecord | undefined>,
-  ): Promise<AttemptRecord | undefined> {
-    return this.#context.commits.run(async (tx) => {
-      const intent = await findIntentById(tx, attempt.intent_id, true);
-      assert(intent !== undefined, 'an attempt names a missing intent');
-      const current = await findAttemptById(tx, attempt.id);
-      assert(current !== undefined, 'an attempt being applied disappeared');
-      if (current.attempt !== fence || current.applied) return undefined;
-      const now_ms = this.#context.clock.now();
-      if (!(await updateAttempt(tx, { ...current, applied: true, retry_count: 0, next_attempt_ms: null }, fence))) return undefined;
-      return work(tx, intent, now_ms);
-    });
-  }
-
-  /** Sends one transfer, creating the payment accounts on first use. Throws when it is refused. */
-  async #sendTransfer(books: Books, event: TransferEvent, also_accepted: readonly CreateTransferResult[] = []): Promise<void> {
-    let result = await this.#createTransfer(event);
-    if (result === 'debit_account_not_found' || result === 'credit_account_not_found') {
-      // Creating an account that exists with the same fields answers `exists`.
-      const answers = await this.#context.ledger.createAccounts(accountEventsOf(books));
-      for (const answer of answers) {
-        if (answer.result !== 'ok' && answer.result !== 'exists') this.#context.log('error', 'the ledger refused an account payments need', { account: answer.id.toString(), result: answer.result });
-      }
-      result = await this.#createTransfer(event);
-    }
-    if (!isAccepted(result, also_accepted)) {
-      this.#context.log('error', 'the ledger refused a payment transfer', { transfer: event.id.toString(), code: event.code, result });
-      throw new LedgerRefusal(`The ledger refused transfer ${event.id} (${result})`);
-    }
-  }
-
-  async #createTransfer(event: TransferEvent): Promise<CreateTransferResult> {
-    const answers = await this.#context.ledger.createTransfers([event]);
-    const answer = answers[0];
-    assert(answers.length === 1 && answer?.index === 0, 'the ledger answers each event once');
-    return answer.result;
-  }
-
-  /** The wait before retry number `count` (from 1): doubling from retry_delay_ms up to the maximum. */
-  /** The wait before poll number `count` of a payment waiting for its customer: doubling, up to the maximum. */
-  #pollDelay(count: number): number {
-    return doubling(this.#context.settings.action_poll_interval_ms, count, this.#context.settings.retry_delay_max_ms);
-  }
-
-  /** The wait before retry number `count` (from 1) of a step that could not finish. */
-  #retryDelay(count: number): number {
-    return doubling(this.#context.settings.retry_delay_ms, count, this.#context.settings.retry_delay_max_ms);
-  }
 }
 
 /** `first_ms`, doubled for each count after the first, and never more than `max_ms`. */
@@ -760,4 +195,608 @@ function doubling(first_ms: number, count: number, max_ms: number): number {
   let delay = first_ms;
   for (let step = 1; step < count && delay < max_ms; step += 1) delay *= 2;
   return Math.min(delay, max_ms);
+}
+
+export class PaymentSaga {
+  readonly #context: PaymentsContext;
+  readonly #calls: ProviderCalls;
+  readonly #runner: SagaRunner<null, AttemptContext>;
+
+  constructor(context: PaymentsContext) {
+    this.#context = context;
+    this.#calls = new ProviderCalls(context);
+    this.#runner = new SagaRunner({
+      saga: this.#declare(),
+      database: context.database,
+      commits: context.commits,
+      clock: context.clock,
+      lease_ms: context.settings.attempt_lease_ms,
+      log: context.log,
+    });
+  }
+
+  /** Starting and ending attempts' runs, for the service's own transactions. */
+  get runs(): AttemptRuns {
+    return {
+      start: (transaction, attempt) =>
+        // A bank transfer waits for its money with no timer: only its arrival moves it.
+        attempt.payment_method?.type === 'bank_transfer' && attempt.waiting
+          ? this.#runner.start(transaction, { id: attempt.id, input: null, status: 'waiting', due_ms: null })
+          : this.#runner.start(transaction, { id: attempt.id, input: null }),
+      cancel: (transaction, attempt_id, reason) => this.#runner.cancel(transaction, attempt_id, reason),
+    };
+  }
+
+  /** The saga, as a table of steps. */
+  #declare(): SagaDefinition<null, AttemptContext> {
+    const settings = this.#context.settings;
+    const patient = doublingRetry({ first_delay_ms: settings.retry_delay_ms, delay_max_ms: settings.retry_delay_max_ms, tries_max: payment_step_tries_max });
+    return defineSaga<null, AttemptContext>({
+      name: payment_saga_name,
+      steps: [
+        defineStep<null, AttemptContext, null>({
+          name: 'set_aside',
+          checkpoint: false,
+          retry: patient,
+          timeout_ms: settings.ledger_timeout_ms,
+          action: ({ context }) => this.#setAside(context),
+          compensation: (input) => this.#releaseSetAside(input),
+        }),
+        defineStep<null, AttemptContext, CallOutcome>({
+          name: 'call',
+          checkpoint: false,
+          retry: patient,
+          // Recovery may ask the provider first and then call it again.
+          timeout_ms: 2 * settings.connector_timeout_ms,
+          action: (step) => this.#call(step),
+          record: (transaction, outcome, { context, now_ms }) => this.#recordCall(transaction, outcome, context, now_ms),
+        }),
+        defineStep<null, AttemptContext, null>({
+          name: 'move_money',
+          checkpoint: false,
+          retry: patient,
+          timeout_ms: settings.ledger_timeout_ms,
+          action: async ({ context, outputs }) => {
+            context.answer = answerOf(outputs.call);
+            await this.#moveMoney(context);
+            return next(null);
+          },
+        }),
+        defineStep<null, AttemptContext, null>({
+          name: 'finish',
+          retry: patient,
+          timeout_ms: finish_step_timeout_ms,
+          action: ({ context, outputs }) => {
+            context.answer = answerOf(outputs.call);
+            keepBase(context);
+            return Promise.resolve(next(null));
+          },
+          record: async (transaction, outcome, { context, now_ms }) => {
+            fromBase(context);
+            if (outcome.kind === 'next') await this.#recordAnswer(transaction, context, now_ms);
+          },
+        }),
+      ],
+      load: async (run_id, _input, database) => {
+        const attempt = await findAttemptById(database, run_id);
+        if (attempt === undefined) return undefined;
+        const intent = await findIntentById(database, attempt.intent_id);
+        assert(intent !== undefined, 'an attempt names a missing intent');
+        return { attempt, intent };
+      },
+    });
+  }
+
+  /**
+   * Drives an attempt's run, then the follow-ups its answer records, as far as each can go. Returns
+   * the context as the last drive left it (its intent is the one the last record wrote) and where
+   * the last run stands. A failure to reach the database is logged and left to the lease
+   * (`unreachable`): recovery takes the run over when the lease ends.
+   */
+  async drive(lease: Lease, context: AttemptContext): Promise<DrivenAttempt> {
+    keepBase(context);
+    let current = context;
+    let current_lease = lease;
+    for (let round = 0; round < attempts_per_drive_max; round += 1) {
+      let outcome: DriveOutcome;
+      try {
+        outcome = await this.#runner.drive(current_lease, current);
+      } catch (error) {
+        if (isAssertionError(error)) throw error;
+        logFailure(this.#context.log, 'a payment step; recovery will take it over when its lease ends', error, { attempt: current.attempt.id, operation: current.attempt.operation });
+        // Nothing of the failed commit happened: answer what was there before it.
+        fromBase(current);
+        return { context: current, status: 'unreachable' };
+      }
+      const finished = outcome.status === 'succeeded' || outcome.status === 'failed' || outcome.status === 'compensated';
+      const recorded = checkpoints_after_record[current.attempt.operation];
+      if (finished && recorded !== undefined) this.#context.checkpoint(recorded);
+      const follow_up = current.follow_up;
+      if (follow_up === undefined) return { context: current, status: outcome.status };
+      const checkpoint = checkpoints_after_follow_up[follow_up.attempt.operation];
+      if (checkpoint !== undefined) this.#context.checkpoint(checkpoint);
+      current = { attempt: follow_up.attempt, intent: current.intent, ...(current.refund === undefined ? {} : { refund: current.refund }) };
+      keepBase(current);
+      current_lease = follow_up.lease;
+    }
+    this.#context.log('error', 'a payment saga went through more attempts in one drive than it ever should', { attempt: context.attempt.id });
+    return { context: current, status: 'running' };
+  }
+
+  /** Leases up to `limit` attempts whose lease, retry or poll time has come. */
+  async leaseDue(limit: number): Promise<Lease[]> {
+    return this.#runner.leaseDue(limit);
+  }
+
+  /** Drives a leased run whose state this process does not hold (recovery): it is read first. */
+  async resume(lease: Lease): Promise<DrivenAttempt | undefined> {
+    const attempt = await findAttemptById(this.#context.database, lease.run.id);
+    if (attempt === undefined) {
+      // The runner cancels a run whose attempt is gone.
+      await this.#runner.drive(lease);
+      return undefined;
+    }
+    const intent = await findIntentById(this.#context.database, attempt.intent_id);
+    assert(intent !== undefined, 'an attempt names a missing intent');
+    return this.drive(lease, { attempt, intent });
+  }
+
+  /**
+   * Takes an unsettled attempt's run over at once, whatever its lease: news (a verified notification,
+   * money that arrived) is the provider's final word, and a call still in flight may only record
+   * something older. In the caller's transaction when given one.
+   */
+  async takeOver(attempt_id: string, reason: string, transaction?: Database): Promise<Lease | undefined> {
+    return this.#runner.takeOver(attempt_id, { at_steps: ['set_aside', 'call'], reason, ...(transaction === undefined ? {} : { transaction }) });
+  }
+
+  // The steps.
+
+  /** set_aside: a card refund sets the merchant's money aside before the provider is asked to return it. */
+  async #setAside(context: AttemptContext): Promise<StepResult<null>> {
+    const { attempt, intent } = context;
+    if (attempt.operation !== 'refund' || !this.#isCardLike(intent.payment_method_type)) return next(null);
+    const books = booksOf(intent);
+    await this.#sendChain(books, [refundHold(books, attempt.id, attempt.amount)]);
+    this.#context.checkpoint('after_refund_hold');
+    const reference: HoldReference = { attempt_id: attempt.id, currency: intent.currency, livemode: intent.livemode };
+    return next(null, reference);
+  }
+
+  /** set_aside's compensation: a refund the provider refused gives the money back to the merchant. */
+  async #releaseSetAside(input: unknown): Promise<void> {
+    if (input === null) return;
+    assert(isHoldReference(input), 'set_aside hands its compensation a hold reference');
+    const event = voidHold(input, input.attempt_id, TransferCode.payment_refund);
+    const [answer] = await this.#context.ledger.createTransfers([event]);
+    assert(answer !== undefined, 'the ledger answers each event once');
+    // Voided already (a crash after the void) and never placed are both nothing left to undo.
+    if (isAccepted(answer.result, ['pending_transfer_already_voided', 'pending_transfer_not_found'])) return;
+    this.#context.log('error', 'the ledger refused to release a refund hold; it needs a person', { attempt: input.attempt_id, result: answer.result });
+    throw new LedgerRefusal(`The ledger refused to release the hold of ${input.attempt_id} (${answer.result})`);
+  }
+
+  /** call: the provider's answer, from the call itself, from news, or already on the attempt. */
+  async #call(step: StepContext<null, AttemptContext>): Promise<StepResult<CallOutcome>> {
+    const context = step.context;
+    keepBase(context);
+    const { attempt, intent } = context;
+    let answer = recordedAnswer(attempt) ?? context.notified;
+    if (answer === undefined) {
+      // A bank transfer waits for its money; only its arrival (a takeover with the answer) moves it.
+      if (attempt.payment_method?.type === 'bank_transfer') return wait('awaiting_bank_transfer', null);
+      // A payment waiting for its customer is only polled by recovery.
+      if (attempt.waiting && !step.resumed) return wait('awaiting_customer', step.now_ms + this.#pollDelay(Math.max(1, step.tries)));
+      answer = await this.#calls.call(attempt, intent, step.resumed ? 'recover' : 'first');
+      this.#context.checkpoint(checkpoints_after_call[attempt.operation]);
+    }
+    context.answer = answer;
+    const now_ms = this.#context.clock.now();
+    switch (answer.kind) {
+      case 'unknown':
+        // A payment waiting for its customer stays waiting when a poll gets no answer.
+        return attempt.waiting ? wait(`no_answer:${answer.reason}`, now_ms + this.#pollDelay(Math.max(1, step.tries))) : retry(answer.reason);
+      case 'still_waiting':
+        return wait('still_waiting', now_ms + this.#pollDelay(Math.max(1, step.tries)));
+      case 'waiting':
+        assert(attempt.operation === 'authorize', 'only an authorization waits for the customer');
+        return wait(`waiting:${answer.intent_status}`, now_ms + this.#context.settings.action_poll_interval_ms);
+      case 'authorized':
+        assert(attempt.operation === 'authorize', 'only an authorization is authorized');
+        return next(answer);
+      case 'succeeded':
+        assert(attempt.operation !== 'authorize', 'an authorization answers authorized, not succeeded');
+        return next(answer);
+      case 'failed':
+        // A refused void still has its hold to release in the ledger; every other refusal ends the
+        // forward path, and what the call set aside is given back.
+        return attempt.operation === 'void' ? next(answer) : fail(`declined:${answer.code}`);
+    }
+  }
+
+  /** call's writes for an answer that stops the drive: unknown, waiting, or a refusal. */
+  async #recordCall(tx: Database, outcome: StepOutcome<CallOutcome>, context: AttemptContext, now_ms: number): Promise<void> {
+    fromBase(context);
+    const answer = context.answer;
+    switch (outcome.kind) {
+      case 'retry':
+        // No answer: the attempt is unknown until the provider is asked again.
+        if (answer?.kind === 'unknown') await this.#settleAttempt(tx, context, { ...context.attempt, status: 'unknown' }, 'unknown', now_ms);
+        return;
+      case 'wait':
+        if (answer?.kind !== 'waiting') return;
+        await this.#settleAttempt(tx, context, { ...context.attempt, status: 'pending', waiting: true, provider_reference: answer.provider_reference }, 'waiting', now_ms);
+        await this.#intentWaits(tx, context, answer, now_ms);
+        return;
+      case 'fail':
+        if (answer?.kind === 'failed') {
+          await this.#recordAnswer(tx, context, now_ms);
+          return;
+        }
+        // Tries spent without an answer (a run of years): what the provider did is unknown.
+        this.#context.log('error', 'a payment attempt ran out of tries without an answer; it needs a person', { attempt: context.attempt.id, reason: outcome.reason });
+        return;
+      case 'next':
+      case 'stop':
+        return;
+    }
+  }
+
+  /** move_money: the answer's ledger transfers, as one linked chain, each id derived from the attempt or intent. */
+  async #moveMoney(context: AttemptContext): Promise<void> {
+    const { attempt, intent } = context;
+    const answer = context.answer;
+    assert(answer !== undefined, 'move_money follows the call');
+    const books = booksOf(intent);
+    switch (attempt.operation) {
+      case 'authorize': {
+        assert(answer.kind === 'authorized', 'only an authorization that went through moves money');
+        const method = attempt.payment_method?.type;
+        const captured = answer.amount_captured;
+        const chain: TransferEvent[] = [];
+        if (method === 'bank_transfer') {
+          assert(captured !== null, 'a bank transfer arrives with its amount');
+          chain.push(bankTransferReceipt(books, attempt.id, captured));
+        } else if (method !== 'wallet') {
+          chain.push(authorizationHold(books, attempt.id, attempt.amount));
+          if (captured !== null) chain.push(postHold(books, attempt.id, captured, TransferCode.payment_authorization));
+        }
+        if (captured !== null) chain.push(...this.#fee(books, intent, captured));
+        await this.#sendChain(books, chain);
+        if (method !== 'bank_transfer' && method !== 'wallet') {
+          this.#context.checkpoint('after_ledger_hold');
+          if (captured !== null) this.#context.checkpoint('after_ledger_post');
+        }
+        return;
+      }
+      case 'capture': {
+        assert(answer.kind === 'succeeded' && intent.authorization_attempt_id !== null, 'only a capture that went through moves money');
+        await this.#sendChain(books, [postHold(books, intent.authorization_attempt_id, attempt.amount, TransferCode.payment_authorization), ...this.#fee(books, intent, attempt.amount)]);
+        this.#context.checkpoint('after_capture_posted');
+        return;
+      }
+      case 'void': {
+        // Only an authorization that went through at a card-like provider has a hold; a canceled
+        // payment that was still waiting never placed one, and the ledger says so (not found).
+        if (!this.#isCardLike(intent.payment_method_type) || intent.authorization_attempt_id === null) return;
+        const results = await this.#sendChain(books, [voidHold(books, intent.authorization_attempt_id, TransferCode.payment_authorization)], [
+          'pending_transfer_already_voided',
+          'pending_transfer_not_found',
+          'pending_transfer_already_posted',
+        ]);
+        if (results.includes('pending_transfer_already_posted')) {
+          this.#context.log('error', 'a payment being voided is captured in the books; it needs a person', { attempt: attempt.id, payment_intent: intent.id });
+        }
+        return;
+      }
+      case 'refund':
+        assert(answer.kind === 'succeeded', 'only a refund that went through moves money');
+        if (this.#isCardLike(intent.payment_method_type)) await this.#sendChain(books, [postHold(books, attempt.id, attempt.amount, TransferCode.payment_refund)]);
+        return;
+      case 'top_up':
+      case 'top_up_reversal':
+      case 'top_up_restoration':
+        // The wallet service moved the money itself, in its own ledger chain.
+        return;
+    }
+  }
+
+  // Recording answers.
+
+  /**
+   * A settled answer and everything it means, in one commit: the attempt (applied), the intent's or
+   * refund's new status with its events, and the follow-up attempt the answer calls for.
+   */
+  async #recordAnswer(tx: Database, context: AttemptContext, now_ms: number): Promise<void> {
+    const answer = context.answer;
+    assert(answer !== undefined && (answer.kind === 'authorized' || answer.kind === 'succeeded' || answer.kind === 'failed'), 'a recorded answer is settled');
+    const attempt = context.attempt;
+    const settled: AttemptRecord = {
+      ...attempt,
+      status: answer.kind === 'failed' ? 'failed' : 'succeeded',
+      waiting: false,
+      applied: true,
+      error: answer.kind === 'failed' ? { code: answer.code, message: answer.message } : null,
+      ...(answer.kind === 'authorized' ? { provider_reference: answer.provider_reference, amount_captured: answer.amount_captured } : {}),
+      ...(answer.kind === 'succeeded' && answer.provider_reference !== undefined ? { provider_reference: answer.provider_reference } : {}),
+    };
+    await this.#settleAttempt(tx, context, settled, answer.kind, now_ms);
+    const intent = await findIntentById(tx, attempt.intent_id, true);
+    assert(intent !== undefined, 'an attempt names a missing intent');
+    context.intent = intent;
+    switch (settled.operation) {
+      case 'authorize':
+        return this.#recordAuthorization(tx, context, settled, answer, now_ms);
+      case 'capture': {
+        if (answer.kind === 'failed') {
+          if (intent.status !== 'processing') return;
+          // The authorization stands: the merchant may capture again, or cancel; expiry voids it.
+          context.intent = await writeIntent(
+            this.#context,
+            tx,
+            intent,
+            { status: 'requires_capture', reason: `capture_failed:${answer.code}`, event: 'payment_intent.payment_failed', fields: { last_payment_error: { code: answer.code, message: answer.message } } },
+            now_ms,
+          );
+          return;
+        }
+        const succeeded = await writeIntent(
+          this.#context,
+          tx,
+          intent,
+          { status: 'succeeded', reason: 'captured', fields: { amount_received: settled.amount, amount_capturable: 0n, capture_before_ms: null } },
+          now_ms,
+        );
+        context.intent = succeeded;
+        await this.#recordTopUp(tx, context, succeeded, settled.amount, now_ms);
+        return;
+      }
+      case 'void':
+        if (answer.kind === 'failed') this.#context.log('warn', 'the provider refused a void; the ledger hold is released all the same', { attempt: settled.id, error: settled.error });
+        return;
+      case 'refund': {
+        assert(settled.refund_id !== null, 'a refund attempt names its refund');
+        if (answer.kind === 'failed') {
+          const reversal = await findAttemptOfRefund(tx, intent.id, settled.refund_id, 'top_up_reversal');
+          if (reversal?.status === 'succeeded') {
+            // The wallet gave the money to the merchant's balance for this refund, and the card
+            // refused it: the compensation puts it back into the wallet, as its own attempt, recorded
+            // here so that a crash leaves it to recovery. The refund stays pending until the wallet
+            // is whole again, so that no other refund counts the same money meanwhile.
+            const restoration = newAttempt(intent, 'top_up_restoration', settled.amount, now_ms, { provider_reference: null, refund_id: settled.refund_id });
+            context.follow_up = { attempt: restoration, lease: await recordNewAttempt(this.#context, tx, restoration, `card_refund_failed:${answer.code}`, now_ms) };
+            return;
+          }
+          await this.#finishRefund(tx, context, intent, settled.refund_id, answer.code, now_ms);
+          return;
+        }
+        await this.#finishRefund(tx, context, intent, settled.refund_id, null, now_ms);
+        return;
+      }
+      case 'top_up':
+        if (answer.kind === 'failed') {
+          // The merchant's balance holds the customer's captured money and the wallet does not have
+          // it: only a bug or a broken chart gets here, so a person must look.
+          this.#context.log('error', 'a captured top-up payment could not be moved into its wallet; it needs a person', { attempt: settled.id, payment_intent: intent.id, error: settled.error });
+          return;
+        }
+        context.intent = await writeIntent(this.#context, tx, intent, { reason: 'topped_up', fields: { top_up_id: settled.provider_reference } }, now_ms);
+        return;
+      case 'top_up_reversal': {
+        assert(settled.refund_id !== null, 'a reversal attempt names its refund');
+        if (answer.kind === 'failed') {
+          // The wallet refused (the customer spent the money): nothing moved, and the refund fails.
+          await this.#finishRefund(tx, context, intent, settled.refund_id, answer.code, now_ms);
+          return;
+        }
+        // The money is back in the merchant's balance: now the card is refunded.
+        const refund = newAttempt(intent, 'refund', settled.amount, now_ms, { provider_reference: intent.provider_reference, refund_id: settled.refund_id });
+        context.follow_up = { attempt: refund, lease: await recordNewAttempt(this.#context, tx, refund, 'created', now_ms) };
+        return;
+      }
+      case 'top_up_restoration': {
+        assert(settled.refund_id !== null, 'a restoration attempt names its refund');
+        if (answer.kind === 'failed') {
+          // The wallet refused to take back money it gave the merchant a moment ago: only a bug or
+          // a broken chart gets here. The money sits in the merchant's balance; a person must look.
+          this.#context.log('error', 'a failed card refund could not be undone in its wallet; it needs a person', { attempt: settled.id, payment_intent: intent.id, error: settled.error });
+        }
+        // The refund failed for the reason the card gave, whatever became of the restoration.
+        const card_refund = await findAttemptOfRefund(tx, intent.id, settled.refund_id, 'refund');
+        assert(card_refund?.status === 'failed', 'a restoration follows a failed card refund');
+        await this.#finishRefund(tx, context, intent, settled.refund_id, card_refund.error?.code ?? 'unknown', now_ms);
+        return;
+      }
+    }
+  }
+
+  /** An authorization's answer on its intent: paid, waiting for a capture, or declined. */
+  async #recordAuthorization(tx: Database, context: AttemptContext, attempt: AttemptRecord, answer: CallOutcome, now_ms: number): Promise<void> {
+    const intent = context.intent;
+    // Only the intent's current authorization may move it (an older one was canceled or failed).
+    if (intent.authorization_attempt_id !== attempt.id || (intent.status !== 'processing' && intent.status !== 'requires_action')) {
+      if (answer.kind === 'authorized') this.#context.log('error', 'the provider took a payment for an attempt its intent no longer waits for; it needs a person', { attempt: attempt.id, status: intent.status });
+      return;
+    }
+    if (answer.kind === 'failed') {
+      context.intent = await writeIntent(
+        this.#context,
+        tx,
+        intent,
+        { status: 'requires_payment_method', reason: `declined:${answer.code}`, fields: { next_action: null, last_payment_error: { code: answer.code, message: answer.message } } },
+        now_ms,
+      );
+      return;
+    }
+    assert(answer.kind === 'authorized', 'an authorization is authorized or declined');
+    const provider_fields = { next_action: null, provider_reference: answer.provider_reference };
+    // A customer back from a challenge: the intent is processing again before it moves on, as its
+    // history and events show.
+    const processing =
+      intent.status === 'requires_action' ? await writeIntent(this.#context, tx, intent, { status: 'processing', reason: 'authorized', fields: provider_fields }, now_ms) : { ...intent, ...provider_fields };
+    const captured = answer.amount_captured;
+    if (captured !== null) {
+      const succeeded = await writeIntent(
+        this.#context,
+        tx,
+        processing,
+        { status: 'succeeded', reason: 'captured', fields: { amount_received: captured, amount_capturable: 0n, capture_before_ms: null, next_action: null } },
+        now_ms,
+      );
+      context.intent = succeeded;
+      await this.#recordTopUp(tx, context, succeeded, captured, now_ms);
+      return;
+    }
+    if (processing.capture_method === 'manual') {
+      context.intent = await writeIntent(
+        this.#context,
+        tx,
+        processing,
+        { status: 'requires_capture', reason: 'authorized', fields: { amount_capturable: processing.amount, capture_before_ms: now_ms + this.#context.settings.capture_window_ms, next_action: null } },
+        now_ms,
+      );
+      return;
+    }
+    // Automatic capture that the provider did not take at once: capture it now.
+    context.intent = intent.status === 'requires_action' ? processing : await writeIntent(this.#context, tx, intent, { reason: 'authorized', fields: provider_fields }, now_ms);
+    const capture = newAttempt(context.intent, 'capture', context.intent.amount, now_ms, { provider_reference: answer.provider_reference });
+    context.follow_up = { attempt: capture, lease: await recordNewAttempt(this.#context, tx, capture, 'created', now_ms) };
+  }
+
+  /** A payment that waits for its customer (or a notification): the intent shows what they must do. */
+  async #intentWaits(tx: Database, context: AttemptContext, answer: Extract<CallOutcome, { kind: 'waiting' }>, now_ms: number): Promise<void> {
+    const intent = await findIntentById(tx, context.attempt.intent_id, true);
+    assert(intent !== undefined, 'an attempt names a missing intent');
+    context.intent = intent;
+    if (intent.authorization_attempt_id !== context.attempt.id || (intent.status !== 'processing' && intent.status !== 'requires_action')) return;
+    context.intent = await writeIntent(
+      this.#context,
+      tx,
+      intent,
+      {
+        ...(answer.intent_status === intent.status ? { event: undefined } : { status: answer.intent_status }),
+        reason: 'provider_waiting',
+        fields: { next_action: answer.next_action, provider_reference: answer.provider_reference },
+      },
+      now_ms,
+    );
+  }
+
+  /** Writes the attempt's new state and its status history, and keeps the context current. */
+  async #settleAttempt(tx: Database, context: AttemptContext, next_attempt: AttemptRecord, reason: string, now_ms: number): Promise<void> {
+    const current = context.attempt;
+    await updateAttempt(tx, next_attempt);
+    if (next_attempt.status !== current.status) {
+      assert(transition(attempt_transitions, current.status, next_attempt.status) === 'ok', `attempt ${current.status} → ${next_attempt.status}`);
+      await recordAttemptStatus(tx, current, current.status, next_attempt.status, reason, now_ms);
+    }
+    context.attempt = next_attempt;
+  }
+
+  /**
+   * A captured top-up intent's next step: the attempt that moves the money into its wallet, in the
+   * transaction that records the capture, so that a crash after it leaves the top-up to recovery.
+   */
+  async #recordTopUp(tx: Database, context: AttemptContext, intent: IntentRecord, captured: bigint, now_ms: number): Promise<void> {
+    if (intent.top_up_wallet_id === null) return;
+    const top_up = newAttempt(intent, 'top_up', captured, now_ms, { provider_reference: null });
+    context.follow_up = { attempt: top_up, lease: await recordNewAttempt(this.#context, tx, top_up, 'created', now_ms) };
+  }
+
+  /**
+   * Ends a refund with its events: succeeded when `failure_reason` is null, failed for that reason
+   * otherwise (the card's, or a refused reversal's).
+   */
+  async #finishRefund(tx: Database, context: AttemptContext, intent: IntentRecord, refund_id: string, failure_reason: string | null, now_ms: number): Promise<void> {
+    const refund = await findRefundById(tx, refund_id, true);
+    assert(refund !== undefined && refund.status === 'pending', 'a refund being finished is pending');
+    const succeeded = failure_reason === null;
+    const status = succeeded ? 'succeeded' : 'failed';
+    assert(transition(refund_transitions, refund.status, status) === 'ok');
+    const finished: RefundRecord = { ...refund, status, failure_reason, version: refund.version + 1 };
+    await updateRefund(tx, finished);
+    await insertStatusChange(tx, {
+      object_type: 'refund',
+      object_id: refund.id,
+      from_status: 'pending',
+      to_status: status,
+      reason: succeeded ? 'provider_succeeded' : `provider_failed:${finished.failure_reason ?? ''}`,
+      created_ms: now_ms,
+    });
+    await emit(tx, finished, succeeded ? 'refund.succeeded' : 'refund.failed', refundToWire(finished), finished.version, now_ms);
+    context.refund = finished;
+    if (succeeded) context.intent = await writeIntent(this.#context, tx, intent, { reason: `refunded:${refund.id}`, fields: { amount_refunded: intent.amount_refunded + refund.amount } }, now_ms);
+  }
+
+  // The ledger.
+
+  /** The platform's fee on a captured amount, once per intent (its id is derived from the intent). */
+  #fee(books: Books, intent: IntentRecord, captured: bigint): TransferEvent[] {
+    const fee = feeFor(captured, this.#context.fees);
+    return fee > 0n ? [feeTransfer(books, intent.id, fee)] : [];
+  }
+
+  /**
+   * Sends transfers as one linked chain: one ledger commit, all or nothing. A chain sent again (after
+   * a crash, or by a holder that took the attempt over) is refused whole, its first transfer being
+   * there already; so is a chain an older version of this service sent one transfer at a time and
+   * left halfway. The ledger's own record then says which transfers it holds: those must be the
+   * ones this chain would make (their ids are derived from the attempt, so anything else is a bug),
+   * and only the rest is sent. Returns the ledger's answer for each transfer.
+   */
+  async #sendChain(books: Books, events: readonly TransferEvent[], also_accepted: readonly CreateTransferResult[] = []): Promise<CreateTransferResult[]> {
+    if (events.length === 0) return [];
+    const chain = events.map((event, index) => (index < events.length - 1 ? { ...event, flags: event.flags | TransferFlags.linked } : event));
+    const results = await this.#createTransfers(books, chain);
+    if (results.every((result) => result === 'ok')) return results;
+    const stored = new Map((await this.#context.ledger.lookupTransfers(events.map((event) => event.id))).map((found) => [found.transfer.id, found.transfer]));
+    if (stored.size === 0) {
+      // None of it is in the ledger: the refusal is the chain's own.
+      const refusal = results.find((result) => result !== 'ok' && result !== 'linked_event_failed') ?? 'linked_event_failed';
+      if (events.length === 1 && also_accepted.includes(refusal)) return results;
+      this.#context.log('error', 'the ledger refused a payment transfer', { transfers: events.map((event) => event.id.toString()), codes: events.map((event) => event.code), result: refusal });
+      throw new LedgerRefusal(`The ledger refused transfers ${events.map((event) => event.id).join(', ')} (${refusal})`);
+    }
+    for (const event of events) {
+      const transfer = stored.get(event.id);
+      if (transfer === undefined) continue;
+      const same =
+        transfer.code === event.code &&
+        transfer.pending_id === event.pending_id &&
+        (event.amount === 0n || transfer.amount === event.amount) &&
+        (transfer.flags & ~TransferFlags.linked) === (event.flags & ~TransferFlags.linked);
+      if (!same) {
+        this.#context.log('error', 'the ledger holds another transfer under a payment transfer id', { transfer: event.id.toString(), code: event.code });
+        throw new LedgerRefusal(`The ledger holds another transfer under ${event.id}`);
+      }
+    }
+    const missing = events.filter((event) => !stored.has(event.id));
+    const sent = await this.#sendChain(books, missing, also_accepted);
+    return events.map((event) => (stored.has(event.id) ? 'exists' : (sent[missing.indexOf(event)] ?? 'ok')));
+  }
+
+  /** Sends transfers, creating the payment accounts on first use (creating one that exists answers `exists`). */
+  async #createTransfers(books: Books, events: readonly TransferEvent[]): Promise<CreateTransferResult[]> {
+    const send = async () => {
+      const answers = await this.#context.ledger.createTransfers([...events]);
+      assert(answers.length === events.length && answers.every((answer, index) => answer.index === index), 'the ledger answers each event once, in order');
+      return answers.map((answer) => answer.result);
+    };
+    const results = await send();
+    if (!results.some((result) => result === 'debit_account_not_found' || result === 'credit_account_not_found')) return results;
+    const accounts = await this.#context.ledger.createAccounts(accountEventsOf(books));
+    for (const answer of accounts) {
+      if (answer.result !== 'ok' && answer.result !== 'exists') this.#context.log('error', 'the ledger refused an account payments need', { account: answer.id.toString(), result: answer.result });
+    }
+    return send();
+  }
+
+  #isCardLike(method: PaymentMethodType | null): boolean {
+    return method !== null && card_like_methods.includes(method);
+  }
+
+  /** The wait before poll number `count` of a payment waiting for its customer: doubling, up to the maximum. */
+  #pollDelay(count: number): number {
+    return doubling(this.#context.settings.action_poll_interval_ms, count, this.#context.settings.retry_delay_max_ms);
+  }
 }

@@ -1,20 +1,23 @@
 // The payments service: orders, payment intents, their attempts, refunds and bank transfers.
 //
 // Every movement of money is a saga of small steps, and no database transaction is ever held
-// across a call to an outside party (a connector, the wallet service, the ledger):
+// across a call to an outside party (a connector, the wallet service, the ledger). An attempt (one
+// call to an outside party) is recorded with its intent's new status and committed first; the
+// saga declared in saga.ts then calls the provider, moves the money in the ledger as one chain
+// whose transfer ids are derived from the attempt, and records the answer with everything it means
+// in one commit. The request waits for those commits only: the attempt's, the ledger's, the
+// answer's. It reads nothing back from the root handle between them (on SQLite every such read
+// waits for a sync of unrelated commits): the steps carry what they wrote, and what a request
+// answers is the intent the last step wrote.
 //
-//   1. record the attempt (pending, with a lease) and the intent's new status; commit;
-//   2. call the provider, outside any transaction, with the attempt's id as idempotency reference;
-//   3. record the answer; commit;
-//   4. apply it to the ledger, each transfer's id derived from the attempt, so a repeat is `exists`;
-//   5. record the final status and its events; commit.
-//
-// This file holds step 1 for every request and the background work; saga.ts holds steps 2 to 5.
-// The ledger hold for a payment is placed only after the provider authorised it (step 4), so a
-// decline has nothing to compensate. A crash anywhere leaves a row whose lease runs out; recovery
-// takes it over and continues from the last recorded step, asking the provider (`status`) about
-// a call whose answer was lost rather than guessing.
+// This file holds the first step of every request (record the attempt) and the background work;
+// saga.ts holds the rest. The ledger hold for a payment is placed only after the provider
+// authorised it, so a decline has nothing to compensate. A crash anywhere leaves a run whose lease
+// runs out; recovery takes it over and continues from its last commit, asking the provider
+// (`status`) about a call whose answer was lost rather than guessing, and meeting `exists` for
+// every transfer already in the ledger.
 import type { Connector, PaymentMethodType } from '@paygrid/connectors';
+import { LRUCache } from 'lru-cache';
 import {
   ApiError,
   GroupCommitter,
@@ -22,7 +25,6 @@ import {
   isAssertionError,
   live_capabilities_none,
   payment_method_live_capability,
-  randomId,
   requireLiveCapability,
   systemClock,
   type Clock,
@@ -39,9 +41,9 @@ import { crash_steps, invalid, logFailure, missing, unexpectedState, type CrashS
 import { checkFeeSchedule, fee_schedule_default, type FeeSchedule } from './fees';
 import { pruneEvents, relayEvents } from './outbox';
 import { bankTransferReference, fromNotification } from './outcomes';
+import { orderedId } from './ids';
 import { PaymentSaga } from './saga';
 import {
-  claimAttempt,
   findAttemptByConfirmKey,
   findAttemptById,
   findIntent,
@@ -50,16 +52,13 @@ import {
   findIntentByIdempotencyKey,
   findOrder,
   findRefund,
-  findRefundById,
   findRefundByIdempotencyKey,
-  insertAttempt,
   insertIntent,
   insertOrder,
   insertRefund,
   insertReview,
   insertStatusChange,
   listAttemptsOfIntent,
-  listDueAttempts,
   listExpiredAuthorizations,
   listIntents,
   listIntentsOfOrder,
@@ -67,7 +66,6 @@ import {
   listRefunds,
   listReviews,
   sumOpenRefunds,
-  takeOverAttempt,
   updateAttempt,
   type AttemptRecord,
   type IntentRecord,
@@ -114,7 +112,7 @@ import {
   merchant_reference_length_max,
 } from './validation';
 import { attemptToWire, intentToWire, orderToWire, refundToWire, reviewToWire, secondsOf } from './wire';
-import { cancelIntent, checkAttemptBudget, emit, newAttempt, order_intents_max, recordAttemptStatus, writeIntent } from './writes';
+import { cancelIntent, checkAttemptBudget, emit, newAttempt, order_intents_max, recordAttemptStatus, recordNewAttempt, writeIntent } from './writes';
 
 export { crash_steps, type CrashStep, type PaymentsLog } from './context';
 export { attempts_per_intent_max, orderStatusOf } from './writes';
@@ -123,9 +121,12 @@ export { relay_batch_max } from './outbox';
 /** How long a manual-capture authorization waits for its capture: Stripe's seven days. */
 export const capture_window_ms_default = 7 * 24 * 60 * 60 * 1_000;
 export const connector_timeout_ms_default = 10_000;
+/** How long a saga step's ledger call may take before the step is tried again (by its id: `exists`). */
+export const ledger_timeout_ms_default = 10_000;
 /**
- * How long one holder owns an attempt in flight before recovery may take it over. Far longer than
- * a connector call may take (its timeout), so that a slow call and a recovery never both proceed.
+ * How long one holder owns an attempt in flight before recovery may take it over. Longer than the
+ * saga's steps may take together (their timeouts), so that a slow holder and a recovery never both
+ * proceed; the saga's runner checks it.
  */
 export const attempt_lease_ms_default = 60_000;
 /** How often a payment waiting for the customer (3-D Secure, a wallet app) asks its provider. */
@@ -148,6 +149,15 @@ export const outbox_retention_ms_default = 7 * 24 * 60 * 60 * 1_000;
 export const recovery_batch_max = 100;
 /** Expired authorizations one expiry pass cancels at most. */
 export const expiry_batch_max = 100;
+/**
+ * Intents whose unchanging fields (tenant, amount, currency, capture method, top-up wallet) are kept
+ * in memory, so that a confirmation checks its payment method without reading the intent back from
+ * the root handle first.
+ */
+export const intent_cache_entries_max = 100_000;
+
+/** The fields of an intent that never change once it is created. */
+type FixedIntentFields = Pick<IntentRecord, 'id' | 'merchant_id' | 'livemode' | 'amount' | 'currency' | 'capture_method' | 'top_up_wallet_id'>;
 
 export interface PaymentsServiceOptions {
   readonly database: Database;
@@ -167,6 +177,7 @@ export interface PaymentsServiceOptions {
   readonly fees?: FeeSchedule;
   readonly capture_window_ms?: number;
   readonly connector_timeout_ms?: number;
+  readonly ledger_timeout_ms?: number;
   readonly attempt_lease_ms?: number;
   readonly action_poll_interval_ms?: number;
   readonly retry_delay_ms?: number;
@@ -199,7 +210,6 @@ export class PaymentsService implements PaymentsClient {
   readonly #events: EventPublisher;
   readonly #live_capabilities: LiveCapabilities;
   readonly #clock: Clock;
-  readonly #attempt_lease_ms: number;
   readonly #recovery_interval_ms: number;
   readonly #expiry_interval_ms: number;
   readonly #relay_interval_ms: number;
@@ -214,11 +224,13 @@ export class PaymentsService implements PaymentsClient {
   /** Relay passes run one after another, so events leave in order. */
   #relay_chain: Promise<unknown> = Promise.resolve();
   #relay_kicked = false;
+  readonly #fixed_intents = new LRUCache<string, FixedIntentFields>({ max: intent_cache_entries_max });
 
   constructor(options: PaymentsServiceOptions) {
     const settings: PaymentsSettings = {
       capture_window_ms: options.capture_window_ms ?? capture_window_ms_default,
       connector_timeout_ms: options.connector_timeout_ms ?? connector_timeout_ms_default,
+      ledger_timeout_ms: options.ledger_timeout_ms ?? ledger_timeout_ms_default,
       attempt_lease_ms: options.attempt_lease_ms ?? attempt_lease_ms_default,
       action_poll_interval_ms: options.action_poll_interval_ms ?? action_poll_interval_ms_default,
       retry_delay_ms: options.retry_delay_ms ?? retry_delay_ms_default,
@@ -233,7 +245,6 @@ export class PaymentsService implements PaymentsClient {
     this.#events = options.events;
     this.#live_capabilities = options.live_capabilities ?? live_capabilities_none;
     this.#clock = options.clock ?? systemClock;
-    this.#attempt_lease_ms = settings.attempt_lease_ms;
     this.#recovery_interval_ms = options.recovery_interval_ms ?? recovery_interval_ms_default;
     this.#expiry_interval_ms = options.expiry_interval_ms ?? expiry_interval_ms_default;
     this.#relay_interval_ms = options.relay_interval_ms ?? relay_interval_ms_default;
@@ -245,6 +256,7 @@ export class PaymentsService implements PaymentsClient {
     for (const value of [
       settings.capture_window_ms,
       settings.connector_timeout_ms,
+      settings.ledger_timeout_ms,
       settings.attempt_lease_ms,
       settings.action_poll_interval_ms,
       settings.retry_delay_ms,
@@ -257,7 +269,6 @@ export class PaymentsService implements PaymentsClient {
     ]) {
       assert(Number.isSafeInteger(value) && value > 0, 'payments service durations are positive integers of milliseconds');
     }
-    assert(settings.attempt_lease_ms >= 2 * settings.connector_timeout_ms, 'an attempt lease outlasts two connector timeouts, so a slow call is never taken over');
     assert(settings.retry_delay_max_ms >= settings.retry_delay_ms, 'retry_delay_max_ms is at least retry_delay_ms');
     assert(options.crash_at === undefined || crash_steps.includes(options.crash_at), 'crash_at names a known step');
     this.#context = {
@@ -271,7 +282,13 @@ export class PaymentsService implements PaymentsClient {
       settings,
       log: this.#log,
       checkpoint: (step) => this.#checkpoint(step),
+      // The saga's runner is made from this context, so these reach it once it exists.
+      runs: {
+        start: (transaction, attempt) => this.#saga.runs.start(transaction, attempt),
+        cancel: (transaction, attempt_id, reason) => this.#saga.runs.cancel(transaction, attempt_id, reason),
+      },
     };
+    // The runner checks that an attempt's lease outlasts the saga's steps, connector calls included.
     this.#saga = new PaymentSaga(this.#context);
   }
 
@@ -312,7 +329,7 @@ export class PaymentsService implements PaymentsClient {
     const merchant_reference = checkOptionalText(input.merchant_reference, 'merchant_reference', merchant_reference_length_max);
     const now_ms = this.#clock.now();
     const order: OrderRecord = {
-      id: randomId('ord'),
+      id: orderedId('ord', now_ms),
       merchant_id: tenant.merchant_id,
       livemode: tenant.livemode,
       currency,
@@ -365,6 +382,7 @@ export class PaymentsService implements PaymentsClient {
       if ((await findIntentByIdempotencyKey(this.#database, tenant, idempotency_key)) === undefined) throw error;
       intent = await this.#commits.run(create);
     }
+    this.#rememberIntent(intent);
     this.#kickRelay();
     return intentToWire(intent);
   }
@@ -411,7 +429,7 @@ export class PaymentsService implements PaymentsClient {
       if (live.length > 0) throw invalid('order_has_payment_intent', `Order ${order.id} already has payment intent ${live[0]?.id ?? ''}`, 'order');
     }
     const intent: IntentRecord = {
-      id: randomId('pi'),
+      id: orderedId('pi', now_ms),
       merchant_id: tenant.merchant_id,
       livemode: tenant.livemode,
       amount: input.amount,
@@ -465,16 +483,16 @@ export class PaymentsService implements PaymentsClient {
     requireLiveCapability(this.#live_capabilities, payment_method_live_capability[payment_method.type], tenant.livemode, 'payment_method[type]');
     const return_url = checkReturnUrl(input.return_url);
     const idempotency_key = checkIdempotencyKey(input.idempotency_key);
-    const read = await this.#requireIntent(this.#database, tenant, id, 'id');
+    const fixed = await this.#fixedIntent(tenant, id, 'id');
     // Checks that ask other services run before any transaction is open.
-    await this.#checkPaymentMethod(tenant, read, payment_method);
+    await this.#checkPaymentMethod(tenant, fixed, payment_method);
 
     const now_ms = this.#clock.now();
     const begun = await this.#commits.run(async (tx) => {
-      const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
+      const intent = await this.#requireIntent(tx, tenant, fixed.id, 'id', true);
       if (idempotency_key !== null) {
         const replayed = await findAttemptByConfirmKey(tx, intent.id, idempotency_key);
-        if (replayed !== undefined) return { attempt: undefined };
+        if (replayed !== undefined) return { intent, started: undefined };
       }
       if (transition(intent_transitions, intent.status, 'processing') !== 'ok' || intent.status === 'requires_action' || intent.status === 'requires_capture') {
         throw unexpectedState(intent, 'confirm');
@@ -483,7 +501,7 @@ export class PaymentsService implements PaymentsClient {
       const bank_transfer = payment_method.type === 'bank_transfer';
       const reference = bank_transfer ? bankTransferReference() : null;
       const attempt: AttemptRecord = {
-        id: randomId('pa'),
+        id: orderedId('pa', now_ms),
         merchant_id: intent.merchant_id,
         livemode: intent.livemode,
         intent_id: intent.id,
@@ -499,15 +517,11 @@ export class PaymentsService implements PaymentsClient {
         amount_captured: null,
         error: null,
         applied: false,
-        attempt: 1,
-        retry_count: 0,
-        next_attempt_ms: bank_transfer ? null : now_ms + this.#attempt_lease_ms,
         confirm_idempotency_key: idempotency_key,
         created: secondsOf(now_ms),
       };
-      await insertAttempt(tx, attempt);
-      await recordAttemptStatus(tx, attempt, null, 'pending', 'created', now_ms);
-      await writeIntent(this.#context, tx, intent, {
+      const lease = await recordNewAttempt(this.#context, tx, attempt, 'created', now_ms);
+      const processing = await writeIntent(this.#context, tx, intent, {
         status: 'processing',
         reason: `confirmed:${payment_method.type}`,
         fields: {
@@ -519,14 +533,15 @@ export class PaymentsService implements PaymentsClient {
           provider_reference: null,
         },
       }, now_ms);
-      return { attempt };
+      return { intent: processing, started: { attempt, lease } };
     });
-    if (begun.attempt !== undefined) {
+    let intent = begun.intent;
+    if (begun.started !== undefined) {
       this.#checkpoint('after_attempt_recorded');
-      if (!begun.attempt.waiting) await this.#saga.drive(begun.attempt.id, begun.attempt.attempt, 'first');
+      if (!begun.started.attempt.waiting) intent = (await this.#saga.drive(begun.started.lease, { attempt: begun.started.attempt, intent })).context.intent;
     }
     this.#kickRelay();
-    return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
+    return intentToWire(intent);
   }
 
   /** A top-up intent's wallet must be the tenant's and hold the intent's currency. */
@@ -545,7 +560,7 @@ export class PaymentsService implements PaymentsClient {
     return wallet_id;
   }
 
-  async #checkPaymentMethod(tenant: Tenant, intent: IntentRecord, method: PaymentMethodInput): Promise<void> {
+  async #checkPaymentMethod(tenant: Tenant, intent: FixedIntentFields, method: PaymentMethodInput): Promise<void> {
     if (method.type === 'wallet' && intent.top_up_wallet_id !== null) {
       throw invalid('payment_method_unsupported', `PaymentIntent ${intent.id} tops up wallet ${intent.top_up_wallet_id}; it cannot be paid from a wallet`, 'payment_method[type]');
     }
@@ -576,13 +591,13 @@ export class PaymentsService implements PaymentsClient {
 
   async capturePaymentIntent(tenant: Tenant, id: string, input: CapturePaymentIntentInput = {}): Promise<PaymentIntent> {
     const requested = input.amount === undefined ? undefined : checkAmount(input.amount);
-    const read = await this.#requireIntent(this.#database, tenant, id, 'id');
-    // A live authorization made while the method was configured cannot be captured once it is not:
-    // the capture would go to a stand-in (or nowhere) instead of the real provider.
-    this.#requireLiveMethod(read, undefined);
     const now_ms = this.#clock.now();
-    const attempt = await this.#commits.run(async (tx) => {
-      const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
+    const begun = await this.#commits.run(async (tx) => {
+      const intent = await this.#requireIntent(tx, tenant, id, 'id', true);
+      // A live authorization made while the method was configured cannot be captured once it is
+      // not: the capture would go to a stand-in (or nowhere) instead of the real provider. Nothing is
+      // written yet, so the refusal leaves everything as it was.
+      this.#requireLiveMethod(intent, undefined);
       if (intent.status !== 'requires_capture') throw unexpectedState(intent, 'capture');
       if (intent.capture_before_ms !== null && now_ms >= intent.capture_before_ms) {
         throw invalid('payment_intent_unexpected_state', `The authorization of ${intent.id} expired; it is being canceled`);
@@ -592,31 +607,27 @@ export class PaymentsService implements PaymentsClient {
         throw invalid('amount_too_large', `At most ${intent.amount_capturable} can be captured`, 'amount');
       }
       await checkAttemptBudget(tx, intent);
-      const capture = newAttempt(this.#context, intent, 'capture', amount, now_ms, { provider_reference: intent.provider_reference });
-      await insertAttempt(tx, capture);
-      await recordAttemptStatus(tx, capture, null, 'pending', 'created', now_ms);
-      await writeIntent(this.#context, tx, intent, { status: 'processing', reason: 'capture_requested', fields: { last_payment_error: null } }, now_ms);
-      return capture;
+      const capture = newAttempt(intent, 'capture', amount, now_ms, { provider_reference: intent.provider_reference });
+      const lease = await recordNewAttempt(this.#context, tx, capture, 'created', now_ms);
+      const processing = await writeIntent(this.#context, tx, intent, { status: 'processing', reason: 'capture_requested', fields: { last_payment_error: null } }, now_ms);
+      return { attempt: capture, lease, intent: processing };
     });
     this.#checkpoint('after_capture_recorded');
-    await this.#saga.drive(attempt.id, attempt.attempt, 'first');
+    const driven = await this.#saga.drive(begun.lease, { attempt: begun.attempt, intent: begun.intent });
     this.#kickRelay();
-    return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
+    return intentToWire(driven.context.intent);
   }
 
   async cancelPaymentIntent(tenant: Tenant, id: string, input: CancelPaymentIntentInput = {}): Promise<PaymentIntent> {
     const reason = checkCancellationReason(input.cancellation_reason);
-    const read = await this.#requireIntent(this.#database, tenant, id, 'id');
-    const void_attempt = await this.#commits.run(async (tx) => {
-      const intent = await this.#requireIntent(tx, tenant, read.id, 'id', true);
-      return cancelIntent(this.#context, tx, intent, reason);
-    });
-    if (void_attempt !== undefined) {
+    const canceled = await this.#commits.run(async (tx) => cancelIntent(this.#context, tx, await this.#requireIntent(tx, tenant, id, 'id', true), reason));
+    let intent = canceled.intent;
+    if (canceled.void_attempt !== undefined) {
       this.#checkpoint('after_void_recorded');
-      await this.#saga.drive(void_attempt.id, void_attempt.attempt, 'first');
+      intent = (await this.#saga.drive(canceled.void_attempt.lease, { attempt: canceled.void_attempt.attempt, intent })).context.intent;
     }
     this.#kickRelay();
-    return intentToWire(await this.#requireIntent(this.#database, tenant, read.id, 'id'));
+    return intentToWire(intent);
   }
 
   // Refunds.
@@ -633,7 +644,7 @@ export class PaymentsService implements PaymentsClient {
         if (existing !== undefined) {
           const same = existing.intent_id === intent.id && (requested === undefined || requested === existing.amount);
           if (!same) throw new ApiError('idempotency_error', 'idempotency_key_reused', 'This idempotency_key was used for a different refund', 'idempotency_key');
-          return { refund: existing, attempt: undefined };
+          return { refund: existing, started: undefined, intent };
         }
       }
       // Stripe answers charge_not_captured here too; one code for every status keeps clients simple.
@@ -655,13 +666,13 @@ export class PaymentsService implements PaymentsClient {
         throw invalid('refund_exceeds_captured', `${intent.id} has ${remaining} left to refund; ${amount} is too much`, 'amount');
       }
       await checkAttemptBudget(tx, intent);
-      const refund_id = randomId('re');
+      const refund_id = orderedId('re', now_ms);
       // A top-up intent's refund first takes the money back out of the wallet; the card refund
       // follows as its own attempt once the wallet has given it back.
       const attempt =
         intent.top_up_id === null
-          ? newAttempt(this.#context, intent, 'refund', amount, now_ms, { provider_reference: intent.provider_reference, refund_id })
-          : newAttempt(this.#context, intent, 'top_up_reversal', amount, now_ms, { provider_reference: null, refund_id });
+          ? newAttempt(intent, 'refund', amount, now_ms, { provider_reference: intent.provider_reference, refund_id })
+          : newAttempt(intent, 'top_up_reversal', amount, now_ms, { provider_reference: null, refund_id });
       const refund: RefundRecord = {
         id: refund_id,
         merchant_id: intent.merchant_id,
@@ -677,11 +688,10 @@ export class PaymentsService implements PaymentsClient {
         created: secondsOf(now_ms),
       };
       await insertRefund(tx, refund);
-      await insertAttempt(tx, attempt);
       await insertStatusChange(tx, { object_type: 'refund', object_id: refund.id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
-      await recordAttemptStatus(tx, attempt, null, 'pending', 'created', now_ms);
+      const lease = await recordNewAttempt(this.#context, tx, attempt, 'created', now_ms);
       await emit(tx, refund, 'refund.created', refundToWire(refund), refund.version, now_ms);
-      return { refund, attempt };
+      return { refund, started: { attempt, lease }, intent };
     };
     let begun: Awaited<ReturnType<typeof begin>>;
     try {
@@ -691,14 +701,17 @@ export class PaymentsService implements PaymentsClient {
       if ((await findRefundByIdempotencyKey(this.#database, tenant, idempotency_key)) === undefined) throw error;
       begun = await this.#commits.run(begin);
     }
-    if (begun.attempt !== undefined) {
-      this.#checkpoint(begun.attempt.operation === 'top_up_reversal' ? 'after_reversal_recorded' : 'after_refund_recorded');
-      await this.#saga.drive(begun.attempt.id, begun.attempt.attempt, 'first');
+    if (begun.started === undefined) {
+      // A replay answers what the refund has become since, read when the transaction did.
+      this.#refuseUnreversedRefund(begun.refund, await findAttemptById(this.#database, begun.refund.attempt_id));
+      return refundToWire(begun.refund);
     }
+    this.#checkpoint(begun.started.attempt.operation === 'top_up_reversal' ? 'after_reversal_recorded' : 'after_refund_recorded');
+    const driven = await this.#saga.drive(begun.started.lease, { attempt: begun.started.attempt, intent: begun.intent });
     this.#kickRelay();
-    const refund = await findRefundById(this.#database, begun.refund.id);
-    assert(refund !== undefined, 'a refund just recorded disappeared');
-    await this.#refuseUnreversedRefund(refund);
+    // The refund as the drive left it: ended by the last attempt's record, or still pending.
+    const refund = driven.context.refund ?? begun.refund;
+    if (refund.status === 'failed') this.#refuseUnreversedRefund(refund, await findAttemptById(this.#database, refund.attempt_id));
     return refundToWire(refund);
   }
 
@@ -706,9 +719,8 @@ export class PaymentsService implements PaymentsClient {
    * A top-up's refund that the wallet refused (the customer spent the money) is answered as a
    * refusal, on the first request and on every replay: it is recorded as failed, and nothing moved.
    */
-  async #refuseUnreversedRefund(refund: RefundRecord): Promise<void> {
+  #refuseUnreversedRefund(refund: RefundRecord, first: AttemptRecord | undefined): void {
     if (refund.status !== 'failed') return;
-    const first = await findAttemptById(this.#database, refund.attempt_id);
     if (first?.operation !== 'top_up_reversal' || first.status !== 'failed') return;
     const code = first.error?.code ?? 'top_up_reversal_failed';
     const message =
@@ -750,7 +762,7 @@ export class PaymentsService implements PaymentsClient {
         attempt.waiting;
       const hold = async (reason: ReviewRecord['reason']) => {
         const review: ReviewRecord = {
-          id: randomId('btr'),
+          id: orderedId('btr', now_ms),
           merchant_id: tenant.merchant_id,
           livemode: tenant.livemode,
           reason,
@@ -762,30 +774,26 @@ export class PaymentsService implements PaymentsClient {
         };
         await insertReview(tx, review);
         this.#log('warn', 'a bank transfer was held for review', { review: review.id, reason, reference });
-        return { review, attempt: undefined };
+        return { review, started: undefined };
       };
       // A reference of no intent, or of one that is not waiting for money (paid already, or
       // canceled), is money with nowhere to go: a person decides.
       if (!waiting) return hold('unmatched');
       if (amount !== intent.amount || currency !== intent.currency) return hold('amount_mismatch');
-      const fence = attempt.attempt + 1;
-      const received: AttemptRecord = {
-        ...attempt,
-        status: 'succeeded',
-        waiting: false,
-        amount_captured: amount,
-        attempt: fence,
-        next_attempt_ms: now_ms + this.#attempt_lease_ms,
-      };
-      assert(await updateAttempt(tx, received, attempt.attempt), 'an attempt read under its intent lock changed holder');
+      // The money is the answer: it is recorded on the attempt, and the attempt's run, waiting for
+      // it, is taken over in the same commit; the saga then applies it.
+      const lease = await this.#saga.takeOver(attempt.id, 'bank_transfer_received', tx);
+      assert(lease !== undefined, 'a bank transfer waiting under its intent lock has its run waiting');
+      const received: AttemptRecord = { ...attempt, status: 'succeeded', waiting: false, amount_captured: amount };
+      await updateAttempt(tx, received);
       await recordAttemptStatus(tx, attempt, attempt.status, 'succeeded', 'bank_transfer_received', now_ms);
-      return { review: undefined, attempt: received };
+      return { review: undefined, started: { attempt: received, lease, intent } };
     });
     if (matched.review !== undefined) return reviewToWire(matched.review);
-    assert(matched.attempt !== undefined);
-    await this.#saga.drive(matched.attempt.id, matched.attempt.attempt, 'first');
+    assert(matched.started !== undefined);
+    const driven = await this.#saga.drive(matched.started.lease, { attempt: matched.started.attempt, intent: matched.started.intent });
     this.#kickRelay();
-    return intentToWire(await this.#requireIntent(this.#database, tenant, matched.attempt.intent_id, 'id'));
+    return intentToWire(driven.context.intent);
   }
 
   async listBankTransferReviews(tenant: Tenant, page: PageRequest): Promise<Page<BankTransferReview>> {
@@ -814,8 +822,8 @@ export class PaymentsService implements PaymentsClient {
       return { ok: true, acknowledgement };
     }
     const outcome = fromNotification(notification, attempt.amount);
-    const fence = await takeOverAttempt(this.#database, attempt, this.#clock.now(), this.#attempt_lease_ms);
-    if (fence === undefined) {
+    const lease = await this.#saga.takeOver(attempt.id, `notified:${method}`);
+    if (lease === undefined) {
       // Settled already: a repeated notification. One that contradicts the settled answer means
       // money moved at the provider that the books do not show.
       const settled = await findAttemptById(this.#database, attempt.id);
@@ -823,8 +831,12 @@ export class PaymentsService implements PaymentsClient {
       if (!agrees) this.#log('error', 'a notification contradicts a settled attempt; it needs a person', { attempt: attempt.id, notification: notification.status, status: settled?.status });
       return { ok: true, acknowledgement };
     }
-    const taken = { ...attempt, attempt: fence };
-    if (await this.#saga.record(taken, fence, outcome)) await this.#saga.drive(attempt.id, fence, 'first');
+    // Held now: read what the attempt and its intent are, and settle it with the provider's word.
+    const taken = await findAttemptById(this.#database, attempt.id);
+    assert(taken !== undefined, 'an attempt taken over disappeared');
+    const intent = await findIntentById(this.#database, taken.intent_id);
+    assert(intent !== undefined, 'an attempt names a missing intent');
+    await this.#saga.drive(lease, { attempt: taken, intent, notified: outcome });
     this.#kickRelay();
     return { ok: true, acknowledgement };
   }
@@ -838,18 +850,16 @@ export class PaymentsService implements PaymentsClient {
    */
   async recoverPending(): Promise<RecoveryReport> {
     const report: RecoveryReport = { attempts_recovered: 0, failures: 0 };
-    const now_ms = this.#clock.now();
-    const due = await listDueAttempts(this.#database, now_ms, recovery_batch_max);
-    for (const attempt of due) {
+    const leases = await this.#saga.leaseDue(recovery_batch_max);
+    for (const lease of leases) {
       try {
-        const fence = await claimAttempt(this.#database, attempt, now_ms, this.#attempt_lease_ms);
-        if (fence === undefined) continue;
         report.attempts_recovered += 1;
-        if (!(await this.#saga.drive(attempt.id, fence, 'recover'))) report.failures += 1;
+        const resumed = await this.#saga.resume(lease);
+        if (resumed === undefined || resumed.status === 'retrying' || resumed.status === 'unreachable') report.failures += 1;
       } catch (error) {
         if (isAssertionError(error)) throw error;
         report.failures += 1;
-        logFailure(this.#log, 'recovering a payment attempt; the next pass tries again', error, { attempt: attempt.id });
+        logFailure(this.#log, 'recovering a payment attempt; the next pass tries again', error, { attempt: lease.run.id });
       }
     }
     this.#kickRelay();
@@ -863,15 +873,15 @@ export class PaymentsService implements PaymentsClient {
     let count = 0;
     for (const read of expired) {
       try {
-        const void_attempt = await this.#commits.run(async (tx) => {
+        const canceled = await this.#commits.run(async (tx) => {
           const intent = await findIntentById(tx, read.id, true);
           // A capture may have started since the list was read.
           if (intent?.status !== 'requires_capture' || intent.capture_before_ms === null || intent.capture_before_ms > now_ms) return undefined;
-          return (await cancelIntent(this.#context, tx, intent, 'expired')) ?? null;
+          return cancelIntent(this.#context, tx, intent, 'expired');
         });
-        if (void_attempt === undefined) continue;
+        if (canceled === undefined) continue;
         count += 1;
-        if (void_attempt !== null) await this.#saga.drive(void_attempt.id, void_attempt.attempt, 'first');
+        if (canceled.void_attempt !== undefined) await this.#saga.drive(canceled.void_attempt.lease, { attempt: canceled.void_attempt.attempt, intent: canceled.intent });
       } catch (error) {
         if (isAssertionError(error)) throw error;
         logFailure(this.#log, 'expiring an authorization; the next pass tries again', error, { payment_intent: read.id });
@@ -887,7 +897,7 @@ export class PaymentsService implements PaymentsClient {
    * next pass starts there again (at least once: receivers de-duplicate by event id).
    */
   relayOutbox(): Promise<number> {
-    const run = this.#relay_chain.then(() => relayEvents(this.#database, this.#events, this.#clock, this.#log));
+    const run = this.#relay_chain.then(() => relayEvents(this.#database, this.#commits, this.#events, this.#clock, this.#log));
     this.#relay_chain = run.catch(() => undefined);
     return run;
   }
@@ -946,6 +956,27 @@ export class PaymentsService implements PaymentsClient {
   #plausibleId(value: unknown, param: string, what: string): string {
     if (!isPlausibleId(value)) throw missing(what, typeof value === 'string' ? value : String(value), param);
     return value;
+  }
+
+  /** An intent's unchanging fields, from memory when this instance created or read it before. */
+  async #fixedIntent(tenant: Tenant, id: string, param: string): Promise<FixedIntentFields> {
+    const cached = isPlausibleId(id) ? this.#fixed_intents.get(id) : undefined;
+    if (cached !== undefined && cached.merchant_id === tenant.merchant_id && cached.livemode === tenant.livemode) return cached;
+    const intent = await this.#requireIntent(this.#database, tenant, id, param);
+    this.#rememberIntent(intent);
+    return intent;
+  }
+
+  #rememberIntent(intent: IntentRecord): void {
+    this.#fixed_intents.set(intent.id, {
+      id: intent.id,
+      merchant_id: intent.merchant_id,
+      livemode: intent.livemode,
+      amount: intent.amount,
+      currency: intent.currency,
+      capture_method: intent.capture_method,
+      top_up_wallet_id: intent.top_up_wallet_id,
+    });
   }
 
   async #requireIntent(database: Database, tenant: Tenant, id: string, param: string, lock = false): Promise<IntentRecord> {

@@ -87,11 +87,8 @@ export interface AttemptRecord {
   /** What the provider took, when an authorization captured at once (or a notification said so). */
   readonly amount_captured: bigint | null;
   readonly error: PaymentError | null;
+  /** The answer's consequences (ledger transfers, statuses, events) are all done. */
   readonly applied: boolean;
-  readonly attempt: number;
-  /** How many times in a row a step of this attempt could not finish (no answer, ledger down): the retry delay grows with it. */
-  readonly retry_count: number;
-  readonly next_attempt_ms: number | null;
   readonly confirm_idempotency_key: string | null;
   readonly created: number;
 }
@@ -201,9 +198,6 @@ interface AttemptRow {
   readonly error_code: string | null;
   readonly error_message: string | null;
   readonly applied: Bool;
-  readonly attempt: number;
-  readonly retry_count: number;
-  readonly next_attempt_ms: number | null;
   readonly confirm_idempotency_key: string | null;
   readonly created: number;
 }
@@ -367,9 +361,6 @@ function attemptFromRow(row: AttemptRow): AttemptRecord {
     amount_captured: row.amount_captured === null ? null : amountOf(row.amount_captured),
     error: errorOf(row.error_code, row.error_message),
     applied: booleanOf(row.applied),
-    attempt: row.attempt,
-    retry_count: row.retry_count,
-    next_attempt_ms: row.next_attempt_ms,
     confirm_idempotency_key: row.confirm_idempotency_key,
     created: row.created,
   };
@@ -620,9 +611,6 @@ const attempt_columns = [
   'error_code',
   'error_message',
   'applied',
-  'attempt',
-  'retry_count',
-  'next_attempt_ms',
   'confirm_idempotency_key',
   'created',
 ] as const;
@@ -645,9 +633,6 @@ function attemptValues(attempt: AttemptRecord): unknown[] {
     attempt.error?.code ?? null,
     attempt.error?.message ?? null,
     attempt.applied,
-    attempt.attempt,
-    attempt.retry_count,
-    attempt.next_attempt_ms,
     attempt.confirm_idempotency_key,
     attempt.created,
   ];
@@ -661,19 +646,18 @@ export async function insertAttempt(database: Database, attempt: AttemptRecord):
 }
 
 /**
- * Writes an attempt's mutable fields, fenced: only if the holder `fence` still owns it. Returns
- * whether it was written.
+ * Writes an attempt's mutable fields. Its saga run fences who may: call it in the commit that records
+ * the run (or in one that takes the run over or ends it), never on its own.
  */
-export async function updateAttempt(database: Database, attempt: AttemptRecord, fence: number): Promise<boolean> {
-  const mutable = ['status', 'waiting', 'provider_reference', 'amount_captured', 'error_code', 'error_message', 'applied', 'attempt', 'retry_count', 'next_attempt_ms'] as const;
+export async function updateAttempt(database: Database, attempt: AttemptRecord): Promise<void> {
+  const mutable = ['status', 'waiting', 'provider_reference', 'amount_captured', 'error_code', 'error_message', 'applied'] as const;
   const values = attemptValues(attempt);
   const by_column = new Map(attempt_columns.map((column, index) => [column, values[index]]));
-  const result = await database.execute(`UPDATE payment_attempts SET ${mutable.map((column) => `${column} = ?`).join(', ')} WHERE id = ? AND attempt = ?`, [
+  const result = await database.execute(`UPDATE payment_attempts SET ${mutable.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`, [
     ...mutable.map((column) => by_column.get(column)),
     attempt.id,
-    fence,
   ]);
-  return result.rowCount === 1;
+  assert(result.rowCount === 1, 'an attempt being updated was not there');
 }
 
 export async function findAttemptById(database: Database, id: string): Promise<AttemptRecord | undefined> {
@@ -715,44 +699,6 @@ export async function listAttemptsOfIntent(database: Database, tenant: Tenant, i
 export async function countAttemptsOfIntent(database: Database, intent_id: string): Promise<number> {
   const rows = await database.query<{ count: number | string }>('SELECT COUNT(*) AS count FROM payment_attempts WHERE intent_id = ?', [intent_id]);
   return Number(rows[0]?.count ?? 0);
-}
-
-/** Attempts whose lease or poll time has come, soonest first. */
-export async function listDueAttempts(database: Database, now_ms: number, limit: number): Promise<AttemptRecord[]> {
-  const rows = await database.query<AttemptRow>(
-    'SELECT * FROM payment_attempts WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= ? ORDER BY next_attempt_ms, sequence LIMIT ?',
-    [now_ms, limit],
-  );
-  return rows.map(attemptFromRow);
-}
-
-/**
- * Takes a due attempt over: a new holder number and a fresh lease, if nobody took it since it was
- * read. Returns the new holder number, or undefined.
- */
-export async function claimAttempt(database: Database, attempt: AttemptRecord, now_ms: number, lease_ms: number): Promise<number | undefined> {
-  const result = await database.execute(
-    'UPDATE payment_attempts SET attempt = attempt + 1, next_attempt_ms = ? WHERE id = ? AND attempt = ? AND next_attempt_ms IS NOT NULL AND next_attempt_ms <= ?',
-    [now_ms + lease_ms, attempt.id, attempt.attempt, now_ms],
-  );
-  return result.rowCount === 1 ? attempt.attempt + 1 : undefined;
-}
-
-/**
- * Takes an unsettled attempt over at once, lease or not: a verified notification is the
- * provider's final word, and a call still in flight may only record something older.
- */
-export async function takeOverAttempt(database: Database, attempt: AttemptRecord, now_ms: number, lease_ms: number): Promise<number | undefined> {
-  const result = await database.execute(
-    "UPDATE payment_attempts SET attempt = attempt + 1, next_attempt_ms = ? WHERE id = ? AND attempt = ? AND status IN ('pending', 'unknown')",
-    [now_ms + lease_ms, attempt.id, attempt.attempt],
-  );
-  return result.rowCount === 1 ? attempt.attempt + 1 : undefined;
-}
-
-/** A step of the attempt could not finish: recovery retries it at `next_attempt_ms`, if the holder still owns it. */
-export async function postponeAttempt(database: Database, id: string, fence: number, next_attempt_ms: number): Promise<void> {
-  await database.execute('UPDATE payment_attempts SET next_attempt_ms = ?, retry_count = retry_count + 1 WHERE id = ? AND attempt = ?', [next_attempt_ms, id, fence]);
 }
 
 // Refunds.

@@ -1,7 +1,8 @@
 // Writing state in one transaction: a status change of an intent, order, refund or attempt is
 // checked against its table, appended to the history, and announced by an outbox event in the
 // same transaction, so that the books of this service, its history and its events never disagree.
-import { assert, randomId, type Database } from '@paygrid/kernel';
+import { assert, type Database, type Lease } from '@paygrid/kernel';
+import { orderedId } from './ids';
 import { invalid, unexpectedState, type PaymentsContext } from './context';
 import {
   countAttemptsOfIntent,
@@ -94,7 +95,7 @@ export async function emit(
   now_ms: number,
 ): Promise<void> {
   await insertEvent(tx, {
-    id: randomId('evt'),
+    id: orderedId('evt', now_ms),
     merchant_id: owner.merchant_id,
     livemode: owner.livemode,
     type,
@@ -106,7 +107,6 @@ export async function emit(
 }
 
 export function newAttempt(
-  context: PaymentsContext,
   intent: IntentRecord,
   operation: AttemptRecord['operation'],
   amount: bigint,
@@ -114,7 +114,7 @@ export function newAttempt(
   fields: { provider_reference: string | null; refund_id?: string },
 ): AttemptRecord {
   return {
-    id: randomId('pa'),
+    id: orderedId('pa', now_ms),
     merchant_id: intent.merchant_id,
     livemode: intent.livemode,
     intent_id: intent.id,
@@ -129,12 +129,20 @@ export function newAttempt(
     amount_captured: null,
     error: null,
     applied: false,
-    attempt: 1,
-    retry_count: 0,
-    next_attempt_ms: now_ms + context.settings.attempt_lease_ms,
     confirm_idempotency_key: null,
     created: secondsOf(now_ms),
   };
+}
+
+/**
+ * Records a new attempt in the caller's transaction, with its first status and its saga run, and
+ * returns the run's lease: the caller drives it once the transaction has committed (and recovery
+ * does, should the caller die first).
+ */
+export async function recordNewAttempt(context: PaymentsContext, tx: Database, attempt: AttemptRecord, reason: string, now_ms: number): Promise<Lease> {
+  await insertAttempt(tx, attempt);
+  await recordAttemptStatus(tx, attempt, null, 'pending', reason, now_ms);
+  return context.runs.start(tx, attempt);
 }
 
 export async function checkAttemptBudget(tx: Database, intent: IntentRecord): Promise<void> {
@@ -148,7 +156,12 @@ export async function checkAttemptBudget(tx: Database, intent: IntentRecord): Pr
  * if there is one. The decision is recorded first; the void and the ledger follow as its
  * compensation, and recovery finishes them after a crash.
  */
-export async function cancelIntent(context: PaymentsContext, tx: Database, intent: IntentRecord, reason: CancellationReason | null): Promise<AttemptRecord | undefined> {
+export async function cancelIntent(
+  context: PaymentsContext,
+  tx: Database,
+  intent: IntentRecord,
+  reason: CancellationReason | null,
+): Promise<{ readonly intent: IntentRecord; readonly void_attempt: { readonly attempt: AttemptRecord; readonly lease: Lease } | undefined }> {
   if (transition(intent_transitions, intent.status, 'canceled') !== 'ok') throw unexpectedState(intent, 'cancel');
   const now_ms = context.clock.now();
   const authorization = intent.authorization_attempt_id === null ? undefined : await findAttemptById(tx, intent.authorization_attempt_id);
@@ -165,25 +178,21 @@ export async function cancelIntent(context: PaymentsContext, tx: Database, inten
       waiting: false,
       error: { code: 'payment_intent_canceled', message: 'The payment intent was canceled while waiting' },
       applied: true,
-      // A new holder number fences out a poll of this attempt that may be in flight.
-      attempt: authorization.attempt + 1,
-      next_attempt_ms: null,
     };
-    const written = await updateAttempt(tx, stopped, authorization.attempt);
-    assert(written, 'an attempt read under its intent lock changed holder');
+    await updateAttempt(tx, stopped);
+    // Ending its run moves the fence on, so a poll of this attempt in flight records nothing.
+    await context.runs.cancel(tx, authorization.id, 'payment_intent_canceled');
     await recordAttemptStatus(tx, authorization, authorization.status, 'failed', 'payment_intent_canceled', now_ms);
     if (authorization.provider_reference !== null && authorization.payment_method?.type !== 'bank_transfer') {
       // Close the payment at the provider, so that the customer cannot complete it any more.
-      void_attempt = newAttempt(context, intent, 'void', intent.amount, now_ms, { provider_reference: authorization.provider_reference });
+      void_attempt = newAttempt(intent, 'void', intent.amount, now_ms, { provider_reference: authorization.provider_reference });
     }
   } else if (intent.status === 'requires_capture') {
-    void_attempt = newAttempt(context, intent, 'void', intent.amount, now_ms, { provider_reference: intent.provider_reference });
+    void_attempt = newAttempt(intent, 'void', intent.amount, now_ms, { provider_reference: intent.provider_reference });
   }
-  if (void_attempt !== undefined) {
-    await insertAttempt(tx, void_attempt);
-    await recordAttemptStatus(tx, void_attempt, null, 'pending', 'created', now_ms);
-  }
-  await writeIntent(context, 
+  const lease = void_attempt === undefined ? undefined : await recordNewAttempt(context, tx, void_attempt, 'created', now_ms);
+  const canceled = await writeIntent(
+    context,
     tx,
     intent,
     {
@@ -193,7 +202,7 @@ export async function cancelIntent(context: PaymentsContext, tx: Database, inten
     },
     now_ms,
   );
-  return void_attempt;
+  return { intent: canceled, void_attempt: void_attempt === undefined || lease === undefined ? undefined : { attempt: void_attempt, lease } };
 }
 
 /** What an order's payments make of it. */

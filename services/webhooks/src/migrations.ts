@@ -1,4 +1,4 @@
-import type { Migration } from '@paygrid/kernel';
+import { sagaTables, type Migration } from '@paygrid/kernel';
 
 // The webhooks service's tables.
 //
@@ -103,11 +103,33 @@ CREATE INDEX webhook_delivery_attempts_endpoint ON webhook_delivery_attempts (en
 `;
 };
 
+// Version 2: deliveries run as sagas on the kernel's runner (service.ts declares the saga). Its lease
+// and fence live in saga_runs; a delivery keeps what merchants see (status, attempts, when the next
+// attempt is due). Pending deliveries become runs due when they were: `ready` before their first
+// attempt, `retrying` after failed ones, with their failed attempts as the run's tries, so the retry
+// schedule goes on where it was. A delivery whose lease was held is due when that lease ends.
+const delivery_runs = `
+INSERT INTO saga_runs (id, saga, step, status, fence, tries, due_ms, holder, input, outputs, error, created_ms, updated_ms)
+SELECT id, 'webhook_delivery', 'send', CASE WHEN attempts = 0 THEN 'ready' ELSE 'retrying' END, 1, attempts, next_attempt_ms, NULL, 'null', '{}', NULL,
+  created * 1000, created * 1000
+FROM webhook_deliveries WHERE status = 'pending' ORDER BY sequence;
+INSERT INTO saga_transitions (run_id, saga, fence, from_step, to_step, from_status, to_status, reason, holder, created_ms)
+SELECT id, saga, fence, NULL, step, NULL, status, 'migrated', NULL, created_ms FROM saga_runs WHERE saga = 'webhook_delivery';
+DROP INDEX webhook_deliveries_due;
+ALTER TABLE webhook_deliveries DROP COLUMN lease_token;
+`;
+
 export const webhooks_migrations: readonly Migration[] = [
   {
     version: 1,
     name: 'webhook endpoints, events, deliveries and attempts',
     sqlite: tables('sqlite'),
     postgres: tables('postgres'),
+  },
+  {
+    version: 2,
+    name: 'deliveries as saga runs',
+    sqlite: sagaTables().sqlite + delivery_runs,
+    postgres: sagaTables().postgres + delivery_runs,
   },
 ];

@@ -1,7 +1,7 @@
 // When a failed delivery is tried again. The schedule is the list of delays after each failed
 // attempt: the first attempt goes out at once, the second `schedule[0]` after the first failed,
 // and so on, so a delivery makes `schedule.length + 1` attempts in all.
-import { assert } from '@paygrid/kernel';
+import { assert, scheduledRetry } from '@paygrid/kernel';
 
 const ms_per_second = 1_000;
 const ms_per_minute = 60 * ms_per_second;
@@ -52,11 +52,10 @@ export function checkSchedule(schedule: readonly number[]): readonly number[] {
  */
 export function retryDelayMs(schedule: readonly number[], attempts: number, random: RandomSource, retry_after_ms?: number): number | undefined {
   assert(Number.isSafeInteger(attempts) && attempts >= 1, 'a retry follows at least one attempt');
-  const base_ms = schedule[attempts - 1];
-  if (base_ms === undefined) return undefined;
-  const jitter_span_ms = Math.floor((base_ms * retry_jitter_percent) / 100);
-  const jitter_ms = Math.min(jitter_span_ms, Math.floor(random() * (jitter_span_ms + 1)));
-  const delay_ms = base_ms + jitter_ms;
+  // The delivery saga's `send` step retries by this same policy (service.ts).
+  const policy = scheduledRetry({ delays_ms: schedule, jitter_percent: retry_jitter_percent });
+  if (attempts >= policy.tries_max) return undefined;
+  const delay_ms = policy.delayMs(attempts, random);
   if (retry_after_ms === undefined) return delay_ms;
   return Math.max(delay_ms, Math.min(retry_after_ms, retry_after_ms_max));
 }

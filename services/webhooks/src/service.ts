@@ -1,33 +1,45 @@
 // The webhooks service. Producers publish events; each is stored with one delivery per matching
-// enabled endpoint, in one transaction. A bounded delivery loop claims due deliveries with a
-// lease, sends each as a Standard Webhooks request outside any transaction, and records the
-// attempt afterwards: a 2xx answer ends the delivery, anything else schedules the next retry,
-// until the schedule is spent. Deliveries are at least once: a process that dies mid-attempt
-// leaves its lease to run out, and then another process sends the delivery again.
-import { randomBytes } from 'node:crypto';
+// enabled endpoint, in one transaction. A delivery is a saga of one step (`send`, declared below as
+// data on the kernel's runner): a bounded delivery loop leases due deliveries' runs, sends each as
+// a Standard Webhooks request outside any transaction, and records the attempt in the commit that
+// records the run: a 2xx answer ends the delivery, anything else is retried on the schedule until
+// it is spent. Deliveries are at least once: a process that dies mid-attempt leaves its lease to
+// run out, and then another process sends the delivery again.
 import {
   ApiError,
   GroupCommitter,
+  SagaRunner,
   assert,
+  defineSaga,
+  defineStep,
+  fail,
   invalidRequest,
   isAssertionError,
+  next,
   randomId,
+  retry,
+  scheduledRetry,
+  stop,
   systemClock,
   type Clock,
   type Database,
+  type Lease,
   type Page,
   type PageRequest,
+  type SagaDefinition,
+  type StepOutcome,
   type Tenant,
 } from '@paygrid/kernel';
-import { checkSchedule, retry_schedule_ms_default, retryDelayMs, type RandomSource } from './schedule';
+import { checkSchedule, retry_after_ms_max, retry_jitter_percent, retry_schedule_ms_default, type RandomSource } from './schedule';
 import { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max, sendAttempt, type AttemptOutcome } from './sender';
 import { newEndpointSecret, signDelivery } from './signing';
 import {
   advanceDelivery,
-  claimDueDeliveries,
   countEndpoints,
   deleteEndpoint,
+  delivery_saga_name,
   enabledEndpoints,
+  findDelivery,
   findEndpoint,
   findEndpointById,
   findEvent,
@@ -156,6 +168,17 @@ function modeOf(livemode: boolean): WebhookMode {
   return livemode ? 'live' : 'test';
 }
 
+/** A delivery's state while its run is driven: the row, and what the attempt found and did. */
+interface DeliveryContext {
+  readonly delivery: DeliveryRecord;
+  attempt?: { readonly outcome: AttemptOutcome; readonly attempted_ms: number };
+  /** The endpoint this attempt got disabled, if it did. */
+  disabled?: EndpointRecord;
+}
+
+/** Why a delivery stopped for good, as the `send` step reports it. */
+const failure_reasons = { gone: 'receiver_gone', manual: 'manual_delivery_failed' } as const;
+
 export class WebhooksService implements WebhooksClient {
   readonly #database: Database;
   /** Publishes and attempt results share commits: both come in bursts. */
@@ -171,6 +194,8 @@ export class WebhooksService implements WebhooksClient {
   readonly #random: RandomSource;
   /** Each mode's URL guard, and the connection pool of its deliveries (url-guard.ts says why). */
   readonly #guards: Record<WebhookMode, ModeGuard>;
+  /** Leases and drives deliveries' runs (the saga is declared in #deliverySaga). */
+  readonly #runner: SagaRunner<null, DeliveryContext>;
   #started = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -203,6 +228,58 @@ export class WebhooksService implements WebhooksClient {
     assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms >= 2 * this.#timeout_ms, 'lease_ms is at least twice delivery_timeout_ms');
     assert(Number.isSafeInteger(this.#poll_interval_ms) && this.#poll_interval_ms > 0, 'poll_interval_ms is a positive integer');
     assert(Number.isSafeInteger(this.#in_flight_max) && this.#in_flight_max >= 1 && this.#in_flight_max <= 1_024, 'deliveries_in_flight_max is 1 to 1024');
+    this.#runner = new SagaRunner({
+      saga: this.#deliverySaga(),
+      database: this.#database,
+      commits: this.#commits,
+      clock: this.#clock,
+      lease_ms: this.#lease_ms,
+      random: this.#random,
+      log: this.#log,
+    });
+  }
+
+  /**
+   * A delivery as a saga of one step. `send` sends one attempt (or finds the delivery moot); its
+   * record appends the attempt to the log and moves the delivery on, in the commit that records
+   * the run, fenced by the holder. The schedule is the step's retry policy: a failed attempt is
+   * retried after its delay (longer when the receiver asks with Retry-After), and one past the
+   * schedule fails the delivery. Nothing is compensated: a request sent cannot be unsent.
+   */
+  #deliverySaga(): SagaDefinition<null, DeliveryContext> {
+    const send = defineStep<null, DeliveryContext, null>({
+      name: 'send',
+      retry: scheduledRetry({ delays_ms: this.#schedule, jitter_percent: retry_jitter_percent }),
+      // The request's own timeout (at most half the lease) ends it long before the lease does.
+      timeout_ms: this.#lease_ms,
+      action: async ({ context }) => {
+        const delivery = context.delivery;
+        const endpoint = await findEndpointById(this.#database, delivery.endpoint_id);
+        const event = await findEventById(this.#database, delivery.event_id);
+        // The endpoint was deleted or disabled after the event: the delivery is dropped, and the
+        // merchant can resend it once the endpoint is back.
+        if (endpoint === undefined || endpoint.status !== 'enabled' || event === undefined) return stop('endpoint_unavailable');
+        assert(belongsTo(endpoint, delivery) && belongsTo(event, delivery), 'a delivery joins an event and an endpoint of its own tenant');
+        const attempted_ms = this.#clock.now();
+        const outcome = await this.#attempt(endpoint, event, attempted_ms);
+        context.attempt = { outcome, attempted_ms };
+        if (outcome.succeeded) return next(null);
+        // Standard Webhooks: 410 Gone says the receiver wants no more events from us.
+        if (outcome.response_status === gone_status) return fail(failure_reasons.gone);
+        if (delivery.kind === 'manual') return fail(failure_reasons.manual);
+        const reason = outcome.response_status === null ? (outcome.error ?? 'no answer') : `status ${outcome.response_status}`;
+        return retry(reason, outcome.retry_after_ms === undefined ? 0 : Math.min(outcome.retry_after_ms, retry_after_ms_max));
+      },
+      record: (transaction, outcome, { context }) => this.#recordAttempt(transaction, context, outcome),
+    });
+    return defineSaga<null, DeliveryContext>({
+      name: delivery_saga_name,
+      steps: [send],
+      load: async (run_id, _input, database) => {
+        const delivery = await findDelivery(database, run_id);
+        return delivery === undefined ? undefined : { delivery };
+      },
+    });
   }
 
   /** Starts the delivery loop. It never keeps the process alive on its own. */
@@ -357,7 +434,7 @@ export class WebhooksService implements WebhooksClient {
       const endpoint = await this.#requireEndpoint(tx, tenant, endpoint_id, 'endpoint');
       if (endpoint.status !== 'enabled') throw invalidRequest('webhook_endpoint_disabled', `Webhook endpoint ${endpoint.id} is disabled; enable it first`, 'endpoint');
       const record = this.#newDelivery(tenant, event.id, endpoint.id, 'manual');
-      await insertDelivery(tx, record);
+      await this.#insertDelivery(tx, record);
       return record;
     });
     this.#wake();
@@ -371,7 +448,7 @@ export class WebhooksService implements WebhooksClient {
    */
   async deliverDue(): Promise<number> {
     const claimed = await this.#claim(Math.min(claim_batch_max, Math.max(0, this.#in_flight_max - this.#in_flight.size)));
-    await Promise.all(claimed.map((delivery) => this.#launch(delivery)));
+    await Promise.all(claimed.map((lease) => this.#launch(lease)));
     return claimed.length;
   }
 
@@ -409,7 +486,7 @@ export class WebhooksService implements WebhooksClient {
         const claimed = await this.#claim(limit);
         // Claimed rows are sent even when close() came meanwhile: close() waits for them, and
         // leaving them would hold them back for a whole lease.
-        for (const delivery of claimed) void this.#launch(delivery);
+        for (const lease of claimed) void this.#launch(lease);
         if (claimed.length < limit && !this.#claim_again) return;
       }
     } catch (error) {
@@ -418,19 +495,19 @@ export class WebhooksService implements WebhooksClient {
     }
   }
 
-  async #claim(limit: number): Promise<DeliveryRecord[]> {
+  async #claim(limit: number): Promise<Lease[]> {
     if (limit <= 0) return [];
-    return claimDueDeliveries(this.#database, this.#clock.now(), limit, this.#lease_ms, randomBytes(16).toString('hex'));
+    return this.#runner.leaseDue(limit);
   }
 
   /** Starts one delivery, tracked so that close() waits for it; a slot freed wakes the loop. */
-  #launch(delivery: DeliveryRecord): Promise<void> {
-    const work = this.#deliver(delivery).then(
+  #launch(lease: Lease): Promise<void> {
+    const work = this.#deliver(lease).then(
       () => undefined,
       (error: unknown) => {
         if (isAssertionError(error)) throw error;
         // The lease runs out and another pass sends it again.
-        this.#logFailure('a webhook delivery; it is retried when its lease runs out', error, { delivery: delivery.id });
+        this.#logFailure('a webhook delivery; it is retried when its lease runs out', error, { delivery: lease.run.id });
       },
     );
     this.#in_flight.add(work);
@@ -441,52 +518,39 @@ export class WebhooksService implements WebhooksClient {
     return work;
   }
 
-  async #deliver(delivery: DeliveryRecord): Promise<void> {
-    const lease_token = delivery.lease_token;
-    assert(lease_token !== null, 'a claimed delivery carries its lease token');
-    const endpoint = await findEndpointById(this.#database, delivery.endpoint_id);
-    const event = await findEventById(this.#database, delivery.event_id);
-    if (endpoint === undefined || endpoint.status !== 'enabled' || event === undefined) {
-      // The endpoint was deleted or disabled after the event: the delivery is dropped, and the
-      // merchant can resend it once the endpoint is back.
-      await advanceDelivery(this.#database, delivery.id, lease_token, {
-        status: 'canceled',
-        attempts: delivery.attempts,
-        next_attempt_ms: delivery.next_attempt_ms,
-        first_attempt_ms: delivery.first_attempt_ms,
-      });
+  async #deliver(lease: Lease): Promise<void> {
+    const delivery = await findDelivery(this.#database, lease.run.id);
+    if (delivery === undefined) {
+      // Without its row the run has nothing to send: the runner cancels it.
+      await this.#runner.drive(lease);
       return;
     }
-    assert(belongsTo(endpoint, delivery) && belongsTo(event, delivery), 'a delivery joins an event and an endpoint of its own tenant');
-    const attempted_ms = this.#clock.now();
-    const outcome = await this.#attempt(endpoint, event, attempted_ms);
-    const record = (tx: Database) => this.#recordAttempt(tx, delivery, lease_token, outcome, attempted_ms);
-    let disabled: EndpointRecord | undefined;
-    try {
-      disabled = await this.#commits.run(record);
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      // The shared commit failed (on PostgreSQL, a deadlock with another process's batch aborts
-      // it whole). Nothing of it is durable and the lease still holds, so record alone, once.
-      disabled = await this.#database.transaction(record);
-    }
-    if (disabled !== undefined) {
-      this.#log('warn', 'disabled a webhook endpoint whose deliveries keep failing', { endpoint: disabled.id, merchant: disabled.merchant_id });
+    const context: DeliveryContext = { delivery };
+    await this.#runner.drive(lease, context);
+    if (context.disabled !== undefined) {
+      this.#log('warn', 'disabled a webhook endpoint whose deliveries keep failing', { endpoint: context.disabled.id, merchant: context.disabled.merchant_id });
       this.#wake();
     }
   }
 
   /**
-   * Appends the attempt to the log and moves the delivery on. Returns the endpoint when this
-   * attempt got it disabled.
+   * The `send` step's record: appends the attempt to the log and moves the delivery on, in the
+   * commit that records its run. A failure for good may disable the endpoint (the policy below).
    */
-  async #recordAttempt(
-    tx: Database,
-    delivery: DeliveryRecord,
-    lease_token: string,
-    outcome: AttemptOutcome,
-    attempted_ms: number,
-  ): Promise<EndpointRecord | undefined> {
+  async #recordAttempt(tx: Database, context: DeliveryContext, outcome: StepOutcome<null>): Promise<void> {
+    const delivery = context.delivery;
+    if (outcome.kind === 'stop') {
+      await advanceDelivery(tx, delivery.id, { status: 'canceled', attempts: delivery.attempts, next_attempt_ms: delivery.next_attempt_ms, first_attempt_ms: delivery.first_attempt_ms });
+      return;
+    }
+    const attempt = context.attempt;
+    if (attempt === undefined) {
+      // The step could not even try (its reads failed): nothing was sent, and only the time of
+      // the next attempt moves.
+      if (outcome.kind === 'retry') await advanceDelivery(tx, delivery.id, { status: 'pending', attempts: delivery.attempts, next_attempt_ms: outcome.due_ms, first_attempt_ms: delivery.first_attempt_ms });
+      return;
+    }
+    const { outcome: sent, attempted_ms } = attempt;
     const attempt_number = delivery.attempts + 1;
     const first_attempt_ms = delivery.first_attempt_ms ?? attempted_ms;
     await insertAttempt(tx, {
@@ -497,40 +561,39 @@ export class WebhooksService implements WebhooksClient {
       event_id: delivery.event_id,
       endpoint_id: delivery.endpoint_id,
       attempt_number,
-      succeeded: outcome.succeeded,
-      response_status: outcome.response_status,
-      response_body: outcome.response_body,
-      error: outcome.error,
-      duration_ms: outcome.duration_ms,
+      succeeded: sent.succeeded,
+      response_status: sent.response_status,
+      response_body: sent.response_body,
+      error: sent.error,
+      duration_ms: sent.duration_ms,
       attempted_ms,
       created: secondsOf(attempted_ms),
     });
     const progress = { attempts: attempt_number, next_attempt_ms: delivery.next_attempt_ms, first_attempt_ms };
-    if (outcome.succeeded) {
+    if (sent.succeeded) {
       await markEndpointAnswering(tx, delivery.endpoint_id);
-      await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'succeeded' });
-      return undefined;
+      await advanceDelivery(tx, delivery.id, { ...progress, status: 'succeeded' });
+      return;
     }
     await markEndpointFailing(tx, delivery.endpoint_id, attempted_ms);
-    if (outcome.response_status === gone_status) {
-      // Standard Webhooks: 410 Gone says the receiver wants no more events from us.
-      if (!(await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'failed' }))) return undefined;
-      return this.#disableEndpoint(tx, delivery.endpoint_id);
+    if (outcome.kind === 'retry') {
+      await advanceDelivery(tx, delivery.id, { ...progress, status: 'pending', next_attempt_ms: outcome.due_ms });
+      return;
     }
-    const delay_ms = delivery.kind === 'manual' ? undefined : retryDelayMs(this.#schedule, attempt_number, this.#random, outcome.retry_after_ms);
-    if (delay_ms !== undefined) {
-      await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'pending', next_attempt_ms: this.#clock.now() + delay_ms });
-      return undefined;
+    assert(outcome.kind === 'fail', 'a failed attempt is retried or fails the delivery');
+    await advanceDelivery(tx, delivery.id, { ...progress, status: 'failed' });
+    if (outcome.reason === failure_reasons.gone) {
+      context.disabled = await this.#disableEndpoint(tx, delivery.endpoint_id);
+      return;
     }
-    // Out of attempts. A lost lease means another process owns this delivery now; it decides.
-    if (!(await advanceDelivery(tx, delivery.id, lease_token, { ...progress, status: 'failed' }))) return undefined;
-    if (delivery.kind === 'manual') return undefined;
-    // The policy: an endpoint is disabled when a delivery has spent its whole schedule (at least
-    // the schedule's span, since jitter only adds) and no attempt to the endpoint has succeeded
-    // since that delivery's first attempt. One success anywhere in that time keeps it enabled.
+    if (delivery.kind === 'manual') return;
+    // Out of attempts. The policy: an endpoint is disabled when a delivery has spent its whole
+    // schedule (at least the schedule's span, since jitter only adds) and no attempt to the endpoint
+    // has succeeded since that delivery's first attempt. One success anywhere in that time keeps it
+    // enabled.
     const endpoint = await findEndpointById(tx, delivery.endpoint_id, { lock: true });
-    if (endpoint?.status !== 'enabled' || endpoint.failing_since_ms === null || endpoint.failing_since_ms > first_attempt_ms) return undefined;
-    return this.#disableEndpoint(tx, endpoint.id);
+    if (endpoint?.status !== 'enabled' || endpoint.failing_since_ms === null || endpoint.failing_since_ms > first_attempt_ms) return;
+    context.disabled = await this.#disableEndpoint(tx, endpoint.id);
   }
 
   /**
@@ -582,7 +645,7 @@ export class WebhooksService implements WebhooksClient {
       let deliveries_created = 0;
       for (const endpoint of await enabledEndpoints(tx, tenant)) {
         if (!subscribes(endpoint, event.type)) continue;
-        await insertDelivery(tx, this.#newDelivery(tenant, event.id, endpoint.id, 'automatic'));
+        await this.#insertDelivery(tx, this.#newDelivery(tenant, event.id, endpoint.id, 'automatic'));
         deliveries_created += 1;
       }
       return { event, deliveries_created };
@@ -593,6 +656,12 @@ export class WebhooksService implements WebhooksClient {
       throw new ApiError('idempotency_error', 'event_exists_with_different_content', `Event ${event.id} was already published with different content`, 'id');
     }
     return { event: stored, deliveries_created: 0 };
+  }
+
+  /** A delivery and its run, ready for the delivery loop to lease at once. */
+  async #insertDelivery(tx: Database, delivery: DeliveryRecord): Promise<void> {
+    await insertDelivery(tx, delivery);
+    await this.#runner.start(tx, { id: delivery.id, input: null, status: 'ready', due_ms: delivery.next_attempt_ms });
   }
 
   #newDelivery(tenant: Tenant, event_id: string, endpoint_id: string, kind: DeliveryRecord['kind']): DeliveryRecord {
@@ -607,7 +676,6 @@ export class WebhooksService implements WebhooksClient {
       status: 'pending',
       attempts: 0,
       next_attempt_ms: now_ms,
-      lease_token: null,
       first_attempt_ms: null,
       created: secondsOf(now_ms),
     };

@@ -2,7 +2,7 @@
 // domain (a value outside its closed set means the table was written by something else), and the
 // statements the service runs. Every function takes the Database to run on, so that the same one
 // serves inside and outside a transaction.
-import { assert, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import { assert, leaseDueRuns, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
 import {
   all_events_wildcard,
   delivery_kinds,
@@ -50,8 +50,8 @@ export interface DeliveryRecord {
   readonly kind: DeliveryKind;
   readonly status: DeliveryStatus;
   readonly attempts: number;
+  /** When the next attempt is scheduled, as merchants see it; the lease is the saga run's. */
   readonly next_attempt_ms: number;
-  readonly lease_token: string | null;
   readonly first_attempt_ms: number | null;
   readonly created: number;
 }
@@ -110,7 +110,6 @@ interface DeliveryRow {
   readonly status: string;
   readonly attempts: number;
   readonly next_attempt_ms: number;
-  readonly lease_token: string | null;
   readonly first_attempt_ms: number | null;
   readonly created: number;
 }
@@ -193,7 +192,6 @@ function deliveryFromRow(row: DeliveryRow): DeliveryRecord {
     status: oneOf(delivery_statuses, row.status, 'delivery status'),
     attempts: row.attempts,
     next_attempt_ms: row.next_attempt_ms,
-    lease_token: row.lease_token,
     first_attempt_ms: row.first_attempt_ms,
     created: row.created,
   };
@@ -354,8 +352,8 @@ export async function listEvents(database: Database, tenant: Tenant, page: PageR
 
 export async function insertDelivery(database: Database, delivery: DeliveryRecord): Promise<void> {
   await database.execute(
-    `INSERT INTO webhook_deliveries (id, merchant_id, livemode, event_id, endpoint_id, kind, status, attempts, next_attempt_ms, lease_token, first_attempt_ms, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO webhook_deliveries (id, merchant_id, livemode, event_id, endpoint_id, kind, status, attempts, next_attempt_ms, first_attempt_ms, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     [
       delivery.id,
       delivery.merchant_id,
@@ -366,7 +364,6 @@ export async function insertDelivery(database: Database, delivery: DeliveryRecor
       delivery.status,
       delivery.attempts,
       delivery.next_attempt_ms,
-      delivery.lease_token,
       delivery.first_attempt_ms,
       delivery.created,
     ],
@@ -379,23 +376,19 @@ export async function findDelivery(database: Database, id: string): Promise<Deli
   return row === undefined ? undefined : deliveryFromRow(row);
 }
 
+/** The saga a delivery runs as (service.ts declares its step); its run has the delivery's id. */
+export const delivery_saga_name = 'webhook_delivery';
+
 /**
- * Claims up to `limit` due deliveries for one attempt each: their next_attempt_ms moves a lease
- * ahead, so nobody else finds them due until the lease runs out, and they carry `lease_token`.
- * PostgreSQL skips rows another claimer holds; the outer conditions are checked again on each
- * row after any wait, so a row claimed meanwhile is never claimed twice. SQLite serializes
- * writers, so its claims never overlap.
+ * Claims up to `limit` due deliveries for one attempt each, as the delivery loop does: their saga
+ * runs are leased (the next fence, and a lease of `lease_ms` with `holder` as the holder's name),
+ * so nobody else finds them due until the lease runs out. PostgreSQL skips runs another claimer
+ * holds; SQLite serializes writers, so its claims never overlap.
  */
-export async function claimDueDeliveries(database: Database, now_ms: number, limit: number, lease_ms: number, lease_token: string): Promise<DeliveryRecord[]> {
-  const skip_locked = database.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
-  const rows = await database.query<DeliveryRow>(
-    `UPDATE webhook_deliveries SET next_attempt_ms = ?, lease_token = ?
-     WHERE status = 'pending' AND next_attempt_ms <= ? AND id IN (
-       SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms LIMIT ?${skip_locked}
-     )
-     RETURNING *`,
-    [now_ms + lease_ms, lease_token, now_ms, now_ms, limit],
-  );
+export async function claimDueDeliveries(database: Database, now_ms: number, limit: number, lease_ms: number, holder: string): Promise<DeliveryRecord[]> {
+  const runs = await database.transaction((transaction) => leaseDueRuns(transaction, { saga: delivery_saga_name, now_ms, limit, lease_ms, holder }));
+  if (runs.length === 0) return [];
+  const rows = await database.query<DeliveryRow>(`SELECT * FROM webhook_deliveries WHERE id IN (${runs.map(() => '?').join(', ')}) ORDER BY sequence`, runs.map((run) => run.id));
   return rows.map(deliveryFromRow);
 }
 
@@ -406,12 +399,15 @@ export interface DeliveryProgress {
   readonly first_attempt_ms: number | null;
 }
 
-/** Records an attempt's effect on its delivery, only while the attempt's lease still holds. */
-export async function advanceDelivery(database: Database, id: string, lease_token: string, progress: DeliveryProgress): Promise<boolean> {
+/**
+ * Records an attempt's effect on its pending delivery. It runs in the commit that records the
+ * delivery's saga run, which is fenced by the holder: a holder whose lease ran out writes nothing.
+ */
+export async function advanceDelivery(database: Database, id: string, progress: DeliveryProgress): Promise<boolean> {
   const result = await database.execute(
-    `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, first_attempt_ms = ?, lease_token = NULL
-     WHERE id = ? AND lease_token = ? AND status = 'pending'`,
-    [progress.status, progress.attempts, progress.next_attempt_ms, progress.first_attempt_ms, id, lease_token],
+    `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_ms = ?, first_attempt_ms = ?
+     WHERE id = ? AND status = 'pending'`,
+    [progress.status, progress.attempts, progress.next_attempt_ms, progress.first_attempt_ms, id],
   );
   return result.rowCount === 1;
 }

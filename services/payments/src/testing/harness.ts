@@ -225,13 +225,20 @@ function difference(now: Balances, before: Balances): Balances {
 /** Timers far slower than any test, so that tests drive recovery, expiry and the relay themselves. */
 export const quiet_timers = { recovery_interval_ms: 3_600_000, expiry_interval_ms: 3_600_000, relay_interval_ms: 3_600_000 } as const;
 
+export interface HarnessOptions {
+  /** Runs on the payments database before it is migrated: to leave rows an older version wrote. */
+  readonly before_migrations?: (database: ServiceDatabase) => Promise<void>;
+}
+
 async function assemble(
   dialect: 'sqlite' | 'postgres',
   database: ServiceDatabase,
   wallet_database: ServiceDatabase,
   ledger: LedgerService,
   cleanup: () => Promise<void>,
+  options: HarnessOptions,
 ): Promise<Harness> {
+  await options.before_migrations?.(database);
   await database.migrate(payments_migrations);
   await wallet_database.migrate(wallet_migrations);
   const customers = new TestCustomers();
@@ -278,8 +285,8 @@ async function assemble(
   const publisher = new RecordingPublisher();
   const clock = new ManualClock(Date.now());
   const services: PaymentsService[] = [];
-  const service = (options: Partial<PaymentsServiceOptions> = {}) => {
-    const created = new PaymentsService({ database, ledger, connectors, wallet: wallets, tokens: vault, events: publisher, clock, ...quiet_timers, ...options });
+  const service = (service_options: Partial<PaymentsServiceOptions> = {}) => {
+    const created = new PaymentsService({ database, ledger, connectors, wallet: wallets, tokens: vault, events: publisher, clock, ...quiet_timers, ...service_options });
     services.push(created);
     return created;
   };
@@ -337,28 +344,35 @@ async function assemble(
   };
 }
 
-export async function openSqliteHarness(): Promise<Harness> {
+export async function openSqliteHarness(options: HarnessOptions = {}): Promise<Harness> {
   const directory = await temporaryDirectory();
   const ledger = await LedgerService.open(await openLedgerStore({ kind: 'sqlite', file: join(directory.path, 'ledger.sqlite') }, { migrate: true }), { batch_wait_ms: 0 });
   const file = join(directory.path, 'payments.sqlite');
   const database = createSqliteDatabase(openSqlite(file), { dialect: 'sqlite', file });
   const wallet_file = join(directory.path, 'wallet.sqlite');
   const wallet_database = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
-  return assemble('sqlite', database, wallet_database, ledger, () => directory.remove());
+  return assemble('sqlite', database, wallet_database, ledger, () => directory.remove(), options);
 }
 
-export async function openPostgresHarness(url: string): Promise<Harness> {
+export async function openPostgresHarness(url: string, options: HarnessOptions = {}): Promise<Harness> {
   const ledger_schema = await withTemporarySchema(url);
   const payments_schema = await withTemporarySchema(url);
   const wallet_schema = await withTemporarySchema(url);
   const ledger = await LedgerService.open(await openLedgerStore({ kind: 'postgres', url, schema: ledger_schema.schema }, { migrate: true }), { batch_wait_ms: 0 });
   const database = createPostgresDatabase(createPostgresPool({ url, schema: payments_schema.schema, max: 8 }), { dialect: 'postgres', url, schema: payments_schema.schema });
   const wallet_database = createPostgresDatabase(createPostgresPool({ url, schema: wallet_schema.schema, max: 4 }), { dialect: 'postgres', url, schema: wallet_schema.schema });
-  return assemble('postgres', database, wallet_database, ledger, async () => {
-    await ledger_schema.drop();
-    await payments_schema.drop();
-    await wallet_schema.drop();
-  });
+  return assemble(
+    'postgres',
+    database,
+    wallet_database,
+    ledger,
+    async () => {
+      await ledger_schema.drop();
+      await payments_schema.drop();
+      await wallet_schema.drop();
+    },
+    options,
+  );
 }
 
 /** A fresh merchant in test mode, so that tests sharing a harness never see each other. */

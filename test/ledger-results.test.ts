@@ -3,7 +3,7 @@
 // there" or "not created yet"), never `500 api_error ledger_refused`, and a refusal moves nothing.
 // services/wallet/src/ledger-results.test.ts proves the same of every code, reachable or not.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PaygridError, type Paygrid } from '@paygrid/sdk';
+import { Paygrid, PaygridError } from '@paygrid/sdk';
 import { createTestMerchant, startTestPlatform, type TestPlatform } from './support/platform';
 
 /** The ledger's amount_max: no balance in the books may pass it. */
@@ -125,5 +125,18 @@ describe('ledger results through the API', () => {
       ['top_up', 1, 'failed'],
       ['top_up', amount_max, 'succeeded'],
     ]);
+  });
+
+  it('refuses a card payment that would take the books past amount_max before the provider is called, never leaving it processing', async () => {
+    const shop = await createTestMerchant(test, 'Shop');
+    const publishable = new Paygrid({ api_key: shop.publishable_key, base_url: test.url });
+    const card = async () => (await publishable.tokens.create({ card: { number: '4242424242424242', exp_month: 12, exp_year: new Date().getUTCFullYear() + 2, cvc: '123' } })).id;
+    const first = await shop.client.paymentIntents.create({ amount: amount_max, currency: 'usd' });
+    expect((await shop.client.paymentIntents.confirm(first.id, { payment_method: { type: 'card', token: await card() } })).status).toBe('succeeded');
+    const second = await shop.client.paymentIntents.create({ amount: 1, currency: 'usd' });
+    const refused = await refusalOf(shop.client.paymentIntents.confirm(second.id, { payment_method: { type: 'card', token: await card() } }));
+    expect(refused).toEqual({ status: 400, type: 'invalid_request_error', code: 'amount_too_large', param: 'amount' });
+    // Nothing was asked of the provider: the intent may still be paid another way, and has no attempt.
+    expect((await shop.client.paymentIntents.retrieve(second.id)).status).toBe('requires_payment_method');
   });
 });

@@ -190,6 +190,93 @@ function isAccepted(result: CreateTransferResult, also: readonly CreateTransferR
   return result === 'ok' || result === 'exists' || also.includes(result);
 }
 
+/**
+ * What a ledger refusal of a payment chain means, for the log and the person who reads it. Every
+ * code is placed in one exhaustive switch, so a code the ledger adds does not compile until it is.
+ * None is the customer's to act on: by the time a chain is sent the provider has already moved the
+ * money, so the attempt cannot fail with a 4xx any more; it stays `processing` and is retried while
+ * a person looks. The one refusal a well-formed request could cause, a total passing amount_max, is
+ * refused before the provider is called (service.ts `#checkBooksRoom`).
+ */
+export function paymentRefusalMeaning(result: CreateTransferResult): 'accepted' | 'books_full' | 'hold_resolved' | 'chart_broken' {
+  switch (result) {
+    case 'ok':
+    case 'exists':
+      return 'accepted';
+    // A total of the receivables, the merchant's balance or the fees would pass amount_max: only
+    // requests that raced past the check before the provider call get here.
+    case 'overflows_debits_pending':
+    case 'overflows_credits_pending':
+    case 'overflows_debits_posted':
+    case 'overflows_credits_posted':
+    case 'overflows_debits':
+    case 'overflows_credits':
+      return 'books_full';
+    // A hold posted or voided already, or another way than asked: the intent's state machine lets
+    // only one capture or cancel through, so the books and the intent disagree.
+    case 'pending_transfer_not_found':
+    case 'pending_transfer_not_pending':
+    case 'pending_transfer_already_posted':
+    case 'pending_transfer_already_voided':
+    case 'pending_transfer_expired':
+    case 'exceeds_pending_transfer_amount':
+      return 'hold_resolved';
+    // Payment accounts have no balance constraint (chart.ts), accounts are created before a resend,
+    // ids are derived from the attempt, and every field comes from the chart: these are bugs.
+    case 'linked_event_failed':
+    case 'linked_event_chain_open':
+    case 'timestamp_must_be_zero':
+    case 'reserved_flag':
+    case 'id_must_not_be_zero':
+    case 'id_must_not_be_int_max':
+    case 'exists_with_different_flags':
+    case 'exists_with_different_pending_id':
+    case 'exists_with_different_timeout':
+    case 'exists_with_different_debit_account_id':
+    case 'exists_with_different_credit_account_id':
+    case 'exists_with_different_amount':
+    case 'exists_with_different_user_data_128':
+    case 'exists_with_different_user_data_64':
+    case 'exists_with_different_user_data_32':
+    case 'exists_with_different_ledger':
+    case 'exists_with_different_code':
+    case 'flags_are_mutually_exclusive':
+    case 'debit_account_id_must_not_be_zero':
+    case 'debit_account_id_must_not_be_int_max':
+    case 'credit_account_id_must_not_be_zero':
+    case 'credit_account_id_must_not_be_int_max':
+    case 'accounts_must_be_different':
+    case 'pending_id_must_be_zero':
+    case 'pending_id_must_not_be_zero':
+    case 'pending_id_must_not_be_int_max':
+    case 'pending_id_must_be_different':
+    case 'timeout_reserved_for_pending_transfer':
+    case 'closing_transfer_must_be_pending':
+    case 'amount_must_not_be_zero':
+    case 'ledger_must_not_be_zero':
+    case 'code_must_not_be_zero':
+    case 'debit_account_not_found':
+    case 'credit_account_not_found':
+    case 'accounts_must_have_the_same_ledger':
+    case 'transfer_must_have_the_same_ledger_as_accounts':
+    case 'pending_transfer_has_different_debit_account_id':
+    case 'pending_transfer_has_different_credit_account_id':
+    case 'pending_transfer_has_different_ledger':
+    case 'pending_transfer_has_different_code':
+    case 'pending_transfer_has_different_amount':
+    case 'debit_account_already_closed':
+    case 'credit_account_already_closed':
+    case 'exceeds_credits':
+    case 'exceeds_debits':
+    case 'overflows_timeout':
+      return 'chart_broken';
+    default: {
+      const unmapped: never = result;
+      return unmapped;
+    }
+  }
+}
+
 /** `first_ms`, doubled for each count after the first, and never more than `max_ms`. */
 function doubling(first_ms: number, count: number, max_ms: number): number {
   let delay = first_ms;
@@ -372,7 +459,7 @@ export class PaymentSaga {
     assert(answer !== undefined, 'the ledger answers each event once');
     // Voided already (a crash after the void) and never placed are both nothing left to undo.
     if (isAccepted(answer.result, ['pending_transfer_already_voided', 'pending_transfer_not_found'])) return;
-    this.#context.log('error', 'the ledger refused to release a refund hold; it needs a person', { attempt: input.attempt_id, result: answer.result });
+    this.#context.log('error', 'the ledger refused to release a refund hold; it needs a person', { attempt: input.attempt_id, result: answer.result, meaning: paymentRefusalMeaning(answer.result) });
     throw new LedgerRefusal(`The ledger refused to release the hold of ${input.attempt_id} (${answer.result})`);
   }
 
@@ -754,8 +841,9 @@ export class PaymentSaga {
       // None of it is in the ledger: the refusal is the chain's own.
       const refusal = results.find((result) => result !== 'ok' && result !== 'linked_event_failed') ?? 'linked_event_failed';
       if (events.length === 1 && also_accepted.includes(refusal)) return results;
-      this.#context.log('error', 'the ledger refused a payment transfer', { transfers: events.map((event) => event.id.toString()), codes: events.map((event) => event.code), result: refusal });
-      throw new LedgerRefusal(`The ledger refused transfers ${events.map((event) => event.id).join(', ')} (${refusal})`);
+      const meaning = paymentRefusalMeaning(refusal);
+      this.#context.log('error', 'the ledger refused a payment transfer', { transfers: events.map((event) => event.id.toString()), codes: events.map((event) => event.code), result: refusal, meaning });
+      throw new LedgerRefusal(`The ledger refused transfers ${events.map((event) => event.id).join(', ')} (${refusal}: ${meaning})`);
     }
     for (const event of events) {
       const transfer = stored.get(event.id);

@@ -35,7 +35,8 @@ import {
   type Tenant,
 } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
-import type { CurrencyCode } from '@paygrid/money';
+import { amount_max, type CurrencyCode } from '@paygrid/money';
+import { merchantAccountId, receivableAccountId } from './chart';
 import type { WalletClient } from '@paygrid/wallet';
 import { crash_steps, invalid, logFailure, missing, unexpectedState, type CrashStep, type PaymentsContext, type PaymentsLog, type PaymentsSettings } from './context';
 import { checkFeeSchedule, fee_schedule_default, type FeeSchedule } from './fees';
@@ -486,6 +487,7 @@ export class PaymentsService implements PaymentsClient {
     const fixed = await this.#fixedIntent(tenant, id, 'id');
     // Checks that ask other services run before any transaction is open.
     await this.#checkPaymentMethod(tenant, fixed, payment_method);
+    await this.#checkBooksRoom(fixed);
 
     const now_ms = this.#clock.now();
     const begun = await this.#commits.run(async (tx) => {
@@ -558,6 +560,33 @@ export class PaymentsService implements PaymentsClient {
       throw invalid('currency_mismatch', `Wallet ${wallet_id} holds ${wallet_currency}; the payment is in ${currency.toLowerCase()}`, 'top_up_wallet');
     }
     return wallet_id;
+  }
+
+  /**
+   * A payment's hold adds its amount to the platform's receivables and to the merchant's balance,
+   * whose totals the ledger keeps within amount_max (2^53 - 1). The hold is placed only after the
+   * provider took the money, when a refusal could no longer be the customer's answer (the attempt
+   * would wait for a person, `processing`); so a payment that would pass the limit is refused here,
+   * before the provider is asked. Requests racing past this check meet the ledger's refusal, which
+   * saga.ts logs for a person. An unreachable ledger leaves the decision to the saga.
+   */
+  async #checkBooksRoom(intent: FixedIntentFields): Promise<void> {
+    const books = { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode };
+    let accounts: Awaited<ReturnType<LedgerClient['lookupAccounts']>>;
+    try {
+      accounts = await this.#context.ledger.lookupAccounts([receivableAccountId(books), merchantAccountId(books)]);
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      logFailure(this.#log, 'reading the room left in the books before a payment; the saga will meet the ledger', error, { payment_intent: intent.id });
+      return;
+    }
+    for (const account of accounts) {
+      const debits = account.debits_pending + account.debits_posted;
+      const credits = account.credits_pending + account.credits_posted;
+      if (debits + intent.amount > amount_max || credits + intent.amount > amount_max) {
+        throw invalid('amount_too_large', `A payment of ${intent.amount} would take a balance in the books past ${amount_max} minor units`, 'amount');
+      }
+    }
   }
 
   async #checkPaymentMethod(tenant: Tenant, intent: FixedIntentFields, method: PaymentMethodInput): Promise<void> {

@@ -405,6 +405,7 @@ export const RefusalReason = {
   insufficient_funds: 1,
   wallet_limit_exceeded: 2,
   wallet_frozen: 3,
+  amount_too_large: 4,
 } as const;
 export type RefusalReasonName = keyof typeof RefusalReason;
 

@@ -41,7 +41,8 @@ export type ChainOutcome =
   /** A refusal that means the service built a chain the ledger cannot take: a bug, for a person. */
   | { readonly kind: 'broken'; readonly result: CreateTransferResult };
 
-type Role = 'grant' | 'take_back' | 'usage' | 'money';
+/** What an event does in a wallet chain. */
+export type Role = 'grant' | 'take_back' | 'usage' | 'money';
 
 interface Plan {
   readonly events: TransferEvent[];
@@ -52,6 +53,150 @@ interface Plan {
 
 function limitsKey(tenant: Tenant, currency: CurrencyCode): string {
   return `${tenant.merchant_id}:${tenant.livemode ? 'live' : 'test'}:${currency}`;
+}
+
+/** What the wallet service does with the ledger's answer to one event of a chain. */
+export type ResultDecision =
+  /** The movement is in the ledger already (its id answered `exists`). */
+  | { readonly kind: 'applied' }
+  /** A refusal the customer can act on: the operation fails with a 4xx and a refusal marker. */
+  | { readonly kind: 'refused'; readonly reason: RefusalReasonName }
+  /** An account the chain touches is not in the ledger yet: create it and send again. */
+  | { readonly kind: 'create_accounts' }
+  /** Another request granted the allowance version this chain grants: take it as granted and send again. */
+  | { readonly kind: 'take_granted' }
+  /** The allowance moved on from the version this instance knew: read it again and send again. */
+  | { readonly kind: 'forget_allowance' }
+  /** The operation's transfer id holds something: read it to learn whether it is this operation. */
+  | { readonly kind: 'look_up' }
+  /** The service built a chain the ledger cannot take: a bug, for a person (500 api_error). */
+  | { readonly kind: 'broken' };
+
+const refused = (reason: RefusalReasonName): ResultDecision => ({ kind: 'refused', reason });
+const broken: ResultDecision = { kind: 'broken' };
+
+/** A balance constraint refused an event: which one is the customer's to act on. */
+function exceedsCreditsDecision(role: Role): ResultDecision {
+  switch (role) {
+    case 'money':
+      return refused('insufficient_funds');
+    case 'usage':
+    case 'take_back':
+      return refused('wallet_limit_exceeded');
+    case 'grant':
+      // A grant debits the merchant's control account, which has no balance constraint.
+      return broken;
+  }
+}
+
+/** The event's id is taken by the same event: what that means for each role. */
+function existsDecision(role: Role): ResultDecision {
+  switch (role) {
+    case 'money':
+      return { kind: 'applied' };
+    case 'grant':
+      // Granted already, by another request, here or in another instance, maybe not committed yet
+      // (so not in what a lookup reads).
+      return { kind: 'take_granted' };
+    case 'take_back':
+      return { kind: 'forget_allowance' };
+    case 'usage':
+      return { kind: 'look_up' };
+  }
+}
+
+/**
+ * Every answer the ledger can give to an event of a wallet chain, by the event's role, decided in
+ * one exhaustive switch: a result code added to the ledger does not compile until it is decided
+ * here. Only answers that a well-formed request cannot cause are `broken`: each says why below.
+ */
+export function decisionOf(role: Role, result: CreateTransferResult): ResultDecision {
+  switch (result) {
+    // send() decides on the event that failed on its own, which is never one of these two.
+    case 'ok':
+    case 'linked_event_failed':
+      return broken;
+    // Accounts are created on first use (platform, merchant and control accounts), or again when
+    // a crash came between a wallet's row and its accounts. Creating one that exists answers `exists`.
+    case 'debit_account_not_found':
+    case 'credit_account_not_found':
+      return { kind: 'create_accounts' };
+    // Only a wallet's control account is ever closed, by a freeze, and only the control events touch it.
+    case 'debit_account_already_closed':
+    case 'credit_account_already_closed':
+      return role === 'money' ? broken : refused('wallet_frozen');
+    case 'exceeds_credits':
+      return exceedsCreditsDecision(role);
+    // No wallet account limits its credits by its debits, and no wallet chain balances a credit.
+    case 'exceeds_debits':
+      return broken;
+    // A balance in the books would pass the ledger's amount_max (2^53 - 1): the wallet's, or an
+    // account that adds up every movement (the merchant's funding, the day's usage).
+    case 'overflows_debits_pending':
+    case 'overflows_credits_pending':
+    case 'overflows_debits_posted':
+    case 'overflows_credits_posted':
+    case 'overflows_debits':
+    case 'overflows_credits':
+      return refused('amount_too_large');
+    case 'exists':
+      return existsDecision(role);
+    case 'exists_with_different_flags':
+    case 'exists_with_different_pending_id':
+    case 'exists_with_different_timeout':
+    case 'exists_with_different_debit_account_id':
+    case 'exists_with_different_credit_account_id':
+    case 'exists_with_different_amount':
+    case 'exists_with_different_user_data_128':
+    case 'exists_with_different_user_data_64':
+    case 'exists_with_different_user_data_32':
+    case 'exists_with_different_ledger':
+    case 'exists_with_different_code':
+      return role === 'grant' || role === 'take_back' ? { kind: 'forget_allowance' } : { kind: 'look_up' };
+    // The chains send() builds create transfers (plain or pending) and never post or void one.
+    case 'pending_transfer_not_found':
+    case 'pending_transfer_not_pending':
+    case 'pending_transfer_has_different_debit_account_id':
+    case 'pending_transfer_has_different_credit_account_id':
+    case 'pending_transfer_has_different_ledger':
+    case 'pending_transfer_has_different_code':
+    case 'exceeds_pending_transfer_amount':
+    case 'pending_transfer_has_different_amount':
+    case 'pending_transfer_already_posted':
+    case 'pending_transfer_already_voided':
+    case 'pending_transfer_expired':
+    case 'pending_id_must_be_zero':
+    case 'pending_id_must_not_be_zero':
+    case 'pending_id_must_not_be_int_max':
+    case 'pending_id_must_be_different':
+      return broken;
+    // The shape of every event is the chart's (chart.ts), from a request the gateway validated: a
+    // positive amount, known accounts and ledgers, a timeout of at most a day. These are its bugs.
+    case 'linked_event_chain_open':
+    case 'timestamp_must_be_zero':
+    case 'reserved_flag':
+    case 'id_must_not_be_zero':
+    case 'id_must_not_be_int_max':
+    case 'flags_are_mutually_exclusive':
+    case 'debit_account_id_must_not_be_zero':
+    case 'debit_account_id_must_not_be_int_max':
+    case 'credit_account_id_must_not_be_zero':
+    case 'credit_account_id_must_not_be_int_max':
+    case 'accounts_must_be_different':
+    case 'timeout_reserved_for_pending_transfer':
+    case 'closing_transfer_must_be_pending':
+    case 'amount_must_not_be_zero':
+    case 'ledger_must_not_be_zero':
+    case 'code_must_not_be_zero':
+    case 'accounts_must_have_the_same_ledger':
+    case 'transfer_must_have_the_same_ledger_as_accounts':
+    case 'overflows_timeout':
+      return broken;
+    default: {
+      const unmapped: never = result;
+      return unmapped;
+    }
+  }
 }
 
 /**
@@ -171,42 +316,26 @@ export class Movements {
   }
 
   async #classify(operation: OperationRecord, role: Role, result: CreateTransferResult): Promise<ChainOutcome | 'resend'> {
-    if (result === 'debit_account_not_found' || result === 'credit_account_not_found') {
-      // Accounts are created on first use (platform, merchant and control accounts), or again when
-      // a crash came between a wallet's row and its accounts. Creating one that exists answers `exists`.
-      await this.createAccounts(operation);
-      return 'resend';
-    }
-    if (result === 'debit_account_already_closed' || result === 'credit_account_already_closed') {
-      // Only a wallet's control account is ever closed, by a freeze.
-      if (role === 'usage' || role === 'grant' || role === 'take_back') return { kind: 'refused', reason: 'wallet_frozen', result };
-      return { kind: 'broken', result };
-    }
-    switch (role) {
-      case 'grant':
-        if (result === 'exists') {
-          // The wallet was granted this version already (by another request, here or in another
-          // instance, maybe not committed yet, so not in what a lookup reads): take it as granted.
-          const limits = await this.limitsOf({ merchant_id: operation.merchant_id, livemode: operation.livemode }, operation.currency);
-          assert(operation.source_wallet_id !== null && limits.per_day_max !== null);
-          this.#allowances.set(operation.source_wallet_id, { version: limits.day_limit_version, amount: limits.per_day_max });
-          return 'resend';
-        }
-        if (result.startsWith('exists')) return this.#forgetAllowance(operation);
-        return { kind: 'broken', result };
-      case 'take_back':
-        if (result === 'exceeds_credits') return { kind: 'refused', reason: 'wallet_limit_exceeded', result };
-        // The allowance had moved on from the version this instance knew: look again.
-        if (result.startsWith('exists')) return this.#forgetAllowance(operation);
-        return { kind: 'broken', result };
-      case 'usage':
-        if (result === 'exceeds_credits') return { kind: 'refused', reason: 'wallet_limit_exceeded', result };
-        if (result.startsWith('exists')) return this.existing(operation);
-        return { kind: 'broken', result };
-      case 'money':
-        if (result === 'exists') return { kind: 'applied', existing: undefined, result };
-        if (result.startsWith('exists_with_different')) return this.existing(operation);
-        if (result === 'exceeds_credits') return { kind: 'refused', reason: 'insufficient_funds', result };
+    const decision = decisionOf(role, result);
+    switch (decision.kind) {
+      case 'create_accounts':
+        await this.createAccounts(operation);
+        return 'resend';
+      case 'applied':
+        return { kind: 'applied', existing: undefined, result };
+      case 'refused':
+        return { kind: 'refused', reason: decision.reason, result };
+      case 'take_granted': {
+        const limits = await this.limitsOf({ merchant_id: operation.merchant_id, livemode: operation.livemode }, operation.currency);
+        assert(operation.source_wallet_id !== null && limits.per_day_max !== null);
+        this.#allowances.set(operation.source_wallet_id, { version: limits.day_limit_version, amount: limits.per_day_max });
+        return 'resend';
+      }
+      case 'forget_allowance':
+        return this.#forgetAllowance(operation);
+      case 'look_up':
+        return this.existing(operation);
+      case 'broken':
         return { kind: 'broken', result };
     }
   }

@@ -39,10 +39,11 @@ import {
   type Tenant,
 } from '@paygrid/kernel';
 import { AccountFlags, TransferCode, type Account, type LedgerClient, type Transfer } from '@paygrid/ledger';
-import type { CurrencyCode } from '@paygrid/money';
+import { amount_max, type CurrencyCode } from '@paygrid/money';
 import { test_completion_failure_code } from './bank';
 import {
   LedgerLayout,
+  RefusalReason,
   TransferOrigin,
   day_limit_max,
   freezeTransferEvents,
@@ -270,8 +271,21 @@ function walletParamOf(type: OperationType): string {
   return type === 'transfer' ? 'source' : 'wallet';
 }
 
-/** The error a refused operation gets: the same on every replay, whoever answers it. */
-function refusalError(operation: Pick<OperationRecord, 'id' | 'type' | 'amount' | 'source_wallet_id'>, reason: string, ledger_result: string | null): ApiError {
+/** Why an operation failed in the ledger, as recorded in its `failure_code`. */
+export type FailureCode = RefusalReasonName | 'idempotency_key_reused' | 'ledger_refused';
+
+/** A recorded failure code read back; one this version does not know is the ledger's refusal. */
+function failureCodeFrom(recorded: string | null): FailureCode {
+  if (recorded === 'idempotency_key_reused' || recorded === 'ledger_refused') return recorded;
+  return recorded !== null && Object.hasOwn(RefusalReason, recorded) ? (recorded as RefusalReasonName) : 'ledger_refused';
+}
+
+/**
+ * The error a refused operation gets: the same on every replay, whoever answers it. Every failure
+ * is a 4xx the caller can act on but `ledger_refused`, which only a chain the service built wrong
+ * gets (movement.ts `decisionOf` says which answers those are).
+ */
+export function refusalError(operation: Pick<OperationRecord, 'id' | 'type' | 'amount' | 'source_wallet_id'>, reason: FailureCode, ledger_result: string | null): ApiError {
   const wallet = operation.source_wallet_id ?? '';
   switch (reason) {
     case 'insufficient_funds':
@@ -280,21 +294,27 @@ function refusalError(operation: Pick<OperationRecord, 'id' | 'type' | 'amount' 
       return invalidRequest('wallet_limit_exceeded', `Wallet ${wallet} has no daily allowance left for ${operation.amount} more (${operation.id})`, 'amount');
     case 'wallet_frozen':
       return invalidRequest('wallet_frozen', `Wallet ${wallet} is frozen and cannot send money`, walletParamOf(operation.type));
+    case 'amount_too_large':
+      return invalidRequest('amount_too_large', `Moving ${operation.amount} would take a balance in the books past ${amount_max} minor units (${operation.id})`, 'amount');
     case 'idempotency_key_reused':
       return keyReused();
-    default:
+    case 'ledger_refused':
       return new ApiError('api_error', 'ledger_refused', `The ledger refused the transfer of ${operation.id} (${ledger_result ?? 'unknown'})`);
+    default: {
+      const unmapped: never = reason;
+      return unmapped;
+    }
   }
 }
 
 /** The error a request gets for a recorded operation that failed: the same on every replay. */
 function refusalOf(operation: OperationRecord): ApiError | undefined {
   if (operation.status !== 'failed' || isAccepted(operation.ledger_result)) return undefined;
-  return refusalError(operation, operation.failure_code ?? 'ledger_refused', operation.ledger_result);
+  return refusalError(operation, failureCodeFrom(operation.failure_code), operation.ledger_result);
 }
 
 /** The failure code a refusal is recorded with. */
-function failureCodeOf(outcome: ChainOutcome): string {
+function failureCodeOf(outcome: ChainOutcome): FailureCode {
   switch (outcome.kind) {
     case 'refused':
     case 'marked':

@@ -306,7 +306,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ledger: ledger_service,
       connectors: connectors.by_method,
       wallet,
-      tokens: { tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined },
+      tokens: {
+        tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined,
+        claimToken: (tenant, token_id, claimant) => tokens.claimToken(tenant, token_id, claimant),
+        releaseToken: (token_id, claimant) => tokens.releaseToken(token_id, claimant),
+      },
       live_capabilities,
       events: {
         publish: async (tenant, event) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makePrivateDirectory, private_file_mode } from '@paygrid/kernel';
 
 /** Bytes of randomness in a generated operator key (256 bits). */
 const operator_key_bytes = 32;
@@ -25,9 +26,9 @@ export function loadOperatorKey(config: { readonly DATA_DIR: string; readonly PA
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  mkdirSync(config.DATA_DIR, { recursive: true });
+  makePrivateDirectory(config.DATA_DIR);
   const key = `op_${randomBytes(operator_key_bytes).toString('base64url')}`;
   // `wx` refuses to overwrite a key another process wrote a moment ago.
-  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  writeFileSync(file, `${key}\n`, { mode: private_file_mode, flag: 'wx' });
   return { key, source: 'generated', file };
 }

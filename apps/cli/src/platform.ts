@@ -74,6 +74,8 @@ export interface RunningPlatform {
   readonly providers: { readonly alipay: ProviderEndpoint; readonly wechat_pay: ProviderEndpoint } | undefined;
   /** Where card payments go when payments run: the simulator or a configured acquirer. */
   readonly card_acquirer: CardAcquirerEndpoint | undefined;
+  /** The in-process bank withdrawals go to, when the wallet runs: tests listen to what it reports. */
+  readonly simulated_bank: SimulatedBank | undefined;
   /**
    * What live mode may do with real money, decided once at start from the configuration; live
    * requests that need anything inactive are refused with livemode_not_configured.
@@ -306,7 +308,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       ledger: ledger_service,
       connectors: connectors.by_method,
       wallet,
-      tokens: { tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined },
+      tokens: {
+        tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined,
+        claimToken: (tenant, token_id, claimant) => tokens.claimToken(tenant, token_id, claimant),
+        releaseToken: (token_id, claimant) => tokens.releaseToken(token_id, claimant),
+      },
       live_capabilities,
       events: {
         publish: async (tenant, event) => {
@@ -373,6 +379,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     databases,
     providers,
     card_acquirer,
+    simulated_bank: bank,
     live_capabilities,
     key_source: keys?.source,
     close: async () => {

@@ -83,7 +83,16 @@ export { http_request_duration_metric } from './http/metrics';
 export { findNonIntegerNumber, type NumberLiteralProblem } from './http/json-numbers';
 export { rawBodyOf } from './http/json-body-parser';
 
-export { openSqlite, sqlite_busy_timeout_ms, type SqliteOpenOptions } from './db/sqlite';
+export {
+  makePrivateDirectory,
+  makePrivateFile,
+  makeSqliteCompanionsPrivate,
+  openSqlite,
+  private_directory_mode,
+  private_file_mode,
+  sqlite_busy_timeout_ms,
+  type SqliteOpenOptions,
+} from './db/sqlite';
 export { connectPostgresClient, createPostgresPool, quoteIdentifier, schema_name_pattern, type PostgresClientOptions, type PostgresPoolOptions } from './db/postgres';
 export { MigrationError, migrationChecksum, type Migration } from './db/migrations';
 export { migrateSqlite } from './db/migrate-sqlite';

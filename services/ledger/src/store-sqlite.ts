@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { sqlite_busy_timeout_ms } from '@paygrid/kernel';
+import { makePrivateFile, sqlite_busy_timeout_ms } from '@paygrid/kernel';
 import type BetterSqlite3 from 'better-sqlite3';
 import { compareResolutions, idToBytes, type SealedBatch } from './codec';
 import { SqliteCommitThread } from './sqlite-commit';
@@ -76,7 +76,10 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   async acquireWriter(onWaiting: (message: string) => void): Promise<void> {
     if (this.fence !== undefined) return;
-    const fence = new Database(`${this.db.name}-writer`);
+    const fence_file = `${this.db.name}-writer`;
+    // Private like the ledger beside it; its journal takes its mode (see makePrivateFile).
+    makePrivateFile(fence_file);
+    const fence = new Database(fence_file);
     fence.pragma('locking_mode = EXCLUSIVE');
     fence.pragma('busy_timeout = 0');
     let warned = false;

@@ -200,6 +200,11 @@ export interface RecoveryReport {
   failures: number;
 }
 
+/** An intent a confirmation may move to processing: not already processing, paid, waiting on the customer or closed. */
+function confirmable(intent: IntentRecord): boolean {
+  return transition(intent_transitions, intent.status, 'processing') === 'ok' && intent.status !== 'requires_action' && intent.status !== 'requires_capture';
+}
+
 export class PaymentsService implements PaymentsClient {
   readonly #context: PaymentsContext;
   readonly #saga: PaymentSaga;
@@ -490,20 +495,79 @@ export class PaymentsService implements PaymentsClient {
     await this.#checkBooksRoom(fixed);
 
     const now_ms = this.#clock.now();
-    const begun = await this.#commits.run(async (tx) => {
+    const attempt_id = orderedId('pa', now_ms);
+    const claim = payment_method.type === 'card' ? await this.#claimCardToken(tenant, fixed.id, payment_method.token, idempotency_key, attempt_id) : undefined;
+    const begun = await this.#beginConfirmation(tenant, fixed, payment_method, return_url, idempotency_key, attempt_id, now_ms).catch(async (error: unknown) => {
+      // A refusal is known to have written nothing: the token paid for nothing and is given back.
+      // Any other failure (a lost connection, an unknown commit) keeps it, as a use that may have
+      // been recorded must never be followed by a second one.
+      if (claim !== undefined && claim.fresh && error instanceof ApiError) await this.#tokens.releaseToken(claim.token, claim.claimant);
+      throw error;
+    });
+    let intent = begun.intent;
+    if (begun.started !== undefined) {
+      this.#checkpoint('after_attempt_recorded');
+      if (!begun.started.attempt.waiting) intent = (await this.#saga.drive(begun.started.lease, { attempt: begun.started.attempt, intent })).context.intent;
+    }
+    this.#kickRelay();
+    return intentToWire(intent);
+  }
+
+  /**
+   * A card token pays for one payment attempt, ever (decision 61). It is claimed in the vault
+   * before the attempt is recorded, so that of any number of confirmations racing with one token
+   * exactly one goes on to the acquirer. The claimant is the intent and the confirmation's
+   * idempotency key, so a retried confirmation finds the claim its first try made (`held`) and is
+   * answered as before; a confirmation without a key is its own claimant (its attempt id), so
+   * confirming again, even the same intent after a decline, is a second use.
+   */
+  async #claimCardToken(
+    tenant: Tenant,
+    intent_id: string,
+    token: string,
+    idempotency_key: string | null,
+    attempt_id: string,
+  ): Promise<{ readonly token: string; readonly claimant: string; readonly fresh: boolean }> {
+    const claimant = idempotency_key === null ? `${intent_id}:${attempt_id}` : `${intent_id}:key:${idempotency_key}`;
+    const claim = await this.#tokens.claimToken(tenant, token, claimant);
+    switch (claim) {
+      case 'claimed':
+      case 'held':
+        return { token, claimant, fresh: claim === 'claimed' };
+      case 'missing':
+        throw missing('card token', token, 'payment_method[token]');
+      case 'already_used': {
+        // The intent's state goes first, as it would without the token: confirming a paid intent
+        // again is payment_intent_unexpected_state, whatever its token.
+        const intent = await this.#requireIntent(this.#database, tenant, intent_id, 'id');
+        if (!confirmable(intent)) throw unexpectedState(intent, 'confirm');
+        throw invalid('token_already_used', `Card token ${token.slice(0, 64)} was already used; a token pays once, so create a new one`, 'payment_method[token]');
+      }
+    }
+  }
+
+  /** The confirmation's one transaction: the attempt recorded and the intent moved to processing, or the replay of an earlier one. */
+  async #beginConfirmation(
+    tenant: Tenant,
+    fixed: FixedIntentFields,
+    payment_method: PaymentMethodInput,
+    return_url: string | null,
+    idempotency_key: string | null,
+    attempt_id: string,
+    now_ms: number,
+  ) {
+    return this.#commits.run(async (tx) => {
       const intent = await this.#requireIntent(tx, tenant, fixed.id, 'id', true);
       if (idempotency_key !== null) {
         const replayed = await findAttemptByConfirmKey(tx, intent.id, idempotency_key);
         if (replayed !== undefined) return { intent, started: undefined };
       }
-      if (transition(intent_transitions, intent.status, 'processing') !== 'ok' || intent.status === 'requires_action' || intent.status === 'requires_capture') {
-        throw unexpectedState(intent, 'confirm');
-      }
+      if (!confirmable(intent)) throw unexpectedState(intent, 'confirm');
       await checkAttemptBudget(tx, intent);
       const bank_transfer = payment_method.type === 'bank_transfer';
       const reference = bank_transfer ? bankTransferReference() : null;
       const attempt: AttemptRecord = {
-        id: orderedId('pa', now_ms),
+        id: attempt_id,
         merchant_id: intent.merchant_id,
         livemode: intent.livemode,
         intent_id: intent.id,
@@ -537,13 +601,6 @@ export class PaymentsService implements PaymentsClient {
       }, now_ms);
       return { intent: processing, started: { attempt, lease } };
     });
-    let intent = begun.intent;
-    if (begun.started !== undefined) {
-      this.#checkpoint('after_attempt_recorded');
-      if (!begun.started.attempt.waiting) intent = (await this.#saga.drive(begun.started.lease, { attempt: begun.started.attempt, intent })).context.intent;
-    }
-    this.#kickRelay();
-    return intentToWire(intent);
   }
 
   /** A top-up intent's wallet must be the tenant's and hold the intent's currency. */

@@ -255,9 +255,19 @@ export type NotificationResult =
 
 // Ports.
 
-/** The vault's answer to "does this card token belong to this tenant?". */
+/** What claiming a card token for its one use found; the vault's TokenClaim. */
+export type CardTokenClaim = 'claimed' | 'held' | 'already_used' | 'missing';
+
+/** The vault, as payments sees it: whether a token is the tenant's, and the claim on its one use. */
 export interface TokenDirectory {
   tokenExists(tenant: Tenant, token_id: string): Promise<boolean>;
+  /**
+   * Atomically takes the token for `claimant`: `claimed` for the first claimant only, `held` when
+   * `claimant` took it before, `already_used` for everyone else.
+   */
+  claimToken(tenant: Tenant, token_id: string, claimant: string): Promise<CardTokenClaim>;
+  /** Frees the token again if, and only if, `claimant` holds it. */
+  releaseToken(token_id: string, claimant: string): Promise<void>;
 }
 
 /** Where the outbox relay publishes (the bus, then webhooks). Receivers de-duplicate by event id. */

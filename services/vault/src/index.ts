@@ -1,6 +1,6 @@
 // @paygrid/vault: card tokenization with AES-256-GCM envelope encryption and key rotation.
 // Used in-process: the gateway calls createToken and getToken; payment connectors call
-// detokenize, eraseCvc and markUsed. No HTTP route ever reaches detokenize.
+// detokenize and eraseCvc; payments claims a token for its one use. No HTTP route ever reaches detokenize.
 //
 // - VaultService implements VaultClient, the service's one public interface, and the kernel's
 //   WrappedKeyStore, through which a key rotation re-wraps its data keys.
@@ -39,5 +39,6 @@ export {
   type DetokenizePurpose,
   type Token,
   type TokenCard,
+  type TokenClaim,
   type VaultClient,
 } from './types';

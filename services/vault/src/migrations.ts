@@ -75,4 +75,12 @@ export const vault_migrations: Migration[] = [
     sqlite: tables('sqlite') + append_only.sqlite,
     postgres: tables('postgres') + append_only.postgres,
   },
+  {
+    // Who holds a used token: the claimant of its one use (a payment intent and its confirmation),
+    // so that a retried confirmation is told apart from a second use.
+    version: 2,
+    name: 'the claimant of a used token',
+    sqlite: 'ALTER TABLE vault_tokens ADD COLUMN used_by TEXT;',
+    postgres: 'ALTER TABLE vault_tokens ADD COLUMN used_by TEXT;',
+  },
 ];

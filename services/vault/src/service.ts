@@ -33,6 +33,7 @@ import {
   type DetokenizedCard,
   type DetokenizePurpose,
   type Token,
+  type TokenClaim,
   type VaultClient,
 } from './types';
 
@@ -480,17 +481,45 @@ export class VaultService implements VaultClient, WrappedKeyStore {
   }
 
   /**
-   * Marks the token used, as Stripe does once a token has paid or been attached. True when this
-   * call marked it, false when it already was (so a retried saga step is harmless, and a second,
-   * different use can be told apart and refused by the caller). not_found_error for an unknown token.
+   * Claims the token for one use, atomically: a token pays for one payment attempt, ever, as
+   * Stripe's tokens are consumed by their first use. `claimed` when this call took it; `held` when
+   * `claimant` already held it (a retried confirmation with the same idempotency key); `already_used`
+   * when someone else did; `missing` when the tenant has no such token. Under any concurrency
+   * exactly one claimant gets `claimed`: the conditional update is decided by the database's row
+   * lock (PostgreSQL) or its single writer (SQLite).
    */
-  async markUsed(token_id: string): Promise<boolean> {
+  async claimToken(tenant: Tenant, token_id: string, claimant: string): Promise<TokenClaim> {
+    assertTenant(tenant);
     assertTokenId(token_id);
-    const { rowCount } = await this.#commits.run((tx) => tx.execute('UPDATE vault_tokens SET used = ? WHERE id = ? AND used = ?', [true, token_id, false]));
-    if (rowCount === 1) return true;
-    const [row] = await this.#database.query('SELECT id FROM vault_tokens WHERE id = ?', [token_id]);
-    if (row === undefined) throw notFound(token_id);
-    return false;
+    assert(typeof claimant === 'string' && claimant !== '', 'a token claimant is a non-empty string');
+    const { rowCount } = await this.#commits.run((tx) =>
+      tx.execute('UPDATE vault_tokens SET used = ?, used_by = ? WHERE id = ? AND merchant_id = ? AND livemode = ? AND used = ?', [
+        true,
+        claimant,
+        token_id,
+        tenant.merchant_id,
+        tenant.livemode,
+        false,
+      ]),
+    );
+    if (rowCount === 1) return 'claimed';
+    const [row] = await this.#database.query<{ used_by: string | null }>('SELECT used_by FROM vault_tokens WHERE id = ? AND merchant_id = ? AND livemode = ?', [
+      token_id,
+      tenant.merchant_id,
+      tenant.livemode,
+    ]);
+    if (row === undefined) return 'missing';
+    return row.used_by === claimant ? 'held' : 'already_used';
+  }
+
+  /**
+   * Gives back a claim that paid for nothing: the caller refused the use before recording it (the
+   * intent was in the wrong state, say). Only the claimant's own claim is released; anything else
+   * is left alone, so a late or repeated release cannot free a token that another use holds.
+   */
+  async releaseToken(token_id: string, claimant: string): Promise<void> {
+    assertTokenId(token_id);
+    await this.#commits.run((tx) => tx.execute('UPDATE vault_tokens SET used = ?, used_by = NULL WHERE id = ? AND used_by = ?', [false, token_id, claimant]));
   }
 
   /** The newest reads of the token's card in the clear, at most detokenizations_listed_max. */

@@ -59,14 +59,18 @@ export interface Detokenization {
   readonly created: number;
 }
 
+/** What claiming a token for its one use found (see VaultService.claimToken). */
+export type TokenClaim = 'claimed' | 'held' | 'already_used' | 'missing';
+
 /**
  * The vault's public interface. The gateway calls createToken and getToken; payment connectors
- * call detokenize, eraseCvc and markUsed. No route of the public API ever reaches detokenize.
+ * call detokenize and eraseCvc; payments claims a token (claimToken) before its one use. No route of the public API ever reaches detokenize.
  */
 export interface VaultClient {
   createToken(tenant: Tenant, input: CreateTokenInput): Promise<Token>;
   getToken(tenant: Tenant, id: string): Promise<Token | undefined>;
   detokenize(token_id: string, purpose: DetokenizePurpose): Promise<DetokenizedCard>;
   eraseCvc(token_id: string): Promise<void>;
-  markUsed(token_id: string): Promise<boolean>;
+  claimToken(tenant: Tenant, token_id: string, claimant: string): Promise<TokenClaim>;
+  releaseToken(token_id: string, claimant: string): Promise<void>;
 }

@@ -83,7 +83,7 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
   beforeEach(async () => {
     opened = await open();
     database = opened.database;
-    expect(await database.migrate(vault_migrations)).toEqual([1]);
+    expect(await database.migrate(vault_migrations)).toEqual([1, 2]);
     clock = new ManualClock();
     kek = generateKeyEncryptionKey();
     keyring = new Keyring(kek);
@@ -237,7 +237,7 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
     });
   });
 
-  describe('eraseCvc and markUsed', () => {
+  describe('eraseCvc and claimToken', () => {
     it('erase the CVC for good, idempotently, and leave the number readable', async () => {
       const token = await vault.createToken(alpha, visa);
       await vault.eraseCvc(token.id);
@@ -248,15 +248,24 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       expect((await apiErrorOf(vault.eraseCvc('tok_missing'))).code).toBe('resource_missing');
     });
 
-    it('mark a token used once, and say so when it already was', async () => {
+    it('a token is claimed by exactly one claimant, under any concurrency, and only its own claim is released', async () => {
       const token = await vault.createToken(alpha, visa);
-      expect(await vault.markUsed(token.id)).toBe(true);
-      expect(await vault.markUsed(token.id)).toBe(false);
+      expect(await vault.claimToken(alpha, token.id, 'pi_a:key')).toBe('claimed');
+      expect(await vault.claimToken(alpha, token.id, 'pi_a:key')).toBe('held');
+      expect(await vault.claimToken(alpha, token.id, 'pi_b:key')).toBe('already_used');
       expect((await vault.getToken(alpha, token.id))?.used).toBe(true);
-      expect((await apiErrorOf(vault.markUsed('tok_missing'))).code).toBe('resource_missing');
+      expect(await vault.claimToken(alpha, 'tok_missing', 'pi_a:key')).toBe('missing');
+      // Another tenant cannot claim (or learn about) the token.
+      expect(await vault.claimToken(beta, token.id, 'pi_c:key')).toBe('missing');
+      // A release by someone else leaves the claim alone; the claimant's own frees the token.
+      await vault.releaseToken(token.id, 'pi_b:key');
+      expect(await vault.claimToken(alpha, token.id, 'pi_b:key')).toBe('already_used');
+      await vault.releaseToken(token.id, 'pi_a:key');
+      expect((await vault.getToken(alpha, token.id))?.used).toBe(false);
       const racing = await vault.createToken(alpha, visa);
-      const results = await Promise.all(Array.from({ length: 5 }, () => vault.markUsed(racing.id)));
-      expect(results.filter(Boolean)).toHaveLength(1);
+      const results = await Promise.all(Array.from({ length: 30 }, (_, index) => vault.claimToken(alpha, racing.id, `pi_${index}:key`)));
+      expect(results.filter((result) => result === 'claimed')).toHaveLength(1);
+      expect(results.filter((result) => result === 'already_used')).toHaveLength(29);
     });
   });
 
@@ -428,7 +437,7 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
     const fixed = vaultWith(fixed_kek, [], letters_only);
     const tokens = [await fixed.createToken(alpha, visa), await fixed.createToken(beta, visa_declined)];
     for (const token of tokens) await fixed.detokenize(token.id, { connector: 'card_acquirer' });
-    await fixed.markUsed(tokens[0]!.id);
+    await fixed.claimToken(alpha, tokens[0]!.id, 'pi_letters');
     const secrets = [visa.number, visa_declined.number, visa.cvc, visa_declined.cvc];
     const numbers = [visa.number, visa_declined.number];
 

@@ -708,21 +708,39 @@ export class WalletService implements WalletClient {
   async settleWithdrawal(withdrawal_id: string, outcome: SettlementOutcome, failure_code?: string): Promise<Withdrawal> {
     if (outcome !== 'succeeded' && outcome !== 'failed') throw invalidRequest('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const id = this.#plausibleId(withdrawal_id, 'id', 'withdrawal');
+    const decision = await this.#decideSettlement(id, outcome, failure_code, (operation) =>
+      invalidRequest('withdrawal_already_settled', `Withdrawal ${id} is already settled as ${operation.settlement_outcome ?? operation.status}`, 'outcome'),
+    );
+    if (!decision.settle) return withdrawalToWire(decision.operation);
+    return withdrawalToWire(await this.#applySettlement(decision.operation));
+  }
+
+  /**
+   * One transaction, under the operation's row lock: the first outcome asked for is recorded as
+   * the withdrawal's settlement decision, and every contrary one after it is refused with
+   * `contrary(operation)`. The same outcome again is a repeat: `settle` says whether the decided
+   * settlement still has to be applied.
+   */
+  async #decideSettlement(
+    id: string,
+    outcome: SettlementOutcome,
+    failure_code: string | undefined,
+    contrary: (operation: OperationRecord) => ApiError,
+  ): Promise<{ readonly operation: OperationRecord; readonly settle: boolean }> {
     const settlement_failure_code = outcome === 'failed' ? (failure_code ?? test_completion_failure_code) : null;
-    const decision = await this.#database.transaction(async (tx) => {
+    return this.#database.transaction(async (tx) => {
       const operation = await findOperationById(tx, id, { lock: true });
       if (operation === undefined || operation.type !== 'withdrawal') throw missing('withdrawal', id, 'id');
-      const settled_otherwise = () => invalidRequest('withdrawal_already_settled', `Withdrawal ${id} is already settled as ${operation.settlement_outcome ?? operation.status}`, 'outcome');
       if (operation.status !== 'pending') {
         // The same outcome again is a repeated notification: nothing to do.
         if (operation.status === outcome) return { operation, settle: false };
-        throw settled_otherwise();
+        throw contrary(operation);
       }
       if (!isAccepted(operation.ledger_result)) {
         throw invalidRequest('withdrawal_not_submitted', `Withdrawal ${id} has no hold placed yet, so it cannot be settled`, 'id');
       }
       if (operation.settlement_outcome !== null) {
-        if (operation.settlement_outcome !== outcome) throw settled_otherwise();
+        if (operation.settlement_outcome !== outcome) throw contrary(operation);
         return { operation, settle: true };
       }
       // The decision is recorded before the ledger is told, so that a crash in between resumes
@@ -733,19 +751,35 @@ export class WalletService implements WalletClient {
       const decided: OperationRecord = { ...operation, settlement_outcome: outcome, settlement_failure_code };
       return { operation: decided, settle: true };
     });
-    if (!decision.settle) return withdrawalToWire(decision.operation);
-    return withdrawalToWire(await this.#applySettlement(decision.operation));
   }
 
+  /**
+   * A test decides a withdrawal's outcome, as its bank would (decision 62). The wallet decides
+   * first, under the operation's row lock, and only then tells the simulated bank, so that of any
+   * number of racing calls the one the wallet recorded is the one the bank reports: the first
+   * outcome wins, the same outcome again is answered with the withdrawal (200), and the other one
+   * is refused with 409 `withdrawal_already_completed`.
+   */
   async completeWithdrawalForTest(tenant: Tenant, id: string, outcome: SettlementOutcome): Promise<Withdrawal> {
     if (tenant.livemode) throw invalidRequest('test_mode_only', 'Withdrawals are completed by hand in test mode only', 'id');
     if (outcome !== 'succeeded' && outcome !== 'failed') throw invalidRequest('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const operation = await this.#requireOperation(tenant, id, 'withdrawal');
-    if (operation.status === 'pending' && isAccepted(operation.ledger_result) && operation.settlement_outcome === null && this.#bank.completeForTest !== undefined) {
-      // The simulated bank learns the outcome too, so that its own status agrees with ours.
-      await this.#bank.completeForTest(operation.id, outcome);
-    }
-    return this.settleWithdrawal(operation.id, outcome, outcome === 'failed' ? test_completion_failure_code : undefined);
+    const decision = await this.#decideSettlement(
+      operation.id,
+      outcome,
+      undefined,
+      (current) =>
+        new ApiError(
+          'idempotency_error',
+          'withdrawal_already_completed',
+          `Withdrawal ${current.id} is already completed as ${current.settlement_outcome ?? current.status}; it cannot be made to ${outcome === 'succeeded' ? 'succeed' : 'fail'}`,
+          'id',
+        ),
+    );
+    if (!decision.settle) return withdrawalToWire(decision.operation);
+    // The simulated bank learns the decided outcome, so that its own report agrees with ours.
+    if (this.#bank.completeForTest !== undefined) await this.#bank.completeForTest(operation.id, outcome);
+    return withdrawalToWire(await this.#applySettlement(decision.operation));
   }
 
   // Reads. Each first waits for this instance's answered operations to be written, so a caller

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { assert } from '../assert';
@@ -9,6 +9,46 @@ export type SqliteDatabase = BetterSqlite3.Database;
 export const sqlite_busy_timeout_ms = 5_000;
 
 const in_memory = ':memory:';
+
+/** Data at rest is the owner's alone: folders Paygrid creates are 0700, its files 0600, whatever the umask. */
+export const private_directory_mode = 0o700;
+export const private_file_mode = 0o600;
+/** The files SQLite keeps beside a database file; each holds pages of the database. */
+const sqlite_companion_suffixes = ['-wal', '-shm', '-journal'] as const;
+
+/**
+ * Creates a folder (and any missing parents) 0700. A mode given to mkdir is narrowed by the
+ * umask, never widened, so under any umask the folders made here are at most 0700. A folder that
+ * already exists keeps its mode: it is the operator's.
+ */
+export function makePrivateDirectory(path: string): void {
+  mkdirSync(path, { recursive: true, mode: private_directory_mode });
+}
+
+/**
+ * Creates the file if it is missing and sets it 0600, exactly (chmod is not narrowed by the
+ * umask). SQLite creates a database's WAL, shared-memory and journal files with the database
+ * file's own mode, so a database file made private here keeps its companions private too.
+ */
+export function makePrivateFile(path: string): void {
+  const descriptor = openSync(path, 'a', private_file_mode);
+  try {
+    fchmodSync(descriptor, private_file_mode);
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+/** Sets a SQLite file's companions that exist 0600 (ones left by a build that made them wider). */
+export function makeSqliteCompanionsPrivate(file_path: string): void {
+  for (const suffix of sqlite_companion_suffixes) {
+    try {
+      chmodSync(`${file_path}${suffix}`, private_file_mode);
+    } catch (error) {
+      if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error;
+    }
+  }
+}
 
 export interface SqliteOpenOptions {
   /** The page size of a file created now (a power of two, 512 to 65,536); existing files keep theirs. */
@@ -21,7 +61,10 @@ export interface SqliteOpenOptions {
  * timeout so that a second process waits instead of failing at once.
  */
 export function openSqlite(file_path: string, options: SqliteOpenOptions = {}): SqliteDatabase {
-  if (file_path !== in_memory) mkdirSync(dirname(file_path), { recursive: true });
+  if (file_path !== in_memory) {
+    makePrivateDirectory(dirname(file_path));
+    makePrivateFile(file_path);
+  }
   const db = new BetterSqlite3(file_path);
   try {
     // Takes effect only on a new, empty file: switching to WAL below writes the first page.
@@ -31,6 +74,7 @@ export function openSqlite(file_path: string, options: SqliteOpenOptions = {}): 
     db.pragma('synchronous = FULL');
     db.pragma(`busy_timeout = ${sqlite_busy_timeout_ms}`);
     db.pragma('foreign_keys = ON');
+    if (file_path !== in_memory) makeSqliteCompanionsPrivate(file_path);
     return db;
   } catch (error) {
     db.close();

@@ -17,7 +17,7 @@ import { LedgerService, openLedgerStore } from '@paygrid/ledger';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { payments_migrations } from '../migrations';
 import { PaymentsService } from '../service';
-import type { TokenDirectory } from '../types';
+import type { CardTokenClaim, TokenDirectory } from '../types';
 
 const seconds_default = 15;
 const concurrency_default = 32;
@@ -36,6 +36,15 @@ class FixedCard implements CardVault, TokenDirectory {
 
   tokenExists(): Promise<boolean> {
     return Promise.resolve(true);
+  }
+
+  /** Every benchmarked payment uses the one card; single use is the vault's own cost and test. */
+  claimToken(): Promise<CardTokenClaim> {
+    return Promise.resolve('claimed');
+  }
+
+  releaseToken(): Promise<void> {
+    return Promise.resolve();
   }
 }
 

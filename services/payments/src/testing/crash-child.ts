@@ -16,7 +16,7 @@ import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet
 import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
 import { payments_migrations } from '../migrations';
 import { PaymentsService, attempt_lease_ms_default } from '../service';
-import type { TokenDirectory } from '../types';
+import type { CardTokenClaim, TokenDirectory } from '../types';
 import { crash_amount, crash_capture_amount, crash_card_token, crash_customer, crash_refund_amount, crash_tenant, type CrashChildConfig } from './crash-shared';
 
 /** Recovery passes the recovering process runs, each after every lease has run out. */
@@ -41,6 +41,16 @@ class FixedVault implements CardVault, TokenDirectory {
   // eslint-disable-next-line @typescript-eslint/require-await
   async tokenExists(_tenant: Tenant, token_id: string): Promise<boolean> {
     return token_id === crash_card_token;
+  }
+
+  /** The crash suites pay many intents with the one fixed card; single use is the vault's own test. */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async claimToken(_tenant: Tenant, token_id: string): Promise<CardTokenClaim> {
+    return token_id === crash_card_token ? 'claimed' : 'missing';
+  }
+
+  async releaseToken(): Promise<void> {
+    // Nothing is held.
   }
 }
 

@@ -34,14 +34,14 @@ import { SimulatedBank, WalletService, wallet_migrations, type CustomerDirectory
 import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
 import { payments_migrations } from '../migrations';
 import { PaymentsService, type PaymentsServiceOptions } from '../service';
-import type { EventPublisher, NotificationMethod, PaymentEvent, TokenDirectory } from '../types';
+import type { CardTokenClaim, EventPublisher, NotificationMethod, PaymentEvent, TokenDirectory } from '../types';
 
 /** A card expiring well after any test runs. */
 const exp_year = new Date().getUTCFullYear() + 5;
 
 /** The vault, as the card connector and the payments service see it: tokens of one tenant each. */
 export class TestVault implements CardVault, TokenDirectory {
-  readonly #cards = new Map<string, { readonly tenant: string; card: AcquirerCard }>();
+  readonly #cards = new Map<string, { readonly tenant: string; card: AcquirerCard; claimant?: string | undefined }>();
 
   /** Stores a card number and returns its token. */
   add(tenant: Tenant, number: string): string {
@@ -53,6 +53,23 @@ export class TestVault implements CardVault, TokenDirectory {
   // eslint-disable-next-line @typescript-eslint/require-await
   async tokenExists(tenant: Tenant, token_id: string): Promise<boolean> {
     return this.#cards.get(token_id)?.tenant === keyOf(tenant);
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async claimToken(tenant: Tenant, token_id: string, claimant: string): Promise<CardTokenClaim> {
+    const entry = this.#cards.get(token_id);
+    if (entry?.tenant !== keyOf(tenant)) return 'missing';
+    if (entry.claimant === undefined) {
+      entry.claimant = claimant;
+      return 'claimed';
+    }
+    return entry.claimant === claimant ? 'held' : 'already_used';
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async releaseToken(token_id: string, claimant: string): Promise<void> {
+    const entry = this.#cards.get(token_id);
+    if (entry?.claimant === claimant) entry.claimant = undefined;
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await

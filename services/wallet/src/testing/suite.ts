@@ -589,6 +589,55 @@ export function walletSuite(open: () => Promise<Harness>): void {
     await expectApiError(wallets.completeWithdrawalForTest({ ...tenant, livemode: true }, withdrawal.id, 'succeeded'), { type: 'invalid_request_error', code: 'test_mode_only' });
   });
 
+  it('one outcome wins concurrent test completions of a withdrawal; the other gets 409 withdrawal_already_completed; wallet, ledger and bank agree', async () => {
+    // The bank answers after a moment, as one over HTTP would: every racing call is in flight at once.
+    const bank = harness.bank;
+    const slow_bank = {
+      live_support: bank.live_support,
+      submit: (request: Parameters<typeof bank.submit>[0]) => bank.submit(request),
+      status: (withdrawal_id: string) => bank.status(withdrawal_id),
+      onSettled: (listener: Parameters<typeof bank.onSettled>[0]) => bank.onSettled(listener),
+      completeForTest: async (withdrawal_id: string, outcome: 'succeeded' | 'failed') => {
+        await new Promise((done) => setTimeout(done, Math.floor(Math.random() * 5)));
+        await bank.completeForTest(withdrawal_id, outcome);
+      },
+    };
+    const reported = new Map<string, string[]>();
+    bank.onSettled((withdrawal_id, outcome) => reported.set(withdrawal_id, [...(reported.get(withdrawal_id) ?? []), outcome]));
+    const instance = harness.service({ bank: slow_bank, recovery_interval_ms: 60_000 });
+    await instance.start();
+    const tenant = newTenant();
+    const wallet = await funded(tenant, 100_000n);
+    let available = 100_000n;
+    for (let round = 0; round < 3; round += 1) {
+      const withdrawal = await instance.withdraw(tenant, wallet.id, { amount: 1_000n, bank_account: bank_account(simulated_bank_account_numbers.stays_pending) });
+      const outcomes = Array.from({ length: 30 }, (_, index) => (index % 2 === round % 2 ? 'succeeded' : 'failed'));
+      const settled = await Promise.allSettled(outcomes.map((outcome) => instance.completeWithdrawalForTest(tenant, withdrawal.id, outcome)));
+      const first = settled.find((result) => result.status === 'fulfilled');
+      const winner = first?.status === 'fulfilled' ? first.value.status : undefined;
+      expect(winner === 'succeeded' || winner === 'failed').toBe(true);
+      settled.forEach((result, index) => {
+        if (outcomes[index] === winner) {
+          expect(result.status === 'fulfilled' ? result.value.status : result.reason).toBe(winner);
+          return;
+        }
+        const error: unknown = result.status === 'rejected' ? result.reason : undefined;
+        expect(error).toBeInstanceOf(ApiError);
+        const refused = error as ApiError;
+        expect([refused.type, refused.code, refused.param]).toEqual(['idempotency_error', 'withdrawal_already_completed', 'id']);
+      });
+      expect((await instance.getWithdrawal(tenant, withdrawal.id)).status).toBe(winner);
+      if (winner === 'succeeded') available -= 1_000n;
+      expect((await instance.getWallet(tenant, wallet.id)).balance).toEqual({ available, pending: 0n });
+      const [hold] = await harness.ledger.lookupTransfers([operationTransferId(withdrawal.id)]);
+      expect(hold?.status).toBe(winner === 'succeeded' ? 'posted' : 'voided');
+      // Whatever the bank reported, however many times, is the outcome the wallet recorded.
+      await eventually(() => Promise.resolve(reported.has(withdrawal.id)));
+      await new Promise((done) => setTimeout(done, 50));
+      expect(new Set(reported.get(withdrawal.id))).toEqual(new Set([winner]));
+    }
+  });
+
   it('settles withdrawals as the simulated bank decides, and voids a failed one so the money comes back', async () => {
     const tenant = newTenant();
     const wallet = await funded(tenant, 10_000n);

@@ -158,6 +158,27 @@ class OpenContainers {
 }
 
 /**
+ * The offset of the quote that ends the string starting at `start`, or the text's length. Found
+ * with indexOf, which is many times faster than a loop over characters: a quote counts unless an
+ * odd number of backslashes comes right before it.
+ */
+function closingQuote(text: string, start: number): number {
+  let quote = text.indexOf('"', start);
+  while (quote !== -1) {
+    let backslashes = 0;
+    while (quote - backslashes - 1 >= start && text.charCodeAt(quote - backslashes - 1) === char_backslash) backslashes += 1;
+    if (backslashes % 2 === 0) return quote;
+    quote = text.indexOf('"', quote + 1);
+  }
+  return text.length;
+}
+
+function hasBackslash(text: string, start: number, end: number): boolean {
+  for (let index = start; index < end; index += 1) if (text.charCodeAt(index) === char_backslash) return true;
+  return false;
+}
+
+/**
  * Returns the first problem in `text`, in the order the text holds them, or undefined. Meant to run
  * on any text, JSON or not, and never to throw: on text that is not JSON its answer means nothing,
  * but the parse refuses that text anyway. On JSON text, outside strings a digit or minus can only
@@ -174,26 +195,13 @@ export function scanJsonText(text: string, limits: JsonLimits): JsonTextProblem 
     const code = text.charCodeAt(index);
     if (code === char_quote) {
       const start = index + 1;
-      let escaped = false;
-      index = start;
-      while (index < length) {
-        const inner = text.charCodeAt(index);
-        if (inner === char_backslash) {
-          escaped = true;
-          index += 2;
-        } else if (inner === char_quote) {
-          break;
-        } else {
-          index += 1;
-        }
-      }
-      const end = Math.min(index, length);
-      index += 1;
+      const end = closingQuote(text, start);
+      index = end + 1;
       if (expecting_key) {
         expecting_key = false;
         const level = open.depth - 1;
         const first = open.first_key[level] ?? 0;
-        keys.add(start, end, escaped);
+        keys.add(start, end, hasBackslash(text, start, end));
         if (keys.newestRepeats(first)) return { kind: 'duplicate_key', path: open.pathOfNewestKey() };
         keys_seen += 1;
         if (keys.count - first > limits.object_keys_max) return { kind: 'object_too_many_keys', path: open.pathOfNewestKey() };

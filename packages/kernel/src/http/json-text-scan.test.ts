@@ -72,8 +72,11 @@ function serialize(root: Node, spaces: readonly string[], limits: JsonLimits = u
   let space_index = 0;
   let keys = 0;
   const path: string[] = [];
+  // A limit gone over wins over a duplicate key or a bad number found before it.
+  let first_content: JsonTextProblem | undefined;
   const found = (problem: JsonTextProblem) => {
-    expected ??= problem;
+    if (problem.kind === 'too_deep' || problem.kind === 'object_too_many_keys' || problem.kind === 'too_many_keys') expected ??= problem;
+    else first_content ??= problem;
   };
   const space = () => {
     text += spaces[space_index % spaces.length] ?? '';
@@ -114,7 +117,8 @@ function serialize(root: Node, spaces: readonly string[], limits: JsonLimits = u
           const key_path = `${path.join('')}${path.length === 0 ? '' : '.'}${key}`;
           if (seen.has(key)) found({ kind: 'duplicate_key', path: key_path });
           keys += 1;
-          if (seen.size >= limits.object_keys_max) found({ kind: 'object_too_many_keys', path: key_path });
+          // Keys are counted as written: a repeated key counts again.
+          if (index >= limits.object_keys_max) found({ kind: 'object_too_many_keys', path: key_path });
           if (keys > limits.keys_max) found({ kind: 'too_many_keys', path: key_path });
           seen.add(key);
           text += `${keyText(key, escapes)}:`;
@@ -130,7 +134,7 @@ function serialize(root: Node, spaces: readonly string[], limits: JsonLimits = u
     space();
   };
   visit(root, 0);
-  return { text, expected };
+  return { text, expected: expected ?? first_content };
 }
 
 /** What the scan finds with no limits: number problems and duplicate keys. */
@@ -208,6 +212,8 @@ describe('scanJsonText: limits and duplicate keys', () => {
     expect(scanJsonText('{"a":[{"b":1}]}', limits)).toBeUndefined();
     expect(scanJsonText('{"a":[{"b":[]}]}', limits)).toEqual({ kind: 'too_deep', offset: 11 });
     expect(scanJsonText('[[[[', limits)).toEqual({ kind: 'too_deep', offset: 3 });
+    // Found after a duplicate key and a float, it still wins: limits are refused before parsing.
+    expect(scanJsonText('{"a":1,"a":1.5,"b":[[[]]]}', limits)).toEqual({ kind: 'too_deep', offset: 21 });
     expect(scanJsonText('{"a":"[[[[{{{{","b":["]]]]"]}', limits)).toBeUndefined();
     // A body nested a million deep is refused at the fourth bracket, without reading the rest.
     const deep = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;

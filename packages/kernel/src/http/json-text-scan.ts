@@ -179,7 +179,8 @@ function hasBackslash(text: string, start: number, end: number): boolean {
 }
 
 /**
- * Returns the first problem in `text`, in the order the text holds them, or undefined. Meant to run
+ * Returns the first limit `text` goes over (depth, keys), or else its first duplicate key or
+ * number that is not a safe integer, or undefined. Meant to run
  * on any text, JSON or not, and never to throw: on text that is not JSON its answer means nothing,
  * but the parse refuses that text anyway. On JSON text, outside strings a digit or minus can only
  * start a number and a string right after `{` or `,` in an object is a key.
@@ -190,6 +191,9 @@ export function scanJsonText(text: string, limits: JsonLimits): JsonTextProblem 
   const open = new OpenContainers(keys);
   let expecting_key = false;
   let keys_seen = 0;
+  // The first duplicate key or bad number; the scan goes on, since a limit found later must
+  // still be refused before the body is parsed.
+  let content_problem: JsonTextProblem | undefined;
   let index = 0;
   while (index < length) {
     const code = text.charCodeAt(index);
@@ -202,7 +206,7 @@ export function scanJsonText(text: string, limits: JsonLimits): JsonTextProblem 
         const level = open.depth - 1;
         const first = open.first_key[level] ?? 0;
         keys.add(start, end, hasBackslash(text, start, end));
-        if (keys.newestRepeats(first)) return { kind: 'duplicate_key', path: open.pathOfNewestKey() };
+        if (content_problem === undefined && keys.newestRepeats(first)) content_problem = { kind: 'duplicate_key', path: open.pathOfNewestKey() };
         keys_seen += 1;
         if (keys.count - first > limits.object_keys_max) return { kind: 'object_too_many_keys', path: open.pathOfNewestKey() };
         if (keys_seen > limits.keys_max) return { kind: 'too_many_keys', path: open.pathOfNewestKey() };
@@ -240,14 +244,15 @@ export function scanJsonText(text: string, limits: JsonLimits): JsonTextProblem 
         if (next === char_dot || next === char_e_lower || next === char_e_upper) integer = false;
         index += 1;
       }
+      if (content_problem !== undefined) continue;
       const literal = text.slice(start, index);
-      if (!integer) return { kind: 'not_integer', offset: start, literal };
+      if (!integer) content_problem = { kind: 'not_integer', offset: start, literal };
       // Past 15 digits the value may not round-trip; Number() rounds, and anything that rounds
       // beyond the safe range was beyond it to begin with.
-      if (literal.length > 15 && !Number.isSafeInteger(Number(literal))) return { kind: 'unsafe_integer', offset: start, literal };
+      else if (literal.length > 15 && !Number.isSafeInteger(Number(literal))) content_problem = { kind: 'unsafe_integer', offset: start, literal };
       continue;
     }
     index += 1;
   }
-  return undefined;
+  return content_problem;
 }

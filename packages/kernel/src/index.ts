@@ -7,7 +7,9 @@
 //   decideLiveCapabilities() for what live mode may do with real money.
 // - logger: pino JSON lines with card data, secrets, keys and auth headers redacted.
 // - http: createHttpServer({ logger }) returns { app, metrics: { registry }, readiness }:
-//     app        a Fastify instance that parses JSON only, refuses floats, maps every error to
+//     app        a Fastify instance that parses JSON only, refuses floats, duplicate keys,
+//                deep nesting and too many keys (json-text-scan.ts), refuses and hides card
+//                numbers in URLs (url-card-guard.ts), maps every error to
 //                the wire shape, and serves /healthz, /readyz and, only behind the
 //                metrics_authenticate check it is given, /metrics;
 //     metrics    the prom-client registry behind /metrics (add service metrics to it);
@@ -23,7 +25,9 @@
 //   runner that leases their runs from the service's database, fences holders, resumes after a
 //   crash and records every transition (saga/definition.ts, saga/runner.ts).
 // - card-number: the Luhn check, the shape of a card number and the table of card networks, for
-//   the vault, the card connectors and the gateway's guard against card numbers in ordinary requests.
+//   the vault, the card connectors and the gateway's guard against card numbers in ordinary requests;
+//   card-number-text finds them inside text (separated by spaces, dots, slashes, invisible
+//   characters; full-width digits), for that guard and for the HTTP server's URL guard.
 
 export { AssertionError, assert, isAssertionError } from './assert';
 export { ApiError, errorStatusByType, errorTypes, isErrorType, type ErrorType, type WireError } from './errors';
@@ -80,8 +84,8 @@ export {
 } from './http/server';
 export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';
 export { http_request_duration_metric } from './http/metrics';
-export { findNonIntegerNumber, type NumberLiteralProblem } from './http/json-numbers';
-export { rawBodyOf } from './http/json-body-parser';
+export { scanJsonText, type JsonLimits, type JsonTextProblem } from './http/json-text-scan';
+export { json_depth_max, json_keys_max, json_limits_default, json_object_keys_max, rawBodyOf } from './http/json-body-parser';
 
 export {
   makePrivateDirectory,
@@ -151,3 +155,4 @@ export {
   type CardNetwork,
   type CardNumberRange,
 } from './card-number';
+export { card_number_separator_run_max, containsCardNumber, redactCardNumbers } from './card-number-text';

@@ -130,4 +130,43 @@ describe('the card-number guard', () => {
     expect(refusalOf(() => refuseCardNumbers({ metadata: { merchant_reference: order_number } }, ['merchant_reference'])).param).toBe('metadata.merchant_reference');
     expect(() => refuseCardNumbers({ bank_account: { account_number: '4242424242424242' } })).not.toThrow();
   });
+
+  // Every Unicode space separator (the ordinary space, the no-break space, the en and em spaces,
+  // the ideographic space...), the tab, dots, slashes and the zero-width characters.
+  const unicode_spaces = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).filter((character) => /\p{Zs}/u.test(character));
+  const zero_width = ['\u200b', '\u200c', '\u200d', '\u2060', '\ufeff'];
+  const separators = [...unicode_spaces, '\t', '.', '/', '-', ...zero_width];
+  const fullWidth = (text: string) => text.replace(/[0-9]/g, (digit) => String.fromCharCode(0xff10 + Number(digit)));
+
+  it('refuses card numbers split by dots, slashes, any Unicode space, tabs or zero-width characters, and written in full-width digits', () => {
+    expect(unicode_spaces.length).toBeGreaterThanOrEqual(17);
+    for (const number of ['4242424242424242', '378282246310005', '5555555555554444', '6759649826438453']) {
+      for (const separator of separators) {
+        for (const written of [grouped(number, separator), `card ${grouped(number, separator)} thanks`, grouped(fullWidth(number), separator), grouped(number, `${separator} `)]) {
+          const error = refusalOf(() => refuseCardNumbers({ description: written }));
+          expect([JSON.stringify(written), error.code, error.param]).toEqual([JSON.stringify(written), 'card_number_not_allowed', 'description']);
+        }
+      }
+      expect(containsCardNumber(fullWidth(number))).toBe(true);
+      // Digits one to a line are a list, not a number.
+      expect(containsCardNumber(grouped(number, '\n'))).toBe(false);
+    }
+  });
+
+  it('still lets IMEIs and long references through whatever separators they are written with', () => {
+    const imei = withLuhnCheckDigit('35209900176148');
+    const reference = withLuhnCheckDigit('4'.padEnd(21, '7'));
+    for (const separator of separators) {
+      for (const written of [
+        `${imei.slice(0, 2)}${separator}${imei.slice(2, 8)}${separator}${imei.slice(8, 14)}${separator}${imei.slice(14)}`,
+        `IMEI ${imei.slice(0, 8)}${separator}${imei.slice(8)}`,
+        fullWidth(imei),
+        `order ${reference}`,
+        `order ${fullWidth(reference)}`,
+        `v4.2.4${separator}2024`,
+      ]) {
+        expect([JSON.stringify(written), containsCardNumber(written)]).toEqual([JSON.stringify(written), false]);
+      }
+    }
+  });
 });

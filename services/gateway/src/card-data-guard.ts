@@ -10,37 +10,14 @@
 // merchant's 16-digit order numbers starting with 4, say) goes in a field the merchant has
 // exempted (Merchant.card_number_guard_exempt_fields).
 import type { CardNumberGuardExemptField } from '@paygrid/identity';
-import { ApiError, card_number_length_max, card_number_length_min, isIssuedCardNumber } from '@paygrid/kernel';
+import { ApiError, containsCardNumber } from '@paygrid/kernel';
+
+// What counts as a card number inside text (separators, full-width digits) is the kernel's, so that
+// the body guard here and the URL guard in the HTTP server never disagree.
+export { containsCardNumber };
 
 /** Fields that hold long digit runs that are not card numbers, for every merchant: bank account numbers. */
 const always_exempt_field_names: ReadonlySet<string> = new Set(['account_number']);
-
-/** Digits with at most one space or dash between two of them, as people type card numbers. */
-const digit_run_pattern = /[0-9](?:[ -]?[0-9])*/g;
-const separator_pattern = /[ -]/;
-
-/**
- * Whether a text holds a card number. A number is a run of digits, written whole or in groups
- * split by single spaces or dashes, with no digit directly before or after it: a run of 25 digits
- * is not a card number, nor is any part of it. In a grouped run every span of whole groups is a
- * candidate, so that `4242 4242 4242 4242 1234` (a card, then something else) is caught.
- */
-export function containsCardNumber(text: string): boolean {
-  for (const match of text.matchAll(digit_run_pattern)) {
-    const run = match[0];
-    if (run.length < card_number_length_min) continue;
-    const groups = run.split(separator_pattern);
-    for (let first = 0; first < groups.length; first += 1) {
-      let digits = '';
-      for (let last = first; last < groups.length; last += 1) {
-        digits += groups[last] ?? '';
-        if (digits.length > card_number_length_max) break;
-        if (digits.length >= card_number_length_min && isIssuedCardNumber(digits)) return true;
-      }
-    }
-  }
-  return false;
-}
 
 /**
  * The path of the first string field holding a card number. `path` names the field as the error

@@ -70,6 +70,16 @@ const account = (id: string, extra: Record<string, unknown> = {}) => ({ id, ledg
 const transfer = (id: string, extra: Record<string, unknown> = {}) => ({ id, debit_account_id: '1', credit_account_id: '2', amount: 100, ledger: 840, code: 1, ...extra });
 
 describe('ledger HTTP API', () => {
+  it('takes a full batch of 8,190 transfers with every field as JSON, past the key limit of public bodies', async () => {
+    const every_field = (index: number) =>
+      transfer(String(20_000_000 + index), { pending_id: '0', user_data_128: '7', user_data_64: 7, user_data_32: 7, timeout: 0, flags: [], timestamp: '0' });
+    const transfers = Array.from({ length: batch_events_max }, (_, index) => every_field(index));
+    expect(Object.keys(every_field(0))).toHaveLength(13);
+    const response = await call('POST', '/v1/ledger/transfers', { transfers });
+    expect(response.status).toBe(200);
+    expect((response.body.results as unknown[]).length).toBe(batch_events_max);
+  });
+
   it('creates accounts and transfers with one result per event, in order', async () => {
     const accounts = await call('POST', '/v1/ledger/accounts', { accounts: [account('1'), account('2', { flags: ['history'] }), account('1')] });
     expect(accounts.status).toBe(200);

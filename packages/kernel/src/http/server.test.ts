@@ -8,7 +8,11 @@ import { createHttpServer, createMetricsServer, type CreateHttpServerOptions, ty
 
 interface Harness extends HttpServer {
   readonly logs: () => Record<string, unknown>[];
+  /** Every line the server logged, as written. */
+  readonly log_text: () => string;
   readonly assertion_failures: unknown[];
+  /** How many requests reached a handler that acts on its body: a refused one must not. */
+  readonly handled: () => number;
 }
 
 const servers: HttpServer[] = [];
@@ -60,7 +64,15 @@ function harness(extra: Pick<CreateHttpServerOptions, 'metrics_authenticate'> = 
     id: (request.params as { id: string }).id,
     query: request.query,
   }));
-  app.post('/v1/echo', (request) => ({ body: request.body ?? null }));
+  let handled = 0;
+  app.post('/v1/echo', (request) => {
+    handled += 1;
+    return { body: request.body ?? null };
+  });
+  app.post('/v1/batch', { config: { json_keys_max: 5_000 } }, (request) => {
+    handled += 1;
+    return { body: request.body ?? null };
+  });
   app.get('/v1/refused', () => {
     throw new ApiError('permission_error', 'operator_only', 'Only operators may do this', 'scope');
   });
@@ -74,6 +86,8 @@ function harness(extra: Pick<CreateHttpServerOptions, 'metrics_authenticate'> = 
   return {
     ...server,
     assertion_failures,
+    handled: () => handled,
+    log_text: () => chunks.join(''),
     logs: () =>
       chunks
         .join('')
@@ -177,6 +191,136 @@ describe('createHttpServer: request bodies', () => {
     expect(response.json()).toEqual({
       error: { type: 'unsupported_media_type_error', code: 'charset_unsupported', message: 'JSON request bodies must be UTF-8 (got charset "latin1")' },
     });
+  });
+});
+
+/** Expects the one error shape, with exactly these fields, and a 400. */
+function expectInvalidRequest(response: { statusCode: number; json: () => unknown }, code: string, param?: string): void {
+  expect(response.statusCode).toBe(400);
+  const body = response.json() as { error: Record<string, unknown> };
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(body.error).toMatchObject({ type: 'invalid_request_error', code, ...(param === undefined ? {} : { param }) });
+  expect(typeof body.error.message).toBe('string');
+  expect(Object.keys(body.error).every((key) => ['type', 'code', 'message', 'param'].includes(key))).toBe(true);
+}
+
+function nested(depth: number, kind: 'array' | 'object'): string {
+  return kind === 'array' ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth - 1)}{}${'}'.repeat(depth - 1)}`;
+}
+
+describe('createHttpServer: JSON limits and duplicate keys', () => {
+  it('refuses a body nested deeper than 10 with invalid_request_error json_too_deep, never a 5xx, and the handler never runs', async () => {
+    const server = harness();
+    for (const kind of ['array', 'object'] as const) {
+      expect((await postJson(server, '/v1/echo', nested(10, kind))).statusCode).toBe(200);
+      // Eleven levels, a thousand, and as deep as a 1 MiB body can go.
+      for (const depth of [11, 1_000, kind === 'array' ? 500_000 : 170_000]) {
+        const response = await postJson(server, '/v1/echo', nested(depth, kind));
+        expectInvalidRequest(response, 'json_too_deep');
+        const offset = kind === 'array' ? 10 : 10 * '{"a":'.length;
+        expect(response.json()).toMatchObject({ error: { message: `The request body nests objects and arrays more than 10 deep (at offset ${offset})` } });
+      }
+    }
+    expect(server.handled()).toBe(2);
+  });
+
+  it('refuses an object with more than 100 keys with json_object_too_many_keys, naming the key', async () => {
+    const server = harness();
+    const object = (keys: number) => Object.fromEntries(Array.from({ length: keys }, (_, index) => [`k${index}`, index]));
+    expect((await postJson(server, '/v1/echo', JSON.stringify({ metadata: object(100) }))).statusCode).toBe(200);
+    expectInvalidRequest(await postJson(server, '/v1/echo', JSON.stringify({ metadata: object(101) })), 'json_object_too_many_keys', 'metadata.k100');
+    expect(server.handled()).toBe(1);
+  });
+
+  it('refuses a body with more than 1,000 keys in all with json_too_many_keys, unless its route takes more', async () => {
+    const server = harness();
+    const items = (count: number) => JSON.stringify({ items: Array.from({ length: count }, (_, index) => ({ a: index, b: index, c: index, d: index })) });
+    // 1 + 249 * 4 = 997 keys; 1 + 250 * 4 = 1,001.
+    expect((await postJson(server, '/v1/echo', items(249))).statusCode).toBe(200);
+    expectInvalidRequest(await postJson(server, '/v1/echo', items(250)), 'json_too_many_keys', 'items[249].d');
+    expect(server.handled()).toBe(1);
+    expect((await postJson(server, '/v1/batch', items(1_000))).statusCode).toBe(200);
+    expectInvalidRequest(await postJson(server, '/v1/batch', items(1_250)), 'json_too_many_keys');
+  });
+
+  it('refuses a duplicate key at any depth with json_duplicate_key naming its path, rather than taking the last one', async () => {
+    const server = harness();
+    const cases: [string, string][] = [
+      ['{"amount": 100, "amount": 1}', 'amount'],
+      ['{"transfers": [{"amount": 1}, {"amount": 2, "currency": "usd", "amount": 3}]}', 'transfers[1].amount'],
+      ['{"a": {"b": {"c": 1, "\\u0063": 2}}}', 'a.b.c'],
+    ];
+    for (const [payload, path] of cases) {
+      const response = await postJson(server, '/v1/echo', payload);
+      expectInvalidRequest(response, 'json_duplicate_key', path);
+      expect(response.json()).toMatchObject({ error: { message: `The request body has the key ${path} more than once` } });
+    }
+    expect(server.handled()).toBe(0);
+    // The same key in sibling objects is no duplicate.
+    expect((await postJson(server, '/v1/echo', '{"transfers": [{"amount": 1}, {"amount": 2}]}')).statusCode).toBe(200);
+  });
+
+  it('tells a body that is not JSON so, before any duplicate key in it', async () => {
+    expectInvalidRequest(await postJson(harness(), '/v1/echo', '{"a": 1, "a": 2'), 'invalid_json');
+  });
+});
+
+describe('createHttpServer: card numbers in URLs', () => {
+  // A Visa debit test number, and its middle digits, which nothing else in a log line holds.
+  const card = '4000056655665556';
+  const middle = card.slice(3, 13);
+  const encoded = (text: string) => [...Buffer.from(text, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  const full_width = [...card].map((digit) => String.fromCharCode(0xff10 + Number(digit))).join('');
+  const grouped = (separator: string) => card.replace(/(\d{4})(?=\d)/g, `$1${separator}`);
+  const urls = [
+    `/v1/things/${card}`,
+    `/v1/things/${grouped('-')}?limit=1`,
+    `/v1/things/${grouped('.')}`,
+    `/v1/things/${grouped('/')}`,
+    `/v1/things/cus_1?q=${card}`,
+    `/v1/things/cus_1?limit=1&q=${grouped('+')}`,
+    `/v1/things/cus_1?q=${encoded(card)}`,
+    `/v1/things/${encoded(full_width)}`,
+    `/v1/things/cus_1?q=${encodeURIComponent(grouped('\u00a0'))}`,
+    `/v1/things/cus_1?q=${encodeURIComponent(grouped('\u200b'))}`,
+    `/v1/things/cus_1?q=${encodeURIComponent(grouped('\t'))}`,
+    `/v1/nothing/${card}`,
+  ];
+
+  it('refuses a card number in the path or the query with card_number_not_allowed, and no log line holds a trace of its digits', async () => {
+    const server = harness();
+    for (const url of urls) {
+      const response = await server.app.inject({ method: 'GET', url });
+      expectInvalidRequest(response, 'card_number_not_allowed');
+      expect(response.body).not.toContain(middle);
+    }
+    const posted = await server.app.inject({ method: 'POST', url: `/v1/echo?card=${card}`, payload: '{}', headers: { 'content-type': 'application/json' } });
+    expectInvalidRequest(posted, 'card_number_not_allowed');
+    expect(server.handled()).toBe(0);
+
+    const text = server.log_text();
+    const incoming = server.logs().filter((line) => line.msg === 'incoming request');
+    expect(incoming).toHaveLength(urls.length + 1);
+    for (const line of incoming) expect((line.req as { url: string }).url).toContain('[redacted]');
+    for (const trace of [middle, card.slice(0, 8), encoded(card).slice(0, 12), full_width.slice(0, 4), encoded(full_width).slice(0, 18), grouped('.').slice(0, 9)]) {
+      expect([trace, text.includes(trace)]).toEqual([trace, false]);
+    }
+  });
+
+  it('lets through URLs whose long numbers no card network issues', async () => {
+    const server = harness();
+    const imei = '352099001761481';
+    for (const url of [
+      '/v1/things/123456789012345678901234',
+      `/v1/things/imei_${imei}?serial=${imei}`,
+      '/v1/things/cus_1?created_after=1733340000000000000',
+      `/v1/things/${card}0`,
+      '/v1/things/4242424242424241',
+      '/v1/things/2024-0001-7?date=2026/12/04',
+    ]) {
+      const response = await server.app.inject({ method: 'GET', url });
+      expect([url, response.statusCode]).toEqual([url, 200]);
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { mapError } from './error-mapping';
 import { jsonContentTypeParser } from './json-body-parser';
 import { createHttpMetrics } from './metrics';
 import { Readiness } from './readiness';
+import { rewriteUrlWithoutCardNumbers, urlCardNumberRefusal } from './url-card-guard';
 import { strictSchemaController } from './validator-compiler';
 
 export const body_limit_bytes_default = 1024 * 1024;
@@ -72,12 +73,21 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     // Clients quote this id when they report a problem; it is also on every log line.
     requestIdHeader: false,
     genReqId: () => randomId('req'),
+    // Before routing and before the request is logged: a card number in the URL is redacted
+    // here, and the request refused by the first onRequest hook below (url-card-guard.ts).
+    rewriteUrl: rewriteUrlWithoutCardNumbers,
     ...(options.tls === undefined
       ? {}
       : {
           serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
             createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key, minVersion: tls_version_min }, handler),
         }),
+  });
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    const refusal = urlCardNumberRefusal(request.raw);
+    if (refusal === undefined) done();
+    else done(refusal);
   });
 
   app.addHook('onSend', (request, reply, payload, done) => {

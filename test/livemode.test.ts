@@ -7,10 +7,8 @@
 // The live card payments whose capture and refund are refused were made in an earlier run of the
 // same data folder, while a card acquirer was configured (this test's stand-in for a real one):
 // the platform then restarts without it, as an operator who removed the acquirer would.
-import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CardAcquirerSimulator,
@@ -23,6 +21,7 @@ import {
 } from '@paygrid/connectors';
 import { temporaryDirectory, type TemporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid } from '@paygrid/sdk';
+import { snapshotDatabases } from './support/database-digest';
 import { startTestPlatform, type TestPlatform } from './support/platform';
 
 /** A real acquirer takes live payments; the simulator refuses them, so this stand-in hides the mode from it. */
@@ -35,35 +34,6 @@ class StandInForARealAcquirer extends CardAcquirerSimulator {
 interface Answer {
   readonly status: number;
   readonly body: { error?: { type: string; code: string; message: string; param?: string } } & Record<string, unknown>;
-}
-
-type TableDigest = { readonly rows: number; readonly sha256: string };
-
-/** Every table of every SQLite file in the data folder (the ledger's too): its row count and a digest of its rows. */
-function snapshotDatabases(data_dir: string): Record<string, Record<string, TableDigest>> {
-  const snapshot: Record<string, Record<string, TableDigest>> = {};
-  for (const file of readdirSync(data_dir).filter((name) => name.endsWith('.sqlite')).sort()) {
-    const database = new BetterSqlite3(join(data_dir, file), { readonly: true, fileMustExist: true });
-    try {
-      database.defaultSafeIntegers(true);
-      const tables = database.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
-      const digests: Record<string, TableDigest> = {};
-      for (const table of tables) {
-        // A wallet instance's projection cursor beats every few seconds while it lives: its
-        // heartbeat is liveness, not data, and the rest of the row must not change.
-        const columns = table === 'wallet_projection_cursors' ? 'instance_id, last_transfer_id' : '*';
-        const rows = (database.prepare(`SELECT ${columns} FROM "${table}"`).raw().all() as unknown[][]).map((row) =>
-          JSON.stringify(row, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)),
-        );
-        rows.sort();
-        digests[table] = { rows: rows.length, sha256: createHash('sha256').update(rows.join('\n')).digest('hex') };
-      }
-      snapshot[file] = digests;
-    } finally {
-      database.close();
-    }
-  }
-  return snapshot;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -331,6 +331,14 @@ describe('createHttpServer: errors', () => {
     expect(response.json()).toEqual({ error: { type: 'not_found_error', code: 'route_not_found', message: 'No route for GET /v1/nothing' } });
   });
 
+  it('answers a path whose percent-encoding is broken with 400 url_invalid, in the one error shape', async () => {
+    for (const url of ['/v1/things/%zz', '/v1/things/%', '/v1/things/%c0%80?limit=1']) {
+      const response = await harness().app.inject({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json()).toEqual({ error: { type: 'invalid_request_error', code: 'url_invalid', message: 'The request URL is malformed' } });
+    }
+  });
+
   it('maps a schema error to parameter_invalid with the field path', async () => {
     const server = harness();
     const transfers = [

@@ -76,6 +76,13 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     // Before routing and before the request is logged: a card number in the URL is redacted
     // here, and the request refused by the first onRequest hook below (url-card-guard.ts).
     rewriteUrl: rewriteUrlWithoutCardNumbers,
+    // The router's own errors (a path whose percent-encoding is broken, such as /v1/wallets/%zz)
+    // never reach the error handler below; they get the same mapping and the one wire shape.
+    frameworkErrors: (error, request, reply) => {
+      const { apiError } = mapError(error, { request_id: request.id, body_limit_bytes });
+      request.log.info({ error_type: apiError.type, error_code: apiError.code }, 'request refused');
+      void (reply as FastifyReply).code(apiError.statusCode).send(apiError.toWire());
+    },
     ...(options.tls === undefined
       ? {}
       : {

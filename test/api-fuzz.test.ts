@@ -1,0 +1,231 @@
+// A fuzz of every route of the public API, through the whole HTTP stack (Fastify inject), with
+// the test-mode keys of a real merchant so that requests get past authentication to validation
+// and the services. Requests come from the OpenAPI document, which the gateway builds from the
+// same TypeBox schemas that validate its routes (support/api-fuzz-requests.ts): conforming ones,
+// and hostile variants of them. For each request:
+// - never a 5xx;
+// - every 4xx is the one error shape `{ error: { type, code, message, ... } }`;
+// - a refused request changes no state: no row appears or goes in any service's database, and no
+//   ledger balance moves (a cheap digest taken before and after each request).
+//
+// PAYGRID_FUZZ_RUNS sets the number of requests (20,000 by default), PAYGRID_FUZZ_SEED the seed
+// (printed, so a failing run can be replayed).
+import { createServer, type Server } from 'node:http';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { test_card_numbers } from '@paygrid/connectors';
+import { Paygrid } from '@paygrid/sdk';
+import { openCheapDigest, type CheapDigest } from './support/database-digest';
+import { operationsOf, requestArbitrary, type FuzzContext, type FuzzRequest, type Keys, type OpenApiDocument, type Operation } from './support/api-fuzz-requests';
+import { startTestPlatform, type TestPlatform } from './support/platform';
+
+const runs = Number(process.env.PAYGRID_FUZZ_RUNS ?? 20_000);
+const seed = Number(process.env.PAYGRID_FUZZ_SEED ?? 20_260_417);
+/** Background work after an accepted request (relays, projections, deliveries) is over when the digest holds this long. */
+const settle_quiet_ms = 15;
+const settle_rounds_max = 200;
+/** Failures kept for the report; the counts are exact. */
+const examples_max = 12;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Finding {
+  readonly kind: 'server_error' | 'error_shape' | 'state_change';
+  readonly route: string;
+  readonly detail: string;
+}
+
+function describeRequest(request: FuzzRequest): string {
+  return `${request.method} ${request.url.slice(0, 200)} [${request.variant}] body=${JSON.stringify(request.payload?.slice(0, 200))}`;
+}
+
+/** The digest lines that differ, for a failure message. */
+function digestChanges(before: string, after: string): string {
+  const old_lines = new Set(before.split('\n'));
+  const new_lines = new Set(after.split('\n'));
+  const gone = [...old_lines].filter((line) => !new_lines.has(line));
+  const came = [...new_lines].filter((line) => !old_lines.has(line));
+  return `${gone.join(', ')} -> ${came.join(', ')}`;
+}
+
+/** `{ error: { type, code, message, ... } }` and nothing beside it. */
+function isErrorShape(body: unknown): boolean {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false;
+  if (Object.keys(body).join() !== 'error') return false;
+  const error = (body as { error: unknown }).error;
+  if (error === null || typeof error !== 'object') return false;
+  const { type, code, message } = error as Record<string, unknown>;
+  return typeof type === 'string' && typeof code === 'string' && typeof message === 'string';
+}
+
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('the public API under fuzz', () => {
+  let test: TestPlatform;
+  let hooks: Server;
+  let digest: CheapDigest;
+  let operations: Operation[];
+  let context: FuzzContext;
+  let keys: Keys;
+  const key_by_route = new Map<string, keyof Keys>();
+
+  beforeAll(async () => {
+    // Webhook deliveries of the fuzzed endpoints land here, on 127.0.0.1, and succeed at once.
+    hooks = createServer((_request, response) => response.writeHead(204).end());
+    await new Promise<void>((done) => hooks.listen(0, '127.0.0.1', done));
+    const address = hooks.address();
+    if (address === null || typeof address === 'string') throw new Error('no hook address');
+
+    // The rate limit would turn most of the run into 429s before validation.
+    test = await startTestPlatform({ env: { GATEWAY_RATE_LIMIT_BURST: '1000000', GATEWAY_RATE_LIMIT_PER_SECOND: '1000000' } });
+    const document = (await (await fetch(`${test.url}/v1/openapi.json`)).json()) as OpenApiDocument;
+    operations = operationsOf(document);
+
+    // The suite's merchant, whose own keys the fuzz never names, and a spare one for the operator routes to change.
+    const merchant = await test.operator.merchants.create({ name: 'Fuzz Goods' });
+    const spare = await test.operator.merchants.create({ name: 'Spare Goods' });
+    keys = { secret: merchant.secret_key, publishable: merchant.publishable_key, operator: test.operator_key };
+    const client = new Paygrid({ api_key: merchant.secret_key, base_url: test.url });
+    const publishable = new Paygrid({ api_key: merchant.publishable_key, base_url: test.url });
+    const spare_key = await test.operator.merchants.createApiKey(spare.id, { type: 'secret', livemode: false });
+    const own_spare_key = await test.operator.merchants.createApiKey(merchant.id, { type: 'secret', livemode: false });
+
+    const customer = await client.customers.create({ name: 'Alice' });
+    const wallet = await client.wallets.create({ customer: customer.id, currency: 'usd' });
+    const other_wallet = await client.wallets.create({ customer: (await client.customers.create({ name: 'Bob' })).id, currency: 'usd' });
+    await client.wallets.topUp(wallet.id, { amount: 1_000_000 });
+    const transfer = await client.walletTransfers.create({ source: wallet.id, destination: other_wallet.id, amount: 1_000, currency: 'usd' });
+    const bank_account = { account_holder_name: 'Alice', routing_number: '110000000', account_number: '000123456789' };
+    const withdrawal = await client.wallets.withdraw(wallet.id, { amount: 500, bank_account });
+    const card = async () => (await publishable.tokens.create({ card: { number: test_card_numbers.succeeds, exp_month: 12, exp_year: new Date().getUTCFullYear() + 2, cvc: '123' } })).id;
+    const waiting = await client.paymentIntents.create({ amount: 2_000, currency: 'usd' });
+    const held = await client.paymentIntents.create({ amount: 3_000, currency: 'usd', capture_method: 'manual' });
+    await client.paymentIntents.confirm(held.id, { payment_method: { type: 'card', token: await card() } });
+    const paid = await client.paymentIntents.create({ amount: 4_000, currency: 'usd' });
+    await client.paymentIntents.confirm(paid.id, { payment_method: { type: 'card', token: await card() } });
+    const refund = await client.refunds.create({ payment_intent: paid.id, amount: 100 });
+    const order = await client.orders.create({ currency: 'usd', line_items: [{ description: 'Tea', quantity: 2, unit_amount: 450 }] });
+    const hook_url = `http://127.0.0.1:${address.port}/hooks`;
+    const endpoint = await client.webhookEndpoints.create({ url: hook_url, enabled_events: ['*'] });
+    const events = await client.events.list({ limit: 3 });
+
+    const samples: Record<string, readonly string[]> = {
+      merchants: [spare.id],
+      api_keys: [spare_key.id, own_spare_key.id],
+      customers: [customer.id],
+      wallets: [wallet.id, other_wallet.id],
+      wallet_transfers: [transfer.id],
+      withdrawals: [withdrawal.id],
+      orders: [order.id],
+      payment_intents: [waiting.id, held.id, paid.id],
+      refunds: [refund.id],
+      webhook_endpoints: [endpoint.id],
+      events: events.data.map((event) => event.id),
+      tokens: [await card(), await card()],
+    };
+    const prefixOf = (id: string) => id.slice(0, id.indexOf('_'));
+    const known_ids: Record<string, string[]> = {};
+    for (const id of Object.values(samples).flat()) (known_ids[prefixOf(id)] ??= []).push(id);
+    const prefix_by_resource = Object.fromEntries(Object.entries(samples).flatMap(([resource, ids]) => (ids[0] === undefined ? [] : [[resource, prefixOf(ids[0])]])));
+    context = { known_ids, prefix_by_resource, hook_url };
+
+    // Which key each route takes: the first one it does not refuse as unauthenticated or forbidden.
+    for (const operation of operations) {
+      const url = operation.path.replace(/\{\w+\}/g, 'x_1');
+      for (const name of ['secret', 'publishable', 'operator'] as const) {
+        const response = await test.platform.inject({ method: operation.method, url, headers: { authorization: `Bearer ${keys[name]}` } });
+        if (response.statusCode !== 401 && response.statusCode !== 403) {
+          key_by_route.set(operation.route, name);
+          break;
+        }
+      }
+    }
+    digest = openCheapDigest(test.platform.config.DATA_DIR);
+  }, 60_000);
+
+  afterAll(async () => {
+    digest.close();
+    await test.close();
+    await new Promise((done) => hooks.close(done));
+  });
+
+  /** The digest once background work has stopped changing it. */
+  async function settledDigest(): Promise<string> {
+    let previous = digest.take();
+    for (let round = 0; round < settle_rounds_max; round += 1) {
+      await sleep(settle_quiet_ms);
+      const current = digest.take();
+      if (current === previous) return current;
+      previous = current;
+    }
+    throw new Error('the databases never settled');
+  }
+
+  it(`answers ${runs} fuzzed requests over every route with no 5xx, one error shape, and no state change when refused`, async () => {
+    console.log(`api fuzz: ${runs} requests, seed ${seed} (PAYGRID_FUZZ_RUNS, PAYGRID_FUZZ_SEED)`);
+    const started = Date.now();
+    const key_of = (operation: Operation) => key_by_route.get(operation.route) ?? 'secret';
+    const by_route = operations.map((operation) => requestArbitrary(operation, context, keys, key_of));
+    const findings: Finding[] = [];
+    const counts = { requests: 0, server_errors: 0, refused: 0, accepted: 0, state_checked: 0 };
+    const hits = new Map<string, number>();
+    const timings: Record<string, number> = {};
+    let last_end = Date.now();
+    let before = await settledDigest();
+
+    await fc.assert(
+      fc.asyncProperty(fc.nat({ max: by_route.length - 1 }).chain((index) => by_route[index] ?? fc.constant(undefined)), async (request) => {
+        if (request === undefined) return;
+        const t0 = Date.now();
+        timings.gap = (timings.gap ?? 0) + (t0 - last_end);
+        counts.requests += 1;
+        hits.set(request.operation.route, (hits.get(request.operation.route) ?? 0) + 1);
+        const response = await test.platform.inject({ method: request.method as 'GET', url: request.url, headers: request.headers, ...(request.payload === undefined ? {} : { payload: request.payload }) });
+        const status = response.statusCode;
+        const record = (kind: Finding['kind'], detail: string) => findings.push({ kind, route: request.operation.route, detail: `${detail} <- ${describeRequest(request)}` });
+        if (status >= 500) {
+          counts.server_errors += 1;
+          record('server_error', `${status} ${response.body.slice(0, 300)}`);
+        }
+        if (status >= 400 && !isErrorShape(parsedOrUndefined(response.body))) record('error_shape', `${status} ${response.body.slice(0, 300)}`);
+        if (status >= 400) {
+          counts.refused += 1;
+          counts.state_checked += 1;
+          const after = digest.take();
+          if (after !== before) {
+            record('state_change', `${status} ${response.body.slice(0, 200)} changed ${digestChanges(before, after)}`);
+            before = await settledDigest();
+          }
+        } else {
+          counts.accepted += 1;
+          before = request.method === 'GET' ? digest.take() : await settledDigest();
+        }
+        const spent = Date.now() - t0;
+        const key = `${status >= 400 ? 'refused' : 'accepted'} ${request.operation.route}`;
+        timings[key] = (timings[key] ?? 0) + spent;
+        last_end = Date.now();
+      }),
+      { numRuns: runs, seed, endOnFailure: true, examples: [] },
+    );
+
+    if (process.env.FUZZ_DEBUG !== undefined) (await import('node:fs')).writeFileSync('/tmp/fz/findings.json', JSON.stringify({ findings, timings }, null, 1));
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(
+      `api fuzz: ${counts.requests} requests over ${hits.size} of ${operations.length} routes in ${seconds} s; ${counts.server_errors} 5xx; ` +
+        `${counts.refused} refused (each state-checked), ${counts.accepted} accepted; ${findings.length} findings`,
+    );
+    const report = (kind: Finding['kind']) => findings.filter((finding) => finding.kind === kind).slice(0, examples_max).map((finding) => `${finding.route}: ${finding.detail}`);
+    expect(report('server_error'), 'requests answered with a 5xx').toEqual([]);
+    expect(counts.server_errors).toBe(0);
+    expect(report('error_shape'), '4xx answers not in the one error shape').toEqual([]);
+    expect(report('state_change'), 'refused requests that changed state').toEqual([]);
+    expect(operations.filter((operation) => !hits.has(operation.route)).map((operation) => operation.route), 'routes never hit').toEqual([]);
+    expect(counts.requests).toBe(runs);
+  }, 600_000);
+});

@@ -390,7 +390,7 @@ function urlOf(operation: Operation, parts: Parts): string {
 }
 
 /**
- * One request for the operation: conforming to its schemas (about a third of the time), or a
+ * One request for the operation: conforming to its schemas (a quarter of the time), or a
  * conforming one with one to three hostile mutations. `key_of` gives the key the route takes.
  */
 export function requestArbitrary(operation: Operation, context: FuzzContext, keys: Keys, key_of: (operation: Operation) => KeyName): fc.Arbitrary<FuzzRequest> {
@@ -417,7 +417,7 @@ export function requestArbitrary(operation: Operation, context: FuzzContext, key
     };
     if (idempotency_key !== undefined) parts.headers['idempotency-key'] = idempotency_key;
     const mutations = hostileMutations(operation, parts, context, keys);
-    return fc.oneof({ weight: 1, arbitrary: fc.constant<Mutation[]>([]) }, { weight: 2, arbitrary: fc.array(fc.oneof(...mutations), { minLength: 1, maxLength: 3 }) }).map((chosen) => {
+    return fc.oneof({ weight: 1, arbitrary: fc.constant<Mutation[]>([]) }, { weight: 3, arbitrary: fc.array(fc.oneof(...mutations), { minLength: 1, maxLength: 3 }) }).map((chosen) => {
       const target: Parts = structuredClone(parts);
       for (const mutation of chosen) mutation.apply(target);
       const payload = operation.body === undefined && target.body_text === undefined ? undefined : (target.body_text ?? toJsonText(target.body));

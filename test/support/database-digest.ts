@@ -49,23 +49,58 @@ export function snapshotDatabases(data_dir: string): Record<string, Record<strin
  * An update that leaves counts and balances alone is not seen; snapshotDatabases sees everything.
  */
 export interface CheapDigest {
-  /** `file/table rows` lines, then one line per ledger account with its four balances. */
+  /** `file/table rows` lines, then one line per ledger account that holds anything, with its four balances. */
   take(): string;
   close(): void;
 }
 
-export function openCheapDigest(data_dir: string): CheapDigest {
-  const databases = databaseFiles(data_dir).map((file) => new BetterSqlite3(join(data_dir, file), { readonly: true, fileMustExist: true }));
+export interface CheapDigestOptions {
+  /** Tables left out, such as those that background work fills at its own pace. */
+  readonly ignore?: (file: string, table: string) => boolean;
+  /**
+   * Ledger transfer codes left out of the transfer count and taken back out of the balances (a
+   * refused wallet operation's marker, which is the record of the refusal, not a movement).
+   */
+  readonly ignored_transfer_codes?: readonly number[];
+}
+
+export function openCheapDigest(data_dir: string, options: CheapDigestOptions = {}): CheapDigest {
+  const files = databaseFiles(data_dir);
+  const databases = files.map((file) => new BetterSqlite3(join(data_dir, file), { readonly: true, fileMustExist: true }));
+  const ignored_codes = (options.ignored_transfer_codes ?? []).map(Number).filter(Number.isSafeInteger).join(', ');
   const reads: (() => string)[] = [];
   for (const [index, database] of databases.entries()) {
     database.defaultSafeIntegers(true);
-    const file = databaseFiles(data_dir)[index] ?? '';
-    const tables = tablesOf(database);
-    const counts = tables.map((table) => ({ table, count: database.prepare(`SELECT count(*) FROM "${table}"`).pluck() }));
+    const file = files[index] ?? '';
+    const tables = tablesOf(database).filter((table) => options.ignore?.(file, table) !== true);
+    const is_ledger = tables.includes('ledger_balances') && tables.includes('ledger_transfers');
+    const counts = tables
+      // A batch is a commit of the ledger, whatever it holds; what it holds is counted below. An
+      // account is made on first use, even by a movement then refused: an account that holds
+      // nothing is not counted, its balances are read below.
+      .filter((table) => !(is_ledger && ['ledger_batches', 'ledger_accounts', 'ledger_balances'].includes(table)))
+      .map((table) => {
+        const ignored = is_ledger && table === 'ledger_transfers' && ignored_codes !== '' ? ` WHERE code NOT IN (${ignored_codes})` : '';
+        return { table, count: database.prepare(`SELECT count(*) FROM "${table}"${ignored}`).pluck() };
+      });
     reads.push(() => counts.map(({ table, count }) => `${file}/${table} ${String(count.get())}`).join('\n'));
-    if (tables.includes('ledger_balances')) {
+    if (is_ledger) {
       const balances = database.prepare('SELECT account_key, debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_balances ORDER BY account_key').raw();
-      reads.push(() => balances.all().map((row) => (row as unknown[]).map(String).join(' ')).join('\n'));
+      const ignored_debits = database
+        .prepare(`SELECT debit_account_key, sum(amount) FROM ledger_transfers WHERE code IN (${ignored_codes === '' ? 'NULL' : ignored_codes}) GROUP BY debit_account_key`)
+        .raw();
+      const ignored_credits = database
+        .prepare(`SELECT credit_account_key, sum(amount) FROM ledger_transfers WHERE code IN (${ignored_codes === '' ? 'NULL' : ignored_codes}) GROUP BY credit_account_key`)
+        .raw();
+      reads.push(() => {
+        const debited = new Map((ignored_debits.all() as [bigint, bigint][]).map(([key, amount]) => [key, amount]));
+        const credited = new Map((ignored_credits.all() as [bigint, bigint][]).map(([key, amount]) => [key, amount]));
+        return (balances.all() as [bigint, bigint, bigint, bigint, bigint][])
+          .map(([key, debits_pending, debits_posted, credits_pending, credits_posted]) => [key, debits_pending, debits_posted - (debited.get(key) ?? 0n), credits_pending, credits_posted - (credited.get(key) ?? 0n)])
+          .filter(([, ...amounts]) => amounts.some((amount) => amount !== 0n))
+          .map((balance) => balance.join(' '))
+          .join('\n');
+      });
     }
   }
   return {

@@ -387,7 +387,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     simulated_bank: bank,
     live_capabilities,
     key_source: keys?.source,
-    inject: async (request) => await app.inject(request),
+    inject: async (request) => app.inject(request),
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();

@@ -14,6 +14,7 @@ import {
   decideLiveCapabilities,
   createMetricsServer,
   describeDatabaseLocation,
+  folderOpenToOthersWarning,
   live_capability_names,
   loadPlatformConfig,
   openDatabase,
@@ -136,6 +137,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   const operator_key = loadOperatorKey(config);
+  const data_dir_warning = folderOpenToOthersWarning(config.DATA_DIR, 'DATA_DIR');
+  if (data_dir_warning !== undefined) logger.warn(data_dir_warning);
   // Loaded before anything is opened, so that a missing or bad key stops the start with nothing
   // half done. The vault seals cards and identity seals signing secrets under data keys wrapped by
   // this one key-encryption key. Several instances on one PostgreSQL must share one key, so only

@@ -88,6 +88,7 @@ export { scanJsonText, type JsonLimits, type JsonTextProblem } from './http/json
 export { json_depth_max, json_keys_max, json_limits_default, json_object_keys_max, rawBodyOf } from './http/json-body-parser';
 
 export {
+  folderOpenToOthersWarning,
   makePrivateDirectory,
   makePrivateFile,
   makeSqliteCompanionsPrivate,

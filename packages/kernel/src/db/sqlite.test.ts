@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssertionError } from '../assert';
 import { temporaryDirectory, type TemporaryDirectory } from '../testing';
 import { migrateSqlite } from './migrate-sqlite';
 import { MigrationError, type Migration } from './migrations';
-import { openSqlite } from './sqlite';
+import { folderOpenToOthersWarning, openSqlite } from './sqlite';
 
 const migrations: Migration[] = [
   { version: 1, name: 'accounts', sqlite: 'CREATE TABLE accounts (id TEXT PRIMARY KEY, balance INTEGER NOT NULL);', postgres: 'unused' },
@@ -125,5 +125,19 @@ describe('migrateSqlite', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('folderOpenToOthersWarning', () => {
+  it('warns about an existing folder that group or others can reach, and not about a 0700 or missing one', () => {
+    const open = join(directory.path, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o755);
+    expect(folderOpenToOthersWarning(open, 'DATA_DIR')).toBe(`DATA_DIR ${open} is mode 0755: users other than its owner can reach it; make it 0700 (chmod 700 ${open})`);
+    chmodSync(open, 0o710);
+    expect(folderOpenToOthersWarning(open, 'DATA_DIR')).toContain('mode 0710');
+    chmodSync(open, 0o700);
+    expect(folderOpenToOthersWarning(open, 'DATA_DIR')).toBeUndefined();
+    expect(folderOpenToOthersWarning(join(directory.path, 'missing'), 'DATA_DIR')).toBeUndefined();
   });
 });

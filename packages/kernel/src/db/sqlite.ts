@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { assert } from '../assert';
@@ -23,6 +23,23 @@ const sqlite_companion_suffixes = ['-wal', '-shm', '-journal'] as const;
  */
 export function makePrivateDirectory(path: string): void {
   mkdirSync(path, { recursive: true, mode: private_directory_mode });
+}
+
+/**
+ * A warning when a folder that exists lets users other than its owner in (any of 0o077), or
+ * undefined. Paygrid leaves an existing folder's mode alone (it is the operator's), but the files
+ * it keeps there (keys, the operator key, every database) are only as private as the folder.
+ */
+export function folderOpenToOthersWarning(path: string, name: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return undefined;
+    throw error;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  return `${name} ${path} is mode ${mode.toString(8).padStart(4, '0')}: users other than its owner can reach it; make it 0700 (chmod 700 ${path})`;
 }
 
 /**

@@ -129,7 +129,7 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
         const caller = optionalCallerOf(request);
         if (caller?.kind === 'merchant') {
           await verifyRequestSignature(cache, clock, caller, request);
-          // Once the caller is proven, before the body is read or an idempotency key is claimed:
+          // Once the caller is proven, before the body is validated or an idempotency key is claimed:
           // a refusal stores nothing, so the same request runs afresh once the state allows it.
           requireMerchantPermission(request, caller);
         }

@@ -129,7 +129,7 @@ describe('what a merchant may do', () => {
       expect(actions).toEqual(expected_actions);
       for (const route of v1_routes.filter((candidate) => !merchant_routes.includes(candidate))) expect(route.config?.action).toBeUndefined();
       // The document names the table's 403 on every route whose action some state refuses, and no other.
-      const document = app.swagger() as { paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
+      const document = app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>> };
       for (const route of merchant_routes) {
         const path = route.url.replace(/:(\w+)/g, '{$1}');
         const responses = document.paths[path]?.[String(route.method).toLowerCase()]?.responses ?? {};

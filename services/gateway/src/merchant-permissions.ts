@@ -3,7 +3,7 @@
 // Every route that takes a merchant's key declares its action where it is registered
 // (`config.action`); the gateway refuses a route without one when the route is registered, and
 // looks the caller's cell up on every request, after the key and the signature are checked and
-// before the body is read, an idempotency key is claimed or any service is called. The merchant's
+// before the body is validated, an idempotency key is claimed or any service is called. The merchant's
 // state is read afresh with the key on every request (identity's authentication_sql caches no
 // row), so an operator's change applies to the very next request. Decision 65.
 import type { FastifyRequest, RouteOptions } from 'fastify';

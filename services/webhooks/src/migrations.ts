@@ -14,7 +14,7 @@ const tables = (dialect: 'sqlite' | 'postgres') => {
   const boolean = (column: string) => (dialect === 'sqlite' ? `${column} INTEGER NOT NULL CHECK (${column} IN (0, 1))` : `${column} BOOLEAN NOT NULL`);
   return `
 -- The signing secret is stored as it is, because every delivery is signed with it (a hash would
--- not do); version 3 seals it. enabled_events is a JSON array of event types, or ["*"].
+-- not do). enabled_events is a JSON array of event types, or ["*"].
 --   version           the endpoint's own sequence number: 1 at creation, one more per change. The
 --                     webhook_endpoint.disabled event carries it, so receivers can order it.
 --   failing_since_ms  when the first attempt that failed since the last success was sent; NULL

@@ -15,7 +15,9 @@ import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { expect, it } from 'vitest';
-import { openSqlite } from '@paygrid/kernel';
+import { createSqliteDatabase, openSqlite } from '@paygrid/kernel';
+import { wallet_migrations } from '@paygrid/wallet';
+import { webhooks_migrations } from '@paygrid/webhooks';
 import { temporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid, verifyWebhook } from '@paygrid/sdk';
 import { digitNeedles, filesUnder, findings, keyNeedles, secretNeedles, webhookSecretNeedles, type Haystack, type Needle } from './support/secrets-search';
@@ -192,7 +194,7 @@ it('keeps webhook signing secrets, bank account numbers, card numbers and API se
       Object.fromEntries(account_numbers.filter((number) => number !== '000222222227').map((number) => [number, number === '000111111116' ? 'failed' : 'succeeded'])),
     );
     // Every endpoint was sent events, each signed with its own secret.
-    await waitFor(async () => (webhook_secrets.size === new Set(receiver.deliveries.map((delivery) => delivery.path)).size ? true : undefined), 'a delivery to every endpoint');
+    await waitFor(() => Promise.resolve(webhook_secrets.size === new Set(receiver.deliveries.map((delivery) => delivery.path)).size ? true : undefined), 'a delivery to every endpoint');
     const verifyAll = () => {
       for (const delivery of receiver.deliveries) {
         const secret = webhook_secrets.get(delivery.path);
@@ -249,7 +251,7 @@ it('keeps webhook signing secrets, bank account numbers, card numbers and API se
     const customer = await first.customers.create({ name: 'After the restart' });
     const wallet = await first.wallets.create({ customer: customer.id, currency: 'usd' });
     await first.wallets.topUp(wallet.id, { amount: 500 });
-    await waitFor(async () => (receiver.deliveries.length >= delivered_before + 2 ? true : undefined), 'deliveries after the restart');
+    await waitFor(() => Promise.resolve(receiver.deliveries.length >= delivered_before + 2 ? true : undefined), 'deliveries after the restart');
     verifyAll();
     await stop(running);
     outputs.push(running.output());
@@ -265,5 +267,60 @@ it('keeps webhook signing secrets, bank account numbers, card numbers and API se
     await receiver.close();
     await data.remove();
     await outside.remove();
+  }
+});
+
+it('seals at start what a version before sealing left in plain text, and leaves none of it in the files', async () => {
+  const data = await temporaryDirectory();
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: data.path, PORT: String(port), PAYGRID_OPERATOR_KEY: `op-data-${randomBytes(24).toString('hex')}`, LOG_LEVEL: 'info' };
+  for (const name of ['DATABASE_URL', 'REDIS_URL', 'PAYGRID_VAULT_KEK', 'PAYGRID_VAULT_KEK_PREVIOUS', 'PAYGRID_VAULT_KEK_FILE']) delete env[name];
+  const secrets = ['whsec_' + randomBytes(24).toString('base64'), 'whsec_' + randomBytes(24).toString('base64')];
+  const account_numbers = [randomAccountNumber(), randomAccountNumber(), randomAccountNumber()];
+  // The webhooks and wallet databases as the versions before sealing wrote them.
+  const webhooks_file = join(data.path, 'webhooks.sqlite');
+  const webhooks = createSqliteDatabase(openSqlite(webhooks_file), { dialect: 'sqlite', file: webhooks_file });
+  await webhooks.migrate(webhooks_migrations.filter((migration) => migration.version <= 2));
+  for (const [index, secret] of secrets.entries()) {
+    await webhooks.execute(
+      `INSERT INTO webhook_endpoints (id, merchant_id, livemode, url, enabled_events, status, description, secret, version, failing_since_ms, created)
+       VALUES (?, 'acct_old', 0, 'http://127.0.0.1:9/hook', '["order.created"]', 'enabled', NULL, ?, 1, NULL, 0)`,
+      [`we_old${index}`, secret],
+    );
+  }
+  await webhooks.close();
+  const wallet_file = join(data.path, 'wallet.sqlite');
+  const wallet = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
+  await wallet.migrate(wallet_migrations.filter((migration) => migration.version <= 6));
+  for (const [index, number] of account_numbers.entries()) {
+    await wallet.execute(
+      `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+         ledger_transfer_id, attempt, next_attempt_ms, created, bank_account_holder_name, bank_routing_number, bank_account_number, bank_country)
+       VALUES (?, 'acct_old', 0, 'withdrawal', 'wal_old', NULL, 100, 'usd', 'succeeded', ?, 1, 0, 0, 'Jenny Rosen', '110000000', ?, 'US')`,
+      [`wd_old${index}`, String(900 + index), number],
+    );
+  }
+  await wallet.close();
+  const needles = [...secrets.flatMap(webhookSecretNeedles), ...account_numbers.flatMap((number) => digitNeedles(number, 'account number'))];
+  // The search sees them before the upgrade.
+  expect(findings(await filesUnder(data.path), needles).length).toBeGreaterThanOrEqual(secrets.length + account_numbers.length);
+
+  let running: Running | undefined;
+  try {
+    running = await startPaygrid(env);
+    expect(running.output()).toContain('sealed webhook signing secrets stored in plain text by an earlier version');
+    expect(running.output()).toContain('sealed bank account numbers stored in plain text by an earlier version');
+    const haystacks = (await filesUnder(data.path)).map((file) => ({ where: `${file.where} (running)`, bytes: file.bytes }));
+    await stop(running);
+    haystacks.push(...(await filesUnder(data.path)).map((file) => ({ where: `${file.where} (stopped)`, bytes: file.bytes })));
+    expect(findings(haystacks, needles)).toEqual([]);
+    // The last four characters stay, to be shown.
+    const upgraded = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
+    const rows = await upgraded.query<{ bank_account_last4: string }>("SELECT bank_account_last4 FROM wallet_operations WHERE type = 'withdrawal' ORDER BY sequence");
+    await upgraded.close();
+    expect(rows.map((row) => row.bank_account_last4)).toEqual(account_numbers.map((number) => number.slice(-4)));
+  } finally {
+    if (running !== undefined && running.child.exitCode === null) running.child.kill('SIGKILL');
+    await data.remove();
   }
 });

@@ -8,7 +8,7 @@ import { startTestPlatform, type TestPlatform } from './support/platform';
 
 interface OpenApiDocument {
   openapi: string;
-  paths: Record<string, Record<string, { summary?: string; requestBody?: unknown }>>;
+  paths: Record<string, Record<string, { summary?: string; requestBody?: unknown; responses?: Record<string, { description: string }> }>>;
 }
 
 describe('the OpenAPI document', () => {
@@ -45,6 +45,16 @@ describe('the OpenAPI document', () => {
     const body = document.paths['/v1/wallet_transfers']?.post?.requestBody as { content: { 'application/json': { schema: { required: string[]; additionalProperties: boolean } } } };
     expect(body.content['application/json'].schema.required).toEqual(expect.arrayContaining(['source', 'destination', 'amount', 'currency']));
     expect(body.content['application/json'].schema.additionalProperties).toBe(false);
+  });
+
+  it('names the errors a client should expect: the 409 of a completed test withdrawal, the 403 of a merchant state', () => {
+    for (const outcome of ['succeed', 'fail']) {
+      const responses = document.paths[`/v1/test_helpers/withdrawals/{id}/${outcome}`]?.post?.responses ?? {};
+      expect(responses['409']?.description).toMatch(/withdrawal_already_completed/);
+    }
+    // Money routes can be refused by the merchant's state; reads never are.
+    expect(document.paths['/v1/wallet_transfers']?.post?.responses?.['403']?.description).toMatch(/merchant_suspended, kyc_not_verified or kyc_rejected/);
+    expect(document.paths['/v1/wallet_transfers']?.get?.responses?.['403']).toBeUndefined();
   });
 
   it('serves a readable docs page with every operation', async () => {

@@ -87,7 +87,7 @@ describe.each(caches)('API security ($name)', ({ redis_url }) => {
 
   const transfer = () => ({ source, destination, amount: 100, currency: 'usd' });
 
-  it('refuses missing, wrong, revoked and suspended keys', async () => {
+  it('refuses missing, wrong and revoked keys, and a suspended merchant moving money', async () => {
     const before = await snapshot();
     expectRefused(await send({ path: '/v1/wallet_transfers', body: transfer() }), 401, 'authentication_error', 'api_key_missing');
     expectRefused(await send({ path: '/v1/wallet_transfers', body: transfer(), key: 'sk_test_wrongwrongwrongwrongwrongwrongwr' }), 401, 'authentication_error', 'api_key_invalid');
@@ -101,8 +101,9 @@ describe.each(caches)('API security ($name)', ({ redis_url }) => {
     expectRefused(await send({ path: '/v1/wallet_transfers', body: transfer(), key: spare.secret }), 401, 'authentication_error', 'api_key_revoked');
 
     await test.operator.merchants.update(merchant.id, { status: 'suspended' });
-    expectRefused(await send({ path: '/v1/wallet_transfers', body: transfer(), key: merchant.secret_key, signing_secret: merchant.signing_secret }), 401, 'authentication_error', 'merchant_suspended');
-    expectRefused(await send({ path: `/v1/wallets/${source}`, key: merchant.secret_key }), 401, 'authentication_error', 'merchant_suspended');
+    // A suspended merchant's keys still authenticate: it reads its records, and moves nothing (decision 65).
+    expectRefused(await send({ path: '/v1/wallet_transfers', body: transfer(), key: merchant.secret_key, signing_secret: merchant.signing_secret }), 403, 'permission_error', 'merchant_suspended');
+    expect((await send({ path: `/v1/wallets/${source}`, key: merchant.secret_key })).status).toBe(200);
     await test.operator.merchants.update(merchant.id, { status: 'active' });
     expect(await snapshot()).toEqual(before);
   });

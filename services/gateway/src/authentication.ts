@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Actor, ApiKey, IdentityClient, Merchant } from '@paygrid/identity';
 import { ApiError, assert, type Tenant } from '@paygrid/kernel';
+import type { MerchantAction } from './merchant-permissions';
 
 /** Which callers a route takes. Publishable keys may only create card tokens. */
 export type RouteAuth = 'none' | 'operator' | 'secret' | 'publishable';
@@ -12,6 +13,12 @@ export type RouteAuth = 'none' | 'operator' | 'secret' | 'publishable';
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth;
+    /**
+     * What a route that takes a merchant's key does: the gateway looks it up in the table of what
+     * a merchant may do, by the merchant's status, KYC status and the key's mode, before the route
+     * runs (merchant-permissions.ts). Required on every such route, checked as it is registered.
+     */
+    action?: MerchantAction;
     /**
      * A payment provider's notification: verified by the provider's signature, and not merchant
      * input, so the card-number guard does not read it. Providers' own long numbers (trade numbers,
@@ -76,7 +83,6 @@ const refusals = {
   api_key_invalid: 'Invalid API key provided',
   api_key_expired: 'This API key has expired; use the key that replaced it',
   api_key_revoked: 'This API key has been revoked',
-  merchant_suspended: 'This merchant account is suspended',
   operator_key_required: 'This endpoint takes an operator key',
   secret_key_required: 'This endpoint takes a secret key (sk_...), not a publishable key',
 } as const;

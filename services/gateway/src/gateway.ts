@@ -4,7 +4,7 @@
 import { constants as zlib } from 'node:zlib';
 import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { IdentityClient } from '@paygrid/identity';
 import { ApiError, systemClock, type Cache, type Clock, type LiveCapabilities, type TokenBucket } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
@@ -18,9 +18,11 @@ import { renderDocsPage } from './docs-page';
 import { allowCheckoutOrigin, registerCors } from './cors';
 import { claimIdempotencyKey, settleIdempotencyKey, type IdempotencyStore } from './idempotency';
 import type { IdempotencyKeys } from './idempotency-seal';
+import { actionCanBeRefused, checkRouteAction, requireMerchantPermission } from './merchant-permissions';
 import { verifyRequestSignature } from './request-signing';
 import { registerIdentityRoutes } from './routes/identity-routes';
 import { registerPaymentRoutes } from './routes/payment-routes';
+import { errorResponse } from './routes/route-helpers';
 import { registerWalletRoutes } from './routes/wallet-routes';
 import { payment_schemas } from './payment-schemas';
 import { shared_schemas } from './schemas';
@@ -52,6 +54,19 @@ export interface GatewayOptions {
    */
   readonly dashboard_origin?: string;
   readonly clock?: Clock;
+}
+
+/**
+ * Adds the 403 of the table of what a merchant may do to a route's documented answers, as the
+ * route is registered; the document is built from the same objects later.
+ */
+function documentPermissionRefusal(route: RouteOptions): void {
+  const response: unknown = route.schema?.response;
+  if (response === null || typeof response !== 'object') return;
+  const by_status = response as Record<string, unknown>;
+  by_status['403'] ??= errorResponse(
+    "The merchant's state does not allow this action (permission_error: merchant_suspended, kyc_not_verified or kyc_rejected; see What a merchant may do). Nothing was done",
+  );
 }
 
 /** Responses smaller than this are sent as they are: compressing them costs more than it saves. */
@@ -90,6 +105,13 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
 
   await app.register(
     (v1, _options, done) => {
+      // Every route that takes a merchant's key says what it does, or the gateway does not start;
+      // its document lists the 403 the table can answer.
+      v1.addHook('onRoute', (route) => {
+        checkRouteAction(route);
+        const action = route.config?.action;
+        if (action !== undefined && actionCanBeRefused(action)) documentPermissionRefusal(route);
+      });
       v1.addHook('onRequest', async (request, reply) => {
         const auth = request.routeOptions.config.auth ?? 'none';
         await authenticator.authenticate(request, auth);
@@ -105,7 +127,12 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
       });
       v1.addHook('preValidation', async (request) => {
         const caller = optionalCallerOf(request);
-        if (caller?.kind === 'merchant') await verifyRequestSignature(cache, clock, caller, request);
+        if (caller?.kind === 'merchant') {
+          await verifyRequestSignature(cache, clock, caller, request);
+          // Once the caller is proven, before the body is validated or an idempotency key is claimed:
+          // a refusal stores nothing, so the same request runs afresh once the state allows it.
+          requireMerchantPermission(request, caller);
+        }
         const { auth, provider_notification } = request.routeOptions.config;
         if (auth !== 'publishable' && provider_notification !== true) {
           refuseCardNumbers(request.body, caller?.kind === 'merchant' ? caller.merchant.card_number_guard_exempt_fields : []);

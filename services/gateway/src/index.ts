@@ -11,3 +11,14 @@ export {
 } from './idempotency';
 export { IdempotencyKeys, idempotency_keys_held_ms, idempotency_retired_keys_max, type RecordKeys } from './idempotency-seal';
 export { nonce_ttl_ms } from './request-signing';
+export {
+  merchant_actions,
+  merchant_permissions,
+  merchant_refusal_codes,
+  merchantVerdict,
+  modes,
+  type MerchantAction,
+  type MerchantRefusalCode,
+  type Mode,
+  type Verdict,
+} from './merchant-permissions';

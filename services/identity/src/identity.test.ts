@@ -148,15 +148,18 @@ function describeIdentity(dialect: 'sqlite' | 'postgres', open: () => Promise<Op
       expect((await identity.listMerchants({})).data).toEqual([]);
     });
 
-    it('when suspended fail authentication at once, and work again when reactivated', async () => {
+    it("authenticate with the merchant's status and KYC status as they are now, changed or not (the gateway decides what each allows)", async () => {
       const created = await identity.createMerchant({ name: 'Acme' }, root);
       await authenticatedOk(created.secret_key);
-      const suspended = await identity.updateMerchant(created.merchant.id, { status: 'suspended' }, root);
-      expect(suspended.status).toBe('suspended');
-      expectFailure(await identity.authenticate(created.secret_key), 'merchant_suspended');
-      expectFailure(await identity.authenticate(created.publishable_key), 'merchant_suspended');
-      await identity.updateMerchant(created.merchant.id, { status: 'active' }, root);
-      expect((await authenticatedOk(created.secret_key)).merchant.status).toBe('active');
+      const suspended = await identity.updateMerchant(created.merchant.id, { status: 'suspended', kyc_status: 'rejected' }, root);
+      expect([suspended.status, suspended.kyc_status]).toEqual(['suspended', 'rejected']);
+      for (const key of [created.secret_key, created.publishable_key]) {
+        const { merchant } = await authenticatedOk(key);
+        expect([merchant.status, merchant.kyc_status]).toEqual(['suspended', 'rejected']);
+      }
+      await identity.updateMerchant(created.merchant.id, { status: 'active', kyc_status: 'pending' }, root);
+      const { merchant } = await authenticatedOk(created.secret_key);
+      expect([merchant.status, merchant.kyc_status]).toEqual(['active', 'pending']);
     });
 
     it('change only the fields given, refuse transitions the tables forbid, and report a missing merchant as not found', async () => {

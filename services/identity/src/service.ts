@@ -184,8 +184,8 @@ interface AuthenticationRow {
 
 // The hot path of every API request: one statement, found by the unique index on the key's
 // hash and the merchant's primary key. No transaction and no write (no last_used column), so it
-// never takes a lock; and no row is cached, so a suspension, a revocation or a rolled signing
-// secret applies at once. (Opened signing secrets are kept in memory by their sealed value,
+// never takes a lock; and no row is cached, so a suspension, a change of KYC status, a revocation
+// or a rolled signing secret applies at once, to the very next request. (Opened signing secrets are kept in memory by their sealed value,
 // which a roll replaces: see signing-secrets.ts.)
 export const authentication_sql = `SELECT
   k.id AS key_id, k.type AS key_type, k.livemode AS key_livemode, k.redacted AS key_redacted, k.created AS key_created,
@@ -672,7 +672,9 @@ export class IdentityService implements IdentityClient, WrappedKeyStore {
 
   /**
    * Checks a presented API key. Failures are values, ordered by precedence: a key that is not
-   * ours, then the key's own state (revoked before expired), then its merchant's.
+   * ours, then the key's own state (revoked before expired). The merchant comes back with its
+   * status and KYC status as they are now, whatever they are: what each state allows is decided
+   * by the gateway's table of what a merchant may do (decision 65).
    */
   async authenticate(presented_key: string): Promise<AuthenticationResult> {
     // Garbage never reaches the database. The lookup itself is by hash, so its timing says
@@ -701,7 +703,6 @@ export class IdentityService implements IdentityClient, WrappedKeyStore {
     if (key_row.revoked_at_ms !== null) return { ok: false, code: 'api_key_revoked' };
     if (key_row.expires_at_ms !== null && key_row.expires_at_ms <= now_ms) return { ok: false, code: 'api_key_expired' };
     const merchant = merchantFromRow(row);
-    if (merchant.status === 'suspended') return { ok: false, code: 'merchant_suspended' };
     const signing_secrets = this.#openSigningSecrets(merchant.id, row, now_ms);
     return { ok: true, merchant, api_key, livemode: api_key.livemode, signing_secrets };
   }

@@ -159,7 +159,12 @@ export interface RolledSigningSecret {
   readonly signing_secret: string;
 }
 
-export type AuthenticationFailureCode = 'api_key_invalid' | 'api_key_expired' | 'api_key_revoked' | 'merchant_suspended';
+/**
+ * A key's own failures. The merchant's state (suspended, KYC) does not fail authentication: a
+ * suspended merchant still reads its records, and what each state allows is the gateway's table
+ * (decision 65), which gets the merchant with the key.
+ */
+export type AuthenticationFailureCode = 'api_key_invalid' | 'api_key_expired' | 'api_key_revoked';
 
 export type AuthenticationResult =
   | {

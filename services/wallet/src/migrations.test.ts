@@ -1,6 +1,6 @@
 // Each later version of the wallet's tables (refunds, top-ups from payments, restorations, sealed
-// account numbers) must upgrade a database written by the one before without losing a row, a
-// sequence value or an index, on both dialects.
+// account numbers, saga runs) must upgrade a database written by the one before without losing a
+// row, a sequence value or an index, on both dialects.
 import { join } from 'node:path';
 import { createPostgresDatabase, createPostgresPool, createSqliteDatabase, openSqlite, type ServiceDatabase } from '@paygrid/kernel';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
@@ -123,11 +123,11 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         await database.execute(
           `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
              ledger_transfer_id, attempt, next_attempt_ms, created, bank_account_holder_name, bank_routing_number, bank_account_number, bank_country)
-           VALUES (?, 'acct_1', ?, 'withdrawal', 'wal_1', NULL, 100, 'usd', 'pending', ?, 1, 0, 0, 'Jenny Rosen', '110000000', ?, 'US')`,
+           VALUES (?, 'acct_1', ?, 'withdrawal', 'wal_1', NULL, 100, 'usd', 'succeeded', ?, 1, 0, 0, 'Jenny Rosen', '110000000', ?, 'US')`,
           [`wd_${index}`, false, String(10 + index), number],
         );
       }
-      expect(await database.migrate(wallet_migrations)).toEqual([7]);
+      expect(await database.migrate(wallet_migrations.slice(0, 7))).toEqual([7]);
       const keyring = new Keyring(generateKeyEncryptionKey());
       const keys = new BankAccountKeys({ database, keyring });
       await expect(keys.checkKeys()).rejects.toThrow(/sealed account number/);
@@ -154,6 +154,35 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         ['wd_1', null, '4321', '000987654321'],
       ]);
       await expect(database.execute("UPDATE wallet_operations SET bank_account_number = '000123456789' WHERE id = 'wd_0'")).rejects.toThrow(/sealed/);
+
+      // Version 9: every unfinished operation becomes a run of its saga, at the step its row says
+      // comes next, holding its fence and due time; the lease columns go.
+      const withdrawal = (id: string, transfer: string, ledger_result: string | null, settlement_outcome: string | null) =>
+        database.execute(
+          `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+             ledger_transfer_id, ledger_result, settlement_outcome, attempt, next_attempt_ms, created, created_ms, ledger_layout, origin)
+           VALUES (?, 'acct_1', ?, 'withdrawal', 'wal_1', NULL, 700, 'usd', 'pending', ?, ?, ?, 3, 7000, 7, 7000, 2, 2)`,
+          [id, false, transfer, ledger_result, settlement_outcome],
+        );
+      await withdrawal('wd_sent', '7', null, null);
+      await withdrawal('wd_held', '8', 'ok', null);
+      await withdrawal('wd_decided', '9', 'exists', 'failed');
+      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(9);
+      const runs = await database.query<{ id: string; saga: string; step: string; status: string; fence: number; tries: number; due_ms: number | string | null }>(
+        'SELECT id, saga, step, status, fence, tries, due_ms FROM saga_runs ORDER BY id',
+      );
+      expect(runs.map((run) => [run.id, run.saga, run.step, run.status, run.fence, run.tries, Number(run.due_ms)])).toEqual([
+        ['tur_1', 'wallet_movement', 'move', 'running', 1, 0, 0],
+        ['tus_1', 'wallet_movement', 'move', 'running', 1, 0, 0],
+        ['wd_decided', 'wallet_withdrawal', 'settle', 'running', 3, 0, 7000],
+        ['wd_held', 'wallet_withdrawal', 'await_bank', 'waiting', 3, 1, 7000],
+        ['wd_sent', 'wallet_withdrawal', 'hold', 'running', 3, 0, 7000],
+        ['wrf_1', 'wallet_movement', 'move', 'running', 1, 0, 0],
+      ]);
+      const migrated = await database.query<{ run_id: string }>("SELECT run_id FROM saga_transitions WHERE reason = 'migrated' ORDER BY run_id");
+      expect(migrated.map((row) => row.run_id)).toEqual(['tur_1', 'tus_1', 'wd_decided', 'wd_held', 'wd_sent', 'wrf_1']);
+      await expect(database.query('SELECT attempt FROM wallet_operations')).rejects.toThrow();
+      await expect(database.query('SELECT next_attempt_ms FROM wallet_operations')).rejects.toThrow();
     } finally {
       await database.close();
       await cleanup();

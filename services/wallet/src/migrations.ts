@@ -1,4 +1,4 @@
-import { outboxMigration, type Migration } from '@paygrid/kernel';
+import { outboxMigration, sagaTables, type Migration } from '@paygrid/kernel';
 
 export const wallet_events_table = 'wallet_events';
 
@@ -357,6 +357,29 @@ CREATE TRIGGER wallet_operations_sealed_update BEFORE UPDATE OF bank_account_num
 `,
 };
 
+// Version 9: recorded operations run as sagas on the kernel's runner (saga.ts declares them). The
+// lease and the holder fence move to saga_runs; an operation keeps what it is (its chain's answer,
+// its settlement decision). Every unfinished operation becomes a run at the step its row says
+// comes next: no ledger answer yet, the send (`move`, or a withdrawal's `hold`); a withdrawal whose
+// settlement is decided, `settle`; any other withdrawal on hold waits for its bank, whose next poll
+// submits it again and asks. Each run is due when the operation was, as recovery would have found it.
+const operation_runs = `
+INSERT INTO saga_runs (id, saga, step, status, fence, tries, due_ms, holder, input, outputs, error, created_ms, updated_ms)
+SELECT id,
+  CASE WHEN type = 'withdrawal' THEN 'wallet_withdrawal' ELSE 'wallet_movement' END,
+  CASE WHEN ledger_result IS NULL THEN (CASE WHEN type = 'withdrawal' THEN 'hold' ELSE 'move' END)
+       WHEN settlement_outcome IS NOT NULL THEN 'settle' ELSE 'await_bank' END,
+  CASE WHEN ledger_result IS NULL OR settlement_outcome IS NOT NULL THEN 'running' ELSE 'waiting' END,
+  attempt, CASE WHEN ledger_result IS NULL OR settlement_outcome IS NOT NULL THEN 0 ELSE 1 END, next_attempt_ms, NULL, 'null', '{}', NULL,
+  COALESCE(created_ms, created * 1000), COALESCE(created_ms, created * 1000)
+FROM wallet_operations WHERE status = 'pending' ORDER BY sequence;
+INSERT INTO saga_transitions (run_id, saga, fence, from_step, to_step, from_status, to_status, reason, holder, created_ms)
+SELECT id, saga, fence, NULL, step, NULL, status, 'migrated', NULL, created_ms FROM saga_runs WHERE saga IN ('wallet_movement', 'wallet_withdrawal');
+DROP INDEX wallet_operations_unfinished;
+ALTER TABLE wallet_operations DROP COLUMN next_attempt_ms;
+ALTER TABLE wallet_operations DROP COLUMN attempt;
+`;
+
 export const wallet_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -395,5 +418,11 @@ export const wallet_migrations: readonly Migration[] = [
     name: 'bank account numbers of withdrawals sealed under data keys wrapped by the key-encryption key',
     sqlite: account_numbers_sealed.sqlite,
     postgres: account_numbers_sealed.postgres,
+  },
+  {
+    version: 9,
+    name: 'recorded operations run as sagas on the kernel runner',
+    sqlite: sagaTables().sqlite + operation_runs,
+    postgres: sagaTables().postgres + operation_runs,
   },
 ];

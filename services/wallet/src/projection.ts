@@ -333,8 +333,6 @@ export function operationOfTransfer(transfer: Transfer, wallets: ReadonlyMap<big
     payment_intent_id: null,
     reversed_top_up_id: null,
     restored_reversal_id: null,
-    attempt: 1,
-    next_attempt_ms: created_ms,
     created: Math.floor(created_ms / 1_000),
     created_ms,
     ledger_layout: LedgerLayout.book_of_record,

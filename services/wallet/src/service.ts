@@ -10,12 +10,14 @@
 //   An operation with a description waits for its row too, because only the row holds the text.
 // - Recorded (withdrawals, top-ups paid by a payment intent, refunds, reversals, restorations): the
 //   operation carries what the ledger cannot (a bank account, another service's id) or is checked
-//   against other operations under a row lock, so it is recorded before the ledger is called, as a
-//   saga: record, commit, call, record the answer. Recovery finishes what a crash left halfway.
+//   against other operations under a row lock, so it is recorded before the ledger is called, with
+//   a run of its saga (saga.ts) in the same commit: record, commit, call, record the answer. The
+//   kernel's saga runner leases the runs, and recovery drives whatever a crash left halfway.
 import { LRUCache } from 'lru-cache';
 import {
   ApiError,
   GroupCommitter,
+  SagaRunner,
   appendOutboxEvent,
   assert,
   checkAmount,
@@ -33,6 +35,8 @@ import {
   systemClock,
   type Clock,
   type Database,
+  type DriveOutcome,
+  type Lease,
   type OutboxPublisher,
   type Page,
   type PageRequest,
@@ -52,9 +56,7 @@ import {
   isOutgoing,
   merchantControlAccountEvents,
   refusalMarkerEvent,
-  settlementTransferEvent,
   unfreezeTransferEvents,
-  usageVoidEvent,
   walletAccountEvent,
   walletAccountId,
   walletControlAccountEvents,
@@ -64,8 +66,8 @@ import {
 import { Movements, type ChainOutcome } from './movement';
 import { operationIdOf, operationValue, operationValueOf } from './operation-ids';
 import { Projection, operationOfTransfer, rebuildFromLedger } from './projection';
+import { movementSaga, settlement_takeover_steps, withdrawalSaga, type OperationRun, type WalletSagaServices } from './saga';
 import {
-  claimOperation,
   findLimits,
   findOperation,
   findOperationById,
@@ -75,19 +77,14 @@ import {
   findWalletOfCustomer,
   insertWallet,
   findWalletsByLedgerAccounts,
-  finishOperation,
   insertOperation,
+  insertOperationsIfAbsent,
   insertStep,
-  listDueOperations,
   listOperationsOfType,
   listOperationsOfWallet,
   listWallets,
-  postponeOperation,
-  recordLedgerResult,
   recordSettlementIntent,
-  releaseOperation,
   saveLimits,
-  scheduleOperation,
   sumRefundsOfPayment,
   sumReversalsOfTopUp,
   findRestorationOfReversal,
@@ -96,13 +93,13 @@ import {
   type WalletRecord,
 } from './store';
 import { wallet_events_table } from './migrations';
-import { operation_transitions, transition, wallet_transitions } from './transitions';
+import { transition, wallet_transitions } from './transitions';
 import type {
   BankPort,
+  BankWithdrawalRequest,
   CreateWalletInput,
   CustomerDirectory,
   ListWalletsFilter,
-  OperationStatus,
   OperationType,
   PayInput,
   RefundPaymentInput,
@@ -149,10 +146,18 @@ export const recovery_interval_ms_default = 5_000;
 /** How long a published event stays in the outbox; the webhooks service keeps its own copy. */
 export const outbox_retention_ms_default = 7 * 24 * 60 * 60 * 1_000;
 /**
- * How long one attempt owns a pending operation before recovery may take it over. Far longer
- * than any ledger call should take, so that a slow attempt and a recovery never both send.
+ * How long one holder owns an operation's saga run before recovery may take it over. Far longer
+ * than any ledger or bank call should take, so that a slow holder and a recovery never both send;
+ * each of a withdrawal's four steps gets a quarter of it as its timeout.
  */
 export const attempt_lease_ms_default = 60_000;
+/** Steps of the longest wallet saga (a withdrawal's): the lease is shared out among them as timeouts. */
+const saga_steps_longest = 4;
+/** How long a repeated settlement waits for the holder applying it, and how often it looks. */
+export const settlement_wait_ms_max = 5_000;
+const settlement_wait_poll_ms = 5;
+/** How a takeover that carries a settlement decision begins its reason, in the run's transitions. */
+const settlement_takeover_reason = 'settlement_decided:';
 /** After the ledger was unreachable, how long until recovery tries again. */
 export const retry_delay_ms_default = 5_000;
 /** How often recovery asks the bank about a withdrawal it has not heard back on. */
@@ -202,13 +207,11 @@ export interface WalletServiceOptions {
 }
 
 export interface RecoveryReport {
-  /** Operations whose ledger transfer was sent again. */
-  transfers_sent: number;
-  /** Withdrawals on hold whose bank was asked. */
-  withdrawals_checked: number;
-  /** Withdrawal settlements (post or void) sent again. */
-  settlements_sent: number;
-  /** Operations that could not be advanced this time (the ledger or the bank was unreachable). */
+  /** Saga runs leased and driven: their lease ran out, or their retry or poll time came. */
+  runs_driven: number;
+  /** Runs that finished (succeeded or failed) in this pass. */
+  runs_finished: number;
+  /** Runs that could not be advanced this time (the ledger or the bank was unreachable), or failed to drive. */
   failures: number;
 }
 
@@ -244,13 +247,8 @@ type NewOperation = Pick<OperationRecord, 'type' | 'source_wallet_id' | 'destina
 
 interface Begun {
   readonly operation: OperationRecord;
-  /** Set when this caller owns the send; unset when replaying an operation someone else handles. */
-  readonly attempt: number | undefined;
-}
-
-interface Advanced {
-  readonly operation: OperationRecord;
-  readonly refusal: ApiError | undefined;
+  /** Set when this caller holds the operation's saga run; unset when replaying an operation someone else handles. */
+  readonly lease: Lease | undefined;
 }
 
 function missing(what: string, id: string, param: string): ApiError {
@@ -320,20 +318,6 @@ function refusalOf(operation: OperationRecord): ApiError | undefined {
   return refusalError(operation, failureCodeFrom(operation.failure_code), operation.ledger_result);
 }
 
-/** The failure code a refusal is recorded with. */
-function failureCodeOf(outcome: ChainOutcome): FailureCode {
-  switch (outcome.kind) {
-    case 'refused':
-    case 'marked':
-      return outcome.reason;
-    case 'conflict':
-      return 'idempotency_key_reused';
-    case 'broken':
-    case 'applied':
-      return 'ledger_refused';
-  }
-}
-
 /**
  * The event an operation's success announces, if any. Payments and refunds are announced by the
  * payments service (as the payment intent's and refund's events), and a withdrawal only when the
@@ -354,6 +338,14 @@ function announcementOfSuccess(operation: OperationRecord): { readonly type: str
     case 'withdrawal':
       return undefined;
   }
+}
+
+/** A settlement asked for: the first decision, a repeat of it, or contrary to it. */
+interface SettlementDecision {
+  readonly kind: 'decided' | 'repeat' | 'contrary';
+  readonly operation: OperationRecord;
+  /** The withdrawal's run, taken over to apply the decision (decided only, when asked to take over). */
+  readonly lease: Lease | undefined;
 }
 
 /** A wallet's balance and status, read from its two ledger accounts. */
@@ -384,6 +376,9 @@ export class WalletService implements WalletClient {
   readonly #bank_poll_interval_ms: number;
   readonly #log: WalletLog;
   readonly #sole_instance: boolean;
+  /** Runs of recorded movements (every recorded operation but withdrawals) and of withdrawals. */
+  readonly #movement_runs: SagaRunner<null, OperationRun>;
+  readonly #withdrawal_runs: SagaRunner<null, OperationRun>;
   /** Wallet rows never change but for their status, which lives in the ledger: safe to keep. */
   readonly #wallets = new LRUCache<string, WalletRecord>({ max: wallet_cache_entries_max });
   #started = false;
@@ -419,6 +414,21 @@ export class WalletService implements WalletClient {
       onEventsWritten: () => this.#relaySoon(),
       log: this.#log,
     });
+    const services: WalletSagaServices = {
+      movements: this.#movements,
+      ledger: this.#ledger,
+      bank: this.#bank,
+      announce: (tx, operation, now_ms) => this.#announceEnd(tx, operation, now_ms),
+      recordBankAnswer: (withdrawal_id, outcome, failure_code) => this.#recordBankAnswer(withdrawal_id, outcome, failure_code),
+      bankRequest: (operation) => this.#bankRequest(operation),
+      log: this.#log,
+      retry_delay_ms: this.#retry_delay_ms,
+      bank_poll_interval_ms: this.#bank_poll_interval_ms,
+      step_timeout_ms: Math.floor(this.#attempt_lease_ms / saga_steps_longest),
+    };
+    const runner = { database: this.#database, commits: this.#commits, clock: this.#clock, lease_ms: this.#attempt_lease_ms, log: this.#log };
+    this.#movement_runs = new SagaRunner({ ...runner, saga: movementSaga(services) });
+    this.#withdrawal_runs = new SagaRunner({ ...runner, saga: withdrawalSaga(services) });
     // Registered at once, so that no notification is missed between construction and start().
     this.#bank.onSettled((withdrawal_id, outcome, failure_code) => {
       if (this.#closed) return;
@@ -717,49 +727,92 @@ export class WalletService implements WalletClient {
   async settleWithdrawal(withdrawal_id: string, outcome: SettlementOutcome, failure_code?: string): Promise<Withdrawal> {
     if (outcome !== 'succeeded' && outcome !== 'failed') throw invalidRequest('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const id = this.#plausibleId(withdrawal_id, 'id', 'withdrawal');
-    const decision = await this.#decideSettlement(id, outcome, failure_code, (operation) =>
-      invalidRequest('withdrawal_already_settled', `Withdrawal ${id} is already settled as ${operation.settlement_outcome ?? operation.status}`, 'outcome'),
-    );
-    if (!decision.settle) return withdrawalToWire(decision.operation);
-    return withdrawalToWire(await this.#applySettlement(decision.operation));
+    const decision = await this.#decideSettlement(id, outcome, failure_code, { take_over: true });
+    if (decision.kind === 'contrary') {
+      throw invalidRequest('withdrawal_already_settled', `Withdrawal ${id} is already settled as ${decision.operation.settlement_outcome ?? decision.operation.status}`, 'outcome');
+    }
+    return withdrawalToWire(await this.#settle(decision));
   }
 
   /**
    * One transaction, under the operation's row lock: the first outcome asked for is recorded as
-   * the withdrawal's settlement decision, and every contrary one after it is refused with
-   * `contrary(operation)`. The same outcome again is a repeat: `settle` says whether the decided
-   * settlement still has to be applied.
+   * the withdrawal's settlement decision, and every contrary one after it is answered `contrary`.
+   * The same outcome again is a repeat. With `take_over`, a decision still to be applied takes the
+   * withdrawal's saga run over in the same transaction (its holder waiting for the bank is fenced
+   * out), and the lease comes back for the caller to drive once committed.
    */
-  async #decideSettlement(
-    id: string,
-    outcome: SettlementOutcome,
-    failure_code: string | undefined,
-    contrary: (operation: OperationRecord) => ApiError,
-  ): Promise<{ readonly operation: OperationRecord; readonly settle: boolean }> {
+  async #decideSettlement(id: string, outcome: SettlementOutcome, failure_code: string | undefined, options: { readonly take_over: boolean }): Promise<SettlementDecision> {
     const settlement_failure_code = outcome === 'failed' ? (failure_code ?? test_completion_failure_code) : null;
-    return this.#database.transaction(async (tx) => {
+    return this.#database.transaction(async (tx): Promise<SettlementDecision> => {
       const operation = await findOperationById(tx, id, { lock: true });
       if (operation === undefined || operation.type !== 'withdrawal') throw missing('withdrawal', id, 'id');
       if (operation.status !== 'pending') {
         // The same outcome again is a repeated notification: nothing to do.
-        if (operation.status === outcome) return { operation, settle: false };
-        throw contrary(operation);
+        return { kind: operation.status === outcome ? 'repeat' : 'contrary', operation, lease: undefined };
       }
       if (!isAccepted(operation.ledger_result)) {
         throw invalidRequest('withdrawal_not_submitted', `Withdrawal ${id} has no hold placed yet, so it cannot be settled`, 'id');
       }
+      let decided = operation;
       if (operation.settlement_outcome !== null) {
-        if (operation.settlement_outcome !== outcome) throw contrary(operation);
-        return { operation, settle: true };
+        if (operation.settlement_outcome !== outcome) return { kind: 'contrary', operation, lease: undefined };
+      } else {
+        // The decision is recorded before the ledger is told, so that a crash in between resumes
+        // the same decision, and a contrary one is refused from here on.
+        await recordSettlementIntent(tx, id, outcome, settlement_failure_code);
+        await insertStep(tx, { operation_id: id, from_status: 'pending', to_status: 'pending', reason: `settlement_requested:${outcome}`, created_ms: this.#clock.now() });
+        decided = { ...operation, settlement_outcome: outcome, settlement_failure_code };
       }
-      // The decision is recorded before the ledger is told, so that a crash in between resumes
-      // the same decision, and a contrary one is refused from here on.
-      const now_ms = this.#clock.now();
-      await recordSettlementIntent(tx, id, outcome, settlement_failure_code, now_ms + this.#attempt_lease_ms);
-      await insertStep(tx, { operation_id: id, from_status: 'pending', to_status: 'pending', reason: `settlement_requested:${outcome}`, created_ms: now_ms });
-      const decided: OperationRecord = { ...operation, settlement_outcome: outcome, settlement_failure_code };
-      return { operation: decided, settle: true };
+      if (!options.take_over) return { kind: 'decided', operation: decided, lease: undefined };
+      // A holder that took the run over for this very decision is left to apply it (should it
+      // die, recovery leases the run once its lease runs out); any other holder does not know the
+      // decision, and is fenced out.
+      const run = await this.#withdrawal_runs.find(id, tx);
+      const applying =
+        run !== undefined &&
+        run.status === 'running' &&
+        (await this.#withdrawal_runs.transitions(id, tx)).findLast((each) => each.fence === run.fence)?.reason.startsWith(settlement_takeover_reason) === true;
+      const lease = applying ? undefined : await this.#withdrawal_runs.takeOver(id, { at_steps: settlement_takeover_steps, reason: `${settlement_takeover_reason}${outcome}`, transaction: tx });
+      return { kind: 'decided', operation: decided, lease };
     });
+  }
+
+  /**
+   * Drives a decided settlement to its end, when this caller took the run over; otherwise the
+   * run's holder is applying it (or will, at its next lease), and the row is answered as it is.
+   */
+  async #settle(decision: SettlementDecision): Promise<OperationRecord> {
+    if (decision.kind !== 'decided') return decision.operation;
+    if (decision.lease === undefined) return this.#settledRow(decision.operation);
+    const context: OperationRun = { operation: decision.operation, latest: decision.operation, answer: undefined };
+    const driven = await this.#withdrawal_runs.drive(decision.lease, context);
+    this.#relaySoon();
+    if (driven.status === 'retrying' && driven.reason === 'ledger_unavailable') {
+      throw unavailable(`The ledger is unavailable; the settlement of ${decision.operation.id} will be retried`);
+    }
+    if (driven.status === 'retrying') throw new ApiError('api_error', 'ledger_refused', `The ledger refused to settle ${decision.operation.id} (${driven.reason ?? 'no answer'})`);
+    return driven.status === 'fenced' ? this.#settledRow(decision.operation) : context.latest;
+  }
+
+  /**
+   * The row of a withdrawal whose decided settlement another holder is applying: it is waited for
+   * (a ledger call), up to settlement_wait_ms_max, so that every caller of the same outcome answers
+   * the settled withdrawal, as the first does; past that the row is answered as it stands.
+   */
+  async #settledRow(decided: OperationRecord): Promise<OperationRecord> {
+    // Real time, not the service's clock: this waits for another caller's work, not for a schedule.
+    const deadline_ms = Date.now() + settlement_wait_ms_max;
+    for (;;) {
+      const row = (await findOperationById(this.#database, decided.id)) ?? decided;
+      if (row.status !== 'pending' || Date.now() >= deadline_ms) return row;
+      await new Promise((resolve) => setTimeout(resolve, settlement_wait_poll_ms));
+    }
+  }
+
+  /** The bank answered a recovery's question: its answer is the decision, unless one is recorded already, which stands. */
+  async #recordBankAnswer(id: string, outcome: SettlementOutcome, failure_code: string | undefined): Promise<OperationRecord> {
+    const decision = await this.#decideSettlement(id, outcome, failure_code, { take_over: false });
+    return decision.operation;
   }
 
   /**
@@ -773,22 +826,20 @@ export class WalletService implements WalletClient {
     if (tenant.livemode) throw invalidRequest('test_mode_only', 'Withdrawals are completed by hand in test mode only', 'id');
     if (outcome !== 'succeeded' && outcome !== 'failed') throw invalidRequest('parameter_invalid', 'outcome must be succeeded or failed', 'outcome');
     const operation = await this.#requireOperation(tenant, id, 'withdrawal');
-    const decision = await this.#decideSettlement(
-      operation.id,
-      outcome,
-      undefined,
-      (current) =>
-        new ApiError(
-          'idempotency_error',
-          'withdrawal_already_completed',
-          `Withdrawal ${current.id} is already completed as ${current.settlement_outcome ?? current.status}; it cannot be made to ${outcome === 'succeeded' ? 'succeed' : 'fail'}`,
-          'id',
-        ),
-    );
-    if (!decision.settle) return withdrawalToWire(decision.operation);
+    const decision = await this.#decideSettlement(operation.id, outcome, undefined, { take_over: true });
+    if (decision.kind === 'contrary') {
+      const current = decision.operation;
+      throw new ApiError(
+        'idempotency_error',
+        'withdrawal_already_completed',
+        `Withdrawal ${current.id} is already completed as ${current.settlement_outcome ?? current.status}; it cannot be made to ${outcome === 'succeeded' ? 'succeed' : 'fail'}`,
+        'id',
+      );
+    }
+    if (decision.kind === 'repeat') return withdrawalToWire(decision.operation);
     // The simulated bank learns the decided outcome, so that its own report agrees with ours.
     if (this.#bank.completeForTest !== undefined) await this.#bank.completeForTest(operation.id, outcome);
-    return withdrawalToWire(await this.#applySettlement(decision.operation));
+    return withdrawalToWire(await this.#settle(decision));
   }
 
   // Reads. Each first waits for this instance's answered operations to be written, so a caller
@@ -870,10 +921,10 @@ export class WalletService implements WalletClient {
   // Recovery.
 
   /**
-   * One recovery pass: every pending operation whose lease has run out is advanced. A transfer
-   * with no recorded ledger answer is sent again with the same id (the ledger answers `exists` if
-   * the first one went through); a withdrawal on hold is submitted to the bank again (idempotent)
-   * and the bank asked; a decided settlement is sent again.
+   * One recovery pass: every saga run whose lease ran out, or whose retry or poll time came, is
+   * leased and driven. A send with no recorded answer is sent again with the same ids (the ledger
+   * answers `exists` if the first went through); a withdrawal on hold is submitted to its bank again
+   * (idempotent) and the bank asked; a decided settlement is sent again.
    */
   async recoverPending(): Promise<RecoveryReport> {
     this.#relaySoon();
@@ -887,45 +938,25 @@ export class WalletService implements WalletClient {
       if (isAssertionError(error)) throw error;
       this.#logFailure('pruning published wallet events; the next pass tries again', error);
     });
-    const report: RecoveryReport = { transfers_sent: 0, withdrawals_checked: 0, settlements_sent: 0, failures: 0 };
-    const now_ms = this.#clock.now();
-    const due = await listDueOperations(this.#database, now_ms, recovery_batch_max);
-    for (const operation of due) {
-      try {
-        await this.#recoverOne(operation, now_ms, report);
-      } catch (error) {
-        if (isAssertionError(error)) throw error;
-        report.failures += 1;
-        this.#logFailure('recovering a wallet operation; the next pass tries again', error, { operation: operation.id });
+    const report: RecoveryReport = { runs_driven: 0, runs_finished: 0, failures: 0 };
+    for (const runner of [this.#movement_runs, this.#withdrawal_runs]) {
+      for (const lease of await runner.leaseDue(recovery_batch_max)) {
+        report.runs_driven += 1;
+        let driven: DriveOutcome;
+        try {
+          driven = await runner.drive(lease);
+        } catch (error) {
+          if (isAssertionError(error)) throw error;
+          report.failures += 1;
+          this.#logFailure('recovering a wallet operation; the next pass tries again', error, { operation: lease.run.id });
+          continue;
+        }
+        this.#relaySoon();
+        if (driven.status === 'retrying') report.failures += 1;
+        if (driven.status === 'succeeded' || driven.status === 'failed') report.runs_finished += 1;
       }
     }
     return report;
-  }
-
-  async #recoverOne(operation: OperationRecord, now_ms: number, report: RecoveryReport): Promise<void> {
-    if (operation.ledger_result === null) {
-      const attempt = await claimOperation(this.#database, operation, now_ms, this.#attempt_lease_ms);
-      if (attempt === undefined) return;
-      report.transfers_sent += 1;
-      const advanced = await this.#sendAndRecord(operation, attempt);
-      if (advanced.refusal !== undefined) this.#log('info', 'a recovered operation was refused by the ledger', { operation: operation.id, code: advanced.refusal.code });
-      return;
-    }
-    // Only a withdrawal stays pending once the ledger has answered: its hold waits for the bank.
-    assert(operation.type === 'withdrawal' && isAccepted(operation.ledger_result), 'a pending operation with a ledger answer is a withdrawal on hold');
-    if (operation.settlement_outcome !== null) {
-      if (!(await postponeOperation(this.#database, operation, now_ms + this.#attempt_lease_ms))) return;
-      report.settlements_sent += 1;
-      await this.#applySettlement(operation);
-      return;
-    }
-    if (!(await postponeOperation(this.#database, operation, now_ms + this.#bank_poll_interval_ms))) return;
-    report.withdrawals_checked += 1;
-    // The first submission may never have arrived (a crash right after the hold), so submit
-    // again before asking: the bank ignores a withdrawal it already has.
-    await this.#submitToBank(operation);
-    const answer = await this.#bank.status(operation.id);
-    if (answer.status !== 'pending') await this.settleWithdrawal(operation.id, answer.status, answer.failure_code ?? undefined);
   }
 
   async #rebuild(sole_instance: boolean): Promise<void> {
@@ -997,7 +1028,6 @@ export class WalletService implements WalletClient {
       description: intent.description,
       idempotency_key: intent.idempotency_key,
       origin: TransferOrigin.projected,
-      next_attempt_ms: now_ms + this.#retry_delay_ms,
     };
     await this.#projection.room();
     let outcome: ChainOutcome;
@@ -1008,8 +1038,14 @@ export class WalletService implements WalletClient {
       // The movement may or may not be in the ledger. A pending row lets recovery find out and
       // finish it with the same transfer id; the caller may also retry with its idempotency key.
       this.#logFailure('sending a wallet movement to the ledger; recovery will send it again', error, { operation: operation.id });
-      // It is written before the answer, so that nothing is left to chance by a crash meanwhile.
-      await this.#projection.write({ operation, reason: 'ledger_unreachable', announcement: undefined, in_ledger: false });
+      // It is written before the answer, with a run that recovery drives, so that nothing is left
+      // to chance by a crash meanwhile.
+      await this.#commits.run(async (tx) => {
+        const inserted = await insertOperationsIfAbsent(tx, [{ ...operation, idempotency_key: null }]);
+        if (!inserted.has(operation.id)) return;
+        await insertStep(tx, { operation_id: operation.id, from_status: null, to_status: 'pending', reason: 'created', created_ms: operation.created_ms });
+        await this.#movement_runs.start(tx, { id: operation.id, input: null, status: 'ready', due_ms: this.#clock.now() + this.#retry_delay_ms });
+      });
       throw unavailable(`The ledger is unavailable; ${operation.id} is pending and will be retried`);
     }
     switch (outcome.kind) {
@@ -1098,8 +1134,6 @@ export class WalletService implements WalletClient {
       payment_intent_id: null,
       reversed_top_up_id: null,
       restored_reversal_id: null,
-      attempt: 1,
-      next_attempt_ms: now_ms + this.#attempt_lease_ms,
       created: secondsOf(now_ms),
       created_ms: now_ms,
       ledger_layout: LedgerLayout.book_of_record,
@@ -1123,14 +1157,33 @@ export class WalletService implements WalletClient {
       if ((await findOperationByIdempotencyKey(this.#database, tenant, idempotency_key)) === undefined) throw error;
       begun = await this.#commits.run(begin);
     }
-    if (begun.attempt === undefined) {
-      const refusal = refusalOf(begun.operation);
-      if (refusal !== undefined) throw refusal;
-      return begun.operation;
+    const operation = begun.lease === undefined ? begun.operation : await this.#drive(begun.operation, begun.lease);
+    const refusal = refusalOf(operation);
+    if (refusal !== undefined) throw refusal;
+    return operation;
+  }
+
+  /** Steps 2 and 3: drives the operation's run (send the chain, record the answer; a withdrawal goes on to its bank). */
+  async #drive(operation: OperationRecord, lease: Lease): Promise<OperationRecord> {
+    const context: OperationRun = { operation, latest: operation, answer: undefined };
+    const driven = await this.#runnerOf(operation).drive(lease, context);
+    // The run's commits may have written events.
+    this.#relaySoon();
+    if (driven.status === 'fenced') {
+      // Another holder took the run over after this one's lease ran out (or a settlement took it
+      // over); the row says what it recorded.
+      const current = await findOperationById(this.#database, operation.id);
+      assert(current !== undefined, 'an operation being sent disappeared');
+      return current;
     }
-    const advanced = await this.#sendAndRecord(begun.operation, begun.attempt);
-    if (advanced.refusal !== undefined) throw advanced.refusal;
-    return advanced.operation;
+    if (driven.status === 'retrying' && driven.reason === 'ledger_unavailable' && context.latest.ledger_result === null) {
+      throw unavailable(`The ledger is unavailable; ${operation.id} is pending and will be retried`);
+    }
+    return context.latest;
+  }
+
+  #runnerOf(operation: OperationRecord): SagaRunner<null, OperationRun> {
+    return operation.type === 'withdrawal' ? this.#withdrawal_runs : this.#movement_runs;
   }
 
   /**
@@ -1145,10 +1198,10 @@ export class WalletService implements WalletClient {
     if (!same(existing)) throw keyReused();
     // Resume an operation whose sender died; one still in flight elsewhere is left to it.
     if (existing.status === 'pending' && existing.ledger_result === null) {
-      const attempt = await claimOperation(tx, existing, this.#clock.now(), this.#attempt_lease_ms);
-      return { operation: existing, attempt };
+      const lease = await this.#runnerOf(existing).leaseIfDue(existing.id, { transaction: tx });
+      return { operation: existing, lease };
     }
-    return { operation: existing, attempt: undefined };
+    return { operation: existing, lease: undefined };
   }
 
   /** Step 1 of a withdrawal (its per-transaction limit checked before): replay by key, and record it with the bank account the bank will need. */
@@ -1274,8 +1327,8 @@ export class WalletService implements WalletClient {
   }
 
   /**
-   * The last part of every recorded operation's first step: record it as pending, with its first
-   * attempt leased to this caller, and the first row of its history.
+   * The last part of every recorded operation's first step: record it as pending, with its saga
+   * run held by this caller, and the first row of its history.
    */
   async #recordOperation(tx: Database, tenant: Tenant, now_ms: number, fields: NewOperation): Promise<Begun> {
     const { bank_account, ...rest } = fields;
@@ -1289,137 +1342,38 @@ export class WalletService implements WalletClient {
     };
     await insertOperation(tx, operation);
     await insertStep(tx, { operation_id: operation.id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
-    return { operation, attempt: 1 };
+    const lease = await this.#runnerOf(operation).start(tx, { id: operation.id, input: null });
+    return { operation, lease };
   }
 
-  /** Steps 2 and 3: send the operation's chain, outside any transaction, and record the answer. */
-  async #sendAndRecord(operation: OperationRecord, attempt: number): Promise<Advanced> {
-    let outcome: ChainOutcome;
-    try {
-      outcome = await this.#movements.send(operation);
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      this.#logFailure('sending a wallet transfer to the ledger; recovery will send it again', error, { operation: operation.id });
-      await releaseOperation(this.#database, operation.id, attempt, this.#clock.now() + this.#retry_delay_ms);
-      throw unavailable(`The ledger is unavailable; ${operation.id} is pending and will be retried`);
-    }
-    if (outcome.kind === 'broken') this.#log('error', 'the ledger refused a wallet transfer', { operation: operation.id, result: outcome.result });
-    return this.#recordResult(operation, attempt, outcome);
-  }
-
-  async #recordResult(operation: OperationRecord, attempt: number, outcome: ChainOutcome): Promise<Advanced> {
-    const now_ms = this.#clock.now();
-    const accepted = outcome.kind === 'applied';
-    const ledger_result = outcome.kind === 'applied' || outcome.kind === 'refused' || outcome.kind === 'broken' ? outcome.result : outcome.kind;
-    // A withdrawal's hold is placed; it stays pending until the bank answers.
-    const status: OperationStatus = accepted ? (operation.type === 'withdrawal' ? 'pending' : 'succeeded') : 'failed';
-    const failure_code = accepted ? null : failureCodeOf(outcome);
-    assert(status === 'pending' || transition(operation_transitions, 'pending', status) === 'ok');
-    // The operation is read back in the same unit of work: a read after the commit would wait
-    // for the sync of every commit written meanwhile, and shows nothing this one does not.
-    const { recorded, current } = await this.#commits.run(async (tx) => {
-      const written = await recordLedgerResult(tx, operation.id, attempt, {
-        ledger_result,
-        status,
-        failure_code,
-        next_attempt_ms: now_ms + this.#bank_poll_interval_ms,
-      });
-      if (written) {
-        const reason = status === 'pending' ? `hold_placed:${ledger_result}` : `ledger:${ledger_result}`;
-        await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: status, reason, created_ms: now_ms });
-        const announcement = status === 'succeeded' ? announcementOfSuccess({ ...operation, status, failure_code }) : undefined;
-        if (announcement !== undefined) await this.#announce(tx, operation, announcement.type, announcement.object, now_ms);
-      }
-      return { recorded: written, current: await findOperationById(tx, operation.id) };
-    });
-    if (recorded) this.#relaySoon();
-    assert(current !== undefined, 'an operation being sent disappeared');
-    if (!recorded) {
-      // Another attempt took the operation over after this one's lease ran out. Both sent the
-      // same chain, so their answers agree unless one was refused before the other went through;
-      // that must never go unnoticed.
-      if (accepted && current.status === 'failed' && !isAccepted(current.ledger_result)) {
-        this.#log('error', 'the ledger accepted a transfer for an operation recorded as failed; it needs a person', { operation: operation.id, ledger_result });
-      }
-      return { operation: current, refusal: refusalOf(current) };
-    }
-    if (accepted && current.type === 'withdrawal') await this.#submitToBank(current);
-    return { operation: current, refusal: refusalOf(current) };
-  }
-
-  /** Hands a withdrawal with its hold placed to the bank. A failure is left to recovery. */
-  async #submitToBank(operation: OperationRecord): Promise<void> {
+  /** What the bank is given for a withdrawal. */
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async #bankRequest(operation: OperationRecord): Promise<BankWithdrawalRequest> {
     const account = operation.bank_account;
     assert(operation.type === 'withdrawal' && account !== null && operation.source_wallet_id !== null, 'only withdrawals go to the bank');
-    try {
-      await this.#bank.submit({
-        withdrawal_id: operation.id,
-        amount: operation.amount,
-        currency: operation.currency.toLowerCase(),
-        // Opened in memory for the bank only: recovery resends from the row after a restart.
-        bank_account: this.#bank_accounts.open(operation, account),
-        livemode: operation.livemode,
-      });
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      this.#logFailure('submitting a withdrawal to the bank; recovery will submit it again', error, { withdrawal: operation.id });
-    }
-  }
-
-  /** Posts or voids a withdrawal's hold as decided, then records the outcome. */
-  async #applySettlement(operation: OperationRecord): Promise<OperationRecord> {
-    const outcome = operation.settlement_outcome;
-    assert(outcome !== null, 'a settlement is applied only once decided');
-    let result: string | undefined;
-    try {
-      [result] = (await this.#ledger.createTransfers([settlementTransferEvent(operation, outcome)])).map((answer) => answer.result);
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      this.#logFailure('settling a withdrawal in the ledger; recovery will send it again', error, { withdrawal: operation.id });
-      await scheduleOperation(this.#database, operation.id, this.#clock.now() + this.#retry_delay_ms);
-      throw unavailable(`The ledger is unavailable; the settlement of ${operation.id} will be retried`);
-    }
-    if (!isAccepted(result ?? null)) {
-      // The hold is missing or was resolved the other way, although the decision is fenced: the
-      // books and this table disagree, and a person must look.
-      this.#log('error', 'the ledger refused a withdrawal settlement', { withdrawal: operation.id, outcome, result });
-      throw new ApiError('api_error', 'ledger_refused', `The ledger refused to settle ${operation.id} (${result ?? 'no answer'})`);
-    }
-    if (outcome === 'failed' && operation.ledger_layout === LedgerLayout.book_of_record) await this.#releaseUsage(operation);
-    assert(transition(operation_transitions, 'pending', outcome) === 'ok');
-    const now_ms = this.#clock.now();
-    const failure_code = outcome === 'failed' ? operation.settlement_failure_code : null;
-    await this.#database.transaction(async (tx) => {
-      const ended = await finishOperation(tx, operation.id, outcome, failure_code);
-      if (!ended) return;
-      await insertStep(tx, { operation_id: operation.id, from_status: 'pending', to_status: outcome, reason: `ledger:${result ?? 'ok'}`, created_ms: now_ms });
-      const type = outcome === 'succeeded' ? 'wallet.withdrawal.succeeded' : 'wallet.withdrawal.failed';
-      await this.#announce(tx, operation, type, withdrawalToWire({ ...operation, status: outcome, failure_code }), now_ms);
-    });
-    this.#relaySoon();
-    const current = await findOperationById(this.#database, operation.id);
-    assert(current !== undefined, 'a withdrawal being settled disappeared');
-    return current;
-  }
-
-  /**
-   * A failed withdrawal no longer counts against the day's allowance, as if it had never been
-   * sent. Only a limited wallet's usage is still pending to void; anything else the ledger answers
-   * (released already, expired at midnight, the wallet frozen meanwhile) leaves it to midnight.
-   */
-  async #releaseUsage(operation: OperationRecord): Promise<void> {
-    try {
-      const [answer] = await this.#ledger.createTransfers([usageVoidEvent(operation)]);
-      if (answer !== undefined && answer.result !== 'ok' && answer.result !== 'exists' && answer.result !== 'pending_transfer_already_voided') {
-        this.#log('info', 'a failed withdrawal kept its daily usage until midnight', { withdrawal: operation.id, result: answer.result });
-      }
-    } catch (error) {
-      if (isAssertionError(error)) throw error;
-      this.#logFailure('giving back a failed withdrawal\'s daily usage; it expires at midnight', error, { withdrawal: operation.id });
-    }
+    return {
+      withdrawal_id: operation.id,
+      amount: operation.amount,
+      currency: operation.currency.toLowerCase(),
+      // Opened in memory for the bank only; a resend after a restart opens it from the row again.
+      bank_account: this.#bank_accounts.open(operation, account),
+      livemode: operation.livemode,
+    };
   }
 
   // Events.
+
+  /** The event that announces how a recorded operation ended, if its end is announced, in the caller's transaction. */
+  async #announceEnd(tx: Database, operation: OperationRecord, now_ms: number): Promise<void> {
+    if (operation.type === 'withdrawal') {
+      if (operation.status === 'pending') return;
+      const type = operation.status === 'succeeded' ? 'wallet.withdrawal.succeeded' : 'wallet.withdrawal.failed';
+      await this.#announce(tx, operation, type, withdrawalToWire(operation), now_ms);
+      return;
+    }
+    const announcement = operation.status === 'succeeded' ? announcementOfSuccess(operation) : undefined;
+    if (announcement !== undefined) await this.#announce(tx, operation, announcement.type, announcement.object, now_ms);
+  }
 
   /** Writes an event about an operation into the outbox, in the caller's transaction. */
   async #announce(tx: Database, operation: OperationRecord, type: string, object: object, now_ms: number): Promise<void> {

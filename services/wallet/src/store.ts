@@ -53,8 +53,6 @@ export interface OperationRecord {
   readonly reversed_top_up_id: string | null;
   /** A top-up restoration's reversal (tur_…); null for every other type. */
   readonly restored_reversal_id: string | null;
-  readonly attempt: number;
-  readonly next_attempt_ms: number;
   readonly created: number;
   /** Milliseconds; the book-of-record layout's transfers carry it. Legacy rows have `created` × 1000. */
   readonly created_ms: number;
@@ -112,8 +110,6 @@ interface OperationRow {
   readonly payment_intent_id: string | null;
   readonly reversed_top_up_id: string | null;
   readonly restored_reversal_id: string | null;
-  readonly attempt: number;
-  readonly next_attempt_ms: number;
   readonly created: number;
   readonly created_ms: number | string | null;
   readonly ledger_layout: number;
@@ -191,8 +187,6 @@ function operationFromRow(row: OperationRow): OperationRecord {
     payment_intent_id: row.payment_intent_id,
     reversed_top_up_id: row.reversed_top_up_id,
     restored_reversal_id: row.restored_reversal_id,
-    attempt: row.attempt,
-    next_attempt_ms: row.next_attempt_ms,
     created: row.created,
     created_ms: row.created_ms === null ? row.created * 1_000 : Number(row.created_ms),
     ledger_layout: row.ledger_layout,
@@ -260,8 +254,8 @@ export async function updateWalletStatus(database: Database, id: string, status:
 const operation_columns = `id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
   status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
   bank_account_holder_name, bank_routing_number, bank_country, bank_kek_id, bank_data_key, bank_account_number_sealed, bank_account_last4,
-  refunded_payment_id, payment_intent_id, reversed_top_up_id, restored_reversal_id, attempt, next_attempt_ms, created, created_ms, ledger_layout, origin`;
-const operation_column_count = 33;
+  refunded_payment_id, payment_intent_id, reversed_top_up_id, restored_reversal_id, created, created_ms, ledger_layout, origin`;
+const operation_column_count = 31;
 
 function operationValues(operation: OperationRecord): unknown[] {
   return [
@@ -292,8 +286,6 @@ function operationValues(operation: OperationRecord): unknown[] {
     operation.payment_intent_id,
     operation.reversed_top_up_id,
     operation.restored_reversal_id,
-    operation.attempt,
-    operation.next_attempt_ms,
     operation.created,
     operation.created_ms,
     operation.ledger_layout,
@@ -407,66 +399,19 @@ export async function findRestorationOfReversal(database: Database, reversal_id:
   return row === undefined ? undefined : operationFromRow(row);
 }
 
-/** Pending operations whose lease has run out, soonest due first. */
-export async function listDueOperations(database: Database, now_ms: number, limit: number): Promise<OperationRecord[]> {
-  const rows = await database.query<OperationRow>(
-    "SELECT * FROM wallet_operations WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, sequence LIMIT ?",
-    [now_ms, limit],
-  );
-  return rows.map(operationFromRow);
-}
-
 /**
- * Takes over a pending operation whose ledger result is not known, if its lease has run out and
- * nobody took it meanwhile. Returns the new attempt number, or undefined when it was not taken.
+ * Records the ledger's answer to an operation's chain, once: the saga runner fences the holder that
+ * writes it, and a row that has an answer already keeps it. Returns whether it was written.
  */
-export async function claimOperation(database: Database, operation: OperationRecord, now_ms: number, lease_ms: number): Promise<number | undefined> {
-  const result = await database.execute(
-    `UPDATE wallet_operations SET attempt = attempt + 1, next_attempt_ms = ?
-     WHERE id = ? AND attempt = ? AND status = 'pending' AND ledger_result IS NULL AND next_attempt_ms <= ?`,
-    [now_ms + lease_ms, operation.id, operation.attempt, now_ms],
-  );
-  return result.rowCount === 1 ? operation.attempt + 1 : undefined;
-}
-
-/** Moves a pending operation's next due time, if nobody moved it since it was read. */
-export async function postponeOperation(database: Database, operation: OperationRecord, next_attempt_ms: number): Promise<boolean> {
-  const result = await database.execute("UPDATE wallet_operations SET next_attempt_ms = ? WHERE id = ? AND status = 'pending' AND next_attempt_ms = ?", [
-    next_attempt_ms,
-    operation.id,
-    operation.next_attempt_ms,
-  ]);
-  return result.rowCount === 1;
-}
-
-/** Sets when recovery next looks at a pending operation. */
-export async function scheduleOperation(database: Database, id: string, next_attempt_ms: number): Promise<void> {
-  await database.execute("UPDATE wallet_operations SET next_attempt_ms = ? WHERE id = ? AND status = 'pending'", [next_attempt_ms, id]);
-}
-
-/** Lets an attempt that failed to reach the ledger hand the operation back sooner than its lease. */
-export async function releaseOperation(database: Database, id: string, attempt: number, next_attempt_ms: number): Promise<void> {
-  await database.execute("UPDATE wallet_operations SET next_attempt_ms = ? WHERE id = ? AND attempt = ? AND status = 'pending' AND ledger_result IS NULL", [
-    next_attempt_ms,
-    id,
-    attempt,
-  ]);
-}
-
-/**
- * Records the ledger's answer, fenced by the attempt that sent it: it is written only if that
- * attempt still owns the operation and no answer was recorded. Returns whether it was written.
- */
-export async function recordLedgerResult(
+export async function recordLedgerAnswer(
   database: Database,
   id: string,
-  attempt: number,
-  fields: { ledger_result: string; status: OperationStatus; failure_code: string | null; next_attempt_ms: number },
+  fields: { ledger_result: string; status: OperationStatus; failure_code: string | null },
 ): Promise<boolean> {
   const result = await database.execute(
-    `UPDATE wallet_operations SET ledger_result = ?, status = ?, failure_code = ?, next_attempt_ms = ?
-     WHERE id = ? AND attempt = ? AND status = 'pending' AND ledger_result IS NULL`,
-    [fields.ledger_result, fields.status, fields.failure_code, fields.next_attempt_ms, id, attempt],
+    `UPDATE wallet_operations SET ledger_result = ?, status = ?, failure_code = ?
+     WHERE id = ? AND status = 'pending' AND ledger_result IS NULL`,
+    [fields.ledger_result, fields.status, fields.failure_code, id],
   );
   return result.rowCount === 1;
 }
@@ -476,11 +421,10 @@ export async function recordSettlementIntent(
   id: string,
   outcome: SettlementOutcome,
   failure_code: string | null,
-  next_attempt_ms: number,
 ): Promise<void> {
   const result = await database.execute(
-    "UPDATE wallet_operations SET settlement_outcome = ?, settlement_failure_code = ?, next_attempt_ms = ? WHERE id = ? AND status = 'pending' AND settlement_outcome IS NULL",
-    [outcome, failure_code, next_attempt_ms, id],
+    "UPDATE wallet_operations SET settlement_outcome = ?, settlement_failure_code = ? WHERE id = ? AND status = 'pending' AND settlement_outcome IS NULL",
+    [outcome, failure_code, id],
   );
   assert(result.rowCount === 1, 'a withdrawal locked for settlement changed under the lock');
 }

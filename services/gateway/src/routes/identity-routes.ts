@@ -44,10 +44,13 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
   const live_capabilities = liveCapabilitiesToWire(options.live_capabilities);
   const v1 = app.withTypeProvider<TypeBoxTypeProvider>();
   const operator = { auth: 'operator' } as const;
-  const secret = { auth: 'secret' } as const;
+  // A merchant's routes say what they do, for the table of what a merchant may do (merchant-permissions.ts).
+  const read = { auth: 'secret', action: 'read' } as const;
+  const write = { auth: 'secret', action: 'write' } as const;
+  const manage_keys = { auth: 'secret', action: 'manage_keys' } as const;
   // Routes whose answer shows a secret once (authentication.ts, `returns_secret`).
   const operator_returning_secret = { auth: 'operator', returns_secret: true } as const;
-  const secret_returning_secret = { auth: 'secret', returns_secret: true } as const;
+  const manage_keys_returning_secret = { auth: 'secret', action: 'manage_keys', returns_secret: true } as const;
 
   // Merchants, for operators.
 
@@ -123,7 +126,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
 
   v1.get(
     '/account',
-    { config: secret, schema: routeSchema('Account', 'Retrieve your merchant account, with what live mode can do on this platform', { response: Type.Ref(Account) }) },
+    { config: read, schema: routeSchema('Account', 'Retrieve your merchant account, with what live mode can do on this platform', { response: Type.Ref(Account) }) },
     async (request) => {
       const { merchant } = merchantOf(request);
       return { ...found(await identity.getMerchant(merchant.id), 'merchant', merchant.id), live_capabilities };
@@ -133,7 +136,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
   v1.patch(
     '/account',
     {
-      config: secret,
+      config: write,
       schema: routeSchema('Account', 'Update your account: mandatory request signing, browser origins, card-number guard exemptions', {
         body: UpdateAccountBody,
         response: Type.Ref(Account),
@@ -156,32 +159,32 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
     },
   );
 
-  v1.get('/api_keys', { config: secret, schema: routeSchema('Account', 'List your API keys', { querystring: ListQuery, response: List(Type.Ref(ApiKey)) }) }, async (request) =>
+  v1.get('/api_keys', { config: read, schema: routeSchema('Account', 'List your API keys', { querystring: ListQuery, response: List(Type.Ref(ApiKey)) }) }, async (request) =>
     listOf('/v1/api_keys', await identity.listApiKeys(merchantOf(request).merchant.id, pageOf(request.query))),
   );
 
-  v1.post('/api_keys/:id/roll', { config: secret_returning_secret, schema: routeSchema('Account', 'Roll one of your API keys', { params: IdParams, body: Type.Optional(RollBody), response: ApiKeyWithSecret }) }, async (request) => {
+  v1.post('/api_keys/:id/roll', { config: manage_keys_returning_secret, schema: routeSchema('Account', 'Roll one of your API keys', { params: IdParams, body: Type.Optional(RollBody), response: ApiKeyWithSecret }) }, async (request) => {
     const caller = merchantOf(request);
     const rolled = await identity.rollApiKey(caller.merchant.id, request.params.id, request.body ?? {}, caller.actor);
     return { ...rolled.api_key, secret: rolled.secret };
   });
 
-  v1.post('/api_keys/:id/revoke', { config: secret, schema: routeSchema('Account', 'Revoke one of your API keys', { params: IdParams, response: Type.Ref(ApiKey) }) }, async (request) => {
+  v1.post('/api_keys/:id/revoke', { config: manage_keys, schema: routeSchema('Account', 'Revoke one of your API keys', { params: IdParams, response: Type.Ref(ApiKey) }) }, async (request) => {
     const caller = merchantOf(request);
     return identity.revokeApiKey(caller.merchant.id, request.params.id, caller.actor);
   });
 
   // Customers.
 
-  v1.post('/customers', { config: secret, schema: routeSchema('Customers', 'Create a customer', { body: CreateCustomerBody, response: Type.Ref(Customer) }) }, async (request) =>
+  v1.post('/customers', { config: write, schema: routeSchema('Customers', 'Create a customer', { body: CreateCustomerBody, response: Type.Ref(Customer) }) }, async (request) =>
     identity.createCustomer(merchantOf(request).tenant, request.body),
   );
 
-  v1.get('/customers', { config: secret, schema: routeSchema('Customers', 'List customers', { querystring: ListQuery, response: List(Type.Ref(Customer)) }) }, async (request) =>
+  v1.get('/customers', { config: read, schema: routeSchema('Customers', 'List customers', { querystring: ListQuery, response: List(Type.Ref(Customer)) }) }, async (request) =>
     listOf('/v1/customers', await identity.listCustomers(merchantOf(request).tenant, pageOf(request.query))),
   );
 
-  v1.get('/customers/:id', { config: secret, schema: routeSchema('Customers', 'Retrieve a customer', { params: IdParams, response: Type.Ref(Customer) }) }, async (request) =>
+  v1.get('/customers/:id', { config: read, schema: routeSchema('Customers', 'Retrieve a customer', { params: IdParams, response: Type.Ref(Customer) }) }, async (request) =>
     found(await identity.getCustomer(merchantOf(request).tenant, request.params.id), 'customer', request.params.id),
   );
 }

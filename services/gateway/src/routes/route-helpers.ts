@@ -7,16 +7,28 @@ interface SchemaParts {
   readonly querystring?: TSchema;
   readonly params?: TSchema;
   readonly response: TSchema;
+  /**
+   * Error answers worth naming in the document, by status, each with what it means. Every error
+   * is in the one shape and covered by `4XX` anyway; these say which codes a client should expect.
+   */
+  readonly errors?: Readonly<Record<number, string>>;
+}
+
+/** An error answer in the one shape, with what it means for the OpenAPI document. */
+export function errorResponse(description: string): TSchema {
+  return Type.Ref(ErrorResponse, { description });
 }
 
 /** A route's schema: what validates the request, serialises the answer, and documents both. */
 export function routeSchema<const Parts extends SchemaParts>(tag: string, summary: string, parts: Parts) {
-  const { response, ...request } = parts;
+  const { response, errors, ...request } = parts;
+  // Typed as a plain object so that the reply's type is still drawn from the 200 schema alone.
+  const named: object = Object.fromEntries(Object.entries(errors ?? {}).map(([status, description]) => [status, errorResponse(description)]));
   return {
     tags: [tag],
     summary,
     ...(request),
-    response: { 200: response, '4XX': Type.Ref(ErrorResponse), '5XX': Type.Ref(ErrorResponse) },
+    response: { 200: response, ...named, '4XX': Type.Ref(ErrorResponse), '5XX': Type.Ref(ErrorResponse) },
   };
 }
 

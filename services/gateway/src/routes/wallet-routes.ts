@@ -46,36 +46,39 @@ export function registerWalletRoutes(
 ): void {
   const { wallet, ledger, live_capabilities } = options;
   const v1 = app.withTypeProvider<TypeBoxTypeProvider>();
-  const secret = { auth: 'secret' } as const;
+  // Each route says what it does, for the table of what a merchant may do (merchant-permissions.ts).
+  const read = { auth: 'secret', action: 'read' } as const;
+  const write = { auth: 'secret', action: 'write' } as const;
+  const move_money = { auth: 'secret', action: 'move_money' } as const;
 
-  v1.post('/wallets', { config: secret, schema: routeSchema('Wallets', 'Create a wallet for a customer in one currency', { body: CreateWalletBody, response: Type.Ref(Wallet) }) }, async (request) =>
+  v1.post('/wallets', { config: write, schema: routeSchema('Wallets', 'Create a wallet for a customer in one currency', { body: CreateWalletBody, response: Type.Ref(Wallet) }) }, async (request) =>
     wallet.createWallet(merchantOf(request).tenant, request.body),
   );
 
-  v1.get('/wallets', { config: secret, schema: routeSchema('Wallets', 'List wallets', { querystring: WalletsQuery, response: List(Type.Ref(Wallet)) }) }, async (request) => {
+  v1.get('/wallets', { config: read, schema: routeSchema('Wallets', 'List wallets', { querystring: WalletsQuery, response: List(Type.Ref(Wallet)) }) }, async (request) => {
     const { customer, ...page } = request.query;
     return listOf('/v1/wallets', await wallet.listWallets(merchantOf(request).tenant, pageOf(page), customer === undefined ? {} : { customer }));
   });
 
-  v1.get('/wallets/:id', { config: secret, schema: routeSchema('Wallets', 'Retrieve a wallet with its balance', { params: IdParams, response: Type.Ref(Wallet) }) }, async (request) =>
+  v1.get('/wallets/:id', { config: read, schema: routeSchema('Wallets', 'Retrieve a wallet with its balance', { params: IdParams, response: Type.Ref(Wallet) }) }, async (request) =>
     found(await wallet.getWallet(merchantOf(request).tenant, request.params.id), 'wallet', request.params.id),
   );
 
   v1.patch(
     '/wallets/:id',
-    { config: secret, schema: routeSchema('Wallets', 'Freeze or unfreeze a wallet (a frozen wallet refuses outgoing money)', { params: IdParams, body: UpdateWalletBody, response: Type.Ref(Wallet) }) },
+    { config: write, schema: routeSchema('Wallets', 'Freeze or unfreeze a wallet (a frozen wallet refuses outgoing money)', { params: IdParams, body: UpdateWalletBody, response: Type.Ref(Wallet) }) },
     async (request) => wallet.updateWallet(merchantOf(request).tenant, request.params.id, request.body),
   );
 
   v1.post(
     '/wallets/:id/top_ups',
-    { config: secret, schema: routeSchema('Wallets', 'Top up a wallet (in test mode, from a simulated bank deposit)', { params: IdParams, body: TopUpBody, response: Type.Ref(TopUp) }) },
+    { config: move_money, schema: routeSchema('Wallets', 'Top up a wallet (in test mode, from a simulated bank deposit)', { params: IdParams, body: TopUpBody, response: Type.Ref(TopUp) }) },
     async (request) => wallet.topUp(merchantOf(request).tenant, request.params.id, { amount: BigInt(request.body.amount), ...idempotency(request) }),
   );
 
   v1.post(
     '/wallets/:id/payments',
-    { config: secret, schema: routeSchema('Wallets', 'Pay the merchant from a wallet', { params: IdParams, body: PayBody, response: Type.Ref(WalletPayment) }) },
+    { config: move_money, schema: routeSchema('Wallets', 'Pay the merchant from a wallet', { params: IdParams, body: PayBody, response: Type.Ref(WalletPayment) }) },
     async (request) => {
       const { amount, description } = request.body;
       return wallet.pay(merchantOf(request).tenant, request.params.id, { amount: BigInt(amount), ...(description === undefined ? {} : { description }), ...idempotency(request) });
@@ -85,7 +88,7 @@ export function registerWalletRoutes(
   v1.post(
     '/wallets/:id/withdrawals',
     {
-      config: secret,
+      config: move_money,
       schema: routeSchema('Wallets', 'Withdraw to a bank account: the money is held until the bank confirms, and returned if it fails', {
         params: IdParams,
         body: WithdrawBody,
@@ -107,40 +110,40 @@ export function registerWalletRoutes(
 
   v1.get(
     '/wallets/:id/transactions',
-    { config: secret, schema: routeSchema('Wallets', "List a wallet's transactions, newest first", { params: IdParams, querystring: ListQuery, response: List(Type.Ref(WalletTransaction)) }) },
+    { config: read, schema: routeSchema('Wallets', "List a wallet's transactions, newest first", { params: IdParams, querystring: ListQuery, response: List(Type.Ref(WalletTransaction)) }) },
     async (request) =>
       listOf(`/v1/wallets/${request.params.id}/transactions`, await wallet.listTransactions(merchantOf(request).tenant, request.params.id, pageOf(request.query))),
   );
 
   v1.post(
     '/wallet_transfers',
-    { config: secret, schema: routeSchema('Wallet transfers', 'Send money from one wallet to another of the same merchant', { body: CreateWalletTransferBody, response: Type.Ref(WalletTransfer) }) },
+    { config: move_money, schema: routeSchema('Wallet transfers', 'Send money from one wallet to another of the same merchant', { body: CreateWalletTransferBody, response: Type.Ref(WalletTransfer) }) },
     async (request) => {
       const { amount, description, ...rest } = request.body;
       return wallet.transfer(merchantOf(request).tenant, { ...rest, amount: BigInt(amount), ...(description === undefined ? {} : { description }), ...idempotency(request) });
     },
   );
 
-  v1.get('/wallet_transfers', { config: secret, schema: routeSchema('Wallet transfers', 'List wallet transfers', { querystring: ListQuery, response: List(Type.Ref(WalletTransfer)) }) }, async (request) =>
+  v1.get('/wallet_transfers', { config: read, schema: routeSchema('Wallet transfers', 'List wallet transfers', { querystring: ListQuery, response: List(Type.Ref(WalletTransfer)) }) }, async (request) =>
     listOf('/v1/wallet_transfers', await wallet.listTransfers(merchantOf(request).tenant, pageOf(request.query))),
   );
 
-  v1.get('/wallet_transfers/:id', { config: secret, schema: routeSchema('Wallet transfers', 'Retrieve a wallet transfer', { params: IdParams, response: Type.Ref(WalletTransfer) }) }, async (request) =>
+  v1.get('/wallet_transfers/:id', { config: read, schema: routeSchema('Wallet transfers', 'Retrieve a wallet transfer', { params: IdParams, response: Type.Ref(WalletTransfer) }) }, async (request) =>
     found(await wallet.getTransfer(merchantOf(request).tenant, request.params.id), 'wallet_transfer', request.params.id),
   );
 
-  v1.get('/withdrawals/:id', { config: secret, schema: routeSchema('Wallets', 'Retrieve a withdrawal', { params: IdParams, response: Type.Ref(Withdrawal) }) }, async (request) =>
+  v1.get('/withdrawals/:id', { config: read, schema: routeSchema('Wallets', 'Retrieve a withdrawal', { params: IdParams, response: Type.Ref(Withdrawal) }) }, async (request) =>
     found(await wallet.getWithdrawal(merchantOf(request).tenant, request.params.id), 'withdrawal', request.params.id),
   );
 
-  v1.get('/wallet_limits/:currency', { config: secret, schema: routeSchema('Wallet limits', 'Retrieve the wallet limits for a currency', { params: CurrencyParams, response: Type.Ref(WalletLimits) }) }, async (request) =>
+  v1.get('/wallet_limits/:currency', { config: read, schema: routeSchema('Wallet limits', 'Retrieve the wallet limits for a currency', { params: CurrencyParams, response: Type.Ref(WalletLimits) }) }, async (request) =>
     wallet.getLimits(merchantOf(request).tenant, request.params.currency),
   );
 
   v1.post(
     '/wallet_limits/:currency',
     {
-      config: secret,
+      config: write,
       schema: routeSchema('Wallet limits', 'Set the per-transaction and per-day limits on outgoing wallet money (null removes a limit)', {
         params: CurrencyParams,
         body: UpdateWalletLimitsBody,
@@ -161,7 +164,14 @@ export function registerWalletRoutes(
   for (const outcome of ['succeed', 'fail'] as const) {
     v1.post(
       `/test_helpers/withdrawals/:id/${outcome}`,
-      { config: secret, schema: routeSchema('Test helpers', `Make a test-mode withdrawal ${outcome === 'succeed' ? 'succeed' : 'fail'} at the simulated bank`, { params: IdParams, response: Type.Ref(Withdrawal) }) },
+      {
+        config: move_money,
+        schema: routeSchema('Test helpers', `Make a test-mode withdrawal ${outcome === 'succeed' ? 'succeed' : 'fail'} at the simulated bank`, {
+          params: IdParams,
+          response: Type.Ref(Withdrawal),
+          errors: { 409: 'idempotency_error / withdrawal_already_completed: the withdrawal was already completed the other way (succeeded or failed). Nothing was done' },
+        }),
+      },
       async (request) => {
         testModeOnly(request);
         return wallet.completeWithdrawalForTest(merchantOf(request).tenant, request.params.id, outcome === 'succeed' ? 'succeeded' : 'failed');
@@ -169,7 +179,7 @@ export function registerWalletRoutes(
     );
   }
 
-  v1.get('/balance', { config: secret, schema: routeSchema('Balance', "Your balance per currency, straight from the ledger", { response: Type.Ref(Balance) }) }, async (request) => {
+  v1.get('/balance', { config: read, schema: routeSchema('Balance', "Your balance per currency, straight from the ledger", { response: Type.Ref(Balance) }) }, async (request) => {
     const { tenant } = merchantOf(request);
     // Balance account ids are derived, so one lookup of every currency finds the ones in use.
     const currency_by_id = new Map<bigint, CurrencyCode>(currency_codes.map((code) => [merchantBalanceAccountId(tenant.merchant_id, code, tenant.livemode), code]));

@@ -761,7 +761,7 @@ export function walletSuite(open: () => Promise<Harness>): void {
     const bob = await newWallet(harness, wallets, tenant);
     const id = 'wtr_recoveryrecoveryrecovery';
     const now_ms = clock.now();
-    // Exactly what step 1 commits, and nothing after it.
+    // Exactly what step 1 commits (the row, its first step and its saga run), and nothing after it.
     await harness.database.transaction(async (tx) => {
       await insertOperation(tx, {
         id,
@@ -785,8 +785,6 @@ export function walletSuite(open: () => Promise<Harness>): void {
         payment_intent_id: null,
         reversed_top_up_id: null,
         restored_reversal_id: null,
-        attempt: 1,
-        next_attempt_ms: now_ms + 60_000,
         created: Math.floor(now_ms / 1000),
         created_ms: now_ms,
         // A row as the saga wrote it before the ledger was the book of record.
@@ -794,6 +792,12 @@ export function walletSuite(open: () => Promise<Harness>): void {
         origin: 0,
       });
       await insertStep(tx, { operation_id: id, from_status: null, to_status: 'pending', reason: 'created', created_ms: now_ms });
+      // Its saga run, held by the process that died, leased for a minute.
+      await tx.execute(
+        `INSERT INTO saga_runs (id, saga, step, status, fence, tries, due_ms, holder, input, outputs, error, created_ms, updated_ms)
+         VALUES (?, 'wallet_movement', 'move', 'running', 1, 0, ?, 'a_process_that_died', 'null', '{}', NULL, ?, ?)`,
+        [id, now_ms + 60_000, now_ms, now_ms],
+      );
     });
 
     // While the dead process's lease runs, a new process leaves the operation alone.

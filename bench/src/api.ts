@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { Paygrid } from '@paygrid/sdk';
 import { signRequest } from '@paygrid/sdk/signing';
-import { measureFloorLastLayer } from './floor';
+import { measureCommitFloor, measureFloorLastLayer, type CommitFloorResult } from './floor';
 import { pacedLoad } from './paced-load';
 import { measureZeroLoad, type ZeroLoadResult } from './zero-load';
 
@@ -45,6 +45,14 @@ export interface ApiBenchResult {
   readonly floor: LoadResult;
   /** API requests/s divided by the floor's last layer's. */
   readonly ratio_vs_floor: number;
+  /**
+   * The floor's last layer plus one durable ledger transfer per request, measured in this run as
+   * the API is (one at a time, saturated, at the API's half rate): the most a money movement that
+   * waits for one durable commit can reach here, with no wallet work.
+   */
+  readonly commit_floor: CommitFloorResult;
+  /** API requests/s divided by the commit floor's. */
+  readonly ratio_vs_commit_floor: number;
   readonly bare: LoadResult;
   /** API requests/s divided by the bare server's (the yardstick, kept for comparison with earlier runs). */
   readonly ratio: number;
@@ -231,12 +239,15 @@ export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchRes
 
     const bare = await measureBareServer(options, children);
     const floor = await measureFloorLastLayer(options);
+    const commit_floor = await measureCommitFloor({ ...options, paced_rate: target_rate, zero_load_warm_up, zero_load_requests });
     return {
       connections: options.connections,
       seconds: options.seconds,
       api,
       floor,
       ratio_vs_floor: api.requests_per_second / floor.requests_per_second,
+      commit_floor,
+      ratio_vs_commit_floor: api.requests_per_second / commit_floor.saturated.requests_per_second,
       bare,
       ratio: api.requests_per_second / bare.requests_per_second,
       half_rate: { ...half, target_rate },

@@ -8,13 +8,20 @@
 //   3: + the per-request work of authentication and the replay, rate and idempotency checks:
 //      the key's SHA-256 (identity looks keys up by it), the request signature verified by
 //      @paygrid/sdk/signing with its nonce remembered, a rate-limit token taken, and an
-//      idempotency key claimed and its response kept, all in the kernel's memory cache.
-// No database, no service: each layer answers the same small JSON object.
-import { createHash } from 'node:crypto';
+//      idempotency key claimed and its response kept, all in the kernel's memory cache;
+//   4: + one durable ledger transfer per request: the ledger service on SQLite in this process,
+//      opened as `npm start` opens it (its batching, its commit worker, its file in FLOOR_DATA_DIR),
+//      one transfer between two of floor_accounts accounts, awaited until committed. This is the
+//      one durable commit the design leaves on a money movement's path (decision 49), with none of
+//      the wallet's own work: the floor of a durable transfer, not of the gateway alone.
+// Layers 0 to 3 have no database and no service: each answers the same small JSON object.
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import compress from '@fastify/compress';
 import cors from '@fastify/cors';
 import { fastify, type FastifyInstance } from 'fastify';
 import { createHttpServer, createLogger, createMemoryCache, rawBodyOf } from '@paygrid/kernel';
+import { LedgerService, emptyAccountEvent, emptyTransferEvent, openLedgerStore, type LedgerClient, type TransferEvent } from '@paygrid/ledger';
 import { verifySignature } from '@paygrid/sdk/signing';
 
 const layer = Number(process.env.FLOOR_LAYER ?? '0');
@@ -23,6 +30,39 @@ const signing_secret = process.env.FLOOR_SIGNING_SECRET ?? '';
 /** What every layer answers: about the size of a wallet transfer's first fields. */
 const floor_answer = { id: 'wtr_floor', object: 'wallet_transfer', amount: 1, currency: 'usd', status: 'succeeded' };
 const day_ms = 24 * 60 * 60 * 1000;
+/** Accounts the commit layer's transfers move between, as many as the API benchmark's wallets. */
+const floor_accounts = 50;
+/** The ledger (currency) of the commit layer's accounts. */
+const floor_ledger = 840;
+/** The platform's default LEDGER_BATCH_WAIT_MS. */
+const floor_batch_wait_ms = 1;
+
+/** The commit layer's ledger, with its accounts created; undefined below layer 4. */
+async function openFloorLedger(): Promise<LedgerClient | undefined> {
+  if (layer < 4) return undefined;
+  const data_dir = process.env.FLOOR_DATA_DIR;
+  if (data_dir === undefined || data_dir === '') throw new Error('FLOOR_DATA_DIR must name a folder for the commit layer');
+  const store = await openLedgerStore({ kind: 'sqlite', file: join(data_dir, 'ledger.sqlite') }, { migrate: true });
+  const ledger = await LedgerService.open(store, { batch_wait_ms: floor_batch_wait_ms });
+  const accounts = Array.from({ length: floor_accounts }, (_unused, index) => emptyAccountEvent({ id: BigInt(index + 1), ledger: floor_ledger, code: 1 }));
+  const answers = await ledger.createAccounts(accounts);
+  if (answers.some((answer) => answer.result !== 'ok')) throw new Error('the commit layer could not create its accounts');
+  return ledger;
+}
+
+/** One transfer between two different accounts, with a fresh random 128-bit id. */
+function floorTransfer(): TransferEvent {
+  const debit = 1 + Math.floor(Math.random() * floor_accounts);
+  const credit = 1 + ((debit + Math.floor(Math.random() * (floor_accounts - 1))) % floor_accounts);
+  return emptyTransferEvent({
+    id: BigInt(`0x${randomBytes(16).toString('hex')}`) | 1n,
+    debit_account_id: BigInt(debit),
+    credit_account_id: BigInt(credit),
+    amount: 1n,
+    ledger: floor_ledger,
+    code: 1,
+  });
+}
 
 async function buildApp(): Promise<FastifyInstance> {
   if (layer === 0) return fastify();
@@ -65,6 +105,13 @@ async function buildApp(): Promise<FastifyInstance> {
 }
 
 const app = await buildApp();
-app.post('/', () => floor_answer);
+const ledger = await openFloorLedger();
+app.post('/', async () => {
+  if (ledger !== undefined) {
+    const [answer] = await ledger.createTransfers([floorTransfer()]);
+    if (answer?.result !== 'ok') throw new Error(`the ledger answered ${answer?.result ?? 'nothing'}`);
+  }
+  return floor_answer;
+});
 const address = await app.listen({ host: '127.0.0.1', port });
 console.log(`floor server (layer ${layer}) at ${address}`);

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runApiBench, runPaymentsBench, type ApiBenchResult, type PaymentsBenchResult } from './api';
-import { floor_layer_names, runFloorBench, type FloorLayerResult } from './floor';
+import { commit_floor_name, floor_layer_names, runFloorBench, type FloorLayerResult } from './floor';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
 import { runLedgerHttpBench, type LedgerHttpResult } from './ledger-http';
 
@@ -204,10 +204,17 @@ function printApiResult(result: ApiBenchResult): void {
   console.log(`${result.connections} connections, ${result.seconds} s each, autocannon in this process`);
   console.log(row('signed wallet transfers (API)', result.api));
   console.log(row(`floor: ${floor_last_layer_name}`, result.floor));
+  console.log(row(`floor ${commit_floor_name}`, result.commit_floor.saturated));
   console.log(row('bare Fastify answering {} (the yardstick)', result.bare));
   console.log(row(`API at half rate (${result.half_rate.target_rate}/s)`, result.half_rate));
   console.log('');
   console.log(`API / floor (same run): ${(result.ratio_vs_floor * 100).toFixed(0)}% (target ${targets.api_vs_floor * 100}%); API / bare Fastify: ${(result.ratio * 100).toFixed(0)}%`);
+  const commit = result.commit_floor;
+  console.log(
+    `floor with its one durable ledger commit / floor: ${((commit.saturated.requests_per_second / result.floor.requests_per_second) * 100).toFixed(0)}% (no API figure can pass it); API / that: ${(result.ratio_vs_commit_floor * 100).toFixed(0)}%`,
+  );
+  if (commit.paced !== undefined) console.log(`floor with its one durable ledger commit at the API's half rate (${commit.paced.rate}/s): p50 ${commit.paced.p50_ms.toFixed(1)} ms, p99 ${commit.paced.p99_ms.toFixed(1)} ms`);
+  console.log(`floor with its one durable ledger commit, one request at a time: p50 ${commit.zero_load.p50_ms.toFixed(2)} ms, p99 ${commit.zero_load.p99_ms.toFixed(2)} ms`);
   console.log(`API p99 at half rate: ${result.half_rate.p99_ms.toFixed(1)} ms (target under ${targets.api_p99_ms_at_half_rate} ms)`);
   console.log(
     `one transfer at zero load: p50 ${result.zero_load.p50_ms.toFixed(2)} ms (target at most ${targets.api_p50_ms_at_zero_load} ms), p99 ${result.zero_load.p99_ms.toFixed(2)} ms over ${result.zero_load.requests} sequential signed transfers (${result.zero_load.non_2xx} non-2xx, ${result.zero_load.errors} errors)`,
@@ -231,11 +238,12 @@ function printPaymentsResult(result: PaymentsBenchResult): void {
 
 function printFloorResult(layers: readonly FloorLayerResult[]): void {
   console.log('');
-  console.log(`POST /, ${api_connections} connections, autocannon in this process; each gateway layer adds to the one above it`);
+  console.log(`POST /, ${api_connections} connections, autocannon in this process; each layer adds to the one above it`);
   for (const layer of layers) {
     console.log(`${layer.name.padEnd(56)} ${Math.round(layer.requests_per_second).toLocaleString('en-US').padStart(7)} req/s  ${(layer.ratio * 100).toFixed(0).padStart(3)}%   p99 ${layer.p99_ms.toFixed(1)} ms`);
   }
   console.log(
     `No API figure can pass the last gateway layer's share. \`bench api\` and \`bench payments\` measure that layer in their own runs; their targets are ${targets.api_vs_floor * 100}% and ${targets.payments_vs_floor * 100}% of it.`,
   );
+  console.log(`The commit layer ("${commit_floor_name}") is not a gateway layer: it is the most a request that waits for one durable ledger commit can reach here, with no service's own work.`);
 }

@@ -134,6 +134,10 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       expect(await keys.sealLegacy({ batch_size: 1 })).toBe(2);
       expect(await keys.sealLegacy()).toBe(0);
       expect(await keys.checkKeys()).toEqual([keyring.current.id]);
+      // A process without that key stops at start rather than at a resend, naming the key, never a number.
+      await expect(new BankAccountKeys({ database, keyring: new Keyring(generateKeyEncryptionKey()) }).checkKeys()).rejects.toThrow(
+        new RegExp(`under key-encryption key ${keyring.current.id}, which this process was not given`),
+      );
       const sealed = await database.query<{ id: string; bank_account_number: string | null; bank_account_last4: string; bank_kek_id: string; bank_data_key: Buffer; bank_account_number_sealed: Buffer }>(
         "SELECT id, bank_account_number, bank_account_last4, bank_kek_id, bank_data_key, bank_account_number_sealed FROM wallet_operations WHERE type = 'withdrawal' ORDER BY sequence",
       );

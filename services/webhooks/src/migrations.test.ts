@@ -101,6 +101,10 @@ function migrationSuite(open: () => Promise<{ database: ServiceDatabase; cleanup
       );
       expect(rows).toEqual(secrets.map((secret, index) => ({ id: `we_${index}`, secret: '', secret_last4: secret.slice(-4), secret_kek_id: keyring.current.id })));
       expect(await service.countDataKeysByKek()).toEqual(new Map([[keyring.current.id, 3]]));
+      // A process without that key stops at start rather than at the first delivery, naming the key, never a secret.
+      const stranger = new WebhooksService({ database, keyring: new Keyring(generateKeyEncryptionKey()), schedule: [10, 20, 30] });
+      await expect(stranger.start()).rejects.toThrow(new RegExp(`under key-encryption key ${keyring.current.id}, which this process was not given`));
+      await stranger.close();
       expect((await service.getEndpoint(tenant, 'we_1')).secret_last4).toBe(secrets[1]?.slice(-4));
       // The sealed secret signs deliveries: the receiver checks them with the secret it always had.
       await service.start();

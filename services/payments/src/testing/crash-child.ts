@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import { CardConnector, test_card_numbers, type AcquirerCard, type CardVault } from '@paygrid/connectors';
 import { ManualClock, createSqliteDatabase, openSqlite, type Tenant } from '@paygrid/kernel';
+import { loadKeyring } from '@paygrid/kernel/envelope';
 import { LedgerService, openLedgerStore, type Account } from '@paygrid/ledger';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
@@ -73,7 +74,15 @@ async function main(): Promise<void> {
   const wallet_database = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
   await wallet_database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
-  const wallet = new WalletService({ database: wallet_database, ledger, customers: { customerExists: (_tenant, customer) => Promise.resolve(customer === crash_customer) }, bank });
+  // The key is kept in the folder, so that the recovering process opens what the crashed one sealed.
+  const { keyring } = await loadKeyring({ env: {}, data_dir: config.directory, allow_generate: true });
+  const wallet = new WalletService({
+    database: wallet_database,
+    ledger,
+    customers: { customerExists: (_tenant, customer) => Promise.resolve(customer === crash_customer) },
+    bank,
+    keyring,
+  });
   const vault = new FixedVault(config.flow === 'top_up_refund_fails' ? test_card_numbers.refund_fails : test_card_numbers.succeeds);
   // The recovering process lives after every lease of the crashed one has run out.
   const clock = new ManualClock(Date.now() + (config.phase === 'recover' ? attempt_lease_ms_default + 1_000 : 0));

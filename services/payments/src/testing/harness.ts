@@ -27,6 +27,7 @@ import {
   type ServiceDatabase,
   type Tenant,
 } from '@paygrid/kernel';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
 import { LedgerService, openLedgerStore, type Account } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
@@ -260,7 +261,7 @@ async function assemble(
   await wallet_database.migrate(wallet_migrations);
   const customers = new TestCustomers();
   const bank = new SimulatedBank();
-  const wallets = new WalletService({ database: wallet_database, ledger, customers, bank, recovery_interval_ms: 3_600_000 });
+  const wallets = new WalletService({ database: wallet_database, ledger, customers, bank, keyring: new Keyring(generateKeyEncryptionKey()), recovery_interval_ms: 3_600_000 });
   await wallets.start();
   const vault = new TestVault();
   const acquirer = new CardAcquirerSimulator();

@@ -569,6 +569,13 @@ export function walletSuite(open: () => Promise<Harness>): void {
     });
     expect(withdrawal.id).toMatch(/^wd_/);
     expect(JSON.stringify(withdrawal, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).not.toContain('000222222227');
+    // At rest the account number is sealed: the row holds only its last four digits in the clear.
+    const [row] = await harness.database.query<Record<string, unknown>>('SELECT * FROM wallet_operations WHERE id = ?', [withdrawal.id]);
+    const stored = Buffer.concat(Object.values(row ?? {}).map((value) => (Buffer.isBuffer(value) ? value : Buffer.from(String(value)))));
+    expect(stored.includes(Buffer.from('000222222227'))).toBe(false);
+    expect(row).toMatchObject({ bank_account_number: null, bank_account_last4: '2227', bank_kek_id: harness.keyring.current.id });
+    // Nothing but a sealed number can be written, whatever code writes the row.
+    await expect(harness.database.execute("UPDATE wallet_operations SET bank_account_number = '000222222227' WHERE id = ?", [withdrawal.id])).rejects.toThrow(/sealed/);
     expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 6_000n, pending: 4_000n });
     // The held money cannot be spent twice.
     await expectApiError(wallets.pay(tenant, wallet.id, { amount: 6_001n }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });

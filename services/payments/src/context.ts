@@ -92,7 +92,7 @@ export function unexpectedState(intent: IntentRecord, action: string, param?: st
 }
 
 export function booksOf(intent: IntentRecord): Books {
-  return { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode };
+  return { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode, chart: intent.ledger_chart };
 }
 
 export function tenantOf(record: { readonly merchant_id: string; readonly livemode: boolean }): Tenant {

@@ -13,7 +13,7 @@ import { CardConnector, test_card_numbers, type AcquirerCard, type CardVault } f
 import { ManualClock, createSqliteDatabase, openSqlite, type Tenant } from '@paygrid/kernel';
 import { LedgerService, openLedgerStore, type Account } from '@paygrid/ledger';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
-import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
+import { LedgerChart, feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
 import { payments_migrations } from '../migrations';
 import { PaymentsService, attempt_lease_ms_default } from '../service';
 import type { CardTokenClaim, TokenDirectory } from '../types';
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     const [intent] = (await payments.listPaymentIntents(crash_tenant, {})).data;
     const attempts = intent === undefined ? [] : (await payments.listAttempts(crash_tenant, intent.id, { limit: 100 })).data;
     const refunds = (await payments.listRefunds(crash_tenant, {})).data;
-    const books = { merchant_id: crash_tenant.merchant_id, currency: 'USD' as const, livemode: false };
+    const books = { merchant_id: crash_tenant.merchant_id, currency: 'USD' as const, livemode: false, chart: LedgerChart.per_merchant };
     const [merchant, receivable, fees] = await Promise.all(
       [merchantAccountId(books), receivableAccountId(books), feesAccountId(books)].map(async (id) => (await ledger.lookupAccounts([id]))[0]),
     );

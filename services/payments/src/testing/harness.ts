@@ -31,7 +31,7 @@ import { temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing
 import { LedgerService, openLedgerStore, type Account } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
 import { SimulatedBank, WalletService, wallet_migrations, type CustomerDirectory, type Wallet } from '@paygrid/wallet';
-import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
+import { LedgerChart, feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
 import { payments_migrations } from '../migrations';
 import { PaymentsService, type PaymentsServiceOptions } from '../service';
 import type { CardTokenClaim, EventPublisher, NotificationMethod, PaymentEvent, TokenDirectory } from '../types';
@@ -337,7 +337,7 @@ async function assemble(
     },
     account,
     books: async (tenant, currency = 'USD', since) => {
-      const books = { merchant_id: tenant.merchant_id, currency, livemode: tenant.livemode };
+      const books = { merchant_id: tenant.merchant_id, currency, livemode: tenant.livemode, chart: LedgerChart.per_merchant };
       const receivable = balancesOf(await account(receivableAccountId(books)));
       const fees = balancesOf(await account(feesAccountId(books)));
       return {

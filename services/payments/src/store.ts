@@ -300,7 +300,7 @@ function ledgerChartOf(value: number): LedgerChart {
   assert(found !== undefined, `ledger chart ${value} read from the database is not one this code knows`);
   return found;
 }
-const all_cancellation_reasons: readonly CancellationReason[] = ['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned', 'expired'];
+const all_cancellation_reasons: readonly CancellationReason[] = ['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned', 'expired', 'automatic'];
 
 interface StoredLineItem {
   readonly description: string;

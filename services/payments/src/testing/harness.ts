@@ -202,9 +202,9 @@ export interface Harness {
   fundedWallet(tenant: Tenant, amount: bigint, currency?: string): Promise<Wallet>;
   account(id: bigint): Promise<Account | undefined>;
   /**
-   * The merchant's balances for a tenant and currency, and the platform's receivable and fees. The
-   * platform accounts are shared by every merchant, so they are given as the change since `since`
-   * (taken with books() at the start of a test) when it is given.
+   * The merchant's balances for a tenant and currency, and its receivable and fees (the merchant's
+   * own since decision 67), given as the change since `since` (taken with books() at the start of a
+   * test) when it is given.
    */
   books(tenant: Tenant, currency?: CurrencyCode, since?: Books): Promise<Books>;
   close(): Promise<void>;

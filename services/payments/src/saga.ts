@@ -564,6 +564,10 @@ export class PaymentSaga {
     const last_payment_error = { code, message };
     switch (attempt.operation) {
       case 'authorize':
+        if (attempt.payment_method?.type === 'bank_transfer') {
+          // Money that arrived at the bank has no provider to give it back through (decision 69).
+          this.#context.log('error', 'money arrived by bank transfer for a payment the ledger refused; a person must send it back', { attempt: attempt.id, payment_intent: intent.id, code });
+        }
         if (intent.authorization_attempt_id !== attempt.id || (intent.status !== 'processing' && intent.status !== 'requires_action')) return;
         context.intent = await writeIntent(this.#context, tx, intent, { status: 'requires_payment_method', reason, fields: { next_action: null, last_payment_error } }, now_ms);
         return;

@@ -20,8 +20,9 @@
 // record writes what it means, and the runner then compensates the done steps (a refund's hold is
 // released). So is a ledger refusal that no resend changes (decision 68): the attempt fails with
 // `amount_too_large` or `ledger_refused`, the intent or refund ends with that code, and `call`'s
-// compensation voids or refunds at the provider what it authorized or took. An answer still to come is a `wait` (a customer at a 3-D Secure page, a bank transfer
-// not yet arrived) or a `retry` (no answer: unknown), each recorded with what it changes.
+// compensation voids or refunds at the provider what it authorized or took. An answer still to
+// come is a `wait` (a customer at a 3-D Secure page, a bank transfer not yet arrived) or a `retry`
+// (no answer: unknown), each recorded with what it changes.
 import type { PaymentMethodType } from '@paygrid/connectors';
 import {
   SagaRunner,
@@ -498,7 +499,7 @@ export class PaymentSaga {
    * bank; a refusal after them is logged for a person (`#moveMoney`).
    */
   #undoOf(attempt: AttemptRecord, intent: IntentRecord, answer: CallOutcome): ProviderUndo | null {
-    const method = intent.payment_method_type ?? attempt.payment_method?.type ?? null;
+    const method = attempt.payment_method?.type ?? intent.payment_method_type;
     if (method === null || method === 'bank_transfer') return null;
     const base = { attempt_id: attempt.id, merchant_id: intent.merchant_id, livemode: intent.livemode, method, hold: null };
     if (attempt.operation === 'authorize' && answer.kind === 'authorized') {

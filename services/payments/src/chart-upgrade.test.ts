@@ -4,19 +4,20 @@
 // debited, while new payments use the merchant's own.
 import { test_card_numbers } from '@paygrid/connectors';
 import { sharedPlatformAccountId, type Account } from '@paygrid/ledger';
+import { describeWithPostgres } from '@paygrid/kernel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerChart, feesAccountId, receivableAccountId } from './chart';
-import { newTenant, openSqliteHarness, type Harness } from './testing/harness';
+import { newTenant, openPostgresHarness, openSqliteHarness, type Harness } from './testing/harness';
 
 function totals(account: Account | undefined): { debits: bigint; credits: bigint } {
   return { debits: (account?.debits_pending ?? 0n) + (account?.debits_posted ?? 0n), credits: (account?.credits_pending ?? 0n) + (account?.credits_posted ?? 0n) };
 }
 
-describe('payments made under the shared chart', () => {
+function upgradeSuite(open: () => Promise<Harness>): void {
   let harness: Harness;
 
   beforeAll(async () => {
-    harness = await openSqliteHarness();
+    harness = await open();
   });
 
   afterAll(async () => {
@@ -55,4 +56,12 @@ describe('payments made under the shared chart', () => {
     expect(totals(await harness.account(shared_receivable))).toEqual(receivable_after);
     expect((await harness.ledger.verify()).problem).toBeUndefined();
   });
+}
+
+describe('payments made under the shared chart, on SQLite', () => {
+  upgradeSuite(() => openSqliteHarness());
+});
+
+describeWithPostgres('payments made under the shared chart, on PostgreSQL', (url) => {
+  upgradeSuite(() => openPostgresHarness(url));
 });

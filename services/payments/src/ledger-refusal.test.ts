@@ -5,11 +5,12 @@
 // balance is filled close to the ledger's amount_max, the one refusal a well-formed payment meets.
 import { test_card_numbers, type Connector } from '@paygrid/connectors';
 import { findRun, type Tenant } from '@paygrid/kernel';
+import { describeWithPostgres } from '@paygrid/kernel/testing';
 import { AccountCode, TransferCode, amount_max, derivedId, emptyAccountEvent, emptyTransferEvent, ledgerFor, type LedgerClient } from '@paygrid/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerChart, merchantAccountId } from './chart';
 import { retry_delay_max_ms_default } from './service';
-import { newTenant, openSqliteHarness, type Harness } from './testing/harness';
+import { newTenant, openPostgresHarness, openSqliteHarness, type Harness } from './testing/harness';
 
 /** Simultaneous confirmations racing for the last room in the merchant's balance. */
 const concurrent_confirmations = 24;
@@ -17,11 +18,11 @@ const concurrent_confirmations = 24;
 const payments_with_room = 3n;
 const payment_amount = 1_000n;
 
-describe('a ledger refusal the saga cannot retry', () => {
+function refusalSuite(open: () => Promise<Harness>): void {
   let harness: Harness;
 
   beforeAll(async () => {
-    harness = await openSqliteHarness();
+    harness = await open();
   });
 
   afterAll(async () => {
@@ -161,4 +162,12 @@ describe('a ledger refusal the saga cannot retry', () => {
     expect(harness.acquirer.authorization(attempt?.provider_reference ?? '')).toMatchObject({ amount_captured: payment_amount, amount_refunded: payment_amount });
     expect((await harness.payments.getPaymentIntent(tenant, intent.id)).status).toBe('requires_payment_method');
   });
+}
+
+describe('a ledger refusal the saga cannot retry, on SQLite', () => {
+  refusalSuite(() => openSqliteHarness());
+});
+
+describeWithPostgres('a ledger refusal the saga cannot retry, on PostgreSQL', (url) => {
+  refusalSuite(() => openPostgresHarness(url));
 });

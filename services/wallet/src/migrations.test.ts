@@ -159,7 +159,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       ]);
       await expect(database.execute("UPDATE wallet_operations SET bank_account_number = '000123456789' WHERE id = 'wd_0'")).rejects.toThrow(/sealed/);
 
-      // Version 9: every unfinished operation becomes a run of its saga, at the step its row says
+      // Version 8: every unfinished operation becomes a run of its saga, at the step its row says
       // comes next, holding its fence and due time; the lease columns go.
       const withdrawal = (id: string, transfer: string, ledger_result: string | null, settlement_outcome: string | null) =>
         database.execute(
@@ -171,7 +171,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       await withdrawal('wd_sent', '7', null, null);
       await withdrawal('wd_held', '8', 'ok', null);
       await withdrawal('wd_decided', '9', 'exists', 'failed');
-      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(9);
+      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(8);
       const runs = await database.query<{ id: string; saga: string; step: string; status: string; fence: number; tries: number; due_ms: number | string | null }>(
         'SELECT id, saga, step, status, fence, tries, due_ms FROM saga_runs ORDER BY id',
       );

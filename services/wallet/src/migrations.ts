@@ -357,7 +357,7 @@ CREATE TRIGGER wallet_operations_sealed_update BEFORE UPDATE OF bank_account_num
 `,
 };
 
-// Version 9: recorded operations run as sagas on the kernel's runner (saga.ts declares them). The
+// Version 8: recorded operations run as sagas on the kernel's runner (saga.ts declares them). The
 // lease and the holder fence move to saga_runs; an operation keeps what it is (its chain's answer,
 // its settlement decision). Every unfinished operation becomes a run at the step its row says
 // comes next: no ledger answer yet, the send (`move`, or a withdrawal's `hold`); a withdrawal whose
@@ -420,7 +420,7 @@ export const wallet_migrations: readonly Migration[] = [
     postgres: account_numbers_sealed.postgres,
   },
   {
-    version: 9,
+    version: 8,
     name: 'recorded operations run as sagas on the kernel runner',
     sqlite: sagaTables().sqlite + operation_runs,
     postgres: sagaTables().postgres + operation_runs,

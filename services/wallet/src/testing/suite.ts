@@ -1,7 +1,7 @@
 // The wallet service's behaviour, run on SQLite and on PostgreSQL (service.test.ts), each time
 // against a real ledger on the same kind of store.
 import { ApiError, ManualClock, type Tenant } from '@paygrid/kernel';
-import { TransferCode, amount_max, merchantBalanceAccountId, platformAccountId } from '@paygrid/ledger';
+import { TransferCode, amount_max, merchantBalanceAccountId, merchantPlatformAccountId } from '@paygrid/ledger';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { simulated_bank_account_numbers } from '../bank';
 import { LedgerLayout, legacyOperationTransferId, settlementTransferId, walletAccountId } from '../chart';
@@ -89,8 +89,9 @@ export function walletSuite(open: () => Promise<Harness>): void {
     expect(top_up.id).toMatch(/^tu_/);
     expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 5_000n, pending: 0n });
     expect(await wallets.getTopUp(tenant, top_up.id)).toEqual(top_up);
-    const [deposits] = await harness.ledger.lookupAccounts([platformAccountId('bank_deposits', 'USD', false)]);
-    expect(deposits?.debits_posted).toBeGreaterThanOrEqual(5_000n);
+    // The deposit comes from the merchant's own platform-side account (decision 67), which saw nothing else.
+    const [deposits] = await harness.ledger.lookupAccounts([merchantPlatformAccountId('bank_deposits', tenant.merchant_id, 'USD', false)]);
+    expect(deposits?.debits_posted).toBe(5_000n);
 
     const live = newTenant(true);
     const live_wallet = await newWallet(harness, wallets, live);

@@ -1,8 +1,10 @@
 // Rotating the key-encryption key (KEK) online. While the platform re-wraps every data key (the
-// vault's cards and identity's signing secrets) in small batches, merchants keep tokenizing cards,
-// paying with them (each payment opens a card: a detokenization) and sending signed requests, and
-// every one of those calls must succeed. Afterwards nothing is wrapped by the old key, and with
-// the new key alone every card and every signing secret still opens.
+// vault's cards, identity's signing secrets, webhook endpoints' secrets and withdrawals' bank
+// account numbers) in small batches, merchants keep tokenizing cards, paying with them (each
+// payment opens a card: a detokenization), sending signed requests and withdrawing to bank
+// accounts, and every one of those calls must succeed. Afterwards nothing is wrapped by the old
+// key, and with the new key alone every card, signing secret, webhook secret and account number
+// still opens.
 //
 // Embedded, the rotation is POST /v1/keys/rotate on the running platform. On PostgreSQL, where
 // instances share the data, it is configuration: a restart with the new key current and the old
@@ -13,6 +15,8 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IdentityService } from '@paygrid/identity';
 import { openDatabase, type ServiceDatabase } from '@paygrid/kernel';
+import { BankAccountKeys, BankAccountSealer, type StoredBankAccount } from '@paygrid/wallet';
+import { EndpointSecrets, WebhooksService } from '@paygrid/webhooks';
 import { generateKeyEncryptionKey, Keyring, parseKeyEncryptionKey, type KeyEncryptionKey } from '@paygrid/kernel/envelope';
 import { postgresUrl, temporaryDirectory, type TemporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid } from '@paygrid/sdk';
@@ -26,7 +30,41 @@ const card = { number: '4242424242424242', exp_month: 12, exp_year: new Date().g
 const tokens_before = 120;
 /** Small, so that the re-wrap takes many batches and the load below meets it half-way. */
 const rewrap_batch_size = 2;
-const unlimited = { GATEWAY_RATE_LIMIT_PER_SECOND: '1000000', GATEWAY_RATE_LIMIT_BURST: '1000000' };
+/** Webhook endpoints on 127.0.0.1 are allowed on PostgreSQL too; nobody listens there, which is fine here. */
+const unlimited = { GATEWAY_RATE_LIMIT_PER_SECOND: '1000000', GATEWAY_RATE_LIMIT_BURST: '1000000', WEBHOOK_TEST_MODE_PRIVATE_URLS: 'true' };
+const endpoints_before = 3;
+const withdrawals_before = 5;
+
+interface SealedSecrets {
+  readonly endpoints: { readonly id: string; readonly merchant_id: string; readonly secret: string }[];
+  readonly withdrawals: { readonly id: string; readonly merchant_id: string; readonly account_number: string }[];
+}
+
+/** Twelve digits that vary with the index: distinct account numbers the simulated bank pays. */
+function accountNumber(index: number): string {
+  return String(500_000_000_000 + index * 7_919);
+}
+
+/** Webhook endpoints (their secrets sealed by the webhooks service) and withdrawals (their account numbers sealed by the wallet). */
+async function makeSealedSecrets(merchant: Merchant, endpoints: number, withdrawals: number): Promise<SealedSecrets> {
+  const made: SealedSecrets = { endpoints: [], withdrawals: [] };
+  for (let index = 0; index < endpoints; index += 1) {
+    const created = await merchant.client.webhookEndpoints.create({ url: `http://127.0.0.1:9/hooks/${index}`, enabled_events: ['order.created'] });
+    made.endpoints.push({ id: created.id, merchant_id: merchant.id, secret: created.secret });
+  }
+  const customer = await merchant.client.customers.create({ name: 'Withdrawing' });
+  const wallet = await merchant.client.wallets.create({ customer: customer.id, currency: 'usd' });
+  await merchant.client.wallets.topUp(wallet.id, { amount: 1_000_000 });
+  for (let index = 0; index < withdrawals; index += 1) await withdraw(merchant, wallet.id, made, index);
+  return made;
+}
+
+async function withdraw(merchant: Merchant, wallet_id: string, made: SealedSecrets, index: number): Promise<void> {
+  const account_number = accountNumber(index);
+  const withdrawal = await merchant.client.wallets.withdraw(wallet_id, { amount: 10, bank_account: { account_holder_name: 'Jenny Rosen', routing_number: '110000000', account_number } });
+  expect(withdrawal.bank_account.last4).toBe(account_number.slice(-4));
+  made.withdrawals.push({ id: withdrawal.id, merchant_id: merchant.id, account_number });
+}
 
 interface Merchant {
   readonly id: string;
@@ -73,8 +111,17 @@ interface LoadResult {
  * Tokenizations, card payments and signed requests from several workers until the re-wrap is
  * over. Any failed call fails the test: nothing may be refused while the key changes.
  */
-async function loadUntilRewrapped(test: TestPlatform, merchants: readonly Merchant[], unused_tokens: string[], started: KeyRotationStatus): Promise<{ load: LoadResult; status: KeyRotationStatus }> {
+async function loadUntilRewrapped(
+  test: TestPlatform,
+  merchants: readonly Merchant[],
+  unused_tokens: string[],
+  started: KeyRotationStatus,
+  sealed: SealedSecrets,
+): Promise<{ load: LoadResult; status: KeyRotationStatus }> {
   const [payer, ...signers] = merchants as [Merchant, ...Merchant[]];
+  const withdrawing_customer = await payer.client.customers.create({ name: 'Withdrawing during the rotation' });
+  const withdrawing_wallet = await payer.client.wallets.create({ customer: withdrawing_customer.id, currency: 'usd' });
+  await payer.client.wallets.topUp(withdrawing_wallet.id, { amount: 1_000_000 });
   const created = await test.operator.merchants.createApiKey(payer.id, { type: 'publishable', livemode: false });
   const publishable = new Paygrid({ api_key: created.secret, signing_secret: payer.signing_secret, base_url: test.url });
   let status = started;
@@ -102,6 +149,13 @@ async function loadUntilRewrapped(test: TestPlatform, merchants: readonly Mercha
         const intent = await payer.client.paymentIntents.create({ amount: 1_000, currency: 'usd' });
         const confirmed = await payer.client.paymentIntents.confirm(intent.id, { payment_method: { type: 'card', token } });
         expect(confirmed.status).toBe('succeeded');
+        count();
+      }
+    },
+    async () => {
+      // Account numbers sealed under the new key while older ones are re-wrapped.
+      while (rewrapping) {
+        await withdraw(payer, withdrawing_wallet.id, sealed, sealed.withdrawals.length);
         count();
       }
     },
@@ -135,8 +189,14 @@ async function loadUntilRewrapped(test: TestPlatform, merchants: readonly Mercha
   return { load: { calls_during, tokens_made }, status: (await keysCall(test, 'GET', '')).json };
 }
 
-/** Opens the stores of a stopped platform with the given key alone, and checks every card and secret. */
-async function expectEverythingOpensWith(kek: KeyEncryptionKey, config: { DATA_DIR: string; DATABASE_URL: string | undefined }, tokens: readonly string[], merchants: readonly Merchant[]): Promise<void> {
+/** Opens the stores of a stopped platform with the given key alone, and checks every card, secret and account number. */
+async function expectEverythingOpensWith(
+  kek: KeyEncryptionKey,
+  config: { DATA_DIR: string; DATABASE_URL: string | undefined },
+  tokens: readonly string[],
+  merchants: readonly Merchant[],
+  sealed: SealedSecrets,
+): Promise<void> {
   const databases: ServiceDatabase[] = [];
   try {
     const vault_database = await openDatabase({ config, service: 'vault' });
@@ -153,16 +213,53 @@ async function expectEverythingOpensWith(kek: KeyEncryptionKey, config: { DATA_D
       const result = await identity.authenticate(merchant.secret_key);
       expect(result.ok && result.signing_secrets).toEqual([merchant.signing_secret]);
     }
+    const webhooks_database = await openDatabase({ config, service: 'webhooks' });
+    databases.push(webhooks_database);
+    expect(await new WebhooksService({ database: webhooks_database, keyring }).checkKeys()).toEqual([kek.id]);
+    const endpoint_secrets = new EndpointSecrets(keyring, 0);
+    for (const endpoint of sealed.endpoints) {
+      const [row] = await webhooks_database.query<{ secret: string; secret_kek_id: string; secret_data_key: Buffer; secret_sealed: Buffer }>(
+        'SELECT secret, secret_kek_id, secret_data_key, secret_sealed FROM webhook_endpoints WHERE id = ?',
+        [endpoint.id],
+      );
+      expect(row?.secret).toBe('');
+      const opened = endpoint_secrets.open(
+        { id: endpoint.id, merchant_id: endpoint.merchant_id, livemode: false },
+        { kek_id: row?.secret_kek_id ?? '', data_key: row?.secret_data_key ?? Buffer.alloc(0), sealed: row?.secret_sealed ?? Buffer.alloc(0) },
+      );
+      expect(opened).toBe(endpoint.secret);
+    }
+    const wallet_database = await openDatabase({ config, service: 'wallet' });
+    databases.push(wallet_database);
+    expect(await new BankAccountKeys({ database: wallet_database, keyring }).checkKeys()).toEqual([kek.id]);
+    const bank_accounts = new BankAccountSealer(keyring);
+    for (const withdrawal of sealed.withdrawals) {
+      const [row] = await wallet_database.query<{ bank_account_number: string | null; bank_account_last4: string; bank_kek_id: string; bank_data_key: Buffer; bank_account_number_sealed: Buffer }>(
+        'SELECT bank_account_number, bank_account_last4, bank_kek_id, bank_data_key, bank_account_number_sealed FROM wallet_operations WHERE id = ?',
+        [withdrawal.id],
+      );
+      expect(row?.bank_account_number).toBeNull();
+      const stored: StoredBankAccount = {
+        account_holder_name: 'Jenny Rosen',
+        routing_number: '110000000',
+        country: 'US',
+        last4: row?.bank_account_last4 ?? '',
+        account_number: { kek_id: row?.bank_kek_id ?? '', data_key: row?.bank_data_key ?? Buffer.alloc(0), sealed: row?.bank_account_number_sealed ?? Buffer.alloc(0) },
+      };
+      expect(bank_accounts.open({ id: withdrawal.id, merchant_id: withdrawal.merchant_id, livemode: false }, stored).account_number).toBe(withdrawal.account_number);
+    }
   } finally {
     for (const database of databases) await database.close();
   }
 }
 
-function expectAllUnder(status: KeyRotationStatus, kek_id: string, vault_keys: number, merchants: number): void {
+function expectAllUnder(status: KeyRotationStatus, kek_id: string, vault_keys: number, merchants: number, sealed: SealedSecrets): void {
   expect(status.remaining).toBe(0);
   expect(status.stores).toEqual([
     { name: 'vault', data_keys: { [kek_id]: vault_keys }, remaining: 0 },
     { name: 'identity', data_keys: { [kek_id]: merchants }, remaining: 0 },
+    { name: 'webhooks', data_keys: { [kek_id]: sealed.endpoints.length }, remaining: 0 },
+    { name: 'wallet', data_keys: { [kek_id]: sealed.withdrawals.length }, remaining: 0 },
   ]);
 }
 
@@ -189,8 +286,9 @@ describe('key rotation under load', () => {
     const old_kek = parseKeyEncryptionKey(readFileSync(key_file, 'utf8'), 'the key file');
     const merchants = await signedMerchants(test, 4);
     const tokens = await makeTokens(test, merchants[0]!, tokens_before);
+    const sealed = await makeSealedSecrets(merchants[1]!, endpoints_before, withdrawals_before);
     const before = (await keysCall(test, 'GET', '')).json;
-    expectAllUnder(before, old_kek.id, tokens_before + 1, 4);
+    expectAllUnder(before, old_kek.id, tokens_before + 1, 4, sealed);
 
     const rotated = await keysCall(test, 'POST', '/rotate', { batch_size: rewrap_batch_size });
     expect(rotated.status).toBe(202);
@@ -201,18 +299,18 @@ describe('key rotation under load', () => {
     // A second rotation waits for the first.
     expect((await keysCall(test, 'POST', '/rotate')).json.error).toMatchObject({ code: 'key_rotation_in_progress' });
 
-    const { load, status } = await loadUntilRewrapped(test, merchants, [...tokens], rotated.json);
+    const { load, status } = await loadUntilRewrapped(test, merchants, [...tokens], rotated.json, sealed);
     expect(status.state).toBe('idle');
     expect(load.calls_during).toBeGreaterThan(0);
     const tokens_now = tokens_before + load.tokens_made.length;
-    expectAllUnder(status, new_kek.id, tokens_now + 1, 4);
-    expect(status.rewrapped).toBe(tokens_before + 1 + 4);
+    expectAllUnder(status, new_kek.id, tokens_now + 1, 4, sealed);
+    expect(status.rewrapped).toBe(tokens_before + 1 + 4 + endpoints_before + withdrawals_before);
     // The old key is gone from disk once nothing is wrapped by it.
     expect(() => readFileSync(`${key_file}.previous`)).toThrow(/ENOENT/);
 
     await test.close();
     test = undefined;
-    await expectEverythingOpensWith(new_kek, { DATA_DIR: data_dir, DATABASE_URL: undefined }, [...tokens, ...load.tokens_made], merchants);
+    await expectEverythingOpensWith(new_kek, { DATA_DIR: data_dir, DATABASE_URL: undefined }, [...tokens, ...load.tokens_made], merchants, sealed);
   });
 
   it('`paygrid keys rotate` asks the running platform and follows the re-wrap to its end', async () => {
@@ -255,6 +353,7 @@ describe('key rotation under load', () => {
     test = await startTestPlatform({ env: { ...unlimited, DATABASE_URL: scratch.url, PAYGRID_VAULT_KEK: old_kek.exportHex() } });
     const merchants = await signedMerchants(test, 4);
     const tokens = await makeTokens(test, merchants[0]!, tokens_before);
+    const sealed = await makeSealedSecrets(merchants[1]!, endpoints_before, withdrawals_before);
     const port = Number(new URL(test.url).port);
     await test.close();
 
@@ -264,19 +363,19 @@ describe('key rotation under load', () => {
     const restarted = (await keysCall(test, 'GET', '')).json;
     // Nothing is re-wrapped until the operator says every instance holds the new key.
     expect(restarted.state).toBe('idle');
-    expect(restarted.remaining).toBe(tokens_before + 1 + 4);
+    expect(restarted.remaining).toBe(tokens_before + 1 + 4 + endpoints_before + withdrawals_before);
     const refused = await keysCall(test, 'POST', '/rotate');
     expect([refused.status, refused.json.error]).toEqual([400, expect.objectContaining({ code: 'key_rotation_by_configuration' })]);
 
     const rewrap = await keysCall(test, 'POST', '/rewrap', { batch_size: rewrap_batch_size });
     expect(rewrap.status).toBe(202);
-    const { load, status } = await loadUntilRewrapped(test, merchants, [...tokens], rewrap.json);
+    const { load, status } = await loadUntilRewrapped(test, merchants, [...tokens], rewrap.json, sealed);
     expect(status.state).toBe('idle');
     expect(load.calls_during).toBeGreaterThan(0);
-    expectAllUnder(status, new_kek.id, tokens_before + load.tokens_made.length + 1, 4);
+    expectAllUnder(status, new_kek.id, tokens_before + load.tokens_made.length + 1, 4, sealed);
 
     await test.close();
     test = undefined;
-    await expectEverythingOpensWith(new_kek, { DATA_DIR: '/nonexistent', DATABASE_URL: scratch.url }, [...tokens, ...load.tokens_made], merchants);
+    await expectEverythingOpensWith(new_kek, { DATA_DIR: '/nonexistent', DATABASE_URL: scratch.url }, [...tokens, ...load.tokens_made], merchants, sealed);
   });
 });

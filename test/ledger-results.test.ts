@@ -108,8 +108,8 @@ describe('ledger results through the API', () => {
   });
 
   it('refuses a movement that would take a balance past amount_max (overflows_*) with amount_too_large, for good', async () => {
-    // A currency of its own: the platform's account for simulated bank deposits adds up every
-    // top-up in a currency and mode, so it is full too, and the other tests' top-ups must not be in it.
+    // A merchant and currency of its own: the merchant's account for simulated bank deposits adds up
+    // its top-ups in a currency and mode (decision 67), so it is full too.
     const full = await createTestMerchant(test, 'Full');
     const customer = await full.client.customers.create({ name: 'Holder' });
     const wallet = (await full.client.wallets.create({ customer: customer.id, currency: 'eur' })).id;

@@ -24,6 +24,44 @@ export async function filesOf(directory: string): Promise<Haystack[]> {
   return haystacks;
 }
 
+/**
+ * Every regular file under the folder, in every subfolder, named by its path inside it: what a
+ * backup of DATA_DIR would hold.
+ */
+export async function filesUnder(directory: string, prefix = ''): Promise<Haystack[]> {
+  const haystacks: Haystack[] = [];
+  for (const entry of await readdir(directory, { withFileTypes: true })) {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory()) haystacks.push(...(await filesUnder(path, `${prefix}${entry.name}/`)));
+    else if (entry.isFile()) haystacks.push({ where: `${prefix}${entry.name}`, bytes: await readFile(path) });
+  }
+  return haystacks;
+}
+
+/**
+ * A webhook endpoint's secret (`whsec_` and the base64 of its key) as text, its base64 part
+ * alone, and the key itself as raw bytes, hex and base64url: every form a store could keep it in.
+ */
+export function webhookSecretNeedles(secret: string): Needle[] {
+  const encoded = secret.slice('whsec_'.length);
+  const key = Buffer.from(encoded, 'base64');
+  return [
+    { what: secret, bytes: Buffer.from(secret, 'utf8') },
+    { what: `${secret} (base64 part)`, bytes: Buffer.from(encoded, 'utf8') },
+    { what: `${secret} (key bytes)`, bytes: key },
+    { what: `${secret} (key hex)`, bytes: Buffer.from(key.toString('hex'), 'utf8') },
+    { what: `${secret} (key base64url)`, bytes: Buffer.from(key.toString('base64url'), 'utf8') },
+  ];
+}
+
+/** A number of digits (an account or card number) as UTF-8 and UTF-16 text. */
+export function digitNeedles(digits: string, name: string): Needle[] {
+  return [
+    { what: `${name} ${digits}`, bytes: Buffer.from(digits, 'utf8') },
+    { what: `${name} ${digits} (UTF-16)`, bytes: Buffer.from(digits, 'utf16le') },
+  ];
+}
+
 /** A signing secret as text, and its random part alone (what a prefix-stripping encoding would keep). */
 export function secretNeedles(secret: string): Needle[] {
   return [

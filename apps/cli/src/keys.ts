@@ -58,7 +58,7 @@ export interface KeyRotationOptions {
   readonly stores: readonly WrappedKeyStore[];
   /**
    * This process is the only one that uses the key, and it runs every store the key wraps data
-   * in: embedded (no DATABASE_URL) with both the vault and identity. Only then may it replace a
+   * in: embedded (no DATABASE_URL) with the vault, identity, webhooks and the wallet. Only then may it replace a
    * key file, re-wrap at start on its own, and forget the old key once nothing is under it. With
    * PostgreSQL, several instances share the data, and only the operator knows when every one of
    * them holds the new key; an embedded process running some services only cannot see the rest.
@@ -140,7 +140,7 @@ export class KeyRotation {
         'key_rotation_by_configuration',
         source.kind === 'environment'
           ? 'The key-encryption key comes from PAYGRID_VAULT_KEK, which this process cannot change: restart with the new key and the old one in PAYGRID_VAULT_KEK_PREVIOUS, then POST /v1/keys/rewrap (see docs/operations.md)'
-          : 'This process is not the only keeper of the key: with DATABASE_URL every instance must hold a new key before any data is wrapped by it, and an embedded process that does not run both the vault and identity cannot see all that the key wraps. Give the instances the new key by configuration, then POST /v1/keys/rewrap (see docs/operations.md)',
+          : 'This process is not the only keeper of the key: with DATABASE_URL every instance must hold a new key before any data is wrapped by it, and an embedded process that does not run the vault, identity, webhooks and the wallet cannot see all that the key wraps. Give the instances the new key by configuration, then POST /v1/keys/rewrap (see docs/operations.md)',
       );
     }
     if (this.#state === 'rewrapping') throw new ApiError('invalid_request_error', 'key_rotation_in_progress', 'A key rotation is re-wrapping data keys already; wait for it to finish (GET /v1/keys)');

@@ -5,7 +5,7 @@ import { Histogram } from 'prom-client';
 import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_migrations } from '@paygrid/identity';
 import { openCache, type Cache } from '@paygrid/kernel/cache';
-import { loadKeyring, type KeySource } from '@paygrid/kernel/envelope';
+import { loadKeyring, type KeySource, type WrappedKeyStore } from '@paygrid/kernel/envelope';
 import {
   ApiError,
   assert,
@@ -26,7 +26,7 @@ import {
 import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes } from '@paygrid/ledger';
 import { PaymentsService, payments_migrations } from '@paygrid/payments';
 import { VaultService, vault_migrations } from '@paygrid/vault';
-import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
+import { BankAccountKeys, SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
 import { startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
@@ -37,6 +37,8 @@ const ms_per_second = 1_000;
 /** The services this build can run. Later services join this list as they land. */
 export const service_names = ['ledger', 'identity', 'wallet', 'vault', 'webhooks', 'payments', 'gateway'] as const;
 export type ServiceName = (typeof service_names)[number];
+/** The services that seal data under the key-encryption key: a rotation must reach all of them. */
+const sealing_services = ['vault', 'identity', 'webhooks', 'wallet'] as const satisfies readonly ServiceName[];
 
 /**
  * Services call each other in-process for now: the HTTP transport between services is not built
@@ -140,10 +142,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const data_dir_warning = folderOpenToOthersWarning(config.DATA_DIR, 'DATA_DIR');
   if (data_dir_warning !== undefined) logger.warn(data_dir_warning);
   // Loaded before anything is opened, so that a missing or bad key stops the start with nothing
-  // half done. The vault seals cards and identity seals signing secrets under data keys wrapped by
-  // this one key-encryption key. Several instances on one PostgreSQL must share one key, so only
-  // the embedded platform makes its own.
-  const keys = services.includes('vault') || services.includes('identity')
+  // half done. The vault seals cards, identity merchants' signing secrets, webhooks endpoints'
+  // signing secrets and the wallet withdrawals' account numbers, under data keys wrapped by this one
+  // key-encryption key. Several instances on one PostgreSQL must share one key, so only the embedded
+  // platform makes its own.
+  const keys = sealing_services.some((service) => services.includes(service))
     ? await loadKeyring({ env: process_env, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined })
     : undefined;
   for (const warning of keys?.warnings ?? []) logger.warn(warning);
@@ -242,23 +245,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await vault.checkKeys();
   }
 
-  if (keys !== undefined) {
-    const rotation = new KeyRotation({
-      keyring: keys.keyring,
-      source: keys.source,
-      stores: [...(vault === undefined ? [] : [vault]), ...(identity === undefined ? [] : [identity])],
-      sole_keeper: config.DATABASE_URL === undefined && vault !== undefined && identity !== undefined,
-      log: (level, message, fields) => logger[level]({ ...fields, service: 'keys' }, message),
-    });
-    closers.push(() => rotation.close());
-    registerKeyRoutes(app, { rotation, authenticate: operatorAuthentication(operator_key.key) });
-    await rotation.resumeAtStart();
-  }
-
   let webhooks: WebhooksService | undefined;
   if (services.includes('webhooks')) {
+    assert(keys !== undefined, 'the key-encryption key is loaded whenever webhooks run');
     webhooks = new WebhooksService({
       database: await serviceDatabase('webhooks'),
+      keyring: keys.keyring,
       ...(config.WEBHOOK_RETRY_SCHEDULE_MS === undefined ? {} : { schedule: config.WEBHOOK_RETRY_SCHEDULE_MS }),
       allow_private_urls: config.WEBHOOK_ALLOW_PRIVATE_URLS,
       // Embedded mode is where local development and tests run, with receivers on 127.0.0.1; a
@@ -266,20 +258,30 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       test_mode_private_urls: config.WEBHOOK_TEST_MODE_PRIVATE_URLS ?? config.DATABASE_URL === undefined,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'webhooks' }, message),
     });
+    // Seals secrets left in plain text by an earlier version, and checks every key is held, first.
     await webhooks.start();
     const started = webhooks;
     closers.push(() => started.close());
   }
 
   let wallet: WalletService | undefined;
+  let bank_account_keys: BankAccountKeys | undefined;
   if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined && bank !== undefined) {
+    assert(keys !== undefined, 'the key-encryption key is loaded whenever the wallet runs');
     closers.push(() => {
       bank.close();
       return Promise.resolve();
     });
     const events = webhooks;
+    const wallet_database = await serviceDatabase('wallet');
+    // Before the wallet reads a row: account numbers left in plain text by an earlier version are sealed now.
+    bank_account_keys = new BankAccountKeys({ database: wallet_database, keyring: keys.keyring });
+    const sealed = await bank_account_keys.sealLegacy();
+    if (sealed > 0) logger.info({ withdrawals: sealed }, 'sealed bank account numbers stored in plain text by an earlier version');
+    await bank_account_keys.checkKeys();
     wallet = new WalletService({
-      database: await serviceDatabase('wallet'),
+      database: wallet_database,
+      keyring: keys.keyring,
       ledger: ledger_service,
       customers: identity,
       bank,
@@ -292,6 +294,22 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await wallet.start();
     const started = wallet;
     closers.push(() => started.close());
+  }
+
+  if (keys !== undefined) {
+    // After every store that seals has checked that the keys it needs are held: a rotation left
+    // unfinished resumes over all of them, and an old key is forgotten only once none uses it.
+    const stores: WrappedKeyStore[] = [vault, identity, webhooks, bank_account_keys].filter((store) => store !== undefined);
+    const rotation = new KeyRotation({
+      keyring: keys.keyring,
+      source: keys.source,
+      stores,
+      sole_keeper: config.DATABASE_URL === undefined && stores.length === sealing_services.length,
+      log: (level, message, fields) => logger[level]({ ...fields, service: 'keys' }, message),
+    });
+    closers.push(() => rotation.close());
+    registerKeyRoutes(app, { rotation, authenticate: operatorAuthentication(operator_key.key) });
+    await rotation.resumeAtStart();
   }
 
   let payments: PaymentsService | undefined;

@@ -128,6 +128,8 @@ export interface WebhookEndpoint {
   readonly enabled_events: readonly string[];
   readonly status: 'enabled' | 'disabled';
   readonly description: string | null;
+  /** The signing secret's last four characters; the whole secret is shown only at creation. */
+  readonly secret_last4: string;
   readonly created: number;
   readonly livemode: boolean;
 }

@@ -129,6 +129,7 @@ export const WebhookEndpoint = Type.Object(
     enabled_events: Type.Array(Type.String()),
     status: Type.Union([Type.Literal('enabled'), Type.Literal('disabled')]),
     description: nullable(Type.String()),
+    secret_last4: Type.String({ description: "The signing secret's last four characters: the whole secret is shown only when the endpoint is created." }),
     created: Timestamp,
     livemode: Livemode,
   },

@@ -101,10 +101,12 @@ describe('routes that answer with a secret', () => {
       secret_key: Type.String(),
       secrets_count: Type.Integer(),
       secretary: Type.String(),
+      secret_last4: Type.String(),
+      secret_last4_key: Type.String(),
       publishable_key: Type.String(),
       nested: Type.Union([Type.Ref('Inner'), Type.Object({ keys: Type.Record(Type.String(), Type.Object({ signing_secret: Type.String() })) })]),
     });
-    expect(secretFieldsOf(schema, resolve).sort()).toEqual(['nested.keys[/^(.*)$/].signing_secret', 'nested.webhook_secret', 'secret', 'secret_key']);
+    expect(secretFieldsOf(schema, resolve).sort()).toEqual(['nested.keys[/^(.*)$/].signing_secret', 'nested.webhook_secret', 'secret', 'secret_key', 'secret_last4_key']);
     // A reference the walk cannot follow is reported, never taken as clean.
     expect(secretFieldsOf(Type.Ref('Missing'), resolve)).toEqual(['(response): unresolved $ref Missing']);
   });

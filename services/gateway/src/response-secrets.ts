@@ -5,9 +5,11 @@
 
 /**
  * A field name that holds a secret: `secret`, or `secret` as a whole word of a snake_case name
- * (`secret_key`, `signing_secret`, `client_secret`). Not `secrets_count` or `secretary`.
+ * (`secret_key`, `signing_secret`, `client_secret`). Not `secrets_count` or `secretary`, and not
+ * the last four characters shown of one (`secret_last4`), which is what is left to show of a
+ * secret stored sealed.
  */
-export const secret_field_pattern = /(?:^|_)secret(?:_|$)/;
+export const secret_field_pattern = /(?:^|_)secret(?:_(?!last4$)|$)/;
 
 /** Resolves a `$ref` (a shared schema's `$id`, with or without a `#` fragment) to its schema. */
 export type SchemaResolver = (ref: string) => unknown;

@@ -111,7 +111,25 @@ export function merchantBalanceAccountId(merchant_id: string, currency: Currency
   return derivedId(`account:merchant_balance:${merchant_id}:${modeName(livemode)}:${currency}`);
 }
 
-/** The platform's account for money entering (bank_deposits) or leaving (bank_withdrawals). */
-export function platformAccountId(code: 'bank_deposits' | 'bank_withdrawals' | 'payments_receivable' | 'platform_fees', currency: CurrencyCode, livemode: boolean): bigint {
-  return derivedId(`account:platform:${code}:${modeName(livemode)}:${currency}`);
+/** The platform-side roles: where money enters (bank_deposits) or leaves (bank_withdrawals), what providers owe, the fees. */
+export type PlatformAccountRole = 'bank_deposits' | 'bank_withdrawals' | 'payments_receivable' | 'platform_fees';
+
+/**
+ * The first chart's platform-side account for a role, one shared by every merchant in a currency
+ * and mode. Every total an account keeps is capped at 2^53 − 1, so one merchant's volume could
+ * fill a shared account and refuse every other merchant's movements (decision 67). New movements
+ * use `merchantPlatformAccountId`; these accounts keep their balances and history, and the pending
+ * transfers against them are posted or voided by id, which takes the pending's own accounts.
+ */
+export function sharedPlatformAccountId(role: PlatformAccountRole, currency: CurrencyCode, livemode: boolean): bigint {
+  return derivedId(`account:platform:${role}:${modeName(livemode)}:${currency}`);
+}
+
+/**
+ * A merchant's platform-side account for a role, in one currency and mode: the platform's side of
+ * that merchant's movements only, so nothing one merchant does can fill an account another
+ * merchant's movements use (decision 67).
+ */
+export function merchantPlatformAccountId(role: PlatformAccountRole, merchant_id: string, currency: CurrencyCode, livemode: boolean): bigint {
+  return derivedId(`account:platform:${role}:${merchant_id}:${modeName(livemode)}:${currency}`);
 }

@@ -31,4 +31,4 @@ export {
   transfer_record_bytes,
 } from './binary-wire';
 export { accountToWire, transferToWire } from './wire';
-export { AccountCode, TransferCode, control_ledger_offset, controlLedgerFor, derivedId, ledgerFor, merchantBalanceAccountId, platformAccountId, test_ledger_offset, type AccountCodeName, type TransferCodeName } from './chart';
+export { AccountCode, TransferCode, control_ledger_offset, controlLedgerFor, derivedId, ledgerFor, merchantBalanceAccountId, merchantPlatformAccountId, sharedPlatformAccountId, test_ledger_offset, type AccountCodeName, type PlatformAccountRole, type TransferCodeName } from './chart';

@@ -3,6 +3,7 @@
 // a key derived from it), and a holder that takes an attempt over after a crash asks what became of
 // the call (`recover`) rather than repeat it blindly. Every answer is mapped to a CallOutcome.
 import type { Connector, PaymentMethodType } from '@paygrid/connectors';
+import type { CurrencyCode } from '@paygrid/money';
 import { ApiError, assert, isAssertionError } from '@paygrid/kernel';
 import { logFailure, messageOf, tenantOf, type PaymentsContext } from './context';
 import { fromAuthorizationStatus, fromAuthorizeOutcome, fromSimpleOutcome, type CallOutcome } from './outcomes';
@@ -26,6 +27,53 @@ export function topUpIdempotencyKey(intent_id: string): string {
  */
 export function topUpRestorationIdempotencyKey(refund_id: string): string {
   return `${refund_id}:top_up_restoration`;
+}
+
+/**
+ * What undoing a call at its party takes, handed by the `call` step to its compensation: the money a
+ * provider (or the customer's wallet) holds or took for a payment the ledger then refused to book
+ * (decision 68). Stored in the run's row, so a holder after a crash undoes it as well.
+ */
+export interface ProviderUndo {
+  readonly attempt_id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean;
+  readonly method: 'card' | 'alipay' | 'wechat_pay' | 'wallet';
+  /** `void`: an authorization not captured yet; `refund`: money the provider took. */
+  readonly action: 'void' | 'refund';
+  readonly provider_reference: string;
+  readonly amount: bigint;
+  /** A capture's authorization hold, released in the ledger first: the attempt that placed it, and its ledger. */
+  readonly hold: { readonly attempt_id: string; readonly currency: CurrencyCode } | null;
+}
+
+function isHold(value: unknown): boolean {
+  if (value === null) return true;
+  if (typeof value !== 'object') return false;
+  const fields = value as Record<string, unknown>;
+  return typeof fields.attempt_id === 'string' && typeof fields.currency === 'string';
+}
+
+const undo_methods: readonly ProviderUndo['method'][] = ['card', 'alipay', 'wechat_pay', 'wallet'];
+
+export function isProviderUndo(value: unknown): value is ProviderUndo {
+  if (typeof value !== 'object' || value === null) return false;
+  const fields = value as Record<string, unknown>;
+  return (
+    typeof fields.attempt_id === 'string' &&
+    typeof fields.merchant_id === 'string' &&
+    typeof fields.livemode === 'boolean' &&
+    undo_methods.includes(fields.method as ProviderUndo['method']) &&
+    (fields.action === 'void' || fields.action === 'refund') &&
+    typeof fields.provider_reference === 'string' &&
+    typeof fields.amount === 'bigint' &&
+    isHold(fields.hold)
+  );
+}
+
+/** The idempotency reference of an undo: one per attempt, so a repeated undo is the same one. */
+export function undoReference(attempt_id: string): string {
+  return `${attempt_id}:undo`;
 }
 
 export class ProviderCalls {
@@ -61,6 +109,37 @@ export class ProviderCalls {
       logFailure(this.#context.log, 'a call to a payment provider', error, { attempt: attempt.id });
       return { kind: 'unknown', reason: messageOf(error) };
     }
+  }
+
+  /**
+   * Gives back at its party what a call took or holds: voids an authorization, or refunds money
+   * taken. Idempotent by the attempt (one undo reference). Returns when done, or when the party
+   * refused for good (logged for a person: nothing this service can do changes it); throws when
+   * the answer is unknown, so that the runner tries again.
+   */
+  async undo(undo: ProviderUndo): Promise<void> {
+    const tenant = tenantOf(undo);
+    const fields = { attempt: undo.attempt_id, method: undo.method, action: undo.action };
+    if (undo.method === 'wallet') {
+      assert(undo.action === 'refund', 'a wallet payment is taken at once: it is undone by a refund');
+      try {
+        const refund = await this.#context.wallet.refundPayment(tenant, undo.provider_reference, { amount: undo.amount, idempotency_key: undoReference(undo.attempt_id) });
+        if (refund.status === 'pending') throw new Error(`wallet refund ${refund.id} is still pending`);
+        if (refund.status === 'failed') this.#context.log('error', 'the wallet refused to give back a payment the ledger refused; it needs a person', { ...fields, failure_code: refund.failure_code });
+        return;
+      } catch (error) {
+        const outcome = this.#walletFailure(error);
+        if (outcome.kind === 'unknown') throw new Error(outcome.reason);
+        this.#context.log('error', 'the wallet refused to give back a payment the ledger refused; it needs a person', { ...fields, error: outcome.kind === 'failed' ? outcome.code : outcome.kind });
+        return;
+      }
+    }
+    const connector = this.#connectorOf(undo.method);
+    if (connector === undefined) throw new Error(`no connector for ${undo.method}`);
+    const options = { idempotency_reference: undoReference(undo.attempt_id), timeout_ms: this.#context.settings.connector_timeout_ms };
+    const outcome = undo.action === 'void' ? await connector.void(undo.provider_reference, options) : await connector.refund(undo.provider_reference, undo.amount, options);
+    if (outcome.status === 'unknown') throw new Error(outcome.reason);
+    if (outcome.status === 'failed') this.#context.log('error', 'the provider refused to give back a payment the ledger refused; it needs a person', { ...fields, code: outcome.code, message: outcome.message });
   }
 
   #options(attempt: AttemptRecord): { idempotency_reference: string; timeout_ms: number } {

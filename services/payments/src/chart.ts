@@ -14,6 +14,10 @@
 //
 // Wallet payments move money wallet → merchant balance inside the wallet service (and refunds
 // back); only their fee is a payments transfer.
+//
+// The receivable and the fees are the merchant's own platform-side accounts (decision 67). An
+// intent created before that keeps the accounts every merchant shared (`LedgerChart.shared`, kept on
+// its row), so that its refunds credit the receivable its authorization debited.
 import {
   AccountCode,
   TransferCode,
@@ -23,24 +27,41 @@ import {
   emptyTransferEvent,
   ledgerFor,
   merchantBalanceAccountId,
-  platformAccountId,
+  merchantPlatformAccountId,
+  sharedPlatformAccountId,
   type AccountEvent,
   type TransferEvent,
 } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
 
+/** Which chart an intent's platform-side accounts follow; kept on the intent's row. Never renumber one. */
+export const LedgerChart = {
+  /** Before decision 67: the receivable and the fees shared by every merchant in a currency and mode. */
+  shared: 1,
+  /** The merchant's own receivable and fees accounts, derived from merchant, mode and currency. */
+  per_merchant: 2,
+} as const;
+export type LedgerChart = (typeof LedgerChart)[keyof typeof LedgerChart];
+
 export interface Books {
   readonly merchant_id: string;
   readonly currency: CurrencyCode;
   readonly livemode: boolean;
+  readonly chart: LedgerChart;
+}
+
+function platformSideAccountId(books: Books, role: 'payments_receivable' | 'platform_fees'): bigint {
+  return books.chart === LedgerChart.shared
+    ? sharedPlatformAccountId(role, books.currency, books.livemode)
+    : merchantPlatformAccountId(role, books.merchant_id, books.currency, books.livemode);
 }
 
 export function receivableAccountId(books: Books): bigint {
-  return platformAccountId('payments_receivable', books.currency, books.livemode);
+  return platformSideAccountId(books, 'payments_receivable');
 }
 
 export function feesAccountId(books: Books): bigint {
-  return platformAccountId('platform_fees', books.currency, books.livemode);
+  return platformSideAccountId(books, 'platform_fees');
 }
 
 export function merchantAccountId(books: Books): bigint {

@@ -36,6 +36,7 @@ export const crash_steps = [
   'after_restoration_recorded',
   'after_restoration_call',
   'after_restoration_result_recorded',
+  'after_provider_undo',
 ] as const;
 export type CrashStep = (typeof crash_steps)[number];
 
@@ -92,7 +93,7 @@ export function unexpectedState(intent: IntentRecord, action: string, param?: st
 }
 
 export function booksOf(intent: IntentRecord): Books {
-  return { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode };
+  return { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode, chart: intent.ledger_chart };
 }
 
 export function tenantOf(record: { readonly merchant_id: string; readonly livemode: boolean }): Tenant {
@@ -104,8 +105,29 @@ export function messageOf(error: unknown): string {
 }
 
 /** The ledger refused a transfer the service built: a bug or a broken chart, for a person. */
+/** What a ledger refusal of a payment chain means (saga.ts `paymentRefusalMeaning`), past `accepted`. */
+export type LedgerRefusalMeaning = 'books_full' | 'hold_resolved' | 'chart_broken';
+
+/**
+ * The ledger refused a payment chain with an answer no resend changes: the totals it keeps only
+ * grow, and the other refusals are a broken chart or a hold resolved another way. The saga ends
+ * the attempt on it, with its compensations (decision 68).
+ */
 export class LedgerRefusal extends Error {
   override readonly name = 'LedgerRefusal';
+  readonly meaning: LedgerRefusalMeaning;
+  readonly result: string;
+
+  constructor(message: string, meaning: LedgerRefusalMeaning, result: string) {
+    super(message);
+    this.meaning = meaning;
+    this.result = result;
+  }
+
+  /** The failure code the attempt, intent or refund shows for it. */
+  get failure_code(): 'amount_too_large' | 'ledger_refused' {
+    return this.meaning === 'books_full' ? 'amount_too_large' : 'ledger_refused';
+  }
 }
 
 export function logFailure(log: PaymentsLog, what: string, error: unknown, fields: Record<string, unknown> = {}): void {

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CardAcquirerSimulator, startCardAcquirerServer, type CardAcquirerServer } from '@paygrid/connectors';
+import { amount_max } from '@paygrid/ledger';
 import { temporaryDirectory } from '@paygrid/kernel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrashStep } from './context';
@@ -112,6 +113,10 @@ const scenarios: Scenario[] = [
   { flow: 'top_up_refund_fails', crash_at: 'after_restoration_recorded', status: 'succeeded' },
   { flow: 'top_up_refund_fails', crash_at: 'after_restoration_call', status: 'succeeded' },
   { flow: 'top_up_refund_fails', crash_at: 'after_restoration_result_recorded', status: 'succeeded' },
+  // The ledger refuses the hold of money the acquirer took (decision 68): the payment ends, and the
+  // acquirer gives the money back exactly once, whether the crash came before the undo or after it.
+  { flow: 'books_full', crash_at: 'after_connector_call', status: 'requires_payment_method' },
+  { flow: 'books_full', crash_at: 'after_provider_undo', status: 'requires_payment_method' },
 ];
 
 describe('payments survive a crash at every step of the saga', () => {
@@ -181,6 +186,18 @@ describe('payments survive a crash at every step of the saga', () => {
       // Every attempt is settled: nothing left pending or unknown.
       expect(summary.attempts.filter((attempt) => attempt.status === 'pending' || attempt.status === 'unknown')).toEqual([]);
 
+      if (scenario.flow === 'books_full') {
+        // Taken once, given back once, and nothing of it in the books: the merchant's balance holds
+        // only what filled it, and its receivable and fees never moved.
+        expect({ captured, refunded, held }).toEqual({ captured: crash_amount, refunded: crash_amount, held: 0n });
+        expect(summary.attempts.map((attempt) => [attempt.operation, attempt.status])).toEqual([['authorize', 'failed']]);
+        expect(summary.merchant).toEqual({ debits_pending: '0', debits_posted: '0', credits_pending: '0', credits_posted: String(amount_max - crash_amount + 1n) });
+        const untouched = { debits_pending: '0', debits_posted: '0', credits_pending: '0', credits_posted: '0' };
+        expect({ receivable: summary.receivable, fees: summary.fees }).toEqual({ receivable: untouched, fees: untouched });
+        expect(summary.intent).toMatchObject({ amount_received: '0', amount_refunded: '0' });
+        return;
+      }
+
       const fee = captured === 0n ? 0n : feeFor(captured, fee_schedule_default);
       // A top-up moves what was captured on to the wallet, and a refund first takes it back; when
       // the card then refuses the refund, the restoration puts it back into the wallet.
@@ -215,6 +232,7 @@ describe('payments survive a crash at every step of the saga', () => {
         top_up: crash_amount,
         top_up_refund: crash_amount,
         top_up_refund_fails: crash_amount,
+        books_full: 0n,
       };
       expect(captured).toBe(scenario.status === 'requires_payment_method' ? 0n : expected_captured[scenario.flow]);
       expect(held).toBe(scenario.status === 'requires_capture' ? crash_amount : 0n);

@@ -118,6 +118,11 @@ function migrationSuite(open: (options: HarnessOptions) => Promise<Harness>): vo
       expect(paid).toMatchObject({ id: 'pi_bank', status: 'succeeded', amount_received: amount });
       expect(await findRun(harness.database, 'pa_bank')).toMatchObject({ status: 'succeeded', fence: 2 });
       expect((await harness.books(tenant)).merchant).toMatchObject({ credits_posted: amount });
+      // Written before version 5, the intent keeps the receivable every merchant shared (decision
+      // 67): the money arrived against it, and the merchant's own receivable saw nothing.
+      const [chart] = await harness.database.query<{ ledger_chart: number }>("SELECT ledger_chart FROM payment_intents WHERE id = 'pi_bank'");
+      expect(Number(chart?.ledger_chart)).toBe(1);
+      expect((await harness.books(tenant)).receivable).toMatchObject({ debits_posted: 0n });
       // A finished attempt has no run.
       expect(await findRun(harness.database, 'pa_done')).toBeUndefined();
       const columns = await harness.database.query<Record<string, unknown>>("SELECT * FROM payment_attempts WHERE id = 'pa_done'");

@@ -290,6 +290,14 @@ ALTER TABLE payment_attempts DROP COLUMN attempt;
 DROP INDEX payment_events_object;
 `;
 
+// Version 5: every intent's platform-side accounts (receivable, fees) were shared by all merchants in
+// a currency and mode; new intents use the merchant's own (decision 67). An intent keeps the chart
+// it was created under, so that its refunds credit the receivable its authorization debited: the
+// rows already there say `shared` (1), and the service writes `per_merchant` (2) from now on.
+const ledger_charts = `
+ALTER TABLE payment_intents ADD COLUMN ledger_chart INTEGER NOT NULL DEFAULT 1 CHECK (ledger_chart IN (1, 2));
+`;
+
 export const payments_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -314,5 +322,11 @@ export const payments_migrations: readonly Migration[] = [
     name: 'attempts as saga runs',
     sqlite: sagaTables().sqlite + attempt_runs,
     postgres: sagaTables().postgres + attempt_runs,
+  },
+  {
+    version: 5,
+    name: 'each intent names the chart of its platform-side accounts',
+    sqlite: ledger_charts,
+    postgres: ledger_charts,
   },
 ];

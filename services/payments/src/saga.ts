@@ -4,7 +4,7 @@
 // | step       | action, outside any transaction                                  | checkpoint | compensation               |
 // |------------|------------------------------------------------------------------|------------|----------------------------|
 // | set_aside  | a card refund's hold on the merchant's balance (ledger)           | no         | void that hold             |
-// | call       | call the provider; a holder that took over asks it instead       | no         | (the provider's answer)    |
+// | call       | call the provider; a holder that took over asks it instead       | no         | give the money back there  |
 // | move_money | the answer's ledger chain, each id derived from the attempt      | no         |                            |
 // | finish     | nothing outside: records the answer, statuses, events, follow-up | the end    |                            |
 //
@@ -18,8 +18,11 @@
 //
 // An answer that ends the forward path (a decline, a refund the provider refused) is a `fail`: its
 // record writes what it means, and the runner then compensates the done steps (a refund's hold is
-// released). An answer still to come is a `wait` (a customer at a 3-D Secure page, a bank transfer
-// not yet arrived) or a `retry` (no answer: unknown), each recorded with what it changes.
+// released). So is a ledger refusal that no resend changes (decision 68): the attempt fails with
+// `amount_too_large` or `ledger_refused`, the intent or refund ends with that code, and `call`'s
+// compensation voids or refunds at the provider what it authorized or took. An answer still to
+// come is a `wait` (a customer at a 3-D Secure page, a bank transfer not yet arrived) or a `retry`
+// (no answer: unknown), each recorded with what it changes.
 import type { PaymentMethodType } from '@paygrid/connectors';
 import {
   SagaRunner,
@@ -42,7 +45,7 @@ import {
 } from '@paygrid/kernel';
 import { TransferCode, TransferFlags, type CreateTransferResult, type TransferEvent } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
-import { ProviderCalls } from './calls';
+import { ProviderCalls, isProviderUndo, type ProviderUndo } from './calls';
 import { accountEventsOf, authorizationHold, bankTransferReceipt, feeTransfer, postHold, refundHold, voidHold, type Books } from './chart';
 import { LedgerRefusal, booksOf, logFailure, type AttemptRuns, type CrashStep, type PaymentsContext } from './context';
 import { feeFor } from './fees';
@@ -96,6 +99,8 @@ export interface AttemptContext {
   answer?: CallOutcome;
   /** The refund, once this drive has ended it. */
   refund?: RefundRecord;
+  /** The ledger's refusal that ended the forward path, for the failing step's record. */
+  refusal?: LedgerRefusal;
   /** An attempt the answer calls for next (a capture, a top-up, a card refund, a restoration). */
   follow_up?: { readonly attempt: AttemptRecord; readonly lease: Lease };
   /**
@@ -191,12 +196,13 @@ function isAccepted(result: CreateTransferResult, also: readonly CreateTransferR
 }
 
 /**
- * What a ledger refusal of a payment chain means, for the log and the person who reads it. Every
- * code is placed in one exhaustive switch, so a code the ledger adds does not compile until it is.
- * None is the customer's to act on: by the time a chain is sent the provider has already moved the
- * money, so the attempt cannot fail with a 4xx any more; it stays `processing` and is retried while
- * a person looks. The one refusal a well-formed request could cause, a total passing amount_max, is
- * refused before the provider is called (service.ts `#checkBooksRoom`).
+ * What a ledger refusal of a payment chain means, for the log, the failure code and the person who
+ * reads it. Every code is placed in one exhaustive switch, so a code the ledger adds does not
+ * compile until it is. None changes when the chain is sent again, so none is retried: the attempt
+ * fails, and what the provider took is given back (decision 68). The one refusal a well-formed
+ * request could cause, a total of the merchant's own accounts passing amount_max, is refused before
+ * the provider is called (service.ts `#checkBooksRoom`); only confirmations racing past that check
+ * meet it here, and they end `amount_too_large`.
  */
 export function paymentRefusalMeaning(result: CreateTransferResult): 'accepted' | 'books_full' | 'hold_resolved' | 'chart_broken' {
   switch (result) {
@@ -328,6 +334,7 @@ export class PaymentSaga {
           timeout_ms: settings.ledger_timeout_ms,
           action: ({ context }) => this.#setAside(context),
           compensation: (input) => this.#releaseSetAside(input),
+          record: (transaction, outcome, { context, now_ms }) => this.#recordRefusal(transaction, outcome, context, now_ms),
         }),
         defineStep<null, AttemptContext, CallOutcome>({
           name: 'call',
@@ -336,6 +343,7 @@ export class PaymentSaga {
           // Recovery may ask the provider first and then call it again.
           timeout_ms: 2 * settings.connector_timeout_ms,
           action: (step) => this.#call(step),
+          compensation: (input) => this.#undoCall(input),
           record: (transaction, outcome, { context, now_ms }) => this.#recordCall(transaction, outcome, context, now_ms),
         }),
         defineStep<null, AttemptContext, null>({
@@ -345,9 +353,9 @@ export class PaymentSaga {
           timeout_ms: settings.ledger_timeout_ms,
           action: async ({ context, outputs }) => {
             context.answer = answerOf(outputs.call);
-            await this.#moveMoney(context);
-            return next(null);
+            return this.#refusalEnds(context, () => this.#moveMoney(context));
           },
+          record: (transaction, outcome, { context, now_ms }) => this.#recordRefusal(transaction, outcome, context, now_ms),
         }),
         defineStep<null, AttemptContext, null>({
           name: 'finish',
@@ -444,7 +452,10 @@ export class PaymentSaga {
     const { attempt, intent } = context;
     if (attempt.operation !== 'refund' || !this.#isCardLike(intent.payment_method_type)) return next(null);
     const books = booksOf(intent);
-    await this.#sendChain(books, [refundHold(books, attempt.id, attempt.amount)]);
+    const refused = await this.#refusalEnds(context, async () => {
+      await this.#sendChain(books, [refundHold(books, attempt.id, attempt.amount)]);
+    });
+    if (refused.kind === 'fail') return refused;
     this.#context.checkpoint('after_refund_hold');
     const reference: HoldReference = { attempt_id: attempt.id, currency: intent.currency, livemode: intent.livemode };
     return next(null, reference);
@@ -459,8 +470,128 @@ export class PaymentSaga {
     assert(answer !== undefined, 'the ledger answers each event once');
     // Voided already (a crash after the void) and never placed are both nothing left to undo.
     if (isAccepted(answer.result, ['pending_transfer_already_voided', 'pending_transfer_not_found'])) return;
-    this.#context.log('error', 'the ledger refused to release a refund hold; it needs a person', { attempt: input.attempt_id, result: answer.result, meaning: paymentRefusalMeaning(answer.result) });
-    throw new LedgerRefusal(`The ledger refused to release the hold of ${input.attempt_id} (${answer.result})`);
+    const meaning = paymentRefusalMeaning(answer.result);
+    this.#context.log('error', 'the ledger refused to release a refund hold; it needs a person', { attempt: input.attempt_id, result: answer.result, meaning });
+    throw new LedgerRefusal(`The ledger refused to release the hold of ${input.attempt_id} (${answer.result})`, meaning === 'accepted' ? 'chart_broken' : meaning, answer.result);
+  }
+
+  /**
+   * Runs a step's ledger work. A refusal no resend changes (LedgerRefusal) ends the forward path:
+   * kept on the context for the step's record, it fails the step, and the runner compensates. An
+   * unreachable ledger throws on, and the step is retried.
+   */
+  async #refusalEnds(context: AttemptContext, work: () => Promise<void>): Promise<StepResult<null>> {
+    try {
+      await work();
+    } catch (error) {
+      if (!(error instanceof LedgerRefusal)) throw error;
+      context.refusal = error;
+      return fail(`ledger_refused:${error.result}`);
+    }
+    return next(null);
+  }
+
+  /**
+   * What undoing a call that went through would take, should the ledger then refuse to book it: an
+   * authorization is voided (refunded when the provider captured at once), a capture refunded.
+   * Nothing for the rest: a void, a refund and the wallet's own movements (top-ups, reversals,
+   * restorations) cannot be taken back at their party, and a bank transfer's money arrived at a
+   * bank; a refusal after them is logged for a person (`#moveMoney`).
+   */
+  #undoOf(attempt: AttemptRecord, intent: IntentRecord, answer: CallOutcome): ProviderUndo | null {
+    const method = attempt.payment_method?.type ?? intent.payment_method_type;
+    if (method === null || method === 'bank_transfer') return null;
+    const base = { attempt_id: attempt.id, merchant_id: intent.merchant_id, livemode: intent.livemode, method, hold: null };
+    if (attempt.operation === 'authorize' && answer.kind === 'authorized') {
+      const captured = answer.amount_captured;
+      if (method === 'wallet') return captured === null ? null : { ...base, action: 'refund', provider_reference: answer.provider_reference, amount: captured };
+      return captured === null
+        ? { ...base, action: 'void', provider_reference: answer.provider_reference, amount: attempt.amount }
+        : { ...base, action: 'refund', provider_reference: answer.provider_reference, amount: captured };
+    }
+    if (attempt.operation === 'capture' && answer.kind === 'succeeded' && method !== 'wallet' && intent.provider_reference !== null) {
+      const hold = intent.authorization_attempt_id === null ? null : { attempt_id: intent.authorization_attempt_id, currency: intent.currency };
+      return { ...base, action: 'refund', provider_reference: intent.provider_reference, amount: attempt.amount, hold };
+    }
+    return null;
+  }
+
+  /** call's compensation: the ledger refused to book what the provider did, so the provider gives it back. */
+  async #undoCall(input: unknown): Promise<void> {
+    if (input === null) return;
+    assert(isProviderUndo(input), 'call hands its compensation what undoing it takes');
+    if (input.hold !== null) {
+      // A capture the ledger refused leaves its authorization's hold pending: release it, as a
+      // cancel would (the same void id, so either meets `exists`).
+      const [answer] = await this.#context.ledger.createTransfers([voidHold({ currency: input.hold.currency, livemode: input.livemode }, input.hold.attempt_id, TransferCode.payment_authorization)]);
+      assert(answer !== undefined, 'the ledger answers each event once');
+      if (!isAccepted(answer.result, ['pending_transfer_already_voided', 'pending_transfer_not_found', 'pending_transfer_expired'])) {
+        this.#context.log('error', 'the ledger refused to release the hold of a capture it refused; it needs a person', { attempt: input.attempt_id, hold: input.hold.attempt_id, result: answer.result });
+      }
+    }
+    await this.#calls.undo(input);
+    this.#context.checkpoint('after_provider_undo');
+  }
+
+  /**
+   * The record of a step the ledger refused for good: the attempt fails with the refusal's code, and
+   * so does what it was for. An authorization's intent asks for a payment method again, as after a
+   * decline (nothing stays taken: `call`'s compensation gives it back); a capture's intent is
+   * canceled, its authorization refunded and its hold released; a refund fails, having moved
+   * nothing. Each with its event. Tries spent on an unreachable ledger (a run of years) leave the
+   * attempt to a person, as before.
+   */
+  async #recordRefusal(tx: Database, outcome: StepOutcome<null>, context: AttemptContext, now_ms: number): Promise<void> {
+    if (outcome.kind !== 'fail') return;
+    fromBase(context);
+    const refusal = context.refusal;
+    // Tries spent on a ledger that never answered (a run of years) end the same way, since the
+    // compensations give the money back all the same.
+    const code = refusal === undefined ? 'ledger_unavailable' : refusal.failure_code;
+    const message =
+      refusal === undefined
+        ? `The ledger could not be reached to book the payment (${outcome.reason}); nothing was kept`
+        : code === 'amount_too_large'
+          ? `The payment would take a balance in the books past the ledger's limit (${refusal.result}); nothing was kept`
+          : `The ledger refused the payment's transfers (${refusal.result}: ${refusal.meaning}); nothing was kept`;
+    const reason = refusal === undefined ? 'ledger_unavailable' : `ledger_refused:${refusal.result}`;
+    const attempt = context.attempt;
+    const answer = context.answer;
+    const provider_reference = answer?.kind === 'authorized' ? answer.provider_reference : answer?.kind === 'succeeded' ? (answer.provider_reference ?? attempt.provider_reference) : attempt.provider_reference;
+    await this.#settleAttempt(tx, context, { ...attempt, status: 'failed', waiting: false, applied: true, provider_reference, error: { code, message } }, reason, now_ms);
+    const intent = await findIntentById(tx, attempt.intent_id, true);
+    assert(intent !== undefined, 'an attempt names a missing intent');
+    context.intent = intent;
+    const last_payment_error = { code, message };
+    switch (attempt.operation) {
+      case 'authorize':
+        if (attempt.payment_method?.type === 'bank_transfer') {
+          // Money that arrived at the bank has no provider to give it back through (decision 69).
+          this.#context.log('error', 'money arrived by bank transfer for a payment the ledger refused; a person must send it back', { attempt: attempt.id, payment_intent: intent.id, code });
+        }
+        if (intent.authorization_attempt_id !== attempt.id || (intent.status !== 'processing' && intent.status !== 'requires_action')) return;
+        context.intent = await writeIntent(this.#context, tx, intent, { status: 'requires_payment_method', reason, fields: { next_action: null, last_payment_error } }, now_ms);
+        return;
+      case 'capture':
+        if (intent.status !== 'processing') return;
+        context.intent = await writeIntent(
+          this.#context,
+          tx,
+          intent,
+          { status: 'canceled', reason, fields: { cancellation_reason: 'automatic', amount_capturable: 0n, capture_before_ms: null, next_action: null, last_payment_error } },
+          now_ms,
+        );
+        return;
+      case 'refund':
+        assert(attempt.refund_id !== null, 'a refund attempt names its refund');
+        await this.#finishRefund(tx, context, intent, attempt.refund_id, code, now_ms);
+        return;
+      case 'void':
+      case 'top_up':
+      case 'top_up_reversal':
+      case 'top_up_restoration':
+        return;
+    }
   }
 
   /** call: the provider's answer, from the call itself, from news, or already on the attempt. */
@@ -490,10 +621,10 @@ export class PaymentSaga {
         return wait(`waiting:${answer.intent_status}`, now_ms + this.#context.settings.action_poll_interval_ms);
       case 'authorized':
         assert(attempt.operation === 'authorize', 'only an authorization is authorized');
-        return next(answer);
+        return next(answer, this.#undoOf(attempt, intent, answer));
       case 'succeeded':
         assert(attempt.operation !== 'authorize', 'an authorization answers authorized, not succeeded');
-        return next(answer);
+        return next(answer, this.#undoOf(attempt, intent, answer));
       case 'failed':
         // A refused void still has its hold to release in the ledger; every other refusal ends the
         // forward path, and what the call set aside is given back.
@@ -566,25 +697,43 @@ export class PaymentSaga {
         // Only an authorization that went through at a card-like provider has a hold; a canceled
         // payment that was still waiting never placed one, and the ledger says so (not found).
         if (!this.#isCardLike(intent.payment_method_type) || intent.authorization_attempt_id === null) return;
-        const results = await this.#sendChain(books, [voidHold(books, intent.authorization_attempt_id, TransferCode.payment_authorization)], [
-          'pending_transfer_already_voided',
-          'pending_transfer_not_found',
-          'pending_transfer_already_posted',
-        ]);
-        if (results.includes('pending_transfer_already_posted')) {
-          this.#context.log('error', 'a payment being voided is captured in the books; it needs a person', { attempt: attempt.id, payment_intent: intent.id });
-        }
+        const authorization_attempt_id = intent.authorization_attempt_id;
+        await this.#afterTheFact(attempt, async () => {
+          const results = await this.#sendChain(books, [voidHold(books, authorization_attempt_id, TransferCode.payment_authorization)], [
+            'pending_transfer_already_voided',
+            'pending_transfer_not_found',
+            'pending_transfer_already_posted',
+          ]);
+          if (results.includes('pending_transfer_already_posted')) {
+            this.#context.log('error', 'a payment being voided is captured in the books; it needs a person', { attempt: attempt.id, payment_intent: intent.id });
+          }
+        });
         return;
       }
       case 'refund':
         assert(answer.kind === 'succeeded', 'only a refund that went through moves money');
-        if (this.#isCardLike(intent.payment_method_type)) await this.#sendChain(books, [postHold(books, attempt.id, attempt.amount, TransferCode.payment_refund)]);
+        if (this.#isCardLike(intent.payment_method_type)) await this.#afterTheFact(attempt, () => this.#sendChain(books, [postHold(books, attempt.id, attempt.amount, TransferCode.payment_refund)]));
         return;
       case 'top_up':
       case 'top_up_reversal':
       case 'top_up_restoration':
         // The wallet service moved the money itself, in its own ledger chain.
         return;
+    }
+  }
+
+  /**
+   * Books what a provider has done and cannot be asked to undo (a void, a refund). Releasing or
+   * posting an existing hold never passes a total (the hold counted already), so only a broken
+   * chart refuses one: the provider's answer stands and is recorded, and the hold is left for a
+   * person, who is told. An unreachable ledger throws on, and the step is retried.
+   */
+  async #afterTheFact(attempt: AttemptRecord, work: () => Promise<unknown>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      if (!(error instanceof LedgerRefusal)) throw error;
+      this.#context.log('error', 'the ledger refused to book what the provider did; the answer is recorded and the hold needs a person', { attempt: attempt.id, operation: attempt.operation, result: error.result });
     }
   }
 
@@ -841,9 +990,10 @@ export class PaymentSaga {
       // None of it is in the ledger: the refusal is the chain's own.
       const refusal = results.find((result) => result !== 'ok' && result !== 'linked_event_failed') ?? 'linked_event_failed';
       if (events.length === 1 && also_accepted.includes(refusal)) return results;
-      const meaning = paymentRefusalMeaning(refusal);
+      // An answer that means "there already" with nothing stored under the chain's ids is the chart's fault.
+      const meaning = ((answer) => (answer === 'accepted' ? 'chart_broken' : answer))(paymentRefusalMeaning(refusal));
       this.#context.log('error', 'the ledger refused a payment transfer', { transfers: events.map((event) => event.id.toString()), codes: events.map((event) => event.code), result: refusal, meaning });
-      throw new LedgerRefusal(`The ledger refused transfers ${events.map((event) => event.id).join(', ')} (${refusal}: ${meaning})`);
+      throw new LedgerRefusal(`The ledger refused transfers ${events.map((event) => event.id).join(', ')} (${refusal}: ${meaning})`, meaning, refusal);
     }
     for (const event of events) {
       const transfer = stored.get(event.id);
@@ -855,7 +1005,7 @@ export class PaymentSaga {
         (transfer.flags & ~TransferFlags.linked) === (event.flags & ~TransferFlags.linked);
       if (!same) {
         this.#context.log('error', 'the ledger holds another transfer under a payment transfer id', { transfer: event.id.toString(), code: event.code });
-        throw new LedgerRefusal(`The ledger holds another transfer under ${event.id}`);
+        throw new LedgerRefusal(`The ledger holds another transfer under ${event.id}`, 'chart_broken', 'exists_with_different_fields');
       }
     }
     const missing = events.filter((event) => !stored.has(event.id));

@@ -36,7 +36,7 @@ import {
 } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
 import { amount_max, type CurrencyCode } from '@paygrid/money';
-import { merchantAccountId, receivableAccountId } from './chart';
+import { LedgerChart, merchantAccountId, receivableAccountId } from './chart';
 import type { WalletClient } from '@paygrid/wallet';
 import { crash_steps, invalid, logFailure, missing, unexpectedState, type CrashStep, type PaymentsContext, type PaymentsLog, type PaymentsSettings } from './context';
 import { checkFeeSchedule, fee_schedule_default, type FeeSchedule } from './fees';
@@ -158,7 +158,7 @@ export const expiry_batch_max = 100;
 export const intent_cache_entries_max = 100_000;
 
 /** The fields of an intent that never change once it is created. */
-type FixedIntentFields = Pick<IntentRecord, 'id' | 'merchant_id' | 'livemode' | 'amount' | 'currency' | 'capture_method' | 'top_up_wallet_id'>;
+type FixedIntentFields = Pick<IntentRecord, 'id' | 'merchant_id' | 'livemode' | 'amount' | 'currency' | 'capture_method' | 'top_up_wallet_id' | 'ledger_chart'>;
 
 export interface PaymentsServiceOptions {
   readonly database: Database;
@@ -458,6 +458,7 @@ export class PaymentsService implements PaymentsClient {
       idempotency_key: input.idempotency_key,
       top_up_wallet_id: input.top_up_wallet_id,
       top_up_id: null,
+      ledger_chart: LedgerChart.per_merchant,
       version: 1,
       created: secondsOf(now_ms),
     };
@@ -620,15 +621,17 @@ export class PaymentsService implements PaymentsClient {
   }
 
   /**
-   * A payment's hold adds its amount to the platform's receivables and to the merchant's balance,
-   * whose totals the ledger keeps within amount_max (2^53 - 1). The hold is placed only after the
-   * provider took the money, when a refusal could no longer be the customer's answer (the attempt
-   * would wait for a person, `processing`); so a payment that would pass the limit is refused here,
-   * before the provider is asked. Requests racing past this check meet the ledger's refusal, which
-   * saga.ts logs for a person. An unreachable ledger leaves the decision to the saga.
+   * A payment's hold adds its amount to the merchant's receivable and balance, whose totals the
+   * ledger keeps within amount_max (2^53 - 1). Since decision 67 both are the merchant's own, so
+   * only the merchant's own volume can fill them. The hold is placed only after the provider took
+   * the money, when a refusal can no longer be the customer's answer: the saga then ends the
+   * payment and gives the money back at the provider (decision 68). A payment that would pass the
+   * limit is therefore refused here, before the provider is asked, with a plain 400. Requests
+   * racing past this check meet the ledger's refusal and that compensation. An unreachable ledger
+   * leaves the decision to the saga.
    */
   async #checkBooksRoom(intent: FixedIntentFields): Promise<void> {
-    const books = { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode };
+    const books = { merchant_id: intent.merchant_id, currency: intent.currency, livemode: intent.livemode, chart: intent.ledger_chart };
     let accounts: Awaited<ReturnType<LedgerClient['lookupAccounts']>>;
     try {
       accounts = await this.#context.ledger.lookupAccounts([receivableAccountId(books), merchantAccountId(books)]);
@@ -1062,6 +1065,7 @@ export class PaymentsService implements PaymentsClient {
       currency: intent.currency,
       capture_method: intent.capture_method,
       top_up_wallet_id: intent.top_up_wallet_id,
+      ledger_chart: intent.ledger_chart,
     });
   }
 

@@ -27,6 +27,7 @@ import {
   type ReviewReason,
 } from './types';
 import type { PaymentMethodType } from '@paygrid/connectors';
+import { LedgerChart } from './chart';
 
 export interface OrderRecord {
   readonly id: string;
@@ -67,6 +68,8 @@ export interface IntentRecord {
   readonly top_up_wallet_id: string | null;
   /** The wallet's top-up, once the `top_up` attempt has put the money there. */
   readonly top_up_id: string | null;
+  /** Which platform-side accounts the intent's ledger transfers use (chart.ts, decision 67). */
+  readonly ledger_chart: LedgerChart;
   readonly version: number;
   readonly created: number;
 }
@@ -176,6 +179,7 @@ interface IntentRow {
   readonly idempotency_key: string | null;
   readonly top_up_wallet_id: string | null;
   readonly top_up_id: string | null;
+  readonly ledger_chart: number;
   readonly version: number;
   readonly created: number;
 }
@@ -289,7 +293,14 @@ function errorOf(code: string | null, message: string | null): PaymentError | nu
 }
 
 const payment_method_types: readonly PaymentMethodType[] = ['card', 'alipay', 'wechat_pay', 'wallet', 'bank_transfer'];
-const all_cancellation_reasons: readonly CancellationReason[] = ['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned', 'expired'];
+const ledger_charts: readonly LedgerChart[] = [LedgerChart.shared, LedgerChart.per_merchant];
+
+function ledgerChartOf(value: number): LedgerChart {
+  const found = ledger_charts.find((known) => known === Number(value));
+  assert(found !== undefined, `ledger chart ${value} read from the database is not one this code knows`);
+  return found;
+}
+const all_cancellation_reasons: readonly CancellationReason[] = ['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned', 'expired', 'automatic'];
 
 interface StoredLineItem {
   readonly description: string;
@@ -339,6 +350,7 @@ function intentFromRow(row: IntentRow): IntentRecord {
     idempotency_key: row.idempotency_key,
     top_up_wallet_id: row.top_up_wallet_id,
     top_up_id: row.top_up_id,
+    ledger_chart: ledgerChartOf(row.ledger_chart),
     version: row.version,
     created: row.created,
   };
@@ -489,6 +501,7 @@ const intent_columns = [
   'idempotency_key',
   'top_up_wallet_id',
   'top_up_id',
+  'ledger_chart',
   'version',
   'created',
 ] as const;
@@ -519,6 +532,7 @@ function intentValues(intent: IntentRecord): unknown[] {
     intent.idempotency_key,
     intent.top_up_wallet_id,
     intent.top_up_id,
+    intent.ledger_chart,
     intent.version,
     intent.created,
   ];

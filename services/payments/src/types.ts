@@ -45,9 +45,12 @@ export type RefundStatus = (typeof refund_statuses)[number];
 export const review_reasons = ['unmatched', 'amount_mismatch'] as const;
 export type ReviewReason = (typeof review_reasons)[number];
 
-/** Stripe's cancellation reasons a caller may give; `expired` is set by the service alone. */
+/**
+ * Stripe's cancellation reasons a caller may give; `expired` (an authorization past its capture
+ * window) and `automatic` (a capture the ledger refused, decision 68) are set by the service alone.
+ */
 export const cancellation_reasons = ['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned'] as const;
-export type CancellationReason = (typeof cancellation_reasons)[number] | 'expired';
+export type CancellationReason = (typeof cancellation_reasons)[number] | 'expired' | 'automatic';
 
 /** The methods whose providers send asynchronous notifications. */
 export type NotificationMethod = 'card' | 'alipay' | 'wechat_pay';

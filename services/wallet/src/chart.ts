@@ -27,7 +27,8 @@ import {
   emptyTransferEvent,
   ledgerFor,
   merchantBalanceAccountId,
-  platformAccountId,
+  merchantPlatformAccountId,
+  sharedPlatformAccountId,
   type AccountEvent,
   type TransferEvent,
 } from '@paygrid/ledger';
@@ -212,7 +213,7 @@ function legsOf(operation: OperationRecord): Legs {
         // service landed the captured money; a simulated deposit comes from the bank.
         debit:
           operation.payment_intent_id === null
-            ? unlimitedAccountEvent(platformAccountId('bank_deposits', currency, livemode), AccountCode.bank_deposits, currency, livemode)
+            ? unlimitedAccountEvent(merchantPlatformAccountId('bank_deposits', operation.merchant_id, currency, livemode), AccountCode.bank_deposits, currency, livemode)
             : merchantBalanceAccountEvent(operation),
         credit: walletAccountEvent(destination, currency, livemode),
         code: TransferCode.wallet_top_up,
@@ -245,7 +246,7 @@ function legsOf(operation: OperationRecord): Legs {
       assert(source !== null, 'a withdrawal has a source wallet');
       return {
         debit: walletAccountEvent(source, currency, livemode),
-        credit: unlimitedAccountEvent(platformAccountId('bank_withdrawals', currency, livemode), AccountCode.bank_withdrawals, currency, livemode),
+        credit: unlimitedAccountEvent(merchantPlatformAccountId('bank_withdrawals', operation.merchant_id, currency, livemode), AccountCode.bank_withdrawals, currency, livemode),
         code: TransferCode.wallet_withdrawal,
       };
   }
@@ -314,6 +315,33 @@ export function operationTransferEvent(operation: OperationRecord): TransferEven
     user_data_64: book_of_record ? BigInt(operation.created_ms) : 0n,
     user_data_32: book_of_record ? operation.origin : 0,
   });
+}
+
+/**
+ * The ids an operation's money transfer may name on its platform side: the merchant's own account,
+ * and for a transfer created before decision 67, the account every merchant shared. A chain sent
+ * again after the change (a retry under the key, recovery) then meets the first transfer's
+ * `exists_with_different_…` and is recognised as the same movement.
+ */
+function platformLegIds(operation: OperationRecord, id: bigint): readonly bigint[] {
+  const { currency, livemode } = operation;
+  const shared = [sharedPlatformAccountId('bank_deposits', currency, livemode), sharedPlatformAccountId('bank_withdrawals', currency, livemode)];
+  const own = [merchantPlatformAccountId('bank_deposits', operation.merchant_id, currency, livemode), merchantPlatformAccountId('bank_withdrawals', operation.merchant_id, currency, livemode)];
+  const index = own.indexOf(id);
+  const legacy = shared[index];
+  return legacy === undefined ? [id] : [id, legacy];
+}
+
+/** Whether a stored transfer is the operation's money movement, whichever chart its platform side was made under. */
+export function isOperationTransfer(operation: OperationRecord, transfer: Pick<TransferEvent, 'debit_account_id' | 'credit_account_id' | 'amount' | 'ledger' | 'flags'>): boolean {
+  const expected = operationTransferEvent(operation);
+  return (
+    platformLegIds(operation, expected.debit_account_id).includes(transfer.debit_account_id) &&
+    platformLegIds(operation, expected.credit_account_id).includes(transfer.credit_account_id) &&
+    transfer.amount === expected.amount &&
+    transfer.ledger === expected.ledger &&
+    (transfer.flags & TransferFlags.pending) === (expected.flags & TransferFlags.pending)
+  );
 }
 
 /** Seconds from `now_ms` to the next UTC midnight: at least 1, because a pending timeout of 0 means never. */
@@ -463,15 +491,18 @@ export function unfreezeTransferEvents(wallet_id: string, freeze_number: number)
   ];
 }
 
-/** Posts or voids a withdrawal's hold, for its whole amount. */
+/**
+ * Posts or voids a withdrawal's hold, for its whole amount. The accounts are left zero, so the
+ * ledger takes the hold's own: a hold placed against the shared bank_withdrawals account before
+ * decision 67 settles as well as one placed against the merchant's own, and a settlement sent
+ * before the change and sent again meets `exists` (zero matches what was inherited).
+ */
 export function settlementTransferEvent(operation: OperationRecord, outcome: SettlementOutcome): TransferEvent {
   assert(operation.type === 'withdrawal', 'only withdrawals are settled');
   const legs = legsOf(operation);
   return emptyTransferEvent({
     id: settlementTransferId(operation.id, outcome),
     pending_id: operation.ledger_transfer_id,
-    debit_account_id: legs.debit.id,
-    credit_account_id: legs.credit.id,
     amount: operation.amount,
     ledger: legs.debit.ledger,
     code: legs.code,

@@ -13,6 +13,7 @@ export {
 } from './service';
 export { SimulatedBank, simulated_bank_account_numbers, simulated_bank_failure_code, simulated_bank_withdrawals_max, test_completion_failure_code, type SimulatedBankOptions } from './bank';
 export { wallet_migrations } from './migrations';
+export { BankAccountKeys, BankAccountSealer, account_number_shown_length, type StoredBankAccount } from './bank-accounts';
 export { walletAccountId, walletControlAccountId, legacyOperationTransferId, settlementTransferId } from './chart';
 export { operationTransferId } from './operation-ids';
 export { operation_transitions, wallet_transitions } from './transitions';

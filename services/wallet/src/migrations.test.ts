@@ -1,14 +1,16 @@
-// Each later version of the wallet's tables (refunds, top-ups from payments, restorations, saga runs) must
-// upgrade a database written by the one before without losing a row, a sequence value or an index,
-// on both dialects.
+// Each later version of the wallet's tables (refunds, top-ups from payments, restorations, sealed
+// account numbers, saga runs) must upgrade a database written by the one before without losing a
+// row, a sequence value or an index, on both dialects.
 import { join } from 'node:path';
 import { createPostgresDatabase, createPostgresPool, createSqliteDatabase, openSqlite, type ServiceDatabase } from '@paygrid/kernel';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
 import { describe, expect, it } from 'vitest';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
+import { BankAccountKeys, BankAccountSealer, type StoredBankAccount } from './bank-accounts';
 import { wallet_migrations } from './migrations';
 
 function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () => Promise<void> }>): void {
-  it('keeps version 1 rows and lets version 2 store refunds', async () => {
+  it('keeps version 1 rows and lets version 2 store refunds, and each later version upgrade them', async () => {
     const { database, cleanup } = await open();
     try {
       expect(await database.migrate(wallet_migrations.slice(0, 1))).toEqual([1]);
@@ -114,7 +116,50 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
         ['usd', 1],
       ]);
 
-      // Version 9: every unfinished operation becomes a run of its saga, at the step its row says
+      // Version 7: withdrawals stored with their account number in plain text keep their last four
+      // digits; the start-up step seals the numbers, in batches, and nothing can store one again.
+      const plain_numbers = ['000123456789', '000987654321'];
+      for (const [index, number] of plain_numbers.entries()) {
+        await database.execute(
+          `INSERT INTO wallet_operations (id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, status,
+             ledger_transfer_id, attempt, next_attempt_ms, created, bank_account_holder_name, bank_routing_number, bank_account_number, bank_country)
+           VALUES (?, 'acct_1', ?, 'withdrawal', 'wal_1', NULL, 100, 'usd', 'succeeded', ?, 1, 0, 0, 'Jenny Rosen', '110000000', ?, 'US')`,
+          [`wd_${index}`, false, String(10 + index), number],
+        );
+      }
+      expect(await database.migrate(wallet_migrations.slice(0, 7))).toEqual([7]);
+      const keyring = new Keyring(generateKeyEncryptionKey());
+      const keys = new BankAccountKeys({ database, keyring });
+      await expect(keys.checkKeys()).rejects.toThrow(/sealed account number/);
+      expect(await keys.sealLegacy({ batch_size: 1 })).toBe(2);
+      expect(await keys.sealLegacy()).toBe(0);
+      expect(await keys.checkKeys()).toEqual([keyring.current.id]);
+      // A process without that key stops at start rather than at a resend, naming the key, never a number.
+      await expect(new BankAccountKeys({ database, keyring: new Keyring(generateKeyEncryptionKey()) }).checkKeys()).rejects.toThrow(
+        new RegExp(`under key-encryption key ${keyring.current.id}, which this process was not given`),
+      );
+      const sealed = await database.query<{ id: string; bank_account_number: string | null; bank_account_last4: string; bank_kek_id: string; bank_data_key: Buffer; bank_account_number_sealed: Buffer }>(
+        "SELECT id, bank_account_number, bank_account_last4, bank_kek_id, bank_data_key, bank_account_number_sealed FROM wallet_operations WHERE type = 'withdrawal' ORDER BY sequence",
+      );
+      const sealer = new BankAccountSealer(keyring);
+      expect(
+        sealed.map((row) => {
+          const stored: StoredBankAccount = {
+            account_holder_name: 'Jenny Rosen',
+            routing_number: '110000000',
+            country: 'US',
+            last4: row.bank_account_last4,
+            account_number: { kek_id: row.bank_kek_id, data_key: row.bank_data_key, sealed: row.bank_account_number_sealed },
+          };
+          return [row.id, row.bank_account_number, row.bank_account_last4, sealer.open({ id: row.id, merchant_id: 'acct_1', livemode: false }, stored).account_number];
+        }),
+      ).toEqual([
+        ['wd_0', null, '6789', '000123456789'],
+        ['wd_1', null, '4321', '000987654321'],
+      ]);
+      await expect(database.execute("UPDATE wallet_operations SET bank_account_number = '000123456789' WHERE id = 'wd_0'")).rejects.toThrow(/sealed/);
+
+      // Version 8: every unfinished operation becomes a run of its saga, at the step its row says
       // comes next, holding its fence and due time; the lease columns go.
       const withdrawal = (id: string, transfer: string, ledger_result: string | null, settlement_outcome: string | null) =>
         database.execute(
@@ -126,7 +171,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       await withdrawal('wd_sent', '7', null, null);
       await withdrawal('wd_held', '8', 'ok', null);
       await withdrawal('wd_decided', '9', 'exists', 'failed');
-      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(9);
+      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(8);
       const runs = await database.query<{ id: string; saga: string; step: string; status: string; fence: number; tries: number; due_ms: number | string | null }>(
         'SELECT id, saga, step, status, fence, tries, due_ms FROM saga_runs ORDER BY id',
       );

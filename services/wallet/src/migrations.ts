@@ -309,7 +309,55 @@ CREATE TABLE wallet_projection_cursors (
 );
 `;
 
-// Version 9: recorded operations run as sagas on the kernel's runner (saga.ts declares them). The
+// Version 7: withdrawals' bank account numbers sealed with envelope encryption, as card data is
+// (issue 18; bank-accounts.ts). Each withdrawal gets a random data key, stored wrapped by the
+// key-encryption key named in bank_kek_id (indexed, so that a rotation can count what is left);
+// the number is sealed under it (bank_account_number_sealed), and its last four digits stay
+// readable (bank_account_last4) for the API. SQL cannot encrypt, so the plain-text column is
+// emptied by a step the platform runs at every start (BankAccountKeys.sealLegacy), which seals
+// what it finds and leaves NULL behind. Triggers make sure nothing but NULL is ever written to it
+// again, whatever code writes the row. A later migration that rebuilds wallet_operations on
+// SQLite must create them again.
+const plain_account_number_refused = 'wallet_operations keeps bank account numbers sealed, never in plain text';
+const sealed_account_columns = (bytes: 'BLOB' | 'BYTEA') => ['bank_kek_id TEXT', `bank_data_key ${bytes}`, `bank_account_number_sealed ${bytes}`, 'bank_account_last4 TEXT'];
+const account_numbers_sealed = {
+  sqlite: `
+${sealed_account_columns('BLOB').map((column) => `ALTER TABLE wallet_operations ADD COLUMN ${column};`).join('\n')}
+UPDATE wallet_operations SET bank_account_last4 = substr(bank_account_number, -4) WHERE bank_account_number IS NOT NULL;
+CREATE INDEX wallet_operations_bank_kek ON wallet_operations (bank_kek_id) WHERE bank_kek_id IS NOT NULL;
+CREATE INDEX wallet_operations_bank_unsealed ON wallet_operations (sequence) WHERE bank_account_number IS NOT NULL;
+CREATE TRIGGER wallet_operations_sealed_insert BEFORE INSERT ON wallet_operations
+  WHEN NEW.bank_account_number IS NOT NULL
+BEGIN
+  SELECT RAISE(ABORT, '${plain_account_number_refused}');
+END;
+CREATE TRIGGER wallet_operations_sealed_update BEFORE UPDATE OF bank_account_number ON wallet_operations
+  WHEN NEW.bank_account_number IS NOT NULL
+BEGIN
+  SELECT RAISE(ABORT, '${plain_account_number_refused}');
+END;
+`,
+  postgres: `
+ALTER TABLE wallet_operations ${sealed_account_columns('BYTEA').map((column) => `ADD COLUMN ${column}`).join(', ')};
+UPDATE wallet_operations SET bank_account_last4 = right(bank_account_number, 4) WHERE bank_account_number IS NOT NULL;
+CREATE INDEX wallet_operations_bank_kek ON wallet_operations (bank_kek_id) WHERE bank_kek_id IS NOT NULL;
+CREATE INDEX wallet_operations_bank_unsealed ON wallet_operations (sequence) WHERE bank_account_number IS NOT NULL;
+CREATE FUNCTION wallet_operations_refuse_plain_account_number() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.bank_account_number IS NOT NULL THEN
+    RAISE EXCEPTION '${plain_account_number_refused}' USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+CREATE TRIGGER wallet_operations_sealed_insert BEFORE INSERT ON wallet_operations
+  FOR EACH ROW EXECUTE FUNCTION wallet_operations_refuse_plain_account_number();
+CREATE TRIGGER wallet_operations_sealed_update BEFORE UPDATE OF bank_account_number ON wallet_operations
+  FOR EACH ROW EXECUTE FUNCTION wallet_operations_refuse_plain_account_number();
+`,
+};
+
+// Version 8: recorded operations run as sagas on the kernel's runner (saga.ts declares them). The
 // lease and the holder fence move to saga_runs; an operation keeps what it is (its chain's answer,
 // its settlement decision). Every unfinished operation becomes a run at the step its row says
 // comes next: no ledger answer yet, the send (`move`, or a withdrawal's `hold`); a withdrawal whose
@@ -366,7 +414,13 @@ export const wallet_migrations: readonly Migration[] = [
     postgres: book_of_record,
   },
   {
-    version: 9,
+    version: 7,
+    name: 'bank account numbers of withdrawals sealed under data keys wrapped by the key-encryption key',
+    sqlite: account_numbers_sealed.sqlite,
+    postgres: account_numbers_sealed.postgres,
+  },
+  {
+    version: 8,
     name: 'recorded operations run as sagas on the kernel runner',
     sqlite: sagaTables().sqlite + operation_runs,
     postgres: sagaTables().postgres + operation_runs,

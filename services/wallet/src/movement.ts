@@ -3,12 +3,13 @@
 // few outcomes here, so that the callers (the projected path and the recorded saga) agree.
 import { LRUCache } from 'lru-cache';
 import { assert, type Database, type Tenant } from '@paygrid/kernel';
-import { TransferCode, TransferFlags, type CreateTransferResult, type LedgerClient, type Transfer, type TransferEvent } from '@paygrid/ledger';
+import { TransferCode, type CreateTransferResult, type LedgerClient, type Transfer, type TransferEvent } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
 import {
   LedgerLayout,
   accountEventsOf,
   allowanceTransferEvents,
+  isOperationTransfer,
   isOutgoing,
   operationFingerprint,
   operationTransferEvent,
@@ -360,14 +361,7 @@ export class Movements {
       if (reason === undefined || transfer.user_data_128 !== operationFingerprint(operation)) return { kind: 'conflict' };
       return { kind: 'marked', reason };
     }
-    const expected = operationTransferEvent(operation);
-    const same =
-      operationTypeOfCode(transfer.code) === operation.type &&
-      transfer.debit_account_id === expected.debit_account_id &&
-      transfer.credit_account_id === expected.credit_account_id &&
-      transfer.amount === expected.amount &&
-      transfer.ledger === expected.ledger &&
-      (transfer.flags & TransferFlags.pending) === (expected.flags & TransferFlags.pending);
+    const same = operationTypeOfCode(transfer.code) === operation.type && isOperationTransfer(operation, transfer);
     return same ? { kind: 'applied', existing: transfer, result: 'exists' } : { kind: 'conflict' };
   }
 

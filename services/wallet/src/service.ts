@@ -43,8 +43,10 @@ import {
   type Tenant,
 } from '@paygrid/kernel';
 import { AccountFlags, TransferCode, type Account, type LedgerClient, type Transfer } from '@paygrid/ledger';
+import type { Keyring } from '@paygrid/kernel/envelope';
 import { amount_max, type CurrencyCode } from '@paygrid/money';
 import { test_completion_failure_code } from './bank';
+import { BankAccountSealer } from './bank-accounts';
 import {
   LedgerLayout,
   RefusalReason,
@@ -179,6 +181,8 @@ export interface WalletServiceOptions {
   readonly ledger: LedgerClient;
   readonly customers: CustomerDirectory;
   readonly bank: BankPort;
+  /** Seals withdrawals' account numbers (bank-accounts.ts); shared with the other services that seal, so that a rotation switches all at once. */
+  readonly keyring: Keyring;
   readonly clock?: Clock;
   readonly recovery_interval_ms?: number;
   /** Published events older than this leave the outbox (default 7 days). */
@@ -236,7 +240,10 @@ interface WithdrawalIntent {
 
 /** What differs between recorded operations when they are first recorded. */
 type NewOperation = Pick<OperationRecord, 'type' | 'source_wallet_id' | 'destination_wallet_id' | 'amount' | 'currency' | 'idempotency_key'> &
-  Partial<Pick<OperationRecord, 'description' | 'bank_account' | 'refunded_payment_id' | 'payment_intent_id' | 'reversed_top_up_id' | 'restored_reversal_id'>>;
+  Partial<Pick<OperationRecord, 'description' | 'refunded_payment_id' | 'payment_intent_id' | 'reversed_top_up_id' | 'restored_reversal_id'>> & {
+    /** A withdrawal's account as asked: #recordOperation seals its number before the row is written. */
+    readonly bank_account?: CheckedBankAccount;
+  };
 
 interface Begun {
   readonly operation: OperationRecord;
@@ -356,6 +363,7 @@ export class WalletService implements WalletClient {
   readonly #projection: Projection;
   readonly #customers: CustomerDirectory;
   readonly #bank: BankPort;
+  readonly #bank_accounts: BankAccountSealer;
   readonly #clock: Clock;
   readonly #recovery_interval_ms: number;
   readonly #outbox_retention_ms: number;
@@ -386,6 +394,7 @@ export class WalletService implements WalletClient {
     this.#ledger = options.ledger;
     this.#customers = options.customers;
     this.#bank = options.bank;
+    this.#bank_accounts = new BankAccountSealer(options.keyring);
     this.#clock = options.clock ?? systemClock;
     this.#recovery_interval_ms = options.recovery_interval_ms ?? recovery_interval_ms_default;
     this.#outbox_retention_ms = options.outbox_retention_ms ?? outbox_retention_ms_default;
@@ -1322,9 +1331,13 @@ export class WalletService implements WalletClient {
    * run held by this caller, and the first row of its history.
    */
   async #recordOperation(tx: Database, tenant: Tenant, now_ms: number, fields: NewOperation): Promise<Begun> {
+    const { bank_account, ...rest } = fields;
+    const base = this.#newOperationFields(tenant, fields.type, operationValue(tenant, fields.idempotency_key), now_ms);
     const operation: OperationRecord = {
-      ...this.#newOperationFields(tenant, fields.type, operationValue(tenant, fields.idempotency_key), now_ms),
-      ...fields,
+      ...base,
+      ...rest,
+      // The full account number is sealed before it reaches the database, bound to this withdrawal.
+      bank_account: bank_account === undefined ? null : this.#bank_accounts.seal(base, bank_account),
       origin: TransferOrigin.recorded,
     };
     await insertOperation(tx, operation);
@@ -1338,7 +1351,14 @@ export class WalletService implements WalletClient {
   async #bankRequest(operation: OperationRecord): Promise<BankWithdrawalRequest> {
     const account = operation.bank_account;
     assert(operation.type === 'withdrawal' && account !== null && operation.source_wallet_id !== null, 'only withdrawals go to the bank');
-    return { withdrawal_id: operation.id, amount: operation.amount, currency: operation.currency.toLowerCase(), bank_account: account, livemode: operation.livemode };
+    return {
+      withdrawal_id: operation.id,
+      amount: operation.amount,
+      currency: operation.currency.toLowerCase(),
+      // Opened in memory for the bank only; a resend after a restart opens it from the row again.
+      bank_account: this.#bank_accounts.open(operation, account),
+      livemode: operation.livemode,
+    };
   }
 
   // Events.

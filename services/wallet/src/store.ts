@@ -13,7 +13,7 @@ import {
   type SettlementOutcome,
   type WalletStatus,
 } from './types';
-import type { CheckedBankAccount } from './validation';
+import type { StoredBankAccount } from './bank-accounts';
 
 export interface WalletRecord {
   readonly id: string;
@@ -43,7 +43,8 @@ export interface OperationRecord {
   readonly ledger_result: string | null;
   readonly settlement_outcome: SettlementOutcome | null;
   readonly settlement_failure_code: string | null;
-  readonly bank_account: CheckedBankAccount | null;
+  /** A withdrawal's account, its number sealed (bank-accounts.ts); null for every other type. */
+  readonly bank_account: StoredBankAccount | null;
   /** A refund's payment (wpy_…); null for every other type. */
   readonly refunded_payment_id: string | null;
   /** The payment intent (pi_…) that paid for a top-up; null for a simulated deposit and every other type. */
@@ -100,8 +101,11 @@ interface OperationRow {
   readonly settlement_failure_code: string | null;
   readonly bank_account_holder_name: string | null;
   readonly bank_routing_number: string | null;
-  readonly bank_account_number: string | null;
   readonly bank_country: string | null;
+  readonly bank_kek_id: string | null;
+  readonly bank_data_key: unknown;
+  readonly bank_account_number_sealed: unknown;
+  readonly bank_account_last4: string | null;
   readonly refunded_payment_id: string | null;
   readonly payment_intent_id: string | null;
   readonly reversed_top_up_id: string | null;
@@ -137,9 +141,29 @@ function walletFromRow(row: WalletRow): WalletRecord {
   };
 }
 
+function bytesFromRow(value: unknown, column: string): Buffer {
+  assert(Buffer.isBuffer(value), `column ${column} holds bytes`);
+  return value;
+}
+
+function bankAccountFromRow(row: OperationRow): StoredBankAccount | null {
+  if (row.bank_account_holder_name === null || row.bank_routing_number === null || row.bank_country === null) return null;
+  // Numbers left in plain text before migration 7 are sealed at start, before anything reads them.
+  assert(row.bank_kek_id !== null && row.bank_account_last4 !== null, `withdrawal ${row.id} has a sealed account number`);
+  return {
+    account_holder_name: row.bank_account_holder_name,
+    routing_number: row.bank_routing_number,
+    country: row.bank_country,
+    last4: row.bank_account_last4,
+    account_number: {
+      kek_id: row.bank_kek_id,
+      data_key: bytesFromRow(row.bank_data_key, 'bank_data_key'),
+      sealed: bytesFromRow(row.bank_account_number_sealed, 'bank_account_number_sealed'),
+    },
+  };
+}
+
 function operationFromRow(row: OperationRow): OperationRecord {
-  const has_bank_account =
-    row.bank_account_holder_name !== null && row.bank_routing_number !== null && row.bank_account_number !== null && row.bank_country !== null;
   return {
     id: row.id,
     merchant_id: row.merchant_id,
@@ -158,14 +182,7 @@ function operationFromRow(row: OperationRow): OperationRecord {
     ledger_result: row.ledger_result,
     settlement_outcome: row.settlement_outcome === null ? null : oneOf(['succeeded', 'failed'] as const, row.settlement_outcome, 'settlement outcome'),
     settlement_failure_code: row.settlement_failure_code,
-    bank_account: has_bank_account
-      ? {
-          account_holder_name: row.bank_account_holder_name,
-          routing_number: row.bank_routing_number,
-          account_number: row.bank_account_number,
-          country: row.bank_country,
-        }
-      : null,
+    bank_account: bankAccountFromRow(row),
     refunded_payment_id: row.refunded_payment_id,
     payment_intent_id: row.payment_intent_id,
     reversed_top_up_id: row.reversed_top_up_id,
@@ -236,9 +253,9 @@ export async function updateWalletStatus(database: Database, id: string, status:
 
 const operation_columns = `id, merchant_id, livemode, type, source_wallet_id, destination_wallet_id, amount, currency, description,
   status, failure_code, idempotency_key, ledger_transfer_id, ledger_result, settlement_outcome, settlement_failure_code,
-  bank_account_holder_name, bank_routing_number, bank_account_number, bank_country, refunded_payment_id, payment_intent_id, reversed_top_up_id,
-  restored_reversal_id, created, created_ms, ledger_layout, origin`;
-const operation_column_count = 28;
+  bank_account_holder_name, bank_routing_number, bank_country, bank_kek_id, bank_data_key, bank_account_number_sealed, bank_account_last4,
+  refunded_payment_id, payment_intent_id, reversed_top_up_id, restored_reversal_id, created, created_ms, ledger_layout, origin`;
+const operation_column_count = 31;
 
 function operationValues(operation: OperationRecord): unknown[] {
   return [
@@ -260,8 +277,11 @@ function operationValues(operation: OperationRecord): unknown[] {
     operation.settlement_failure_code,
     operation.bank_account?.account_holder_name ?? null,
     operation.bank_account?.routing_number ?? null,
-    operation.bank_account?.account_number ?? null,
     operation.bank_account?.country ?? null,
+    operation.bank_account?.account_number.kek_id ?? null,
+    operation.bank_account?.account_number.data_key ?? null,
+    operation.bank_account?.account_number.sealed ?? null,
+    operation.bank_account?.last4 ?? null,
     operation.refunded_payment_id,
     operation.payment_intent_id,
     operation.reversed_top_up_id,

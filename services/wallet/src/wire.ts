@@ -144,7 +144,7 @@ export function withdrawalToWire(operation: OperationRecord): Withdrawal {
     bank_account: {
       account_holder_name: account.account_holder_name,
       routing_number: account.routing_number,
-      last4: account.account_number.slice(-4),
+      last4: account.last4,
       country: account.country,
     },
     created: operation.created,

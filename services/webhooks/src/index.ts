@@ -9,11 +9,13 @@ export {
   delivery_lease_ms_default,
   endpoints_per_tenant_max,
   gone_status,
+  legacy_sealing_batch_size,
   poll_interval_ms_default,
   type WebhooksLog,
   type WebhooksServiceOptions,
 } from './service';
 export { webhooks_migrations } from './migrations';
+export { EndpointSecrets, endpoint_secrets_cached_max, secret_shown_length } from './secrets';
 export {
   retry_after_ms_max,
   retry_delay_ms_max,

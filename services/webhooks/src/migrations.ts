@@ -119,6 +119,55 @@ DROP INDEX webhook_deliveries_due;
 ALTER TABLE webhook_deliveries DROP COLUMN lease_token;
 `;
 
+// Version 3: endpoint signing secrets sealed with envelope encryption, as card data is (issue 18).
+// Each endpoint gets a random data key, stored wrapped by the key-encryption key named in
+// secret_kek_id (indexed, so that a rotation can count what is left); the secret is sealed under
+// it (secret_sealed), and its last four characters stay readable (secret_last4) so that a merchant
+// can tell which secret a receiver holds. SQL cannot encrypt, so the plain-text column is emptied
+// by a step the service runs at every start (WebhooksService.sealLegacySecrets), which seals what
+// it finds and leaves '' behind. The column stays because SQLite can only drop NOT NULL by
+// rebuilding the table; triggers make sure nothing but '' is ever written to it again, and that
+// every new endpoint arrives sealed, whatever code writes the row.
+const sealed_secret_columns = (bytes: 'BLOB' | 'BYTEA') => ['secret_kek_id TEXT', `secret_data_key ${bytes}`, `secret_sealed ${bytes}`, 'secret_last4 TEXT'];
+const plain_text_refused = 'webhook_endpoints keeps signing secrets sealed, never in plain text';
+const unsealed_endpoint = `NEW.secret <> '' OR NEW.secret_kek_id IS NULL OR NEW.secret_data_key IS NULL OR NEW.secret_sealed IS NULL OR NEW.secret_last4 IS NULL`;
+const sealed_secret_list = 'secret, secret_kek_id, secret_data_key, secret_sealed, secret_last4';
+
+const secrets_sealed = {
+  sqlite: `
+${sealed_secret_columns('BLOB').map((column) => `ALTER TABLE webhook_endpoints ADD COLUMN ${column};`).join('\n')}
+UPDATE webhook_endpoints SET secret_last4 = substr(secret, -4);
+CREATE INDEX webhook_endpoints_secret_kek ON webhook_endpoints (secret_kek_id);
+CREATE TRIGGER webhook_endpoints_sealed_insert BEFORE INSERT ON webhook_endpoints
+  WHEN ${unsealed_endpoint}
+BEGIN
+  SELECT RAISE(ABORT, '${plain_text_refused}');
+END;
+CREATE TRIGGER webhook_endpoints_sealed_update BEFORE UPDATE OF ${sealed_secret_list} ON webhook_endpoints
+  WHEN ${unsealed_endpoint}
+BEGIN
+  SELECT RAISE(ABORT, '${plain_text_refused}');
+END;
+`,
+  postgres: `
+ALTER TABLE webhook_endpoints ${sealed_secret_columns('BYTEA').map((column) => `ADD COLUMN ${column}`).join(', ')};
+UPDATE webhook_endpoints SET secret_last4 = right(secret, 4);
+CREATE INDEX webhook_endpoints_secret_kek ON webhook_endpoints (secret_kek_id);
+CREATE FUNCTION webhook_endpoints_refuse_unsealed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF ${unsealed_endpoint} THEN
+    RAISE EXCEPTION '${plain_text_refused}' USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+CREATE TRIGGER webhook_endpoints_sealed_insert BEFORE INSERT ON webhook_endpoints
+  FOR EACH ROW EXECUTE FUNCTION webhook_endpoints_refuse_unsealed();
+CREATE TRIGGER webhook_endpoints_sealed_update BEFORE UPDATE OF ${sealed_secret_list} ON webhook_endpoints
+  FOR EACH ROW EXECUTE FUNCTION webhook_endpoints_refuse_unsealed();
+`,
+};
+
 export const webhooks_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -131,5 +180,11 @@ export const webhooks_migrations: readonly Migration[] = [
     name: 'deliveries as saga runs',
     sqlite: sagaTables().sqlite + delivery_runs,
     postgres: sagaTables().postgres + delivery_runs,
+  },
+  {
+    version: 3,
+    name: 'endpoint signing secrets sealed under a data key wrapped by the key-encryption key',
+    sqlite: secrets_sealed.sqlite,
+    postgres: secrets_sealed.postgres,
   },
 ];

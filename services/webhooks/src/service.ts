@@ -30,12 +30,15 @@ import {
   type StepOutcome,
   type Tenant,
 } from '@paygrid/kernel';
+import { checkRewrapBatchSize, rewrapStore, SealedFieldError, type Keyring, type RewrapBatchResult, type RewrapOptions, type RewrapResult, type WrappedKeyStore } from '@paygrid/kernel/envelope';
+import { EndpointSecrets, secretLast4 } from './secrets';
 import { checkSchedule, retry_after_ms_max, retry_jitter_percent, retry_schedule_ms_default, type RandomSource } from './schedule';
 import { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max, sendAttempt, type AttemptOutcome } from './sender';
 import { newEndpointSecret, signDelivery } from './signing';
 import {
   advanceDelivery,
   countEndpoints,
+  countSecretKeysByKek,
   deleteEndpoint,
   delivery_saga_name,
   enabledEndpoints,
@@ -48,11 +51,15 @@ import {
   insertDelivery,
   insertEndpoint,
   insertEvent,
+  legacySecrets,
   listAttempts,
   listEndpoints,
   listEvents,
   markEndpointAnswering,
   markEndpointFailing,
+  rewrapSecretKey,
+  sealLegacySecret,
+  secretKeysNotUnder,
   updateEndpoint,
   type DeliveryRecord,
   type EndpointRecord,
@@ -106,11 +113,15 @@ export const delivery_lease_ms_default = 60_000;
 export const endpoints_per_tenant_max = 16;
 /** A receiver's answer of 410 Gone means it wants no more events: its endpoint is disabled at once. */
 export const gone_status = 410;
+/** Endpoints sealed per transaction by the start-up step that seals secrets stored in plain text. */
+export const legacy_sealing_batch_size = 500;
 
 export type WebhooksLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 export interface WebhooksServiceOptions {
   readonly database: Database;
+  /** Seals endpoints' signing secrets (secrets.ts); shared with the other services that seal, so that a rotation switches all at once. */
+  readonly keyring: Keyring;
   readonly clock?: Clock;
   /** How requests reach receivers; the global fetch by default. */
   readonly fetch?: typeof fetch;
@@ -179,8 +190,11 @@ interface DeliveryContext {
 /** Why a delivery stopped for good, as the `send` step reports it. */
 const failure_reasons = { gone: 'receiver_gone', manual: 'manual_delivery_failed' } as const;
 
-export class WebhooksService implements WebhooksClient {
+export class WebhooksService implements WebhooksClient, WrappedKeyStore {
+  readonly name = 'webhooks';
   readonly #database: Database;
+  readonly #keyring: Keyring;
+  readonly #secrets: EndpointSecrets;
   /** Publishes and attempt results share commits: both come in bursts. */
   readonly #commits: GroupCommitter;
   readonly #clock: Clock;
@@ -207,6 +221,8 @@ export class WebhooksService implements WebhooksClient {
 
   constructor(options: WebhooksServiceOptions) {
     this.#database = options.database;
+    this.#keyring = options.keyring;
+    this.#secrets = new EndpointSecrets(options.keyring);
     this.#commits = new GroupCommitter(options.database);
     this.#clock = options.clock ?? systemClock;
     this.#fetch = options.fetch ?? fetch;
@@ -282,11 +298,17 @@ export class WebhooksService implements WebhooksClient {
     });
   }
 
-  /** Starts the delivery loop. It never keeps the process alive on its own. */
-  // eslint-disable-next-line @typescript-eslint/require-await
+  /**
+   * Starts the delivery loop. It never keeps the process alive on its own. Secrets left in plain
+   * text by a version before sealing are sealed first, and every key they are sealed under must
+   * be in the keyring: a missing key stops the start rather than the first delivery.
+   */
   async start(): Promise<void> {
     assert(!this.#started, 'the webhooks service is already started');
     assert(!this.#closed, 'the webhooks service was closed');
+    const sealed = await this.sealLegacySecrets();
+    if (sealed > 0) this.#log('info', 'sealed webhook signing secrets stored in plain text by an earlier version', { endpoints: sealed });
+    await this.checkKeys();
     this.#started = true;
     this.#schedulePoll();
     this.#wake();
@@ -304,6 +326,84 @@ export class WebhooksService implements WebhooksClient {
     }
   }
 
+  // Signing secrets at rest: the start-up step and key rotation.
+
+  /**
+   * Seals every signing secret still stored in plain text (endpoints written before migration 3),
+   * in batches of one transaction each, and empties the plain-text column. start() runs it:
+   * idempotent, and one indexed query when there is nothing left. On SQLite the freed bytes are
+   * zeroed (secure_delete), and after sealing anything the file is rebuilt (VACUUM) and the
+   * write-ahead log emptied, so that no plain text is left in free pages. Returns how many
+   * endpoints it sealed.
+   */
+  async sealLegacySecrets(options: { readonly batch_size?: number } = {}): Promise<number> {
+    const batch_size = checkRewrapBatchSize(options.batch_size ?? legacy_sealing_batch_size);
+    const [unsealed] = await this.#database.query<{ id: string }>('SELECT id FROM webhook_endpoints WHERE secret_kek_id IS NULL LIMIT 1');
+    if (unsealed === undefined) return 0;
+    if (this.#database.dialect === 'sqlite') await this.#database.execute('PRAGMA secure_delete = ON');
+    let sealed = 0;
+    for (;;) {
+      const batch = await this.#database.transaction(async (tx) => {
+        const rows = await legacySecrets(tx, batch_size);
+        let count = 0;
+        for (const row of rows) {
+          assert(row.secret !== '', `endpoint ${row.id} has a signing secret to seal`);
+          if (await sealLegacySecret(tx, row.id, this.#secrets.seal(row, row.secret), secretLast4(row.secret))) count += 1;
+        }
+        return { count, more: rows.length === batch_size };
+      });
+      sealed += batch.count;
+      if (!batch.more) break;
+    }
+    if (sealed > 0 && this.#database.dialect === 'sqlite') {
+      await this.#database.execute('VACUUM');
+      await this.#database.execute('PRAGMA wal_checkpoint(TRUNCATE)');
+    }
+    return sealed;
+  }
+
+  /**
+   * Checks that no secret is left unsealed and that every KEK an endpoint's data key is wrapped
+   * by is in the keyring; throws SealedFieldError otherwise. Returns the ids of the KEKs in use.
+   */
+  async checkKeys(): Promise<string[]> {
+    const [unsealed] = await this.#database.query<{ id: string }>('SELECT id FROM webhook_endpoints WHERE secret_kek_id IS NULL LIMIT 1');
+    assert(unsealed === undefined, `endpoint ${unsealed?.id ?? ''} has a sealed signing secret: sealLegacySecrets runs first`);
+    const counts = await this.countDataKeysByKek();
+    for (const kek_id of counts.keys()) {
+      if (!this.#secrets.holds(kek_id)) {
+        const [row] = await this.#database.query<{ id: string }>('SELECT id FROM webhook_endpoints WHERE secret_kek_id = ? LIMIT 1', [kek_id]);
+        throw new SealedFieldError('endpoint_secret', `webhook endpoint ${row?.id ?? 'unknown'}`, 'key_unavailable', kek_id);
+      }
+    }
+    return [...counts.keys()].sort();
+  }
+
+  /** How many endpoints' data keys each KEK wraps. */
+  async countDataKeysByKek(): Promise<Map<string, number>> {
+    return countSecretKeysByKek(this.#database);
+  }
+
+  /** Re-wraps every endpoint's data key not under the keyring's current KEK; the sealed secrets are not touched. */
+  async rewrapDataKeys(options: RewrapOptions = {}): Promise<RewrapResult> {
+    return rewrapStore(this, this.#keyring, options);
+  }
+
+  /** One transaction: the next batch_size endpoints after `cursor` (a sequence) whose data key is not under the current KEK. */
+  async rewrapBatch(cursor: number, batch_size: number): Promise<RewrapBatchResult> {
+    const size = checkRewrapBatchSize(batch_size);
+    const current_kek_id = this.#secrets.current_kek_id;
+    return this.#database.transaction(async (tx) => {
+      const rows = await secretKeysNotUnder(tx, current_kek_id, cursor, size);
+      let rewrapped = 0;
+      for (const row of rows) {
+        if (await rewrapSecretKey(tx, row, this.#secrets.rewrap(row, row.kek_id, row.data_key))) rewrapped += 1;
+      }
+      const last = rows.at(-1);
+      return { rewrapped, next_cursor: rows.length < size || last === undefined ? undefined : last.sequence };
+    });
+  }
+
   // Endpoints.
 
   async createEndpoint(tenant: Tenant, input: CreateEndpointInput): Promise<CreatedWebhookEndpoint> {
@@ -311,15 +411,18 @@ export class WebhooksService implements WebhooksClient {
     const enabled_events = checkEnabledEvents(input.enabled_events);
     const description = checkDescription(input.description);
     const secret = newEndpointSecret();
+    const id = randomId('we');
     const endpoint: EndpointRecord = {
-      id: randomId('we'),
+      id,
       merchant_id: tenant.merchant_id,
       livemode: tenant.livemode,
       url,
       enabled_events,
       status: 'enabled',
       description,
-      secret,
+      // Sealed before it reaches the database: it is shown in plain text only in this answer.
+      secret: this.#secrets.seal({ id, merchant_id: tenant.merchant_id, livemode: tenant.livemode }, secret),
+      secret_last4: secretLast4(secret),
       version: 1,
       failing_since_ms: null,
       created: secondsOf(this.#clock.now()),
@@ -636,7 +739,7 @@ export class WebhooksService implements WebhooksClient {
       this.#log('warn', 'refused to send a webhook to a URL the guard does not allow', { endpoint: endpoint.id, merchant: endpoint.merchant_id, reason: refusal });
       return { succeeded: false, response_status: null, response_body: null, error: `url_not_allowed: ${refusal}`.slice(0, error_length_max), duration_ms: 0, retry_after_ms: undefined };
     }
-    const headers = signDelivery(endpoint.secret, event.id, secondsOf(attempted_ms), event.body);
+    const headers = signDelivery(this.#secrets.open(endpoint, endpoint.secret), event.id, secondsOf(attempted_ms), event.body);
     return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms, ...(dispatcher === undefined ? {} : { dispatcher }) });
   }
 

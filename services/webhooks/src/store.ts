@@ -3,6 +3,7 @@
 // statements the service runs. Every function takes the Database to run on, so that the same one
 // serves inside and outside a transaction.
 import { assert, leaseDueRuns, rowLockClause, selectPage, type Database, type Page, type PageRequest, type Tenant } from '@paygrid/kernel';
+import type { SealedField } from '@paygrid/kernel/envelope';
 import {
   all_events_wildcard,
   delivery_kinds,
@@ -24,7 +25,10 @@ export interface EndpointRecord {
   readonly enabled_events: readonly EnabledEvent[];
   readonly status: EndpointStatus;
   readonly description: string | null;
-  readonly secret: string;
+  /** The signing secret, sealed under the endpoint's data key (secrets.ts); opened only to sign. */
+  readonly secret: SealedField;
+  /** The secret's last four characters, to show which secret a receiver should hold. */
+  readonly secret_last4: string;
   readonly version: number;
   readonly failing_since_ms: number | null;
   readonly created: number;
@@ -82,7 +86,12 @@ interface EndpointRow {
   readonly enabled_events: string;
   readonly status: string;
   readonly description: string | null;
+  /** '' once sealed: the plain-text column of version 1, kept empty (migrations.ts, version 3). */
   readonly secret: string;
+  readonly secret_kek_id: string | null;
+  readonly secret_data_key: unknown;
+  readonly secret_sealed: unknown;
+  readonly secret_last4: string | null;
   readonly version: number;
   readonly failing_since_ms: number | null;
   readonly created: number;
@@ -153,7 +162,14 @@ function enabledEventsFromRow(text: string): EnabledEvent[] {
   });
 }
 
+function bytesFromRow(value: unknown, column: string): Buffer {
+  assert(Buffer.isBuffer(value), `column ${column} holds bytes`);
+  return value;
+}
+
 function endpointFromRow(row: EndpointRow): EndpointRecord {
+  // Rows left in plain text by version 1 are sealed at start, before anything reads them.
+  assert(row.secret_kek_id !== null && row.secret_last4 !== null, `endpoint ${row.id} has a sealed signing secret`);
   return {
     id: row.id,
     merchant_id: row.merchant_id,
@@ -162,7 +178,8 @@ function endpointFromRow(row: EndpointRow): EndpointRecord {
     enabled_events: enabledEventsFromRow(row.enabled_events),
     status: oneOf(endpoint_statuses, row.status, 'endpoint status'),
     description: row.description,
-    secret: row.secret,
+    secret: { kek_id: row.secret_kek_id, data_key: bytesFromRow(row.secret_data_key, 'secret_data_key'), sealed: bytesFromRow(row.secret_sealed, 'secret_sealed') },
+    secret_last4: row.secret_last4,
     version: row.version,
     failing_since_ms: row.failing_since_ms,
     created: row.created,
@@ -232,8 +249,9 @@ function tenantParams(tenant: Tenant): unknown[] {
 
 export async function insertEndpoint(database: Database, endpoint: EndpointRecord): Promise<void> {
   await database.execute(
-    `INSERT INTO webhook_endpoints (id, merchant_id, livemode, url, enabled_events, status, description, secret, version, failing_since_ms, created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    `INSERT INTO webhook_endpoints (id, merchant_id, livemode, url, enabled_events, status, description, secret, secret_kek_id, secret_data_key, secret_sealed,
+       secret_last4, version, failing_since_ms, created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`,
     [
       endpoint.id,
       endpoint.merchant_id,
@@ -242,7 +260,10 @@ export async function insertEndpoint(database: Database, endpoint: EndpointRecor
       JSON.stringify(endpoint.enabled_events),
       endpoint.status,
       endpoint.description,
-      endpoint.secret,
+      endpoint.secret.kek_id,
+      endpoint.secret.data_key,
+      endpoint.secret.sealed,
+      endpoint.secret_last4,
       endpoint.version,
       endpoint.failing_since_ms,
       endpoint.created,
@@ -312,6 +333,73 @@ export async function markEndpointFailing(database: Database, id: string, attemp
 
 export async function markEndpointAnswering(database: Database, id: string): Promise<void> {
   await database.execute('UPDATE webhook_endpoints SET failing_since_ms = NULL WHERE id = ? AND failing_since_ms IS NOT NULL', [id]);
+}
+
+// Signing secrets at rest (secrets.ts seals them; service.ts runs these).
+
+export interface LegacySecretRow {
+  readonly sequence: number;
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean;
+  readonly secret: string;
+}
+
+/** Up to `limit` endpoints whose secret is still in plain text (written before version 3), locked. */
+export async function legacySecrets(database: Database, limit: number): Promise<LegacySecretRow[]> {
+  const rows = await database.query<{ sequence: number; id: string; merchant_id: string; livemode: boolean | number; secret: string }>(
+    `SELECT sequence, id, merchant_id, livemode, secret FROM webhook_endpoints WHERE secret_kek_id IS NULL ORDER BY sequence LIMIT ?${rowLockClause(database)}`,
+    [limit],
+  );
+  return rows.map((row) => ({ ...row, livemode: booleanFromRow(row.livemode, 'livemode') }));
+}
+
+/** Replaces a plain-text secret by its sealed form; false when someone sealed it meanwhile. */
+export async function sealLegacySecret(database: Database, id: string, secret: SealedField, secret_last4: string): Promise<boolean> {
+  const result = await database.execute(
+    `UPDATE webhook_endpoints SET secret = '', secret_kek_id = ?, secret_data_key = ?, secret_sealed = ?, secret_last4 = ? WHERE id = ? AND secret_kek_id IS NULL`,
+    [secret.kek_id, secret.data_key, secret.sealed, secret_last4, id],
+  );
+  return result.rowCount === 1;
+}
+
+/** How many endpoints' data keys each KEK wraps. */
+export async function countSecretKeysByKek(database: Database): Promise<Map<string, number>> {
+  const rows = await database.query<{ kek_id: string; data_keys: number | string }>(
+    'SELECT secret_kek_id AS kek_id, COUNT(*) AS data_keys FROM webhook_endpoints WHERE secret_kek_id IS NOT NULL GROUP BY secret_kek_id',
+  );
+  return new Map(rows.map((row) => [row.kek_id, Number(row.data_keys)]));
+}
+
+export interface SecretKeyRow {
+  readonly sequence: number;
+  readonly id: string;
+  readonly merchant_id: string;
+  readonly livemode: boolean;
+  readonly kek_id: string;
+  readonly data_key: Buffer;
+}
+
+/** Up to `limit` endpoints after `cursor` (a sequence) whose data key is not under `current_kek_id`. */
+export async function secretKeysNotUnder(database: Database, current_kek_id: string, cursor: number, limit: number): Promise<SecretKeyRow[]> {
+  const rows = await database.query<{ sequence: number; id: string; merchant_id: string; livemode: boolean | number; kek_id: string; data_key: unknown }>(
+    `SELECT sequence, id, merchant_id, livemode, secret_kek_id AS kek_id, secret_data_key AS data_key FROM webhook_endpoints
+     WHERE sequence > ? AND secret_kek_id <> ? ORDER BY sequence LIMIT ?`,
+    [cursor, current_kek_id, limit],
+  );
+  return rows.map((row) => ({ ...row, livemode: booleanFromRow(row.livemode, 'livemode'), data_key: bytesFromRow(row.data_key, 'secret_data_key') }));
+}
+
+/** Writes a re-wrapped data key, only if the row still holds the one that was read. */
+export async function rewrapSecretKey(database: Database, row: SecretKeyRow, next: { readonly kek_id: string; readonly data_key: Buffer }): Promise<boolean> {
+  const result = await database.execute('UPDATE webhook_endpoints SET secret_kek_id = ?, secret_data_key = ? WHERE id = ? AND secret_kek_id = ? AND secret_data_key = ?', [
+    next.kek_id,
+    next.data_key,
+    row.id,
+    row.kek_id,
+    row.data_key,
+  ]);
+  return result.rowCount === 1;
 }
 
 // Events.

@@ -59,6 +59,8 @@ export interface WebhookEndpoint {
   readonly enabled_events: EnabledEvent[];
   readonly status: EndpointStatus;
   readonly description: string | null;
+  /** The signing secret's last four characters; the whole secret is shown only at creation. */
+  readonly secret_last4: string;
   readonly created: number;
   readonly livemode: boolean;
 }

@@ -19,6 +19,7 @@ export function endpointToWire(endpoint: EndpointRecord): WebhookEndpoint {
     enabled_events: [...endpoint.enabled_events],
     status: endpoint.status,
     description: endpoint.description,
+    secret_last4: endpoint.secret_last4,
     created: endpoint.created,
     livemode: endpoint.livemode,
   };

@@ -57,7 +57,7 @@ export interface PlatformConfig {
   /** Prefix of every cache key in Redis, so that several installations can share one Redis. */
   readonly CACHE_KEY_PREFIX: string;
   /**
-   * The key-encryption key of the vault and identity (64 hex characters or base64 of 32 bytes). A
+   * The key-encryption key of the vault, identity, webhooks and the wallet (64 hex characters or base64 of 32 bytes). A
    * secret. Without it the key comes from PAYGRID_VAULT_KEK_FILE or (embedded) DATA_DIR/vault.kek,
    * read with the previous keys by the envelope module's loadKeyring; with DATABASE_URL it or the
    * file is required.

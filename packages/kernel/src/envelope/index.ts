@@ -8,6 +8,7 @@
 // - Keyring: the current KEK and the previous ones still readable during a rotation.
 // - loadKeyring: PAYGRID_VAULT_KEK, PAYGRID_VAULT_KEK_FILE or DATA_DIR/vault.kek, checked.
 // - rewrapStore: a rotation's work over one store, in bounded batches, resumable.
+// - FieldSealer: one sealed value per row under a data key of its own (webhook secrets, bank account numbers).
 
 export {
   aes_key_length_bytes,
@@ -21,6 +22,7 @@ export {
   unpackSealed,
   type Sealed,
 } from './seal';
+export { FieldSealer, SealedFieldError, type SealedField, type SealedFieldOwner } from './field-sealer';
 export {
   KeyEncryptionKey,
   generateKeyEncryptionKey,

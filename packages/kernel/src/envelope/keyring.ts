@@ -1,6 +1,6 @@
 // The KEKs a process holds: the current one, which wraps every new data key, and older ones that
 // still open what they wrapped until a rotation has re-wrapped it. One keyring is shared by every
-// service of a process that seals (the vault and identity), so that a rotation makes the new key
+// service of a process that seals (the vault, identity, webhooks and the wallet), so that a rotation makes the new key
 // current for all of them at the same moment.
 import { assert } from '../assert';
 import type { KeyEncryptionKey } from './key-encryption-key';

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CardAcquirerSimulator, CardConnector, test_card_numbers, type AcquirerCard, type CardVault } from '@paygrid/connectors';
 import { createSqliteDatabase, openSqlite, type Tenant } from '@paygrid/kernel';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { LedgerService, openLedgerStore } from '@paygrid/ledger';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { payments_migrations } from '../migrations';
@@ -60,7 +61,14 @@ async function main(): Promise<void> {
   const wallet_database = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
   await wallet_database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
-  const wallet = new WalletService({ database: wallet_database, ledger, customers: { customerExists: () => Promise.resolve(true) }, bank, recovery_interval_ms: 3_600_000 });
+  const wallet = new WalletService({
+    database: wallet_database,
+    ledger,
+    customers: { customerExists: () => Promise.resolve(true) },
+    bank,
+    keyring: new Keyring(generateKeyEncryptionKey()),
+    recovery_interval_ms: 3_600_000,
+  });
   const card = new FixedCard();
   const payments = new PaymentsService({
     database,

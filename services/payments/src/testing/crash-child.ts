@@ -11,9 +11,10 @@
 import { join } from 'node:path';
 import { CardConnector, test_card_numbers, type AcquirerCard, type CardVault } from '@paygrid/connectors';
 import { ManualClock, createSqliteDatabase, openSqlite, type Tenant } from '@paygrid/kernel';
-import { LedgerService, openLedgerStore, type Account } from '@paygrid/ledger';
+import { loadKeyring } from '@paygrid/kernel/envelope';
+import { AccountCode, LedgerService, TransferCode, amount_max, derivedId, emptyAccountEvent, emptyTransferEvent, ledgerFor, openLedgerStore, type Account, type LedgerClient } from '@paygrid/ledger';
 import { SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
-import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
+import { LedgerChart, feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
 import { payments_migrations } from '../migrations';
 import { PaymentsService, attempt_lease_ms_default } from '../service';
 import type { CardTokenClaim, TokenDirectory } from '../types';
@@ -63,6 +64,18 @@ function balances(account: Account | undefined): Record<string, string> {
   };
 }
 
+/** Credits the crash tenant's USD balance with `amount` from an account of the test's own. */
+async function fillMerchantBalance(ledger: LedgerService, amount: bigint): Promise<void> {
+  const usd = ledgerFor('USD', crash_tenant.livemode);
+  const merchant = merchantAccountId({ merchant_id: crash_tenant.merchant_id, currency: 'USD', livemode: crash_tenant.livemode, chart: LedgerChart.per_merchant });
+  const filler = derivedId('crash:filler');
+  await ledger.createAccounts([
+    emptyAccountEvent({ id: merchant, ledger: usd, code: AccountCode.merchant_balance, flags: 0 }),
+    emptyAccountEvent({ id: filler, ledger: usd, code: AccountCode.bank_deposits, flags: 0 }),
+  ]);
+  await ledger.createTransfers([emptyTransferEvent({ id: derivedId('crash:fill'), debit_account_id: filler, credit_account_id: merchant, amount, ledger: usd, code: TransferCode.wallet_top_up })]);
+}
+
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as CrashChildConfig;
   const ledger = await LedgerService.open(await openLedgerStore({ kind: 'sqlite', file: join(config.directory, 'ledger.sqlite') }, { migrate: true }), { batch_wait_ms: 0 });
@@ -73,13 +86,30 @@ async function main(): Promise<void> {
   const wallet_database = createSqliteDatabase(openSqlite(wallet_file), { dialect: 'sqlite', file: wallet_file });
   await wallet_database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
-  const wallet = new WalletService({ database: wallet_database, ledger, customers: { customerExists: (_tenant, customer) => Promise.resolve(customer === crash_customer) }, bank });
+  // The key is kept in the folder, so that the recovering process opens what the crashed one sealed.
+  const { keyring } = await loadKeyring({ env: {}, data_dir: config.directory, allow_generate: true });
+  const wallet = new WalletService({
+    database: wallet_database,
+    ledger,
+    customers: { customerExists: (_tenant, customer) => Promise.resolve(customer === crash_customer) },
+    bank,
+    keyring,
+  });
   const vault = new FixedVault(config.flow === 'top_up_refund_fails' ? test_card_numbers.refund_fails : test_card_numbers.succeeds);
   // The recovering process lives after every lease of the crashed one has run out.
   const clock = new ManualClock(Date.now() + (config.phase === 'recover' ? attempt_lease_ms_default + 1_000 : 0));
+  // The books_full flow's first process cannot read balances, so its confirmation passes the check
+  // before the provider as one racing past it would, and meets the ledger's refusal after the call.
+  const blind: LedgerClient = new Proxy(ledger, {
+    get(target, key, receiver) {
+      if (key === 'lookupAccounts') return () => Promise.reject(new Error('balances unreadable in this crash flow'));
+      const value: unknown = Reflect.get(target, key, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
   const payments = new PaymentsService({
     database,
-    ledger,
+    ledger: config.flow === 'books_full' && config.phase === 'run' ? blind : ledger,
     connectors: { card: new CardConnector({ cards: vault, acquirer: { url: config.acquirer_url } }) },
     wallet,
     tokens: vault,
@@ -96,6 +126,7 @@ async function main(): Promise<void> {
     const capture_method = config.flow === 'manual' || config.flow === 'capture' || config.flow === 'cancel' ? 'manual' : 'automatic';
     const top_up = config.flow === 'top_up' || config.flow === 'top_up_refund' || config.flow === 'top_up_refund_fails';
     const top_up_wallet = top_up ? (await wallet.createWallet(crash_tenant, { customer: crash_customer, currency: 'usd' })).id : undefined;
+    if (config.flow === 'books_full') await fillMerchantBalance(ledger, amount_max - crash_amount + 1n);
     const intent = await payments.createPaymentIntent(crash_tenant, { amount: crash_amount, currency: 'usd', capture_method, ...(top_up_wallet === undefined ? {} : { top_up_wallet }) });
     await payments.confirmPaymentIntent(crash_tenant, intent.id, { payment_method: { type: 'card', token: crash_card_token } });
     if (config.flow === 'capture') await payments.capturePaymentIntent(crash_tenant, intent.id, { amount: crash_capture_amount });
@@ -114,7 +145,7 @@ async function main(): Promise<void> {
     const [intent] = (await payments.listPaymentIntents(crash_tenant, {})).data;
     const attempts = intent === undefined ? [] : (await payments.listAttempts(crash_tenant, intent.id, { limit: 100 })).data;
     const refunds = (await payments.listRefunds(crash_tenant, {})).data;
-    const books = { merchant_id: crash_tenant.merchant_id, currency: 'USD' as const, livemode: false };
+    const books = { merchant_id: crash_tenant.merchant_id, currency: 'USD' as const, livemode: false, chart: LedgerChart.per_merchant };
     const [merchant, receivable, fees] = await Promise.all(
       [merchantAccountId(books), receivableAccountId(books), feesAccountId(books)].map(async (id) => (await ledger.lookupAccounts([id]))[0]),
     );

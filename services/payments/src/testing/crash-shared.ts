@@ -6,9 +6,11 @@ import type { CrashStep } from '../context';
 /**
  * `top_up` pays into a wallet; `top_up_refund` then refunds part of it, out of the wallet first;
  * `top_up_refund_fails` does the same with a card that refuses every refund, so the money taken out
- * of the wallet must go back into it.
+ * of the wallet must go back into it. `books_full` pays (automatic capture) into a merchant balance
+ * that has no room left for it, past the check before the provider (as a request racing past it
+ * would): the ledger refuses the hold, and the acquirer must give the money back (decision 68).
  */
-export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund' | 'top_up' | 'top_up_refund' | 'top_up_refund_fails';
+export type CrashFlow = 'automatic' | 'manual' | 'capture' | 'cancel' | 'refund' | 'top_up' | 'top_up_refund' | 'top_up_refund_fails' | 'books_full';
 
 export interface CrashChildConfig {
   readonly directory: string;

@@ -27,11 +27,12 @@ import {
   type ServiceDatabase,
   type Tenant,
 } from '@paygrid/kernel';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
 import { LedgerService, openLedgerStore, type Account } from '@paygrid/ledger';
 import type { CurrencyCode } from '@paygrid/money';
 import { SimulatedBank, WalletService, wallet_migrations, type CustomerDirectory, type Wallet } from '@paygrid/wallet';
-import { feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
+import { LedgerChart, feesAccountId, merchantAccountId, receivableAccountId } from '../chart';
 import { payments_migrations } from '../migrations';
 import { PaymentsService, type PaymentsServiceOptions } from '../service';
 import type { CardTokenClaim, EventPublisher, NotificationMethod, PaymentEvent, TokenDirectory } from '../types';
@@ -202,9 +203,9 @@ export interface Harness {
   fundedWallet(tenant: Tenant, amount: bigint, currency?: string): Promise<Wallet>;
   account(id: bigint): Promise<Account | undefined>;
   /**
-   * The merchant's balances for a tenant and currency, and the platform's receivable and fees. The
-   * platform accounts are shared by every merchant, so they are given as the change since `since`
-   * (taken with books() at the start of a test) when it is given.
+   * The merchant's balances for a tenant and currency, and its receivable and fees (the merchant's
+   * own since decision 67), given as the change since `since` (taken with books() at the start of a
+   * test) when it is given.
    */
   books(tenant: Tenant, currency?: CurrencyCode, since?: Books): Promise<Books>;
   close(): Promise<void>;
@@ -260,7 +261,7 @@ async function assemble(
   await wallet_database.migrate(wallet_migrations);
   const customers = new TestCustomers();
   const bank = new SimulatedBank();
-  const wallets = new WalletService({ database: wallet_database, ledger, customers, bank, recovery_interval_ms: 3_600_000 });
+  const wallets = new WalletService({ database: wallet_database, ledger, customers, bank, keyring: new Keyring(generateKeyEncryptionKey()), recovery_interval_ms: 3_600_000 });
   await wallets.start();
   const vault = new TestVault();
   const acquirer = new CardAcquirerSimulator();
@@ -337,7 +338,7 @@ async function assemble(
     },
     account,
     books: async (tenant, currency = 'USD', since) => {
-      const books = { merchant_id: tenant.merchant_id, currency, livemode: tenant.livemode };
+      const books = { merchant_id: tenant.merchant_id, currency, livemode: tenant.livemode, chart: LedgerChart.per_merchant };
       const receivable = balancesOf(await account(receivableAccountId(books)));
       const fees = balancesOf(await account(feesAccountId(books)));
       return {

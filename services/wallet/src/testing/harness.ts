@@ -13,6 +13,7 @@ import {
   type ServiceDatabase,
   type Tenant,
 } from '@paygrid/kernel';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
 import { LedgerService, openLedgerStore, type LedgerClient } from '@paygrid/ledger';
 import { SimulatedBank } from '../bank';
@@ -39,6 +40,8 @@ export interface Harness {
   readonly ledger: LedgerService;
   readonly bank: SimulatedBank;
   readonly customers: TestCustomers;
+  /** The key-encryption keys every service of the harness seals account numbers with, as a restarted process would be given. */
+  readonly keyring: Keyring;
   /** The service most tests use, started. */
   readonly wallets: WalletService;
   /** Another service on the same database and ledger (a restart, or a second instance); closed with the harness. */
@@ -62,9 +65,10 @@ async function assemble(
   await database.migrate(wallet_migrations);
   const bank = new SimulatedBank();
   const customers = new TestCustomers();
+  const keyring = new Keyring(generateKeyEncryptionKey());
   const services: WalletService[] = [];
   const service = (options: Partial<WalletServiceOptions> = {}) => {
-    const created = new WalletService({ database, ledger, customers, bank, ...options });
+    const created = new WalletService({ database, ledger, customers, bank, keyring, ...options });
     services.push(created);
     return created;
   };
@@ -77,6 +81,7 @@ async function assemble(
     ledger,
     bank,
     customers,
+    keyring,
     wallets,
     service,
     ledgerOnClock: async (clock) => {

@@ -1,7 +1,7 @@
 // The wallet service's behaviour, run on SQLite and on PostgreSQL (service.test.ts), each time
 // against a real ledger on the same kind of store.
 import { ApiError, ManualClock, type Tenant } from '@paygrid/kernel';
-import { TransferCode, amount_max, merchantBalanceAccountId, platformAccountId } from '@paygrid/ledger';
+import { TransferCode, amount_max, merchantBalanceAccountId, merchantPlatformAccountId } from '@paygrid/ledger';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { simulated_bank_account_numbers } from '../bank';
 import { LedgerLayout, legacyOperationTransferId, settlementTransferId, walletAccountId } from '../chart';
@@ -89,8 +89,9 @@ export function walletSuite(open: () => Promise<Harness>): void {
     expect(top_up.id).toMatch(/^tu_/);
     expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 5_000n, pending: 0n });
     expect(await wallets.getTopUp(tenant, top_up.id)).toEqual(top_up);
-    const [deposits] = await harness.ledger.lookupAccounts([platformAccountId('bank_deposits', 'USD', false)]);
-    expect(deposits?.debits_posted).toBeGreaterThanOrEqual(5_000n);
+    // The deposit comes from the merchant's own platform-side account (decision 67), which saw nothing else.
+    const [deposits] = await harness.ledger.lookupAccounts([merchantPlatformAccountId('bank_deposits', tenant.merchant_id, 'USD', false)]);
+    expect(deposits?.debits_posted).toBe(5_000n);
 
     const live = newTenant(true);
     const live_wallet = await newWallet(harness, wallets, live);
@@ -569,6 +570,13 @@ export function walletSuite(open: () => Promise<Harness>): void {
     });
     expect(withdrawal.id).toMatch(/^wd_/);
     expect(JSON.stringify(withdrawal, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).not.toContain('000222222227');
+    // At rest the account number is sealed: the row holds only its last four digits in the clear.
+    const [row] = await harness.database.query<Record<string, unknown>>('SELECT * FROM wallet_operations WHERE id = ?', [withdrawal.id]);
+    const stored = Buffer.concat(Object.values(row ?? {}).map((value) => (Buffer.isBuffer(value) ? value : Buffer.from(String(value)))));
+    expect(stored.includes(Buffer.from('000222222227'))).toBe(false);
+    expect(row).toMatchObject({ bank_account_number: null, bank_account_last4: '2227', bank_kek_id: harness.keyring.current.id });
+    // Nothing but a sealed number can be written, whatever code writes the row.
+    await expect(harness.database.execute("UPDATE wallet_operations SET bank_account_number = '000222222227' WHERE id = ?", [withdrawal.id])).rejects.toThrow(/sealed/);
     expect((await wallets.getWallet(tenant, wallet.id)).balance).toEqual({ available: 6_000n, pending: 4_000n });
     // The held money cannot be spent twice.
     await expectApiError(wallets.pay(tenant, wallet.id, { amount: 6_001n }), { type: 'invalid_request_error', code: 'insufficient_funds', param: 'amount' });

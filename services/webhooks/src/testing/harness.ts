@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createPostgresDatabase, createPostgresPool, createSqliteDatabase, openSqlite, randomId, type ServiceDatabase, type Tenant } from '@paygrid/kernel';
+import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
 import { temporaryDirectory, withTemporarySchema } from '@paygrid/kernel/testing';
 import { verifyWebhook, WebhookVerificationError, type WebhookEvent } from '@paygrid/sdk';
 import { webhooks_migrations } from '../migrations';
@@ -14,6 +15,8 @@ import { WebhooksService, type WebhooksServiceOptions } from '../service';
 export interface Harness {
   readonly dialect: 'sqlite' | 'postgres';
   readonly database: ServiceDatabase;
+  /** The key-encryption keys every service of the harness seals endpoint secrets with, as one process's are shared. */
+  readonly keyring: Keyring;
   /** Another connection to the same database, as a second process would have. */
   openSecondDatabase(): ServiceDatabase;
   /** A service on the harness's database (or the one given), closed with the harness. */
@@ -38,9 +41,11 @@ async function assemble(
   await database.migrate(webhooks_migrations);
   const services: WebhooksService[] = [];
   const databases: ServiceDatabase[] = [];
+  const keyring = new Keyring(generateKeyEncryptionKey());
   return {
     dialect,
     database,
+    keyring,
     openSecondDatabase: () => {
       const second = openSecond();
       databases.push(second);
@@ -48,7 +53,7 @@ async function assemble(
     },
     service: (options = {}) => {
       // Tests send to receivers on 127.0.0.1, as local development does.
-      const created = new WebhooksService({ database, ...fast_options, test_mode_private_urls: true, ...options });
+      const created = new WebhooksService({ database, keyring, ...fast_options, test_mode_private_urls: true, ...options });
       services.push(created);
       return created;
     },

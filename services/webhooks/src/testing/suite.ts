@@ -84,11 +84,20 @@ export function webhooksSuite(open: () => Promise<Harness>): void {
       enabled_events: ['refund.created', 'order.updated'],
       status: 'enabled',
       description: 'books',
+      secret_last4: created.secret.slice(-4),
       created: expect.any(Number),
       livemode: false,
     });
     expect(JSON.stringify(await service.getEndpoint(tenant, created.endpoint.id))).not.toContain(created.secret);
     expect(await service.getEndpoint(tenant, created.endpoint.id)).toEqual(created.endpoint);
+    // At rest the secret is sealed: the row holds neither it nor its random part, only its last four characters.
+    const [row] = await harness.database.query<Record<string, unknown>>('SELECT * FROM webhook_endpoints WHERE id = ?', [created.endpoint.id]);
+    const stored = Buffer.concat(Object.values(row ?? {}).map((value) => (Buffer.isBuffer(value) ? value : Buffer.from(String(value)))));
+    expect(stored.includes(Buffer.from(created.secret.slice('whsec_'.length)))).toBe(false);
+    expect(stored.includes(Buffer.from(created.secret.slice('whsec_'.length), 'base64'))).toBe(false);
+    expect(row).toMatchObject({ secret: '', secret_last4: created.secret.slice(-4) });
+    // Nothing but a sealed secret can be written, whatever code writes the row.
+    await expect(harness.database.execute("UPDATE webhook_endpoints SET secret = 'whsec_plain' WHERE id = ?", [created.endpoint.id])).rejects.toThrow(/sealed/);
 
     // Another merchant, or the same one in live mode, cannot see it: it reads as missing.
     for (const stranger of [newTenant(), { merchant_id: tenant.merchant_id, livemode: true }]) {

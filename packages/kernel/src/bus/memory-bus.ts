@@ -1,0 +1,192 @@
+// The bus in one process: what the all-in-one platform uses. Each durable subscriber has a queue in
+// memory, kept from its first subscribe for the life of the process, so a subscriber that closes
+// and subscribes again gets what was published meanwhile, as a NATS durable consumer would. What is
+// in these queues is lost with the process: unlike NATS, a publish here is not durable. So a service
+// that relays its outbox through this adapter must not mark an event published when `publish`
+// returns, but when its subscribers have handled it (decision 74 says how wiring must do that).
+import { assert, isAssertionError } from '../assert';
+import {
+  bus_dead_letters_page_max,
+  bus_duplicate_window_ms,
+  checkPublish,
+  checkSubscribe,
+  messageOf,
+  redeliveryDelayMs,
+  replay_for_header,
+  runHandler,
+  subjectMatches,
+  type Bus,
+  type BusLog,
+  type BusMessage,
+  type BusSubscription,
+  type DeadLetter,
+  type DeadLetterObserver,
+  type PublishInput,
+  type PublishResult,
+  type SubscribeOptions,
+} from './bus';
+
+/** Message ids remembered for de-duplication, at most; the oldest go first. */
+export const memory_bus_duplicate_ids_max = 100_000;
+/** Messages one subscriber's queue holds at most: past it, publishing fails rather than grow without end. */
+export const memory_bus_queue_max = 100_000;
+/** Dead letters kept, at most; past it the oldest goes, with an error in the log. */
+export const memory_bus_dead_letters_max = 10_000;
+
+interface Queued {
+  readonly message: Omit<BusMessage, 'delivery'>;
+  /** Deliveries made so far. */
+  readonly deliveries: number;
+}
+
+interface Consumer {
+  options: SubscribeOptions;
+  readonly queue: Queued[];
+  subscribed: boolean;
+  draining: Promise<void> | undefined;
+}
+
+export interface MemoryBusOptions {
+  readonly log?: BusLog;
+  readonly onDeadLetter?: DeadLetterObserver;
+}
+
+export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
+  const log: BusLog = options.log ?? (() => undefined);
+  const consumers = new Map<string, Consumer>();
+  /** Message ids seen, with when; in insertion order, so the oldest are first. */
+  const seen = new Map<string, number>();
+  const dead: DeadLetter[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  let dead_sequence = 0;
+  let closed = false;
+
+  const forgetOldIds = (now_ms: number) => {
+    for (const [id, seen_ms] of seen) {
+      if (now_ms - seen_ms < bus_duplicate_window_ms && seen.size <= memory_bus_duplicate_ids_max) break;
+      seen.delete(id);
+    }
+  };
+
+  const enqueue = (consumer: Consumer, queued: Queued) => {
+    if (consumer.queue.length >= memory_bus_queue_max) throw new Error(`the queue of subscriber ${consumer.options.durable} is full (${memory_bus_queue_max} messages)`);
+    consumer.queue.push(queued);
+    drain(consumer);
+  };
+
+  const bury = (consumer: Consumer, queued: Queued, deliveries: number, error: string) => {
+    dead_sequence += 1;
+    const letter: DeadLetter = { id: `dl_${dead_sequence}`, message_id: queued.message.id, subject: queued.message.subject, durable: consumer.options.durable, data: queued.message.data, headers: queued.message.headers, deliveries, error, dead_ms: Date.now() };
+    dead.push(letter);
+    if (dead.length > memory_bus_dead_letters_max) {
+      const dropped = dead.shift();
+      log('error', 'the in-memory bus dropped its oldest dead letter: too many are kept', { dead_letter: dropped?.id, message: dropped?.message_id });
+    }
+    log('error', 'a message failed every delivery and is a dead letter', { dead_letter: letter.id, message: letter.message_id, subject: letter.subject, durable: letter.durable, deliveries, error });
+    options.onDeadLetter?.(letter);
+  };
+
+  const deliverOne = async (consumer: Consumer, queued: Queued) => {
+    const delivery = queued.deliveries + 1;
+    const settings = consumer.options;
+    try {
+      await runHandler(settings.handler, { ...queued.message, delivery }, settings.handler_timeout_ms);
+      return;
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      if (delivery >= settings.deliveries_max) {
+        bury(consumer, queued, delivery, messageOf(error));
+        return;
+      }
+      const delay_ms = redeliveryDelayMs(settings, delivery);
+      log('warn', 'a bus handler failed; the message is delivered again', { message: queued.message.id, durable: settings.durable, delivery, delay_ms, error: messageOf(error) });
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (!closed) enqueue(consumer, { message: queued.message, deliveries: delivery });
+      }, delay_ms);
+      timers.add(timer);
+    }
+  };
+
+  /** Delivers a subscriber's queue in order, one message at a time, while it is subscribed. */
+  function drain(consumer: Consumer): void {
+    if (consumer.draining !== undefined || !consumer.subscribed || closed) return;
+    consumer.draining = (async () => {
+      // Each message is delivered once per turn; a failed one comes back through its timer.
+      while (consumer.subscribed && !closed) {
+        const queued = consumer.queue.shift();
+        if (queued === undefined) return;
+        await deliverOne(consumer, queued);
+      }
+    })().finally(() => {
+      consumer.draining = undefined;
+      if (consumer.subscribed && !closed && consumer.queue.length > 0) drain(consumer);
+    });
+  }
+
+  return {
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async publish(input: PublishInput): Promise<PublishResult> {
+      assert(!closed, 'the bus is closed');
+      checkPublish(input);
+      const now_ms = Date.now();
+      forgetOldIds(now_ms);
+      if (seen.has(input.id)) return { duplicate: true };
+      seen.set(input.id, now_ms);
+      const headers = { ...(input.headers ?? {}) };
+      const replay_for = headers[replay_for_header];
+      for (const consumer of consumers.values()) {
+        if (!subjectMatches(consumer.options.subject, input.subject)) continue;
+        if (replay_for !== undefined && replay_for !== consumer.options.durable) continue;
+        enqueue(consumer, { message: { id: input.id, subject: input.subject, data: input.data, headers }, deliveries: 0 });
+      }
+      return { duplicate: false };
+    },
+
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async subscribe(subscription: SubscribeOptions): Promise<BusSubscription> {
+      assert(!closed, 'the bus is closed');
+      checkSubscribe(subscription);
+      const existing = consumers.get(subscription.durable);
+      assert(existing === undefined || !existing.subscribed, `durable ${subscription.durable} is subscribed already`);
+      assert(existing === undefined || existing.options.subject === subscription.subject, `durable ${subscription.durable} keeps its subject`);
+      const consumer: Consumer = existing ?? { options: subscription, queue: [], subscribed: false, draining: undefined };
+      consumer.options = subscription;
+      consumer.subscribed = true;
+      consumers.set(subscription.durable, consumer);
+      drain(consumer);
+      return {
+        close: async () => {
+          consumer.subscribed = false;
+          await consumer.draining;
+        },
+      };
+    },
+
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async deadLetters(limit: number): Promise<DeadLetter[]> {
+      assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= bus_dead_letters_page_max, 'a dead-letter listing takes 1 to bus_dead_letters_page_max');
+      return dead.slice(0, limit);
+    },
+
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async replayDeadLetter(id: string): Promise<boolean> {
+      const index = dead.findIndex((letter) => letter.id === id);
+      const letter = dead[index];
+      if (letter === undefined) return false;
+      const consumer = consumers.get(letter.durable);
+      if (consumer === undefined) return false;
+      dead.splice(index, 1);
+      log('info', 'a dead letter is delivered again', { dead_letter: id, message: letter.message_id, durable: letter.durable });
+      enqueue(consumer, { message: { id: letter.message_id, subject: letter.subject, data: letter.data, headers: letter.headers }, deliveries: 0 });
+      return true;
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await Promise.all([...consumers.values()].flatMap((consumer) => (consumer.draining === undefined ? [] : [consumer.draining])));
+    },
+  };
+}

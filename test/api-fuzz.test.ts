@@ -13,7 +13,7 @@
 // - a refused request changes no state: no row appears or goes in any service's database, and no
 //   ledger balance moves (a cheap digest taken before and after each request).
 //
-// PAYGRID_FUZZ_RUNS sets the number of requests (24,000 by default), PAYGRID_FUZZ_SEED the seed
+// PAYGRID_FUZZ_RUNS sets the number of requests (20,000 by default, shared by every route), PAYGRID_FUZZ_SEED the seed
 // (printed, so a failing run can be replayed).
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -38,7 +38,7 @@ import {
   type NotificationSamples,
 } from './support/route-fuzz-requests';
 
-const runs = Number(process.env.PAYGRID_FUZZ_RUNS ?? 24_000);
+const runs = Number(process.env.PAYGRID_FUZZ_RUNS ?? 20_000);
 /** Below this many requests some routes may go unvisited by chance, so a short run does not insist on every one. */
 const runs_visiting_every_route = 10_000;
 const seed = Number(process.env.PAYGRID_FUZZ_SEED ?? 20_260_417);
@@ -67,13 +67,15 @@ function describeRequest(request: FuzzRequest): string {
  * Tables that background work fills at its own pace, which would change under a later, refused
  * request: the webhook service's records of events (events, deliveries, their attempts and runs),
  * fed by the other services' outbox relays up to a second after the request that wrote the event;
- * and the wallet's operation history, a projection of the ledger written behind the answer. What a
+ * and the wallet's operation history, a projection of the ledger written behind the answer, with
+ * the runs of the sagas that carry its operations (decision 72): a withdrawal is recorded before
+ * its hold is sent, so one the ledger refuses stays on record as failed, with its run. What a
  * refused request could wrongly do there shows elsewhere in the same transaction: an event in its
  * service's outbox, a movement in the ledger, both of which are counted.
  */
 const background_tables: Readonly<Record<string, readonly string[]>> = {
   'webhooks.sqlite': ['webhook_events', 'webhook_deliveries', 'webhook_delivery_attempts', 'saga_runs', 'saga_transitions'],
-  'wallet.sqlite': ['wallet_operations', 'wallet_operation_steps'],
+  'wallet.sqlite': ['wallet_operations', 'wallet_operation_steps', 'saga_runs', 'saga_transitions'],
 };
 
 function filledInBackground(file: string, table: string): boolean {
@@ -305,7 +307,8 @@ describe('every route under fuzz', () => {
       ...platformRequests(context, keys, key_of),
     ];
     const findings: Finding[] = [];
-    const counts = { requests: 0, server_errors: 0, refused: 0, accepted: 0, state_checked: 0 };
+    const counts = { requests: 0, server_errors: 0, refused: 0, accepted: 0, state_checked: 0, suspects: 0 };
+    const group_ms = { document: 0, ledger: 0, notifications: 0, platform: 0 };
     const hits = new Map<string, number>();
     let before = await settledDigest();
     let accounts_before = digest.takeLedgerAccounts();
@@ -323,7 +326,9 @@ describe('every route under fuzz', () => {
       fc.asyncProperty(fc.nat({ max: by_route.length - 1 }).chain((index) => by_route[index] ?? fc.constant(undefined)), async (request) => {
         if (request === undefined) return;
         counts.requests += 1;
-        groups[groupOf(request.route)] += 1;
+        const group = groupOf(request.route);
+        const request_started = Date.now();
+        groups[group] += 1;
         hits.set(request.route, (hits.get(request.route) ?? 0) + 1);
         const response = await send(request);
         const status = response.statusCode;
@@ -342,6 +347,7 @@ describe('every route under fuzz', () => {
             // Work that an earlier, accepted request left behind (a relay, a settlement) may have
             // landed now. The request is sent once more on a quiet platform, under a fresh
             // idempotency key: it is a finding if it changes the state again.
+            counts.suspects += 1;
             await settledDigest(suspect_quiet_ms);
             const quiet = stateOf(request.route);
             const again = await send(request, { 'idempotency-key': randomUUID() });
@@ -355,6 +361,7 @@ describe('every route under fuzz', () => {
           before = request.method === 'GET' || request.method === 'HEAD' ? digest.take() : await settledDigest();
           accounts_before = digest.takeLedgerAccounts();
         }
+        group_ms[group] += Date.now() - request_started;
       }),
       { numRuns: runs, seed, endOnFailure: true, examples: [] },
     );
@@ -364,8 +371,9 @@ describe('every route under fuzz', () => {
     const registered_hit = [...registered].filter((route) => hits.has(route));
     console.log(
       `api fuzz: ${counts.requests} requests over ${registered_hit.length} of ${registered.size} registered routes in ${seconds} s ` +
-        `(public document ${groups.document}, ledger ${groups.ledger}, notifications ${groups.notifications}, platform ${groups.platform}); ${counts.server_errors} 5xx; ` +
-        `${counts.refused} refused (each state-checked), ${counts.accepted} accepted; ${findings.length} findings`,
+        `(public document ${groups.document} in ${group_ms.document} ms, ledger ${groups.ledger} in ${group_ms.ledger} ms, ` +
+        `notifications ${groups.notifications} in ${group_ms.notifications} ms, platform ${groups.platform} in ${group_ms.platform} ms); ${counts.server_errors} 5xx; ` +
+        `${counts.refused} refused (each state-checked, ${counts.suspects} sent again on a quiet platform), ${counts.accepted} accepted; ${findings.length} findings`,
     );
     const report = (kind: Finding['kind']) => findings.filter((finding) => finding.kind === kind).slice(0, examples_max).map((finding) => `${finding.route}: ${finding.detail}`);
     expect(report('server_error'), 'requests answered with a 5xx').toEqual([]);

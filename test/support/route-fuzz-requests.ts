@@ -141,10 +141,43 @@ export function ledgerOperations(ledger: LedgerFuzzContext): Operation[] {
   ];
 }
 
-/** The ledger's JSON requests: conforming to its wire schemas, and the hostile variants every route gets. */
+/**
+ * The ledger's JSON requests: conforming to its wire schemas, and the hostile variants every route
+ * gets; to the batch routes, now and then, a batch at the limit of 8,190 events or one past it.
+ */
 export function ledgerJsonRequests(ledger: LedgerFuzzContext, context: FuzzContext, keys: Keys): fc.Arbitrary<FuzzRequest>[] {
   const ledger_context: FuzzContext = { ...context, named: ledgerNamedValues(ledger) };
-  return ledgerOperations(ledger).map((operation) => requestArbitrary(operation, ledger_context, keys, () => 'operator'));
+  return ledgerOperations(ledger).map((operation) => {
+    const requests = requestArbitrary(operation, ledger_context, keys, () => 'operator');
+    const full = fullJsonBatch(operation, keys);
+    return full === undefined ? requests : fc.oneof({ weight: 30, arbitrary: requests }, { weight: 1, arbitrary: full });
+  });
+}
+
+/**
+ * A JSON batch of 8,190 events (the most one request may hold) or 8,191. Their ids are the
+ * reserved 0, so a full batch is answered 200 with a refusal per event and moves nothing: the
+ * fuzz does not fill the ledger with thousands of accounts a request.
+ */
+function fullJsonBatch(operation: Operation, keys: Keys): fc.Arbitrary<FuzzRequest> | undefined {
+  const [first_ledger] = fuzz_ledgers;
+  const event_text: Readonly<Record<string, [string, string]>> = {
+    'POST /v1/ledger/accounts': ['accounts', `{"id":"0","ledger":${first_ledger},"code":1}`],
+    'POST /v1/ledger/transfers': ['transfers', `{"id":"0","debit_account_id":"7001","credit_account_id":"7002","amount":1,"ledger":${first_ledger},"code":1}`],
+    'POST /v1/ledger/accounts/lookup': ['ids', '"0"'],
+    'POST /v1/ledger/transfers/lookup': ['ids', '"0"'],
+  };
+  const event = event_text[operation.route];
+  if (event === undefined) return undefined;
+  const [field, text] = event;
+  return fc.constantFrom(batch_events_max, batch_events_max + 1).map((count) => ({
+    route: operation.route,
+    variant: `${count} events as JSON`,
+    method: operation.method,
+    url: operation.path,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.operator}` },
+    payload: `{"${field}":[${Array.from({ length: count }, () => text).join(',')}]}`,
+  }));
 }
 
 const low_64_mask = (1n << 64n) - 1n;
@@ -175,7 +208,8 @@ function accountRecord(ledger: LedgerFuzzContext): fc.Arbitrary<Buffer> {
   return fc
     .record({
       id: ledgerId(ledger),
-      balances: fc.tuple(u128Value, u128Value, u128Value, u128Value),
+      // Events must carry zero balances; a few carry more, or more than 2^53 - 1.
+      balances: fc.tuple(...Array.from({ length: 4 }, () => fc.oneof({ weight: 12, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: u128Value }))),
       user_data_128: u128Value,
       user_data_64: u64Value,
       user_data_32: u32Value,
@@ -270,16 +304,14 @@ function binaryBody(record: fc.Arbitrary<Buffer>, record_bytes: number): fc.Arbi
   );
 }
 
-const binary_content_types = [
-  ledger_binary_media_type,
-  ledger_binary_media_type,
-  ledger_binary_media_type,
-  `${ledger_binary_media_type}; charset=binary`,
-  ledger_binary_media_type.toUpperCase(),
-  'application/octet-stream',
-  'application/json',
-  'application/vnd.paygrid.ledger.v2+binary',
-];
+/** The binary media type mostly; now and then one the route does not take for these bytes. */
+const binaryContentType = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(ledger_binary_media_type) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(`${ledger_binary_media_type}; charset=binary`, ledger_binary_media_type.toUpperCase(), 'application/octet-stream', 'application/json', 'application/vnd.paygrid.ledger.v2+binary'),
+  },
+);
 
 /** The batch and lookup routes with binary bodies (binary-wire.ts), whole and broken. */
 export function ledgerBinaryRequests(ledger: LedgerFuzzContext, keys: Keys): fc.Arbitrary<FuzzRequest>[] {
@@ -290,7 +322,7 @@ export function ledgerBinaryRequests(ledger: LedgerFuzzContext, keys: Keys): fc.
     ['/v1/ledger/transfers/lookup', idRecord(ledger), id_record_bytes],
   ];
   return routes.map(([path, record, record_bytes]) =>
-    fc.tuple(binaryBody(record, record_bytes), fc.constantFrom(...binary_content_types), authorizationFor(keys, 'operator')).map(([{ body, variant }, content_type, authorization]) => ({
+    fc.tuple(binaryBody(record, record_bytes), binaryContentType, authorizationFor(keys, 'operator')).map(([{ body, variant }, content_type, authorization]) => ({
       route: `POST ${path}`,
       variant: `${variant} as ${content_type}${authorization.variant}`,
       method: 'POST',

@@ -204,12 +204,14 @@ const ledgerNumber = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...fuzz_le
 const flagBits = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 0x3f }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) });
 const timestampValue = fc.oneof({ weight: 8, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: fc.constantFrom(1n, 2n ** 63n - 1n, 2n ** 63n, low_64_mask) });
 
+/** Events must carry zero balances; a few carry more, or more than 2^53 - 1. */
+const eventBalance = fc.oneof({ weight: 12, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: u128Value });
+
 function accountRecord(ledger: LedgerFuzzContext): fc.Arbitrary<Buffer> {
   return fc
     .record({
       id: ledgerId(ledger),
-      // Events must carry zero balances; a few carry more, or more than 2^53 - 1.
-      balances: fc.tuple(...Array.from({ length: 4 }, () => fc.oneof({ weight: 12, arbitrary: fc.constant(0n) }, { weight: 1, arbitrary: u128Value }))),
+      balances: fc.tuple(eventBalance, eventBalance, eventBalance, eventBalance),
       user_data_128: u128Value,
       user_data_64: u64Value,
       user_data_32: u32Value,

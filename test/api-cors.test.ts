@@ -76,6 +76,21 @@ describe('CORS for checkout pages', () => {
     expect((await test.operator.merchants.retrieve(merchant.id)).allowed_origins).toEqual([shop, local_shop]);
   });
 
+  it('refuses a preflight without Origin or Access-Control-Request-Method in the one error shape', async () => {
+    // The CORS plugin's own answer was a plain-text 400 "Invalid Preflight Request" (found by the API fuzz).
+    for (const [path, headers] of [
+      ['/v1/tokens', { origin: shop }],
+      ['/v1/tokens', { origin: shop, 'access-control-request-method': '' }],
+      ['/v1/customers', { origin: dashboard }],
+      ['/v1/customers', { 'access-control-request-method': 'POST' }],
+    ] as const) {
+      const response = await fetch(`${test.url}${path}`, { method: 'OPTIONS', headers });
+      expect(response.status, `${path} ${JSON.stringify(headers)}`).toBe(400);
+      expect(await response.json()).toEqual({ error: expect.objectContaining({ type: 'invalid_request_error', code: 'preflight_invalid' }) as unknown });
+      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    }
+  });
+
   it('answers a preflight for a publishable-key route from any origin a merchant could allow, with that route alone', async () => {
     for (const origin of [shop, stranger, 'http://localhost:3000']) {
       const response = await preflight('/v1/tokens', origin);

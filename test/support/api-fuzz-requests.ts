@@ -21,6 +21,7 @@ export interface JsonSchema {
   readonly maximum?: number;
   readonly pattern?: string;
   readonly minProperties?: number;
+  readonly uniqueItems?: boolean;
 }
 
 interface OpenApiParameter {
@@ -35,13 +36,21 @@ export interface OpenApiDocument {
 }
 
 export interface Operation {
-  /** `POST /v1/wallets/{id}/top_ups`, as documented. */
+  /** `POST /v1/wallets/:id/top_ups`: the method and path as the server's route table lists them. */
   readonly route: string;
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** `/v1/wallets/{id}/top_ups`, as documented. */
   readonly path: string;
   readonly path_parameters: readonly OpenApiParameter[];
   readonly query: JsonSchema;
   readonly body: JsonSchema | undefined;
+  /** Values for path parameters that name no resource of the public API (the ledger's decimal ids). */
+  readonly path_values?: Readonly<Record<string, fc.Arbitrary<string>>>;
+}
+
+/** `/v1/wallets/{id}` as the route table writes it: `/v1/wallets/:id`. */
+export function routePath(documented_path: string): string {
+  return documented_path.replace(/\{(\w+)\}/g, ':$1');
 }
 
 export function operationsOf(document: OpenApiDocument): Operation[] {
@@ -50,7 +59,7 @@ export function operationsOf(document: OpenApiDocument): Operation[] {
       const parameters = operation.parameters ?? [];
       const query = parameters.filter((parameter) => parameter.in === 'query');
       return {
-        route: `${method.toUpperCase()} ${path}`,
+        route: `${method.toUpperCase()} ${routePath(path)}`,
         method: method.toUpperCase() as Operation['method'],
         path,
         path_parameters: parameters.filter((parameter) => parameter.in === 'path'),
@@ -90,6 +99,11 @@ export interface FuzzContext {
   /** The id prefix of each resource's objects (`wallets` → `wal`), learnt from real objects. */
   readonly prefix_by_resource: Readonly<Record<string, string>>;
   readonly hook_url: string;
+  /**
+   * Conforming values for fields of these names, where the schema alone would rarely name
+   * anything that exists (the ledger's ids are any decimal string; the fuzz wants its accounts').
+   */
+  readonly named?: Readonly<Record<string, fc.Arbitrary<unknown>>>;
 }
 
 const odd_unicode = [
@@ -109,7 +123,7 @@ const odd_unicode = [
   '',
 ];
 
-const oddString = fc.oneof(
+export const oddString = fc.oneof(
   fc.constantFrom(...odd_unicode),
   fc.string({ unit: fc.constantFrom(...odd_unicode), maxLength: 8 }),
   fc.string({ unit: 'binary', maxLength: 12 }),
@@ -188,6 +202,9 @@ function integerArbitrary(schema: JsonSchema): fc.Arbitrary<number> {
 
 /** A value the schema accepts (ids of the right prefix, known or not; amounts anywhere in range). */
 export function conformingValue(schema: JsonSchema, context: FuzzContext, name = ''): fc.Arbitrary<unknown> {
+  // Names pick values for scalar fields only: an array of ids (`ids`) keeps its shape.
+  const named = schema.type === 'array' || schema.type === 'object' ? undefined : context.named?.[name];
+  if (named !== undefined) return named;
   if (schema.enum !== undefined) return fc.constantFrom(...schema.enum);
   if (schema.anyOf !== undefined) return fc.oneof(...schema.anyOf.map((option) => conformingValue(option, context, name)));
   // The suite's merchant signs nothing, so it never turns mandatory signing on for itself.
@@ -204,6 +221,9 @@ export function conformingValue(schema: JsonSchema, context: FuzzContext, name =
     case 'null':
       return fc.constant(null);
     case 'array': {
+      // A set of names (the ledger's flags) is a subset of them, each named once.
+      const names = schema.uniqueItems === true ? schema.items?.enum : undefined;
+      if (names !== undefined) return fc.subarray([...names], { minLength: schema.minItems ?? 0, maxLength: schema.maxItems ?? names.length });
       const items = schema.items === undefined ? fc.anything() : conformingValue(schema.items, context, name);
       return fc.array(items, { minLength: schema.minItems ?? 0, maxLength: Math.min(schema.maxItems ?? 3, 3) });
     }
@@ -250,16 +270,17 @@ export const hostileBodyText: fc.Arbitrary<string> = fc.oneof(
 );
 
 export interface FuzzRequest {
-  readonly operation: Operation;
+  /** The route of the server's table this request is aimed at (`HEAD /v1/wallets/:id` for a GET route sent as HEAD). */
+  readonly route: string;
   /** What was done to the conforming request, for the failure message. */
   readonly variant: string;
   readonly method: string;
   readonly url: string;
   readonly headers: Record<string, string>;
-  readonly payload: string | undefined;
+  readonly payload: string | Buffer | undefined;
 }
 
-type KeyName = 'secret' | 'publishable' | 'operator';
+export type KeyName = 'secret' | 'publishable' | 'operator';
 export type Keys = Readonly<Record<KeyName, string>>;
 
 function encodedPathValue(value: string): string {
@@ -277,6 +298,7 @@ function queryText(query: Record<string, unknown>): string {
 }
 
 interface Parts {
+  method: string;
   path_values: Record<string, string>;
   query: Record<string, unknown>;
   raw_query: string | undefined;
@@ -381,6 +403,8 @@ function hostileMutations(operation: Operation, parts: Parts, context: FuzzConte
         },
       })),
   );
+  // Fastify answers HEAD on every GET route (a route of its own in the table), with no body.
+  if (operation.method === 'GET') mutations.push(fc.constant({ name: 'method HEAD', apply: (target) => void (target.method = 'HEAD') }));
   return mutations;
 }
 
@@ -397,6 +421,8 @@ export function requestArbitrary(operation: Operation, context: FuzzContext, key
   const path_values = fc.record(
     Object.fromEntries(
       operation.path_parameters.map((parameter) => {
+        const given = operation.path_values?.[parameter.name];
+        if (given !== undefined) return [parameter.name, given];
         const prefix = prefixForPathParameter(operation, parameter.name, context);
         return [parameter.name, parameter.name === 'currency' ? conformingValue(parameter.schema, context, parameter.name) : prefix === undefined ? fc.string({ maxLength: 10 }) : idArbitrary(context, prefix)];
       }),
@@ -406,6 +432,7 @@ export function requestArbitrary(operation: Operation, context: FuzzContext, key
   const base = fc.record({ path_values, query: conformingValue(operation.query, context), body, idempotency_key: fc.option(fc.uuid(), { nil: undefined }) });
   return base.chain(({ path_values: values, query, body: conforming_body, idempotency_key }) => {
     const parts: Parts = {
+      method: operation.method,
       path_values: values,
       query: query as Record<string, unknown>,
       raw_query: undefined,
@@ -424,9 +451,9 @@ export function requestArbitrary(operation: Operation, context: FuzzContext, key
       const headers: Record<string, string> = { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...target.headers };
       if (target.key !== undefined && !('authorization' in target.headers)) headers.authorization = `Bearer ${target.key}`;
       return {
-        operation,
+        route: target.method === operation.method ? operation.route : `${target.method} ${routePath(operation.path)}`,
         variant: chosen.length === 0 ? 'conforming' : chosen.map((mutation) => mutation.name).join('; '),
-        method: operation.method,
+        method: target.method,
         url: urlOf(operation, target),
         headers,
         payload,

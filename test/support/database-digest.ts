@@ -51,6 +51,11 @@ export function snapshotDatabases(data_dir: string): Record<string, Record<strin
 export interface CheapDigest {
   /** `file/table rows` lines, then one line per ledger account that holds anything, with its four balances. */
   take(): string;
+  /**
+   * The number of ledger accounts, which `take` leaves out: the wallet makes accounts on first use,
+   * even for a movement it then refuses. A refused request to the ledger's own API makes none.
+   */
+  takeLedgerAccounts(): string;
   close(): void;
 }
 
@@ -69,6 +74,7 @@ export function openCheapDigest(data_dir: string, options: CheapDigestOptions = 
   const databases = files.map((file) => new BetterSqlite3(join(data_dir, file), { readonly: true, fileMustExist: true }));
   const ignored_codes = (options.ignored_transfer_codes ?? []).map(Number).filter(Number.isSafeInteger).join(', ');
   const reads: (() => string)[] = [];
+  const account_reads: (() => string)[] = [];
   for (const [index, database] of databases.entries()) {
     database.defaultSafeIntegers(true);
     const file = files[index] ?? '';
@@ -85,6 +91,8 @@ export function openCheapDigest(data_dir: string, options: CheapDigestOptions = 
       });
     reads.push(() => counts.map(({ table, count }) => `${file}/${table} ${String(count.get())}`).join('\n'));
     if (is_ledger) {
+      const accounts = database.prepare('SELECT count(*) FROM ledger_accounts').pluck();
+      account_reads.push(() => `${file}/ledger_accounts ${String(accounts.get())}`);
       const balances = database.prepare('SELECT account_key, debits_pending, debits_posted, credits_pending, credits_posted FROM ledger_balances ORDER BY account_key').raw();
       const ignored_debits = database
         .prepare(`SELECT debit_account_key, sum(amount) FROM ledger_transfers WHERE code IN (${ignored_codes === '' ? 'NULL' : ignored_codes}) GROUP BY debit_account_key`)
@@ -105,6 +113,7 @@ export function openCheapDigest(data_dir: string, options: CheapDigestOptions = 
   }
   return {
     take: () => reads.map((read) => read()).join('\n'),
+    takeLedgerAccounts: () => account_reads.map((read) => read()).join('\n'),
     close: () => {
       for (const database of databases) database.close();
     },

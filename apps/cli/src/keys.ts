@@ -271,7 +271,8 @@ interface RewrapBody {
   readonly batch_size?: number;
 }
 
-const rewrap_body_schema = {
+/** The body of both POST key routes; exported for the API fuzz, which generates bodies from it. */
+export const rewrap_body_schema = {
   type: ['object', 'null'],
   additionalProperties: false,
   properties: { batch_size: { type: 'integer', minimum: 1, maximum: rewrap_batch_size_max } },

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Histogram } from 'prom-client';
+import type { AlipaySandbox, WeChatPaySandbox } from '@paygrid/connectors';
 import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_migrations } from '@paygrid/identity';
 import { openCache, type Cache } from '@paygrid/kernel/cache';
@@ -21,6 +22,7 @@ import {
   type LiveCapabilities,
   type Migration,
   type PlatformConfig,
+  type RegisteredRoute,
   type ServiceDatabase,
 } from '@paygrid/kernel';
 import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes } from '@paygrid/ledger';
@@ -75,6 +77,11 @@ export interface RunningPlatform {
    * configured endpoint (its host). For the banner and for tests.
    */
   readonly providers: { readonly alipay: ProviderEndpoint; readonly wechat_pay: ProviderEndpoint } | undefined;
+  /**
+   * The in-process Alipay and WeChat Pay sandboxes, when payments run against them: suites read the
+   * signed notifications they sent (`deliveries`), to replay and tamper with.
+   */
+  readonly provider_sandboxes: { readonly alipay: AlipaySandbox | undefined; readonly wechat_pay: WeChatPaySandbox | undefined } | undefined;
   /** Where card payments go when payments run: the simulator or a configured acquirer. */
   readonly card_acquirer: CardAcquirerEndpoint | undefined;
   /** The in-process bank withdrawals go to, when the wallet runs: tests listen to what it reports. */
@@ -93,6 +100,8 @@ export interface RunningPlatform {
    * that send many thousands of requests, such as the API fuzz.
    */
   readonly inject: (options: InjectOptions) => Promise<LightMyRequestResponse>;
+  /** Every route the server registered (method and full path), for suites that must reach them all. */
+  readonly routes: readonly RegisteredRoute[];
   /** Stops taking requests, finishes the batch in flight, and closes every store. */
   close(): Promise<void>;
 }
@@ -315,6 +324,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   let payments: PaymentsService | undefined;
   let providers: RunningPlatform['providers'];
   let card_acquirer: RunningPlatform['card_acquirer'];
+  let provider_sandboxes: RunningPlatform['provider_sandboxes'];
   if (services.includes('payments') && ledger_service !== undefined && wallet !== undefined && vault !== undefined && webhooks !== undefined) {
     // Providers post notifications to the public address when there is one; the in-process
     // sandboxes can use the address this process listens on.
@@ -323,6 +333,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     closers.push(() => connectors.close());
     providers = connectors.providers;
     card_acquirer = connectors.card_acquirer;
+    provider_sandboxes = { alipay: connectors.alipay_sandbox, wechat_pay: connectors.wechat_pay_sandbox };
     logger.info(
       { card: describeCardAcquirer(card_acquirer), alipay: describeProvider(providers.alipay), wechat_pay: describeProvider(providers.wechat_pay) },
       'payment providers',
@@ -405,10 +416,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     databases,
     providers,
     card_acquirer,
+    provider_sandboxes,
     simulated_bank: bank,
     live_capabilities,
     key_source: keys?.source,
     inject: async (request) => app.inject(request),
+    routes: server.routes,
     close: async () => {
       await app.close();
       for (const close of closers.reverse()) await close();

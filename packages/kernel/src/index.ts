@@ -13,7 +13,8 @@
 //                the wire shape, and serves /healthz, /readyz and, only behind the
 //                metrics_authenticate check it is given, /metrics;
 //     metrics    the prom-client registry behind /metrics (add service metrics to it);
-//     readiness  readiness.add(name, async () => {...}); /readyz runs every check.
+//     readiness  readiness.add(name, async () => {...}); /readyz runs every check;
+//     routes     every route registered on it, for suites that must reach them all.
 //   createMetricsServer({ logger, registry }) serves only /metrics, for a port of its own.
 // - db: openSqlite / createPostgresPool / connectPostgresClient for stores that need the
 //   native driver (the ledger); versioned migrations for both dialects; and the generic
@@ -81,6 +82,7 @@ export {
   type CreateHttpServerOptions,
   type CreateMetricsServerOptions,
   type HttpServer,
+  type RegisteredRoute,
 } from './http/server';
 export { Readiness, readiness_check_timeout_ms, type ReadinessCheck, type ReadinessFailure } from './http/readiness';
 export { http_request_duration_metric } from './http/metrics';

@@ -81,9 +81,21 @@ export async function registerCors(app: FastifyInstance, options: CorsOptions): 
 
   await app.register(cors, {
     delegator: (request, done) => {
-      done(null, corsOptionsFor(request));
+      const chosen = corsOptionsFor(request);
+      // The plugin answers a preflight without Origin or Access-Control-Request-Method with a
+      // plain-text 400 of its own; it is refused here first, in the one error shape. Where CORS
+      // is off (no dashboard, no checkout route) the preflight stays a 404, as before.
+      if (request.method === 'OPTIONS' && chosen.origin !== false && (request.headers.origin === undefined || !request.headers['access-control-request-method'])) {
+        done(preflightInvalid(), chosen);
+        return;
+      }
+      done(null, chosen);
     },
   });
+}
+
+function preflightInvalid(): ApiError {
+  return new ApiError('invalid_request_error', 'preflight_invalid', 'A CORS preflight request must carry the Origin and Access-Control-Request-Method headers');
 }
 
 /**

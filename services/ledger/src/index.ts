@@ -1,5 +1,5 @@
 // @paygrid/ledger: a double-entry ledger with TigerBeetle's data model and semantics.
-export { ledger_body_limit_bytes, registerLedgerRoutes, type LedgerRoutesOptions } from './api';
+export { ledger_body_limit_bytes, list_limit_max, registerLedgerRoutes, type LedgerRoutesOptions } from './api';
 export { LedgerService, type LedgerClient, type LedgerServiceOptions } from './service';
 export { ledgerStoreLocation, describeLedgerStore, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
 export { ledger_migrations } from './migrations';
@@ -30,5 +30,5 @@ export {
   transfer_layout,
   transfer_record_bytes,
 } from './binary-wire';
-export { accountToWire, transferToWire } from './wire';
+export { accountToWire, create_accounts_body_schema, create_transfers_body_schema, lookup_body_schema, transferToWire } from './wire';
 export { AccountCode, TransferCode, control_ledger_offset, controlLedgerFor, derivedId, ledgerFor, merchantBalanceAccountId, merchantPlatformAccountId, sharedPlatformAccountId, test_ledger_offset, type AccountCodeName, type PlatformAccountRole, type TransferCodeName } from './chart';

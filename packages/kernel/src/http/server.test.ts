@@ -551,3 +551,21 @@ describe('createHttpServer: probes and metrics', () => {
     }
   });
 });
+
+describe('createHttpServer: the route table', () => {
+  it('lists every route registered after it was made, in plugins and under prefixes too, one line per method', async () => {
+    const server = harness();
+    await server.app.register(
+      (scope, _options, done) => {
+        scope.route({ method: ['GET', 'POST'], url: '/things/:id', handler: () => ({}) });
+        done();
+      },
+      { prefix: '/v1/scoped' },
+    );
+    await server.app.ready();
+    const listed = server.routes.map((route) => `${route.method} ${route.url}`);
+    expect(listed).toEqual(expect.arrayContaining(['GET /healthz', 'HEAD /healthz', 'GET /readyz', 'POST /v1/transfers', 'GET /v1/scoped/things/:id', 'HEAD /v1/scoped/things/:id', 'POST /v1/scoped/things/:id']));
+    // Without metrics_authenticate this server serves no /metrics, and lists none.
+    expect(listed.filter((route) => route.endsWith(' /metrics'))).toEqual([]);
+  });
+});

@@ -50,8 +50,19 @@ export const tls_version_min = 'TLSv1.2';
 /** One year, as HSTS preload lists ask for. */
 export const hsts_max_age_seconds = 31_536_000;
 
+/** A route as registered: its method (one line per method) and its full path, prefix included. */
+export interface RegisteredRoute {
+  readonly method: string;
+  readonly url: string;
+}
+
 export interface HttpServer {
   readonly app: FastifyInstance;
+  /**
+   * Every route registered on the server so far, in order, HEAD routes included: suites that must
+   * reach every route (the API fuzz) read the table here, so a new route cannot go unnoticed.
+   */
+  readonly routes: readonly RegisteredRoute[];
   readonly metrics: { readonly registry: Registry };
   /** Add checks with `readiness.add(name, async () => {...})`; `/readyz` runs them. */
   readonly readiness: Readiness;
@@ -89,6 +100,12 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
           serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
             createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key, minVersion: tls_version_min }, handler),
         }),
+  });
+
+  // First of all, so that every route registered afterwards, in any plugin, is listed.
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, url: route.url });
   });
 
   app.addHook('onRequest', (request, _reply, done) => {
@@ -167,7 +184,7 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     app.get('/metrics', { ...quiet, onRequest: async (request) => authenticate(request) }, async (_request, reply) => sendMetrics(metrics.registry, reply));
   }
 
-  return { app, metrics: { registry: metrics.registry }, readiness };
+  return { app, routes, metrics: { registry: metrics.registry }, readiness };
 }
 
 async function sendMetrics(registry: Registry, reply: FastifyReply): Promise<FastifyReply> {

@@ -18,6 +18,9 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** Starts that find their free port taken meanwhile, at most, before the suite fails. */
+const port_attempts_max = 5;
+
 export interface TestPlatform {
   readonly url: string;
   readonly operator_key: string;
@@ -65,7 +68,17 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...options.env,
   };
   // A real port, not 0: the platform gives payment providers its own URL for their notifications.
-  const platform = await startPlatform({ env, port: options.port ?? (await freePort()), ...(options.cache === undefined ? {} : { cache: options.cache }) });
+  // A port found free can be taken before the platform binds it (by another suite's server, or as
+  // the local end of any outgoing connection), so a start that finds it taken tries another.
+  let platform: RunningPlatform | undefined;
+  for (let attempt = 1; platform === undefined; attempt += 1) {
+    try {
+      platform = await startPlatform({ env, port: options.port ?? (await freePort()), ...(options.cache === undefined ? {} : { cache: options.cache }) });
+    } catch (error) {
+      const taken = error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
+      if (!taken || options.port !== undefined || attempt >= port_attempts_max) throw error;
+    }
+  }
   const url = platform.url;
   return {
     url,

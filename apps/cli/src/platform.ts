@@ -391,7 +391,16 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     });
   }
 
-  const listening = await app.listen({ host: config.HOST, port: options.port ?? config.PORT });
+  let listening: string;
+  try {
+    listening = await app.listen({ host: config.HOST, port: options.port ?? config.PORT });
+  } catch (error) {
+    // A port taken by someone else: close what was opened (the writer's fence, every database)
+    // so that a caller that tries again, or the process's exit, finds nothing half-open.
+    await app.close();
+    for (const close of closers.reverse()) await close();
+    throw error;
+  }
   // Fastify names the scheme from its own https option; the TLS server here comes from a factory.
   const url = tls === undefined ? listening : listening.replace(/^http:/, 'https:');
   let metrics_url: string | undefined;

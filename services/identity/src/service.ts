@@ -16,7 +16,7 @@ import {
   type RandomBytes,
   type Tenant,
 } from '@paygrid/kernel';
-import { checkRewrapBatchSize, rewrapStore, type Keyring, type RewrapBatchResult, type RewrapOptions, type RewrapResult, type WrappedKeyStore } from '@paygrid/kernel/envelope';
+import { checkRewrapBatchSize, rewrapStore, sealLegacyRows, type Keyring, type RewrapBatchResult, type RewrapOptions, type RewrapResult, type WrappedKeyStore } from '@paygrid/kernel/envelope';
 import {
   apiKeyFromRow,
   auditEventFromRow,
@@ -569,38 +569,27 @@ export class IdentityService implements IdentityClient, WrappedKeyStore {
    */
   async sealLegacySigningSecrets(options: { readonly batch_size?: number } = {}): Promise<number> {
     const batch_size = checkRewrapBatchSize(options.batch_size ?? legacy_sealing_batch_size);
-    if (this.#database.dialect === 'sqlite') await this.#database.execute('PRAGMA secure_delete = ON');
-    let sealed = 0;
-    for (;;) {
-      const sealed_in_batch = await this.#database.transaction(async (tx) => {
-        const rows = await tx.query<LegacySigningSecretsRow>(
-          `SELECT sequence, id, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms FROM identity_merchants
-           WHERE signing_kek_id IS NULL ORDER BY sequence LIMIT ?${rowLockClause(tx)}`,
-          [batch_size],
+    return sealLegacyRows(this.#database, async (tx) => {
+      const rows = await tx.query<LegacySigningSecretsRow>(
+        `SELECT sequence, id, signing_secret, signing_secret_previous, signing_secret_previous_expires_at_ms FROM identity_merchants
+         WHERE signing_kek_id IS NULL ORDER BY sequence LIMIT ?${rowLockClause(tx)}`,
+        [batch_size],
+      );
+      const now_ms = this.#clock.now();
+      let count = 0;
+      for (const row of rows) {
+        assert(row.signing_secret.startsWith(signing_secret_prefix), `merchant ${row.id} has no signing secret to seal`);
+        const previous_live = row.signing_secret_previous !== null && row.signing_secret_previous_expires_at_ms !== null && now_ms < row.signing_secret_previous_expires_at_ms;
+        const secrets = this.#secrets.seal(row.id, row.signing_secret, previous_live ? row.signing_secret_previous : null);
+        const { rowCount } = await tx.execute(
+          `UPDATE identity_merchants SET signing_secret = '', signing_secret_previous = NULL, signing_kek_id = ?, signing_data_key = ?, signing_secret_sealed = ?,
+             signing_secret_previous_sealed = ?, signing_secret_previous_expires_at_ms = ? WHERE id = ? AND signing_kek_id IS NULL`,
+          [secrets.kek_id, secrets.data_key, secrets.current, secrets.previous, previous_live ? row.signing_secret_previous_expires_at_ms : null, row.id],
         );
-        const now_ms = this.#clock.now();
-        let count = 0;
-        for (const row of rows) {
-          assert(row.signing_secret.startsWith(signing_secret_prefix), `merchant ${row.id} has no signing secret to seal`);
-          const previous_live = row.signing_secret_previous !== null && row.signing_secret_previous_expires_at_ms !== null && now_ms < row.signing_secret_previous_expires_at_ms;
-          const secrets = this.#secrets.seal(row.id, row.signing_secret, previous_live ? row.signing_secret_previous : null);
-          const { rowCount } = await tx.execute(
-            `UPDATE identity_merchants SET signing_secret = '', signing_secret_previous = NULL, signing_kek_id = ?, signing_data_key = ?, signing_secret_sealed = ?,
-               signing_secret_previous_sealed = ?, signing_secret_previous_expires_at_ms = ? WHERE id = ? AND signing_kek_id IS NULL`,
-            [secrets.kek_id, secrets.data_key, secrets.current, secrets.previous, previous_live ? row.signing_secret_previous_expires_at_ms : null, row.id],
-          );
-          count += rowCount;
-        }
-        return { count, more: rows.length === batch_size };
-      });
-      sealed += sealed_in_batch.count;
-      if (!sealed_in_batch.more) break;
-    }
-    if (sealed > 0 && this.#database.dialect === 'sqlite') {
-      await this.#database.execute('VACUUM');
-      await this.#database.execute('PRAGMA wal_checkpoint(TRUNCATE)');
-    }
-    return sealed;
+        count += rowCount;
+      }
+      return { count, more: rows.length === batch_size };
+    });
   }
 
   /**

@@ -13,6 +13,7 @@ import {
   checkRewrapBatchSize,
   FieldSealer,
   SealedFieldError,
+  sealLegacyRows,
   type Keyring,
   type RewrapBatchResult,
   type SealedField,
@@ -139,36 +140,25 @@ export class BankAccountKeys implements WrappedKeyStore {
     const batch_size = checkRewrapBatchSize(options.batch_size ?? legacy_sealing_batch_size);
     const [unsealed] = await this.#database.query<{ id: string }>('SELECT id FROM wallet_operations WHERE bank_account_number IS NOT NULL LIMIT 1');
     if (unsealed === undefined) return 0;
-    if (this.#database.dialect === 'sqlite') await this.#database.execute('PRAGMA secure_delete = ON');
-    let sealed = 0;
-    for (;;) {
-      const batch = await this.#database.transaction(async (tx) => {
-        const rows = await tx.query<{ id: string; merchant_id: string; livemode: boolean | number; account_number: string }>(
-          `SELECT id, merchant_id, livemode, bank_account_number AS account_number FROM wallet_operations
-           WHERE bank_account_number IS NOT NULL ORDER BY sequence LIMIT ?${rowLockClause(tx)}`,
-          [batch_size],
+    return sealLegacyRows(this.#database, async (tx) => {
+      const rows = await tx.query<{ id: string; merchant_id: string; livemode: boolean | number; account_number: string }>(
+        `SELECT id, merchant_id, livemode, bank_account_number AS account_number FROM wallet_operations
+         WHERE bank_account_number IS NOT NULL ORDER BY sequence LIMIT ?${rowLockClause(tx)}`,
+        [batch_size],
+      );
+      let count = 0;
+      for (const row of rows) {
+        const withdrawal = { id: row.id, merchant_id: row.merchant_id, livemode: booleanFromRow(row.livemode) };
+        const sealed = this.#sealer.sealNumber(withdrawal, row.account_number);
+        const { rowCount } = await tx.execute(
+          `UPDATE wallet_operations SET bank_account_number = NULL, bank_kek_id = ?, bank_data_key = ?, bank_account_number_sealed = ?, bank_account_last4 = ?
+           WHERE id = ? AND bank_account_number IS NOT NULL`,
+          [sealed.kek_id, sealed.data_key, sealed.sealed, accountNumberLast4(row.account_number), row.id],
         );
-        let count = 0;
-        for (const row of rows) {
-          const withdrawal = { id: row.id, merchant_id: row.merchant_id, livemode: booleanFromRow(row.livemode) };
-          const sealed = this.#sealer.sealNumber(withdrawal, row.account_number);
-          const { rowCount } = await tx.execute(
-            `UPDATE wallet_operations SET bank_account_number = NULL, bank_kek_id = ?, bank_data_key = ?, bank_account_number_sealed = ?, bank_account_last4 = ?
-             WHERE id = ? AND bank_account_number IS NOT NULL`,
-            [sealed.kek_id, sealed.data_key, sealed.sealed, accountNumberLast4(row.account_number), row.id],
-          );
-          count += rowCount;
-        }
-        return { count, more: rows.length === batch_size };
-      });
-      sealed += batch.count;
-      if (!batch.more) break;
-    }
-    if (sealed > 0 && this.#database.dialect === 'sqlite') {
-      await this.#database.execute('VACUUM');
-      await this.#database.execute('PRAGMA wal_checkpoint(TRUNCATE)');
-    }
-    return sealed;
+        count += rowCount;
+      }
+      return { count, more: rows.length === batch_size };
+    });
   }
 
   /**

@@ -30,7 +30,7 @@ import {
   type StepOutcome,
   type Tenant,
 } from '@paygrid/kernel';
-import { checkRewrapBatchSize, rewrapStore, SealedFieldError, type Keyring, type RewrapBatchResult, type RewrapOptions, type RewrapResult, type WrappedKeyStore } from '@paygrid/kernel/envelope';
+import { checkRewrapBatchSize, rewrapStore, sealLegacyRows, SealedFieldError, type Keyring, type RewrapBatchResult, type RewrapOptions, type RewrapResult, type WrappedKeyStore } from '@paygrid/kernel/envelope';
 import { EndpointSecrets, secretLast4 } from './secrets';
 import { checkSchedule, retry_after_ms_max, retry_jitter_percent, retry_schedule_ms_default, type RandomSource } from './schedule';
 import { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max, sendAttempt, type AttemptOutcome } from './sender';
@@ -340,26 +340,15 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
     const batch_size = checkRewrapBatchSize(options.batch_size ?? legacy_sealing_batch_size);
     const [unsealed] = await this.#database.query<{ id: string }>('SELECT id FROM webhook_endpoints WHERE secret_kek_id IS NULL LIMIT 1');
     if (unsealed === undefined) return 0;
-    if (this.#database.dialect === 'sqlite') await this.#database.execute('PRAGMA secure_delete = ON');
-    let sealed = 0;
-    for (;;) {
-      const batch = await this.#database.transaction(async (tx) => {
-        const rows = await legacySecrets(tx, batch_size);
-        let count = 0;
-        for (const row of rows) {
-          assert(row.secret !== '', `endpoint ${row.id} has a signing secret to seal`);
-          if (await sealLegacySecret(tx, row.id, this.#secrets.seal(row, row.secret), secretLast4(row.secret))) count += 1;
-        }
-        return { count, more: rows.length === batch_size };
-      });
-      sealed += batch.count;
-      if (!batch.more) break;
-    }
-    if (sealed > 0 && this.#database.dialect === 'sqlite') {
-      await this.#database.execute('VACUUM');
-      await this.#database.execute('PRAGMA wal_checkpoint(TRUNCATE)');
-    }
-    return sealed;
+    return sealLegacyRows(this.#database, async (tx) => {
+      const rows = await legacySecrets(tx, batch_size);
+      let count = 0;
+      for (const row of rows) {
+        assert(row.secret !== '', `endpoint ${row.id} has a signing secret to seal`);
+        if (await sealLegacySecret(tx, row.id, this.#secrets.seal(row, row.secret), secretLast4(row.secret))) count += 1;
+      }
+      return { count, more: rows.length === batch_size };
+    });
   }
 
   /**

@@ -61,3 +61,4 @@ export {
   type RewrapResult,
   type WrappedKeyStore,
 } from './rewrap';
+export { sealLegacyRows, type LegacyBatch } from './seal-legacy';

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, describeDatabaseLocation, live_capability_labels, live_capability_names, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
+import { startDistributed } from './distributed';
 import { describeKeySource, keysCommand, keys_usage } from './keys-command';
 import { UsageError, describeCardAcquirer, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
 
@@ -9,6 +10,7 @@ const usage = {
 
 Commands:
   start           run the platform (every service in one process by default)
+  distributed     run every service as its own process on this machine (npm run start:distributed)
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
   keys            the key-encryption key: status, rotate, rewrap (online)
@@ -35,6 +37,15 @@ CARD_ACQUIRER_TOKEN_FILE and/or CARD_ACQUIRER_CLIENT_CERT_FILE and CARD_ACQUIRER
 (CARD_ACQUIRER_CA_FILE optional), ALIPAY_* and WECHAT_PAY_* with PUBLIC_BASE_URL (see
 docs/operations.md); without them the simulator and sandboxes run in process, for test mode only.
 The banner lists what live mode can do; live requests needing anything else are refused.`,
+  distributed: `Usage: paygrid distributed   (npm run start:distributed)
+
+Runs every service as its own process on this machine: ledger, identity, vault, webhooks, wallet,
+two instances of payments, and the gateway on PORT, each started as
+\`paygrid start --services <name>\` on the next free ports above PORT and told where the others are
+(<SERVICE>_SERVICE_URLS). Needs DATABASE_URL (one schema per service); NATS_URL and REDIS_URL are
+passed on. The operator key and the key-encryption key are settled once and handed to every
+process (a key file is made in DATA_DIR when neither PAYGRID_VAULT_KEK nor PAYGRID_VAULT_KEK_FILE
+is set). A process that dies is started again; SIGTERM stops them all, gateway first, ledger last.`,
   migrate: `Usage: paygrid migrate
 
 Applies every service's pending migrations to DATA_DIR's SQLite files or, with DATABASE_URL, to
@@ -75,6 +86,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'start':
         return await start(rest);
+      case 'distributed':
+        return await distributed(rest);
       case 'migrate':
         return await migrate(rest);
       case 'ledger':
@@ -136,7 +149,12 @@ async function start(args: readonly string[]): Promise<number> {
   }
   console.log(`  try:          curl -H "Authorization: Bearer <operator key>" -H "Content-Type: application/json" -d '{"name":"Acme"}' ${platform.url}/v1/merchants`);
 
-  await new Promise<void>((resolve) => {
+  await untilStopSignal();
+  return closeWithin(() => platform.close(), platform.config.SHUTDOWN_TIMEOUT_MS);
+}
+
+function untilStopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       console.log(`\n${signal}: finishing in-flight work and shutting down`);
       resolve();
@@ -144,8 +162,39 @@ async function start(args: readonly string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await platform.close();
-  return 0;
+}
+
+/**
+ * Runs a graceful close, but no longer than the shutdown time: an orchestrator kills a process that
+ * overstays, and a failure code says the close did not finish rather than pretend it did.
+ */
+async function closeWithin(close: () => Promise<void>, timeout_ms: number): Promise<number> {
+  let timer: NodeJS.Timeout | undefined;
+  const overdue = new Promise<'overdue'>((resolve) => {
+    timer = setTimeout(() => resolve('overdue'), timeout_ms);
+  });
+  try {
+    const outcome = await Promise.race([close().then(() => 'closed' as const), overdue]);
+    if (outcome === 'overdue') {
+      console.error(`paygrid: shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${timeout_ms} ms); exiting anyway`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function distributed(args: readonly string[]): Promise<number> {
+  if (args.includes('--help')) {
+    console.log(usage.distributed);
+    return 0;
+  }
+  const running = await startDistributed();
+  console.log(`Paygrid (distributed) is running at ${running.url}`);
+  for (const entry of running.processes) console.log(`  ${`${entry.service}${entry.service === 'payments' ? `-${entry.instance}` : ''}:`.padEnd(13)} pid ${String(entry.pid)}, port ${entry.port}`);
+  await untilStopSignal();
+  return (await running.stop()) ? 0 : 1;
 }
 
 async function migrate(args: readonly string[]): Promise<number> {

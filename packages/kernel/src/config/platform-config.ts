@@ -9,6 +9,7 @@ import {
   stringVar,
   urlVar,
   type Environment,
+  type Variable,
 } from './variables';
 import { readCardAcquirerEndpoint, type CardAcquirerEndpointConfig } from './card-acquirer';
 import {
@@ -96,7 +97,30 @@ export interface PlatformConfig {
   readonly ALIPAY: AlipayEndpointConfig | undefined;
   /** WeChat Pay's real endpoint, from the WECHAT_PAY_* variables; undefined runs the sandbox in process. */
   readonly WECHAT_PAY: WeChatPayEndpointConfig | undefined;
+  /**
+   * How long a stop (SIGTERM or SIGINT) may take: stop accepting, finish what is in flight and the
+   * ledger's batch, flush the outbox, close. Past it the process exits with a failure code.
+   */
+  readonly SHUTDOWN_TIMEOUT_MS: number;
+  /**
+   * Where each service that does not run in this process is reached: `<SERVICE>_SERVICE_URLS`, a
+   * comma-separated list of its instances' origins (a host name stands for every address DNS gives
+   * it). Unset for a service this process runs, or that nothing here calls.
+   */
+  readonly SERVICE_URLS: Readonly<Record<CallableServiceName, string | undefined>>;
 }
+
+/** The services another process can call over the network (the gateway only takes public requests). */
+export const callable_service_names = ['ledger', 'identity', 'vault', 'webhooks', 'wallet', 'payments'] as const;
+export type CallableServiceName = (typeof callable_service_names)[number];
+
+/** The variable that names where a service's instances are: `PAYMENTS_SERVICE_URLS`. */
+export function serviceUrlsVariable(service: CallableServiceName): string {
+  return `${service.toUpperCase()}_SERVICE_URLS`;
+}
+
+/** One to 64 comma-separated http(s) origins; a fragment may carry options such as `#weight=2`. */
+const service_urls_pattern = /^https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+){0,63}$/;
 
 export const operator_key_length_min = 32;
 
@@ -159,7 +183,15 @@ const platform_variables = {
   CACHE_KEY_PREFIX: stringVar({ name: 'CACHE_KEY_PREFIX', default: 'paygrid:', pattern: /^[A-Za-z0-9_:.-]{1,64}$/, allowed: 'must be 1 to 64 letters, digits or _:.-' }),
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
+  SHUTDOWN_TIMEOUT_MS: integerVar({ name: 'SHUTDOWN_TIMEOUT_MS', default: 30_000, min: 1_000, max: 600_000 }),
 };
+
+const service_url_variables = Object.fromEntries(
+  callable_service_names.map((service) => [
+    service,
+    optional(stringVar({ name: serviceUrlsVariable(service), pattern: service_urls_pattern, allowed: 'must be comma-separated http:// or https:// origins, at most 64' })),
+  ]),
+) as Record<CallableServiceName, Variable<string | undefined>>;
 
 /**
  * Reads the platform settings from the environment. Throws a ConfigError naming every bad
@@ -182,7 +214,9 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
   }
   const providers = readProviderEndpoints(environment, values.PUBLIC_BASE_URL);
   const card_acquirer = readCardAcquirerEndpoint(environment, Date.now());
+  const service_urls = readVariables(environment, service_url_variables);
   return Object.freeze({
+    SERVICE_URLS: Object.freeze(service_urls),
     ...values,
     ...providers,
     CARD_ACQUIRER: card_acquirer,

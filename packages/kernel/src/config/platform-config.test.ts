@@ -51,8 +51,19 @@ describe('loadPlatformConfig', () => {
       ALIPAY: undefined,
       WECHAT_PAY: undefined,
       CARD_ACQUIRER: undefined,
+      SHUTDOWN_TIMEOUT_MS: 30_000,
+      SERVICE_URLS: { ledger: undefined, identity: undefined, vault: undefined, webhooks: undefined, wallet: undefined, payments: undefined },
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads where each remote service is, and refuses a list that is not origins', () => {
+    const config = loadPlatformConfig({ PAYMENTS_SERVICE_URLS: 'http://10.0.0.5:8086,http://payments.internal:8080#weight=2', SHUTDOWN_TIMEOUT_MS: '5000' });
+    expect(config.SERVICE_URLS.payments).toBe('http://10.0.0.5:8086,http://payments.internal:8080#weight=2');
+    expect(config.SERVICE_URLS.ledger).toBeUndefined();
+    expect(config.SHUTDOWN_TIMEOUT_MS).toBe(5_000);
+    expect(() => loadPlatformConfig({ LEDGER_SERVICE_URLS: 'ledger:8081' })).toThrow(/LEDGER_SERVICE_URLS/);
+    expect(() => loadPlatformConfig({ WALLET_SERVICE_URLS: 'http://a:1, http://b:2' })).toThrow(/WALLET_SERVICE_URLS/);
   });
 
   it('reads every variable', () => {

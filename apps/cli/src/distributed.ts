@@ -8,9 +8,11 @@
 // service and an operator can find and stop one (`pkill -f -- '--services payments'`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, callable_service_names, loadPlatformConfig, serviceUrlsVariable } from '@paygrid/kernel';
+import { ConfigError, callable_service_names, loadPlatformConfig, makePrivateDirectory, serviceUrlsVariable } from '@paygrid/kernel';
 import { loadKeyring } from '@paygrid/kernel/envelope';
+import { startSimulators, writeSimulatorSettings } from './connectors';
 import { loadOperatorKey } from './operator-key';
 import type { ServiceName } from './platform';
 
@@ -31,6 +33,8 @@ export const distributed_stages: readonly (readonly { readonly service: ServiceN
   [{ service: 'gateway', instances: 1 }],
 ];
 
+/** Listening on every interface: the supervisor itself reaches the gateway on loopback. */
+const wildcard_hosts = new Set(['0.0.0.0', '::', '[::]']);
 /** How long one process may take to answer /readyz after it was started. */
 const process_ready_timeout_ms = 60_000;
 const readiness_poll_interval_ms = 100;
@@ -85,6 +89,14 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   const kek_variables: Record<string, string> =
     keys.source.kind === 'file' && env.PAYGRID_VAULT_KEK === undefined ? { PAYGRID_VAULT_KEK_FILE: keys.source.path } : {};
 
+  // One simulator of each kind for every payments process (connectors.ts says why), test mode only.
+  const simulators = await startSimulators(config);
+  const simulators_file = join(config.DATA_DIR, 'simulators.json');
+  makePrivateDirectory(config.DATA_DIR);
+  writeSimulatorSettings(simulators_file, simulators.settings);
+  // Providers post their notifications to the public API, which only the gateway serves.
+  const gateway_url = `http://${wildcard_hosts.has(config.HOST) ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+
   let next_port = config.PORT + 1;
   const processes: ServiceProcess[][] = distributed_stages.map((stage) =>
     stage.flatMap(({ service, instances }) =>
@@ -99,7 +111,14 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     const instances = processes.flat().filter((entry) => entry.service === name);
     service_urls[serviceUrlsVariable(name)] = instances.map((entry) => `http://127.0.0.1:${entry.port}`).join(',');
   }
-  const base_env: NodeJS.ProcessEnv = { ...env, ...service_urls, ...kek_variables, PAYGRID_OPERATOR_KEY: operator_key.key };
+  const base_env: NodeJS.ProcessEnv = {
+    ...env,
+    ...service_urls,
+    ...kek_variables,
+    PAYGRID_OPERATOR_KEY: operator_key.key,
+    SIMULATORS_FILE: simulators_file,
+    PUBLIC_BASE_URL: config.PUBLIC_BASE_URL ?? gateway_url,
+  };
 
   let stopping = false;
   function launch(entry: ServiceProcess): void {
@@ -148,6 +167,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       );
       clean &&= results.every(Boolean);
     }
+    await simulators.close();
     return clean;
   }
 

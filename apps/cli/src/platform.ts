@@ -30,7 +30,7 @@ import { PaymentsService, payments_migrations } from '@paygrid/payments';
 import { VaultService, vault_migrations } from '@paygrid/vault';
 import { BankAccountKeys, SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
 import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
-import { startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
+import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 
@@ -329,7 +329,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     // Providers post notifications to the public address when there is one; the in-process
     // sandboxes can use the address this process listens on.
     const listen_url = `${tls === undefined ? 'http' : 'https'}://${config.HOST}:${options.port ?? config.PORT}`;
-    const connectors = await startConnectors({ config, vault, public_url: config.PUBLIC_BASE_URL ?? listen_url });
+    const connectors = await startConnectors({
+      config,
+      vault,
+      public_url: config.PUBLIC_BASE_URL ?? listen_url,
+      ...(config.SIMULATORS_FILE === undefined ? {} : { shared_simulators: readSimulatorSettings(config.SIMULATORS_FILE) }),
+    });
     closers.push(() => connectors.close());
     providers = connectors.providers;
     card_acquirer = connectors.card_acquirer;

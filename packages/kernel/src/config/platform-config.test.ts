@@ -52,6 +52,7 @@ describe('loadPlatformConfig', () => {
       WECHAT_PAY: undefined,
       CARD_ACQUIRER: undefined,
       SHUTDOWN_TIMEOUT_MS: 30_000,
+      SIMULATORS_FILE: undefined,
       SERVICE_URLS: { ledger: undefined, identity: undefined, vault: undefined, webhooks: undefined, wallet: undefined, payments: undefined },
     });
     expect(Object.isFrozen(config)).toBe(true);

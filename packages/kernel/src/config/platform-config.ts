@@ -103,6 +103,12 @@ export interface PlatformConfig {
    */
   readonly SHUTDOWN_TIMEOUT_MS: number;
   /**
+   * Test-mode simulators another process runs (the distributed supervisor writes this file): the
+   * payments processes use them instead of starting their own, so that every instance sees the
+   * same simulated payments. Unset: payments start their own, in process.
+   */
+  readonly SIMULATORS_FILE: string | undefined;
+  /**
    * Where each service that does not run in this process is reached: `<SERVICE>_SERVICE_URLS`, a
    * comma-separated list of its instances' origins (a host name stands for every address DNS gives
    * it). Unset for a service this process runs, or that nothing here calls.
@@ -183,6 +189,7 @@ const platform_variables = {
   CACHE_KEY_PREFIX: stringVar({ name: 'CACHE_KEY_PREFIX', default: 'paygrid:', pattern: /^[A-Za-z0-9_:.-]{1,64}$/, allowed: 'must be 1 to 64 letters, digits or _:.-' }),
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
+  SIMULATORS_FILE: optional(pathVar({ name: 'SIMULATORS_FILE' })),
   SHUTDOWN_TIMEOUT_MS: integerVar({ name: 'SHUTDOWN_TIMEOUT_MS', default: 30_000, min: 1_000, max: 600_000 }),
 };
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, callable_service_names, loadPlatformConfig, makePrivateDirectory, serviceUrlsVariable } from '@paygrid/kernel';
 import { loadKeyring } from '@paygrid/kernel/envelope';
-import { startSimulators, writeSimulatorSettings } from './connectors';
+import { startSimulators, writeSimulatorSettings, type SimulatorSettings } from './connectors';
 import { loadOperatorKey } from './operator-key';
 import type { ServiceName } from './platform';
 
@@ -68,6 +68,8 @@ export interface RunningDistributed {
   readonly url: string;
   /** Every process with its service, instance number, port and pid, for operators and tests. */
   readonly processes: readonly { readonly service: ServiceName; readonly instance: number; readonly port: number; readonly pid: number | undefined }[];
+  /** The simulators every payments process uses (test mode only), with their URLs. */
+  readonly simulators: SimulatorSettings;
   /** Stops every process, gateway first, ledger last; resolves with whether all exited cleanly. */
   stop(): Promise<boolean>;
 }
@@ -182,6 +184,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   }
   return {
     url: `http://${config.HOST}:${config.PORT}`,
+    simulators: simulators.settings,
     processes: processes.flat().map((entry) => ({ service: entry.service, instance: entry.instance, port: entry.port, pid: entry.child?.pid })),
     stop,
   };

@@ -1,0 +1,78 @@
+// Starts the distributed mode (every service its own process, as `npm run start:distributed`
+// does) against the PostgreSQL, NATS and Redis on this machine, each with names of its own: a
+// fresh database, a stream prefix and a cache key prefix, all removed on stop.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { temporaryDirectory } from '@paygrid/kernel/testing';
+import { startDistributed, type RunningDistributed } from '../../apps/cli/src/distributed';
+import type { Deployment } from './acceptance';
+import { freePort } from './platform';
+
+export const postgres_admin_url = process.env.PAYGRID_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const nats_url = process.env.PAYGRID_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const redis_url = process.env.PAYGRID_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function administer(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgres_admin_url });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface DistributedTestDeployment extends Deployment {
+  readonly running: RunningDistributed;
+  /** Every line the processes printed, for a failing test to show. */
+  readonly output: string[];
+  stop(): Promise<boolean>;
+}
+
+export async function startDistributedTestDeployment(env: Record<string, string> = {}): Promise<DistributedTestDeployment> {
+  const name = `paygrid_dist_${randomBytes(5).toString('hex')}`;
+  await administer(`CREATE DATABASE ${name}`);
+  const directory = await temporaryDirectory();
+  const operator_key = `op-dist-${randomBytes(24).toString('hex')}`;
+  const output: string[] = [];
+  const database_url = new URL(postgres_admin_url);
+  database_url.pathname = `/${name}`;
+  let running: RunningDistributed;
+  try {
+    running = await startDistributed({
+      env: {
+        ...process.env,
+        DATA_DIR: directory.path,
+        DATABASE_URL: database_url.toString(),
+        NATS_URL: nats_url,
+        REDIS_URL: redis_url,
+        BUS_STREAM_PREFIX: name.toUpperCase(),
+        CACHE_KEY_PREFIX: `${name}:`,
+        PAYGRID_OPERATOR_KEY: operator_key,
+        PORT: String(await freePort()),
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      print: (line) => output.push(line),
+    });
+  } catch (error) {
+    await directory.remove();
+    await administer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    throw new Error(`the distributed mode did not start: ${(error as Error).message}\n${output.join('\n')}`, { cause: error });
+  }
+  const sandboxes = { alipay: running.simulators.alipay?.url ?? '', wechat_pay: running.simulators.wechat_pay?.url ?? '' };
+  return {
+    url: running.url,
+    operator_key,
+    sandboxes,
+    running,
+    output,
+    stop: async () => {
+      const clean = await running.stop();
+      await directory.remove();
+      await administer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      return clean;
+    },
+  };
+}

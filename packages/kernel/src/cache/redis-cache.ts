@@ -1,7 +1,8 @@
 // The production cache adapter: Redis, shared by every gateway replica. Requests fail fast with
 // an error while Redis is unreachable, so that the caller can answer 503 instead of hanging.
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { assert } from '../assert';
+import { ApiError } from '../errors';
 import type { Cache, TokenTaken } from './cache';
 import { assertCacheKey, assertCacheTtl, assertTokenBucket } from './cache-limits';
 
@@ -84,27 +85,41 @@ export function createRedisCache(options: RedisCacheOptions): Cache {
 
   return {
     adapter: 'redis',
-    get: async (key) => (await redis.get(prefixed(key))) ?? undefined,
+    get: async (key) => (await reachable(() => redis.get(prefixed(key)))) ?? undefined,
     set: async (key, value, ttl_ms) => {
       assertCacheTtl(ttl_ms);
-      await redis.set(prefixed(key), value, 'PX', ttl_ms);
+      await reachable(() => redis.set(prefixed(key), value, 'PX', ttl_ms));
     },
     setIfAbsent: async (key, value, ttl_ms) => {
       assertCacheTtl(ttl_ms);
-      return (await redis.set(prefixed(key), value, 'PX', ttl_ms, 'NX')) === 'OK';
+      return (await reachable(() => redis.set(prefixed(key), value, 'PX', ttl_ms, 'NX'))) === 'OK';
     },
     delete: async (key) => {
-      await redis.del(prefixed(key));
+      await reachable(() => redis.del(prefixed(key)));
     },
     takeToken: async (key, bucket) => {
       assertTokenBucket(bucket);
-      return parseTaken(await commands.paygridTakeToken(prefixed(key), bucket.capacity, bucket.refill_per_second));
+      return parseTaken(await reachable(() => commands.paygridTakeToken(prefixed(key), bucket.capacity, bucket.refill_per_second)));
     },
     ping: async () => {
-      await redis.ping();
+      await reachable(() => redis.ping());
     },
     close: async () => {
       await redis.quit();
     },
   };
+}
+
+/**
+ * Runs one Redis command; a failure to reach Redis (refused, timed out, retries spent) becomes a
+ * 503 in the one error shape. An error Redis answered with is our bug, and stays what it is. The gateway fails closed: without the shared cache it cannot know
+ * whether an Idempotency-Key was used or a nonce seen, and guessing could charge twice.
+ */
+async function reachable<T>(command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (error) {
+    if (error instanceof ReplyError) throw error;
+    throw new ApiError('service_unavailable_error', 'cache_unavailable', 'The shared cache (Redis) cannot be reached, so nothing was done; retry the request shortly');
+  }
 }

@@ -172,87 +172,107 @@ export async function startBenchPlatform(data_dir: string, operator_key: string)
   return { child, url: `http://127.0.0.1:${api_port}` };
 }
 
+export interface WalletTransfersResult {
+  readonly api: LoadResult;
+  readonly half_rate: LoadResult & { readonly target_rate: number };
+  readonly zero_load: ZeroLoadResult;
+  readonly money_conserved: boolean;
+}
+
+/**
+ * Signed peer-to-peer wallet transfers through the API at `url`, in whichever mode it runs: one at
+ * a time, then saturated with `connections`, then at half the rate reached, evenly paced; then
+ * every wallet's balance summed against what was topped up.
+ */
+export async function measureWalletTransfers(
+  options: Pick<ApiBenchOptions, 'connections' | 'seconds' | 'wallets' | 'log'> & { readonly url: string; readonly operator_key: string },
+): Promise<WalletTransfersResult> {
+  const { url } = options;
+  options.log(`  ${options.wallets} funded wallets ...`);
+  const operator = new Paygrid({ api_key: options.operator_key, base_url: url });
+  const merchant = await operator.merchants.create({ name: 'Bench' });
+  const client = new Paygrid({ api_key: merchant.secret_key, signing_secret: merchant.signing_secret, base_url: url });
+  const wallets: string[] = [];
+  for (let index = 0; index < options.wallets; index += 1) {
+    const customer = await client.customers.create({ name: `Customer ${index}` });
+    const wallet = await client.wallets.create({ customer: customer.id, currency: 'usd' });
+    await client.wallets.topUp(wallet.id, { amount: top_up_per_wallet });
+    wallets.push(wallet.id);
+  }
+
+  const transfer_path = '/v1/wallet_transfers';
+  const signedTransfer = (): { body: string; headers: Record<string, string> } => {
+    const source_index = Math.floor(Math.random() * wallets.length);
+    const destination_index = (source_index + 1 + Math.floor(Math.random() * (wallets.length - 1))) % wallets.length;
+    const body = JSON.stringify({ source: wallets[source_index], destination: wallets[destination_index], amount: 1, currency: 'usd' });
+    return {
+      body,
+      headers: {
+        authorization: `Bearer ${merchant.secret_key}`,
+        'content-type': 'application/json',
+        'idempotency-key': randomUUID(),
+        'paygrid-signature': signRequest(merchant.signing_secret, { method: 'POST', path: transfer_path, body }),
+      },
+    };
+  };
+
+  options.log(`  API: one signed wallet transfer at a time, ${zero_load_warm_up} to warm up and ${zero_load_requests} measured ...`);
+  const zero_load = await measureZeroLoad({
+    url,
+    warm_up: zero_load_warm_up,
+    requests: zero_load_requests,
+    next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
+  });
+
+  options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
+  const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: (request: autocannon.Request) => ({ ...request, ...signedTransfer() }) }];
+  const api = await load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests });
+
+  const target_rate = Math.max(1, Math.round(api.requests_per_second / 2));
+  // The saturated run leaves work behind (events still being relayed and stored for webhooks);
+  // measured at once, the half-rate run's first second would time that backlog, not half load.
+  await new Promise((done) => setTimeout(done, settle_between_runs_ms));
+  options.log(`  API at half that rate (${target_rate} requests/s, evenly paced) ...`);
+  const half = await pacedLoad({
+    url,
+    rate: target_rate,
+    seconds: options.seconds,
+    connections: options.connections,
+    next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
+  });
+
+  let total = 0;
+  for (const id of wallets) total += (await client.wallets.retrieve(id)).balance.available;
+  return { api, half_rate: { ...half, target_rate }, zero_load, money_conserved: total === top_up_per_wallet * wallets.length };
+}
+
 export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchResult> {
   const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-api-bench-'));
   const operator_key = `op-bench-${randomBytes(24).toString('hex')}`;
   const children: ChildProcess[] = [];
   try {
-    options.log(`  starting the platform and ${options.wallets} funded wallets ...`);
+    options.log('  starting the platform ...');
     const { child: platform, url } = await startBenchPlatform(data_dir, operator_key);
     children.push(platform);
-    const operator = new Paygrid({ api_key: operator_key, base_url: url });
-    const merchant = await operator.merchants.create({ name: 'Bench' });
-    const client = new Paygrid({ api_key: merchant.secret_key, signing_secret: merchant.signing_secret, base_url: url });
-    const wallets: string[] = [];
-    for (let index = 0; index < options.wallets; index += 1) {
-      const customer = await client.customers.create({ name: `Customer ${index}` });
-      const wallet = await client.wallets.create({ customer: customer.id, currency: 'usd' });
-      await client.wallets.topUp(wallet.id, { amount: top_up_per_wallet });
-      wallets.push(wallet.id);
-    }
-
-    const transfer_path = '/v1/wallet_transfers';
-    const signedTransfer = (): { body: string; headers: Record<string, string> } => {
-      const source_index = Math.floor(Math.random() * wallets.length);
-      const destination_index = (source_index + 1 + Math.floor(Math.random() * (wallets.length - 1))) % wallets.length;
-      const body = JSON.stringify({ source: wallets[source_index], destination: wallets[destination_index], amount: 1, currency: 'usd' });
-      return {
-        body,
-        headers: {
-          authorization: `Bearer ${merchant.secret_key}`,
-          'content-type': 'application/json',
-          'idempotency-key': randomUUID(),
-          'paygrid-signature': signRequest(merchant.signing_secret, { method: 'POST', path: transfer_path, body }),
-        },
-      };
-    };
-
-    options.log(`  API: one signed wallet transfer at a time, ${zero_load_warm_up} to warm up and ${zero_load_requests} measured ...`);
-    const zero_load = await measureZeroLoad({
-      url,
-      warm_up: zero_load_warm_up,
-      requests: zero_load_requests,
-      next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
-    });
-
-    options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
-    const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: (request: autocannon.Request) => ({ ...request, ...signedTransfer() }) }];
-    const api = await load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests });
-
-    const target_rate = Math.max(1, Math.round(api.requests_per_second / 2));
-    // The saturated run leaves work behind (events still being relayed and stored for webhooks);
-    // measured at once, the half-rate run's first second would time that backlog, not half load.
-    await new Promise((done) => setTimeout(done, settle_between_runs_ms));
-    options.log(`  API at half that rate (${target_rate} requests/s, evenly paced) ...`);
-    const half = await pacedLoad({
-      url,
-      rate: target_rate,
-      seconds: options.seconds,
-      connections: options.connections,
-      next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
-    });
-
-    let total = 0;
-    for (const id of wallets) total += (await client.wallets.retrieve(id)).balance.available;
-    const money_conserved = total === top_up_per_wallet * wallets.length;
+    const transfers = await measureWalletTransfers({ ...options, url, operator_key });
     await stopChild(platform);
 
     const bare = await measureBareServer(options, children);
     const floor = await measureFloorLastLayer(options);
-    const commit_floor = await measureCommitFloor({ ...options, paced_rate: target_rate, zero_load_warm_up, zero_load_requests });
+    const commit_floor = await measureCommitFloor({ ...options, paced_rate: transfers.half_rate.target_rate, zero_load_warm_up, zero_load_requests });
     return {
       connections: options.connections,
       seconds: options.seconds,
-      api,
+      api: transfers.api,
       floor,
-      ratio_vs_floor: api.requests_per_second / floor.requests_per_second,
+      ratio_vs_floor: transfers.api.requests_per_second / floor.requests_per_second,
       commit_floor,
-      ratio_vs_commit_floor: api.requests_per_second / commit_floor.saturated.requests_per_second,
+      ratio_vs_commit_floor: transfers.api.requests_per_second / commit_floor.saturated.requests_per_second,
       bare,
-      ratio: api.requests_per_second / bare.requests_per_second,
-      half_rate: { ...half, target_rate },
-      zero_load,
-      money_conserved,
+      ratio: transfers.api.requests_per_second / bare.requests_per_second,
+      half_rate: transfers.half_rate,
+      zero_load: transfers.zero_load,
+      money_conserved: transfers.money_conserved,
     };
   } finally {
     for (const child of children) await stopChild(child);
@@ -283,6 +303,74 @@ export interface PaymentsBenchResult {
  * Card payments through the signed HTTP API against the in-process card simulator at zero
  * latency: a token from the publishable key, then create and confirm with the secret key.
  */
+export interface CardPaymentsResult {
+  readonly requests: LoadResult;
+  readonly payments_per_second: number;
+  readonly succeeded: number;
+  readonly not_succeeded: number;
+}
+
+/** Card payments (token, create, confirm) through the API at `url`, with `connections` in a loop. */
+export async function measureCardPayments(
+  options: Pick<ApiBenchOptions, 'connections' | 'seconds' | 'log'> & { readonly url: string; readonly operator_key: string },
+): Promise<CardPaymentsResult> {
+  const { url } = options;
+  const operator = new Paygrid({ api_key: options.operator_key, base_url: url });
+  const merchant = await operator.merchants.create({ name: 'Bench' });
+  const exp_year = new Date().getUTCFullYear() + 2;
+  const token_body = JSON.stringify({ card: { number: '4242424242424242', exp_month: 12, exp_year, cvc: '123' } });
+  const create_body = JSON.stringify({ amount: 1_000, currency: 'usd' });
+  const signed = (method: string, path: string, body: string) => ({
+    authorization: `Bearer ${merchant.secret_key}`,
+    'content-type': 'application/json',
+    'idempotency-key': randomUUID(),
+    'paygrid-signature': signRequest(merchant.signing_secret, { method, path, body }),
+  });
+  interface Flow {
+    token?: string;
+    intent?: string;
+  }
+  let succeeded = 0;
+  let not_succeeded = 0;
+  const requests: autocannon.Request[] = [
+    {
+      method: 'POST',
+      path: '/v1/tokens',
+      setupRequest: (request) => ({ ...request, body: token_body, headers: { authorization: `Bearer ${merchant.publishable_key}`, 'content-type': 'application/json' } }),
+      onResponse: (_status, body, context: Flow) => {
+        context.token = (JSON.parse(body) as { id?: string }).id;
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/payment_intents',
+      setupRequest: (request) => ({ ...request, body: create_body, headers: signed('POST', '/v1/payment_intents', create_body) }),
+      onResponse: (_status, body, context: Flow) => {
+        context.intent = (JSON.parse(body) as { id?: string }).id;
+      },
+    },
+    {
+      method: 'POST',
+      setupRequest: (request, context: Flow) => {
+        const path = `/v1/payment_intents/${context.intent ?? 'missing'}/confirm`;
+        const body = JSON.stringify({ payment_method: { type: 'card', token: context.token ?? 'missing' } });
+        return { ...request, path, body, headers: signed('POST', path, body) };
+      },
+      onResponse: (_status, body) => {
+        if ((JSON.parse(body) as { status?: string }).status === 'succeeded') succeeded += 1;
+        else not_succeeded += 1;
+      },
+    },
+  ];
+  options.log(`  payments: token + create + confirm, ${options.connections} connections, ${options.seconds} s ...`);
+  const result = await load({ url, connections: options.connections, seconds: options.seconds, requests });
+  return { requests: result, payments_per_second: succeeded / options.seconds, succeeded, not_succeeded };
+}
+
+/**
+ * Card payments through the signed HTTP API against the in-process card simulator at zero
+ * latency: a token from the publishable key, then create and confirm with the secret key.
+ */
 export async function runPaymentsBench(options: Omit<ApiBenchOptions, 'wallets'>): Promise<PaymentsBenchResult> {
   const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-payments-bench-'));
   const operator_key = `op-bench-${randomBytes(24).toString('hex')}`;
@@ -291,71 +379,22 @@ export async function runPaymentsBench(options: Omit<ApiBenchOptions, 'wallets'>
     options.log('  starting the platform ...');
     const { child: platform, url } = await startBenchPlatform(data_dir, operator_key);
     children.push(platform);
-    const operator = new Paygrid({ api_key: operator_key, base_url: url });
-    const merchant = await operator.merchants.create({ name: 'Bench' });
-    const exp_year = new Date().getUTCFullYear() + 2;
-    const token_body = JSON.stringify({ card: { number: '4242424242424242', exp_month: 12, exp_year, cvc: '123' } });
-    const create_body = JSON.stringify({ amount: 1_000, currency: 'usd' });
-    const signed = (method: string, path: string, body: string) => ({
-      authorization: `Bearer ${merchant.secret_key}`,
-      'content-type': 'application/json',
-      'idempotency-key': randomUUID(),
-      'paygrid-signature': signRequest(merchant.signing_secret, { method, path, body }),
-    });
-    interface Flow {
-      token?: string;
-      intent?: string;
-    }
-    let succeeded = 0;
-    let not_succeeded = 0;
-    const requests: autocannon.Request[] = [
-      {
-        method: 'POST',
-        path: '/v1/tokens',
-        setupRequest: (request) => ({ ...request, body: token_body, headers: { authorization: `Bearer ${merchant.publishable_key}`, 'content-type': 'application/json' } }),
-        onResponse: (_status, body, context: Flow) => {
-          context.token = (JSON.parse(body) as { id?: string }).id;
-        },
-      },
-      {
-        method: 'POST',
-        path: '/v1/payment_intents',
-        setupRequest: (request) => ({ ...request, body: create_body, headers: signed('POST', '/v1/payment_intents', create_body) }),
-        onResponse: (_status, body, context: Flow) => {
-          context.intent = (JSON.parse(body) as { id?: string }).id;
-        },
-      },
-      {
-        method: 'POST',
-        setupRequest: (request, context: Flow) => {
-          const path = `/v1/payment_intents/${context.intent ?? 'missing'}/confirm`;
-          const body = JSON.stringify({ payment_method: { type: 'card', token: context.token ?? 'missing' } });
-          return { ...request, path, body, headers: signed('POST', path, body) };
-        },
-        onResponse: (_status, body) => {
-          if ((JSON.parse(body) as { status?: string }).status === 'succeeded') succeeded += 1;
-          else not_succeeded += 1;
-        },
-      },
-    ];
-    options.log(`  payments: token + create + confirm, ${options.connections} connections, ${options.seconds} s ...`);
-    const result = await load({ url, connections: options.connections, seconds: options.seconds, requests });
+    const payments = await measureCardPayments({ ...options, url, operator_key });
     await stopChild(platform);
     const bare = await measureBareServer(options, children);
     const floor = await measureFloorLastLayer(options);
-    const payments_per_second = succeeded / options.seconds;
     return {
       connections: options.connections,
       seconds: options.seconds,
-      requests: result,
-      payments_per_second,
+      requests: payments.requests,
+      payments_per_second: payments.payments_per_second,
       floor,
-      requests_ratio_vs_floor: result.requests_per_second / floor.requests_per_second,
+      requests_ratio_vs_floor: payments.requests.requests_per_second / floor.requests_per_second,
       bare,
-      payments_ratio: payments_per_second / bare.requests_per_second,
-      requests_ratio: result.requests_per_second / bare.requests_per_second,
-      succeeded,
-      not_succeeded,
+      payments_ratio: payments.payments_per_second / bare.requests_per_second,
+      requests_ratio: payments.requests.requests_per_second / bare.requests_per_second,
+      succeeded: payments.succeeded,
+      not_succeeded: payments.not_succeeded,
     };
   } finally {
     for (const child of children) await stopChild(child);

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runApiBench, runPaymentsBench, type ApiBenchResult, type PaymentsBenchResult } from './api';
+import { runDistributedBench, type DistributedBenchResult } from './distributed';
 import { commit_floor_name, floor_layer_names, runFloorBench, type FloorLayerResult } from './floor';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
 import { runLedgerHttpBench, type LedgerHttpResult } from './ledger-http';
@@ -20,6 +21,8 @@ const targets = {
   api_p99_ms_at_half_rate: 20,
   api_p50_ms_at_zero_load: 3,
   payments_vs_floor: 0.35,
+  distributed_vs_all_in_one: 0.5,
+  distributed_p99_ms_at_half_rate: 50,
 };
 
 const floor_last_layer_name = floor_layer_names[floor_layer_names.length - 1] ?? 'last layer';
@@ -37,7 +40,7 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
   });
   const suite = positionals[0];
-  if (values.help === true || (suite !== 'ledger' && suite !== 'api' && suite !== 'payments' && suite !== 'floor')) {
+  if (values.help === true || (suite !== 'ledger' && suite !== 'api' && suite !== 'payments' && suite !== 'floor' && suite !== 'distributed')) {
     console.log(usage);
     return values.help === true ? 0 : 2;
   }
@@ -54,6 +57,29 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     if (json) console.log(JSON.stringify({ ...result, targets: { payments_vs_floor: targets.payments_vs_floor } }, null, 2));
     else printPaymentsResult(result);
     return result.not_succeeded === 0 && result.requests.errors === 0 ? 0 : 1;
+  }
+  if (suite === 'distributed') {
+    const database_url = process.env.DATABASE_URL;
+    if (database_url === undefined) {
+      console.error('bench distributed needs DATABASE_URL (a PostgreSQL server where it may create and drop a database of its own); NATS_URL and REDIS_URL default to this machine');
+      return 2;
+    }
+    log(`distributed benchmark: ${quick ? 'quick' : 'full'} run`);
+    const result = await runDistributedBench({
+      seconds: quick ? 3 : 15,
+      connections: api_connections,
+      wallets: quick ? 50 : 1000,
+      log,
+      database_url,
+      nats_url: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      redis_url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    });
+    if (json) console.log(JSON.stringify({ ...result, targets: { distributed_vs_all_in_one: targets.distributed_vs_all_in_one, distributed_p99_ms_at_half_rate: targets.distributed_p99_ms_at_half_rate } }, null, 2));
+    else printDistributedResult(result);
+    const clean = [result.all_in_one, result.distributed].every(
+      (figures) => figures.wallet.money_conserved && figures.wallet.api.errors === 0 && figures.wallet.api.non_2xx === 0 && figures.payments.not_succeeded === 0,
+    );
+    return clean ? 0 : 1;
   }
   if (suite === 'floor') {
     log(`floor benchmark: ${quick ? 'quick' : 'full'} run`);
@@ -220,6 +246,24 @@ function printApiResult(result: ApiBenchResult): void {
     `one transfer at zero load: p50 ${result.zero_load.p50_ms.toFixed(2)} ms (target at most ${targets.api_p50_ms_at_zero_load} ms), p99 ${result.zero_load.p99_ms.toFixed(2)} ms over ${result.zero_load.requests} sequential signed transfers (${result.zero_load.non_2xx} non-2xx, ${result.zero_load.errors} errors)`,
   );
   console.log(`money conserved across all wallets: ${result.money_conserved ? 'yes' : 'NO'}`);
+}
+
+function printDistributedResult(result: DistributedBenchResult): void {
+  const load = (figures: DistributedBenchResult['all_in_one']['wallet']['api']) =>
+    `${Math.round(figures.requests_per_second).toLocaleString('en-US').padStart(7)} req/s  p50 ${figures.p50_ms.toFixed(1).padStart(6)} ms  p99 ${figures.p99_ms.toFixed(1).padStart(6)} ms  (${figures.non_2xx} non-2xx, ${figures.errors} errors)`;
+  console.log('');
+  console.log(`${result.connections} connections, ${result.seconds} s each, autocannon in this process, both deployments on this machine`);
+  for (const [name, figures] of [['all in one process', result.all_in_one], ['every service its own process', result.distributed]] as const) {
+    console.log(`${name}:`);
+    console.log(`  wallet transfers           ${load(figures.wallet.api)}`);
+    console.log(`  at half rate (${String(figures.wallet.half_rate.target_rate).padStart(5)}/s)     ${load(figures.wallet.half_rate)}`);
+    console.log(`  one transfer at a time     p50 ${figures.wallet.zero_load.p50_ms.toFixed(2)} ms, p99 ${figures.wallet.zero_load.p99_ms.toFixed(2)} ms`);
+    console.log(`  card payments              ${Math.round(figures.payments.payments_per_second).toLocaleString('en-US')} payments/s (${figures.payments.succeeded} succeeded, ${figures.payments.not_succeeded} not), API ${load(figures.payments.requests)}`);
+    console.log(`  money conserved            ${figures.wallet.money_conserved ? 'yes' : 'NO'}`);
+  }
+  console.log('');
+  console.log(`distributed / all-in-one wallet transfers: ${(result.wallet_ratio * 100).toFixed(0)}% (target ${targets.distributed_vs_all_in_one * 100}%); card payments: ${(result.payments_ratio * 100).toFixed(0)}%`);
+  console.log(`distributed p99 at half rate: ${result.distributed.wallet.half_rate.p99_ms.toFixed(1)} ms (target under ${targets.distributed_p99_ms_at_half_rate} ms)`);
 }
 
 function printPaymentsResult(result: PaymentsBenchResult): void {

@@ -14,7 +14,7 @@ Commands:
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
   keys            the key-encryption key: status, rotate, rewrap (online)
-  bench           run benchmarks (paygrid bench ledger | api | payments | floor)
+  bench           run benchmarks (paygrid bench ledger | api | payments | floor | distributed)
 
 Run "paygrid <command> --help" for a command's options.`,
   start: `Usage: paygrid start [--services ledger,identity,wallet,gateway]
@@ -59,7 +59,7 @@ Exits 0 when the ledger verifies, 1 naming the first bad batch or account otherw
 Options:
   --json   print the report as JSON`,
   keys: keys_usage,
-  bench: `Usage: paygrid bench ledger|api|payments|floor [--json] [--quick]
+  bench: `Usage: paygrid bench ledger|api|payments|floor|distributed [--json] [--quick]
 
 ledger: measures ledger transfers per second and commit latency on SQLite and (with
 DATABASE_URL) PostgreSQL, then full batches of 8,190 transfers over the HTTP API of a platform
@@ -74,6 +74,9 @@ in-process card simulator at zero latency, compared with the same floor layer an
 floor: the share of bare Fastify's rate left once a signed POST does only what every /v1 POST
 must (the kernel's server, compression and CORS, key hash, signature and nonce, rate token,
 idempotency key), with no service behind it: the ceiling of the api figure on this machine.
+distributed: the api and payments measurements against every service as its own process
+(paygrid distributed, on DATABASE_URL, NATS_URL and REDIS_URL) beside the all-in-one process, in
+the same run; prints the ratio. Needs DATABASE_URL; creates and drops a database of its own.
 
 Options:
   --json    print machine-readable results

@@ -21,7 +21,7 @@ import {
   type PaymentMethodType,
 } from '@paygrid/connectors';
 import type { PlatformConfig } from '@paygrid/kernel';
-import type { VaultService } from '@paygrid/vault';
+import type { VaultClient } from '@paygrid/vault';
 
 /** Where a provider's connector sends its requests: a sandbox in this process, or a configured endpoint. */
 export type ProviderEndpoint = { readonly mode: 'sandbox'; readonly url: string } | { readonly mode: 'configured'; readonly host: string };
@@ -55,7 +55,7 @@ function hostOf(url: string | undefined): string {
   return url === undefined ? 'unknown' : new URL(url).host;
 }
 
-export async function startConnectors(options: { readonly config: PlatformConfig; readonly vault: VaultService; readonly public_url: string }): Promise<RunningConnectors> {
+export async function startConnectors(options: { readonly config: PlatformConfig; readonly vault: VaultClient; readonly public_url: string }): Promise<RunningConnectors> {
   const { config, vault } = options;
   const closers: (() => Promise<void>)[] = [];
   // Only the card connector reads card numbers, and the vault records each read under its name.

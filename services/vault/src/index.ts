@@ -42,3 +42,4 @@ export {
   type TokenClaim,
   type VaultClient,
 } from './types';
+export { vault_contract } from './contract';

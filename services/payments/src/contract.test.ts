@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { test_card_numbers } from '@paygrid/connectors';
 import { ApiError } from '@paygrid/kernel';
 import { rejectionOf, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
+import { wallet_contract, type WalletClient } from '@paygrid/wallet';
 import { payments_contract } from './contract';
 import type { PaymentsService } from './service';
 import { newTenant, openSqliteHarness, type Harness } from './testing/harness';
@@ -120,5 +121,46 @@ describe('payments over RPC', () => {
       payments.confirmPaymentIntent(tenant, intent.id, { payment_method: { type: 'card', token: 'tok_missing' } }),
       remote.confirmPaymentIntent(tenant, intent.id, { payment_method: { type: 'card', token: 'tok_missing' } }),
     );
+  });
+
+  it('takes an unexpected failure of the wallet across processes as an unknown outcome, and recovers it', async () => {
+    // The wallet moves the money and then fails unexpectedly, once: in another process that reaches
+    // payments as the generic 500, after which the payment may or may not have been made.
+    const wallets = harness.wallets;
+    let failures_left = 1;
+    const failing_once = new Proxy(wallets, {
+      get(target, property, receiver) {
+        if (property === 'pay') {
+          return async (...args: Parameters<WalletClient['pay']>) => {
+            const payment = await target.pay(...args);
+            if (failures_left > 0) {
+              failures_left -= 1;
+              throw new TypeError('the wallet failed after paying (test)');
+            }
+            return payment;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const wallet_served = await serveOverRpc(wallet_contract, failing_once as WalletClient);
+    try {
+      const over_rpc = harness.service({ wallet: wallet_served.remote });
+      const tenant = newTenant();
+      const wallet = await harness.fundedWallet(tenant, 5_000n);
+      const intent = await over_rpc.createPaymentIntent(tenant, { amount: 1_500n, currency: 'usd' });
+      const confirmed = await over_rpc.confirmPaymentIntent(tenant, intent.id, { payment_method: { type: 'wallet', wallet: wallet.id } });
+      expect(confirmed.status).toBe('processing');
+      expect(confirmed.last_payment_error).toBeNull();
+
+      harness.clock.advance(5_000);
+      await over_rpc.recoverPending();
+      expect(await over_rpc.getPaymentIntent(tenant, intent.id)).toMatchObject({ status: 'succeeded', amount_received: 1_500n });
+      // The retry met the first payment (same idempotency key): the wallet paid once.
+      expect((await wallets.getWallet(tenant, wallet.id)).balance.available).toBe(3_500n);
+    } finally {
+      await wallet_served.close();
+    }
   });
 });

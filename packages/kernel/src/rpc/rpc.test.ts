@@ -10,6 +10,7 @@ import type { Upstream } from '../transport/upstream';
 import { createRpcClient } from './client';
 import { defineServiceContract, operationPath } from './contract';
 import { registerRpcRoutes, rpc_media_type } from './server';
+import { rejectionOf } from './testing';
 
 interface Account {
   readonly id: string;
@@ -126,15 +127,6 @@ afterAll(async () => {
   await server.app.close();
 });
 
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected the call to fail');
-}
-
 describe('rpc server and client', () => {
   it('gives the result the in-process call gives: bigints, absent and undefined fields, undefined results', async () => {
     const opened = await remote.open({ balance: 2n ** 70n, idempotency_key: 'k1' });
@@ -149,18 +141,18 @@ describe('rpc server and client', () => {
   });
 
   it('throws the ApiError the service throws, equal in type, code, message and param', async () => {
-    const direct = await rejection(service.require('acc_404'));
-    const through = await rejection(remote.require('acc_404'));
+    const direct = await rejectionOf(service.require('acc_404'));
+    const through = await rejectionOf(remote.require('acc_404'));
     expect(through).toBeInstanceOf(ApiError);
     expect(through).toEqual(direct);
     expect(through).toMatchObject({ type: 'not_found_error', code: 'resource_missing', param: 'id', message: "No such account: 'acc_404'" });
-    const refused = await rejection(remote.open({ balance: -1n }));
-    expect(refused).toEqual(await rejection(service.open({ balance: -1n })));
+    const refused = await rejectionOf(remote.open({ balance: -1n }));
+    expect(refused).toEqual(await rejectionOf(service.open({ balance: -1n })));
     expect((refused as ApiError).statusCode).toBe(400);
   });
 
   it('answers anything else an implementation throws as a 500 api_error that leaks nothing', async () => {
-    const error = await rejection(remote.explode());
+    const error = await rejectionOf(remote.explode());
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ type: 'api_error', code: 'internal_error' });
     expect((error as ApiError).message).not.toContain('blew up');
@@ -168,9 +160,9 @@ describe('rpc server and client', () => {
 
   it('refuses callers the authenticate hook refuses, before reading the body', async () => {
     const anonymous = createRpcClient(accounts_contract, upstream);
-    expect(await rejection(anonymous.get('acc_1'))).toEqual(new ApiError('authentication_error', 'api_key_invalid', 'Invalid API key provided'));
+    expect(await rejectionOf(anonymous.get('acc_1'))).toEqual(new ApiError('authentication_error', 'api_key_invalid', 'Invalid API key provided'));
     const wrong = createRpcClient(accounts_contract, upstream, { headers: { authorization: 'Bearer nope' } });
-    expect(await rejection(wrong.open({ balance: 1n }))).toMatchObject({ type: 'authentication_error', code: 'api_key_invalid' });
+    expect(await rejectionOf(wrong.open({ balance: 1n }))).toMatchObject({ type: 'authentication_error', code: 'api_key_invalid' });
   });
 
   it('takes only bodies in its own media type, decoded by the codec', async () => {
@@ -221,10 +213,10 @@ describe('rpc client, the service unreachable', () => {
     const client = createRpcClient(accounts_contract, unreachable);
     try {
       const expected = new ApiError('service_unavailable_error', 'accounts_unavailable', 'The accounts service is unavailable; try again later');
-      const read = await rejection(client.get('acc_1'));
+      const read = await rejectionOf(client.get('acc_1'));
       expect(read).toEqual(expected);
       expect((read as ApiError).statusCode).toBe(503);
-      expect(await rejection(client.close('acc_1'))).toEqual(expected);
+      expect(await rejectionOf(client.close('acc_1'))).toEqual(expected);
     } finally {
       await unreachable.close();
     }
@@ -234,12 +226,12 @@ describe('rpc client, the service unreachable', () => {
     const flaky = singleOriginUpstream({ service: 'accounts', origin: dropping_origin });
     const client = createRpcClient(accounts_contract, flaky);
     try {
-      const unknown = await rejection(client.open({ balance: 1n }));
+      const unknown = await rejectionOf(client.open({ balance: 1n }));
       expect(unknown).toMatchObject({ type: 'service_unavailable_error', code: 'accounts_outcome_unknown' });
       // With an idempotency key the same operation is idempotent: sending it again is safe.
-      expect(await rejection(client.open({ balance: 1n, idempotency_key: 'k2' }))).toMatchObject({ code: 'accounts_unavailable' });
-      expect(await rejection(client.get('acc_1'))).toMatchObject({ code: 'accounts_unavailable' });
-      const close = await rejection(client.close('acc_1'));
+      expect(await rejectionOf(client.open({ balance: 1n, idempotency_key: 'k2' }))).toMatchObject({ code: 'accounts_unavailable' });
+      expect(await rejectionOf(client.get('acc_1'))).toMatchObject({ code: 'accounts_unavailable' });
+      const close = await rejectionOf(client.close('acc_1'));
       assert(close instanceof ApiError, 'a failed call rejects with an ApiError');
       expect(close.code).toBe('accounts_outcome_unknown');
     } finally {

@@ -2,7 +2,7 @@
 // which sends its call over an Upstream and gives back what the in-process service would have
 // given: the same result, or the same ApiError (type, code, message and param).
 import { ApiError, isErrorType } from '../errors';
-import { UpstreamUnavailableError, type Upstream } from '../transport/upstream';
+import { UpstreamUnavailableError, type Upstream, type UpstreamResponse } from '../transport/upstream';
 import { decodeRpcBody, encodeRpcBody, RpcCodecError } from './codec';
 import { contractOperationNames, isIdempotentCall, operationPath, type ServiceContract } from './contract';
 import { rpc_media_type } from './server';
@@ -77,7 +77,7 @@ export function createRpcClient<Client>(contract: ServiceContract<Client>, upstr
     methods[operation] = async (...args: unknown[]): Promise<unknown> => {
       const idempotent = isIdempotentCall(contract, operation, args);
       const body = encodeRpcBody(args);
-      let response;
+      let response: UpstreamResponse;
       try {
         response = await upstream.request({ method: 'POST', path, headers, body, idempotent });
       } catch (error) {

@@ -28,7 +28,7 @@ import {
   type PaymentMethodType,
 } from '@paygrid/connectors';
 import { ConfigError, private_file_mode, type PlatformConfig } from '@paygrid/kernel';
-import type { VaultService } from '@paygrid/vault';
+import type { VaultClient } from '@paygrid/vault';
 
 /** Where a provider's connector sends its requests: a sandbox in this process, or a configured endpoint. */
 export type ProviderEndpoint = { readonly mode: 'sandbox'; readonly url: string } | { readonly mode: 'configured'; readonly host: string };
@@ -162,7 +162,7 @@ export function readSimulatorSettings(path: string): SimulatorSettings {
 
 export interface StartConnectorsOptions {
   readonly config: PlatformConfig;
-  readonly vault: VaultService;
+  readonly vault: VaultClient;
   readonly public_url: string;
   /**
    * Simulators another process runs (SIMULATORS_FILE): used instead of starting them here. The

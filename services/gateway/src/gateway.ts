@@ -8,10 +8,10 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { IdentityClient } from '@paygrid/identity';
 import { ApiError, systemClock, type Cache, type Clock, type LiveCapabilities, type TokenBucket } from '@paygrid/kernel';
 import type { LedgerClient } from '@paygrid/ledger';
-import type { PaymentsService } from '@paygrid/payments';
-import type { VaultService } from '@paygrid/vault';
+import type { PaymentsClient } from '@paygrid/payments';
+import type { VaultClient } from '@paygrid/vault';
 import type { WalletClient } from '@paygrid/wallet';
-import type { WebhooksService } from '@paygrid/webhooks';
+import type { WebhooksClient } from '@paygrid/webhooks';
 import { createAuthenticator, optionalCallerOf } from './authentication';
 import { refuseCardNumbers } from './card-data-guard';
 import { renderDocsPage } from './docs-page';
@@ -32,9 +32,9 @@ export interface GatewayOptions {
   readonly identity: IdentityClient;
   readonly wallet: WalletClient;
   readonly ledger: LedgerClient;
-  readonly payments: PaymentsService;
-  readonly vault: VaultService;
-  readonly webhooks: WebhooksService;
+  readonly payments: PaymentsClient;
+  readonly vault: VaultClient;
+  readonly webhooks: WebhooksClient;
   readonly cache: Cache;
   /**
    * The keys that seal idempotency records, derived from the platform's key-encryption keys (the

@@ -60,3 +60,4 @@ export {
   type RolledSigningSecret,
   type RollInput,
 } from './types';
+export { identity_contract } from './contract';

@@ -275,6 +275,10 @@ export class ProviderCalls {
     if (!(error instanceof ApiError)) throw error;
     // The wallet is down or busy: nothing is decided, and its own recovery finishes what it began.
     if (error.type === 'service_unavailable_error' || error.type === 'rate_limit_error') return { kind: 'unknown', reason: error.message };
+    // An unexpected error inside the wallet, which reaches a caller in another process as the
+    // generic 500 (a caller in the same process sees the error itself, and throws it above): the
+    // wallet decided nothing it could say, and the money may have moved, so nothing is known.
+    if (error.type === 'api_error' && error.code === 'internal_error') return { kind: 'unknown', reason: error.message };
     return { kind: 'failed', code: error.code, message: error.message };
   }
 

@@ -54,3 +54,4 @@ export {
   return_url_length_max,
 } from './validation';
 export * from './types';
+export { payments_contract } from './contract';

@@ -1,6 +1,8 @@
 // @paygrid/vault: card tokenization with AES-256-GCM envelope encryption and key rotation.
 // Used in-process: the gateway calls createToken and getToken; payment connectors call
-// detokenize and eraseCvc; payments claims a token for its one use. No HTTP route ever reaches detokenize.
+// detokenize and eraseCvc; payments claims a token for its one use. No route of the public API ever
+// reaches detokenize; across processes the connectors reach it through the internal route of
+// vault_contract (POST /internal/vault/detokenize), which only the operator key may call.
 //
 // - VaultService implements VaultClient, the service's one public interface, and the kernel's
 //   WrappedKeyStore, through which a key rotation re-wraps its data keys.
@@ -42,3 +44,4 @@ export {
   type TokenClaim,
   type VaultClient,
 } from './types';
+export { vault_contract } from './contract';

@@ -20,3 +20,4 @@ export { operation_transitions, wallet_transitions } from './transitions';
 export { account_holder_name_length_max, bank_country_default, customer_id_length_max, description_length_max } from './validation';
 export { idempotency_key_length_max } from '@paygrid/kernel';
 export * from './types';
+export { wallet_contract } from './contract';

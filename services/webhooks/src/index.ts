@@ -48,3 +48,4 @@ export {
   url_length_max,
 } from './validation';
 export * from './types';
+export { webhooks_contract } from './contract';

@@ -4,9 +4,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError, rawBodyOf } from '@paygrid/kernel';
-import type { PaymentsService } from '@paygrid/payments';
-import type { VaultService } from '@paygrid/vault';
-import type { WebhooksService } from '@paygrid/webhooks';
+import type { PaymentsClient } from '@paygrid/payments';
+import type { VaultClient } from '@paygrid/vault';
+import type { WebhooksClient } from '@paygrid/webhooks';
 import { merchantOf } from '../authentication';
 import { idempotencyOption as idempotency } from '../idempotency';
 import {
@@ -38,9 +38,9 @@ import { IdParams, List, ListQuery } from '../schemas';
 import { found, listOf, pageOf, routeSchema } from './route-helpers';
 
 export interface PaymentRoutesOptions {
-  readonly payments: PaymentsService;
-  readonly vault: VaultService;
-  readonly webhooks: WebhooksService;
+  readonly payments: PaymentsClient;
+  readonly vault: VaultClient;
+  readonly webhooks: WebhooksClient;
 }
 
 

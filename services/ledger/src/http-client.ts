@@ -6,7 +6,7 @@
 //
 // Like TigerBeetle's clients, it gathers concurrent calls into one request: the ledger's speed comes
 // from large batches, and a process serving many requests at once makes many small calls.
-import { assert } from '@paygrid/kernel';
+import { ApiError, assert } from '@paygrid/kernel';
 import { UpstreamUnavailableError, type Upstream, type UpstreamRequest, type UpstreamResponse } from '@paygrid/kernel/transport';
 import { ledger_body_limit_bytes, list_limit_max } from './api';
 import {
@@ -139,7 +139,7 @@ export class LedgerHttpClient implements LedgerClient {
   private readonly account_lookups: LookupBatcher<StoredAccount>;
   private readonly transfer_lookups: LookupBatcher<StoredTransfer>;
   private closed = false;
-  private drained: (() => void) | undefined;
+  private readonly drained: (() => void)[] = [];
 
   constructor(options: LedgerHttpClientOptions) {
     const writes_in_flight = options.writes_in_flight ?? http_client_writes_in_flight_default;
@@ -192,7 +192,7 @@ export class LedgerHttpClient implements LedgerClient {
    */
   async close(): Promise<void> {
     this.closed = true;
-    while (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+    while (!this.idle()) await new Promise<void>((resolve) => this.drained.push(resolve));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ export class LedgerHttpClient implements LedgerClient {
       idempotent: true,
     });
     expectMediaType(answer.headers['content-type'], ledger_binary_media_type);
-    const accounts = answer.body.length === 0 ? [] : decodeAccountEvents(answer.body);
+    const accounts = answer.body.length === 0 ? [] : answerOrAssert(() => decodeAccountEvents(answer.body));
     this.metrics?.observeRequest('accounts_lookup', 1, ids.length, secondsSince(started_at));
     return accounts;
   }
@@ -412,11 +412,8 @@ export class LedgerHttpClient implements LedgerClient {
   }
 
   private onIdle(): void {
-    if (this.drained !== undefined && this.idle()) {
-      const drained = this.drained;
-      this.drained = undefined;
-      drained();
-    }
+    if (this.drained.length === 0 || !this.idle()) return;
+    for (const resolve of this.drained.splice(0)) resolve();
   }
 }
 
@@ -441,7 +438,11 @@ class LookupBatcher<Found> {
 
   lookup(ids: readonly bigint[]): Promise<Found[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    if (this.queued_ids + ids.length > http_client_queue_ids_max) return Promise.reject(new LedgerUnavailableError('the ledger client is overloaded; retry later'));
+    // A single call larger than the limit still goes (in process it would, and its ids are in
+    // memory already); what the limit stops is calls piling up behind a slow ledger.
+    if (this.queue.length > 0 && this.queued_ids + ids.length > http_client_queue_ids_max) {
+      return Promise.reject(new LedgerUnavailableError('the ledger client is overloaded; retry later'));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ ids, resolve, reject });
       this.queued_ids += ids.length;
@@ -556,6 +557,20 @@ function copyStoredTransfer(stored: StoredTransfer): StoredTransfer {
   return { transfer: { ...stored.transfer }, status: stored.status };
 }
 
+/**
+ * Reads an answer with a decoder written for requests, which refuses a malformed body with a 400
+ * ApiError. In an answer that is the ledger and this client disagreeing about the wire: a bug,
+ * not something for a caller to retry.
+ */
+function answerOrAssert<T>(decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    assert(!(error instanceof ApiError), `the ledger answered a malformed body: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
+}
+
 function expectMediaType(header: string | string[] | undefined, expected: string): void {
   const value = Array.isArray(header) ? header[0] : header;
   assert(value?.split(';')[0]?.trim() === expected, `the ledger answered ${value ?? 'no content type'} where ${expected} was asked for`);
@@ -624,7 +639,12 @@ function isRecord(value: unknown): value is WireRow {
 }
 
 function listFromWire<Row>(answer: { readonly body: Buffer }, fromWire: (row: WireRow) => Row): { data: Row[]; has_more: boolean } {
-  const parsed: unknown = JSON.parse(answer.body.toString('utf8'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(answer.body.toString('utf8'));
+  } catch (error) {
+    assert(false, `the ledger answered something other than JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
   assert(isRecord(parsed) && parsed.object === 'list' && Array.isArray(parsed.data), 'the ledger answered something other than a list');
   const data: unknown[] = parsed.data;
   return {

@@ -1,6 +1,7 @@
 // LedgerHttpClient against a real ledger behind a real HTTP server on 127.0.0.1: it must answer
 // every call as the in-process LedgerService does, gather concurrent calls into few requests
 // without mixing callers' answers or chains, and fail as the in-process writer fails.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -345,6 +346,26 @@ describe('LedgerHttpClient', () => {
       expect((await client.createTransfers(events)).map((each) => each.result)).toEqual(['exists', 'linked_event_failed']);
       const [after] = await ledger.lookupAccounts([2n]);
       expect((after?.credits_posted ?? 0n) - (before?.credits_posted ?? 0n)).toBe(15n);
+    });
+
+    it('sends each batch in the client’s own context, not in the first caller’s (its deadline would govern everyone)', async () => {
+      const caller_context = new AsyncLocalStorage<string>();
+      const seen: (string | undefined)[] = [];
+      const watched: Upstream = {
+        service: 'ledger',
+        request: (request) => {
+          seen.push(caller_context.getStore());
+          return upstream.request(request);
+        },
+        close: () => Promise.resolve(),
+      };
+      const watched_client = new LedgerHttpClient({ upstream: watched, authorization });
+      await Promise.all([
+        caller_context.run('first caller', () => watched_client.createTransfers([transfer(60_000n)])),
+        caller_context.run('second caller', () => watched_client.createTransfers([transfer(60_001n)])),
+        caller_context.run('first caller', () => watched_client.lookupAccounts([1n])),
+      ]);
+      expect(seen).toEqual([undefined, undefined]);
     });
 
     it('turns any other refusal into an error with the answer’s shape, never a value', async () => {

@@ -6,6 +6,7 @@
 //
 // Like TigerBeetle's clients, it gathers concurrent calls into one request: the ledger's speed comes
 // from large batches, and a process serving many requests at once makes many small calls.
+import { AsyncResource } from 'node:async_hooks';
 import { ApiError, assert } from '@paygrid/kernel';
 import { UpstreamUnavailableError, type Upstream, type UpstreamRequest, type UpstreamResponse } from '@paygrid/kernel/transport';
 import { ledger_body_limit_bytes, list_limit_max } from './api';
@@ -51,8 +52,9 @@ export const http_client_request_events_max = Math.min(
  */
 export const http_client_lookup_ids_max = batch_events_max;
 /**
- * Events waiting to be sent, at most, as in the writer's own queue: past this the client refuses
- * new writes with `LedgerUnavailableError`, as an overloaded writer does, instead of growing.
+ * Events waiting to be sent, at most: past this the client refuses new writes with
+ * `LedgerUnavailableError`, as an overloaded writer does, instead of growing while the ledger is
+ * slow. Sixteen full requests: the benchmark's 64 busy callers keep about 160 events waiting.
  */
 export const http_client_queue_events_max = batch_events_max * 16;
 /** Ids waiting to be looked up, at most, for the same reason. */
@@ -140,6 +142,13 @@ export class LedgerHttpClient implements LedgerClient {
   private readonly transfer_lookups: LookupBatcher<StoredTransfer>;
   private closed = false;
   private readonly drained: (() => void)[] = [];
+  /**
+   * Batches are sent in the client's own async context, the one it was made in, and never in the
+   * context of the call that happened to come first: a batch carries many callers' events, and the
+   * first caller's request deadline (which the upstream applies to calls made in its context) or
+   * trace would otherwise govern everyone's. The upstream's own timeout bounds every batch.
+   */
+  private readonly own_context = new AsyncResource('LedgerHttpClient');
 
   constructor(options: LedgerHttpClientOptions) {
     const writes_in_flight = options.writes_in_flight ?? http_client_writes_in_flight_default;
@@ -150,8 +159,9 @@ export class LedgerHttpClient implements LedgerClient {
     this.timeout_ms = options.timeout_ms;
     this.writes_in_flight_max = writes_in_flight;
     this.metrics = options.metrics;
-    this.account_lookups = new LookupBatcher((ids) => this.lookupAccountsNow(ids), (account) => account.id, copyAccount, () => this.onIdle());
-    this.transfer_lookups = new LookupBatcher((ids) => this.lookupTransfersNow(ids), (stored) => stored.transfer.id, copyStoredTransfer, () => this.onIdle());
+    const later = (work: () => void) => this.later(work);
+    this.account_lookups = new LookupBatcher((ids) => this.lookupAccountsNow(ids), (account) => account.id, copyAccount, later, () => this.onIdle());
+    this.transfer_lookups = new LookupBatcher((ids) => this.lookupTransfersNow(ids), (stored) => stored.transfer.id, copyStoredTransfer, later, () => this.onIdle());
   }
 
   createAccounts(events: readonly AccountEvent[]): Promise<EventResult<CreateAccountResult>[]> {
@@ -173,16 +183,19 @@ export class LedgerHttpClient implements LedgerClient {
   }
 
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
+    if (this.closed) return Promise.reject(closedError());
     checkAccountFilter(filter);
     return this.listPages(filter, `/v1/ledger/accounts/${filter.account_id}/transfers`, accountFilterQuery(filter), transferFromWire);
   }
 
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
+    if (this.closed) return Promise.reject(closedError());
     checkAccountFilter(filter);
     return this.listPages(filter, `/v1/ledger/accounts/${filter.account_id}/balances`, accountFilterQuery(filter), balanceFromWire);
   }
 
   queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
+    if (this.closed) return Promise.reject(closedError());
     return this.listPages(filter, '/v1/ledger/transfers', queryFilterQuery(filter), transferFromWire);
   }
 
@@ -222,10 +235,15 @@ export class LedgerHttpClient implements LedgerClient {
   private scheduleWrites(): void {
     if (this.writes_scheduled || this.writes.length === 0 || this.writes_in_flight >= this.writes_in_flight_max) return;
     this.writes_scheduled = true;
-    setImmediate(() => {
+    this.later(() => {
       this.writes_scheduled = false;
       while (this.writes.length > 0 && this.writes_in_flight < this.writes_in_flight_max) void this.sendWrites(this.takeWriteBatch());
     });
+  }
+
+  /** Runs `work` on the next turn of the event loop, in the client's own context. */
+  private later(work: () => void): void {
+    this.own_context.runInAsyncScope(() => setImmediate(work));
   }
 
   /**
@@ -238,19 +256,17 @@ export class LedgerHttpClient implements LedgerClient {
    * request of its own (it applies a request's events in order, as the writer applies queued calls).
    */
   private takeWriteBatch(): WriteCall[] {
-    const batch: WriteCall[] = [];
+    const kind = this.writes[0]?.kind;
+    let taken = 0;
     let events = 0;
-    for (;;) {
-      const next = this.writes[0];
-      if (next === undefined) break;
-      if (batch.length > 0 && (next.kind !== batch[0]?.kind || events + next.events.length > http_client_request_events_max)) break;
-      this.writes.shift();
-      batch.push(next);
+    for (const next of this.writes) {
+      if (taken > 0 && (next.kind !== kind || events + next.events.length > http_client_request_events_max)) break;
+      taken += 1;
       events += next.events.length;
       if (chainLeftOpen(next.events)) break;
     }
     this.writes_queued_events -= events;
-    return batch;
+    return this.writes.splice(0, taken);
   }
 
   private async sendWrites(batch: WriteCall[]): Promise<void> {
@@ -433,6 +449,7 @@ class LookupBatcher<Found> {
     private readonly fetch: (ids: readonly bigint[]) => Promise<Found[]>,
     private readonly idOf: (found: Found) => bigint,
     private readonly copy: (found: Found) => Found,
+    private readonly later: (work: () => void) => void,
     private readonly onSettled: () => void,
   ) {}
 
@@ -457,7 +474,7 @@ class LookupBatcher<Found> {
   private schedule(): void {
     if (this.scheduled || this.queue.length === 0 || this.in_flight >= http_client_lookups_in_flight_max) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.later(() => {
       this.scheduled = false;
       while (this.queue.length > 0 && this.in_flight < http_client_lookups_in_flight_max) void this.send(this.take());
     });
@@ -465,18 +482,15 @@ class LookupBatcher<Found> {
 
   /** Calls, oldest first, until their distinct ids fill a request; a larger call goes alone, in several. */
   private take(): { calls: LookupCall<Found>[]; ids: bigint[] } {
-    const calls: LookupCall<Found>[] = [];
     const ids = new Set<bigint>();
-    for (;;) {
-      const next = this.queue[0];
-      if (next === undefined) break;
-      if (calls.length > 0 && ids.size + next.ids.length > http_client_lookup_ids_max) break;
-      this.queue.shift();
+    let taken = 0;
+    for (const next of this.queue) {
+      if (taken > 0 && ids.size + next.ids.length > http_client_lookup_ids_max) break;
+      taken += 1;
       this.queued_ids -= next.ids.length;
-      calls.push(next);
       for (const id of next.ids) ids.add(id);
     }
-    return { calls, ids: [...ids] };
+    return { calls: this.queue.splice(0, taken), ids: [...ids] };
   }
 
   private async send({ calls, ids }: { calls: LookupCall<Found>[]; ids: bigint[] }): Promise<void> {

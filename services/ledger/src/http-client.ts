@@ -128,6 +128,16 @@ interface LookupCall<Found> {
   readonly reject: (error: Error) => void;
 }
 
+/**
+ * The ledger over HTTP. Writes (createAccounts, createTransfers) and account lookups travel in
+ * TigerBeetle's binary records; transfer lookups and listings in JSON, which carries what the
+ * binary layout cannot (a pending transfer's status) and pages the listings.
+ *
+ * One thing a caller must already allow for, and must not forget here: a LedgerUnavailableError
+ * from this client may come after the ledger applied the call (the answer was lost on the way
+ * back), where the in-process writer fails only calls it did not commit. Sending the same events
+ * again, with the same ids, is always right: what was applied answers `exists`.
+ */
 export class LedgerHttpClient implements LedgerClient {
   private readonly upstream: Upstream;
   private readonly headers: Readonly<Record<string, string>>;

@@ -135,8 +135,8 @@ interface LookupCall<Found> {
  *
  * One thing a caller must already allow for, and must not forget here: a LedgerUnavailableError
  * from this client may come after the ledger applied the call (the answer was lost on the way
- * back), where the in-process writer fails only calls it did not commit. Sending the same events
- * again, with the same ids, is always right: what was applied answers `exists`.
+ * back), which in process happens only when a commit's own acknowledgement is lost. Sending the
+ * same events again, with the same ids, is always right: what was applied answers `exists`.
  */
 export class LedgerHttpClient implements LedgerClient {
   private readonly upstream: Upstream;

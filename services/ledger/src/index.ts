@@ -1,6 +1,19 @@
 // @paygrid/ledger: a double-entry ledger with TigerBeetle's data model and semantics.
 export { ledger_body_limit_bytes, list_limit_max, registerLedgerRoutes, type LedgerRoutesOptions } from './api';
 export { LedgerService, type LedgerClient, type LedgerServiceOptions } from './service';
+export {
+  LedgerHttpClient,
+  LedgerRequestError,
+  http_client_lookup_ids_max,
+  http_client_lookups_in_flight_max,
+  http_client_queue_events_max,
+  http_client_queue_ids_max,
+  http_client_request_events_max,
+  http_client_writes_in_flight_default,
+  http_client_writes_in_flight_max,
+  type LedgerHttpClientMetrics,
+  type LedgerHttpClientOptions,
+} from './http-client';
 export { ledgerStoreLocation, describeLedgerStore, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
 export { ledger_migrations } from './migrations';
 export { verifyLedger, type VerifyReport } from './verify';

@@ -6,8 +6,8 @@ import { LedgerWriter, type LedgerWriterOptions } from './writer';
 
 /**
  * The ledger's one public interface. Other services hold a `LedgerClient` and nothing else: in one
- * process it is the service itself (a function call); across processes, an HTTP client with the
- * same shape.
+ * process it is the service itself (a function call); across processes, `LedgerHttpClient`
+ * (http-client.ts), which answers every call with the same values.
  */
 export interface LedgerClient {
   createAccounts(events: readonly AccountEvent[]): Promise<EventResult<CreateAccountResult>[]>;

@@ -78,6 +78,7 @@ export {
   createMetricsServer,
   body_limit_bytes_default,
   hsts_max_age_seconds,
+  incoming_deadline_ms_max,
   tls_version_min,
   type CreateHttpServerOptions,
   type CreateMetricsServerOptions,

@@ -41,9 +41,15 @@ interface Outcome {
   readonly failed: boolean;
 }
 
+/**
+ * How a call ended for the breaker: `abandoned` when it never reached the service for a reason
+ * that is not the service's (the caller's deadline had already passed), so it counts for nothing.
+ */
+export type CircuitOutcome = 'succeeded' | 'failed' | 'abandoned';
+
 /** A permit to make one call, to be settled with its outcome (exactly once). */
 export interface CircuitPermit {
-  settle(failed: boolean): void;
+  settle(outcome: CircuitOutcome): void;
 }
 
 export class CircuitBreaker {
@@ -88,19 +94,20 @@ export class CircuitBreaker {
     const generation = this.#generation;
     let settled = false;
     return {
-      settle: (failed) => {
+      settle: (outcome) => {
         assert(!settled, 'a circuit permit is settled once');
         settled = true;
-        if (trial) this.#settleTrial(failed, generation);
-        else this.#record(failed);
+        if (trial) this.#settleTrial(outcome, generation);
+        else if (outcome !== 'abandoned') this.#record(outcome === 'failed');
       },
     };
   }
 
-  #settleTrial(failed: boolean, generation: number): void {
+  #settleTrial(outcome: CircuitOutcome, generation: number): void {
     if (this.#state !== 'half_open' || generation !== this.#generation) return;
     this.#trials_in_flight -= 1;
-    if (failed) {
+    if (outcome === 'abandoned') return;
+    if (outcome === 'failed') {
       this.#open();
       return;
     }

@@ -21,14 +21,7 @@ const deadline_storage = new AsyncLocalStorage<DeadlineContext>();
  * wins: a callee can never be given more time than its caller has.
  */
 export function runWithDeadline<T>(timeout_ms: number, fn: () => T): T {
-  return runWithDeadlineAt(performance.now() + Math.max(0, timeout_ms), fn);
-}
-
-/**
- * Runs `fn` with the deadline at `expires_at_ms` on the monotonic clock (or the outer deadline,
- * if it is sooner). For the HTTP server, which re-enters one request's deadline at several hooks.
- */
-export function runWithDeadlineAt<T>(expires_at_ms: number, fn: () => T): T {
+  const expires_at_ms = performance.now() + Math.max(0, timeout_ms);
   const outer = deadline_storage.getStore();
   const expires = outer === undefined ? expires_at_ms : Math.min(outer.expires_at_ms, expires_at_ms);
   return deadline_storage.run({ expires_at_ms: expires }, fn);

@@ -100,7 +100,7 @@ describe('CircuitBreaker', () => {
   function settle(breaker: CircuitBreaker, failed: boolean): void {
     const permit = breaker.admit();
     expect(permit).toBeDefined();
-    permit?.settle(failed);
+    permit?.settle(failed ? 'failed' : 'succeeded');
   }
 
   it('opens at the failure ratio once the window holds enough calls, fails fast, half-opens after the cool-down and closes after the trials', () => {
@@ -126,9 +126,9 @@ describe('CircuitBreaker', () => {
     expect(second).toBeDefined();
     // The trials are bounded: a third call while two are in flight fails fast.
     expect(breaker.admit()).toBeUndefined();
-    first?.settle(false);
+    first?.settle('succeeded');
     expect(breaker.state).toBe('half_open');
-    second?.settle(false);
+    second?.settle('succeeded');
     expect(breaker.state).toBe('closed');
     expect(transitions).toEqual(['open', 'half_open', 'closed']);
     // The window starts empty after closing: one failure does not reopen it.
@@ -144,12 +144,28 @@ describe('CircuitBreaker', () => {
     clock.now_ms += 500;
     const first = breaker.admit();
     const second = breaker.admit();
-    first?.settle(true);
+    first?.settle('failed');
     expect(breaker.state).toBe('open');
-    second?.settle(false);
+    second?.settle('succeeded');
     expect(breaker.state).toBe('open');
     clock.now_ms += 500;
     expect(breaker.state).toBe('half_open');
+  });
+
+  it('counts abandoned calls for nothing, and an abandoned trial frees its place', () => {
+    const clock = new TestClock();
+    const breaker = new CircuitBreaker(options, clock.now);
+    for (let index = 0; index < 10; index += 1) breaker.admit()?.settle('abandoned');
+    for (let index = 0; index < 3; index += 1) settle(breaker, true);
+    expect(breaker.state).toBe('closed');
+    settle(breaker, true);
+    expect(breaker.state).toBe('open');
+    clock.now_ms += 500;
+    breaker.admit()?.settle('abandoned');
+    breaker.admit()?.settle('succeeded');
+    expect(breaker.state).toBe('half_open');
+    breaker.admit()?.settle('succeeded');
+    expect(breaker.state).toBe('closed');
   });
 
   it('forgets failures older than the window', () => {

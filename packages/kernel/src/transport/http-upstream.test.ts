@@ -112,27 +112,21 @@ describe('createHttpUpstream: balancing', () => {
     expect(countBy(two)).toEqual({ heavy: 30, light: 10 });
   });
 
-  it('least_outstanding passes over an instance busy with a slow call, where round_robin does not', async () => {
-    const slow_ms = 300;
-    const slow = await startServer('slow', (_request, response) => void sleep(slow_ms).then(() => response.end('slow')));
+  it('least_outstanding passes over an instance busy with a slow call', async () => {
+    const slow = await startServer('slow', (_request, response) => void sleep(400).then(() => response.end('slow')));
     const fast = await startServer('fast');
-    const spread = async (policy: 'least_outstanding' | 'round_robin') => {
-      slow.received.length = 0;
-      fast.received.length = 0;
-      const ledger = upstream({ ...quiet, policy, targets: [slow.origin, fast.origin].join(',') });
-      const calls: Promise<unknown>[] = [];
-      // Twenty calls, one every 5 ms: all are sent while the slow instance holds its first.
-      for (let index = 0; index < 20; index += 1) {
-        calls.push(ledger.request(get));
-        await sleep(5);
+    const ledger = upstream({ ...quiet, policy: 'least_outstanding', targets: [slow.origin, fast.origin].join(',') });
+    // Two workers share twenty calls. Whichever is held by the slow instance stays there while the
+    // other works through the rest: every pick sees the slow instance busy and the fast one idle.
+    let calls_left = 20;
+    const worker = async () => {
+      while (calls_left > 0) {
+        calls_left -= 1;
+        expect((await ledger.request(get)).status).toBe(200);
       }
-      await Promise.all(calls);
-      return countBy([slow, fast]);
     };
-    const least = await spread('least_outstanding');
-    expect(least.slow).toBeLessThanOrEqual(2);
-    expect(least.fast).toBeGreaterThanOrEqual(18);
-    expect(await spread('round_robin')).toEqual({ slow: 10, fast: 10 });
+    await Promise.all([worker(), worker()]);
+    expect(countBy([slow, fast])).toEqual({ slow: 1, fast: 19 });
   });
 });
 
@@ -373,7 +367,7 @@ describe('createHttpUpstream: deadlines', () => {
     expect(elapsed).toBeGreaterThanOrEqual(145);
     expect(elapsed).toBeLessThan(600);
     expect(error.may_have_reached).toBe(true);
-    expect(error.message).toMatch(/no answer within 150 ms/);
+    expect(error.message).toMatch(/no answer within 1[0-9]{2} ms/);
 
     started = performance.now();
     error = await rejection(runWithDeadline(100, async () => ledger.request(post)));

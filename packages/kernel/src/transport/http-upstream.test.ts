@@ -441,3 +441,35 @@ describe('createHttpUpstream: DNS targets', () => {
     expect((await rejection(ledger.request(get))).message).toMatch(/closed/);
   });
 });
+
+describe('createHttpUpstream: close', () => {
+  it('stops health checks and DNS refreshes and closes every connection', async () => {
+    let checks = 0;
+    const target = await startServer('target', (request, response, server) => {
+      if (request.url === '/readyz') checks += 1;
+      answerName(request, response, server);
+    });
+    let lookups = 0;
+    const ledger = createHttpUpstream({
+      service: 'ledger',
+      targets: `http://ledger.internal:${target.port}`,
+      health_check: { interval_ms: 5 },
+      dns_refresh_ms: 5,
+      lookup: () => {
+        lookups += 1;
+        return Promise.resolve([{ address: '127.0.0.1', family: 4 }]);
+      },
+    });
+    await Promise.all(Array.from({ length: 4 }, async () => ledger.request(get)));
+    await vi.waitFor(() => expect(checks).toBeGreaterThan(2), { timeout: 2_000, interval: 5 });
+    const node_server = servers.at(-1);
+    await ledger.close();
+    const [checks_at_close, lookups_at_close] = [checks, lookups];
+    await sleep(50);
+    expect([checks, lookups]).toEqual([checks_at_close, lookups_at_close]);
+    await vi.waitFor(
+      async () => expect(await new Promise<number>((resolve, reject) => node_server?.getConnections((error, count) => (error ? reject(error) : resolve(count))))).toBe(0),
+      { timeout: 2_000, interval: 10 },
+    );
+  });
+});

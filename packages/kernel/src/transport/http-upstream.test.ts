@@ -313,7 +313,7 @@ describe('createHttpUpstream: deadlines', () => {
     // Without a deadline, a call carries the upstream's default, and a header the caller set
     // itself does not override the transport's.
     const plain = JSON.parse(
-      (await inner_upstream.request({ method: 'POST', path: '/inner', idempotent: true, headers: { 'paygrid-deadline-ms': '99999999' } })).body.toString(),
+      (await inner_upstream.request({ method: 'POST', path: '/inner', idempotent: true, headers: { 'Paygrid-Deadline-Ms': '99999999' } })).body.toString(),
     ) as { header: number; remaining_ms: number };
     expect(plain.header).toBeLessThanOrEqual(10_000);
     expect(plain.header).toBeGreaterThan(9_900);

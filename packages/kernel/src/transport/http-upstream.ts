@@ -407,12 +407,7 @@ class LoadBalancedUpstream implements HttpUpstream {
       const response = await instance.pool.request({
         method: request.method,
         path: request.path,
-        headers: {
-          ...this.#options.headers,
-          ...request.headers,
-          ...(instance.host_header === undefined ? {} : { host: instance.host_header }),
-          [deadline_header]: String(Math.max(1, Math.floor(timeout_ms))),
-        },
+        headers: this.#headers(instance, request, timeout_ms),
         ...(request.body === undefined ? {} : { body: request.body }),
         signal: controller.signal,
       });
@@ -425,6 +420,21 @@ class LoadBalancedUpstream implements HttpUpstream {
       clearTimeout(timer);
       instance.outstanding -= 1;
     }
+  }
+
+  /**
+   * The upstream's headers, then the request's, then the transport's own (Host for a named target,
+   * the deadline), which replace any the caller set in whatever letter case: a second deadline
+   * header would make the pair unreadable, and the callee would run without one.
+   */
+  #headers(instance: Instance, request: UpstreamRequest, timeout_ms: number): Record<string, string> {
+    const own: Record<string, string> = { [deadline_header]: String(Math.max(1, Math.floor(timeout_ms))) };
+    if (instance.host_header !== undefined) own.host = instance.host_header;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries({ ...this.#options.headers, ...request.headers })) {
+      if (!(name.toLowerCase() in own)) headers[name] = value;
+    }
+    return Object.assign(headers, own);
   }
 
   #pick(tried: ReadonlySet<string>): Instance | undefined {

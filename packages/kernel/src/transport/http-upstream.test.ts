@@ -190,6 +190,39 @@ describe('createHttpUpstream: failures, retries and ejection', () => {
     expect(ledger.instances().filter((instance) => instance.ejected)).toHaveLength(1);
   });
 
+  it('ejects for longer each time in a row, up to the cap', async () => {
+    const healthy = await startServer('healthy');
+    const dead = await startServer('dead');
+    await dead.kill();
+    const ledger = upstream({
+      ...quiet,
+      policy: 'round_robin',
+      targets: [healthy.origin, dead.origin].join(','),
+      outlier_ejection: { failures_consecutive_max: 1, ejection_base_ms: 200, ejection_max_ms: 300 },
+    });
+    const deadStatus = () => ledger.instances().find((instance) => instance.origin === dead.origin);
+    for (let index = 0; index < 10 && deadStatus()?.ejected !== true; index += 1) await ledger.request(get);
+    expect(deadStatus()).toMatchObject({ ejections: 1 });
+    expect(deadStatus()?.ejection_remaining_ms).toBeLessThanOrEqual(200);
+    await vi.waitFor(() => expect(deadStatus()?.ejected).toBe(false), { timeout: 2_000, interval: 10 });
+    for (let index = 0; index < 10 && deadStatus()?.ejected !== true; index += 1) await ledger.request(get);
+    // Twice the base, capped at 300 ms.
+    expect(deadStatus()).toMatchObject({ ejections: 2 });
+    expect(deadStatus()?.ejection_remaining_ms).toBeGreaterThan(200);
+    expect(deadStatus()?.ejection_remaining_ms).toBeLessThanOrEqual(300);
+  });
+
+  it('counts a response larger than response_bytes_max as a failed attempt', async () => {
+    const big = await startServer('big', (_request, response) => response.end(Buffer.alloc(4_096, 'x')));
+    const ledger = upstream({ ...quiet, targets: big.origin, response_bytes_max: 1_024 });
+    const error = await rejection(ledger.request(get));
+    expect(error.may_have_reached).toBe(true);
+    expect(error.message).toMatch(/larger than 1024 bytes/);
+    expect(big.received).toHaveLength(3);
+    const small = upstream({ ...quiet, targets: big.origin, response_bytes_max: 4_096 });
+    expect((await small.request(get)).body).toHaveLength(4_096);
+  });
+
   it('retries a 503 when idempotent and returns the last answer when every attempt gets one', async () => {
     const busy = await startServer('busy', (_request, response) => response.writeHead(503).end('busy'));
     const ok = await startServer('ok');

@@ -125,6 +125,8 @@ export interface UpstreamInstanceStatus {
   readonly outstanding: number;
   readonly failures_consecutive: number;
   readonly ejections: number;
+  /** Until the current ejection ends; 0 when not ejected. */
+  readonly ejection_remaining_ms: number;
 }
 
 export interface HttpUpstream extends Upstream {
@@ -301,6 +303,7 @@ class LoadBalancedUpstream implements HttpUpstream {
       outstanding: instance.outstanding,
       failures_consecutive: instance.failures_consecutive,
       ejections: instance.ejections,
+      ejection_remaining_ms: Math.max(0, (instance.ejected_until_ms ?? now) - now),
     }));
   }
 

@@ -19,12 +19,16 @@ import { circuit_state_values, createUpstreamMetrics, type UpstreamMetrics, type
 import { parseUpstreamTargets, type UpstreamTarget } from './targets';
 import { UpstreamUnavailableError, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream';
 
-/** How long a call may take when neither the request nor an incoming deadline says. */
+/**
+ * How long a call may take when neither the request nor an incoming deadline says: a third of
+ * the server's own request_timeout_ms, so that a request that makes a call or two and finds one
+ * callee hung still has time to answer its caller.
+ */
 export const upstream_timeout_ms_default = 10_000;
 /** Inside a cluster a connection opens in well under a millisecond; a second means the host is gone. */
 export const upstream_connect_timeout_ms_default = 1_000;
 export const upstream_connections_per_instance_default = 64;
-/** Bodies between services are JSON documents; a ledger page is the largest, far below this. */
+/** Bounds the memory one answer may take; bodies between services are JSON documents of kilobytes. */
 export const upstream_response_bytes_max_default = 16 * 1024 * 1024;
 /** A Kubernetes headless service changes as pods come and go; five seconds follows it closely. */
 export const upstream_dns_refresh_ms_default = 5_000;

@@ -16,6 +16,10 @@
 //     readiness  readiness.add(name, async () => {...}); /readyz runs every check;
 //     routes     every route registered on it, for suites that must reach them all.
 //   createMetricsServer({ logger, registry }) serves only /metrics, for a port of its own.
+//   A request carrying `paygrid-deadline-ms` runs inside that deadline (transport/deadline.ts);
+//   with tls.require_client_certificate the server refuses callers without a certificate from tls.ca.
+// - transport (@paygrid/kernel/transport): the Upstream port and createHttpUpstream, the
+//   load-balanced HTTP client services use to call each other in distributed mode.
 // - db: openSqlite / createPostgresPool / connectPostgresClient for stores that need the
 //   native driver (the ledger); versioned migrations for both dialects; and the generic
 //   Database port (openDatabase) for ordinary services.
@@ -78,6 +82,7 @@ export {
   createMetricsServer,
   body_limit_bytes_default,
   hsts_max_age_seconds,
+  incoming_deadline_ms_max,
   tls_version_min,
   type CreateHttpServerOptions,
   type CreateMetricsServerOptions,

@@ -2,8 +2,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { fastify, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { assert } from '../assert';
 import { ApiError } from '../errors';
 import { randomId } from '../ids';
+import { deadline_header, parseDeadlineHeader, runWithDeadline } from '../transport/deadline';
 import type { Logger } from '../logger';
 import { mapError } from './error-mapping';
 import { jsonContentTypeParser } from './json-body-parser';
@@ -15,6 +17,11 @@ import { strictSchemaController } from './validator-compiler';
 export const body_limit_bytes_default = 1024 * 1024;
 /** A request that takes longer than this is cut off; nothing we serve should come close. */
 export const request_timeout_ms = 30_000;
+/**
+ * The longest deadline a caller may hand down in `paygrid-deadline-ms`: no more than the server
+ * itself would let the request run.
+ */
+export const incoming_deadline_ms_max = request_timeout_ms;
 /** The longest request path quoted back in a route_not_found message. */
 const quoted_path_length_max = 200;
 
@@ -33,9 +40,16 @@ export interface CreateHttpServerOptions {
   readonly onAssertionFailure?: (error: unknown) => void;
   /**
    * Serve HTTPS with this certificate and key (PEM). Only TLS 1.2 and newer are offered, and
-   * every response carries Strict-Transport-Security.
+   * every response carries Strict-Transport-Security. With `require_client_certificate`, a
+   * caller must present a certificate signed by `ca` (mutual TLS between services); the TLS
+   * handshake refuses any other.
    */
-  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly tls?: {
+    readonly cert: string | Buffer;
+    readonly key: string | Buffer;
+    readonly ca?: string | Buffer;
+    readonly require_client_certificate?: boolean;
+  };
   /**
    * Serve `/metrics` on this server, behind this check (the operator key): it throws, or
    * rejects, with the ApiError to answer when the request may not read the metrics. Without it
@@ -72,6 +86,7 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
   const body_limit_bytes = options.bodyLimitBytes ?? body_limit_bytes_default;
   const metrics = createHttpMetrics(options.registry);
   const readiness = new Readiness();
+  const https_options = options.tls === undefined ? undefined : httpsOptions(options.tls);
   const app: FastifyInstance = fastify<Server, IncomingMessage, ServerResponse, FastifyBaseLogger>({
     loggerInstance: options.logger,
     bodyLimit: body_limit_bytes,
@@ -94,11 +109,10 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
       request.log.info({ error_type: apiError.type, error_code: apiError.code }, 'request refused');
       void (reply as FastifyReply).code(apiError.statusCode).send(apiError.toWire());
     },
-    ...(options.tls === undefined
+    ...(https_options === undefined
       ? {}
       : {
-          serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
-            createHttpsServer({ cert: options.tls?.cert, key: options.tls?.key, minVersion: tls_version_min }, handler),
+          serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) => createHttpsServer(https_options, handler),
         }),
   });
 
@@ -112,6 +126,16 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
     const refusal = urlCardNumberRefusal(request.raw);
     if (refusal === undefined) done();
     else done(refusal);
+  });
+
+  // A caller's deadline (transport/deadline.ts) applies to the calls its handler makes: the rest
+  // of the request runs inside the context entered here. Fastify keeps that context across body
+  // parsing (its content-type parser resumes in the request's async scope); the two-hop test in
+  // transport/http-upstream.test.ts checks it through a body, an async hook and an async handler.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const timeout_ms = parseDeadlineHeader(request.headers[deadline_header], incoming_deadline_ms_max);
+    if (timeout_ms === undefined) done();
+    else runWithDeadline(timeout_ms, done);
   });
 
   app.addHook('onSend', (request, reply, payload, done) => {
@@ -185,6 +209,18 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
   }
 
   return { app, routes, metrics: { registry: metrics.registry }, readiness };
+}
+
+function httpsOptions(tls: NonNullable<CreateHttpServerOptions['tls']>) {
+  const require_client_certificate = tls.require_client_certificate === true;
+  assert(!require_client_certificate || tls.ca !== undefined, 'require_client_certificate needs the ca that signs client certificates');
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: tls_version_min,
+    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+    ...(require_client_certificate ? { requestCert: true, rejectUnauthorized: true } : {}),
+  } as const;
 }
 
 async function sendMetrics(registry: Registry, reply: FastifyReply): Promise<FastifyReply> {

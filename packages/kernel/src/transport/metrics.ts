@@ -1,0 +1,73 @@
+// Metrics of outgoing service-to-service calls. Several upstreams in one process share one
+// registry: each metric is registered once and labelled by the called service.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { CircuitState } from './circuit-breaker';
+
+export const upstream_requests_metric = 'upstream_requests_total';
+export const upstream_request_duration_metric = 'upstream_request_duration_seconds';
+export const upstream_retries_metric = 'upstream_retries_total';
+export const upstream_ejections_metric = 'upstream_ejections_total';
+export const upstream_circuit_state_metric = 'upstream_circuit_state';
+export const upstream_instances_available_metric = 'upstream_instances_available';
+
+/** From 1 ms to 10 s, as the server side (http/metrics.ts), so that both sides read alike. */
+const upstream_request_duration_buckets_seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * How a call ended: `response` (any status below 500), `server_error` (a 5xx answer, after
+ * retries), `unavailable` (no answer: every attempt failed or the deadline passed),
+ * `circuit_open` (failed fast, nothing sent).
+ */
+export type UpstreamOutcome = 'response' | 'server_error' | 'unavailable' | 'circuit_open';
+
+/** The gauge's value per state: ordered by how bad it is, so an alert can say `> 0`. */
+export const circuit_state_values: Readonly<Record<CircuitState, number>> = { closed: 0, half_open: 1, open: 2 };
+
+export interface UpstreamMetrics {
+  readonly requests: Counter<'service' | 'outcome'>;
+  readonly duration: Histogram<'service' | 'outcome'>;
+  readonly retries: Counter<'service'>;
+  readonly ejections: Counter<'service'>;
+  readonly circuit_state: Gauge<'service'>;
+  readonly instances_available: Gauge<'service'>;
+}
+
+function existing<T>(registry: Registry, name: string, kind: abstract new (...args: never[]) => T): T | undefined {
+  const metric = registry.getSingleMetric(name);
+  return metric instanceof kind ? metric : undefined;
+}
+
+export function createUpstreamMetrics(registry: Registry): UpstreamMetrics {
+  const registers = [registry];
+  return {
+    requests:
+      existing<Counter<'service' | 'outcome'>>(registry, upstream_requests_metric, Counter) ??
+      new Counter({ name: upstream_requests_metric, help: 'Calls to other services, by service and outcome.', labelNames: ['service', 'outcome'], registers }),
+    duration:
+      existing<Histogram<'service' | 'outcome'>>(registry, upstream_request_duration_metric, Histogram) ??
+      new Histogram({
+        name: upstream_request_duration_metric,
+        help: 'Duration of calls to other services in seconds, retries included, by service and outcome.',
+        labelNames: ['service', 'outcome'],
+        buckets: upstream_request_duration_buckets_seconds,
+        registers,
+      }),
+    retries:
+      existing<Counter<'service'>>(registry, upstream_retries_metric, Counter) ??
+      new Counter({ name: upstream_retries_metric, help: 'Attempts after the first, by service.', labelNames: ['service'], registers }),
+    ejections:
+      existing<Counter<'service'>>(registry, upstream_ejections_metric, Counter) ??
+      new Counter({ name: upstream_ejections_metric, help: 'Instances ejected after consecutive failures, by service.', labelNames: ['service'], registers }),
+    circuit_state:
+      existing<Gauge<'service'>>(registry, upstream_circuit_state_metric, Gauge) ??
+      new Gauge({ name: upstream_circuit_state_metric, help: 'Circuit breaker state by service: 0 closed, 1 half-open, 2 open.', labelNames: ['service'], registers }),
+    instances_available:
+      existing<Gauge<'service'>>(registry, upstream_instances_available_metric, Gauge) ??
+      new Gauge({
+        name: upstream_instances_available_metric,
+        help: 'Instances that may be called (healthy and not ejected), by service.',
+        labelNames: ['service'],
+        registers,
+      }),
+  };
+}

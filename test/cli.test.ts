@@ -57,6 +57,15 @@ describe('paygrid CLI', () => {
     expect(run.err).toContain('teleport');
   });
 
+  it('starts a service without the services it calls only when it is told where they are', () => {
+    const run = paygrid(['start', '--services', 'wallet']);
+    expect(run.status).toBe(2);
+    expect(run.err).toContain('LEDGER_SERVICE_URLS must be set: ledger does not run in this process (--services wallet) and wallet calls it');
+    expect(run.err).toContain('IDENTITY_SERVICE_URLS must be set');
+    expect(run.err).toContain('WEBHOOKS_SERVICE_URLS must be set');
+    expect(paygrid(['start', '--services', 'gateway'], { PAYMENTS_SERVICE_URLS: 'payments:8080' }).err).toContain('PAYMENTS_SERVICE_URLS must be comma-separated http:// or https:// origins');
+  });
+
   it('migrates and verifies a fresh data folder', () => {
     expect(paygrid(['migrate'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger') });
     expect(paygrid(['ledger', 'verify'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verified: 0 batches') });

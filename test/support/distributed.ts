@@ -52,6 +52,10 @@ export async function startDistributedTestDeployment(env: Record<string, string>
         PAYGRID_OPERATOR_KEY: operator_key,
         PORT: String(await freePort()),
         LOG_LEVEL: 'warn',
+        // The suites' webhook receivers listen on 127.0.0.1.
+        WEBHOOK_TEST_MODE_PRIVATE_URLS: 'true',
+        // Failed deliveries come back within the suite's patience.
+        WEBHOOK_RETRY_SCHEDULE_MS: '50,100,200,400,800',
         ...env,
       },
       print: (line) => output.push(line),

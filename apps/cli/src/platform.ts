@@ -4,12 +4,16 @@ import type { FastifyRequest, InjectOptions, LightMyRequestResponse } from 'fast
 import { Histogram } from 'prom-client';
 import type { AlipaySandbox, WeChatPaySandbox } from '@paygrid/connectors';
 import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
-import { IdentityService, identity_migrations } from '@paygrid/identity';
+import { IdentityService, identity_contract, identity_migrations, type IdentityClient } from '@paygrid/identity';
 import { openCache, type Cache } from '@paygrid/kernel/cache';
 import { loadKeyring, type KeySource, type WrappedKeyStore } from '@paygrid/kernel/envelope';
+import { registerRpcRoutes } from '@paygrid/kernel/rpc';
 import {
   ApiError,
+  ConfigError,
   assert,
+  serviceUrlsVariable,
+  type CallableServiceName,
   createHttpServer,
   createLogger,
   decideLiveCapabilities,
@@ -25,14 +29,15 @@ import {
   type RegisteredRoute,
   type ServiceDatabase,
 } from '@paygrid/kernel';
-import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes } from '@paygrid/ledger';
-import { PaymentsService, payments_migrations } from '@paygrid/payments';
-import { VaultService, vault_migrations } from '@paygrid/vault';
-import { BankAccountKeys, SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
-import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
+import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes, type LedgerClient } from '@paygrid/ledger';
+import { PaymentsService, payments_contract, payments_migrations } from '@paygrid/payments';
+import { VaultService, vault_contract, vault_migrations, type VaultClient } from '@paygrid/vault';
+import { BankAccountKeys, SimulatedBank, WalletService, wallet_contract, wallet_migrations, type WalletClient } from '@paygrid/wallet';
+import { WebhooksService, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
 import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
+import { RemoteServices } from './remote-services';
 
 const ms_per_second = 1_000;
 
@@ -43,13 +48,13 @@ export type ServiceName = (typeof service_names)[number];
 const sealing_services = ['vault', 'identity', 'webhooks', 'wallet'] as const satisfies readonly ServiceName[];
 
 /**
- * Services call each other in-process for now: the HTTP transport between services is not built
- * yet, so a service runs only beside the services it calls.
+ * What each service calls. A service it calls runs in the same process (a function call) or
+ * elsewhere, reached at `<SERVICE>_SERVICE_URLS` (remote-services.ts).
  */
-const service_dependencies: Record<ServiceName, readonly ServiceName[]> = {
+export const service_dependencies: Record<ServiceName, readonly ServiceName[]> = {
   ledger: [],
   identity: [],
-  wallet: ['ledger', 'identity'],
+  wallet: ['ledger', 'identity', 'webhooks'],
   vault: [],
   webhooks: [],
   payments: ['ledger', 'identity', 'wallet', 'vault', 'webhooks'],
@@ -111,6 +116,17 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The services the named ones call that do not run with them: they are reached over the network. */
+export function remoteDependencies(services: readonly ServiceName[]): CallableServiceName[] {
+  const remote = new Set<CallableServiceName>();
+  for (const service of services) {
+    for (const dependency of service_dependencies[service]) {
+      if (!services.includes(dependency) && dependency !== 'gateway') remote.add(dependency);
+    }
+  }
+  return [...remote];
+}
+
 export function parseServices(list: string | undefined): ServiceName[] {
   if (list === undefined || list.trim() === '') return [...service_names];
   const names = list.split(',').map((name) => name.trim());
@@ -119,14 +135,7 @@ export function parseServices(list: string | undefined): ServiceName[] {
       throw new UsageError(`unknown service "${name}"; this build has: ${service_names.join(', ')}`);
     }
   }
-  const services = names as ServiceName[];
-  for (const service of services) {
-    const missing = service_dependencies[service].filter((dependency) => !services.includes(dependency));
-    if (missing.length > 0) {
-      throw new UsageError(`service "${service}" needs ${missing.join(', ')} in the same process (the HTTP transport between services is not built yet)`);
-    }
-  }
-  return services;
+  return [...new Set(names as ServiceName[])];
 }
 
 /** Starts the named services (all by default) in this process, behind one HTTP server. */
@@ -147,6 +156,16 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const config = loadPlatformConfig(process_env);
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
+  // Before anything is opened: every service called from here runs here or has an address.
+  const unreachable = remoteDependencies(services).filter((service) => config.SERVICE_URLS[service] === undefined);
+  if (unreachable.length > 0) {
+    throw new ConfigError(
+      unreachable.map((service) => {
+        const callers = services.filter((caller) => service_dependencies[caller].includes(service));
+        return `${serviceUrlsVariable(service)} must be set: ${service} does not run in this process (--services ${services.join(',')}) and ${callers.join(' and ')} ${callers.length === 1 ? 'calls' : 'call'} it`;
+      }),
+    );
+  }
   const operator_key = loadOperatorKey(config);
   const data_dir_warning = folderOpenToOthersWarning(config.DATA_DIR, 'DATA_DIR');
   if (data_dir_warning !== undefined) logger.warn(data_dir_warning);
@@ -155,7 +174,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   // signing secrets and the wallet withdrawals' account numbers, under data keys wrapped by this one
   // key-encryption key. Several instances on one PostgreSQL must share one key, so only the embedded
   // platform makes its own.
-  const keys = sealing_services.some((service) => services.includes(service))
+  // The gateway seals idempotency records under keys derived from the same keyring, so it loads it too.
+  const keys = [...sealing_services, 'gateway' as const].some((service) => services.includes(service))
     ? await loadKeyring({ env: process_env, data_dir: config.DATA_DIR, allow_generate: config.DATABASE_URL === undefined })
     : undefined;
   for (const warning of keys?.warnings ?? []) logger.warn(warning);
@@ -189,6 +209,13 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
   const closers: (() => Promise<void>)[] = [];
+  // The services this process does not run are reached over the network, when something here calls them.
+  const remote = new RemoteServices({ config, operator_key: operator_key.key, registry: server.metrics.registry });
+  closers.push(() => remote.close());
+  // Services that other processes call serve their operations at /internal/<service>/…, for the
+  // operator key only. The all-in-one process runs every caller itself, so it serves none.
+  const serves_remote_callers = services.length < service_names.length;
+  const internal_authentication = operatorAuthentication(operator_key.key);
   let ledger_store = 'not running';
   let ledger_service: LedgerService | undefined;
   if (services.includes('ledger')) {
@@ -245,6 +272,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const sealed = await identity.sealLegacySigningSecrets();
     if (sealed > 0) logger.info({ merchants: sealed }, 'sealed signing secrets stored in plain text by an earlier version');
     await identity.checkKeys();
+    if (serves_remote_callers) registerRpcRoutes(app, identity_contract, identity, { authenticate: internal_authentication });
   }
 
   let vault: VaultService | undefined;
@@ -252,6 +280,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     assert(keys !== undefined, 'the key-encryption key is loaded whenever the vault runs');
     vault = new VaultService({ database: await serviceDatabase('vault'), keyring: keys.keyring });
     await vault.checkKeys();
+    if (serves_remote_callers) registerRpcRoutes(app, vault_contract, vault, { authenticate: internal_authentication });
   }
 
   let webhooks: WebhooksService | undefined;
@@ -271,17 +300,24 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await webhooks.start();
     const started = webhooks;
     closers.push(() => started.close());
+    if (serves_remote_callers) registerRpcRoutes(app, webhooks_contract, webhooks, { authenticate: internal_authentication });
   }
+
+  // Each service's callers hold its interface: the service itself here, or its client elsewhere.
+  const ledgerFor = (caller: ServiceName): LedgerClient => ledger_service ?? remote.ledger(caller);
+  const identityFor = (caller: ServiceName): IdentityClient => identity ?? remote.client('identity', identity_contract, caller);
+  const vaultFor = (caller: ServiceName): VaultClient => vault ?? remote.client('vault', vault_contract, caller);
+  const webhooksFor = (caller: ServiceName): WebhooksClient => webhooks ?? remote.client('webhooks', webhooks_contract, caller);
 
   let wallet: WalletService | undefined;
   let bank_account_keys: BankAccountKeys | undefined;
-  if (services.includes('wallet') && ledger_service !== undefined && identity !== undefined && bank !== undefined) {
+  if (services.includes('wallet') && bank !== undefined) {
     assert(keys !== undefined, 'the key-encryption key is loaded whenever the wallet runs');
     closers.push(() => {
       bank.close();
       return Promise.resolve();
     });
-    const events = webhooks;
+    const events = webhooksFor('wallet');
     const wallet_database = await serviceDatabase('wallet');
     // Before the wallet reads a row: account numbers left in plain text by an earlier version are sealed now.
     bank_account_keys = new BankAccountKeys({ database: wallet_database, keyring: keys.keyring });
@@ -291,19 +327,23 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     wallet = new WalletService({
       database: wallet_database,
       keyring: keys.keyring,
-      ledger: ledger_service,
-      customers: identity,
+      ledger: ledgerFor('wallet'),
+      customers: identityFor('wallet'),
       bank,
-      // The wallet runs beside the ledger, which this process holds the fence of: no other wallet
-      // instance on this database is alive.
-      sole_instance: true,
-      ...(events === undefined ? {} : { events: async (tenant, event) => { await events.publish(tenant, event); } }),
+      // Beside the ledger, whose fence this process holds, no other wallet instance on this
+      // database is alive; a wallet on its own may have siblings.
+      sole_instance: ledger_service !== undefined,
+      events: async (tenant, event) => {
+        await events.publish(tenant, event);
+      },
       log: (level, message, fields) => logger[level]({ ...fields, service: 'wallet' }, message),
     });
     await wallet.start();
     const started = wallet;
     closers.push(() => started.close());
+    if (serves_remote_callers) registerRpcRoutes(app, wallet_contract, wallet, { authenticate: internal_authentication });
   }
+  const walletFor = (caller: ServiceName): WalletClient => wallet ?? remote.client('wallet', wallet_contract, caller);
 
   if (keys !== undefined) {
     // After every store that seals has checked that the keys it needs are held: a rotation left
@@ -313,7 +353,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       keyring: keys.keyring,
       source: keys.source,
       stores,
-      sole_keeper: config.DATABASE_URL === undefined && stores.length === sealing_services.length,
+      sole_keeper: config.DATABASE_URL === undefined && stores.length === sealing_services.length && !serves_remote_callers,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'keys' }, message),
     });
     closers.push(() => rotation.close());
@@ -325,13 +365,14 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   let providers: RunningPlatform['providers'];
   let card_acquirer: RunningPlatform['card_acquirer'];
   let provider_sandboxes: RunningPlatform['provider_sandboxes'];
-  if (services.includes('payments') && ledger_service !== undefined && wallet !== undefined && vault !== undefined && webhooks !== undefined) {
+  if (services.includes('payments')) {
     // Providers post notifications to the public address when there is one; the in-process
     // sandboxes can use the address this process listens on.
     const listen_url = `${tls === undefined ? 'http' : 'https'}://${config.HOST}:${options.port ?? config.PORT}`;
+    const tokens = vaultFor('payments');
     const connectors = await startConnectors({
       config,
-      vault,
+      vault: tokens,
       public_url: config.PUBLIC_BASE_URL ?? listen_url,
       ...(config.SIMULATORS_FILE === undefined ? {} : { shared_simulators: readSimulatorSettings(config.SIMULATORS_FILE) }),
     });
@@ -343,13 +384,12 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       { card: describeCardAcquirer(card_acquirer), alipay: describeProvider(providers.alipay), wechat_pay: describeProvider(providers.wechat_pay) },
       'payment providers',
     );
-    const tokens = vault;
-    const events = webhooks;
+    const events = webhooksFor('payments');
     payments = new PaymentsService({
       database: await serviceDatabase('payments'),
-      ledger: ledger_service,
+      ledger: ledgerFor('payments'),
       connectors: connectors.by_method,
-      wallet,
+      wallet: walletFor('payments'),
       tokens: {
         tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined,
         claimToken: (tenant, token_id, claimant) => tokens.claimToken(tenant, token_id, claimant),
@@ -371,22 +411,22 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await payments.start();
     const started = payments;
     closers.push(() => started.close());
+    if (serves_remote_callers) registerRpcRoutes(app, payments_contract, payments, { authenticate: internal_authentication });
   }
 
-  if (services.includes('gateway') && ledger_service !== undefined && identity !== undefined && wallet !== undefined && payments !== undefined && vault !== undefined && webhooks !== undefined) {
+  if (services.includes('gateway')) {
     const given_cache = options.cache;
     const cache = given_cache ?? openCache({ key_prefix: config.CACHE_KEY_PREFIX, ...(config.REDIS_URL === undefined ? {} : { redis_url: config.REDIS_URL }) });
     if (given_cache === undefined) closers.push(() => cache.close());
     server.readiness.add('cache', () => cache.ping());
-    // The gateway runs only beside identity, so the keyring is loaded.
-    assert(idempotency_keys !== undefined, 'the key-encryption key is loaded whenever identity runs');
+    assert(idempotency_keys !== undefined, 'the key-encryption key is loaded whenever the gateway runs');
     await registerGateway(app, {
-      identity,
-      wallet,
-      ledger: ledger_service,
-      payments,
-      vault,
-      webhooks,
+      identity: identityFor('gateway'),
+      wallet: walletFor('gateway'),
+      ledger: ledgerFor('gateway'),
+      payments: payments ?? remote.client('payments', payments_contract, 'gateway'),
+      vault: vaultFor('gateway'),
+      webhooks: webhooksFor('gateway'),
       cache,
       idempotency_keys,
       operator_key: operator_key.key,

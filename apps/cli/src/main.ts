@@ -127,9 +127,19 @@ async function start(args: readonly string[]): Promise<number> {
     console.log(usage.start);
     return 0;
   }
-  const platform = await startPlatform({ services: parseServices(values.services) });
+  const services = parseServices(values.services);
+  const platform = await startPlatform({ services });
   const key = platform.operator_key;
   console.log(`Paygrid is running at ${platform.url}`);
+  if (!services.includes('gateway')) {
+    // A service process of a distributed install: no public API here, so no tour of it.
+    console.log(`  services:     ${services.join(', ')} (reached by the others at this address)`);
+    console.log(`  ledger:       ${platform.ledger_store}`);
+    for (const [service, location] of Object.entries(platform.databases)) console.log(`  ${`${service}:`.padEnd(13)} ${location}`);
+    console.log(`  metrics:      ${platform.metrics_url === undefined ? `${platform.url}/metrics (operator key)` : `${platform.metrics_url}/metrics`}`);
+    await untilStopSignal();
+    return closeWithin(() => platform.close(), platform.config.SHUTDOWN_TIMEOUT_MS);
+  }
   console.log(`  data:         ${platform.config.DATABASE_URL === undefined ? platform.config.DATA_DIR : 'PostgreSQL (DATABASE_URL)'}`);
   console.log(`  ledger:       ${platform.ledger_store}`);
   for (const [service, location] of Object.entries(platform.databases)) console.log(`  ${`${service}:`.padEnd(13)} ${location}`);

@@ -5,6 +5,7 @@ import { Histogram } from 'prom-client';
 import type { AlipaySandbox, WeChatPaySandbox } from '@paygrid/connectors';
 import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_migrations } from '@paygrid/identity';
+import { publishEvent, type Bus } from '@paygrid/kernel/bus';
 import { openCache, type Cache } from '@paygrid/kernel/cache';
 import { loadKeyring, type KeySource, type WrappedKeyStore } from '@paygrid/kernel/envelope';
 import {
@@ -29,7 +30,8 @@ import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStor
 import { PaymentsService, payments_migrations } from '@paygrid/payments';
 import { VaultService, vault_migrations } from '@paygrid/vault';
 import { BankAccountKeys, SimulatedBank, WalletService, wallet_migrations } from '@paygrid/wallet';
-import { WebhooksService, webhooks_migrations } from '@paygrid/webhooks';
+import { WebhooksService, subscribeWebhooksToEvents, webhooks_migrations } from '@paygrid/webhooks';
+import { openPlatformBus, registerBusRoutes } from './bus';
 import { startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
@@ -140,6 +142,11 @@ export interface StartPlatformOptions {
    * gateway keeps in it. The caller owns it and closes it.
    */
   readonly cache?: Cache;
+  /**
+   * For tests: wraps the bus the platform opened (to inject handler failures, or shorten
+   * redelivery delays). The platform still counts dead letters on the bus it opened, and closes it.
+   */
+  readonly decorateBus?: (bus: Bus) => Bus;
 }
 
 export async function startPlatform(options: StartPlatformOptions = {}): Promise<RunningPlatform> {
@@ -254,6 +261,13 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await vault.checkKeys();
   }
 
+  // The bus carries the wallet's and payments' events to webhooks: NATS JetStream with NATS_URL,
+  // the in-process bus otherwise. It closes after everything that publishes or subscribes.
+  const opened_bus = await openPlatformBus({ config, registry: server.metrics.registry, log: (level, message, fields) => logger[level]({ ...fields, service: 'bus' }, message) });
+  closers.push(() => opened_bus.close());
+  const bus = options.decorateBus?.(opened_bus) ?? opened_bus;
+  registerBusRoutes(app, { bus, authenticate: operatorAuthentication(operator_key.key) });
+
   let webhooks: WebhooksService | undefined;
   if (services.includes('webhooks')) {
     assert(keys !== undefined, 'the key-encryption key is loaded whenever webhooks run');
@@ -271,7 +285,15 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await webhooks.start();
     const started = webhooks;
     closers.push(() => started.close());
+    // Closed after the relays (pushed later, so closed earlier), which may still be waiting on them.
+    const subscriptions = await subscribeWebhooksToEvents(bus, started);
+    closers.push(async () => {
+      for (const subscription of subscriptions) await subscription.close();
+    });
   }
+  // On the in-process bus an event nobody here subscribes to would be lost: events are written
+  // only when they can reach webhooks, as before the bus.
+  const event_bus = config.NATS_URL !== undefined || webhooks !== undefined ? bus : undefined;
 
   let wallet: WalletService | undefined;
   let bank_account_keys: BankAccountKeys | undefined;
@@ -281,7 +303,6 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       bank.close();
       return Promise.resolve();
     });
-    const events = webhooks;
     const wallet_database = await serviceDatabase('wallet');
     // Before the wallet reads a row: account numbers left in plain text by an earlier version are sealed now.
     bank_account_keys = new BankAccountKeys({ database: wallet_database, keyring: keys.keyring });
@@ -297,7 +318,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       // The wallet runs beside the ledger, which this process holds the fence of: no other wallet
       // instance on this database is alive.
       sole_instance: true,
-      ...(events === undefined ? {} : { events: async (tenant, event) => { await events.publish(tenant, event); } }),
+      ...(event_bus === undefined ? {} : { events: (tenant, event) => publishEvent(event_bus, 'wallet', tenant, event) }),
       log: (level, message, fields) => logger[level]({ ...fields, service: 'wallet' }, message),
     });
     await wallet.start();
@@ -339,7 +360,6 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       'payment providers',
     );
     const tokens = vault;
-    const events = webhooks;
     payments = new PaymentsService({
       database: await serviceDatabase('payments'),
       ledger: ledger_service,
@@ -352,9 +372,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       },
       live_capabilities,
       events: {
-        publish: async (tenant, event) => {
-          await events.publish(tenant, { id: event.id, type: event.type, data: { object: { ...event.data.object } }, sequence: event.sequence, created: event.created });
-        },
+        publish: (tenant, event) => publishEvent(bus, 'payments', tenant, { id: event.id, type: event.type, data: { object: { ...event.data.object } }, sequence: event.sequence, created: event.created }),
       },
       // A customer back from a 3-D Secure challenge or a provider's page is waiting on this: the
       // connectors here answer status questions cheaply, so ask often.

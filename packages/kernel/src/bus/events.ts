@@ -56,7 +56,13 @@ export function encodeEventMessage(tenant: Tenant, event: BusEvent): string {
     tenant: { merchant_id: tenant.merchant_id, livemode: tenant.livemode },
     event: { id: event.id, type: event.type, data: { object: event.data.object }, sequence: event.sequence, created: event.created },
   };
-  return JSON.stringify(message);
+  // Amounts are bigint inside a service and JSON integers on the wire, as webhooks send them; one
+  // beyond 2^53 - 1 cannot be read back exactly, and webhooks would refuse it too.
+  return JSON.stringify(message, (key: string, value: unknown) => {
+    if (typeof value !== 'bigint') return value;
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`event ${event.id}: ${key} is beyond ±(2^53 - 1) and has no exact JSON form`);
+    return Number(value);
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

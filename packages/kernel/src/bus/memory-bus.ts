@@ -230,6 +230,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       const consumer = consumers.get(consumerKey(letter.subject, letter.durable));
       if (consumer === undefined) return false;
       dead.splice(index, 1);
+      // A relay waiting on this message (publishing it again finds it a duplicate) now waits on the replay.
+      settlements.set(letter.message_id, newSettlement(new Set([consumer.key])));
       log('info', 'a dead letter is delivered again', { dead_letter: id, message: letter.message_id, durable: letter.durable });
       enqueue(consumer, { message: { id: letter.message_id, subject: letter.subject, data: letter.data, headers: letter.headers }, deliveries: 0 });
       return true;

@@ -3,7 +3,7 @@
 // operator routes that list dead letters and deliver one again.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
-import { ApiError, type PlatformConfig } from '@paygrid/kernel';
+import { ApiError, invalidRequest, type PlatformConfig } from '@paygrid/kernel';
 import { bus_dead_letters_page_max, openBus, type Bus, type BusLog, type DeadLetter } from '@paygrid/kernel/bus';
 
 /** Dead letters one listing returns unless asked for fewer or more. */
@@ -96,7 +96,12 @@ export function registerBusRoutes(app: FastifyInstance, options: { readonly bus:
         next();
       });
       scope.get<{ Querystring: { limit?: number } }>('/dead-letters', { schema: { querystring: dead_letters_query_schema } }, async (request) => {
-        const letters = await bus.deadLetters(request.query.limit ?? dead_letters_listed_default);
+        const limit = request.query.limit ?? dead_letters_listed_default;
+        // Checked again: the schema's coercion lets `1e309` through as Infinity, and the bus asserts its limit.
+        if (!Number.isSafeInteger(limit) || limit < 1 || limit > bus_dead_letters_page_max) {
+          throw invalidRequest('parameter_invalid', `limit must be an integer from 1 to ${bus_dead_letters_page_max}`, 'limit');
+        }
+        const letters = await bus.deadLetters(limit);
         return { object: 'list', data: letters.map(deadLetterToWire) };
       });
       scope.post<{ Params: { id: string } }>('/dead-letters/:id/replay', { schema: { params: dead_letter_params_schema, body: replay_body_schema } }, async (request) => {

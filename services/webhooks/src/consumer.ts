@@ -17,8 +17,12 @@ export const event_domains = ['wallet', 'payments'] as const;
 export const events_deliveries_max = 8;
 /** Waits before redeliveries: a database that is away for a while (a failover) is waited out. */
 export const events_redelivery_delays_ms: readonly number[] = [1_000, 5_000, 30_000, 120_000, 600_000];
-/** How long storing one event may take before the delivery counts as failed. */
-export const events_handler_timeout_ms = 30_000;
+/**
+ * How long storing one event may take before the delivery counts as failed: one transaction, so
+ * twice SQLite's busy timeout. On NATS it also sets the ack wait (this plus 5 s), after which
+ * messages a dead process had taken are delivered again.
+ */
+export const events_handler_timeout_ms = 10_000;
 
 export type EventSubscriptionSettings = Pick<SubscribeOptions, 'deliveries_max' | 'redelivery_delays_ms' | 'handler_timeout_ms'>;
 

@@ -55,7 +55,7 @@ function consumerSuite(open: () => Promise<Harness>): void {
       await bus.publish({ subject: wallet_event.subject, id: wallet_event.id, data: wallet_event.data }),
       await bus.publish({ subject: 'payments.events.payment_intent', id: payment_event.id, data: encodeEventMessage(tenant, payment_event) }),
     ];
-    await Promise.all(published.map((result) => result.handled));
+    await Promise.all(published.map((result) => result.handled ?? Promise.resolve()));
     expect(await count('SELECT COUNT(*) AS count FROM webhook_events WHERE id = ?', 'evt_wallet')).toBe(1);
     expect(await count('SELECT COUNT(*) AS count FROM webhook_events WHERE id = ?', 'evt_payment')).toBe(1);
     for (const subscription of subscriptions) await subscription.close();

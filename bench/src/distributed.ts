@@ -75,7 +75,7 @@ export async function runDistributedBench(options: ApiBenchOptions & { readonly 
       DATABASE_URL: database_url.toString(),
       NATS_URL: options.nats_url,
       REDIS_URL: options.redis_url,
-      BUS_STREAM_PREFIX: database.toUpperCase(),
+      BUS_STREAM_PREFIX: database,
       CACHE_KEY_PREFIX: `${database}:`,
       PAYGRID_OPERATOR_KEY: operator_key,
       PORT: String(port),

@@ -47,7 +47,7 @@ export async function startDistributedTestDeployment(env: Record<string, string>
         DATABASE_URL: database_url.toString(),
         NATS_URL: nats_url,
         REDIS_URL: redis_url,
-        BUS_STREAM_PREFIX: name.toUpperCase(),
+        BUS_STREAM_PREFIX: name,
         CACHE_KEY_PREFIX: `${name}:`,
         PAYGRID_OPERATOR_KEY: operator_key,
         PORT: String(await freePort()),

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import type { Bus } from '@paygrid/kernel/bus';
 import type { Cache } from '@paygrid/kernel/cache';
 import { temporaryDirectory } from '@paygrid/kernel/testing';
 import { Paygrid } from '@paygrid/sdk';
@@ -38,6 +39,8 @@ export interface TestPlatformOptions {
   readonly port?: number;
   /** The gateway's cache, instead of one from the configuration (a test that reads what is kept in it; the test closes it). */
   readonly cache?: Cache;
+  /** Wraps the bus the platform opened (handler faults, shorter redelivery delays); the platform still closes it. */
+  readonly decorateBus?: (bus: Bus) => Bus;
 }
 
 async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
@@ -73,7 +76,12 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
   let platform: RunningPlatform | undefined;
   for (let attempt = 1; platform === undefined; attempt += 1) {
     try {
-      platform = await startPlatform({ env, port: options.port ?? (await freePort()), ...(options.cache === undefined ? {} : { cache: options.cache }) });
+      platform = await startPlatform({
+        env,
+        port: options.port ?? (await freePort()),
+        ...(options.cache === undefined ? {} : { cache: options.cache }),
+        ...(options.decorateBus === undefined ? {} : { decorateBus: options.decorateBus }),
+      });
     } catch (error) {
       const taken = error instanceof Error && 'code' in error && error.code === 'EADDRINUSE';
       if (!taken || options.port !== undefined || attempt >= port_attempts_max) throw error;

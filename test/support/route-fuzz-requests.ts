@@ -23,6 +23,7 @@ import {
   transfer_record_bytes,
   user_data_32_max,
 } from '@paygrid/ledger';
+import { dead_letter_params_schema, dead_letters_query_schema } from '../../apps/cli/src/bus';
 import { rewrap_body_schema } from '../../apps/cli/src/keys';
 import { hostileBodyText, oddString, requestArbitrary, routePath, toJsonText, type FuzzContext, type FuzzRequest, type JsonSchema, type KeyName, type Keys, type Operation } from './api-fuzz-requests';
 
@@ -487,6 +488,10 @@ export function notificationRequests(samples: NotificationSamples, keys: Keys): 
 // The platform's own routes.
 
 const rewrap_body: JsonSchema = { type: 'object', additionalProperties: false, properties: rewrap_body_schema.properties };
+const dead_letters_query: JsonSchema = { type: 'object', additionalProperties: false, required: [], properties: dead_letters_query_schema.properties };
+const dead_letter_id_parameter = { in: 'path' as const, name: 'id', required: true, schema: dead_letter_params_schema.properties.id };
+/** Dead letter ids of both adapters' shapes; the fuzz's platform has none, so a replay finds nothing. */
+const dead_letter_ids = fc.oneof(fc.constantFrom('dl_1', 'dl_999', '1', '42'), fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/));
 
 /** Probes, metrics, the document, the docs page and key rotation, as operations of the document's shape. */
 export function platformOperations(): Operation[] {
@@ -502,6 +507,16 @@ export function platformOperations(): Operation[] {
     operation('GET', '/v1/keys/'),
     operation('POST', '/v1/keys/rotate', rewrap_body),
     operation('POST', '/v1/keys/rewrap', rewrap_body),
+    { ...operation('GET', '/v1/bus/dead-letters'), query: dead_letters_query },
+    {
+      route: `POST ${routePath('/v1/bus/dead-letters/{id}/replay')}`,
+      method: 'POST',
+      path: '/v1/bus/dead-letters/{id}/replay',
+      path_parameters: [dead_letter_id_parameter],
+      query: no_query,
+      body: { type: 'object', additionalProperties: false, properties: {} },
+      path_values: { id: dead_letter_ids },
+    },
   ];
 }
 
@@ -511,7 +526,7 @@ const stray_methods = ['PUT', 'DELETE', 'PATCH', 'TRACE', 'PROPFIND', 'CONNECT']
 /** The platform's routes (their keys found by the suite's probe), a stray method now and then, and CORS preflights on any path. */
 export function platformRequests(context: FuzzContext, keys: Keys, key_of: (operation: Operation) => KeyName): fc.Arbitrary<FuzzRequest>[] {
   const operations = platformOperations();
-  const paths = [...operations.map((operation) => operation.path), '/v1/payment_intents', '/v1/tokens', '/v1/ledger/accounts', '/v1/notifications/alipay', '/nowhere'];
+  const paths = [...operations.map((operation) => operation.path.replace(/\{\w+\}/g, 'x')), '/v1/payment_intents', '/v1/tokens', '/v1/ledger/accounts', '/v1/notifications/alipay', '/nowhere'];
   const preflight = fc
     .record({
       path: fc.constantFrom(...paths),

@@ -44,12 +44,14 @@ export function describeKeySource(source: KeySource): string {
   return `in ${source.path}${made}${warning}`;
 }
 
-function defaultUrl(config: PlatformConfig): string {
+/** The running platform's address from the environment, as a command on the same machine reaches it. */
+export function defaultUrl(config: PlatformConfig): string {
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
   return `${config.TLS_CERT_FILE === undefined ? 'http' : 'https'}://${host}:${config.PORT}`;
 }
 
-function operatorKey(config: PlatformConfig): string {
+/** The operator key the platform was started with: PAYGRID_OPERATOR_KEY, or DATA_DIR/operator.key. */
+export function operatorKey(config: PlatformConfig): string {
   if (config.PAYGRID_OPERATOR_KEY !== undefined) return config.PAYGRID_OPERATOR_KEY;
   const file = join(config.DATA_DIR, 'operator.key');
   try {
@@ -61,11 +63,13 @@ function operatorKey(config: PlatformConfig): string {
   throw new UsageError(`no operator key: set PAYGRID_OPERATOR_KEY, or run where DATA_DIR holds operator.key (${file} does not)`);
 }
 
-class PlatformAnswerError extends Error {
+/** The platform could not be reached, or refused: reported in one line, exit code 1. */
+export class PlatformAnswerError extends Error {
   override name = 'PlatformAnswerError';
 }
 
-async function call(url: string, key: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<KeyRotationStatus> {
+/** One operator request to the running platform; its answer, parsed, or a PlatformAnswerError. */
+export async function callPlatform(url: string, key: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(`${url}${path}`, {
@@ -83,7 +87,11 @@ async function call(url: string, key: string, method: 'GET' | 'POST', path: stri
     const wire = answer as { error?: { code?: string; message?: string } } | undefined;
     throw new PlatformAnswerError(`${method} ${path} answered ${response.status}: ${wire?.error?.code ?? 'error'}: ${wire?.error?.message ?? 'no message'}`);
   }
-  return answer as KeyRotationStatus;
+  return answer;
+}
+
+async function call(url: string, key: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<KeyRotationStatus> {
+  return (await callPlatform(url, key, method, path, body)) as KeyRotationStatus;
 }
 
 function summary(status: KeyRotationStatus): string {

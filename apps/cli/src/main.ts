@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, describeDatabaseLocation, live_capability_labels, live_capability_names, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
+import { busCommand, bus_usage } from './bus-command';
 import { startDistributed } from './distributed';
 import { describeKeySource, keysCommand, keys_usage } from './keys-command';
 import { UsageError, describeCardAcquirer, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
@@ -14,6 +15,7 @@ Commands:
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
   keys            the key-encryption key: status, rotate, rewrap (online)
+  bus             the bus's dead letters: list them, deliver one again
   bench           run benchmarks (paygrid bench ledger | api | payments | floor | distributed)
 
 Run "paygrid <command> --help" for a command's options.`,
@@ -28,7 +30,8 @@ Options:
 Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG_LEVEL (info),
 PAYGRID_OPERATOR_KEY, PAYGRID_VAULT_KEK or PAYGRID_VAULT_KEK_FILE (DATA_DIR/vault.kek),
 PAYGRID_VAULT_KEK_PREVIOUS, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
-without it), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
+without it), NATS_URL (bus: NATS JetStream; in process without it) and BUS_STREAM_PREFIX (paygrid:
+streams PAYGRID_WALLET, PAYGRID_PAYMENTS, PAYGRID_DEAD), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
 GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key,
 WEBHOOK_ALLOW_PRIVATE_URLS (false), WEBHOOK_TEST_MODE_PRIVATE_URLS (true embedded, false with
 DATABASE_URL), PAYMENTS_CAPTURE_WINDOW_SECONDS (604800), PAYMENTS_FEE_BPS
@@ -59,6 +62,7 @@ Exits 0 when the ledger verifies, 1 naming the first bad batch or account otherw
 Options:
   --json   print the report as JSON`,
   keys: keys_usage,
+  bus: bus_usage,
   bench: `Usage: paygrid bench ledger|api|payments|floor|distributed [--json] [--quick]
 
 ledger: measures ledger transfers per second and commit latency on SQLite and (with
@@ -99,6 +103,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return rest[0] === '--help' ? 0 : 2;
       case 'keys':
         return await keysCommand(rest);
+      case 'bus':
+        return await busCommand(rest);
       case 'bench': {
         const { runBench } = await import('@paygrid/bench');
         return await runBench(rest, usage.bench);

@@ -5,6 +5,7 @@ import { Histogram } from 'prom-client';
 import type { AlipaySandbox, WeChatPaySandbox } from '@paygrid/connectors';
 import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_contract, identity_migrations, type IdentityClient } from '@paygrid/identity';
+import { publishEvent, type Bus } from '@paygrid/kernel/bus';
 import { openCache, type Cache } from '@paygrid/kernel/cache';
 import { loadKeyring, type KeySource, type WrappedKeyStore } from '@paygrid/kernel/envelope';
 import { registerRpcRoutes } from '@paygrid/kernel/rpc';
@@ -24,6 +25,7 @@ import {
   loadPlatformConfig,
   openDatabase,
   type LiveCapabilities,
+  type OutboxPublisher,
   type Migration,
   type PlatformConfig,
   type RegisteredRoute,
@@ -33,7 +35,8 @@ import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStor
 import { PaymentsService, payments_contract, payments_migrations } from '@paygrid/payments';
 import { VaultService, vault_contract, vault_migrations, type VaultClient } from '@paygrid/vault';
 import { BankAccountKeys, SimulatedBank, WalletService, wallet_contract, wallet_migrations, type WalletClient } from '@paygrid/wallet';
-import { WebhooksService, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
+import { WebhooksService, subscribeWebhooksToEvents, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
+import { openPlatformBus, registerBusRoutes } from './bus';
 import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
@@ -116,12 +119,20 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** The services the named ones call that do not run with them: they are reached over the network. */
-export function remoteDependencies(services: readonly ServiceName[]): CallableServiceName[] {
+/** The services that only send events to webhooks, which NATS carries without a call. */
+const event_publishers: readonly ServiceName[] = ['wallet', 'payments'];
+
+/**
+ * The services the named ones call that do not run with them: they are reached over the network.
+ * With NATS the wallet and payments reach webhooks through the bus, and need no address for it.
+ */
+export function remoteDependencies(services: readonly ServiceName[], options: { readonly nats: boolean }): CallableServiceName[] {
   const remote = new Set<CallableServiceName>();
   for (const service of services) {
     for (const dependency of service_dependencies[service]) {
-      if (!services.includes(dependency) && dependency !== 'gateway') remote.add(dependency);
+      if (services.includes(dependency) || dependency === 'gateway') continue;
+      if (dependency === 'webhooks' && options.nats && event_publishers.includes(service)) continue;
+      remote.add(dependency);
     }
   }
   return [...remote];
@@ -149,6 +160,11 @@ export interface StartPlatformOptions {
    * gateway keeps in it. The caller owns it and closes it.
    */
   readonly cache?: Cache;
+  /**
+   * For tests: wraps the bus the platform opened (to inject handler failures, or shorten
+   * redelivery delays). The platform still counts dead letters on the bus it opened, and closes it.
+   */
+  readonly decorateBus?: (bus: Bus) => Bus;
 }
 
 export async function startPlatform(options: StartPlatformOptions = {}): Promise<RunningPlatform> {
@@ -157,7 +173,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const services = options.services ?? service_names;
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'paygrid' });
   // Before anything is opened: every service called from here runs here or has an address.
-  const unreachable = remoteDependencies(services).filter((service) => config.SERVICE_URLS[service] === undefined);
+  const unreachable = remoteDependencies(services, { nats: config.NATS_URL !== undefined }).filter((service) => config.SERVICE_URLS[service] === undefined);
   if (unreachable.length > 0) {
     throw new ConfigError(
       unreachable.map((service) => {
@@ -283,6 +299,13 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     if (serves_remote_callers) registerRpcRoutes(app, vault_contract, vault, { authenticate: internal_authentication });
   }
 
+  // The bus carries the wallet's and payments' events to webhooks: NATS JetStream with NATS_URL,
+  // the in-process bus otherwise. It closes after everything that publishes or subscribes.
+  const opened_bus = await openPlatformBus({ config, registry: server.metrics.registry, log: (level, message, fields) => logger[level]({ ...fields, service: 'bus' }, message) });
+  closers.push(() => opened_bus.close());
+  const bus = options.decorateBus?.(opened_bus) ?? opened_bus;
+  registerBusRoutes(app, { bus, authenticate: operatorAuthentication(operator_key.key) });
+
   let webhooks: WebhooksService | undefined;
   if (services.includes('webhooks')) {
     assert(keys !== undefined, 'the key-encryption key is loaded whenever webhooks run');
@@ -300,6 +323,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     await webhooks.start();
     const started = webhooks;
     closers.push(() => started.close());
+    // Closed after the relays (pushed later, so closed earlier), which may still be waiting on them.
+    const subscriptions = await subscribeWebhooksToEvents(bus, started);
+    closers.push(async () => {
+      for (const subscription of subscriptions) await subscription.close();
+    });
     if (serves_remote_callers) registerRpcRoutes(app, webhooks_contract, webhooks, { authenticate: internal_authentication });
   }
 
@@ -309,6 +337,22 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const vaultFor = (caller: ServiceName): VaultClient => vault ?? remote.client('vault', vault_contract, caller);
   const webhooksFor = (caller: ServiceName): WebhooksClient => webhooks ?? remote.client('webhooks', webhooks_contract, caller);
 
+  /**
+   * Where the wallet's and payments' outbox relays send events. With NATS, onto the bus, for
+   * whoever subscribes. Without it, onto the in-process bus when webhooks run here (an event
+   * nobody here subscribes to would be lost there), else straight to the webhooks service over the
+   * network, which stores the event by its id before it answers. Either way an event leaves its
+   * outbox only once it is safe elsewhere. Undefined: no event can reach webhooks, so none is written.
+   */
+  function eventPublisher(caller: 'wallet' | 'payments'): OutboxPublisher | undefined {
+    if (config.NATS_URL !== undefined || webhooks !== undefined) return (tenant, event) => publishEvent(bus, caller, tenant, event);
+    if (config.SERVICE_URLS.webhooks === undefined) return undefined;
+    const remote_webhooks = webhooksFor(caller);
+    return async (tenant, event) => {
+      await remote_webhooks.publish(tenant, event);
+    };
+  }
+
   let wallet: WalletService | undefined;
   let bank_account_keys: BankAccountKeys | undefined;
   if (services.includes('wallet') && bank !== undefined) {
@@ -317,7 +361,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       bank.close();
       return Promise.resolve();
     });
-    const events = webhooksFor('wallet');
+    const events = eventPublisher('wallet');
     const wallet_database = await serviceDatabase('wallet');
     // Before the wallet reads a row: account numbers left in plain text by an earlier version are sealed now.
     bank_account_keys = new BankAccountKeys({ database: wallet_database, keyring: keys.keyring });
@@ -333,9 +377,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       // Beside the ledger, whose fence this process holds, no other wallet instance on this
       // database is alive; a wallet on its own may have siblings.
       sole_instance: ledger_service !== undefined,
-      events: async (tenant, event) => {
-        await events.publish(tenant, event);
-      },
+      ...(events === undefined ? {} : { events }),
       log: (level, message, fields) => logger[level]({ ...fields, service: 'wallet' }, message),
     });
     await wallet.start();
@@ -384,7 +426,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       { card: describeCardAcquirer(card_acquirer), alipay: describeProvider(providers.alipay), wechat_pay: describeProvider(providers.wechat_pay) },
       'payment providers',
     );
-    const events = webhooksFor('payments');
+    const events = eventPublisher('payments');
+    assert(events !== undefined, 'payments run only where their events can reach webhooks (remoteDependencies)');
     payments = new PaymentsService({
       database: await serviceDatabase('payments'),
       ledger: ledgerFor('payments'),
@@ -397,9 +440,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       },
       live_capabilities,
       events: {
-        publish: async (tenant, event) => {
-          await events.publish(tenant, { id: event.id, type: event.type, data: { object: { ...event.data.object } }, sequence: event.sequence, created: event.created });
-        },
+        publish: (tenant, event) => events(tenant, { id: event.id, type: event.type, data: { object: { ...event.data.object } }, sequence: event.sequence, created: event.created }),
       },
       // A customer back from a 3-D Secure challenge or a provider's page is waiting on this: the
       // connectors here answer status questions cheaply, so ask often.

@@ -1,7 +1,9 @@
 // The outbox relay. Events are written in the same transaction as the change they report (see
 // writes.ts); the relay reads them in sequence order, hands each to the publisher, and marks it
-// published. Delivery is at least once: a crash between publish and mark publishes again, and
-// receivers de-duplicate by event id.
+// published once the publisher resolved: the platform's publisher (the bus, subject
+// `payments.events.<object>`) resolves only when the event is safe there (decision 74). Delivery is
+// at least once: a crash between publish and mark publishes again, and receivers de-duplicate by
+// event id.
 import { publishPass, type Clock, type Database, type GroupCommitter } from '@paygrid/kernel';
 import { logFailure, tenantOf, type PaymentsLog } from './context';
 import { decodeJson, listUnpublishedEvents, markEventsPublished } from './store';
@@ -9,14 +11,16 @@ import type { EventObject, EventPublisher, PaymentEvent } from './types';
 
 /** Events one relay pass publishes at most; the next pass takes the rest. */
 export const relay_batch_max = 100;
+/** Relay passes close() runs at most, to send what the outbox holds before the process stops. */
+export const relay_close_passes_max = 10;
 
 /**
  * Publishes unpublished events, oldest first, and marks them published. Returns how many it
  * marked.
  *
  * As the kernel's relay does (decision 31), one pass hands every event it read to the publisher at
- * once, each call started in order, so the webhooks service stores the pass in one commit instead
- * of one per event, and the pass is marked with one statement. A failure ends the pass at the first
+ * once, each call started in order, so the bus takes them in order without a round trip each, and
+ * the pass is marked with one statement. A failure ends the pass at the first
  * event that failed: only the events before it are marked, so events of one object never overtake
  * each other, and the next pass starts there again; later events of the pass that went out go out
  * again then (at least once; receivers de-duplicate by event id).

@@ -40,7 +40,7 @@ import { LedgerChart, merchantAccountId, receivableAccountId } from './chart';
 import type { WalletClient } from '@paygrid/wallet';
 import { crash_steps, invalid, logFailure, missing, unexpectedState, type CrashStep, type PaymentsContext, type PaymentsLog, type PaymentsSettings } from './context';
 import { checkFeeSchedule, fee_schedule_default, type FeeSchedule } from './fees';
-import { pruneEvents, relayEvents } from './outbox';
+import { pruneEvents, relay_batch_max, relay_close_passes_max, relayEvents } from './outbox';
 import { bankTransferReference, fromNotification } from './outcomes';
 import { orderedId } from './ids';
 import { PaymentSaga } from './saga';
@@ -319,12 +319,29 @@ export class PaymentsService implements PaymentsClient {
     });
   }
 
-  /** Stops the timers and waits for background work. The database, ledger and connectors belong to the caller. */
+  /**
+   * Stops the timers, waits for background work, and relays what the outbox holds. The database,
+   * ledger, connectors and event publisher belong to the caller, who closes the publisher after.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     while (this.#background.size > 0) await Promise.all([...this.#background]);
+    if (this.#started) await this.#flushOutbox();
+  }
+
+  /** The relay's last passes: events the last requests wrote go out now, not at the next start (they would then, at least once). */
+  async #flushOutbox(): Promise<void> {
+    for (let pass = 0; pass < relay_close_passes_max; pass += 1) {
+      try {
+        if ((await this.relayOutbox()) < relay_batch_max) return;
+      } catch (error) {
+        if (isAssertionError(error)) throw error;
+        logFailure(this.#log, 'relaying events at close; the next start relays them', error);
+        return;
+      }
+    }
   }
 
   // Orders.

@@ -164,6 +164,8 @@ export const retry_delay_ms_default = 5_000;
 export const bank_poll_interval_ms_default = 60_000;
 /** Under load, how long the relay gathers events before its next pass. */
 export const relay_gather_ms = 20;
+/** Relay passes close() runs at most, to send what the outbox holds before the process stops. */
+export const relay_close_passes_max = 10;
 /** Operations one recovery pass handles at most; the next pass takes the rest. */
 export const recovery_batch_max = 100;
 /** Wallet rows kept in memory: their fields never change (a wallet's status lives in the ledger). */
@@ -192,7 +194,8 @@ export interface WalletServiceOptions {
   readonly bank_poll_interval_ms?: number;
   readonly log?: WalletLog;
   /**
-   * Where events go (the webhooks service): `wallet.transfer.completed`,
+   * Where events go (the platform's publisher puts them on the bus, subject `wallet.events.<object>`,
+   * and resolves once each is safe there): `wallet.transfer.completed`,
    * `wallet.withdrawal.succeeded`, `wallet.withdrawal.failed`, `wallet.top_up.succeeded`,
    * `wallet.top_up.reversed` and `wallet.top_up.restored`, written to an outbox in the same
    * transaction as the operation's row and relayed from there. Without it no event is written.
@@ -457,13 +460,37 @@ export class WalletService implements WalletClient {
     this.#scheduleRecovery();
   }
 
-  /** Stops the timer, writes what the projection holds, and waits for background work. The database and ledger belong to the caller. */
+  /**
+   * Stops the timer, writes what the projection holds, waits for background work, and relays what
+   * the outbox holds. The database, ledger and event publisher belong to the caller, who closes the
+   * publisher after.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
     while (this.#background.size > 0) await Promise.all([...this.#background]);
     await this.#projection.settled(Number.POSITIVE_INFINITY);
     if (this.#started) await this.#projection.close();
+    if (this.#started) await this.#flushOutbox();
+  }
+
+  /** The relay's last passes: events the projection just wrote go out now, not at the next start (they would then, at least once). */
+  async #flushOutbox(): Promise<void> {
+    const events = this.#events;
+    if (events === undefined) return;
+    for (let pass = 0; pass < relay_close_passes_max; pass += 1) {
+      try {
+        const published = await relayOutbox(this.#database, wallet_events_table, events, {
+          now_ms: this.#clock.now(),
+          onFailure: (event, error) => this.#logFailure('publishing a wallet event at close; the next start publishes it', error, { event }),
+        });
+        if (published < outbox_relay_batch_max) return;
+      } catch (error) {
+        if (isAssertionError(error)) throw error;
+        this.#logFailure('relaying wallet events at close; the next start relays them', error);
+        return;
+      }
+    }
   }
 
   // Wallets.

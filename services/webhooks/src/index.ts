@@ -1,7 +1,7 @@
 // @paygrid/webhooks: webhook endpoints, events and their delivery to merchants' receivers with
 // Standard Webhooks signatures, retries with backoff and a delivery log. The gateway owns HTTP
-// and calls WebhooksService in-process through the WebhooksClient interface; other services
-// publish events through it.
+// and calls WebhooksService in-process through the WebhooksClient interface; the wallet's and
+// payments' events reach it over the bus (consumer.ts).
 export {
   WebhooksService,
   claim_batch_max,
@@ -15,6 +15,17 @@ export {
   type WebhooksServiceOptions,
 } from './service';
 export { webhooks_migrations } from './migrations';
+export {
+  event_domains,
+  events_deliveries_max,
+  events_durable,
+  events_handler_timeout_ms,
+  events_redelivery_delays_ms,
+  events_subscription_settings,
+  storeEventMessage,
+  subscribeWebhooksToEvents,
+  type EventSubscriptionSettings,
+} from './consumer';
 export { EndpointSecrets, endpoint_secrets_cached_max, secret_shown_length } from './secrets';
 export {
   retry_after_ms_max,

@@ -60,7 +60,7 @@ export function describeBusContract(open: () => Promise<OpenedBus>): void {
     await bus.subscribe(subscription(opened.subject('events.>'), 'first', (message) => Promise.resolve(void first.push(message))));
     await bus.subscribe(subscription(opened.subject('events.*'), 'second', (message) => Promise.resolve(void second.push(message))));
     await bus.subscribe(subscription(opened.subject('other.>'), 'other', (message) => Promise.resolve(void other.push(message))));
-    expect(await bus.publish({ subject: opened.subject('events.created'), id: 'evt_one', data: '{"amount":1}', headers: { traceparent: '00-abc-def-01' } })).toEqual({ duplicate: false });
+    expect(await bus.publish({ subject: opened.subject('events.created'), id: 'evt_one', data: '{"amount":1}', headers: { traceparent: '00-abc-def-01' } })).toMatchObject({ duplicate: false });
     await bus.publish({ subject: opened.subject('events.deep.created'), id: 'evt_two', data: '{"amount":2}' });
     await eventually(() => first.length === 2 && second.length === 1, 'both subscribers got their messages');
     await sleep(100);
@@ -76,8 +76,8 @@ export function describeBusContract(open: () => Promise<OpenedBus>): void {
   it('stores a message published twice with one id once, and says the second was a duplicate', async () => {
     const received: string[] = [];
     await bus.subscribe(subscription(opened.subject('events.>'), 'dedupe', (message) => Promise.resolve(void received.push(message.data))));
-    expect(await bus.publish({ subject: opened.subject('events.created'), id: 'evt_same', data: '"first"' })).toEqual({ duplicate: false });
-    expect(await bus.publish({ subject: opened.subject('events.created'), id: 'evt_same', data: '"second"' })).toEqual({ duplicate: true });
+    expect(await bus.publish({ subject: opened.subject('events.created'), id: 'evt_same', data: '"first"' })).toMatchObject({ duplicate: false });
+    expect(await bus.publish({ subject: opened.subject('events.created'), id: 'evt_same', data: '"second"' })).toMatchObject({ duplicate: true });
     await eventually(() => received.length === 1, 'the message arrived');
     await sleep(200);
     expect(received).toEqual(['"first"']);
@@ -151,6 +151,19 @@ export function describeBusContract(open: () => Promise<OpenedBus>): void {
     await bus.subscribe(options);
     await eventually(() => received.length === 2, 'the message published while away');
     expect(received).toEqual(['evt_before', 'evt_while_away']);
+  });
+
+  it('takes one durable name in two domains as two subscribers, as NATS keeps a consumer per stream', async () => {
+    const received: string[] = [];
+    const name = durable('shared');
+    const handler = (message: BusMessage) => Promise.resolve(void received.push(message.subject));
+    await bus.subscribe({ ...subscription(opened.subject('events.>'), 'unused', handler), durable: name });
+    const other_domain = opened.subject('events.x').replace(/^[^.]+/, (domain) => `${domain}x`);
+    await bus.subscribe({ ...subscription(`${other_domain.split('.')[0] ?? ''}.events.>`, 'unused', handler), durable: name });
+    await bus.publish({ subject: opened.subject('events.created'), id: 'evt_first_domain', data: '{}' });
+    await bus.publish({ subject: other_domain, id: 'evt_second_domain', data: '{}' });
+    await eventually(() => received.length === 2, 'one message in each domain');
+    expect(received.sort()).toEqual([opened.subject('events.created'), other_domain].sort());
   });
 
   it('counts a handler that runs past its timeout as a failed delivery', async () => {

@@ -35,6 +35,50 @@ describe('bus subjects', () => {
 
 describe('in-memory bus', () => {
   describeBusContract(() => Promise.resolve({ bus: createMemoryBus(), subject: (rest: string) => `orders.${rest}`, cleanup: () => Promise.resolve() }));
+
+  const settings = { deliveries_max: 2, redelivery_delays_ms: [20], handler_timeout_ms: 1_000 };
+  const settled = (promise: Promise<void> | undefined) =>
+    (promise ?? Promise.resolve()).then(
+      () => 'handled',
+      (error: unknown) => `rejected: ${error instanceof Error ? error.message : String(error)}`,
+    );
+
+  it('says when a message is handled: a relay on this bus marks an event published only then', async () => {
+    const bus = createMemoryBus();
+    const handled: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await bus.subscribe({ subject: 'orders.events.>', durable: 'slow', handler: async (message) => { await gate; handled.push(`slow ${message.id}`); }, ...settings });
+    await bus.subscribe({ subject: 'orders.events.>', durable: 'quick', handler: (message) => Promise.resolve(void handled.push(`quick ${message.id}`)), ...settings });
+    const published = await bus.publish({ subject: 'orders.events.created', id: 'evt_1', data: '{}' });
+    let outcome = 'pending';
+    void settled(published.handled).then((result) => (outcome = result));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // One subscriber of two has handled it: not yet.
+    expect(handled).toEqual(['quick evt_1']);
+    expect(outcome).toBe('pending');
+    release();
+    expect(await settled(published.handled)).toBe('handled');
+    // A duplicate is given the first publish's answer.
+    const again = await bus.publish({ subject: 'orders.events.created', id: 'evt_1', data: '{}' });
+    expect(again.duplicate).toBe(true);
+    expect(await settled(again.handled)).toBe('handled');
+    // Nobody to deliver to: nothing to wait for.
+    expect(await settled((await bus.publish({ subject: 'invoices.events.created', id: 'evt_2', data: '{}' })).handled)).toBe('handled');
+    await bus.close();
+  });
+
+  it('rejects the wait for a message that became a dead letter, and for one still queued when the bus closes', async () => {
+    const bus = createMemoryBus();
+    const away = await bus.subscribe({ subject: 'orders.events.>', durable: 'away', handler: () => Promise.resolve(), ...settings });
+    await away.close();
+    await bus.subscribe({ subject: 'orders.events.>', durable: 'broken', handler: () => Promise.reject(new Error('no database')), ...settings });
+    const dead = await bus.publish({ subject: 'orders.events.created', id: 'evt_dead', data: '{}' });
+    expect(await settled(dead.handled)).toBe('rejected: message evt_dead is a dead letter at broken: no database');
+    const queued = await bus.publish({ subject: 'orders.events.created', id: 'evt_queued', data: '{}' });
+    await bus.close();
+    expect(await settled(queued.handled)).toBe('rejected: the bus closed before every subscriber handled the message');
+  });
 });
 
 describeWithNats('NATS JetStream bus', (url) => {

@@ -36,6 +36,14 @@ export interface PublishInput {
 export interface PublishResult {
   /** The bus had this id already (within its de-duplication window): nothing new was delivered. */
   readonly duplicate: boolean;
+  /**
+   * Absent when the message is safe once `publish` resolves (NATS: stored in its stream). A bus
+   * that keeps messages only in this process (memory) gives a promise instead: it resolves once
+   * every subscriber the message was queued for has handled it, and rejects when it became a dead
+   * letter at one of them or the bus closed first. An outbox relay marks an event published only
+   * when the message is safe (decision 74); a duplicate gives the first publish's promise.
+   */
+  readonly handled?: Promise<void>;
 }
 
 export type BusHandler = (message: BusMessage) => Promise<void>;

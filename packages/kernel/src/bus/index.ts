@@ -24,6 +24,7 @@ export {
   type PublishResult,
   type SubscribeOptions,
 } from './bus';
+export { decodeEventMessage, domainEventsSubject, encodeEventMessage, event_handled_wait_ms_max, eventSubject, publishEvent, type BusEvent, type BusEventMessage } from './events';
 export { createMemoryBus, memory_bus_dead_letters_max, memory_bus_duplicate_ids_max, memory_bus_queue_max, type MemoryBusOptions } from './memory-bus';
 export { consumer_prefetch_max, createNatsBus, dead_letter_max_age_ms, nats_prefix_default, stream_max_age_ms, type NatsBusOptions } from './nats-bus';
 

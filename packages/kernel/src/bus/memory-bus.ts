@@ -3,13 +3,19 @@
 // and subscribes again gets what was published meanwhile, as a NATS durable consumer would. What is
 // in these queues is lost with the process: unlike NATS, a publish here is not durable. So a service
 // that relays its outbox through this adapter must not mark an event published when `publish`
-// returns, but when its subscribers have handled it (decision 74 says how wiring must do that).
+// returns, but when its subscribers have handled it: `publish` answers with a `handled` promise
+// that says when (decision 74).
+//
+// As on NATS, where a durable consumer belongs to one domain's stream, a durable name is one
+// subscriber per domain: `webhooks` on `wallet.events.>` and `webhooks` on `payments.events.>` are
+// two subscribers, each with its own queue.
 import { assert, isAssertionError } from '../assert';
 import {
   bus_dead_letters_page_max,
   bus_duplicate_window_ms,
   checkPublish,
   checkSubscribe,
+  domainOf,
   messageOf,
   redeliveryDelayMs,
   replay_for_header,
@@ -40,10 +46,38 @@ interface Queued {
 }
 
 interface Consumer {
+  /** The subscriber's domain and durable name: durable names are per domain, as NATS consumers are per stream. */
+  readonly key: string;
   options: SubscribeOptions;
   readonly queue: Queued[];
   subscribed: boolean;
   draining: Promise<void> | undefined;
+}
+
+/** Whether a published message has been handled by every subscriber it was queued for. */
+interface Settlement {
+  readonly promise: Promise<void>;
+  /** The subscribers (consumer keys) that have yet to handle it. */
+  readonly waiting: Set<string>;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+function consumerKey(subject: string, durable: string): string {
+  return `${domainOf(subject)} ${durable}`;
+}
+
+function newSettlement(waiting: Set<string>): Settlement {
+  let resolve: () => void = () => undefined;
+  let reject: (error: Error) => void = () => undefined;
+  const promise = new Promise<void>((resolve_promise, reject_promise) => {
+    resolve = resolve_promise;
+    reject = reject_promise;
+  });
+  // A publisher that does not wait for it must not turn its rejection into an unhandled one.
+  promise.catch(() => undefined);
+  if (waiting.size === 0) resolve();
+  return { promise, waiting, resolve, reject };
 }
 
 export interface MemoryBusOptions {
@@ -56,6 +90,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const consumers = new Map<string, Consumer>();
   /** Message ids seen, with when; in insertion order, so the oldest are first. */
   const seen = new Map<string, number>();
+  /** Settlements of the messages in `seen`, by message id: a duplicate publish is given the first one's. */
+  const settlements = new Map<string, Settlement>();
   const dead: DeadLetter[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let dead_sequence = 0;
@@ -65,7 +101,16 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     for (const [id, seen_ms] of seen) {
       if (now_ms - seen_ms < bus_duplicate_window_ms && seen.size <= memory_bus_duplicate_ids_max) break;
       seen.delete(id);
+      settlements.delete(id);
     }
+  };
+
+  /** One subscriber has handled a message: it is settled once all it was queued for have. */
+  const handledBy = (consumer: Consumer, message_id: string) => {
+    const settlement = settlements.get(message_id);
+    if (settlement === undefined) return;
+    settlement.waiting.delete(consumer.key);
+    if (settlement.waiting.size === 0) settlement.resolve();
   };
 
   const enqueue = (consumer: Consumer, queued: Queued) => {
@@ -84,6 +129,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     }
     log('error', 'a message failed every delivery and is a dead letter', { dead_letter: letter.id, message: letter.message_id, subject: letter.subject, durable: letter.durable, deliveries, error });
     options.onDeadLetter?.(letter);
+    settlements.get(letter.message_id)?.reject(new Error(`message ${letter.message_id} is a dead letter at ${letter.durable}: ${error}`));
   };
 
   const deliverOne = async (consumer: Consumer, queued: Queued) => {
@@ -91,6 +137,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     const settings = consumer.options;
     try {
       await runHandler(settings.handler, { ...queued.message, delivery }, settings.handler_timeout_ms);
+      handledBy(consumer, queued.message.id);
       return;
     } catch (error) {
       if (isAssertionError(error)) throw error;
@@ -131,29 +178,35 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       checkPublish(input);
       const now_ms = Date.now();
       forgetOldIds(now_ms);
-      if (seen.has(input.id)) return { duplicate: true };
-      seen.set(input.id, now_ms);
+      if (seen.has(input.id)) return { duplicate: true, handled: settlements.get(input.id)?.promise };
       const headers = { ...(input.headers ?? {}) };
       const replay_for = headers[replay_for_header];
-      for (const consumer of consumers.values()) {
-        if (!subjectMatches(consumer.options.subject, input.subject)) continue;
-        if (replay_for !== undefined && replay_for !== consumer.options.durable) continue;
-        enqueue(consumer, { message: { id: input.id, subject: input.subject, data: input.data, headers }, deliveries: 0 });
+      const receivers = [...consumers.values()].filter(
+        (consumer) => subjectMatches(consumer.options.subject, input.subject) && (replay_for === undefined || replay_for === consumer.options.durable),
+      );
+      // Every queue is checked before any is written, so that a full one refuses the message whole.
+      for (const consumer of receivers) {
+        if (consumer.queue.length >= memory_bus_queue_max) throw new Error(`the queue of subscriber ${consumer.options.durable} is full (${memory_bus_queue_max} messages)`);
       }
-      return { duplicate: false };
+      seen.set(input.id, now_ms);
+      const settlement = newSettlement(new Set(receivers.map((consumer) => consumer.key)));
+      settlements.set(input.id, settlement);
+      for (const consumer of receivers) enqueue(consumer, { message: { id: input.id, subject: input.subject, data: input.data, headers }, deliveries: 0 });
+      return { duplicate: false, handled: settlement.promise };
     },
 
     // eslint-disable-next-line @typescript-eslint/require-await
     async subscribe(subscription: SubscribeOptions): Promise<BusSubscription> {
       assert(!closed, 'the bus is closed');
       checkSubscribe(subscription);
-      const existing = consumers.get(subscription.durable);
+      const key = consumerKey(subscription.subject, subscription.durable);
+      const existing = consumers.get(key);
       assert(existing === undefined || !existing.subscribed, `durable ${subscription.durable} is subscribed already`);
       assert(existing === undefined || existing.options.subject === subscription.subject, `durable ${subscription.durable} keeps its subject`);
-      const consumer: Consumer = existing ?? { options: subscription, queue: [], subscribed: false, draining: undefined };
+      const consumer: Consumer = existing ?? { key, options: subscription, queue: [], subscribed: false, draining: undefined };
       consumer.options = subscription;
       consumer.subscribed = true;
-      consumers.set(subscription.durable, consumer);
+      consumers.set(key, consumer);
       drain(consumer);
       return {
         close: async () => {
@@ -174,9 +227,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       const index = dead.findIndex((letter) => letter.id === id);
       const letter = dead[index];
       if (letter === undefined) return false;
-      const consumer = consumers.get(letter.durable);
+      const consumer = consumers.get(consumerKey(letter.subject, letter.durable));
       if (consumer === undefined) return false;
       dead.splice(index, 1);
+      // A relay waiting on this message (publishing it again finds it a duplicate) now waits on the replay.
+      settlements.set(letter.message_id, newSettlement(new Set([consumer.key])));
       log('info', 'a dead letter is delivered again', { dead_letter: id, message: letter.message_id, durable: letter.durable });
       enqueue(consumer, { message: { id: letter.message_id, subject: letter.subject, data: letter.data, headers: letter.headers }, deliveries: 0 });
       return true;
@@ -186,6 +241,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
+      // What is still queued is lost with the bus: a relay waiting on it keeps its events.
+      for (const settlement of settlements.values()) settlement.reject(new Error('the bus closed before every subscriber handled the message'));
       await Promise.all([...consumers.values()].flatMap((consumer) => (consumer.draining === undefined ? [] : [consumer.draining])));
     },
   };

@@ -28,6 +28,7 @@ describe('loadPlatformConfig', () => {
       DATA_DIR: resolve('./data'),
       DATABASE_URL: undefined,
       NATS_URL: undefined,
+      BUS_STREAM_PREFIX: 'paygrid',
       REDIS_URL: undefined,
       LOG_LEVEL: 'info',
       PAYGRID_OPERATOR_KEY: undefined,
@@ -74,6 +75,7 @@ describe('loadPlatformConfig', () => {
       DATA_DIR: '/var/lib/paygrid',
       DATABASE_URL: 'postgresql://paygrid:s3cret@db:5432/paygrid',
       NATS_URL: 'nats://nats:4222',
+      BUS_STREAM_PREFIX: 'acme_prod',
       REDIS_URL: 'rediss://cache:6380',
       LOG_LEVEL: 'debug',
       PAYGRID_OPERATOR_KEY: operator_key,
@@ -86,6 +88,7 @@ describe('loadPlatformConfig', () => {
       DATA_DIR: '/var/lib/paygrid',
       DATABASE_URL: 'postgresql://paygrid:s3cret@db:5432/paygrid',
       NATS_URL: 'nats://nats:4222',
+      BUS_STREAM_PREFIX: 'acme_prod',
       REDIS_URL: 'rediss://cache:6380',
       LOG_LEVEL: 'debug',
       PAYGRID_OPERATOR_KEY: operator_key,
@@ -125,6 +128,7 @@ describe('loadPlatformConfig', () => {
     expect(problems({ LEDGER_BATCH_WAIT_MS: '51' })).toEqual(['LEDGER_BATCH_WAIT_MS must be an integer from 0 to 50 (got "51")']);
     expect(problems({ MIGRATE_ON_START: 'yes' })).toEqual(['MIGRATE_ON_START must be true or false (got "yes")']);
     expect(problems({ NATS_URL: 'http://nats:4222' })).toEqual(['NATS_URL must be a URL starting with nats:// (got "http://nats:4222")']);
+    expect(problems({ BUS_STREAM_PREFIX: 'PAYGRID' })).toEqual(['BUS_STREAM_PREFIX must be a lower-case letter then up to 30 lower-case letters, digits or _ (got "PAYGRID")']);
     expect(problems({ REDIS_URL: 'cache:6379' })).toEqual(['REDIS_URL must be a URL starting with redis:// or rediss:// (got "cache:6379")']);
   });
 

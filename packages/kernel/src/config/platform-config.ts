@@ -40,7 +40,10 @@ export interface PlatformConfig {
   readonly DATA_DIR: string;
   /** When set, services use PostgreSQL (one schema each) instead of SQLite. */
   readonly DATABASE_URL: string | undefined;
+  /** When set, events between services go over NATS JetStream; unset, over the in-process bus. */
   readonly NATS_URL: string | undefined;
+  /** Names this installation's NATS streams and subjects (`paygrid` → streams `PAYGRID_WALLET`, …), so that several can share a server. */
+  readonly BUS_STREAM_PREFIX: string;
   readonly REDIS_URL: string | undefined;
   readonly LOG_LEVEL: LogLevel;
   /** A secret: never log it. */
@@ -154,6 +157,8 @@ const platform_variables = {
   DATA_DIR: pathVar({ name: 'DATA_DIR', default: './data' }),
   DATABASE_URL: optional(urlVar({ name: 'DATABASE_URL', protocols: ['postgres', 'postgresql'] })),
   NATS_URL: optional(urlVar({ name: 'NATS_URL', protocols: ['nats'] })),
+  // The NATS adapter's own rule for a prefix (bus/nats-bus.ts): it names streams in upper case.
+  BUS_STREAM_PREFIX: stringVar({ name: 'BUS_STREAM_PREFIX', default: 'paygrid', pattern: /^[a-z][a-z0-9_]{0,30}$/, allowed: 'must be a lower-case letter then up to 30 lower-case letters, digits or _' }),
   REDIS_URL: optional(urlVar({ name: 'REDIS_URL', protocols: ['redis', 'rediss'] })),
   LOG_LEVEL: enumVar({ name: 'LOG_LEVEL', default: 'info', values: log_levels }),
   PAYGRID_OPERATOR_KEY: optional(

@@ -2,6 +2,7 @@
 // process that `npm start` runs, and the distributed mode, every service its own process on
 // PostgreSQL, NATS and Redis, with two instances of payments behind the load balancer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithPostgresNatsAndRedis } from '@paygrid/kernel/testing';
 import { paymentsJourney, walletJourney, type Deployment } from './support/acceptance';
 import { startDistributedTestDeployment, type DistributedTestDeployment } from './support/distributed';
 import { startTestPlatform, type TestPlatform } from './support/platform';
@@ -34,11 +35,11 @@ describe('acceptance, all in one process', () => {
   });
 });
 
-describe('acceptance, every service its own process', () => {
+describeWithPostgresNatsAndRedis('acceptance, every service its own process', (urls) => {
   let deployment: DistributedTestDeployment;
 
   beforeAll(async () => {
-    deployment = await startDistributedTestDeployment();
+    deployment = await startDistributedTestDeployment(urls);
   }, 120_000);
   afterAll(async () => {
     expect(await deployment.stop()).toBe(true);

@@ -3,17 +3,14 @@
 // fresh database, a stream prefix and a cache key prefix, all removed on stop.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { temporaryDirectory } from '@paygrid/kernel/testing';
+import { temporaryDirectory, type InfrastructureUrls } from '@paygrid/kernel/testing';
 import { startDistributed, type RunningDistributed } from '../../apps/cli/src/distributed';
 import type { Deployment } from './acceptance';
 import { freePort } from './platform';
 
-export const postgres_admin_url = process.env.PAYGRID_TEST_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const nats_url = process.env.PAYGRID_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
-export const redis_url = process.env.PAYGRID_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function administer(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: postgres_admin_url });
+async function administer(postgres_url: string, sql: string): Promise<void> {
+  // Any database of the server will do to create or drop another one.
+  const client = new pg.Client({ connectionString: postgres_url });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -30,13 +27,13 @@ export interface DistributedTestDeployment extends Deployment {
   stop(): Promise<boolean>;
 }
 
-export async function startDistributedTestDeployment(env: Record<string, string> = {}): Promise<DistributedTestDeployment> {
+export async function startDistributedTestDeployment(urls: InfrastructureUrls, env: Record<string, string> = {}): Promise<DistributedTestDeployment> {
   const name = `paygrid_dist_${randomBytes(5).toString('hex')}`;
-  await administer(`CREATE DATABASE ${name}`);
+  await administer(urls.postgres, `CREATE DATABASE ${name}`);
   const directory = await temporaryDirectory();
   const operator_key = `op-dist-${randomBytes(24).toString('hex')}`;
   const output: string[] = [];
-  const database_url = new URL(postgres_admin_url);
+  const database_url = new URL(urls.postgres);
   database_url.pathname = `/${name}`;
   let running: RunningDistributed;
   try {
@@ -45,8 +42,8 @@ export async function startDistributedTestDeployment(env: Record<string, string>
         ...process.env,
         DATA_DIR: directory.path,
         DATABASE_URL: database_url.toString(),
-        NATS_URL: nats_url,
-        REDIS_URL: redis_url,
+        NATS_URL: urls.nats,
+        REDIS_URL: urls.redis,
         BUS_STREAM_PREFIX: name,
         CACHE_KEY_PREFIX: `${name}:`,
         PAYGRID_OPERATOR_KEY: operator_key,
@@ -62,7 +59,7 @@ export async function startDistributedTestDeployment(env: Record<string, string>
     });
   } catch (error) {
     await directory.remove();
-    await administer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await administer(urls.postgres, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     throw new Error(`the distributed mode did not start: ${(error as Error).message}\n${output.join('\n')}`, { cause: error });
   }
   const sandboxes = { alipay: running.simulators.alipay?.url ?? '', wechat_pay: running.simulators.wechat_pay?.url ?? '' };
@@ -75,7 +72,7 @@ export async function startDistributedTestDeployment(env: Record<string, string>
     stop: async () => {
       const clean = await running.stop();
       await directory.remove();
-      await administer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await administer(urls.postgres, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       return clean;
     },
   };

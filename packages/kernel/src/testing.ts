@@ -68,6 +68,28 @@ export function describeWithRedis(name: string, suite: (url: string) => void): v
   describeWith(redisUrl(), 'REDIS_URL', name, suite);
 }
 
+export interface InfrastructureUrls {
+  readonly postgres: string;
+  readonly nats: string;
+  readonly redis: string;
+}
+
+/** A describe block for suites that need PostgreSQL, NATS and Redis together (the distributed mode). */
+export function describeWithPostgresNatsAndRedis(name: string, suite: (urls: InfrastructureUrls) => void): void {
+  const postgres = postgresUrl();
+  const nats = natsUrl();
+  const redis = redisUrl();
+  if (postgres === undefined || nats === undefined || redis === undefined) {
+    describe.skip(name, () => {
+      it('needs DATABASE_URL, NATS_URL and REDIS_URL', () => undefined);
+    });
+    return;
+  }
+  describe(name, () => {
+    suite({ postgres, nats, redis });
+  });
+}
+
 export interface TemporarySchema {
   /** A fresh schema name such as `t_k3x9...`; pass it to createPostgresPool. */
   readonly schema: string;

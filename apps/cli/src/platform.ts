@@ -201,10 +201,24 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const idempotency_keys = keys === undefined ? undefined : new IdempotencyKeys(keys.keyring);
   // A failed assertion means the code is wrong: answer that request with a 500, then stop the
   // process rather than go on serving from state nobody can vouch for.
+  // Mutual TLS between services: this process presents its service certificate to those it calls
+  // and, unless it serves the public (the gateway), refuses any caller without one from the CA.
+  const service_tls =
+    config.SERVICE_TLS_CA_FILE === undefined || config.SERVICE_TLS_CERT_FILE === undefined || config.SERVICE_TLS_KEY_FILE === undefined
+      ? undefined
+      : { ca: readFileSync(config.SERVICE_TLS_CA_FILE), cert: readFileSync(config.SERVICE_TLS_CERT_FILE), key: readFileSync(config.SERVICE_TLS_KEY_FILE) };
+  const require_client_certificate = service_tls !== undefined && !services.includes('gateway');
+  if (require_client_certificate && (config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError(['TLS_CERT_FILE and TLS_KEY_FILE must be set: with SERVICE_TLS_* a service process serves its callers over mutual TLS']);
+  }
   const tls =
     config.TLS_CERT_FILE === undefined || config.TLS_KEY_FILE === undefined
       ? undefined
-      : { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) };
+      : {
+          cert: readFileSync(config.TLS_CERT_FILE),
+          key: readFileSync(config.TLS_KEY_FILE),
+          ...(require_client_certificate ? { ca: service_tls.ca, require_client_certificate: true } : {}),
+        };
   // Metrics are on a port of their own when one is given, and otherwise on the public port for
   // the operator key only: they show routes, traffic and errors, which are nobody else's business.
   const server = createHttpServer({
@@ -226,7 +240,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
 
   const closers: (() => Promise<void>)[] = [];
   // The services this process does not run are reached over the network, when something here calls them.
-  const remote = new RemoteServices({ config, operator_key: operator_key.key, registry: server.metrics.registry });
+  const remote = new RemoteServices({ config, operator_key: operator_key.key, registry: server.metrics.registry, ...(service_tls === undefined ? {} : { tls: service_tls }) });
   closers.push(() => remote.close());
   // Services that other processes call serve their operations at /internal/<service>/…, for the
   // operator key only. The all-in-one process runs every caller itself, so it serves none.

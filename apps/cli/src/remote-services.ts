@@ -4,7 +4,7 @@
 // service, so the code that calls it cannot tell which one it holds.
 import { ConfigError, serviceUrlsVariable, type CallableServiceName, type PlatformConfig } from '@paygrid/kernel';
 import { createRpcClient, type ServiceContract } from '@paygrid/kernel/rpc';
-import { createHttpUpstream, parseUpstreamTargets, type Upstream } from '@paygrid/kernel/transport';
+import { createHttpUpstream, parseUpstreamTargets, type Upstream, type UpstreamTls } from '@paygrid/kernel/transport';
 import { LedgerHttpClient, type LedgerClient } from '@paygrid/ledger';
 import type { Registry } from 'prom-client';
 
@@ -13,12 +13,15 @@ export interface RemoteServicesOptions {
   /** Service-to-service calls carry the operator key, which the internal routes require. */
   readonly operator_key: string;
   readonly registry: Registry;
+  /** This process's certificate for mutual TLS, and the CA it trusts for the services it calls (https origins). */
+  readonly tls?: UpstreamTls;
 }
 
 export class RemoteServices {
   readonly #config: PlatformConfig;
   readonly #headers: Readonly<Record<string, string>>;
   readonly #registry: Registry;
+  readonly #tls: UpstreamTls | undefined;
   readonly #upstreams = new Map<CallableServiceName, Upstream>();
   readonly #closers: (() => Promise<void>)[] = [];
 
@@ -26,6 +29,7 @@ export class RemoteServices {
     this.#config = options.config;
     this.#headers = { authorization: `Bearer ${options.operator_key}` };
     this.#registry = options.registry;
+    this.#tls = options.tls;
   }
 
   /** The ledger at LEDGER_SERVICE_URLS, for `caller`; a ConfigError names the variable when it is unset. */
@@ -59,6 +63,7 @@ export class RemoteServices {
       targets: parseUpstreamTargets(urls, variable),
       headers: this.#headers,
       registry: this.#registry,
+      ...(this.#tls === undefined ? {} : { tls: this.#tls }),
     });
     this.#upstreams.set(service, upstream);
     return upstream;

@@ -54,6 +54,9 @@ describe('loadPlatformConfig', () => {
       CARD_ACQUIRER: undefined,
       SHUTDOWN_TIMEOUT_MS: 30_000,
       SIMULATORS_FILE: undefined,
+      SERVICE_TLS_CA_FILE: undefined,
+      SERVICE_TLS_CERT_FILE: undefined,
+      SERVICE_TLS_KEY_FILE: undefined,
       SERVICE_URLS: { ledger: undefined, identity: undefined, vault: undefined, webhooks: undefined, wallet: undefined, payments: undefined },
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -66,6 +69,7 @@ describe('loadPlatformConfig', () => {
     expect(config.SHUTDOWN_TIMEOUT_MS).toBe(5_000);
     expect(() => loadPlatformConfig({ LEDGER_SERVICE_URLS: 'ledger:8081' })).toThrow(/LEDGER_SERVICE_URLS/);
     expect(() => loadPlatformConfig({ WALLET_SERVICE_URLS: 'http://a:1, http://b:2' })).toThrow(/WALLET_SERVICE_URLS/);
+    expect(() => loadPlatformConfig({ SERVICE_TLS_CA_FILE: '/etc/paygrid/ca.crt' })).toThrow(/SERVICE_TLS_CA_FILE, SERVICE_TLS_CERT_FILE and SERVICE_TLS_KEY_FILE go together/);
   });
 
   it('reads every variable', () => {

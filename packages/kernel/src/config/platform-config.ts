@@ -106,6 +106,16 @@ export interface PlatformConfig {
    */
   readonly SHUTDOWN_TIMEOUT_MS: number;
   /**
+   * Mutual TLS between services, PEM files as a certificate manager mounts them: the CA that signs
+   * every service's certificate, and this process's own certificate and key, which it presents
+   * when it calls another service over https. A process that does not run the gateway then also
+   * requires a certificate from that CA of every caller (its listener's own certificate is
+   * TLS_CERT_FILE). All three or none.
+   */
+  readonly SERVICE_TLS_CA_FILE: string | undefined;
+  readonly SERVICE_TLS_CERT_FILE: string | undefined;
+  readonly SERVICE_TLS_KEY_FILE: string | undefined;
+  /**
    * Test-mode simulators another process runs (the distributed supervisor writes this file): the
    * payments processes use them instead of starting their own, so that every instance sees the
    * same simulated payments. Unset: payments start their own, in process.
@@ -195,6 +205,9 @@ const platform_variables = {
   // Its default depends on DATABASE_URL, so it is settled below.
   MIGRATE_ON_START: optional(booleanVar({ name: 'MIGRATE_ON_START' })),
   SIMULATORS_FILE: optional(pathVar({ name: 'SIMULATORS_FILE' })),
+  SERVICE_TLS_CA_FILE: optional(pathVar({ name: 'SERVICE_TLS_CA_FILE' })),
+  SERVICE_TLS_CERT_FILE: optional(pathVar({ name: 'SERVICE_TLS_CERT_FILE' })),
+  SERVICE_TLS_KEY_FILE: optional(pathVar({ name: 'SERVICE_TLS_KEY_FILE' })),
   SHUTDOWN_TIMEOUT_MS: integerVar({ name: 'SHUTDOWN_TIMEOUT_MS', default: 30_000, min: 1_000, max: 600_000 }),
 };
 
@@ -217,6 +230,10 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
   if ((values.TLS_CERT_FILE === undefined) !== (values.TLS_KEY_FILE === undefined)) {
     const missing = values.TLS_CERT_FILE === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
     throw new ConfigError([`${missing} must be set too: TLS_CERT_FILE and TLS_KEY_FILE go together`]);
+  }
+  const service_tls = [values.SERVICE_TLS_CA_FILE, values.SERVICE_TLS_CERT_FILE, values.SERVICE_TLS_KEY_FILE];
+  if (service_tls.some((file) => file !== undefined) && service_tls.some((file) => file === undefined)) {
+    throw new ConfigError(['SERVICE_TLS_CA_FILE, SERVICE_TLS_CERT_FILE and SERVICE_TLS_KEY_FILE go together: mutual TLS needs the CA and this service\'s own certificate and key']);
   }
   if (values.METRICS_PORT !== undefined && values.METRICS_PORT === values.PORT) {
     throw new ConfigError([`METRICS_PORT must differ from PORT (both are ${values.PORT}): the metrics listener is a port of its own`]);

@@ -25,7 +25,10 @@ Runs Paygrid. With no DATABASE_URL it uses embedded SQLite files under DATA_DIR 
 with DATABASE_URL it uses one PostgreSQL schema per service.
 
 Options:
-  --services LIST   comma-separated services to run in this process (default: all)
+  --services LIST   comma-separated services to run in this process (default: all); the others
+                    are reached at <SERVICE>_SERVICE_URLS (LEDGER_SERVICE_URLS, PAYMENTS_SERVICE_URLS,
+                    ...: comma-separated origins), with mutual TLS from SERVICE_TLS_CA_FILE,
+                    SERVICE_TLS_CERT_FILE and SERVICE_TLS_KEY_FILE (docs/operations.md)
 
 Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG_LEVEL (info),
 PAYGRID_OPERATOR_KEY, PAYGRID_VAULT_KEK or PAYGRID_VAULT_KEK_FILE (DATA_DIR/vault.kek),
@@ -39,7 +42,8 @@ DATABASE_URL), PAYMENTS_CAPTURE_WINDOW_SECONDS (604800), PAYMENTS_FEE_BPS
 CARD_ACQUIRER_TOKEN_FILE and/or CARD_ACQUIRER_CLIENT_CERT_FILE and CARD_ACQUIRER_CLIENT_KEY_FILE
 (CARD_ACQUIRER_CA_FILE optional), ALIPAY_* and WECHAT_PAY_* with PUBLIC_BASE_URL (see
 docs/operations.md); without them the simulator and sandboxes run in process, for test mode only.
-The banner lists what live mode can do; live requests needing anything else are refused.`,
+The banner lists what live mode can do; live requests needing anything else are refused.
+SIGTERM or SIGINT stops it gracefully, within SHUTDOWN_TIMEOUT_MS (30000).`,
   distributed: `Usage: paygrid distributed   (npm run start:distributed)
 
 Runs every service as its own process on this machine: ledger, identity, vault, webhooks, wallet,

@@ -33,17 +33,24 @@ async function signUp(deployment: Deployment, name: string) {
 /** An operator signs a merchant up; its customers top up, pay each other and the merchant, withdraw, and read their history. */
 export async function walletJourney(deployment: Deployment): Promise<void> {
   const { operator, created, client: merchant } = await signUp(deployment, 'Acme Coffee');
+  expect(created.id).toMatch(/^mer_/);
   expect(created.secret_key).toMatch(/^sk_test_/);
+  expect(created.publishable_key).toMatch(/^pk_test_/);
+  expect(created.status).toBe('active');
   expect((await merchant.account.retrieve()).id).toBe(created.id);
 
   const alice = await merchant.customers.create({ name: 'Alice', email: 'alice@example.com' });
   const bob = await merchant.customers.create({ name: 'Bob' });
+  expect(alice.id).toMatch(/^cus_/);
+  expect(alice.livemode).toBe(false);
   const alice_wallet = await merchant.wallets.create({ customer: alice.id, currency: 'usd' });
   const bob_wallet = await merchant.wallets.create({ customer: bob.id, currency: 'usd' });
+  expect(alice_wallet.id).toMatch(/^wal_/);
   expect(alice_wallet.balance).toEqual({ available: 0, pending: 0 });
 
   expect(await merchant.wallets.topUp(alice_wallet.id, { amount: 10_000 })).toMatchObject({ object: 'top_up', amount: 10_000, status: 'succeeded' });
   const sent = await merchant.walletTransfers.create({ source: alice_wallet.id, destination: bob_wallet.id, amount: 2_500, currency: 'usd', description: 'lunch' });
+  expect(sent.id).toMatch(/^wtr_/);
   expect(sent.status).toBe('succeeded');
   expect(await merchant.walletTransfers.retrieve(sent.id)).toMatchObject({ id: sent.id, amount: 2_500 });
   expect(await merchant.wallets.pay(bob_wallet.id, { amount: 1_000, description: 'flat white' })).toMatchObject({ object: 'wallet_payment', status: 'succeeded' });
@@ -53,6 +60,7 @@ export async function walletJourney(deployment: Deployment): Promise<void> {
     bank_account: { account_holder_name: 'Alice', routing_number: '110000000', account_number: '000123456789' },
   });
   expect(withdrawal.bank_account.last4).toBe('6789');
+  expect(JSON.stringify(withdrawal)).not.toContain('000123456789');
   const settled = await waitFor(async () => {
     const current = await merchant.withdrawals.retrieve(withdrawal.id);
     return current.status === 'pending' ? undefined : current;
@@ -88,6 +96,17 @@ export async function walletJourney(deployment: Deployment): Promise<void> {
   expect(first_page.has_more).toBe(true);
   const second_page = await merchant.wallets.listTransactions(alice_wallet.id, { limit: 2, starting_after: first_page.data[1]?.id });
   expect(second_page.data.map((line) => line.type)).toEqual(['transfer_out', 'top_up']);
+  expect(second_page.has_more).toBe(false);
+  const back = await merchant.wallets.listTransactions(alice_wallet.id, { limit: 2, ending_before: second_page.data[0]?.id });
+  expect(back.data.map((line) => line.id)).toEqual(first_page.data.map((line) => line.id));
+  const bob_history = await waitFor(async () => {
+    const page = await merchant.wallets.listTransactions(bob_wallet.id);
+    return page.data.length === 2 ? page : undefined;
+  }, "Bob's history");
+  expect(bob_history.data.map((line) => [line.type, line.amount])).toEqual([
+    ['payment', -1_000],
+    ['transfer_in', 2_500],
+  ]);
 
   // An idempotent retry returns the same transfer and moves nothing twice.
   const again = await merchant.walletTransfers.create({ source: bob_wallet.id, destination: alice_wallet.id, amount: 100, currency: 'usd' }, { idempotency_key: 'acceptance-retry-1' });
@@ -99,11 +118,17 @@ export async function walletJourney(deployment: Deployment): Promise<void> {
   // Keys: the operator rolls the merchant's key with a grace period; both work until it ends.
   const keys = await operator.merchants.listApiKeys(created.id);
   const secret_key = keys.data.find((key) => key.type === 'secret' && !key.livemode);
+  expect(secret_key?.redacted).toMatch(/^sk_test_/);
   const rolled = await operator.merchants.rollApiKey(created.id, secret_key?.id ?? '', { expires_in_seconds: 3600 });
+  expect(rolled.secret).toMatch(/^sk_test_/);
   await new Paygrid({ api_key: rolled.secret, base_url: deployment.url }).customers.list();
   await merchant.customers.list();
+
+  // Every operator action is in the audit log.
   const audit = await operator.auditEvents.list({ limit: 100, target: created.id });
   expect(audit.data.map((event) => event.action)).toContain('merchant.created');
+  const rolls = await operator.auditEvents.list({ limit: 100 });
+  expect(rolls.data.some((event) => event.action === 'api_key.rolled' && event.actor.type === 'operator')).toBe(true);
 }
 
 async function readBody(request: IncomingMessage): Promise<string> {

@@ -58,11 +58,16 @@ describe('paygrid CLI', () => {
   });
 
   it('starts a service without the services it calls only when it is told where they are', () => {
-    const run = paygrid(['start', '--services', 'wallet']);
+    // Without NATS the wallet sends its events to webhooks by calling it, so it needs its address too.
+    const run = paygrid(['start', '--services', 'wallet'], { NATS_URL: '' });
     expect(run.status).toBe(2);
     expect(run.err).toContain('LEDGER_SERVICE_URLS must be set: ledger does not run in this process (--services wallet) and wallet calls it');
     expect(run.err).toContain('IDENTITY_SERVICE_URLS must be set');
     expect(run.err).toContain('WEBHOOKS_SERVICE_URLS must be set');
+    // With NATS its events go over the bus, and webhooks need no address.
+    const with_nats = paygrid(['start', '--services', 'wallet'], { NATS_URL: 'nats://127.0.0.1:4222' });
+    expect(with_nats.status).toBe(2);
+    expect(with_nats.err).not.toContain('WEBHOOKS_SERVICE_URLS');
     expect(paygrid(['start', '--services', 'gateway'], { PAYMENTS_SERVICE_URLS: 'payments:8080' }).err).toContain('PAYMENTS_SERVICE_URLS must be comma-separated http:// or https:// origins');
   });
 

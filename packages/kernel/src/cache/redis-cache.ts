@@ -1,7 +1,7 @@
 // The production cache adapter: Redis, shared by every gateway replica. Requests fail fast with
 // an error while Redis is unreachable, so that the caller can answer 503 instead of hanging.
 import { Redis, ReplyError } from 'ioredis';
-import { assert } from '../assert';
+import { assert, isAssertionError } from '../assert';
 import { ApiError } from '../errors';
 import type { Cache, TokenTaken } from './cache';
 import { assertCacheKey, assertCacheTtl, assertTokenBucket } from './cache-limits';
@@ -119,7 +119,8 @@ async function reachable<T>(command: () => Promise<T>): Promise<T> {
   try {
     return await command();
   } catch (error) {
-    if (error instanceof ReplyError) throw error;
+    // A refused argument (an assertion) and an error Redis answered with are bugs, not an outage.
+    if (error instanceof ReplyError || isAssertionError(error)) throw error;
     throw new ApiError('service_unavailable_error', 'cache_unavailable', 'The shared cache (Redis) cannot be reached, so nothing was done; retry the request shortly');
   }
 }

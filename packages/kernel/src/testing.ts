@@ -132,4 +132,4 @@ export async function temporaryDirectory(): Promise<TemporaryDirectory> {
     remove: () => rm(path, { recursive: true, force: true }),
   };
 }
-export { rejectionOf, rpc_test_operator_key, serveOverRpc, type ServedOverRpc } from './rpc/testing';
+export { expectSameRefusal, rejectionOf, rpc_test_operator_key, serveOverRpc, type ServedOverRpc } from './rpc/testing';

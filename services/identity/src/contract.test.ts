@@ -2,9 +2,9 @@
 // on the service gives, results and ApiErrors alike.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, createSqliteDatabase, openSqlite, type ServiceDatabase, type Tenant } from '@paygrid/kernel';
+import { createSqliteDatabase, openSqlite, type ServiceDatabase, type Tenant } from '@paygrid/kernel';
 import { generateKeyEncryptionKey, Keyring } from '@paygrid/kernel/envelope';
-import { rejectionOf, serveOverRpc, temporaryDirectory, type ServedOverRpc } from '@paygrid/kernel/testing';
+import { expectSameRefusal, serveOverRpc, temporaryDirectory, type ServedOverRpc } from '@paygrid/kernel/testing';
 import { identity_contract } from './contract';
 import { identity_migrations } from './migrations';
 import { signing_secret_prefix } from './secrets';
@@ -35,13 +35,6 @@ afterAll(async () => {
   await directory.remove();
 });
 
-async function expectSameRefusal(direct: Promise<unknown>, through: Promise<unknown>): Promise<ApiError> {
-  const [direct_error, remote_error] = [await rejectionOf(direct), await rejectionOf(through)];
-  expect(direct_error).toBeInstanceOf(ApiError);
-  expect(remote_error).toBeInstanceOf(ApiError);
-  expect(remote_error).toEqual(direct_error);
-  return remote_error as ApiError;
-}
 
 describe('identity over RPC', () => {
   it('creates merchants, keys and customers, and reads them back as the service does', async () => {

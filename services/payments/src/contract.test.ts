@@ -2,8 +2,7 @@
 // on the service gives, results and ApiErrors alike, with every amount still a bigint.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { test_card_numbers } from '@paygrid/connectors';
-import { ApiError } from '@paygrid/kernel';
-import { rejectionOf, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
+import { expectSameRefusal, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
 import { wallet_contract, type WalletClient } from '@paygrid/wallet';
 import { payments_contract } from './contract';
 import type { PaymentsService } from './service';
@@ -29,12 +28,6 @@ afterAll(async () => {
   expect(report.problem).toBeUndefined();
 });
 
-async function expectSameRefusal(direct: Promise<unknown>, through: Promise<unknown>): Promise<ApiError> {
-  const [direct_error, remote_error] = [await rejectionOf(direct), await rejectionOf(through)];
-  expect(direct_error).toBeInstanceOf(ApiError);
-  expect(remote_error).toEqual(direct_error);
-  return remote_error as ApiError;
-}
 
 describe('payments over RPC', () => {
   it('takes orders and card payments, captures part and refunds, as the service does', async () => {

@@ -1,8 +1,8 @@
 // The wallet service over HTTP: every call made through the RPC client gives what the same call on
 // the service gives, results and ApiErrors alike, with every amount still a bigint.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, randomId, type Tenant } from '@paygrid/kernel';
-import { rejectionOf, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
+import { randomId, type Tenant } from '@paygrid/kernel';
+import { expectSameRefusal, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
 import { simulated_bank_account_numbers } from './bank';
 import { wallet_contract } from './contract';
 import type { WalletService } from './service';
@@ -38,12 +38,6 @@ async function remoteWallet(currency = 'usd'): Promise<Wallet> {
   return remote.createWallet(tenant, { customer, currency });
 }
 
-async function expectSameRefusal(direct: Promise<unknown>, through: Promise<unknown>): Promise<ApiError> {
-  const [direct_error, remote_error] = [await rejectionOf(direct), await rejectionOf(through)];
-  expect(direct_error).toBeInstanceOf(ApiError);
-  expect(remote_error).toEqual(direct_error);
-  return remote_error as ApiError;
-}
 
 describe('wallet over RPC', () => {
   it('creates wallets and moves money as the service does, amounts staying bigints', async () => {

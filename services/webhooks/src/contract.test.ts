@@ -1,8 +1,7 @@
 // The webhooks service over HTTP: every call made through the RPC client gives what the same call
 // on the service gives, results and ApiErrors alike.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError } from '@paygrid/kernel';
-import { rejectionOf, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
+import { expectSameRefusal, serveOverRpc, type ServedOverRpc } from '@paygrid/kernel/testing';
 import { webhooks_contract } from './contract';
 import type { WebhooksService } from './service';
 import { newTenant, openSqliteHarness, type Harness } from './testing/harness';
@@ -29,12 +28,6 @@ afterAll(async () => {
   await harness.close();
 });
 
-async function expectSameRefusal(direct: Promise<unknown>, through: Promise<unknown>): Promise<ApiError> {
-  const [direct_error, remote_error] = [await rejectionOf(direct), await rejectionOf(through)];
-  expect(direct_error).toBeInstanceOf(ApiError);
-  expect(remote_error).toEqual(direct_error);
-  return remote_error as ApiError;
-}
 
 describe('webhooks over RPC', () => {
   it('manages endpoints as the service does', async () => {

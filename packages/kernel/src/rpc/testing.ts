@@ -1,6 +1,7 @@
 // For the tests of each service's contract: the service served on 127.0.0.1 behind its RPC routes,
 // and a client of it, so that a test can make every call both ways and compare the answers.
 import type { FastifyRequest } from 'fastify';
+import { expect } from 'vitest';
 import { ApiError } from '../errors';
 import { createHttpServer, type HttpServer } from '../http/server';
 import { createLogger } from '../logger';
@@ -50,4 +51,16 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected the call to be refused, and it was not');
+}
+
+/**
+ * Makes the same refused call in process and over RPC: both must throw an ApiError, and equal ones
+ * (type, code, message, param). Returns it, for the test to check which refusal it was.
+ */
+export async function expectSameRefusal(direct: Promise<unknown>, through: Promise<unknown>): Promise<ApiError> {
+  const [direct_error, remote_error] = [await rejectionOf(direct), await rejectionOf(through)];
+  expect(direct_error).toBeInstanceOf(ApiError);
+  expect(remote_error).toBeInstanceOf(ApiError);
+  expect(remote_error).toEqual(direct_error);
+  return remote_error as ApiError;
 }

@@ -24,6 +24,7 @@ export class RemoteServices {
   readonly #tls: UpstreamTls | undefined;
   readonly #upstreams = new Map<CallableServiceName, Upstream>();
   readonly #closers: (() => Promise<void>)[] = [];
+  #ledger: LedgerHttpClient | undefined;
 
   constructor(options: RemoteServicesOptions) {
     this.#config = options.config;
@@ -32,10 +33,15 @@ export class RemoteServices {
     this.#tls = options.tls;
   }
 
-  /** The ledger at LEDGER_SERVICE_URLS, for `caller`; a ConfigError names the variable when it is unset. */
+  /**
+   * The ledger at LEDGER_SERVICE_URLS, for `caller`; a ConfigError names the variable when it is
+   * unset. One client for the whole process, so that every caller's concurrent calls share batches.
+   */
   ledger(caller: string): LedgerClient {
+    if (this.#ledger !== undefined) return this.#ledger;
     const client = new LedgerHttpClient({ upstream: this.#upstream('ledger', caller), headers: this.#headers });
     this.#closers.push(() => client.close());
+    this.#ledger = client;
     return client;
   }
 
@@ -46,6 +52,7 @@ export class RemoteServices {
 
   async close(): Promise<void> {
     for (const close of this.#closers.splice(0).reverse()) await close();
+    this.#ledger = undefined;
     for (const upstream of this.#upstreams.values()) await upstream.close();
     this.#upstreams.clear();
   }

@@ -85,7 +85,7 @@ describe.skipIf(!chromium_present && !in_ci)('checkout in a real browser', () =>
   /** How many POST /v1/tokens the platform answered with this status, from its own metrics. */
   async function tokenAnswers(status: number): Promise<number> {
     const response = await fetch(`${test.url}/metrics`, { headers: { authorization: `Bearer ${test.operator_key}` } });
-    const line = `http_request_duration_seconds_count{method="POST",route="/v1/tokens",status_code="${status}"} `;
+    const line = `paygrid_http_request_duration_seconds_count{method="POST",route="/v1/tokens",status_code="${status}"} `;
     const found = (await response.text()).split('\n').find((candidate) => candidate.startsWith(line));
     return found === undefined ? 0 : Number.parseInt(found.slice(line.length), 10);
   }

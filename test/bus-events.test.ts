@@ -2,7 +2,7 @@
 // publish on the bus, the webhooks service consumes and stores each event once, and merchants'
 // endpoints receive it. On the in-process bus an event leaves its outbox only once webhooks stored
 // it; on NATS JetStream (when NATS_URL is set) once the stream holds it. A subscriber that fails is
-// redelivered, one that always fails ends in the dead letters (counted by bus_dead_letters_total,
+// redelivered, one that always fails ends in the dead letters (counted by paygrid_bus_dead_letters_total,
 // listed and replayed by the operator routes and `paygrid bus`), and a message delivered twice or
 // published twice stores nothing twice.
 import { execFile } from 'node:child_process';
@@ -118,7 +118,7 @@ async function operator(test: TestPlatform, method: 'GET' | 'POST', url: string)
 }
 
 function deadLetterCount(metrics: string, subject: string): number {
-  const line = metrics.split('\n').find((each) => each.startsWith('bus_dead_letters_total{') && each.includes(`subject="${subject}"`) && each.includes('subscriber="webhooks"'));
+  const line = metrics.split('\n').find((each) => each.startsWith('paygrid_bus_dead_letters_total{') && each.includes(`subject="${subject}"`) && each.includes('subscriber="webhooks"'));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
 

@@ -16,13 +16,13 @@ describe('/metrics', () => {
         expect(response.status).toBe(401);
         const body = await response.text();
         expect(JSON.parse(body)).toMatchObject({ error: { type: 'authentication_error' } });
-        expect(body).not.toContain('http_request_duration_seconds');
+        expect(body).not.toContain('paygrid_http_request_duration_seconds');
       }
       const response = await fetch(`${test.url}/metrics`, { headers: { authorization: `Bearer ${test.operator_key}` } });
       expect(response.status).toBe(200);
       const text = await response.text();
-      expect(text).toContain('http_request_duration_seconds_count{method="POST",route="/v1/customers",status_code="200"} 1');
-      expect(text).toContain('ledger_batch_commit_seconds');
+      expect(text).toContain('paygrid_http_request_duration_seconds_count{method="POST",route="/v1/customers",status_code="200"} 1');
+      expect(text).toContain('paygrid_ledger_batch_commit_seconds');
     } finally {
       await test.close();
     }
@@ -37,10 +37,10 @@ describe('/metrics', () => {
       await merchant.client.customers.create({ name: 'Ada' });
       const on_public_port = await fetch(`${test.url}/metrics`, { headers: { authorization: `Bearer ${test.operator_key}` } });
       expect(on_public_port.status).toBe(404);
-      expect(await on_public_port.text()).not.toContain('http_request_duration_seconds');
+      expect(await on_public_port.text()).not.toContain('paygrid_http_request_duration_seconds');
       const response = await fetch(`${test.platform.metrics_url ?? ''}/metrics`);
       expect(response.status).toBe(200);
-      expect(await response.text()).toContain('http_request_duration_seconds_count{method="POST",route="/v1/customers",status_code="200"} 1');
+      expect(await response.text()).toContain('paygrid_http_request_duration_seconds_count{method="POST",route="/v1/customers",status_code="200"} 1');
       // Nothing but /metrics there: not the API, not the probes.
       for (const path of ['/v1/customers', '/healthz', '/docs']) {
         expect([path, (await fetch(`${test.platform.metrics_url ?? ''}${path}`)).status]).toEqual([path, 404]);

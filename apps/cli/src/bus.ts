@@ -15,10 +15,10 @@ export interface PlatformBusOptions {
   readonly log: BusLog;
 }
 
-/** Opens the bus the configuration names; `bus_dead_letters_total` counts dead letters by subject and subscriber. */
+/** Opens the bus the configuration names; `paygrid_bus_dead_letters_total` counts dead letters by subject and subscriber. */
 export async function openPlatformBus(options: PlatformBusOptions): Promise<Bus> {
   const dead_letters = new Counter({
-    name: 'bus_dead_letters_total',
+    name: 'paygrid_bus_dead_letters_total',
     help: 'Bus messages that failed every delivery to a subscriber and became dead letters.',
     labelNames: ['subject', 'subscriber'],
     registers: [options.registry],

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { Histogram } from 'prom-client';
 import type { AlipaySandbox, WeChatPaySandbox } from '@paygrid/connectors';
 import { IdempotencyKeys, registerGateway } from '@paygrid/gateway';
 import { IdentityService, identity_contract, identity_migrations, type IdentityClient } from '@paygrid/identity';
@@ -32,13 +31,14 @@ import {
   type ServiceDatabase,
 } from '@paygrid/kernel';
 import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes, type LedgerClient } from '@paygrid/ledger';
-import { PaymentsService, payments_contract, payments_migrations } from '@paygrid/payments';
+import { PaymentsService, payment_saga_name, payments_contract, payments_migrations } from '@paygrid/payments';
 import { VaultService, vault_contract, vault_migrations, type VaultClient } from '@paygrid/vault';
-import { BankAccountKeys, SimulatedBank, WalletService, wallet_contract, wallet_migrations, type WalletClient } from '@paygrid/wallet';
-import { WebhooksService, subscribeWebhooksToEvents, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
+import { BankAccountKeys, SimulatedBank, WalletService, movement_saga_name, wallet_contract, wallet_migrations, withdrawal_saga_name, type WalletClient } from '@paygrid/wallet';
+import { WebhooksService, delivery_saga_name, subscribeWebhooksToEvents, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
 import { openPlatformBus, registerBusRoutes } from './bus';
 import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
+import { PlatformMetrics, type ServiceDatabaseMetrics } from './metrics';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 import { RemoteServices } from './remote-services';
 
@@ -72,6 +72,15 @@ export const service_migrations = {
   webhooks: webhooks_migrations,
   payments: payments_migrations,
 } as const satisfies Record<string, readonly Migration[]>;
+
+/** What each service's database holds for the metrics (metrics.ts): its outbox table and its sagas. */
+const service_database_metrics: Record<keyof typeof service_migrations, Omit<ServiceDatabaseMetrics, 'service' | 'database'>> = {
+  identity: {},
+  vault: {},
+  wallet: { outbox_table: 'wallet_events', sagas: [movement_saga_name, withdrawal_saga_name] },
+  webhooks: { sagas: [delivery_saga_name] },
+  payments: { outbox_table: 'payment_events', sagas: [payment_saga_name] },
+};
 
 export interface RunningPlatform {
   readonly url: string;
@@ -239,6 +248,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
   const closers: (() => Promise<void>)[] = [];
+  const platform_metrics = new PlatformMetrics(server.metrics.registry, { log: (level, message, fields) => logger[level]({ ...fields, service: 'metrics' }, message) });
+  closers.push(() => platform_metrics.close());
   // The services this process does not run are reached over the network, when something here calls them.
   const remote = new RemoteServices({ config, operator_key: operator_key.key, registry: server.metrics.registry, ...(service_tls === undefined ? {} : { tls: service_tls }) });
   closers.push(() => remote.close());
@@ -252,27 +263,11 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const location = ledgerStoreLocation(config);
     ledger_store = describeLedgerStore(location);
     const store = await openLedgerStore(location, { migrate: config.MIGRATE_ON_START });
-    const batch_events = new Histogram({
-      name: 'ledger_batch_events',
-      help: 'Events applied per committed ledger batch.',
-      buckets: [1, 10, 100, 1000, 8190, 32760],
-      registers: [server.metrics.registry],
-    });
-    const commit_seconds = new Histogram({
-      name: 'ledger_batch_commit_seconds',
-      help: 'Time from taking a ledger batch to its durable commit.',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers: [server.metrics.registry],
-    });
+    if (location.kind === 'postgres') platform_metrics.addPreparedTransactions({ service: 'ledger', url: location.url, schema: location.schema });
     const ledger = await LedgerService.open(store, {
       batch_wait_ms: config.LEDGER_BATCH_WAIT_MS,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'ledger' }, message),
-      metrics: {
-        observeBatch: (events, _requests, seconds) => {
-          batch_events.observe(events);
-          commit_seconds.observe(seconds);
-        },
-      },
+      metrics: platform_metrics.ledgerWriterMetrics(),
     });
     closers.push(() => ledger.close());
     registerLedgerRoutes(app, { ledger, authenticate: operatorAuthentication(operator_key.key) });
@@ -288,6 +283,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     closers.push(() => database.close());
     if (config.MIGRATE_ON_START) await database.migrate(service_migrations[service]);
     databases[service] = describeDatabaseLocation(database.location);
+    platform_metrics.addServiceDatabase({ service, database, ...service_database_metrics[service] });
     server.readiness.add(`${service}_database`, async () => {
       await database.query('SELECT 1');
     });
@@ -332,6 +328,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
       // distributed install serves merchants it does not trust with its internal network.
       test_mode_private_urls: config.WEBHOOK_TEST_MODE_PRIVATE_URLS ?? config.DATABASE_URL === undefined,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'webhooks' }, message),
+      observeAttempt: platform_metrics.webhookAttemptObserver(),
     });
     // Seals secrets left in plain text by an earlier version, and checks every key is held, first.
     await webhooks.start();
@@ -445,7 +442,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     payments = new PaymentsService({
       database: await serviceDatabase('payments'),
       ledger: ledgerFor('payments'),
-      connectors: connectors.by_method,
+      connectors: platform_metrics.instrumentConnectors(connectors.by_method),
       wallet: walletFor('payments'),
       tokens: {
         tokenExists: async (tenant, token_id) => (await tokens.getToken(tenant, token_id)) !== undefined,

@@ -35,7 +35,8 @@ type Request =
   | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void };
 
 export interface WriterMetrics {
-  observeBatch(events: number, requests: number, commit_seconds: number): void;
+  /** After a batch is durable: its events, its requests, the seconds from taking it to its commit, and the transfers it created. */
+  observeBatch(events: number, requests: number, commit_seconds: number, transfers_created: number): void;
 }
 
 export interface LedgerWriterOptions {
@@ -242,7 +243,7 @@ export class LedgerWriter {
         this.committing = false;
         this.committed_sequence = sequence;
         this.evict();
-        this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9);
+        this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9, commit?.sealed.transfers.length ?? 0);
         requests.forEach((request, index) => {
           const result = results[index];
           // Each request's results line up with its events; the casts only restore the pairing

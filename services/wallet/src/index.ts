@@ -21,3 +21,4 @@ export { account_holder_name_length_max, bank_country_default, customer_id_lengt
 export { idempotency_key_length_max } from '@paygrid/kernel';
 export * from './types';
 export { wallet_contract } from './contract';
+export { movement_saga_name, withdrawal_saga_name } from './saga';

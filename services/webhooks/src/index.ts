@@ -37,7 +37,7 @@ export {
   scheduleSpanMs,
   type RandomSource,
 } from './schedule';
-export { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max, response_body_bytes_max, user_agent } from './sender';
+export { delivery_timeout_ms_default, delivery_timeout_ms_max, error_length_max, response_body_bytes_max, user_agent, type AttemptOutcome } from './sender';
 export { secret_prefix, secret_random_bytes, signDelivery, type SignedHeaders } from './signing';
 export { delivery_transitions, endpoint_transitions } from './transitions';
 export {
@@ -60,3 +60,4 @@ export {
 } from './validation';
 export * from './types';
 export { webhooks_contract } from './contract';
+export { delivery_saga_name } from './store';

@@ -147,6 +147,8 @@ export interface WebhooksServiceOptions {
   readonly test_mode_private_urls?: boolean;
   /** How endpoints' host names are resolved for the URL guard and its sockets; the system resolver by default. */
   readonly lookup?: AddressLookup;
+  /** Told of every attempt's outcome once it is known, for the delivery metrics. */
+  readonly observeAttempt?: (outcome: AttemptOutcome) => void;
 }
 
 function missing(what: string, id: string, param: string): ApiError {
@@ -201,6 +203,7 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
   readonly #fetch: typeof fetch;
   readonly #schedule: readonly number[];
   readonly #log: WebhooksLog;
+  readonly #observeAttempt: (outcome: AttemptOutcome) => void;
   readonly #timeout_ms: number;
   readonly #lease_ms: number;
   readonly #poll_interval_ms: number;
@@ -228,6 +231,7 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
     this.#fetch = options.fetch ?? fetch;
     this.#schedule = checkSchedule(options.schedule ?? retry_schedule_ms_default);
     this.#log = options.log ?? (() => undefined);
+    this.#observeAttempt = options.observeAttempt ?? (() => undefined);
     this.#timeout_ms = options.delivery_timeout_ms ?? delivery_timeout_ms_default;
     this.#lease_ms = options.lease_ms ?? delivery_lease_ms_default;
     this.#poll_interval_ms = options.poll_interval_ms ?? poll_interval_ms_default;
@@ -278,6 +282,7 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
         assert(belongsTo(endpoint, delivery) && belongsTo(event, delivery), 'a delivery joins an event and an endpoint of its own tenant');
         const attempted_ms = this.#clock.now();
         const outcome = await this.#attempt(endpoint, event, attempted_ms);
+        this.#observeAttempt(outcome);
         context.attempt = { outcome, attempted_ms };
         if (outcome.succeeded) return next(null);
         // Standard Webhooks: 410 Gone says the receiver wants no more events from us.

@@ -1,6 +1,6 @@
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export const http_request_duration_metric = 'http_request_duration_seconds';
+export const http_request_duration_metric = 'paygrid_http_request_duration_seconds';
 
 /** From 1 ms to 10 s: ledger writes take a few milliseconds; anything near 10 s is broken. */
 const http_request_duration_buckets_seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

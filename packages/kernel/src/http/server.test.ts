@@ -498,8 +498,8 @@ describe('createHttpServer: probes and metrics', () => {
   }
 
   function expectDurations(body: string): void {
-    expect(body).toContain('http_request_duration_seconds_count{method="GET",route="/v1/things/:id",status_code="200"} 2');
-    expect(body).toContain('http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1');
+    expect(body).toContain('paygrid_http_request_duration_seconds_count{method="GET",route="/v1/things/:id",status_code="200"} 2');
+    expect(body).toContain('paygrid_http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1');
     expect(body).not.toContain('/v1/things/one');
     // Default process metrics are collected too.
     expect(body).toContain('process_cpu_seconds_total');
@@ -515,7 +515,7 @@ describe('createHttpServer: probes and metrics', () => {
     const server = harness();
     const response = await server.app.inject({ method: 'GET', url: '/metrics' });
     expect(response.statusCode).toBe(404);
-    expect(response.body).not.toContain('http_request_duration_seconds');
+    expect(response.body).not.toContain('paygrid_http_request_duration_seconds');
   });
 
   it('serves /metrics behind the check it is given, and refuses anyone else in the one error shape', async () => {

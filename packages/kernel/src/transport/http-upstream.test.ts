@@ -160,7 +160,7 @@ describe('createHttpUpstream: failures, retries and ejection', () => {
     const retries = await metricValue(registry, 'upstream_retries_total', { service: 'ledger' });
     for (let index = 0; index < 6; index += 1) await ledger.request(get);
     expect(await metricValue(registry, 'upstream_retries_total', { service: 'ledger' })).toBe(retries);
-    expect(await metricValue(registry, 'upstream_requests_total', { service: 'ledger', outcome: 'response' })).toBe(12);
+    expect(await metricValue(registry, 'paygrid_upstream_requests_total', { service: 'ledger', outcome: 'response' })).toBe(12);
   });
 
   it('does not retry a non-idempotent call that may have reached a dying instance, but retries one refused before it was sent', async () => {
@@ -296,7 +296,7 @@ describe('createHttpUpstream: circuit breaker', () => {
     expect(trials.map((trial) => trial.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     expect(ledger.circuitState()).toBe('closed');
     expect(await metricValue(registry, 'upstream_circuit_state', { service: 'ledger' })).toBe(0);
-    expect(await metricValue(registry, 'upstream_requests_total', { service: 'ledger', outcome: 'circuit_open' })).toBe(2);
+    expect(await metricValue(registry, 'paygrid_upstream_requests_total', { service: 'ledger', outcome: 'circuit_open' })).toBe(2);
     expect((await ledger.request(get)).status).toBe(200);
   });
 });

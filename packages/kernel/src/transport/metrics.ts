@@ -3,12 +3,12 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CircuitState } from './circuit-breaker';
 
-export const upstream_requests_metric = 'upstream_requests_total';
-export const upstream_request_duration_metric = 'upstream_request_duration_seconds';
-export const upstream_retries_metric = 'upstream_retries_total';
-export const upstream_ejections_metric = 'upstream_ejections_total';
-export const upstream_circuit_state_metric = 'upstream_circuit_state';
-export const upstream_instances_available_metric = 'upstream_instances_available';
+export const upstream_requests_metric = 'paygrid_upstream_requests_total';
+export const upstream_request_duration_metric = 'paygrid_upstream_request_duration_seconds';
+export const upstream_retries_metric = 'paygrid_upstream_retries_total';
+export const upstream_ejections_metric = 'paygrid_upstream_ejections_total';
+export const upstream_circuit_state_metric = 'paygrid_upstream_circuit_state';
+export const upstream_instances_available_metric = 'paygrid_upstream_instances_available';
 
 /** From 1 ms to 10 s, as the server side (http/metrics.ts), so that both sides read alike. */
 const upstream_request_duration_buckets_seconds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

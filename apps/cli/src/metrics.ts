@@ -1,8 +1,9 @@
 // The platform's own Prometheus metrics, beside the HTTP, upstream and default process metrics the
 // kernel registers: what the ledger commits, what each outbox still holds, the sagas in flight,
 // webhook attempts, connector calls, and PostgreSQL's prepared transactions. Every name starts
-// with `paygrid_`; labels name services, routes, sagas, states and outcomes, never an id, so
-// that no label grows with traffic.
+// with `paygrid_`; labels name routes, outboxes, sagas, states and outcomes, never an id, so
+// that no label grows with traffic. None is called `service`: Prometheus labels every scraped
+// series with the process's service under that name.
 //
 // What lives in a database is measured when Prometheus scrapes, by a gauge's collect() callback:
 // nothing is polled between scrapes, and each query reads a partial index of rows still to do.
@@ -107,7 +108,7 @@ export class PlatformMetrics {
   readonly #log: MetricsLog;
   readonly #databases: ServiceDatabaseMetrics[] = [];
   readonly #prepared_pools: ReturnType<typeof createPostgresPool>[] = [];
-  readonly #scrape_errors: Counter<'service' | 'collector'>;
+  readonly #scrape_errors: Counter<'collector' | 'source'>;
   readonly #now_ms: () => number;
 
   constructor(registry: Registry, options: { readonly log: MetricsLog; readonly now_ms?: () => number }) {
@@ -116,8 +117,8 @@ export class PlatformMetrics {
     this.#now_ms = options.now_ms ?? Date.now;
     this.#scrape_errors = new Counter({
       name: 'paygrid_metrics_scrape_errors_total',
-      help: 'Scrape-time measurements that failed or timed out (the gauge then has no sample for that service), by service and collector.',
-      labelNames: ['service', 'collector'],
+      help: 'Scrape-time measurements that failed or timed out (their gauges then have no sample from that source), by collector and source (an outbox table, a service database).',
+      labelNames: ['collector', 'source'],
       registers: [registry],
     });
     this.#registerDatabaseGauges();
@@ -155,7 +156,7 @@ export class PlatformMetrics {
    * for the two-phase-commit alert: one left prepared holds its locks and keeps VACUUM back until
    * someone commits or rolls it back. One connection, opened at the first scrape.
    */
-  addPreparedTransactions(options: { readonly service: string; readonly url: string; readonly schema: string }): void {
+  addPreparedTransactions(options: { readonly url: string; readonly schema: string }): void {
     const pool = createPostgresPool({
       url: options.url,
       schema: options.schema,
@@ -176,24 +177,22 @@ export class PlatformMetrics {
           'the prepared-transactions query',
         );
         const row = result.rows[0];
-        prepared.set({ service: options.service }, count(row?.prepared));
+        prepared.set(count(row?.prepared));
         // float8 reads as a JavaScript number; this is a duration, never money.
-        age.set({ service: options.service }, Math.max(0, row?.age_seconds ?? 0));
+        age.set(Math.max(0, row?.age_seconds ?? 0));
       } catch (error) {
-        this.#scrapeFailed(options.service, 'prepared_transactions', error);
+        this.#scrapeFailed('prepared_transactions', options.schema, error);
       }
     });
     const age = new Gauge({
       name: 'paygrid_postgres_prepared_transaction_oldest_age_seconds',
-      help: 'Age of the oldest prepared (two-phase) transaction in the database, in seconds; 0 when none.',
-      labelNames: ['service'],
+      help: 'Age of the oldest prepared (two-phase) transaction in the ledger database, in seconds; 0 when none.',
       registers,
       collect,
     });
     const prepared = new Gauge({
       name: 'paygrid_postgres_prepared_transactions',
-      help: 'Prepared (two-phase) transactions waiting for COMMIT PREPARED or ROLLBACK PREPARED in the database.',
-      labelNames: ['service'],
+      help: 'Prepared (two-phase) transactions waiting for COMMIT PREPARED or ROLLBACK PREPARED in the ledger database.',
       registers,
       collect,
     });
@@ -260,9 +259,9 @@ export class PlatformMetrics {
     await Promise.all(this.#prepared_pools.map(async (pool) => pool.end()));
   }
 
-  #scrapeFailed(service: string, collector: string, error: unknown): void {
-    this.#scrape_errors.inc({ service, collector });
-    this.#log('warn', 'a scrape-time measurement failed; its gauge has no sample this scrape', { service, collector, error: error instanceof Error ? error.message : String(error) });
+  #scrapeFailed(collector: string, source: string, error: unknown): void {
+    this.#scrape_errors.inc({ collector, source });
+    this.#log('warn', 'a scrape-time measurement failed; its gauges have no sample from it this scrape', { collector, source, error: error instanceof Error ? error.message : String(error) });
   }
 
   /** The outbox and saga gauges, filled at each scrape from every service database added. */
@@ -273,25 +272,25 @@ export class PlatformMetrics {
       const now_ms = this.#now_ms();
       await Promise.all(this.#databases.map(async (measured) => this.#measureDatabase(measured, now_ms, { unpublished, oldest, runs, overdue })));
     });
-    const unpublished = new Gauge({ name: 'paygrid_outbox_unpublished_events', help: 'Events written to the service outbox and not yet published.', labelNames: ['service'], registers, collect });
+    const unpublished = new Gauge({ name: 'paygrid_outbox_unpublished_events', help: 'Events written to an outbox and not yet published, by outbox table.', labelNames: ['outbox'], registers, collect });
     const oldest = new Gauge({
       name: 'paygrid_outbox_oldest_unpublished_age_seconds',
-      help: 'Age of the oldest event in the service outbox not yet published, in seconds; 0 when none waits.',
-      labelNames: ['service'],
+      help: 'Age of the oldest event of an outbox not yet published, in seconds, by outbox table; 0 when none waits.',
+      labelNames: ['outbox'],
       registers,
       collect,
     });
     const runs = new Gauge({
       name: 'paygrid_saga_runs',
-      help: 'Saga runs not finished and due at a set time, by service, saga and state (runs waiting only to be taken over are not counted).',
-      labelNames: ['service', 'saga', 'status'],
+      help: 'Saga runs not finished and due at a set time, by saga and state (runs waiting only to be taken over are not counted).',
+      labelNames: ['saga', 'status'],
       registers,
       collect,
     });
     const overdue = new Gauge({
       name: 'paygrid_saga_overdue_seconds',
-      help: 'How long the most overdue unfinished saga run has been due and not taken, in seconds; 0 when none is overdue.',
-      labelNames: ['service', 'saga'],
+      help: 'How long the most overdue unfinished run of a saga has been due and not taken, in seconds; 0 when none is overdue.',
+      labelNames: ['saga'],
       registers,
       collect,
     });
@@ -300,7 +299,7 @@ export class PlatformMetrics {
   async #measureDatabase(
     { service, database, outbox_table, sagas }: ServiceDatabaseMetrics,
     now_ms: number,
-    gauges: { readonly unpublished: Gauge<'service'>; readonly oldest: Gauge<'service'>; readonly runs: Gauge<'service' | 'saga' | 'status'>; readonly overdue: Gauge<'service' | 'saga'> },
+    gauges: { readonly unpublished: Gauge<'outbox'>; readonly oldest: Gauge<'outbox'>; readonly runs: Gauge<'saga' | 'status'>; readonly overdue: Gauge<'saga'> },
   ): Promise<void> {
     if (outbox_table !== undefined) {
       try {
@@ -311,11 +310,11 @@ export class PlatformMetrics {
           'the outbox query',
         );
         const events = count(row?.events);
-        gauges.unpublished.set({ service }, events);
+        gauges.unpublished.set({ outbox: outbox_table }, events);
         // `created` is in Unix seconds.
-        gauges.oldest.set({ service }, events === 0 ? 0 : Math.max(0, now_ms / ms_per_second - count(row?.created_min)));
+        gauges.oldest.set({ outbox: outbox_table }, events === 0 ? 0 : Math.max(0, now_ms / ms_per_second - count(row?.created_min)));
       } catch (error) {
-        this.#scrapeFailed(service, 'outbox', error);
+        this.#scrapeFailed('outbox', outbox_table, error);
       }
     }
     if (sagas === undefined) return;
@@ -332,18 +331,18 @@ export class PlatformMetrics {
       // vanishes when its last run finishes.
       const late_seconds = new Map<string, number>(sagas.map((saga) => [saga, 0]));
       for (const saga of sagas) {
-        for (const status of in_flight_statuses) gauges.runs.set({ service, saga, status }, 0);
+        for (const status of in_flight_statuses) gauges.runs.set({ saga, status }, 0);
       }
       for (const row of rows) {
         // A saga or state this build does not know would be a label nobody bounded.
         const known = late_seconds.get(row.saga);
         if (known === undefined || !(in_flight_statuses as readonly string[]).includes(row.status)) continue;
-        gauges.runs.set({ service, saga: row.saga, status: row.status }, count(row.runs));
+        gauges.runs.set({ saga: row.saga, status: row.status }, count(row.runs));
         late_seconds.set(row.saga, Math.max(known, (now_ms - count(row.due_ms_min)) / ms_per_second));
       }
-      for (const [saga, seconds] of late_seconds) gauges.overdue.set({ service, saga }, seconds);
+      for (const [saga, seconds] of late_seconds) gauges.overdue.set({ saga }, seconds);
     } catch (error) {
-      this.#scrapeFailed(service, 'sagas', error);
+      this.#scrapeFailed('sagas', service, error);
     }
   }
 }

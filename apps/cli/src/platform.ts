@@ -263,7 +263,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     const location = ledgerStoreLocation(config);
     ledger_store = describeLedgerStore(location);
     const store = await openLedgerStore(location, { migrate: config.MIGRATE_ON_START });
-    if (location.kind === 'postgres') platform_metrics.addPreparedTransactions({ service: 'ledger', url: location.url, schema: location.schema });
+    if (location.kind === 'postgres') platform_metrics.addPreparedTransactions({ url: location.url, schema: location.schema });
     const ledger = await LedgerService.open(store, {
       batch_wait_ms: config.LEDGER_BATCH_WAIT_MS,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'ledger' }, message),

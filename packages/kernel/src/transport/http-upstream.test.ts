@@ -150,17 +150,17 @@ describe('createHttpUpstream: failures, retries and ejection', () => {
     const { healthy, dying, registry, ledger } = await dyingPair();
     for (let index = 0; index < 2; index += 1) expect((await ledger.request(get)).status).toBe(200);
     expect(countBy([healthy, dying])).toEqual({ healthy: 2, dying: 1 });
-    expect(await metricValue(registry, 'upstream_retries_total', { service: 'ledger' })).toBe(1);
+    expect(await metricValue(registry, 'paygrid_upstream_retries_total', { upstream: 'ledger' })).toBe(1);
     // The dead instance refuses connections now; two more failures eject it.
     for (let index = 0; index < 4; index += 1) expect((await ledger.request(get)).status).toBe(200);
     const dead = ledger.instances().find((instance) => instance.origin === dying.origin);
     expect(dead).toMatchObject({ ejected: true, ejections: 1 });
-    expect(await metricValue(registry, 'upstream_ejections_total', { service: 'ledger' })).toBe(1);
+    expect(await metricValue(registry, 'paygrid_upstream_ejections_total', { upstream: 'ledger' })).toBe(1);
     // Once ejected, it is not tried at all: no more retries.
-    const retries = await metricValue(registry, 'upstream_retries_total', { service: 'ledger' });
+    const retries = await metricValue(registry, 'paygrid_upstream_retries_total', { upstream: 'ledger' });
     for (let index = 0; index < 6; index += 1) await ledger.request(get);
-    expect(await metricValue(registry, 'upstream_retries_total', { service: 'ledger' })).toBe(retries);
-    expect(await metricValue(registry, 'paygrid_upstream_requests_total', { service: 'ledger', outcome: 'response' })).toBe(12);
+    expect(await metricValue(registry, 'paygrid_upstream_retries_total', { upstream: 'ledger' })).toBe(retries);
+    expect(await metricValue(registry, 'paygrid_upstream_requests_total', { upstream: 'ledger', outcome: 'response' })).toBe(12);
   });
 
   it('does not retry a non-idempotent call that may have reached a dying instance, but retries one refused before it was sent', async () => {
@@ -282,7 +282,7 @@ describe('createHttpUpstream: circuit breaker', () => {
     });
     for (let index = 0; index < 4; index += 1) expect((await ledger.request(get)).status).toBe(503);
     expect(ledger.circuitState()).toBe('open');
-    expect(await metricValue(registry, 'upstream_circuit_state', { service: 'ledger' })).toBe(2);
+    expect(await metricValue(registry, 'paygrid_upstream_circuit_state', { upstream: 'ledger' })).toBe(2);
     const started = performance.now();
     const error = await rejection(ledger.request(post));
     expect(performance.now() - started).toBeLessThan(20);
@@ -295,8 +295,8 @@ describe('createHttpUpstream: circuit breaker', () => {
     const trials = await Promise.allSettled([ledger.request(get), ledger.request(get), ledger.request(get)]);
     expect(trials.map((trial) => trial.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     expect(ledger.circuitState()).toBe('closed');
-    expect(await metricValue(registry, 'upstream_circuit_state', { service: 'ledger' })).toBe(0);
-    expect(await metricValue(registry, 'paygrid_upstream_requests_total', { service: 'ledger', outcome: 'circuit_open' })).toBe(2);
+    expect(await metricValue(registry, 'paygrid_upstream_circuit_state', { upstream: 'ledger' })).toBe(0);
+    expect(await metricValue(registry, 'paygrid_upstream_requests_total', { upstream: 'ledger', outcome: 'circuit_open' })).toBe(2);
     expect((await ledger.request(get)).status).toBe(200);
   });
 });

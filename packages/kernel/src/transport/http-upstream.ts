@@ -276,7 +276,7 @@ class LoadBalancedUpstream implements HttpUpstream {
       options.circuit_breaker === false
         ? undefined
         : new CircuitBreaker({ ...circuit_breaker_defaults, ...options.circuit_breaker }, () => performance.now(), (state) => this.#onCircuitTransition(state));
-    this.#metrics?.circuit_state.set({ service: this.service }, circuit_state_values.closed);
+    this.#metrics?.circuit_state.set({ upstream: this.service }, circuit_state_values.closed);
 
     this.#first_resolution = this.#refresh();
     if (this.#targets.some((target) => target.resolve)) {
@@ -361,7 +361,7 @@ class LoadBalancedUpstream implements HttpUpstream {
         const backoff_ms = this.#random() * Math.min(this.#retry.backoff_max_ms, this.#retry.backoff_base_ms * 2 ** (attempt - 2));
         if (performance.now() + backoff_ms >= expires_at_ms) break;
         await sleep(backoff_ms);
-        this.#metrics?.retries.inc({ service: this.service });
+        this.#metrics?.retries.inc({ upstream: this.service });
       }
       const remaining_ms = expires_at_ms - performance.now();
       if (remaining_ms <= 0) {
@@ -482,7 +482,7 @@ class LoadBalancedUpstream implements HttpUpstream {
     instance.ejections = Math.max(0, instance.ejections - forgiven) + 1;
     const duration_ms = Math.min(ejection.ejection_base_ms * instance.ejections, ejection.ejection_max_ms);
     instance.ejected_until_ms = now + duration_ms;
-    this.#metrics?.ejections.inc({ service: this.service });
+    this.#metrics?.ejections.inc({ upstream: this.service });
     this.#options.logger?.warn(
       { service: this.service, origin: instance.origin, failures_consecutive: instance.failures_consecutive, ejection_ms: duration_ms },
       'upstream instance ejected after consecutive failures',
@@ -616,7 +616,7 @@ class LoadBalancedUpstream implements HttpUpstream {
   }
 
   #onCircuitTransition(state: CircuitState): void {
-    this.#metrics?.circuit_state.set({ service: this.service }, circuit_state_values[state]);
+    this.#metrics?.circuit_state.set({ upstream: this.service }, circuit_state_values[state]);
     const level = state === 'closed' ? 'info' : 'warn';
     this.#options.logger?.[level]({ service: this.service, circuit_state: state }, `circuit of ${this.service} is ${state}`);
   }
@@ -626,12 +626,12 @@ class LoadBalancedUpstream implements HttpUpstream {
     if (metrics === undefined) return;
     const now = performance.now();
     const available = this.#instances.filter((instance) => instance.healthy && (instance.ejected_until_ms === undefined || now >= instance.ejected_until_ms)).length;
-    metrics.instances_available.set({ service: this.service }, available);
+    metrics.instances_available.set({ upstream: this.service }, available);
   }
 
   #observe(outcome: UpstreamOutcome, started_ms: number): void {
-    this.#metrics?.requests.inc({ service: this.service, outcome });
-    this.#metrics?.duration.observe({ service: this.service, outcome }, (performance.now() - started_ms) / 1000);
+    this.#metrics?.requests.inc({ upstream: this.service, outcome });
+    this.#metrics?.duration.observe({ upstream: this.service, outcome }, (performance.now() - started_ms) / 1000);
   }
 
   async close(): Promise<void> {

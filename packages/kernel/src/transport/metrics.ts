@@ -24,12 +24,12 @@ export type UpstreamOutcome = 'response' | 'server_error' | 'unavailable' | 'cir
 export const circuit_state_values: Readonly<Record<CircuitState, number>> = { closed: 0, half_open: 1, open: 2 };
 
 export interface UpstreamMetrics {
-  readonly requests: Counter<'service' | 'outcome'>;
-  readonly duration: Histogram<'service' | 'outcome'>;
-  readonly retries: Counter<'service'>;
-  readonly ejections: Counter<'service'>;
-  readonly circuit_state: Gauge<'service'>;
-  readonly instances_available: Gauge<'service'>;
+  readonly requests: Counter<'upstream' | 'outcome'>;
+  readonly duration: Histogram<'upstream' | 'outcome'>;
+  readonly retries: Counter<'upstream'>;
+  readonly ejections: Counter<'upstream'>;
+  readonly circuit_state: Gauge<'upstream'>;
+  readonly instances_available: Gauge<'upstream'>;
 }
 
 function existing<T>(registry: Registry, name: string, kind: abstract new (...args: never[]) => T): T | undefined {
@@ -41,32 +41,32 @@ export function createUpstreamMetrics(registry: Registry): UpstreamMetrics {
   const registers = [registry];
   return {
     requests:
-      existing<Counter<'service' | 'outcome'>>(registry, upstream_requests_metric, Counter) ??
-      new Counter({ name: upstream_requests_metric, help: 'Calls to other services, by service and outcome.', labelNames: ['service', 'outcome'], registers }),
+      existing<Counter<'upstream' | 'outcome'>>(registry, upstream_requests_metric, Counter) ??
+      new Counter({ name: upstream_requests_metric, help: 'Calls to other services, by called service (upstream) and outcome.', labelNames: ['upstream', 'outcome'], registers }),
     duration:
-      existing<Histogram<'service' | 'outcome'>>(registry, upstream_request_duration_metric, Histogram) ??
+      existing<Histogram<'upstream' | 'outcome'>>(registry, upstream_request_duration_metric, Histogram) ??
       new Histogram({
         name: upstream_request_duration_metric,
-        help: 'Duration of calls to other services in seconds, retries included, by service and outcome.',
-        labelNames: ['service', 'outcome'],
+        help: 'Duration of calls to other services in seconds, retries included, by called service (upstream) and outcome.',
+        labelNames: ['upstream', 'outcome'],
         buckets: upstream_request_duration_buckets_seconds,
         registers,
       }),
     retries:
-      existing<Counter<'service'>>(registry, upstream_retries_metric, Counter) ??
-      new Counter({ name: upstream_retries_metric, help: 'Attempts after the first, by service.', labelNames: ['service'], registers }),
+      existing<Counter<'upstream'>>(registry, upstream_retries_metric, Counter) ??
+      new Counter({ name: upstream_retries_metric, help: 'Attempts after the first, by called service (upstream).', labelNames: ['upstream'], registers }),
     ejections:
-      existing<Counter<'service'>>(registry, upstream_ejections_metric, Counter) ??
-      new Counter({ name: upstream_ejections_metric, help: 'Instances ejected after consecutive failures, by service.', labelNames: ['service'], registers }),
+      existing<Counter<'upstream'>>(registry, upstream_ejections_metric, Counter) ??
+      new Counter({ name: upstream_ejections_metric, help: 'Instances ejected after consecutive failures, by called service (upstream).', labelNames: ['upstream'], registers }),
     circuit_state:
-      existing<Gauge<'service'>>(registry, upstream_circuit_state_metric, Gauge) ??
-      new Gauge({ name: upstream_circuit_state_metric, help: 'Circuit breaker state by service: 0 closed, 1 half-open, 2 open.', labelNames: ['service'], registers }),
+      existing<Gauge<'upstream'>>(registry, upstream_circuit_state_metric, Gauge) ??
+      new Gauge({ name: upstream_circuit_state_metric, help: 'Circuit breaker state by called service (upstream): 0 closed, 1 half-open, 2 open.', labelNames: ['upstream'], registers }),
     instances_available:
-      existing<Gauge<'service'>>(registry, upstream_instances_available_metric, Gauge) ??
+      existing<Gauge<'upstream'>>(registry, upstream_instances_available_metric, Gauge) ??
       new Gauge({
         name: upstream_instances_available_metric,
-        help: 'Instances that may be called (healthy and not ejected), by service.',
-        labelNames: ['service'],
+        help: 'Instances that may be called (healthy and not ejected), by called service (upstream).',
+        labelNames: ['upstream'],
         registers,
       }),
   };

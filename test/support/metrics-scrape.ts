@@ -1,55 +1,93 @@
-// Scrapes a Paygrid process's /metrics and parses the Prometheus text format with
-// parse-prometheus-text-format (a port of the Prometheus Python client's parser), so that tests
-// read families and samples rather than match lines.
-import parsePrometheusTextFormat, { type PrometheusFamily, type PrometheusSample } from 'parse-prometheus-text-format';
+// Scrapes a Paygrid process's /metrics and parses the Prometheus text format with the parser of
+// the official Prometheus Python client (Debian's python3-prometheus-client, which .ci/run
+// installs). The one npm parser (parse-prometheus-text-format) merges the series of a labelled
+// histogram into one and drops their labels, which would hide exactly what these tests check.
+import { execFileSync } from 'node:child_process';
 import { expect } from 'vitest';
 
-export type MetricFamilies = ReadonlyMap<string, PrometheusFamily>;
+/** Debian's interpreter, where apt installs the client; a pyenv or venv python3 on PATH lacks it. */
+export const python_path = '/usr/bin/python3';
+
+const parse_script = `
+import json, math, sys
+from prometheus_client.parser import text_string_to_metric_families
+def number(value):
+    return value if math.isfinite(value) else repr(value)
+families = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    families.append({"name": family.name, "type": family.type, "help": family.documentation,
+                     "samples": [{"name": s.name, "labels": s.labels, "value": number(s.value)} for s in family.samples]})
+json.dump(families, sys.stdout)
+`;
+
+export interface MetricSample {
+  /** The series name: a histogram's samples are `<family>_bucket`, `_sum` and `_count`. */
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number | string;
+}
+
+export interface MetricFamily {
+  /** As exposed: a counter keeps its `_total` (the Python client drops it from the family name). */
+  readonly name: string;
+  readonly type: 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped' | 'unknown';
+  readonly help: string;
+  readonly samples: readonly MetricSample[];
+}
+
+export type MetricFamilies = ReadonlyMap<string, MetricFamily>;
+
+export function parseMetricsText(text: string): MetricFamilies {
+  const output = execFileSync(python_path, ['-c', parse_script], { input: text, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const parsed = JSON.parse(output) as MetricFamily[];
+  const families = new Map<string, MetricFamily>();
+  const declared = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]));
+  for (const parsed_family of parsed) {
+    const name = parsed_family.type === 'counter' && declared.has(`${parsed_family.name}_total`) ? `${parsed_family.name}_total` : parsed_family.name;
+    expect(declared.has(name), `${name} is declared by a # TYPE line`).toBe(true);
+    // A family exposed twice (the default metrics collected twice, say) is a broken exposition.
+    expect(families.has(name), `${name} is exposed once`).toBe(false);
+    families.set(name, { ...parsed_family, name });
+  }
+  // Every sample line was read into some family.
+  const sample_lines = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+  expect([...families.values()].reduce((sum, each) => sum + each.samples.length, 0), 'every sample line was parsed').toBe(sample_lines.length);
+  return families;
+}
 
 export async function scrapeMetrics(url: string, operator_key?: string): Promise<MetricFamilies> {
   const response = await fetch(`${url}/metrics`, operator_key === undefined ? {} : { headers: { authorization: `Bearer ${operator_key}` } });
   const text = await response.text();
   expect(response.status, text).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  const families = parsePrometheusTextFormat(text);
-  const by_name = new Map<string, PrometheusFamily>();
-  for (const family of families) {
-    // A family registered twice (the default metrics collected twice, say) is a broken exposition.
-    expect(by_name.has(family.name), `${family.name} is exposed once`).toBe(false);
-    by_name.set(family.name, family);
-  }
-  // Every sample line belongs to a family the parser saw: a histogram's series are inside it.
-  const sample_lines = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
-  const counted = families.reduce((sum, family) => sum + family.metrics.reduce((lines, sample) => lines + (sample.buckets === undefined ? (sample.count === undefined ? 1 : 2) : Object.keys(sample.buckets).length + 2), 0), 0);
-  expect(counted, 'every sample line was parsed into a family').toBe(sample_lines.length);
-  return by_name;
+  return parseMetricsText(text);
 }
 
-export function family(families: MetricFamilies, name: string): PrometheusFamily {
+export function family(families: MetricFamilies, name: string): MetricFamily {
   const found = families.get(name);
   expect(found, `${name} is exported`).toBeDefined();
-  return found as PrometheusFamily;
+  return found as MetricFamily;
 }
 
-function matches(sample: PrometheusSample, labels: Readonly<Record<string, string>>): boolean {
-  return Object.entries(labels).every(([key, value]) => sample.labels?.[key] === value);
+function matches(sample: MetricSample, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(labels).every(([key, value]) => sample.labels[key] === value);
 }
 
-/** The sum of a counter's or gauge's samples with these labels (all samples without labels given). */
+/** The sum of a counter's or gauge's samples with these labels (all samples when none are given). */
 export function sampleSum(families: MetricFamilies, name: string, labels: Readonly<Record<string, string>> = {}): number {
   return family(families, name)
-    .metrics.filter((sample) => matches(sample, labels))
+    .samples.filter((sample) => sample.name === name && matches(sample, labels))
     .reduce((sum, sample) => sum + Number(sample.value), 0);
 }
 
-/** The total observation count of a histogram's samples with these labels. */
+/** The observations of a histogram's series with these labels. */
 export function histogramCount(families: MetricFamilies, name: string, labels: Readonly<Record<string, string>> = {}): number {
-  return family(families, name)
-    .metrics.filter((sample) => matches(sample, labels))
-    .reduce((sum, sample) => sum + Number(sample.count), 0);
+  const histogram = family(families, name);
+  expect(histogram.type, name).toBe('histogram');
+  return histogram.samples.filter((sample) => sample.name === `${name}_count` && matches(sample, labels)).reduce((sum, sample) => sum + Number(sample.value), 0);
 }
 
 /** Every value of one label across a family's samples. */
 export function labelValues(families: MetricFamilies, name: string, label: string): Set<string> {
-  return new Set(family(families, name).metrics.flatMap((sample) => (sample.labels?.[label] === undefined ? [] : [sample.labels[label]])));
+  return new Set(family(families, name).samples.flatMap((sample) => (sample.labels[label] === undefined ? [] : [sample.labels[label]])));
 }

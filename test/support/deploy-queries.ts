@@ -1,0 +1,106 @@
+// Every PromQL expression in deploy/grafana/dashboards and deploy/prometheus/alerts.yml, and the
+// metric names they select, read with Prometheus's own PromQL grammar (@prometheus-io/lezer-promql).
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parser } from '@prometheus-io/lezer-promql';
+import { parse as parseYaml } from 'yaml';
+
+export const deploy_directory = join(import.meta.dirname, '..', '..', 'deploy');
+export const dashboards_directory = join(deploy_directory, 'grafana', 'dashboards');
+export const alerts_file = join(deploy_directory, 'prometheus', 'alerts.yml');
+
+/** Series Prometheus makes itself for every target, which no process exports. */
+export const synthesized_metric_names: ReadonlySet<string> = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added']);
+
+export interface DeployQuery {
+  /** Where it is: `overview.json: panel "…"` or `alerts.yml: PaygridOutboxLag`. */
+  readonly where: string;
+  readonly expr: string;
+}
+
+export interface AlertRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+
+export function readAlertRules(): AlertRule[] {
+  const document = parseYaml(readFileSync(alerts_file, 'utf8')) as { groups: { name: string; rules: AlertRule[] }[] };
+  return document.groups.flatMap((group) => group.rules);
+}
+
+interface DashboardPanel {
+  readonly title: string;
+  readonly targets?: readonly { readonly expr?: string }[];
+  readonly panels?: readonly DashboardPanel[];
+}
+
+export interface Dashboard {
+  readonly uid: string;
+  readonly title: string;
+  readonly panels: readonly DashboardPanel[];
+  readonly templating?: { readonly list: readonly { readonly name: string; readonly query?: { readonly query?: string } | string; readonly datasource?: unknown }[] };
+}
+
+export function readDashboards(): Map<string, Dashboard> {
+  const dashboards = new Map<string, Dashboard>();
+  for (const file of readdirSync(dashboards_directory).filter((name) => name.endsWith('.json')).sort()) {
+    dashboards.set(file, JSON.parse(readFileSync(join(dashboards_directory, file), 'utf8')) as Dashboard);
+  }
+  return dashboards;
+}
+
+export function deployQueries(): DeployQuery[] {
+  const queries: DeployQuery[] = [];
+  for (const [file, dashboard] of readDashboards()) {
+    const visit = (panels: readonly DashboardPanel[]) => {
+      for (const panel of panels) {
+        for (const target of panel.targets ?? []) if (target.expr !== undefined) queries.push({ where: `${file}: panel "${panel.title}"`, expr: target.expr });
+        visit(panel.panels ?? []);
+      }
+    };
+    visit(dashboard.panels);
+    for (const variable of dashboard.templating?.list ?? []) {
+      const query = typeof variable.query === 'string' ? variable.query : variable.query?.query;
+      // label_values(<selector>, label) is Grafana's, not PromQL: its selector is.
+      const selector = query === undefined ? undefined : /^label_values\((.*),\s*\w+\)$/.exec(query)?.[1];
+      if (selector !== undefined) queries.push({ where: `${file}: variable ${variable.name}`, expr: selector });
+    }
+  }
+  for (const rule of readAlertRules()) queries.push({ where: `alerts.yml: ${rule.alert}`, expr: rule.expr });
+  return queries;
+}
+
+/** The metric names an expression selects; throws on a syntax error, naming where it is. */
+export function selectedMetricNames(expr: string): string[] {
+  const tree = parser.parse(expr);
+  const names: string[] = [];
+  const errors: string[] = [];
+  tree.iterate({
+    enter: (node) => {
+      if (node.type.isError) errors.push(`at ${node.from}: "${expr.slice(Math.max(0, node.from - 20), node.to + 20)}"`);
+      if (node.name !== 'VectorSelector') return;
+      const identifier = node.node.getChild('Identifier');
+      if (identifier !== null) {
+        names.push(expr.slice(identifier.from, identifier.to));
+        return;
+      }
+      const by_name = /__name__\s*=\s*"([^"]+)"/.exec(expr.slice(node.from, node.to));
+      if (by_name?.[1] !== undefined) names.push(by_name[1]);
+      else errors.push(`a selector without a metric name: ${expr.slice(node.from, node.to)}`);
+    },
+  });
+  if (errors.length > 0) throw new Error(`PromQL does not parse: ${errors.join('; ')} in ${expr}`);
+  return names;
+}
+
+/** The family a series name belongs to: a histogram's _bucket, _sum and _count are its family's. */
+export function familyOf(series: string, families: ReadonlySet<string>): string | undefined {
+  if (families.has(series)) return series;
+  for (const suffix of ['_bucket', '_sum', '_count']) {
+    if (series.endsWith(suffix) && families.has(series.slice(0, -suffix.length))) return series.slice(0, -suffix.length);
+  }
+  return undefined;
+}

@@ -2,13 +2,14 @@
 // config, the alert rules and the Grafana dashboards (deploy/prometheus, deploy/grafana). The
 // all-in-one process runs here on SQLite; test/metrics-distributed.test.ts scrapes each process of
 // the distributed mode, where the ledger's prepared-transaction gauges exist (PostgreSQL only).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { paymentsJourney, walletJourney } from './support/acceptance';
 import { alerts_file, deployQueries, deploy_directory, familyOf, readAlertRules, readDashboards, selectedMetricNames, synthesized_metric_names } from './support/deploy-queries';
-import { family, histogramCount, labelValues, sampleSum, scrapeMetrics, type MetricFamilies } from './support/metrics-scrape';
+import { family, histogramCount, labelValues, metrics_tools_skipped, promtool_path, sampleSum, scrapeMetrics, type MetricFamilies } from './support/metrics-scrape';
 import { startTestPlatform, type TestPlatform } from './support/platform';
 
 const operations_doc = join(import.meta.dirname, '..', 'docs', 'operations.md');
@@ -58,7 +59,14 @@ export function missingMetrics(families: MetricFamilies, exempt: ReadonlySet<str
   return missing;
 }
 
-describe('deploy/prometheus and deploy/grafana', () => {
+describe.skipIf(metrics_tools_skipped)('deploy/prometheus and deploy/grafana', () => {
+  it('pass promtool: the config with its rules, and the rules\' unit tests (deploy/prometheus/alerts.test.yml)', () => {
+    const prometheus_directory = join(deploy_directory, 'prometheus');
+    const run = (...args: string[]) => execFileSync(promtool_path, args, { cwd: prometheus_directory, encoding: 'utf8' });
+    expect(run('check', 'config', 'prometheus.yml')).toMatch(/SUCCESS: \d+ rules found/);
+    expect(run('test', 'rules', 'alerts.test.yml')).toContain('SUCCESS');
+  });
+
   it('scrape every compose service on port 9464 by DNS, labelled by service, with the alert rules loaded', () => {
     const config = parseYaml(readFileSync(join(deploy_directory, 'prometheus', 'prometheus.yml'), 'utf8')) as {
       rule_files: string[];
@@ -120,7 +128,7 @@ describe('deploy/prometheus and deploy/grafana', () => {
   });
 });
 
-describe('the all-in-one process', () => {
+describe.skipIf(metrics_tools_skipped)('the all-in-one process', () => {
   let test: TestPlatform;
   let families: MetricFamilies;
 

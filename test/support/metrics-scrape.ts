@@ -3,10 +3,21 @@
 // installs). The one npm parser (parse-prometheus-text-format) merges the series of a labelled
 // histogram into one and drops their labels, which would hide exactly what these tests check.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { expect } from 'vitest';
 
 /** Debian's interpreter, where apt installs the client; a pyenv or venv python3 on PATH lacks it. */
 export const python_path = '/usr/bin/python3';
+/** Prometheus's own checker of configs, rules (and their unit tests), from Debian's prometheus package. */
+export const promtool_path = '/usr/bin/promtool';
+
+/**
+ * Whether the parser and promtool are installed. Without them the metrics suites fail in CI
+ * (CI=true), where .ci/run installs them, and are skipped with a [skip] line elsewhere.
+ */
+export const metrics_tools_present = existsSync(promtool_path) && existsSync('/usr/lib/python3/dist-packages/prometheus_client/parser.py');
+export const metrics_tools_skipped = !metrics_tools_present && process.env.CI !== 'true';
+if (metrics_tools_skipped) console.warn('[skip] metrics suites skipped: apt-get install python3-prometheus-client prometheus (for promtool)');
 
 const parse_script = `
 import json, math, sys

@@ -8,24 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { paymentsJourney, walletJourney } from './support/acceptance';
-import { alerts_file, deployQueries, deploy_directory, familyOf, readAlertRules, readDashboards, selectedMetricNames, synthesized_metric_names } from './support/deploy-queries';
+import { alerts_file, deployQueries, deploy_directory, distributed_only_families, missingMetrics, postgres_only_families, readAlertRules, readDashboards, selectedMetricNames } from './support/deploy-queries';
 import { family, histogramCount, labelValues, metrics_tools_skipped, promtool_path, sampleSum, scrapeMetrics, type MetricFamilies } from './support/metrics-scrape';
 import { startTestPlatform, type TestPlatform } from './support/platform';
 
 const operations_doc = join(import.meta.dirname, '..', 'docs', 'operations.md');
-
-/** Families exported only where the ledger runs on PostgreSQL. */
-export const postgres_only_families: ReadonlySet<string> = new Set(['paygrid_postgres_prepared_transaction_oldest_age_seconds', 'paygrid_postgres_prepared_transactions']);
-
-/** Families of calls to services in other processes: the all-in-one makes none. */
-export const distributed_only_families: ReadonlySet<string> = new Set([
-  'paygrid_upstream_requests_total',
-  'paygrid_upstream_request_duration_seconds',
-  'paygrid_upstream_retries_total',
-  'paygrid_upstream_ejections_total',
-  'paygrid_upstream_circuit_state',
-  'paygrid_upstream_instances_available',
-]);
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
 function headingAnchors(markdown: string): Set<string> {
@@ -42,21 +29,6 @@ function headingAnchors(markdown: string): Set<string> {
           .replace(/ /g, '-'),
       ),
   );
-}
-
-/** Every metric name the dashboards and alerts select that `families` lacks, with where it is asked for. */
-export function missingMetrics(families: MetricFamilies, exempt: ReadonlySet<string> = new Set()): string[] {
-  const names = new Set(families.keys());
-  const missing: string[] = [];
-  for (const query of deployQueries()) {
-    for (const series of selectedMetricNames(query.expr)) {
-      if (synthesized_metric_names.has(series) || exempt.has(series)) continue;
-      const found = familyOf(series, names);
-      if (found === undefined) missing.push(`${series} (${query.where})`);
-      else if (found !== series) expect(['HISTOGRAM', 'SUMMARY'], `${series} is a series of the histogram ${found}`).toContain(family(families, found).type.toUpperCase());
-    }
-  }
-  return missing;
 }
 
 describe.skipIf(metrics_tools_skipped)('deploy/prometheus and deploy/grafana', () => {
@@ -134,7 +106,7 @@ describe.skipIf(metrics_tools_skipped)('the all-in-one process', () => {
 
   beforeAll(async () => {
     test = await startTestPlatform();
-    const deployment = { url: test.url, operator_key: test.operator_key, sandboxes: { alipay: test.platform.provider_sandboxes.alipay?.url ?? '', wechat_pay: test.platform.provider_sandboxes.wechat_pay?.url ?? '' } };
+    const deployment = { url: test.url, operator_key: test.operator_key, sandboxes: { alipay: test.platform.provider_sandboxes?.alipay?.url ?? '', wechat_pay: test.platform.provider_sandboxes?.wechat_pay?.url ?? '' } };
     await walletJourney(deployment);
     await paymentsJourney(deployment);
     families = await scrapeMetrics(test.url, test.operator_key);

@@ -3,7 +3,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
+import { expect } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { family, type MetricFamilies } from './metrics-scrape';
 
 export const deploy_directory = join(import.meta.dirname, '..', '..', 'deploy');
 export const dashboards_directory = join(deploy_directory, 'grafana', 'dashboards');
@@ -104,3 +106,32 @@ export function familyOf(series: string, families: ReadonlySet<string>): string 
   }
   return undefined;
 }
+
+/** Families exported only where the ledger runs on PostgreSQL. */
+export const postgres_only_families: ReadonlySet<string> = new Set(['paygrid_postgres_prepared_transaction_oldest_age_seconds', 'paygrid_postgres_prepared_transactions']);
+
+/** Families of calls to services in other processes: the all-in-one makes none. */
+export const distributed_only_families: ReadonlySet<string> = new Set([
+  'paygrid_upstream_requests_total',
+  'paygrid_upstream_request_duration_seconds',
+  'paygrid_upstream_retries_total',
+  'paygrid_upstream_ejections_total',
+  'paygrid_upstream_circuit_state',
+  'paygrid_upstream_instances_available',
+]);
+
+/** Every metric name the dashboards and alerts select that `families` lacks, with where it is asked for. */
+export function missingMetrics(families: MetricFamilies, exempt: ReadonlySet<string> = new Set()): string[] {
+  const names = new Set(families.keys());
+  const missing: string[] = [];
+  for (const query of deployQueries()) {
+    for (const series of selectedMetricNames(query.expr)) {
+      if (synthesized_metric_names.has(series) || exempt.has(series)) continue;
+      const found = familyOf(series, names);
+      if (found === undefined) missing.push(`${series} (${query.where})`);
+      else if (found !== series) expect(['HISTOGRAM', 'SUMMARY'], `${series} is a series of the histogram ${found}`).toContain(family(families, found).type.toUpperCase());
+    }
+  }
+  return missing;
+}
+

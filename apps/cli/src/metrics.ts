@@ -108,6 +108,8 @@ export class PlatformMetrics {
   readonly #log: MetricsLog;
   readonly #databases: ServiceDatabaseMetrics[] = [];
   readonly #prepared_pools: ReturnType<typeof createPostgresPool>[] = [];
+  /** The scrape-time measurements, so that the error counter is read after them, in the same scrape. */
+  readonly #refreshes: (() => Promise<void>)[] = [];
   readonly #scrape_errors: Counter<'collector' | 'source'>;
   readonly #now_ms: () => number;
 
@@ -120,6 +122,9 @@ export class PlatformMetrics {
       help: 'Scrape-time measurements that failed or timed out (their gauges then have no sample from that source), by collector and source (an outbox table, a service database).',
       labelNames: ['collector', 'source'],
       registers: [registry],
+      collect: async () => {
+        await Promise.all(this.#refreshes.map(async (refresh) => refresh()));
+      },
     });
     this.#registerDatabaseGauges();
   }
@@ -184,6 +189,7 @@ export class PlatformMetrics {
         this.#scrapeFailed('prepared_transactions', options.schema, error);
       }
     });
+    this.#refreshes.push(collect);
     const age = new Gauge({
       name: 'paygrid_postgres_prepared_transaction_oldest_age_seconds',
       help: 'Age of the oldest prepared (two-phase) transaction in the ledger database, in seconds; 0 when none.',
@@ -272,6 +278,7 @@ export class PlatformMetrics {
       const now_ms = this.#now_ms();
       await Promise.all(this.#databases.map(async (measured) => this.#measureDatabase(measured, now_ms, { unpublished, oldest, runs, overdue })));
     });
+    this.#refreshes.push(collect);
     const unpublished = new Gauge({ name: 'paygrid_outbox_unpublished_events', help: 'Events written to an outbox and not yet published, by outbox table.', labelNames: ['outbox'], registers, collect });
     const oldest = new Gauge({
       name: 'paygrid_outbox_oldest_unpublished_age_seconds',

@@ -13,7 +13,7 @@ import { PlatformMetrics, scrape_query_timeout_ms, webhookAttemptOutcome } from 
 const now_ms = 1_800_000_000_000;
 
 async function values(registry: Registry, name: string): Promise<MetricValue<string>[]> {
-  const metrics = (await registry.getMetricsAsJSON());
+  const metrics = await registry.getMetricsAsJSON();
   const found = metrics.find((metric) => metric.name === name);
   expect(found, name).toBeDefined();
   return found?.values ?? [];

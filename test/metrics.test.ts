@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { paymentsJourney, walletJourney } from './support/acceptance';
 import { alerts_file, deployQueries, deploy_directory, distributed_only_families, missingMetrics, postgres_only_families, readAlertRules, readDashboards, selectedMetricNames } from './support/deploy-queries';
-import { family, histogramCount, labelValues, metrics_tools_skipped, promtool_path, sampleSum, scrapeMetrics, type MetricFamilies } from './support/metrics-scrape';
+import { family, histogramCount, labelValues, lintMetricsText, metrics_tools_skipped, parseMetricsText, promtool_path, sampleSum, scrapeMetrics, type MetricFamilies } from './support/metrics-scrape';
 import { startTestPlatform, type TestPlatform } from './support/platform';
 
 const operations_doc = join(import.meta.dirname, '..', 'docs', 'operations.md');
@@ -116,7 +116,7 @@ describe.skipIf(metrics_tools_skipped)('the all-in-one process', () => {
   });
 
   it('exports every family of every service, with values the traffic explains', () => {
-    // Default process metrics, once (scrapeMetrics refuses a family exposed twice).
+    // Default process metrics, once (promtool, in scrapeMetrics, refuses a family exposed twice).
     for (const name of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_heap_size_used_bytes']) family(families, name);
     expect(sampleSum(families, 'process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
     expect(histogramCount(families, 'paygrid_http_request_duration_seconds', { route: '/v1/payment_intents/:id/confirm', status_code: '200' })).toBeGreaterThan(0);
@@ -157,5 +157,16 @@ describe.skipIf(metrics_tools_skipped)('the all-in-one process', () => {
     const without = new Map(families);
     without.delete('paygrid_ledger_transfers_committed_total');
     expect(missingMetrics(without, postgres_only_families).join('\n')).toContain('paygrid_ledger_transfers_committed_total');
+  });
+});
+
+describe.skipIf(metrics_tools_skipped)('the exposition checks', () => {
+  it('find what promtool and the parser refuse: they can fail', () => {
+    expect(lintMetricsText('# HELP paygrid_things_total Things.\n# TYPE paygrid_things_total gauge\npaygrid_things_total 1\n')).toEqual(['paygrid_things_total non-counter metrics should not have "_total" suffix']);
+    expect(() => lintMetricsText('paygrid_broken{label="unterminated} 1\n')).toThrow();
+    // A family exposed twice (default metrics collected twice, say): promtool refuses it.
+    expect(() => lintMetricsText('# TYPE paygrid_once gauge\npaygrid_once 1\n# TYPE paygrid_once gauge\npaygrid_once 2\n')).toThrow();
+    // The parser reads every sample line, or the scrape fails.
+    expect(parseMetricsText('# TYPE paygrid_things gauge\npaygrid_things{kind="a"} 1\npaygrid_things{kind="b"} 2\n').get('paygrid_things')?.samples).toHaveLength(2);
   });
 });

@@ -2,7 +2,7 @@
 // the official Prometheus Python client (Debian's python3-prometheus-client, which .ci/run
 // installs). The one npm parser (parse-prometheus-text-format) merges the series of a labelled
 // histogram into one and drops their labels, which would hide exactly what these tests check.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { expect } from 'vitest';
 
@@ -56,8 +56,9 @@ export function parseMetricsText(text: string): MetricFamilies {
   for (const parsed_family of parsed) {
     const name = parsed_family.type === 'counter' && declared.has(`${parsed_family.name}_total`) ? `${parsed_family.name}_total` : parsed_family.name;
     expect(declared.has(name), `${name} is declared by a # TYPE line`).toBe(true);
-    // A family exposed twice (the default metrics collected twice, say) is a broken exposition.
-    expect(families.has(name), `${name} is exposed once`).toBe(false);
+    // promtool (lintMetricsText) refuses a family exposed twice; here, two families must not
+    // fold into one name.
+    expect(families.has(name), `${name} is one family`).toBe(false);
     families.set(name, { ...parsed_family, name });
   }
   // Every sample line was read into some family.
@@ -66,11 +67,26 @@ export function parseMetricsText(text: string): MetricFamilies {
   return families;
 }
 
+/** What promtool's lint says of prom-client's own default metrics (gauges named `_total`): not ours to rename. */
+const default_metrics_lint = new Set(['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].map((name) => `${name} non-counter metrics should not have "_total" suffix`));
+
+/** Runs `promtool check metrics`, Prometheus's own parser and linter of the exposition; returns what it found beyond prom-client's defaults. */
+export function lintMetricsText(text: string): string[] {
+  const result = spawnSync(promtool_path, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  // 0: clean; 3: lint findings only. Anything else is an exposition promtool could not read.
+  expect([0, 3], result.stderr).toContain(result.status);
+  return `${result.stdout}\n${result.stderr}`
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !default_metrics_lint.has(line));
+}
+
 export async function scrapeMetrics(url: string, operator_key?: string): Promise<MetricFamilies> {
   const response = await fetch(`${url}/metrics`, operator_key === undefined ? {} : { headers: { authorization: `Bearer ${operator_key}` } });
   const text = await response.text();
   expect(response.status, text).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  expect(lintMetricsText(text), 'promtool check metrics').toEqual([]);
   return parseMetricsText(text);
 }
 

@@ -142,18 +142,21 @@ it('the search finds each kind of secret it looks for: it can fail', () => {
 });
 
 describeWithPostgresNatsAndRedis('the distributed mode at trace level', (urls) => {
-  let deployment: DistributedTestDeployment;
+  let deployment: DistributedTestDeployment | undefined;
   beforeAll(async () => {
     deployment = await startDistributedTestDeployment(urls, { LOG_LEVEL: 'trace' });
-  }, 120_000);
+  }, 180_000);
   afterAll(async () => {
-    await deployment.stop();
+    // Undefined when the start failed: beforeAll reported that already.
+    await deployment?.stop();
   }, 60_000);
 
   it('logs no card data, secret or authorization header in any process', async () => {
-    const secrets = await runFlows(deployment.url, deployment.operator_key);
+    const running = deployment;
+    if (running === undefined) throw new Error('the distributed mode did not start');
+    const secrets = await runFlows(running.url, running.operator_key);
     // Every process logged at trace level, the vault (which receives card numbers) included.
-    for (const service of ['gateway', 'identity', 'vault', 'payments-1', 'webhooks', 'ledger']) expect(deployment.output.some((line) => line.startsWith(`[${service}] {`)), service).toBe(true);
-    expectNoSecrets(deployment.output.join('\n'), secrets);
+    for (const service of ['gateway', 'identity', 'vault', 'payments-1', 'webhooks', 'ledger']) expect(running.output.some((line) => line.startsWith(`[${service}] {`)), service).toBe(true);
+    expectNoSecrets(running.output.join('\n'), secrets);
   }, 90_000);
 });

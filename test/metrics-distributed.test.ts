@@ -26,7 +26,7 @@ if (metrics_tools_skipped) {
   });
 } else {
   describeWithPostgresNatsAndRedis('metrics of every process of the distributed mode', (urls) => {
-    let deployment: DistributedTestDeployment;
+    let deployment: DistributedTestDeployment | undefined;
     const scraped: { service: string; instance: number; families: MetricFamilies }[] = [];
 
     beforeAll(async () => {
@@ -40,9 +40,10 @@ if (metrics_tools_skipped) {
       } catch (error) {
         throw new Error(`${(error as Error).message}\n${deployment.output.slice(-40).join('\n')}`, { cause: error });
       }
-    }, 150_000);
+    }, 240_000);
     afterAll(async () => {
-      await deployment.stop();
+      // Undefined when the start failed: beforeAll reported that already.
+    await deployment?.stop();
     }, 60_000);
 
     const of = (service: string) => scraped.filter((each) => each.service === service);

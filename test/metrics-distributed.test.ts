@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWithPostgresNatsAndRedis } from '@paygrid/kernel/testing';
 import { paymentsJourney, walletJourney } from './support/acceptance';
-import { missingMetrics } from './support/deploy-queries';
+import { missingMetrics, unknownLabels } from './support/deploy-queries';
 import { startDistributedTestDeployment, type DistributedTestDeployment } from './support/distributed';
 import { family, histogramCount, labelValues, metrics_tools_skipped, sampleSum, scrapeMetrics, type MetricFamilies, type MetricFamily } from './support/metrics-scrape';
 
@@ -111,6 +111,8 @@ if (metrics_tools_skipped) {
       const union = new Map<string, MetricFamily>();
       for (const { families } of scraped) for (const [name, exported] of families) union.set(name, exported);
       expect(missingMetrics(union)).toEqual([]);
+      // And on labels the metrics carry: a label renamed in the code breaks no panel silently.
+      expect(unknownLabels(union)).toEqual([]);
     });
   });
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { paymentsJourney, walletJourney } from './support/acceptance';
-import { alerts_file, deployQueries, deploy_directory, distributed_only_families, missingMetrics, postgres_only_families, readAlertRules, readDashboards, selectedMetricNames } from './support/deploy-queries';
+import { alerts_file, deployQueries, deploy_directory, distributed_only_families, missingMetrics, postgres_only_families, readAlertRules, readDashboards, selectedLabels, selectedMetricNames, unknownLabels } from './support/deploy-queries';
 import { family, histogramCount, labelValues, lintMetricsText, metrics_tools_skipped, parseMetricsText, promtool_path, sampleSum, scrapeMetrics, type MetricFamilies } from './support/metrics-scrape';
 import { startTestPlatform, type TestPlatform } from './support/platform';
 
@@ -157,6 +157,10 @@ describe.skipIf(metrics_tools_skipped)('the all-in-one process', () => {
     const without = new Map(families);
     without.delete('paygrid_ledger_transfers_committed_total');
     expect(missingMetrics(without, postgres_only_families).join('\n')).toContain('paygrid_ledger_transfers_committed_total');
+    expect(unknownLabels(families)).toEqual([]);
+    // A label the code no longer carries is reported.
+    expect(unknownLabels(parseMetricsText('# TYPE paygrid_outbox_oldest_unpublished_age_seconds gauge\npaygrid_outbox_oldest_unpublished_age_seconds{table="wallet_events"} 1\n')).join('\n')).toContain('by (outbox) over paygrid_outbox_oldest_unpublished_age_seconds');
+    expect(selectedLabels('sum(rate(paygrid_webhook_attempts_total{outcome!="succeeded",service=~"$service"}[5m]))')).toEqual([{ metric: 'paygrid_webhook_attempts_total', labels: ['outcome', 'service'] }]);
   });
 });
 

@@ -75,6 +75,56 @@ export function deployQueries(): DeployQuery[] {
   return queries;
 }
 
+/** Labels Prometheus puts on every series of a target: the scrape config's, not the process's. */
+export const target_labels: ReadonlySet<string> = new Set(['service', 'instance', 'job']);
+
+/** The label names each selector of an expression matches on, by the metric it selects. */
+export function selectedLabels(expr: string): { readonly metric: string; readonly labels: string[] }[] {
+  const selected: { metric: string; labels: string[] }[] = [];
+  parser.parse(expr).iterate({
+    enter: (node) => {
+      if (node.name !== 'VectorSelector') return;
+      const identifier = node.node.getChild('Identifier');
+      if (identifier === null) return;
+      const labels: string[] = [];
+      const matchers = node.node.getChild('LabelMatchers');
+      matchers?.toTree().iterate({
+        enter: (inner) => {
+          if (inner.name === 'LabelName') labels.push(expr.slice(matchers.from + inner.from, matchers.from + inner.to));
+        },
+      });
+      selected.push({ metric: expr.slice(identifier.from, identifier.to), labels });
+    },
+  });
+  return selected;
+}
+
+/** The labels each aggregation groups by (`sum by (a, b) (…)`), with the metrics it aggregates. */
+export function groupingLabels(expr: string): { readonly metrics: string[]; readonly labels: string[] }[] {
+  const groupings: { metrics: string[]; labels: string[] }[] = [];
+  parser.parse(expr).iterate({
+    enter: (node) => {
+      if (node.name !== 'AggregateExpr') return;
+      const labels: string[] = [];
+      const metrics: string[] = [];
+      const modifier = node.node.getChild('AggregateModifier');
+      const grouping = modifier?.getChild('By') === null ? null : modifier?.getChild('GroupingLabels');
+      grouping?.toTree().iterate({
+        enter: (inner) => {
+          if (inner.name === 'LabelName') labels.push(expr.slice(grouping.from + inner.from, grouping.from + inner.to));
+        },
+      });
+      node.node.toTree().iterate({
+        enter: (inner) => {
+          if (inner.name === 'Identifier') metrics.push(expr.slice(node.from + inner.from, node.from + inner.to));
+        },
+      });
+      if (labels.length > 0) groupings.push({ metrics, labels });
+    },
+  });
+  return groupings;
+}
+
 /** The metric names an expression selects; throws on a syntax error, naming where it is. */
 export function selectedMetricNames(expr: string): string[] {
   const tree = parser.parse(expr);
@@ -135,3 +185,33 @@ export function missingMetrics(families: MetricFamilies, exempt: ReadonlySet<str
   return missing;
 }
 
+
+/**
+ * Every label the dashboards and alerts match a metric on that none of its exported samples
+ * carries (target labels aside), with where it is asked for. Families with no sample yet are
+ * passed over: their labels cannot be seen.
+ */
+export function unknownLabels(families: MetricFamilies): string[] {
+  const names = new Set(families.keys());
+  const unknown: string[] = [];
+  for (const query of deployQueries()) {
+    for (const { metric, labels } of selectedLabels(query.expr)) {
+      const found = familyOf(metric, names);
+      const exported = found === undefined ? undefined : families.get(found);
+      if (exported === undefined || exported.samples.length === 0) continue;
+      const carried = new Set(exported.samples.flatMap((sample) => Object.keys(sample.labels)));
+      for (const label of labels) if (!target_labels.has(label) && !carried.has(label)) unknown.push(`${metric}{${label}} (${query.where})`);
+    }
+    for (const { metrics, labels } of groupingLabels(query.expr)) {
+      const exported = metrics.flatMap((metric) => {
+        const found = familyOf(metric, names);
+        const family_found = found === undefined ? undefined : families.get(found);
+        return family_found === undefined || family_found.samples.length === 0 ? [] : [family_found];
+      });
+      if (exported.length === 0) continue;
+      const carried = new Set(exported.flatMap((each) => each.samples.flatMap((sample) => Object.keys(sample.labels))));
+      for (const label of labels) if (!target_labels.has(label) && !carried.has(label)) unknown.push(`by (${label}) over ${metrics.join(', ')} (${query.where})`);
+    }
+  }
+  return unknown;
+}

@@ -135,6 +135,7 @@ export {
   appendOutboxEvent,
   appendOutboxEvents,
   outboxMigration,
+  outboxTraceContextMigration,
   outbox_relay_batch_max,
   relayOutbox,
   pruneOutbox,

@@ -59,9 +59,10 @@ describe('tracing off', () => {
     expect(span.spanContext().traceId).toBe('00000000000000000000000000000000');
     span.end();
     let seen: unknown = 'not called';
-    await withSpan('work', {}, async (inside) => {
+    await withSpan('work', {}, (inside) => {
       seen = inside;
       expect(currentTraceparent()).toBeNull();
+      return Promise.resolve();
     });
     expect(seen).toBeUndefined();
     expect(runWithTraceparent(incoming_traceparent, () => trace.getSpanContext(context.active()))).toBeUndefined();
@@ -72,7 +73,7 @@ describe('tracing off', () => {
     const logger = createLogger({ level: 'info', name: 'test', destination: output.stream });
     const callee = createHttpServer({ logger });
     let received: string | undefined;
-    callee.app.get('/v1/seen', async (request) => {
+    callee.app.get('/v1/seen', (request) => {
       received = request.headers.traceparent as string | undefined;
       request.log.info('inside');
       return { ok: true };
@@ -105,7 +106,7 @@ describe('tracing on', () => {
     const output = lines();
     const logger = createLogger({ level: 'info', name: 'test', destination: output.stream });
     const server = createHttpServer({ logger });
-    server.app.get('/v1/things/:id', async (request) => {
+    server.app.get('/v1/things/:id', (request) => {
       request.log.info('inside the handler');
       return { id: (request.params as { id: string }).id };
     });
@@ -125,7 +126,7 @@ describe('tracing on', () => {
     const logger = createLogger({ level: 'silent', name: 'test' });
     const callee = createHttpServer({ logger });
     let received: string | undefined;
-    callee.app.post('/internal/things/:id', async (request) => {
+    callee.app.post('/internal/things/:id', (request) => {
       received = request.headers.traceparent as string | undefined;
       return { ok: true };
     });
@@ -161,8 +162,9 @@ describe('tracing on', () => {
       deliveries_max: 3,
       redelivery_delays_ms: [10],
       handler_timeout_ms: 5_000,
-      handler: async (message) => {
+      handler: (message) => {
         handled.push({ headers: message.headers, trace_id: trace.getSpanContext(context.active())?.traceId });
+        return Promise.resolve();
       },
     });
     await withSpan('request', {}, async () => {
@@ -185,10 +187,11 @@ describe('tracing on', () => {
     start();
     expect(currentTraceparent()).toBeNull();
     let stored: string | null = null;
-    await withSpan('request', {}, async () => {
+    await withSpan('request', {}, () => {
       stored = currentTraceparent();
+      return Promise.resolve();
     });
-    await runWithTraceparent(stored, () => withSpan('relay publish', {}, async () => undefined));
+    await runWithTraceparent(stored, () => withSpan('relay publish', {}, () => Promise.resolve()));
     const spans = exporter.getFinishedSpans();
     const request = spanNamed(spans, 'request');
     expect(spanNamed(spans, 'relay publish').parentSpanContext?.spanId).toBe(request.spanContext().spanId);

@@ -234,9 +234,13 @@ export function contextOfTraceparent(traceparent: string | null | undefined): Co
   return propagation.extract(ROOT_CONTEXT, { [traceparent_header]: traceparent }, header_getter);
 }
 
-/** Runs `work` as a continuation of the trace a stored `traceparent` names; straight through with none or tracing off. */
+/**
+ * Runs `work` as a continuation of the trace a stored `traceparent` names, and outside any trace
+ * when it names none: never in whatever context the caller happens to be in (a relay pass kicked
+ * by one request publishes the events of others too). Straight through with tracing off.
+ */
 export function runWithTraceparent<T>(traceparent: string | null | undefined, work: () => T): T {
-  if (!enabled || traceparent === null || traceparent === undefined) return work();
+  if (!enabled) return work();
   return context.with(contextOfTraceparent(traceparent), work);
 }
 

@@ -220,6 +220,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
           key: readFileSync(config.TLS_KEY_FILE),
           ...(require_client_certificate ? { ca: service_tls.ca, require_client_certificate: true } : {}),
         };
+  // Before the server, the databases, the bus and the upstreams are made: each asks then whether to trace.
+  const tracing = startPlatformTracing(config, services, service_names);
   // Metrics are on a port of their own when one is given, and otherwise on the public port for
   // the operator key only: they show routes, traffic and errors, which are nobody else's business.
   const server = createHttpServer({
@@ -239,8 +241,6 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const live_capabilities = decideLiveCapabilities(config, bank?.live_support);
   logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
-  // Before the databases, the bus and the upstreams open: each asks at opening whether to trace.
-  const tracing = startPlatformTracing(config, services, service_names);
   // Pushed first, so that it runs last of these: the spans of the shutdown itself are flushed too.
   const closers: (() => Promise<void>)[] = tracing === undefined ? [] : [() => tracing.shutdown()];
   // The services this process does not run are reached over the network, when something here calls them.

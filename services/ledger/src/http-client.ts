@@ -159,8 +159,10 @@ export class LedgerHttpClient implements LedgerClient {
   /**
    * Batches are sent in the client's own async context, the one it was made in, and never in the
    * context of the call that happened to come first: a batch carries many callers' events, and the
-   * first caller's request deadline (which the upstream applies to calls made in its context) or
-   * trace would otherwise govern everyone's. The upstream's own timeout bounds every batch.
+   * first caller's request deadline (which the upstream applies to calls made in its context)
+   * would otherwise govern everyone's. The upstream's own timeout bounds every batch. Traces are
+   * joined on purpose instead (inBatchSpan): the first traced caller parents the batch's span, and
+   * the others are linked to it.
    */
   private readonly own_context = new AsyncResource('LedgerHttpClient');
 

@@ -7,6 +7,7 @@
 // puts the spans after the break in another trace, and the suite fails.
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tracingEnabled } from '@paygrid/kernel';
 import { describeWithPostgresNatsAndRedis } from '@paygrid/kernel/testing';
 import { Paygrid, verifyWebhook } from '@paygrid/sdk';
 import { waitFor, type Deployment } from './support/acceptance';
@@ -128,6 +129,30 @@ describe('tracing, all in one process', () => {
     expectOneConsistentTrace(trace);
     expect(trace.find((span) => span.name === 'ledger batch')?.attributes['paygrid.ledger.batch.events']).toEqual(expect.any(Number));
   }, 120_000);
+});
+
+describe('tracing, not configured', () => {
+  it('starts no SDK without OTEL_EXPORTER_OTLP_ENDPOINT, and a traced platform stops its SDK on close', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const traced = await startTestPlatform({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint } });
+      expect(tracingEnabled()).toBe(true);
+      await traced.close();
+      expect(tracingEnabled()).toBe(false);
+      const untraced = await startTestPlatform();
+      try {
+        expect(tracingEnabled()).toBe(false);
+        const received = receiver.spans.length;
+        expect((await fetch(`${untraced.url}/v1/balance`, { headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } })).status).toBe(401);
+        await new Promise((done) => setTimeout(done, 2_500));
+        expect(receiver.spans.length).toBe(received);
+      } finally {
+        await untraced.close();
+      }
+    } finally {
+      await receiver.close();
+    }
+  }, 60_000);
 });
 
 describeWithPostgresNatsAndRedis('tracing, every service its own process', (urls) => {

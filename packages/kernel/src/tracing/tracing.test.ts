@@ -1,8 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { context, trace } from '@opentelemetry/api';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Bus } from '../bus/bus';
 import { createMemoryBus } from '../bus/memory-bus';
+import { createNatsBus } from '../bus/nats-bus';
+import { openDatabase } from '../db/open-database';
+import { describeWithNats, temporaryDirectory } from '../testing';
 import { createHttpServer } from '../http/server';
 import { createLogger } from '../logger';
 import { singleOriginUpstream } from '../transport/single-origin';
@@ -152,37 +159,6 @@ describe('tracing on', () => {
     expect(new Set([caller, client, server].map((span) => span.spanContext().traceId)).size).toBe(1);
   });
 
-  it('carries the trace in bus message headers: the consumer span continues the publisher\'s', async () => {
-    start();
-    const bus = createMemoryBus();
-    const handled: { headers: Readonly<Record<string, string>>; trace_id: string | undefined }[] = [];
-    await bus.subscribe({
-      subject: 'payments.events.>',
-      durable: 'webhooks',
-      deliveries_max: 3,
-      redelivery_delays_ms: [10],
-      handler_timeout_ms: 5_000,
-      handler: (message) => {
-        handled.push({ headers: message.headers, trace_id: trace.getSpanContext(context.active())?.traceId });
-        return Promise.resolve();
-      },
-    });
-    await withSpan('request', {}, async () => {
-      const result = await bus.publish({ subject: 'payments.events.payment_intent', id: 'evt_1', data: '{}' });
-      await result.handled;
-    });
-    await bus.close();
-    const spans = exporter.getFinishedSpans();
-    const request = spanNamed(spans, 'request');
-    const producer = spanNamed(spans, 'publish payments.events.payment_intent');
-    const consumer = spanNamed(spans, 'process payments.events.payment_intent');
-    expect(producer.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
-    expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
-    expect(handled).toHaveLength(1);
-    expect(handled[0]?.headers.traceparent).toBe(`00-${producer.spanContext().traceId}-${producer.spanContext().spanId}-01`);
-    expect(handled[0]?.trace_id).toBe(request.spanContext().traceId);
-  });
-
   it('continues a stored traceparent (an outbox event\'s) later, and stores none outside a span', async () => {
     start();
     expect(currentTraceparent()).toBeNull();
@@ -202,5 +178,97 @@ describe('tracing on', () => {
     await expect(withSpan('failing', {}, async () => Promise.reject(new Error('broken')))).rejects.toThrow('broken');
     expect(spanNamed(exporter.getFinishedSpans(), 'failing').status).toMatchObject({ code: 2, message: 'broken' });
     expect(() => startTracing({ service_name: 'again', exporter: new InMemorySpanExporter() })).toThrow(/once per process/);
+  });
+});
+
+/** Publishes inside a span and checks that the subscriber's span continues it, through the message's headers. */
+async function busRoundTrip(bus: Bus): Promise<void> {
+  start();
+  const handled: { headers: Readonly<Record<string, string>>; trace_id: string | undefined }[] = [];
+  const subscription = await bus.subscribe({
+    subject: 'payments.events.>',
+    durable: 'webhooks',
+    deliveries_max: 3,
+    redelivery_delays_ms: [10],
+    handler_timeout_ms: 5_000,
+    handler: (message) => {
+      handled.push({ headers: message.headers, trace_id: trace.getSpanContext(context.active())?.traceId });
+      return Promise.resolve();
+    },
+  });
+  try {
+    await withSpan('request', {}, async () => {
+      const result = await bus.publish({ subject: 'payments.events.payment_intent', id: `evt_${randomBytes(6).toString('hex')}`, data: '{}' });
+      await result.handled;
+    });
+    for (let waited_ms = 0; handled.length === 0 && waited_ms < 10_000; waited_ms += 20) await new Promise((done) => setTimeout(done, 20));
+  } finally {
+    await subscription.close();
+  }
+  const spans = exporter.getFinishedSpans();
+  const request = spanNamed(spans, 'request');
+  const producer = spanNamed(spans, 'publish payments.events.payment_intent');
+  const consumer = spanNamed(spans, 'process payments.events.payment_intent');
+  expect(producer.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+  expect(consumer.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
+  expect(handled).toHaveLength(1);
+  expect(handled[0]?.headers.traceparent).toBe(`00-${producer.spanContext().traceId}-${producer.spanContext().spanId}-01`);
+  expect(handled[0]?.trace_id).toBe(request.spanContext().traceId);
+}
+
+describe('tracing on: the bus and the database', () => {
+  it('carries the trace in the memory bus\'s message headers: the consumer span continues the publisher\'s', async () => {
+    const bus = createMemoryBus();
+    try {
+      await busRoundTrip(bus);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('spans a transaction and a statement inside a trace, and nothing outside one', async () => {
+    start();
+    const directory = await temporaryDirectory();
+    const database = await openDatabase({ config: { DATA_DIR: directory.path, DATABASE_URL: undefined }, service: 'tracing' });
+    try {
+      await database.execute('CREATE TABLE things (id TEXT PRIMARY KEY)');
+      expect(exporter.getFinishedSpans()).toEqual([]);
+      await withSpan('request', {}, async () => {
+        await database.transaction(async (tx) => {
+          await tx.execute('INSERT INTO things (id) VALUES (?)', ['a']);
+          await tx.execute('INSERT INTO things (id) VALUES (?)', ['b']);
+        });
+        await database.query('SELECT id FROM things');
+      });
+    } finally {
+      await database.close();
+      await directory.remove();
+    }
+    const spans = exporter.getFinishedSpans();
+    const request = spanNamed(spans, 'request');
+    expect(spans.map((span) => span.name).sort()).toEqual(['SELECT sqlite', 'request', 'transaction sqlite']);
+    for (const name of ['SELECT sqlite', 'transaction sqlite']) expect(spanNamed(spans, name).parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+    expect(spanNamed(spans, 'SELECT sqlite').attributes).toMatchObject({ 'db.system.name': 'sqlite', 'db.operation.name': 'SELECT' });
+  });
+});
+
+describeWithNats('tracing on: the NATS bus', (url) => {
+  it('carries the trace in NATS message headers: the consumer span continues the publisher\'s', async () => {
+    const prefix = `t${randomBytes(6).toString('hex')}`;
+    const bus = await createNatsBus({ url, prefix });
+    try {
+      await busRoundTrip(bus);
+    } finally {
+      await bus.close();
+      const connection = await connect({ servers: url });
+      try {
+        const manager = await jetstreamManager(connection);
+        for await (const stream of manager.streams.list()) {
+          if (stream.config.name.startsWith(`${prefix.toUpperCase()}_`)) await manager.streams.delete(stream.config.name);
+        }
+      } finally {
+        await connection.close();
+      }
+    }
   });
 });

@@ -213,8 +213,9 @@ export class LedgerWriter {
     let results: unknown[];
     let commit: BatchCommit | undefined;
     const sequence = ++this.applied_sequence;
-    // From the first request's span to the commit: parented by the first traced request, linked to the others.
-    const span = tracingEnabled()
+    // From the first request's span to the commit: parented by the first traced request, linked to
+    // the others. An empty batch (the expiry timer's) would only be a trace of one span.
+    const span = tracingEnabled() && requests.length > 0
       ? startBatchSpan('ledger batch', requests.map((request) => request.caller), { 'paygrid.ledger.batch.events': event_count, 'paygrid.ledger.batch.requests': requests.length })
       : undefined;
     try {

@@ -41,6 +41,7 @@ import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 import { RemoteServices } from './remote-services';
+import { startPlatformTracing } from './tracing';
 
 const ms_per_second = 1_000;
 
@@ -219,6 +220,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
           key: readFileSync(config.TLS_KEY_FILE),
           ...(require_client_certificate ? { ca: service_tls.ca, require_client_certificate: true } : {}),
         };
+  // Before the server, the databases, the bus and the upstreams are made: each asks then whether to trace.
+  const tracing = startPlatformTracing(config, services, service_names);
   // Metrics are on a port of their own when one is given, and otherwise on the public port for
   // the operator key only: they show routes, traffic and errors, which are nobody else's business.
   const server = createHttpServer({
@@ -238,7 +241,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const live_capabilities = decideLiveCapabilities(config, bank?.live_support);
   logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
-  const closers: (() => Promise<void>)[] = [];
+  // Pushed first, so that it runs last of these: the spans of the shutdown itself are flushed too.
+  const closers: (() => Promise<void>)[] = tracing === undefined ? [] : [() => tracing.shutdown()];
   // The services this process does not run are reached over the network, when something here calls them.
   const remote = new RemoteServices({ config, operator_key: operator_key.key, registry: server.metrics.registry, ...(service_tls === undefined ? {} : { tls: service_tls }) });
   closers.push(() => remote.close());

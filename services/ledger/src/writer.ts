@@ -1,4 +1,4 @@
-import { assert, isAssertionError } from '@paygrid/kernel';
+import { assert, currentSpanContext, isAssertionError, recordFailure, startBatchSpan, tracingEnabled, type Span, type SpanContext } from '@paygrid/kernel';
 import { compareResolutions, encodeSealedBatch, hashSealedBytes, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
@@ -30,9 +30,11 @@ export class LedgerUnavailableError extends Error {
   override name = 'LedgerUnavailableError';
 }
 
+// `caller` is the span the request came from (undefined with tracing off), which the batch span
+// takes as parent or link.
 type Request =
-  | { kind: 'accounts'; events: readonly AccountEvent[]; resolve: (results: CreateAccountResult[]) => void; reject: (error: Error) => void }
-  | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void };
+  | { kind: 'accounts'; events: readonly AccountEvent[]; resolve: (results: CreateAccountResult[]) => void; reject: (error: Error) => void; caller?: SpanContext }
+  | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void; caller?: SpanContext };
 
 export interface WriterMetrics {
   observeBatch(events: number, requests: number, commit_seconds: number): void;
@@ -113,11 +115,11 @@ export class LedgerWriter {
   }
 
   createAccounts(events: readonly AccountEvent[]): Promise<CreateAccountResult[]> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: 'accounts', events, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'accounts', events, resolve, reject, caller: currentSpanContext() }));
   }
 
   createTransfers(events: readonly TransferEvent[]): Promise<CreateTransferResult[]> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject, caller: currentSpanContext() }));
   }
 
   /** Stops taking work and waits for the batch in flight and everything queued to commit. */
@@ -211,6 +213,11 @@ export class LedgerWriter {
     let results: unknown[];
     let commit: BatchCommit | undefined;
     const sequence = ++this.applied_sequence;
+    // From the first request's span to the commit: parented by the first traced request, linked to
+    // the others. An empty batch (the expiry timer's) would only be a trace of one span.
+    const span = tracingEnabled() && requests.length > 0
+      ? startBatchSpan('ledger batch', requests.map((request) => request.caller), { 'paygrid.ledger.batch.events': event_count, 'paygrid.ledger.batch.requests': requests.length })
+      : undefined;
     try {
       await this.prefetch(requests, sequence);
       const state = this.state;
@@ -222,6 +229,7 @@ export class LedgerWriter {
     } catch (error) {
       // A failed assertion is a bug, not a storage failure: let it end the process.
       if (isAssertionError(error)) throw error;
+      endBatchSpan(span, error);
       this.failRequests(requests, error);
       // A failed batch in flight has reloaded the state already; otherwise reload it here.
       if (await this.settleCommit()) await this.recover();
@@ -231,7 +239,9 @@ export class LedgerWriter {
     // batch was applied on top of state that never reached the disk: it fails too, and the state
     // has been reloaded.
     if (!(await this.settleCommit())) {
-      this.failRequests(requests, new Error('an earlier batch failed to commit'));
+      const failure = new Error('an earlier batch failed to commit');
+      endBatchSpan(span, failure);
+      this.failRequests(requests, failure);
       return;
     }
     // Stores may fail synchronously (better-sqlite3 does); either way it becomes a rejection here.
@@ -243,6 +253,7 @@ export class LedgerWriter {
         this.committed_sequence = sequence;
         this.evict();
         this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9);
+        endBatchSpan(span, undefined);
         requests.forEach((request, index) => {
           const result = results[index];
           // Each request's results line up with its events; the casts only restore the pairing
@@ -254,6 +265,7 @@ export class LedgerWriter {
       },
       (error: unknown) => {
         this.committing = false;
+        endBatchSpan(span, error);
         this.failRequests(requests, error);
         return false;
       },
@@ -419,4 +431,11 @@ export class LedgerWriter {
   get accounts(): ReadonlyMap<bigint, Readonly<Account>> {
     return this.state.accounts;
   }
+}
+
+/** Ends a batch's span (when tracing made one), failed when `error` is given. */
+function endBatchSpan(span: Span | undefined, error: unknown): void {
+  if (span === undefined) return;
+  if (error !== undefined) recordFailure(span, error);
+  span.end();
 }

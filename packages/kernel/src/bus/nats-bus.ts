@@ -27,6 +27,7 @@ import {
   redeliveryDelayMs,
   replay_for_header,
   runHandler,
+  tracedPublish,
   type Bus,
   type BusLog,
   type BusSubscription,
@@ -193,14 +194,15 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
   };
 
   return {
-    async publish(input: PublishInput): Promise<PublishResult> {
-      assert(!closed, 'the bus is closed');
-      checkPublish(input);
-      await domainStream(input.subject);
-      const headers = headersOf({ ...(input.headers ?? {}), [message_id_header]: input.id });
-      const acknowledged = await client.publish(`${prefix}.${input.subject}`, input.data, { msgID: input.id, headers });
-      return { duplicate: acknowledged.duplicate };
-    },
+    publish: (input: PublishInput): Promise<PublishResult> =>
+      tracedPublish(input, async (traced) => {
+        assert(!closed, 'the bus is closed');
+        checkPublish(traced);
+        await domainStream(traced.subject);
+        const headers = headersOf({ ...(traced.headers ?? {}), [message_id_header]: traced.id });
+        const acknowledged = await client.publish(`${prefix}.${traced.subject}`, traced.data, { msgID: traced.id, headers });
+        return { duplicate: acknowledged.duplicate };
+      }),
 
     async subscribe(subscription: SubscribeOptions): Promise<BusSubscription> {
       assert(!closed, 'the bus is closed');

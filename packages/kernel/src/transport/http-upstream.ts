@@ -18,6 +18,7 @@ import { deadline_header, remainingDeadlineMs } from './deadline';
 import { circuit_state_values, createUpstreamMetrics, type UpstreamMetrics, type UpstreamOutcome } from './metrics';
 import { parseUpstreamTargets, type UpstreamTarget } from './targets';
 import { UpstreamUnavailableError, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream';
+import { tracedUpstreamRequest } from './tracing';
 
 /**
  * How long a call may take when neither the request nor an incoming deadline says: a third of
@@ -315,7 +316,11 @@ class LoadBalancedUpstream implements HttpUpstream {
     return this.#breaker?.state;
   }
 
-  async request(request: UpstreamRequest): Promise<UpstreamResponse> {
+  request(request: UpstreamRequest): Promise<UpstreamResponse> {
+    return tracedUpstreamRequest(this.service, request, (traced) => this.#request(traced));
+  }
+
+  async #request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const started_ms = performance.now();
     const budget_ms = Math.min(request.timeout_ms ?? Number.POSITIVE_INFINITY, remainingDeadlineMs() ?? Number.POSITIVE_INFINITY, this.#timeout_ms);
     const expires_at_ms = started_ms + budget_ms;

@@ -36,7 +36,7 @@ import { PaymentsService, payments_contract, payments_migrations } from '@paygri
 import { VaultService, vault_contract, vault_migrations, type VaultClient } from '@paygrid/vault';
 import { BankAccountKeys, SimulatedBank, WalletService, wallet_contract, wallet_migrations, type WalletClient } from '@paygrid/wallet';
 import { WebhooksService, subscribeWebhooksToEvents, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
-import { openPlatformBus, registerBusRoutes } from './bus';
+import { openPlatformBus, registerBusReachability, registerBusRoutes } from './bus';
 import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
@@ -322,6 +322,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const opened_bus = await openPlatformBus({ config, registry: server.metrics.registry, log: (level, message, fields) => logger[level]({ ...fields, service: 'bus' }, message) });
   closers.push(() => opened_bus.close());
   const bus = options.decorateBus?.(opened_bus) ?? opened_bus;
+  registerBusReachability(server.metrics.registry, opened_bus);
   registerBusRoutes(app, { bus, authenticate: operatorAuthentication(operator_key.key) });
 
   let webhooks: WebhooksService | undefined;

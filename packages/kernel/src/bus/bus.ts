@@ -95,6 +95,11 @@ export interface Bus {
    * letters. Returns false when there is no dead letter with that id.
    */
   replayDeadLetter(id: string): Promise<boolean>;
+  /**
+   * Resolves once the bus has shown it can take messages now (for `/readyz`); rejects when it
+   * cannot, or once it is closed. NATS: a JetStream round trip to the server.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -220,6 +220,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     },
 
     // eslint-disable-next-line @typescript-eslint/require-await
+    async ping(): Promise<void> {
+      if (closed) throw new Error('the bus is closed');
+    },
+
+    // eslint-disable-next-line @typescript-eslint/require-await
     async deadLetters(limit: number): Promise<DeadLetter[]> {
       assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= bus_dead_letters_page_max, 'a dead-letter listing takes 1 to bus_dead_letters_page_max');
       return dead.slice(0, limit);

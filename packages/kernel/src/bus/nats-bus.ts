@@ -309,6 +309,13 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       return true;
     },
 
+    async ping(): Promise<void> {
+      if (closed) throw new Error('the bus is closed');
+      // A round trip to the JetStream API, not only to the server: a server that is up with
+      // JetStream unavailable cannot store what the outbox relays hand it.
+      await manager.getAccountInfo();
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

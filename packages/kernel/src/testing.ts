@@ -133,3 +133,4 @@ export async function temporaryDirectory(): Promise<TemporaryDirectory> {
   };
 }
 export { expectSameRefusal, rejectionOf, rpc_test_operator_key, serveOverRpc, type ServedOverRpc } from './rpc/testing';
+export { describeWithPrivatePostgres, privatePostgresUnavailableReason, startPrivatePostgres, type PostgresStopMode, type PrivatePostgres } from './testing-postgres-cluster';

@@ -280,9 +280,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     });
     closers.push(() => ledger.close());
     registerLedgerRoutes(app, { ledger, authenticate: operatorAuthentication(operator_key.key) });
-    server.readiness.add('ledger', async () => {
-      await ledger.lookupAccounts([1n]);
-    });
+    server.readiness.add('ledger', () => ledger.checkReady());
     ledger_service = ledger;
   }
 

@@ -119,6 +119,7 @@ export { createSqliteDatabase, type SqliteDatabaseOptions } from './db/sqlite-da
 export { WalDurabilityError, type SyncFile } from './db/wal-sync';
 export { startWorkerFile } from './worker-thread';
 export { createPostgresDatabase } from './db/postgres-database';
+export { isDatabaseUnavailableError } from './db/unavailable';
 export { GroupCommitter, group_commit_units_max } from './db/group-commit';
 export { appendOnlyTriggers, rowChunks, row_chunk_sizes, rowLockClause, valuesPlaceholders } from './db/sql-helpers';
 export { describeDatabaseLocation, openDatabase, resolveDatabaseLocation, type OpenDatabaseOptions } from './db/open-database';

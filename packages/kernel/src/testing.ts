@@ -136,3 +136,4 @@ export { expectSameRefusal, rejectionOf, rpc_test_operator_key, serveOverRpc, ty
 
 /** The OpenTelemetry SDK's exporter that keeps spans in memory: startTracing({ exporter }) in a test reads them back. */
 export { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+export { describeWithPrivatePostgres, privatePostgresUnavailableReason, startPrivatePostgres, type PostgresStopMode, type PrivatePostgres } from './testing-postgres-cluster';

@@ -16,6 +16,8 @@ export const commit_events_max = batch_events_max * 4;
 export const pipeline_split_events_min = 1024;
 /** Requests waiting for the writer, at most; past this the writer refuses new work. */
 export const queue_events_max = commit_events_max * 16;
+/** Between attempts to take the fence again and reload, while the store cannot be reached. */
+export const recover_retry_ms = 500;
 
 export interface WriterClock {
   /** Wall-clock time in nanoseconds since the Unix epoch. */
@@ -73,6 +75,8 @@ export class LedgerWriter {
   private running = false;
   private started = false;
   private stopping = false;
+  /** Between losing the fence (or a failed commit) and holding it again with the state reloaded. */
+  private recovering = false;
   private last_batch_id = 0n;
   /** The batch being written, resolving to whether it committed. */
   private in_flight: Promise<boolean> | undefined;
@@ -108,7 +112,7 @@ export class LedgerWriter {
   /** Becomes the writer (waiting for the fence if another writer holds it) and loads the state. */
   async start(): Promise<void> {
     assert(!this.started, 'the writer is already started');
-    await this.store.acquireWriter((message) => this.log('warn', message));
+    await this.acquireWriter();
     await this.reload();
     this.started = true;
     this.scheduleExpiry();
@@ -122,6 +126,14 @@ export class LedgerWriter {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject, caller: currentSpanContext() }));
   }
 
+  /**
+   * Whether the writer can commit now: started, not stopping, holding the fence, and not in the
+   * middle of reloading after a failure. Readiness says so; writes meanwhile are refused at once.
+   */
+  get holdsFence(): boolean {
+    return this.started && !this.stopping && !this.recovering && this.store.holdsWriter();
+  }
+
   /** Stops taking work and waits for the batch in flight and everything queued to commit. */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -132,6 +144,12 @@ export class LedgerWriter {
   private enqueue(request: Request): void {
     if (!this.started || this.stopping) {
       request.reject(new LedgerUnavailableError('the ledger writer is not running'));
+      return;
+    }
+    // Without the fence nothing can be written; the caller retries with the same ids rather than
+    // wait here for a database that may be gone for long.
+    if (!this.store.holdsWriter()) {
+      request.reject(new LedgerUnavailableError('the ledger writer lost its database connection and with it its fence; it is taking it again'));
       return;
     }
     assert(request.events.length <= batch_events_max, 'requests are validated before they reach the writer');
@@ -163,6 +181,8 @@ export class LedgerWriter {
    */
   private async drain(): Promise<void> {
     try {
+      // Woken because the fence was lost: take it again before anything else.
+      if (!this.store.holdsWriter()) await this.recover();
       // Woken by the expiry timer with nothing queued: an empty batch expires what is due.
       if (this.queue.length === 0) await this.runBatch([]);
       for (;;) {
@@ -182,7 +202,24 @@ export class LedgerWriter {
       this.running = false;
       this.idle_resolve?.();
       this.scheduleExpiry();
+      // The fence may have been lost while this drain ran and had no failure to notice it by.
+      if (!this.stopping && this.started && !this.store.holdsWriter()) this.kick(0);
     }
+  }
+
+  /**
+   * Takes the store's fence; if it is lost later (PostgreSQL restarted and ended the writer's
+   * connection), the writer takes it again at once, not at the next write, which would fail first.
+   */
+  private async acquireWriter(): Promise<void> {
+    await this.store.acquireWriter(
+      (message) => this.log('warn', message),
+      () => {
+        if (!this.started || this.stopping) return;
+        this.log('warn', 'the ledger writer lost its fence (its database connection ended); taking it again');
+        this.kick(0);
+      },
+    );
   }
 
   /**
@@ -402,17 +439,31 @@ export class LedgerWriter {
     this.last_hash = loaded.last_hash;
   }
 
+  /**
+   * Takes the fence again (a no-op while it is held) and reloads the state from the store, until
+   * both succeed with the fence still held at the end, or the writer stops.
+   */
   private async recover(): Promise<void> {
-    for (;;) {
-      try {
-        await this.store.acquireWriter((message) => this.log('warn', message));
-        await this.reload();
-        return;
-      } catch (error) {
-        this.log('error', 'ledger writer could not reload; retrying', { error: error instanceof Error ? error.message : String(error) });
-        await new Promise((resolve) => setTimeout(resolve, 500));
+    this.recovering = true;
+    try {
+      for (;;) {
+        try {
+          await this.acquireWriter();
+          await this.reload();
+          // Lost again while reloading: the state read may be fine, but no commit could follow it.
+          if (this.store.holdsWriter()) {
+            this.log('info', 'the ledger writer holds its fence and has reloaded its state');
+            return;
+          }
+        } catch (error) {
+          this.log('error', 'ledger writer could not take its fence or reload; retrying', { error: error instanceof Error ? error.message : String(error) });
+        }
+        if (this.stopping) return;
+        await new Promise((resolve) => setTimeout(resolve, recover_retry_ms));
         if (this.stopping) return;
       }
+    } finally {
+      this.recovering = false;
     }
   }
 

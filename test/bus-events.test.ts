@@ -52,6 +52,7 @@ class FaultyBus {
     publish: (input) => bus.publish(input),
     deadLetters: (limit) => bus.deadLetters(limit),
     replayDeadLetter: (id) => bus.replayDeadLetter(id),
+    ping: () => bus.ping(),
     close: () => bus.close(),
     subscribe: (options: SubscribeOptions) => bus.subscribe({ ...options, ...test_settings, handler: (message) => this.#handle(options, message) }),
   });

@@ -22,6 +22,8 @@ async function administer(postgres_url: string, sql: string): Promise<void> {
 
 export interface DistributedTestDeployment extends Deployment {
   readonly running: RunningDistributed;
+  /** The deployment's own database, for tests that read it or verify its ledger. */
+  readonly database_url: string;
   /** Every line the processes printed, for a failing test to show. */
   readonly output: string[];
   stop(): Promise<boolean>;
@@ -68,6 +70,7 @@ export async function startDistributedTestDeployment(urls: InfrastructureUrls, e
     operator_key,
     sandboxes,
     running,
+    database_url: database_url.toString(),
     output,
     stop: async () => {
       const clean = await running.stop();

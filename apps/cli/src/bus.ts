@@ -2,7 +2,7 @@
 // it), the in-process bus otherwise; a metric and a log line for every dead letter; and the
 // operator routes that list dead letters and deliver one again.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { ApiError, invalidRequest, type PlatformConfig } from '@paygrid/kernel';
 import { bus_dead_letters_page_max, openBus, type Bus, type BusLog, type DeadLetter } from '@paygrid/kernel/bus';
 
@@ -113,4 +113,35 @@ export function registerBusRoutes(app: FastifyInstance, options: { readonly bus:
     },
     { prefix: '/v1/bus' },
   );
+}
+
+/** A ping that has not answered by then counts as unreachable: a scrape must answer promptly. */
+export const bus_ping_timeout_ms = 1_000;
+
+/**
+ * `paygrid_bus_reachable`: 1 when the bus answered a ping at scrape time, 0 otherwise. It is a
+ * metric, not a readiness check (decision 86): the outbox keeps every event while NATS is away and
+ * the relays hand them over when it returns, so a process without the bus still takes its work,
+ * and failing its readiness would take the API down for an outage that loses nothing.
+ */
+export function registerBusReachability(registry: Registry, bus: Bus): void {
+  new Gauge({
+    name: 'paygrid_bus_reachable',
+    help: 'Whether the bus (NATS JetStream, or the in-process bus) answered a ping at scrape time: 1 yes, 0 no.',
+    registers: [registry],
+    async collect() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${bus_ping_timeout_ms} ms`)), bus_ping_timeout_ms);
+      });
+      try {
+        await Promise.race([bus.ping(), timeout]);
+        this.set(1);
+      } catch {
+        this.set(0);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  });
 }

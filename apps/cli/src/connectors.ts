@@ -24,6 +24,7 @@ import {
   alipay_gateway_path,
   createHttpCardAcquirer,
   startCardAcquirerServer,
+  traceConnector,
   type Connector,
   type PaymentMethodType,
 } from '@paygrid/connectors';
@@ -264,7 +265,7 @@ export async function startConnectors(options: StartConnectorsOptions): Promise<
   }
 
   return {
-    by_method: { card, alipay, wechat_pay },
+    by_method: { card: traceConnector(card), alipay: traceConnector(alipay), wechat_pay: traceConnector(wechat_pay) },
     card_simulator: simulators?.card_simulator,
     card_acquirer,
     alipay_sandbox: simulators?.alipay_sandbox,

@@ -35,12 +35,13 @@ import { PaymentsService, payment_saga_name, payments_contract, payments_migrati
 import { VaultService, vault_contract, vault_migrations, type VaultClient } from '@paygrid/vault';
 import { BankAccountKeys, SimulatedBank, WalletService, movement_saga_name, wallet_contract, wallet_migrations, withdrawal_saga_name, type WalletClient } from '@paygrid/wallet';
 import { WebhooksService, delivery_saga_name, subscribeWebhooksToEvents, webhooks_contract, webhooks_migrations, type WebhooksClient } from '@paygrid/webhooks';
-import { openPlatformBus, registerBusRoutes } from './bus';
+import { openPlatformBus, registerBusReachability, registerBusRoutes } from './bus';
 import { readSimulatorSettings, startConnectors, type CardAcquirerEndpoint, type ProviderEndpoint } from './connectors';
 import { KeyRotation, registerKeyRoutes } from './keys';
 import { PlatformMetrics, type ServiceDatabaseMetrics } from './metrics';
 import { loadOperatorKey, type OperatorKey } from './operator-key';
 import { RemoteServices } from './remote-services';
+import { startPlatformTracing } from './tracing';
 
 const ms_per_second = 1_000;
 
@@ -228,6 +229,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
           key: readFileSync(config.TLS_KEY_FILE),
           ...(require_client_certificate ? { ca: service_tls.ca, require_client_certificate: true } : {}),
         };
+  // Before the server, the databases, the bus and the upstreams are made: each asks then whether to trace.
+  const tracing = startPlatformTracing(config, services, service_names);
   // Metrics are on a port of their own when one is given, and otherwise on the public port for
   // the operator key only: they show routes, traffic and errors, which are nobody else's business.
   const server = createHttpServer({
@@ -247,7 +250,8 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const live_capabilities = decideLiveCapabilities(config, bank?.live_support);
   logger.info({ live_capabilities: describeLiveCapabilities(live_capabilities) }, 'live capabilities');
 
-  const closers: (() => Promise<void>)[] = [];
+  // Pushed first, so that it runs last of these: the spans of the shutdown itself are flushed too.
+  const closers: (() => Promise<void>)[] = tracing === undefined ? [] : [() => tracing.shutdown()];
   const platform_metrics = new PlatformMetrics(server.metrics.registry, { log: (level, message, fields) => logger[level]({ ...fields, service: 'metrics' }, message) });
   closers.push(() => platform_metrics.close());
   // The services this process does not run are reached over the network, when something here calls them.
@@ -271,9 +275,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     });
     closers.push(() => ledger.close());
     registerLedgerRoutes(app, { ledger, authenticate: operatorAuthentication(operator_key.key) });
-    server.readiness.add('ledger', async () => {
-      await ledger.lookupAccounts([1n]);
-    });
+    server.readiness.add('ledger', () => ledger.checkReady());
     ledger_service = ledger;
   }
 
@@ -314,6 +316,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const opened_bus = await openPlatformBus({ config, registry: server.metrics.registry, log: (level, message, fields) => logger[level]({ ...fields, service: 'bus' }, message) });
   closers.push(() => opened_bus.close());
   const bus = options.decorateBus?.(opened_bus) ?? opened_bus;
+  registerBusReachability(server.metrics.registry, opened_bus);
   registerBusRoutes(app, { bus, authenticate: operatorAuthentication(operator_key.key) });
 
   let webhooks: WebhooksService | undefined;

@@ -5,7 +5,10 @@
 //   types with one HTTP status each, and ApiError.
 // - config: typed, validated environment variables; loadPlatformConfig() for the shared ones;
 //   decideLiveCapabilities() for what live mode may do with real money.
-// - logger: pino JSON lines with card data, secrets, keys and auth headers redacted.
+// - logger: pino JSON lines with card data, secrets, keys and auth headers redacted, and the
+//   active span's trace_id and span_id.
+// - tracing: OpenTelemetry spans at our own ports, exported over OTLP/HTTP when
+//   OTEL_EXPORTER_OTLP_ENDPOINT is set (startTracing); off and free otherwise.
 // - http: createHttpServer({ logger }) returns { app, metrics: { registry }, readiness }:
 //     app        a Fastify instance that parses JSON only, refuses floats, duplicate keys,
 //                deep nesting and too many keys (json-text-scan.ts), refuses and hides card
@@ -75,6 +78,7 @@ export {
 } from './config/live-capabilities';
 
 export { createLogger, type CreateLoggerOptions, type Logger } from './logger';
+export * from './tracing/index';
 export { redactSecrets, redacted_field_names, redaction_censor } from './log-redaction';
 
 export {
@@ -115,6 +119,7 @@ export { createSqliteDatabase, type SqliteDatabaseOptions } from './db/sqlite-da
 export { WalDurabilityError, type SyncFile } from './db/wal-sync';
 export { startWorkerFile } from './worker-thread';
 export { createPostgresDatabase } from './db/postgres-database';
+export { isDatabaseUnavailableError } from './db/unavailable';
 export { GroupCommitter, group_commit_units_max } from './db/group-commit';
 export { appendOnlyTriggers, rowChunks, row_chunk_sizes, rowLockClause, valuesPlaceholders } from './db/sql-helpers';
 export { describeDatabaseLocation, openDatabase, resolveDatabaseLocation, type OpenDatabaseOptions } from './db/open-database';
@@ -131,6 +136,7 @@ export {
   appendOutboxEvent,
   appendOutboxEvents,
   outboxMigration,
+  outboxTraceContextMigration,
   outbox_relay_batch_max,
   relayOutbox,
   pruneOutbox,

@@ -67,15 +67,16 @@ describe('createLogger', () => {
     expect(output.lines()[0]).toMatchObject({ endpoint_id: 'we_1', signing_secret: '[redacted]' });
   });
 
-  it('adds trace_id from the hook when there is one', () => {
+  it('adds trace_id and span_id from the hook when there is one', () => {
     const output = capture();
-    let trace_id: string | undefined = '4bf92f3577b34da6a3ce929d0e0e4736';
-    const logger = createLogger({ level: 'info', name: 'ledger', destination: output.stream, traceId: () => trace_id });
+    let fields: { trace_id: string; span_id: string } | undefined = { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' };
+    const logger = createLogger({ level: 'info', name: 'ledger', destination: output.stream, traceFields: () => fields });
     logger.info('traced');
-    trace_id = undefined;
+    fields = undefined;
     logger.info('untraced');
     const [traced, untraced] = output.lines();
-    expect(traced).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect(traced).toMatchObject({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' });
     expect(untraced).not.toHaveProperty('trace_id');
+    expect(untraced).not.toHaveProperty('span_id');
   });
 });

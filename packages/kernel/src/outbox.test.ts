@@ -3,7 +3,7 @@ import type { ServiceDatabase } from './db/database';
 import { openDatabase } from './db/open-database';
 import { createPostgresPool } from './db/postgres';
 import { createPostgresDatabase } from './db/postgres-database';
-import { appendOutboxEvent, outboxMigration, outbox_prune_batch_max, pruneOutbox, relayOutbox, type PublishedEvent } from './outbox';
+import { appendOutboxEvent, outboxMigration, outboxTraceContextMigration, outbox_prune_batch_max, pruneOutbox, relayOutbox, type PublishedEvent } from './outbox';
 import { describeWithPostgres, temporaryDirectory, withTemporarySchema } from './testing';
 
 type Opened = { database: ServiceDatabase; cleanup: () => Promise<void> };
@@ -16,7 +16,7 @@ function describeOutbox(dialect: string, open: () => Promise<Opened>): void {
     it('keeps events only with their change, relays them in order, and retries from the first failure', async () => {
       const { database, cleanup } = await open();
       try {
-        await database.migrate([outboxMigration(1, 'test_events')]);
+        await database.migrate([outboxMigration(1, 'test_events'), outboxTraceContextMigration(2, 'test_events')]);
         await database.transaction((tx) => appendOutboxEvent(tx, 'test_events', tenant, event('evt_1')));
         // A change that is rolled back takes its event with it.
         await expect(
@@ -55,7 +55,7 @@ function describeOutbox(dialect: string, open: () => Promise<Opened>): void {
     it('prunes published events older than the cut-off, never unpublished ones, looking only at the oldest', async () => {
       const { database, cleanup } = await open();
       try {
-        await database.migrate([outboxMigration(1, 'test_events')]);
+        await database.migrate([outboxMigration(1, 'test_events'), outboxTraceContextMigration(2, 'test_events')]);
         const ids = (await database.transaction(async (tx) => {
           const appended: string[] = [];
           for (let index = 0; index < outbox_prune_batch_max + 5; index += 1) {

@@ -8,6 +8,7 @@ import type { Database } from './db/database';
 import { rowChunks, valuesPlaceholders } from './db/sql-helpers';
 import type { Migration } from './db/migrations';
 import type { Tenant } from './tenancy';
+import { currentTraceparent, runWithTraceparent } from './tracing/tracing';
 
 /** Events one relay pass publishes at most; the next pass takes the rest. */
 export const outbox_relay_batch_max = 100;
@@ -59,6 +60,17 @@ CREATE INDEX ${table}_unpublished ON ${table} (sequence) WHERE published_ms IS N
   };
 }
 
+/**
+ * Adds the column that keeps, with each event, the W3C traceparent of the span it was written in
+ * (null with tracing off), so that the relay publishes it in that request's trace. A migration
+ * step of its own, after outboxMigration: the tables that step made already exist.
+ */
+export function outboxTraceContextMigration(version: number, table: string): Migration {
+  assert(table_name_pattern.test(table), 'outboxTraceContextMigration takes a plain table name');
+  const sql = `ALTER TABLE ${table} ADD COLUMN traceparent TEXT;`;
+  return { version, name: `event outbox ${table}: trace context`, sqlite: sql, postgres: sql };
+}
+
 function jsonWithIntegers(value: unknown): string {
   return JSON.stringify(value, (_key, field: unknown) => {
     if (typeof field !== 'bigint') return field;
@@ -75,10 +87,11 @@ export async function appendOutboxEvent(transaction: Database, table: string, te
 /** Writes several events in the caller's transaction, in one statement, in order. */
 export async function appendOutboxEvents(transaction: Database, table: string, events: readonly { readonly tenant: Tenant; readonly event: OutboxEvent }[]): Promise<void> {
   assert(table_name_pattern.test(table), 'appendOutboxEvents takes a plain table name');
+  const traceparent = currentTraceparent();
   for (const chunk of rowChunks(events)) {
     await transaction.execute(
-      `INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created) VALUES ${valuesPlaceholders(chunk.length, 7)}`,
-      chunk.flatMap(({ tenant, event }) => [event.id, tenant.merchant_id, tenant.livemode, event.type, jsonWithIntegers(event.object), event.sequence, event.created]),
+      `INSERT INTO ${table} (id, merchant_id, livemode, type, data, object_sequence, created, traceparent) VALUES ${valuesPlaceholders(chunk.length, 8)}`,
+      chunk.flatMap(({ tenant, event }) => [event.id, tenant.merchant_id, tenant.livemode, event.type, jsonWithIntegers(event.object), event.sequence, event.created, traceparent]),
     );
   }
 }
@@ -91,6 +104,7 @@ interface OutboxRow {
   readonly data: string;
   readonly object_sequence: number;
   readonly created: number;
+  readonly traceparent: string | null;
 }
 
 /**
@@ -133,15 +147,18 @@ export async function relayOutbox(
 ): Promise<number> {
   assert(table_name_pattern.test(table), 'relayOutbox takes a plain table name');
   const rows = await database.query<OutboxRow>(
-    `SELECT id, merchant_id, livemode, type, data, object_sequence, created FROM ${table} WHERE published_ms IS NULL ORDER BY sequence LIMIT ?`,
+    `SELECT id, merchant_id, livemode, type, data, object_sequence, created, traceparent FROM ${table} WHERE published_ms IS NULL ORDER BY sequence LIMIT ?`,
     [outbox_relay_batch_max],
   );
   const published = await publishPass(
     rows,
+    // Each event goes out in the trace of the request that wrote it.
     (row) =>
-      publish(
-        { merchant_id: row.merchant_id, livemode: row.livemode === true || row.livemode === 1 },
-        { id: row.id, type: row.type, data: { object: JSON.parse(row.data) as Record<string, unknown> }, sequence: row.object_sequence, created: row.created },
+      runWithTraceparent(row.traceparent, () =>
+        publish(
+          { merchant_id: row.merchant_id, livemode: row.livemode === true || row.livemode === 1 },
+          { id: row.id, type: row.type, data: { object: JSON.parse(row.data) as Record<string, unknown> }, sequence: row.object_sequence, created: row.created },
+        ),
       ),
     (row, error) => options.onFailure(row.id, error),
   );

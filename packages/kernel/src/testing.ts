@@ -133,3 +133,7 @@ export async function temporaryDirectory(): Promise<TemporaryDirectory> {
   };
 }
 export { expectSameRefusal, rejectionOf, rpc_test_operator_key, serveOverRpc, type ServedOverRpc } from './rpc/testing';
+
+/** The OpenTelemetry SDK's exporter that keeps spans in memory: startTracing({ exporter }) in a test reads them back. */
+export { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+export { describeWithPrivatePostgres, privatePostgresUnavailableReason, startPrivatePostgres, type PostgresStopMode, type PrivatePostgres } from './testing-postgres-cluster';

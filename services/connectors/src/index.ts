@@ -23,6 +23,7 @@ export type {
   ProviderStatus,
   SimpleOutcome,
 } from './connector';
+export { traceConnector } from './traced';
 export { connector_failure_codes, type ConnectorFailure, type ConnectorFailureCode } from './internal/failures';
 
 export type {

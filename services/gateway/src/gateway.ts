@@ -150,10 +150,10 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
         if (typeof payload === 'string') await settleIdempotencyKey(idempotency, request, reply.statusCode, payload);
         return payload;
       });
-      // A client that goes away does not keep its key locked for the whole lock time.
-      v1.addHook('onRequestAbort', async (request) => {
-        await settleIdempotencyKey(idempotency, request, 500, '');
-      });
+      // A client that goes away leaves its key claimed: the handler runs on, and onSend still
+      // settles the key with its answer. (An onRequestAbort hook used to free the key. Fastify runs
+      // it only for a request whose body was not yet read, which never holds a claim; where it did
+      // run, it would have let a retry run beside the first request and kept neither answer.)
       v1.addHook('preSerialization', async (_request, _reply, payload) => bigintsToNumbers(payload));
 
       registerIdentityRoutes(v1, { identity: options.identity, live_capabilities: options.live_capabilities });

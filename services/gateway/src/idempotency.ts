@@ -3,7 +3,11 @@
 // with `Idempotent-Replayed: true`; with a different request, or while the first is still
 // running, it gets a 409. Requests that fail validation never reach this (validation runs
 // first), so they are not stored; neither are 5xx answers, so that a retry runs again. That is
-// safe because the services below are idempotent by the same key.
+// safe because the services below are idempotent by the same key, with one exception: a
+// `<service>_outcome_unknown` answer (a call that is not idempotent, such as creating a wallet, may
+// have been carried out before its service stopped answering). Running it again could create a
+// second object, so that answer is kept and replayed like any other, and the client looks the
+// object up instead.
 //
 // Every record is sealed, whatever the route (idempotency-seal.ts says why and with which keys):
 // the cache, Redis above all, holds no response and no request in plain text. A record that is
@@ -14,6 +18,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, rawBodyOf, type Cache } from '@paygrid/kernel';
+import { isOutcomeUnknownCode } from '@paygrid/kernel/rpc';
 import type { Caller } from './authentication';
 import { idempotency_lock_ttl_ms, idempotency_record_ttl_ms, openResponse, requestFingerprint, sealResponse, type IdempotencyKeys, type RecordKeys } from './idempotency-seal';
 
@@ -200,12 +205,28 @@ export async function claimIdempotencyKey(store: IdempotencyStore, caller: Calle
   throw inUse();
 }
 
-/** Keeps the response for the claimed key, sealed (onSend), or frees the key after a 5xx. */
+/** Whether an error answer says a call that is not idempotent may have been carried out. */
+function isOutcomeUnknownAnswer(body: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return false;
+  }
+  const error: unknown = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).error : undefined;
+  const code: unknown = typeof error === 'object' && error !== null ? (error as Record<string, unknown>).code : undefined;
+  return typeof code === 'string' && isOutcomeUnknownCode(code);
+}
+
+/**
+ * Keeps the response for the claimed key, sealed (onSend), or frees the key after a 5xx that
+ * carried nothing out, so that a retry runs again.
+ */
 export async function settleIdempotencyKey(store: IdempotencyStore, request: FastifyRequest, status: number, body: string): Promise<void> {
   const claim = claims.get(request);
   if (claim === undefined) return;
   claims.delete(request);
-  if (status >= 500) {
+  if (status >= 500 && !isOutcomeUnknownAnswer(body)) {
     await store.cache.delete(claim.cache_key);
     return;
   }

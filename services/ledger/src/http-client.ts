@@ -7,7 +7,7 @@
 // Like TigerBeetle's clients, it gathers concurrent calls into one request: the ledger's speed comes
 // from large batches, and a process serving many requests at once makes many small calls.
 import { AsyncResource } from 'node:async_hooks';
-import { ApiError, assert } from '@paygrid/kernel';
+import { ApiError, assert, currentSpanContext, recordFailure, runInSpan, startBatchSpan, tracingEnabled, type SpanContext } from '@paygrid/kernel';
 import { UpstreamUnavailableError, type Upstream, type UpstreamRequest, type UpstreamResponse } from '@paygrid/kernel/transport';
 import { ledger_body_limit_bytes, list_limit_max } from './api';
 import {
@@ -114,18 +114,22 @@ type WriteCall =
       readonly events: readonly AccountEvent[];
       readonly resolve: (results: EventResult<CreateAccountResult>[]) => void;
       readonly reject: (error: Error) => void;
+      readonly caller?: SpanContext;
     }
   | {
       readonly kind: 'transfers';
       readonly events: readonly TransferEvent[];
       readonly resolve: (results: EventResult<CreateTransferResult>[]) => void;
       readonly reject: (error: Error) => void;
+  readonly caller?: SpanContext;
     };
 
 interface LookupCall<Found> {
   readonly ids: readonly bigint[];
   readonly resolve: (found: Found[]) => void;
   readonly reject: (error: Error) => void;
+  /** The span the call came from (undefined with tracing off): the request's span takes it as parent or link. */
+  readonly caller?: SpanContext;
 }
 
 /**
@@ -155,8 +159,10 @@ export class LedgerHttpClient implements LedgerClient {
   /**
    * Batches are sent in the client's own async context, the one it was made in, and never in the
    * context of the call that happened to come first: a batch carries many callers' events, and the
-   * first caller's request deadline (which the upstream applies to calls made in its context) or
-   * trace would otherwise govern everyone's. The upstream's own timeout bounds every batch.
+   * first caller's request deadline (which the upstream applies to calls made in its context)
+   * would otherwise govern everyone's. The upstream's own timeout bounds every batch. Traces are
+   * joined on purpose instead (inBatchSpan): the first traced caller parents the batch's span, and
+   * the others are linked to it.
    */
   private readonly own_context = new AsyncResource('LedgerHttpClient');
 
@@ -175,11 +181,11 @@ export class LedgerHttpClient implements LedgerClient {
   }
 
   createAccounts(events: readonly AccountEvent[]): Promise<EventResult<CreateAccountResult>[]> {
-    return new Promise((resolve, reject) => this.enqueueWrite({ kind: 'accounts', events, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueueWrite({ kind: 'accounts', events, resolve, reject, caller: currentSpanContext() }));
   }
 
   createTransfers(events: readonly TransferEvent[]): Promise<EventResult<CreateTransferResult>[]> {
-    return new Promise((resolve, reject) => this.enqueueWrite({ kind: 'transfers', events, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueueWrite({ kind: 'transfers', events, resolve, reject, caller: currentSpanContext() }));
   }
 
   lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
@@ -287,7 +293,7 @@ export class LedgerHttpClient implements LedgerClient {
     try {
       const { body, ids } = encodeWriteBatch(batch);
       // A batch of empty calls has nothing to send; the ledger would refuse an empty body.
-      const results = ids.length === 0 ? [] : await this.sendEvents(kind, body, ids);
+      const results = ids.length === 0 ? [] : await inBatchSpan(`ledger client ${kind}`, batch, ids.length, () => this.sendEvents(kind, body, ids));
       let offset = 0;
       for (const call of batch) {
         const own = results.slice(offset, offset + call.events.length);
@@ -471,7 +477,7 @@ class LookupBatcher<Found> {
       return Promise.reject(new LedgerUnavailableError('the ledger client is overloaded; retry later'));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ ids, resolve, reject });
+      this.queue.push({ ids, resolve, reject, caller: currentSpanContext() });
       this.queued_ids += ids.length;
       this.schedule();
     });
@@ -509,7 +515,7 @@ class LookupBatcher<Found> {
       const found = new Map<bigint, Found>();
       for (let at = 0; at < ids.length; at += http_client_lookup_ids_max) {
         const chunk = ids.slice(at, at + http_client_lookup_ids_max);
-        for (const each of await this.fetch(chunk)) found.set(this.idOf(each), each);
+        for (const each of await inBatchSpan('ledger client lookup', calls, chunk.length, () => this.fetch(chunk))) found.set(this.idOf(each), each);
       }
       for (const call of calls) {
         call.resolve(
@@ -532,6 +538,26 @@ class LookupBatcher<Found> {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
+
+/**
+ * Runs a request sent for many callers inside a span parented by the first traced caller and
+ * linked to the others (the batch is sent in the client's own context, which has no trace), so
+ * the upstream's client span and the ledger's spans join the callers' traces. Straight through
+ * with tracing off.
+ */
+async function inBatchSpan<T>(name: string, calls: readonly { readonly caller?: SpanContext }[], events: number, send: () => Promise<T>): Promise<T> {
+  if (!tracingEnabled()) return send();
+  const span = startBatchSpan(name, calls.map((call) => call.caller), { 'paygrid.ledger.batch.events': events, 'paygrid.ledger.batch.requests': calls.length });
+  if (span === undefined) return send();
+  try {
+    return await runInSpan(span, send);
+  } catch (error) {
+    recordFailure(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
 
 function closedError(): LedgerUnavailableError {
   return new LedgerUnavailableError('the ledger client is closed');

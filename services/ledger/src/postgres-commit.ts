@@ -48,15 +48,25 @@ export class PostgresWriterThread {
   #acquired = false;
   #broken: string | undefined;
   #exited: Promise<void>;
+  readonly #onLost: () => void;
 
-  private constructor(worker: Worker) {
+  private constructor(worker: Worker, onLost: () => void) {
     this.#worker = worker;
+    this.#onLost = onLost;
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
   }
 
-  /** Starts a thread and resolves once it holds the lock; `onWaiting` hears once if another writer has it. */
-  static async acquire(options: PostgresWriterThreadOptions, onWaiting: (holder_pid: number | null) => void): Promise<PostgresWriterThread> {
-    const thread = new PostgresWriterThread(startWorkerFile(new URL('./postgres-commit-worker.js', import.meta.url)));
+  /**
+   * Starts a thread and resolves once it holds the lock; `onWaiting` hears once if another writer
+   * has it, and `onLost` once if the thread, having held the lock, loses it (its connection broke
+   * or the thread stopped), whoever closed it.
+   */
+  static async acquire(
+    options: PostgresWriterThreadOptions,
+    onWaiting: (holder_pid: number | null) => void,
+    onLost: () => void = () => undefined,
+  ): Promise<PostgresWriterThread> {
+    const thread = new PostgresWriterThread(startWorkerFile(new URL('./postgres-commit-worker.js', import.meta.url)), onLost);
     const acquired = new Promise<void>((resolve, reject) => {
       thread.#worker.on('message', (reply: Reply) => {
         if (reply.type === 'waiting') onWaiting(reply.pid);
@@ -124,7 +134,9 @@ export class PostgresWriterThread {
   }
 
   #fail(message: string): void {
+    const first = this.#broken === undefined;
     this.#broken ??= message;
     for (const waiting of this.#waiting.splice(0)) waiting.reject(new Error(message));
+    if (first && this.#acquired) this.#onLost();
   }
 }

@@ -2,7 +2,7 @@ import type { CreateAccountResult, CreateTransferResult, EventResult } from './r
 import type { AccountFilter, LedgerStore, QueryFilter, StoredAccount, StoredTransfer } from './store';
 import type { AccountBalance, AccountEvent, Transfer, TransferEvent } from './types';
 import { verifyLedger, type VerifyReport } from './verify';
-import { LedgerWriter, type LedgerWriterOptions } from './writer';
+import { LedgerUnavailableError, LedgerWriter, type LedgerWriterOptions } from './writer';
 
 /**
  * The ledger's one public interface. Other services hold a `LedgerClient` and nothing else: in one
@@ -62,6 +62,16 @@ export class LedgerService implements LedgerClient {
 
   queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
     return this.store.queryTransfers(filter);
+  }
+
+  /**
+   * Readiness: the writer holds its fence (so a write could commit now) and the store answers a
+   * read. A ledger whose database came back but whose writer has not yet taken its fence again is
+   * not ready: writes sent to it would be refused.
+   */
+  async checkReady(): Promise<void> {
+    if (!this.writer.holdsFence) throw new LedgerUnavailableError('the ledger writer does not hold its fence');
+    await this.store.lookupAccounts([1n]);
   }
 
   verify(): Promise<VerifyReport> {

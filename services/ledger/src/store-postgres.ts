@@ -68,12 +68,12 @@ export class PostgresLedgerStore implements LedgerStore {
 
   constructor(private readonly options: PostgresLedgerStoreOptions) {}
 
-  async acquireWriter(onWaiting: (message: string) => void): Promise<void> {
+  async acquireWriter(onWaiting: (message: string) => void, onLost?: () => void): Promise<void> {
     if (this.writer?.usable === true) return;
     const previous = this.writer;
     this.writer = undefined;
     if (previous !== undefined) await previous.close().catch(() => undefined);
-    this.writer = await PostgresWriterThread.acquire(
+    const writer = await PostgresWriterThread.acquire(
       {
         url: this.options.url,
         search_path: quoteIdentifier(this.options.schema),
@@ -84,7 +84,16 @@ export class PostgresLedgerStore implements LedgerStore {
         setup_sql: balance_changes_table_sql,
       },
       (holder_pid) => onWaiting(`another ledger writer (PostgreSQL backend pid ${holder_pid ?? 'unknown'}) holds schema "${this.options.schema}"; waiting to take over`),
+      // Only the store's current thread speaks for the fence: one replaced or closed here is not news.
+      () => {
+        if (this.writer === writer) onLost?.();
+      },
     );
+    this.writer = writer;
+  }
+
+  holdsWriter(): boolean {
+    return this.writer?.usable === true;
   }
 
   private writerThread(): PostgresWriterThread {

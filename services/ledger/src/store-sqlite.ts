@@ -73,6 +73,7 @@ export class SqliteLedgerStore implements LedgerStore {
    * beside the ledger (`<file>-writer`) for as long as it runs. The operating system drops the
    * lock when the process dies, however it dies, so a restart after SIGKILL takes it at once,
    * while a second live process on the same DATA_DIR waits instead of writing beside the first.
+   * The lock is a file's, held by this process until it closes it, so it is never lost meanwhile.
    */
   async acquireWriter(onWaiting: (message: string) => void): Promise<void> {
     if (this.fence !== undefined) return;
@@ -102,6 +103,10 @@ export class SqliteLedgerStore implements LedgerStore {
       }
     }
     this.fence = fence;
+  }
+
+  holdsWriter(): boolean {
+    return this.fence !== undefined;
   }
 
   load(): Promise<LoadedLedger> {

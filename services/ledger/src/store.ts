@@ -102,8 +102,15 @@ export type StoredAccount = Account;
  */
 export interface LedgerStore {
   readonly dialect: 'sqlite' | 'postgres';
-  /** Waits until this process is the only writer of this ledger (fencing). */
-  acquireWriter(onWaiting: (message: string) => void): Promise<void>;
+  /**
+   * Waits until this process is the only writer of this ledger (fencing). `onLost` hears, once,
+   * when the fence taken here is lost again (PostgreSQL's lock lives as long as the writer's
+   * connection, which a database restart ends); the store then refuses to commit until
+   * `acquireWriter` takes the fence again.
+   */
+  acquireWriter(onWaiting: (message: string) => void, onLost?: () => void): Promise<void>;
+  /** Whether this store holds the writer's fence now, so that a commit could go through. */
+  holdsWriter(): boolean;
   load(): Promise<LoadedLedger>;
   prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
   commit(batch: BatchCommit): Promise<void>;

@@ -1,4 +1,4 @@
-import { assert, isAssertionError } from '@paygrid/kernel';
+import { assert, currentSpanContext, isAssertionError, recordFailure, startBatchSpan, tracingEnabled, type Span, type SpanContext } from '@paygrid/kernel';
 import { compareResolutions, encodeSealedBatch, hashSealedBytes, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
 import { LedgerStateMachine, type BatchEffects } from './state-machine';
@@ -16,6 +16,8 @@ export const commit_events_max = batch_events_max * 4;
 export const pipeline_split_events_min = 1024;
 /** Requests waiting for the writer, at most; past this the writer refuses new work. */
 export const queue_events_max = commit_events_max * 16;
+/** Between attempts to take the fence again and reload, while the store cannot be reached. */
+export const recover_retry_ms = 500;
 
 export interface WriterClock {
   /** Wall-clock time in nanoseconds since the Unix epoch. */
@@ -30,9 +32,11 @@ export class LedgerUnavailableError extends Error {
   override name = 'LedgerUnavailableError';
 }
 
+// `caller` is the span the request came from (undefined with tracing off), which the batch span
+// takes as parent or link.
 type Request =
-  | { kind: 'accounts'; events: readonly AccountEvent[]; resolve: (results: CreateAccountResult[]) => void; reject: (error: Error) => void }
-  | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void };
+  | { kind: 'accounts'; events: readonly AccountEvent[]; resolve: (results: CreateAccountResult[]) => void; reject: (error: Error) => void; caller?: SpanContext }
+  | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void; caller?: SpanContext };
 
 export interface WriterMetrics {
   /** After a batch is durable: its events, its requests, the seconds from taking it to its commit, and the transfers it created. */
@@ -72,6 +76,8 @@ export class LedgerWriter {
   private running = false;
   private started = false;
   private stopping = false;
+  /** Between losing the fence (or a failed commit) and holding it again with the state reloaded. */
+  private recovering = false;
   private last_batch_id = 0n;
   /** The batch being written, resolving to whether it committed. */
   private in_flight: Promise<boolean> | undefined;
@@ -107,18 +113,26 @@ export class LedgerWriter {
   /** Becomes the writer (waiting for the fence if another writer holds it) and loads the state. */
   async start(): Promise<void> {
     assert(!this.started, 'the writer is already started');
-    await this.store.acquireWriter((message) => this.log('warn', message));
+    await this.acquireWriter();
     await this.reload();
     this.started = true;
     this.scheduleExpiry();
   }
 
   createAccounts(events: readonly AccountEvent[]): Promise<CreateAccountResult[]> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: 'accounts', events, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'accounts', events, resolve, reject, caller: currentSpanContext() }));
   }
 
   createTransfers(events: readonly TransferEvent[]): Promise<CreateTransferResult[]> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject }));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject, caller: currentSpanContext() }));
+  }
+
+  /**
+   * Whether the writer can commit now: started, not stopping, holding the fence, and not in the
+   * middle of reloading after a failure. Readiness says so; writes meanwhile are refused at once.
+   */
+  get holdsFence(): boolean {
+    return this.started && !this.stopping && !this.recovering && this.store.holdsWriter();
   }
 
   /** Stops taking work and waits for the batch in flight and everything queued to commit. */
@@ -131,6 +145,12 @@ export class LedgerWriter {
   private enqueue(request: Request): void {
     if (!this.started || this.stopping) {
       request.reject(new LedgerUnavailableError('the ledger writer is not running'));
+      return;
+    }
+    // Without the fence nothing can be written; the caller retries with the same ids rather than
+    // wait here for a database that may be gone for long.
+    if (!this.store.holdsWriter()) {
+      request.reject(new LedgerUnavailableError('the ledger writer lost its database connection and with it its fence; it is taking it again'));
       return;
     }
     assert(request.events.length <= batch_events_max, 'requests are validated before they reach the writer');
@@ -162,6 +182,8 @@ export class LedgerWriter {
    */
   private async drain(): Promise<void> {
     try {
+      // Woken because the fence was lost: take it again before anything else.
+      if (!this.store.holdsWriter()) await this.recover();
       // Woken by the expiry timer with nothing queued: an empty batch expires what is due.
       if (this.queue.length === 0) await this.runBatch([]);
       for (;;) {
@@ -181,7 +203,24 @@ export class LedgerWriter {
       this.running = false;
       this.idle_resolve?.();
       this.scheduleExpiry();
+      // The fence may have been lost while this drain ran and had no failure to notice it by.
+      if (!this.stopping && this.started && !this.store.holdsWriter()) this.kick(0);
     }
+  }
+
+  /**
+   * Takes the store's fence; if it is lost later (PostgreSQL restarted and ended the writer's
+   * connection), the writer takes it again at once, not at the next write, which would fail first.
+   */
+  private async acquireWriter(): Promise<void> {
+    await this.store.acquireWriter(
+      (message) => this.log('warn', message),
+      () => {
+        if (!this.started || this.stopping) return;
+        this.log('warn', 'the ledger writer lost its fence (its database connection ended); taking it again');
+        this.kick(0);
+      },
+    );
   }
 
   /**
@@ -212,6 +251,11 @@ export class LedgerWriter {
     let results: unknown[];
     let commit: BatchCommit | undefined;
     const sequence = ++this.applied_sequence;
+    // From the first request's span to the commit: parented by the first traced request, linked to
+    // the others. An empty batch (the expiry timer's) would only be a trace of one span.
+    const span = tracingEnabled() && requests.length > 0
+      ? startBatchSpan('ledger batch', requests.map((request) => request.caller), { 'paygrid.ledger.batch.events': event_count, 'paygrid.ledger.batch.requests': requests.length })
+      : undefined;
     try {
       await this.prefetch(requests, sequence);
       const state = this.state;
@@ -223,6 +267,7 @@ export class LedgerWriter {
     } catch (error) {
       // A failed assertion is a bug, not a storage failure: let it end the process.
       if (isAssertionError(error)) throw error;
+      endBatchSpan(span, error);
       this.failRequests(requests, error);
       // A failed batch in flight has reloaded the state already; otherwise reload it here.
       if (await this.settleCommit()) await this.recover();
@@ -232,7 +277,9 @@ export class LedgerWriter {
     // batch was applied on top of state that never reached the disk: it fails too, and the state
     // has been reloaded.
     if (!(await this.settleCommit())) {
-      this.failRequests(requests, new Error('an earlier batch failed to commit'));
+      const failure = new Error('an earlier batch failed to commit');
+      endBatchSpan(span, failure);
+      this.failRequests(requests, failure);
       return;
     }
     // Stores may fail synchronously (better-sqlite3 does); either way it becomes a rejection here.
@@ -244,6 +291,7 @@ export class LedgerWriter {
         this.committed_sequence = sequence;
         this.evict();
         this.metrics?.observeBatch(event_count, requests.length, Number(process.hrtime.bigint() - started_at) / 1e9, commit?.sealed.transfers.length ?? 0);
+        endBatchSpan(span, undefined);
         requests.forEach((request, index) => {
           const result = results[index];
           // Each request's results line up with its events; the casts only restore the pairing
@@ -255,6 +303,7 @@ export class LedgerWriter {
       },
       (error: unknown) => {
         this.committing = false;
+        endBatchSpan(span, error);
         this.failRequests(requests, error);
         return false;
       },
@@ -391,17 +440,31 @@ export class LedgerWriter {
     this.last_hash = loaded.last_hash;
   }
 
+  /**
+   * Takes the fence again (a no-op while it is held) and reloads the state from the store, until
+   * both succeed with the fence still held at the end, or the writer stops.
+   */
   private async recover(): Promise<void> {
-    for (;;) {
-      try {
-        await this.store.acquireWriter((message) => this.log('warn', message));
-        await this.reload();
-        return;
-      } catch (error) {
-        this.log('error', 'ledger writer could not reload; retrying', { error: error instanceof Error ? error.message : String(error) });
-        await new Promise((resolve) => setTimeout(resolve, 500));
+    this.recovering = true;
+    try {
+      for (;;) {
+        try {
+          await this.acquireWriter();
+          await this.reload();
+          // Lost again while reloading: the state read may be fine, but no commit could follow it.
+          if (this.store.holdsWriter()) {
+            this.log('info', 'the ledger writer holds its fence and has reloaded its state');
+            return;
+          }
+        } catch (error) {
+          this.log('error', 'ledger writer could not take its fence or reload; retrying', { error: error instanceof Error ? error.message : String(error) });
+        }
+        if (this.stopping) return;
+        await new Promise((resolve) => setTimeout(resolve, recover_retry_ms));
         if (this.stopping) return;
       }
+    } finally {
+      this.recovering = false;
     }
   }
 
@@ -420,4 +483,11 @@ export class LedgerWriter {
   get accounts(): ReadonlyMap<bigint, Readonly<Account>> {
     return this.state.accounts;
   }
+}
+
+/** Ends a batch's span (when tracing made one), failed when `error` is given. */
+function endBatchSpan(span: Span | undefined, error: unknown): void {
+  if (span === undefined) return;
+  if (error !== undefined) recordFailure(span, error);
+  span.end();
 }

@@ -298,6 +298,12 @@ const ledger_charts = `
 ALTER TABLE payment_intents ADD COLUMN ledger_chart INTEGER NOT NULL DEFAULT 1 CHECK (ledger_chart IN (1, 2));
 `;
 
+// Version 6: the W3C traceparent of the span an event was written in (null with tracing off), so
+// that the relay's publish, and what webhooks do with the event, continue that request's trace.
+const event_trace_context = `
+ALTER TABLE payment_events ADD COLUMN traceparent TEXT;
+`;
+
 export const payments_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -328,5 +334,11 @@ export const payments_migrations: readonly Migration[] = [
     name: 'each intent names the chart of its platform-side accounts',
     sqlite: ledger_charts,
     postgres: ledger_charts,
+  },
+  {
+    version: 6,
+    name: 'each outbox event keeps the trace context of the request that wrote it',
+    sqlite: event_trace_context,
+    postgres: event_trace_context,
   },
 ];

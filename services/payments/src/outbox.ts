@@ -4,7 +4,7 @@
 // `payments.events.<object>`) resolves only when the event is safe there (decision 74). Delivery is
 // at least once: a crash between publish and mark publishes again, and receivers de-duplicate by
 // event id.
-import { publishPass, type Clock, type Database, type GroupCommitter } from '@paygrid/kernel';
+import { publishPass, runWithTraceparent, type Clock, type Database, type GroupCommitter } from '@paygrid/kernel';
 import { logFailure, tenantOf, type PaymentsLog } from './context';
 import { decodeJson, listUnpublishedEvents, markEventsPublished } from './store';
 import type { EventObject, EventPublisher, PaymentEvent } from './types';
@@ -41,7 +41,8 @@ export async function relayEvents(database: Database, commits: GroupCommitter, p
         created: row.created,
         livemode: row.livemode,
       };
-      return publisher.publish(tenantOf(row), event);
+      // The publish continues the trace of the request that wrote the event.
+      return runWithTraceparent(row.traceparent, () => publisher.publish(tenantOf(row), event));
     },
     (row, error) => logFailure(log, 'publishing an event; the relay tries again', error, { event: row.id }),
   );

@@ -135,6 +135,8 @@ export interface EventRecord {
   readonly data: string;
   readonly created: number;
   readonly published_ms: number | null;
+  /** The W3C traceparent of the span the event was written in; null with tracing off. */
+  readonly traceparent: string | null;
 }
 
 type Bool = boolean | number;
@@ -247,6 +249,7 @@ interface EventRow {
   readonly data: string;
   readonly created: number;
   readonly published_ms: number | null;
+  readonly traceparent: string | null;
 }
 
 // JSON with exact bigints: a bigint is written as {"$bigint":"123"} and read back as 123n.
@@ -422,6 +425,7 @@ function eventFromRow(row: EventRow): EventRecord {
     data: row.data,
     created: row.created,
     published_ms: row.published_ms,
+    traceparent: row.traceparent,
   };
 }
 
@@ -832,7 +836,7 @@ export async function listStatusChanges(database: Database, object_id: string): 
 // The outbox.
 
 export async function insertEvent(database: Database, event: Omit<EventRecord, 'sequence' | 'published_ms'>): Promise<void> {
-  await database.execute('INSERT INTO payment_events (id, merchant_id, livemode, type, object_id, object_version, data, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+  await database.execute('INSERT INTO payment_events (id, merchant_id, livemode, type, object_id, object_version, data, created, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)', [
     event.id,
     event.merchant_id,
     event.livemode,
@@ -841,6 +845,7 @@ export async function insertEvent(database: Database, event: Omit<EventRecord, '
     event.object_version,
     event.data,
     event.created,
+    event.traceparent,
   ]);
 }
 

@@ -1,7 +1,7 @@
 // Writing state in one transaction: a status change of an intent, order, refund or attempt is
 // checked against its table, appended to the history, and announced by an outbox event in the
 // same transaction, so that the books of this service, its history and its events never disagree.
-import { assert, type Database, type Lease } from '@paygrid/kernel';
+import { assert, currentTraceparent, type Database, type Lease } from '@paygrid/kernel';
 import { orderedId } from './ids';
 import { invalid, unexpectedState, type PaymentsContext } from './context';
 import {
@@ -103,6 +103,7 @@ export async function emit(
     object_version: version,
     data: encodeJson(object),
     created: secondsOf(now_ms),
+    traceparent: currentTraceparent(),
   });
 }
 

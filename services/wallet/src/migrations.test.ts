@@ -171,7 +171,7 @@ function upgradeSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: 
       await withdrawal('wd_sent', '7', null, null);
       await withdrawal('wd_held', '8', 'ok', null);
       await withdrawal('wd_decided', '9', 'exists', 'failed');
-      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(8);
+      expect((await database.migrate(wallet_migrations)).at(-1)).toBe(9);
       const runs = await database.query<{ id: string; saga: string; step: string; status: string; fence: number; tries: number; due_ms: number | string | null }>(
         'SELECT id, saga, step, status, fence, tries, due_ms FROM saga_runs ORDER BY id',
       );

@@ -1,4 +1,4 @@
-import { outboxMigration, sagaTables, type Migration } from '@paygrid/kernel';
+import { outboxMigration, outboxTraceContextMigration, sagaTables, type Migration } from '@paygrid/kernel';
 
 export const wallet_events_table = 'wallet_events';
 
@@ -425,4 +425,6 @@ export const wallet_migrations: readonly Migration[] = [
     sqlite: sagaTables().sqlite + operation_runs,
     postgres: sagaTables().postgres + operation_runs,
   },
+  // Each event keeps the trace context of the request that wrote it, for the relay's publish.
+  outboxTraceContextMigration(9, wallet_events_table),
 ];

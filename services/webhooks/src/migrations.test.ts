@@ -50,7 +50,7 @@ function migrationSuite(open: () => Promise<{ database: ServiceDatabase; cleanup
       await delivery('wdl_retried', 'evt_retried', 'pending', 2, now_ms + 60_000, 'old-process');
       await delivery('wdl_done', 'evt_done', 'succeeded', 1, now_ms, null);
 
-      expect(await database.migrate(webhooks_migrations)).toEqual([2, 3]);
+      expect(await database.migrate(webhooks_migrations)).toEqual([2, 3, 4]);
       expect(await findRun(database, 'wdl_fresh')).toMatchObject({ saga: 'webhook_delivery', step: 'send', status: 'ready', tries: 0, due_ms: now_ms });
       expect(await findRun(database, 'wdl_retried')).toMatchObject({ status: 'retrying', tries: 2, due_ms: now_ms + 60_000 });
       expect(await findRun(database, 'wdl_done')).toBeUndefined();
@@ -91,7 +91,7 @@ function migrationSuite(open: () => Promise<{ database: ServiceDatabase; cleanup
           [`we_${index}`, tenant.merchant_id, tenant.livemode, receiver.url, index === 0 ? 'enabled' : 'disabled', secret],
         );
       }
-      expect(await database.migrate(webhooks_migrations)).toEqual([3]);
+      expect(await database.migrate(webhooks_migrations)).toEqual([3, 4]);
       const keyring = new Keyring(generateKeyEncryptionKey());
       const service = new WebhooksService({ database, keyring, schedule: [10, 20, 30], test_mode_private_urls: true });
       expect(await service.sealLegacySecrets({ batch_size: 2 })).toBe(3);

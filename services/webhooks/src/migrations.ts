@@ -168,6 +168,12 @@ CREATE TRIGGER webhook_endpoints_sealed_update BEFORE UPDATE OF ${sealed_secret_
 `,
 };
 
+// Version 4: the W3C traceparent of the span an event was published in (null with tracing off), so
+// that its deliveries, made later by the delivery loop, continue the trace that produced it.
+const event_trace_context = `
+ALTER TABLE webhook_events ADD COLUMN traceparent TEXT;
+`;
+
 export const webhooks_migrations: readonly Migration[] = [
   {
     version: 1,
@@ -186,5 +192,11 @@ export const webhooks_migrations: readonly Migration[] = [
     name: 'endpoint signing secrets sealed under a data key wrapped by the key-encryption key',
     sqlite: secrets_sealed.sqlite,
     postgres: secrets_sealed.postgres,
+  },
+  {
+    version: 4,
+    name: 'each event keeps the trace context it was published in',
+    sqlite: event_trace_context,
+    postgres: event_trace_context,
   },
 ];

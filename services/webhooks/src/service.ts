@@ -7,6 +7,11 @@
 // run out, and then another process sends the delivery again.
 import {
   ApiError,
+  contextOfTraceparent,
+  currentTraceparent,
+  SpanKind,
+  SpanStatusCode,
+  withSpan,
   GroupCommitter,
   SagaRunner,
   assert,
@@ -494,7 +499,8 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
     const sequence = checkCount(input.sequence, 'sequence');
     const created = checkCount(input.created, 'created');
     const body = encodeEventBody({ id, object: 'event', type, data: { object: input.data.object }, sequence, created, livemode: tenant.livemode });
-    const event: EventRecord = { id, merchant_id: tenant.merchant_id, livemode: tenant.livemode, type, object_sequence: sequence, body, created };
+    // Taken here, in the caller's context: the shared commit runs the insert later.
+    const event: EventRecord = { id, merchant_id: tenant.merchant_id, livemode: tenant.livemode, type, object_sequence: sequence, body, created, traceparent: currentTraceparent() };
     const stored = await this.#commits.run((tx) => this.#storeEvent(tx, tenant, event));
     // Most events go to no endpoint; waking the delivery loop for those would only claim nothing.
     if (stored.deliveries_created > 0) this.#wake();
@@ -707,7 +713,7 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
     const type = 'webhook_endpoint.disabled';
     const created = secondsOf(this.#clock.now());
     const body = encodeEventBody({ id, object: 'event', type, data: { object: endpointToWire(disabled) }, sequence: disabled.version, created, livemode: disabled.livemode });
-    await this.#storeEvent(tx, tenant, { id, merchant_id: disabled.merchant_id, livemode: disabled.livemode, type, object_sequence: disabled.version, body, created });
+    await this.#storeEvent(tx, tenant, { id, merchant_id: disabled.merchant_id, livemode: disabled.livemode, type, object_sequence: disabled.version, body, created, traceparent: currentTraceparent() });
     return disabled;
   }
 
@@ -734,7 +740,18 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
       return { succeeded: false, response_status: null, response_body: null, error: `url_not_allowed: ${refusal}`.slice(0, error_length_max), duration_ms: 0, retry_after_ms: undefined };
     }
     const headers = signDelivery(this.#secrets.open(endpoint, endpoint.secret), event.id, secondsOf(attempted_ms), event.body);
-    return sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms, ...(dispatcher === undefined ? {} : { dispatcher }) });
+    // A span per attempt, in the trace that produced the event (its stored traceparent). Nothing
+    // of the trace is sent to the receiver: it is outside Paygrid.
+    return withSpan(
+      `webhook deliver ${event.type}`,
+      { kind: SpanKind.CLIENT, parent: contextOfTraceparent(event.traceparent), attributes: { 'paygrid.webhook.event': event.id, 'paygrid.webhook.endpoint': endpoint.id } },
+      async (span) => {
+        const outcome = await sendAttempt(this.#fetch, { url: endpoint.url, headers, body: event.body, timeout_ms: this.#timeout_ms, ...(dispatcher === undefined ? {} : { dispatcher }) });
+        if (outcome.response_status !== null) span?.setAttribute('http.response.status_code', outcome.response_status);
+        if (!outcome.succeeded) span?.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error ?? 'the receiver refused the delivery' });
+        return outcome;
+      },
+    );
   }
 
   async #storeEvent(tx: Database, tenant: Tenant, event: EventRecord): Promise<{ event: EventRecord; deliveries_created: number }> {

@@ -43,6 +43,8 @@ export interface EventRecord {
   /** The exact JSON sent to receivers. */
   readonly body: string;
   readonly created: number;
+  /** The W3C traceparent of the span the event was published in; null with tracing off. */
+  readonly traceparent: string | null;
 }
 
 export interface DeliveryRecord {
@@ -106,6 +108,7 @@ interface EventRow {
   readonly object_sequence: number;
   readonly body: string;
   readonly created: number;
+  readonly traceparent: string | null;
 }
 
 interface DeliveryRow {
@@ -195,6 +198,7 @@ function eventFromRow(row: EventRow): EventRecord {
     object_sequence: row.object_sequence,
     body: row.body,
     created: row.created,
+    traceparent: row.traceparent,
   };
 }
 
@@ -407,9 +411,9 @@ export async function rewrapSecretKey(database: Database, row: SecretKeyRow, nex
 /** Inserts the event unless one with its id exists; says whether it did. */
 export async function insertEvent(database: Database, event: EventRecord): Promise<boolean> {
   const result = await database.execute(
-    `INSERT INTO webhook_events (id, merchant_id, livemode, type, object_sequence, body, created) VALUES (?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO webhook_events (id, merchant_id, livemode, type, object_sequence, body, created, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (id) DO NOTHING`,
-    [event.id, event.merchant_id, event.livemode, event.type, event.object_sequence, event.body, event.created],
+    [event.id, event.merchant_id, event.livemode, event.type, event.object_sequence, event.body, event.created, event.traceparent],
   );
   return result.rowCount === 1;
 }

@@ -53,6 +53,14 @@ export function describeBusContract(open: () => Promise<OpenedBus>): void {
     await opened.cleanup();
   });
 
+  it('answers a ping while open, and refuses one once closed', async () => {
+    await expect(bus.ping()).resolves.toBeUndefined();
+    const second = await open();
+    await second.bus.close();
+    await expect(second.bus.ping()).rejects.toThrow(/closed/);
+    await second.cleanup();
+  });
+
   it('delivers each message once to every durable subscriber whose subject takes it, with its id, data and headers', async () => {
     const first: BusMessage[] = [];
     const second: BusMessage[] = [];

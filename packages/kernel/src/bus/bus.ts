@@ -13,6 +13,7 @@
 // returned, gets the message again. So every handler is idempotent, by the message id (an inbox
 // of processed ids, written in the transaction of the handler's effect).
 import { assert } from '../assert';
+import { extractContext, SpanKind, tracingEnabled, withSpan, withTraceHeaders } from '../tracing/tracing';
 
 /** A message as a handler sees it. */
 export interface BusMessage {
@@ -94,6 +95,11 @@ export interface Bus {
    * letters. Returns false when there is no dead letter with that id.
    */
   replayDeadLetter(id: string): Promise<boolean>;
+  /**
+   * Resolves once the bus has shown it can take messages now (for `/readyz`); rejects when it
+   * cannot, or once it is closed. NATS: a JetStream round trip to the server.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -170,8 +176,38 @@ export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Publishes inside a producer span whose `traceparent` travels in the message's headers, so that
+ * each subscriber's span (runHandler) continues the publisher's trace. Both adapters publish
+ * through it; with tracing off it is `publish(input)`.
+ */
+export async function tracedPublish(input: PublishInput, publish: (input: PublishInput) => Promise<PublishResult>): Promise<PublishResult> {
+  if (!tracingEnabled()) return publish(input);
+  return withSpan(`publish ${input.subject}`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.operation.type': 'send', 'messaging.destination.name': input.subject, 'messaging.message.id': input.id } }, async () => {
+    const headers = withTraceHeaders(input.headers ?? {});
+    return publish(headers === undefined ? input : { ...input, headers });
+  });
+}
+
 /** Runs a handler with its timeout: past it, the delivery counts as failed (the handler may still finish; it is idempotent). */
 export async function runHandler(handler: BusHandler, message: BusMessage, timeout_ms: number): Promise<void> {
+  if (!tracingEnabled()) {
+    await runHandlerNow(handler, message, timeout_ms);
+    return;
+  }
+  // A consumer span per delivery, child of the publisher's span when the message carries its traceparent.
+  await withSpan(
+    `process ${message.subject}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: extractContext(message.headers),
+      attributes: { 'messaging.operation.type': 'process', 'messaging.destination.name': message.subject, 'messaging.message.id': message.id, 'paygrid.bus.delivery': message.delivery },
+    },
+    () => runHandlerNow(handler, message, timeout_ms),
+  );
+}
+
+async function runHandlerNow(handler: BusHandler, message: BusMessage, timeout_ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`the handler ran past ${timeout_ms} ms`)), timeout_ms);

@@ -20,6 +20,7 @@ import {
   redeliveryDelayMs,
   replay_for_header,
   runHandler,
+  tracedPublish,
   subjectMatches,
   type Bus,
   type BusLog,
@@ -171,29 +172,31 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     });
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await
+  async function publishNow(input: PublishInput): Promise<PublishResult> {
+    assert(!closed, 'the bus is closed');
+    checkPublish(input);
+    const now_ms = Date.now();
+    forgetOldIds(now_ms);
+    if (seen.has(input.id)) return { duplicate: true, handled: settlements.get(input.id)?.promise };
+    const headers = { ...(input.headers ?? {}) };
+    const replay_for = headers[replay_for_header];
+    const receivers = [...consumers.values()].filter(
+      (consumer) => subjectMatches(consumer.options.subject, input.subject) && (replay_for === undefined || replay_for === consumer.options.durable),
+    );
+    // Every queue is checked before any is written, so that a full one refuses the message whole.
+    for (const consumer of receivers) {
+      if (consumer.queue.length >= memory_bus_queue_max) throw new Error(`the queue of subscriber ${consumer.options.durable} is full (${memory_bus_queue_max} messages)`);
+    }
+    seen.set(input.id, now_ms);
+    const settlement = newSettlement(new Set(receivers.map((consumer) => consumer.key)));
+    settlements.set(input.id, settlement);
+    for (const consumer of receivers) enqueue(consumer, { message: { id: input.id, subject: input.subject, data: input.data, headers }, deliveries: 0 });
+    return { duplicate: false, handled: settlement.promise };
+  }
+
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await
-    async publish(input: PublishInput): Promise<PublishResult> {
-      assert(!closed, 'the bus is closed');
-      checkPublish(input);
-      const now_ms = Date.now();
-      forgetOldIds(now_ms);
-      if (seen.has(input.id)) return { duplicate: true, handled: settlements.get(input.id)?.promise };
-      const headers = { ...(input.headers ?? {}) };
-      const replay_for = headers[replay_for_header];
-      const receivers = [...consumers.values()].filter(
-        (consumer) => subjectMatches(consumer.options.subject, input.subject) && (replay_for === undefined || replay_for === consumer.options.durable),
-      );
-      // Every queue is checked before any is written, so that a full one refuses the message whole.
-      for (const consumer of receivers) {
-        if (consumer.queue.length >= memory_bus_queue_max) throw new Error(`the queue of subscriber ${consumer.options.durable} is full (${memory_bus_queue_max} messages)`);
-      }
-      seen.set(input.id, now_ms);
-      const settlement = newSettlement(new Set(receivers.map((consumer) => consumer.key)));
-      settlements.set(input.id, settlement);
-      for (const consumer of receivers) enqueue(consumer, { message: { id: input.id, subject: input.subject, data: input.data, headers }, deliveries: 0 });
-      return { duplicate: false, handled: settlement.promise };
-    },
+    publish: (input: PublishInput): Promise<PublishResult> => tracedPublish(input, publishNow),
 
     // eslint-disable-next-line @typescript-eslint/require-await
     async subscribe(subscription: SubscribeOptions): Promise<BusSubscription> {
@@ -214,6 +217,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
           await consumer.draining;
         },
       };
+    },
+
+    // eslint-disable-next-line @typescript-eslint/require-await
+    async ping(): Promise<void> {
+      if (closed) throw new Error('the bus is closed');
     },
 
     // eslint-disable-next-line @typescript-eslint/require-await

@@ -27,6 +27,7 @@ import {
   redeliveryDelayMs,
   replay_for_header,
   runHandler,
+  tracedPublish,
   type Bus,
   type BusLog,
   type BusSubscription,
@@ -193,14 +194,15 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
   };
 
   return {
-    async publish(input: PublishInput): Promise<PublishResult> {
-      assert(!closed, 'the bus is closed');
-      checkPublish(input);
-      await domainStream(input.subject);
-      const headers = headersOf({ ...(input.headers ?? {}), [message_id_header]: input.id });
-      const acknowledged = await client.publish(`${prefix}.${input.subject}`, input.data, { msgID: input.id, headers });
-      return { duplicate: acknowledged.duplicate };
-    },
+    publish: (input: PublishInput): Promise<PublishResult> =>
+      tracedPublish(input, async (traced) => {
+        assert(!closed, 'the bus is closed');
+        checkPublish(traced);
+        await domainStream(traced.subject);
+        const headers = headersOf({ ...(traced.headers ?? {}), [message_id_header]: traced.id });
+        const acknowledged = await client.publish(`${prefix}.${traced.subject}`, traced.data, { msgID: traced.id, headers });
+        return { duplicate: acknowledged.duplicate };
+      }),
 
     async subscribe(subscription: SubscribeOptions): Promise<BusSubscription> {
       assert(!closed, 'the bus is closed');
@@ -305,6 +307,13 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       await manager.streams.deleteMessage(dead_stream, seq);
       log('info', 'a dead letter is delivered again', { dead_letter: id, message: message_id, durable });
       return true;
+    },
+
+    async ping(): Promise<void> {
+      if (closed) throw new Error('the bus is closed');
+      // A round trip to the JetStream API, not only to the server: a server that is up with
+      // JetStream unavailable cannot store what the outbox relays hand it.
+      await manager.getAccountInfo();
     },
 
     async close(): Promise<void> {

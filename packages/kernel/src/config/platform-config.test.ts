@@ -30,6 +30,7 @@ describe('loadPlatformConfig', () => {
       NATS_URL: undefined,
       BUS_STREAM_PREFIX: 'paygrid',
       REDIS_URL: undefined,
+      OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
       LOG_LEVEL: 'info',
       PAYGRID_OPERATOR_KEY: undefined,
       LEDGER_BATCH_WAIT_MS: 1,
@@ -109,6 +110,14 @@ describe('loadPlatformConfig', () => {
     expect(problems({ METRICS_PORT: '8080' })).toEqual(['METRICS_PORT must differ from PORT (both are 8080): the metrics listener is a port of its own']);
     expect(problems({ PORT: '9000', METRICS_PORT: '9000' })).toHaveLength(1);
     expect(problems({ METRICS_HOST: '0.0.0.0' })).toEqual(['METRICS_HOST needs METRICS_PORT: without a port of their own, metrics are served on PORT to the operator key']);
+  });
+
+  it('reads an OTLP endpoint: an http(s) base URL with no query, fragment or credentials', () => {
+    expect(loadPlatformConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318' }).OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
+    expect(loadPlatformConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example/otlp' }).OTEL_EXPORTER_OTLP_ENDPOINT).toBe('https://collector.example/otlp');
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'jaeger:4318' })).toEqual(['OTEL_EXPORTER_OTLP_ENDPOINT must be a URL starting with http:// or https:// (got "jaeger:4318")']);
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'grpc://jaeger:4317' })).toHaveLength(1);
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318?x=1' })).toEqual([expect.stringContaining('OTEL_EXPORTER_OTLP_ENDPOINT must be a base URL')]);
   });
 
   it('does not migrate on start by default when DATABASE_URL is set', () => {

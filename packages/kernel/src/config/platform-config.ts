@@ -45,6 +45,11 @@ export interface PlatformConfig {
   /** Names this installation's NATS streams and subjects (`paygrid` → streams `PAYGRID_WALLET`, …), so that several can share a server. */
   readonly BUS_STREAM_PREFIX: string;
   readonly REDIS_URL: string | undefined;
+  /**
+   * When set, spans are exported over OTLP/HTTP (JSON) to `<endpoint>/v1/traces`; unset, tracing
+   * is off and costs nothing.
+   */
+  readonly OTEL_EXPORTER_OTLP_ENDPOINT: string | undefined;
   readonly LOG_LEVEL: LogLevel;
   /** A secret: never log it. */
   readonly PAYGRID_OPERATOR_KEY: string | undefined;
@@ -170,6 +175,7 @@ const platform_variables = {
   // The NATS adapter's own rule for a prefix (bus/nats-bus.ts): it names streams in upper case.
   BUS_STREAM_PREFIX: stringVar({ name: 'BUS_STREAM_PREFIX', default: 'paygrid', pattern: /^[a-z][a-z0-9_]{0,30}$/, allowed: 'must be a lower-case letter then up to 30 lower-case letters, digits or _' }),
   REDIS_URL: optional(urlVar({ name: 'REDIS_URL', protocols: ['redis', 'rediss'] })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(urlVar({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', protocols: ['http', 'https'] })),
   LOG_LEVEL: enumVar({ name: 'LOG_LEVEL', default: 'info', values: log_levels }),
   PAYGRID_OPERATOR_KEY: optional(
     stringVar({
@@ -240,6 +246,13 @@ export function loadPlatformConfig(environment: Environment = process.env): Plat
   }
   if (values.METRICS_HOST !== undefined && values.METRICS_PORT === undefined) {
     throw new ConfigError(['METRICS_HOST needs METRICS_PORT: without a port of their own, metrics are served on PORT to the operator key']);
+  }
+  if (values.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined) {
+    const endpoint = new URL(values.OTEL_EXPORTER_OTLP_ENDPOINT);
+    // The traces path is appended to it (`/v1/traces`), so a query or fragment would end up in the middle.
+    if (endpoint.search !== '' || endpoint.hash !== '' || endpoint.username !== '' || endpoint.password !== '') {
+      throw new ConfigError(['OTEL_EXPORTER_OTLP_ENDPOINT must be a base URL (scheme, host, port and optionally a path) with no query, fragment or credentials: /v1/traces is appended to it']);
+    }
   }
   const providers = readProviderEndpoints(environment, values.PUBLIC_BASE_URL);
   const card_acquirer = readCardAcquirerEndpoint(environment, Date.now());

@@ -5,6 +5,7 @@
 // them. A unit that throws rolls back only its own savepoint and rejects only its own caller;
 // every caller is answered only after the commit that holds its work is durable.
 import { assert } from '../assert';
+import { bindToActiveContext } from '../tracing/tracing';
 import type { Database } from './database';
 
 /** The most units of work one commit carries, so that one batch never holds the database long. */
@@ -37,7 +38,9 @@ export class GroupCommitter {
    */
   run<T>(work: (transaction: Database) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      // Each unit runs in its own caller's context (its trace), not in whichever caller's context
+      // the shared commit happens to start from.
+      this.#queue.push({ work: bindToActiveContext(work), resolve: resolve as (value: unknown) => void, reject });
       if (!this.#flushing) this.#scheduleFlush();
     });
   }

@@ -7,6 +7,7 @@ import { createPostgresPool } from './postgres';
 import { createPostgresDatabase } from './postgres-database';
 import { openSqlite } from './sqlite';
 import { createSqliteDatabase } from './sqlite-database';
+import { traceDatabase } from './tracing';
 
 /** Short enough that `paygrid_<service>` fits PostgreSQL's 63-byte identifiers. */
 const service_name_pattern = /^[a-z][a-z0-9_]{0,39}$/;
@@ -38,7 +39,7 @@ export function describeDatabaseLocation(location: DatabaseLocation): string {
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<ServiceDatabase> {
   const location = resolveDatabaseLocation(options);
-  if (location.dialect === 'sqlite') return createSqliteDatabase(openSqlite(location.file), location);
+  if (location.dialect === 'sqlite') return traceDatabase(createSqliteDatabase(openSqlite(location.file), location));
   const pool = createPostgresPool({ url: location.url, schema: location.schema, ...(options.max === undefined ? {} : { max: options.max }) });
   try {
     await pool.query('SELECT 1');
@@ -46,5 +47,5 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Servic
     await pool.end();
     throw error;
   }
-  return createPostgresDatabase(pool, location);
+  return traceDatabase(createPostgresDatabase(pool, location));
 }

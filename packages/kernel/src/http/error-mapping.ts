@@ -1,5 +1,6 @@
 import type { FastifySchemaValidationError } from 'fastify';
 import { isAssertionError } from '../assert';
+import { isDatabaseUnavailableError } from '../db/unavailable';
 import { ApiError, errorStatusByType, errorTypes } from '../errors';
 import { validationApiError, type RequestPart } from './validation-errors';
 
@@ -58,8 +59,9 @@ function frameworkClientError(error: FrameworkError, body_limit_bytes: number): 
 
 /**
  * Maps anything thrown while handling a request to an ApiError. Only an ApiError, a schema
- * validation error or a framework client error becomes a 4xx; everything else is a generic
- * 500 that names the request id and leaks nothing.
+ * validation error or a framework client error becomes a 4xx; a database that cannot be reached
+ * is a 503 the client may retry; everything else is a generic 500 that names the request id and
+ * leaks nothing.
  */
 export function mapError(error: unknown, context: { readonly request_id: string; readonly body_limit_bytes: number }): MappedError {
   if (error instanceof ApiError) return { apiError: error, severity: error.statusCode >= 500 ? 'unavailable' : 'expected' };
@@ -71,5 +73,8 @@ export function mapError(error: unknown, context: { readonly request_id: string;
   }
   const client_error = frameworkClientError(framework_error, context.body_limit_bytes);
   if (client_error !== undefined) return { apiError: client_error, severity: 'expected' };
+  if (isDatabaseUnavailableError(error)) {
+    return { apiError: new ApiError('service_unavailable_error', 'database_unavailable', 'The database cannot be reached right now; retry the request'), severity: 'unavailable' };
+  }
   return internalError(context.request_id, 'internal');
 }

@@ -13,6 +13,7 @@ import { createHttpMetrics } from './metrics';
 import { Readiness } from './readiness';
 import { rewriteUrlWithoutCardNumbers, urlCardNumberRefusal } from './url-card-guard';
 import { strictSchemaController } from './validator-compiler';
+import { traceRequests } from './tracing';
 
 export const body_limit_bytes_default = 1024 * 1024;
 /** A request that takes longer than this is cut off; nothing we serve should come close. */
@@ -121,6 +122,9 @@ export function createHttpServer(options: CreateHttpServerOptions): HttpServer {
   app.addHook('onRoute', (route) => {
     for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, url: route.url });
   });
+
+  // Before every other hook, so that a refused request has its span too.
+  traceRequests(app);
 
   app.addHook('onRequest', (request, _reply, done) => {
     const refusal = urlCardNumberRefusal(request.raw);

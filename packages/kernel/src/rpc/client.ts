@@ -20,8 +20,15 @@ export function unavailableCode(service: string): string {
   return `${service}_unavailable`;
 }
 
+const outcome_unknown_suffix = '_outcome_unknown';
+
 export function outcomeUnknownCode(service: string): string {
-  return `${service}_outcome_unknown`;
+  return `${service}${outcome_unknown_suffix}`;
+}
+
+/** Whether an error code says a call that is not idempotent may have been carried out. */
+export function isOutcomeUnknownCode(code: string): boolean {
+  return code.endsWith(outcome_unknown_suffix) && code.length > outcome_unknown_suffix.length;
 }
 
 /**

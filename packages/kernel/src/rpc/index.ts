@@ -25,4 +25,4 @@ export {
   type JsonValue,
 } from './codec';
 export { registerRpcRoutes, rpc_arguments_max, rpc_body_limit_bytes, rpc_media_type, type RpcRoutesOptions } from './server';
-export { createRpcClient, outcomeUnknownCode, unavailableCode, type RpcClientOptions } from './client';
+export { createRpcClient, isOutcomeUnknownCode, outcomeUnknownCode, unavailableCode, type RpcClientOptions } from './client';

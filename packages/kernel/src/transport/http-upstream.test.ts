@@ -264,6 +264,29 @@ describe('createHttpUpstream: active health checks', () => {
   });
 });
 
+describe('createHttpUpstream: an instance out of rotation', () => {
+  it('is checked at the shorter unhealthy interval, so it returns soon after it is ready again', async () => {
+    let ready = false;
+    const only = await startServer('only', (request, response, server) => {
+      if (request.url === '/readyz') response.writeHead(ready ? 200 : 503).end();
+      else answerName(request, response, server);
+    });
+    // At the full interval alone, coming back would take two more intervals: 2 s at least.
+    const ledger = upstream({
+      circuit_breaker: false,
+      targets: only.origin,
+      health_check: { interval_ms: 1_000, unhealthy_interval_ms: 20, timeout_ms: 200, unhealthy_threshold: 1, healthy_threshold: 2 },
+    });
+    const status = () => ledger.instances()[0];
+    await vi.waitFor(() => expect(status()?.healthy).toBe(false), { timeout: 3_000, interval: 10 });
+    ready = true;
+    const ready_at = performance.now();
+    await vi.waitFor(() => expect(status()?.healthy).toBe(true), { timeout: 3_000, interval: 5 });
+    expect(performance.now() - ready_at).toBeLessThan(700);
+    expect((await ledger.request(get)).body.toString()).toBe('only');
+  });
+});
+
 describe('createHttpUpstream: circuit breaker', () => {
   it('opens on failures, fails fast without sending, half-opens after the cool-down with bounded trials, and closes', async () => {
     let failing = true;

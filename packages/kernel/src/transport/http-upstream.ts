@@ -18,6 +18,7 @@ import { deadline_header, remainingDeadlineMs } from './deadline';
 import { circuit_state_values, createUpstreamMetrics, type UpstreamMetrics, type UpstreamOutcome } from './metrics';
 import { parseUpstreamTargets, type UpstreamTarget } from './targets';
 import { UpstreamUnavailableError, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream';
+import { tracedUpstreamRequest } from './tracing';
 
 /**
  * How long a call may take when neither the request nor an incoming deadline says: a third of
@@ -37,6 +38,12 @@ export interface HealthCheckOptions {
   /** GET on this path; any 2xx answer is healthy. */
   readonly path: string;
   readonly interval_ms: number;
+  /**
+   * How often an instance out of rotation is checked (Envoy's `unhealthy_interval`). Shorter than
+   * `interval_ms`, so that a service back from an outage (its database restarted) returns within
+   * `healthy_threshold` of these rather than of the full interval, while callers are refused.
+   */
+  readonly unhealthy_interval_ms: number;
   readonly timeout_ms: number;
   /** Consecutive failed checks that take a healthy instance out of rotation. */
   readonly unhealthy_threshold: number;
@@ -44,7 +51,7 @@ export interface HealthCheckOptions {
   readonly healthy_threshold: number;
 }
 
-export const health_check_defaults: HealthCheckOptions = { path: '/readyz', interval_ms: 5_000, timeout_ms: 1_000, unhealthy_threshold: 3, healthy_threshold: 2 };
+export const health_check_defaults: HealthCheckOptions = { path: '/readyz', interval_ms: 5_000, unhealthy_interval_ms: 1_000, timeout_ms: 1_000, unhealthy_threshold: 3, healthy_threshold: 2 };
 
 export interface OutlierEjectionOptions {
   /** Consecutive failed attempts (connect errors, timeouts, 502/503/504) that eject an instance. */
@@ -289,6 +296,10 @@ class LoadBalancedUpstream implements HttpUpstream {
       this.#every(health.interval_ms, () => {
         for (const instance of this.#instances) if (!instance.health_check_in_flight) void this.#check(instance, health);
       });
+      positive(health.unhealthy_interval_ms, 'health_check.unhealthy_interval_ms');
+      this.#every(health.unhealthy_interval_ms, () => {
+        for (const instance of this.#instances) if (!instance.healthy && !instance.health_check_in_flight) void this.#check(instance, health);
+      });
     }
   }
 
@@ -315,7 +326,11 @@ class LoadBalancedUpstream implements HttpUpstream {
     return this.#breaker?.state;
   }
 
-  async request(request: UpstreamRequest): Promise<UpstreamResponse> {
+  request(request: UpstreamRequest): Promise<UpstreamResponse> {
+    return tracedUpstreamRequest(this.service, request, (traced) => this.#request(traced));
+  }
+
+  async #request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const started_ms = performance.now();
     const budget_ms = Math.min(request.timeout_ms ?? Number.POSITIVE_INFINITY, remainingDeadlineMs() ?? Number.POSITIVE_INFINITY, this.#timeout_ms);
     const expires_at_ms = started_ms + budget_ms;

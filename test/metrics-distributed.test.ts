@@ -55,6 +55,7 @@ if (metrics_tools_skipped) {
         for (const name of everywhere) expect(families.has(name), `${service} exports ${name}`).toBe(true);
         expect(sampleSum(families, 'process_resident_memory_bytes'), service).toBeGreaterThan(10_000_000);
         expect(sampleSum(families, 'paygrid_metrics_scrape_errors_total'), service).toBe(0);
+        expect(sampleSum(families, 'paygrid_bus_reachable'), `${service} reaches NATS`).toBe(1);
       }
       // Each service answered the calls the journeys made of it.
       expect(histogramCount(of('gateway')[0]?.families ?? new Map(), 'paygrid_http_request_duration_seconds', { route: '/v1/payment_intents/:id/confirm', status_code: '200' })).toBeGreaterThan(0);

@@ -137,6 +137,7 @@ describe.skipIf(metrics_tools_skipped)('the all-in-one process', () => {
     expect(labelValues(families, 'paygrid_saga_runs', 'saga')).toEqual(new Set(['wallet_movement', 'wallet_withdrawal', 'webhook_delivery', 'payment_attempt']));
     expect(labelValues(families, 'paygrid_saga_runs', 'status')).toEqual(new Set(['ready', 'running', 'waiting', 'retrying', 'compensating']));
     family(families, 'paygrid_bus_dead_letters_total');
+    expect(sampleSum(families, 'paygrid_bus_reachable')).toBe(1);
     expect(sampleSum(families, 'paygrid_metrics_scrape_errors_total')).toBe(0);
     // The prepared-transaction gauges exist only where the ledger runs on PostgreSQL, and the
     // upstream metrics only where a process calls another.

@@ -31,7 +31,8 @@ function paygridAsync(args: string[], env: Record<string, string> = {}): Promise
 describe('paygrid CLI', () => {
   it('prints help for every command', () => {
     expect(paygrid(['--help'])).toMatchObject({ status: 0, out: expect.stringContaining('ledger verify') });
-    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['keys'], ['bench']]) {
+    expect(paygrid(['--help']).out).toContain('backup DIR');
+    for (const command of [['start'], ['migrate'], ['ledger', 'verify'], ['keys'], ['bench'], ['backup'], ['restore']]) {
       const run = paygrid([...command, '--help']);
       expect(run.status, command.join(' ')).toBe(0);
       expect(run.out, command.join(' ')).toContain(`Usage: paygrid ${command.join(' ')}`);

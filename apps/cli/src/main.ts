@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, describeDatabaseLocation, live_capability_labels, live_capability_names, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
 import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
+import { backupCommand, restoreCommand } from './backup-command';
 import { busCommand, bus_usage } from './bus-command';
 import { startDistributed } from './distributed';
 import { describeKeySource, keysCommand, keys_usage } from './keys-command';
@@ -16,6 +17,8 @@ Commands:
   ledger verify   prove the ledger's hash chain and balances
   keys            the key-encryption key: status, rotate, rewrap (online)
   bus             the bus's dead letters: list them, deliver one again
+  backup DIR      copy every embedded database (and the keys in DATA_DIR) online into DIR
+  restore DIR     bring a backup back into a new, empty DATA_DIR
   bench           run benchmarks (paygrid bench ledger | api | payments | floor | distributed)
 
 Run "paygrid <command> --help" for a command's options.`,
@@ -109,6 +112,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await keysCommand(rest);
       case 'bus':
         return await busCommand(rest);
+      case 'backup':
+        return await backupCommand(rest);
+      case 'restore':
+        return await restoreCommand(rest);
       case 'bench': {
         const { runBench } = await import('@paygrid/bench');
         return await runBench(rest, usage.bench);

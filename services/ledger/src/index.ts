@@ -19,7 +19,7 @@ export { ledger_migrations } from './migrations';
 export { verifyLedger, type VerifyReport } from './verify';
 export { LedgerWriter, LedgerUnavailableError, system_clock, type WriterClock, type WriterMetrics } from './writer';
 export { LedgerStateMachine } from './state-machine';
-export { SqliteLedgerStore } from './store-sqlite';
+export { SqliteLedgerStore, sqliteLedgerFileSnapshots } from './store-sqlite';
 export { PostgresLedgerStore } from './store-postgres';
 export type { AccountFilter, LedgerStore, QueryFilter } from './store';
 export * from './types';

@@ -192,6 +192,14 @@ export class SqliteLedgerStore implements LedgerStore {
 }
 
 /**
+ * Snapshots of a ledger file that no store of this process has open, read-only: to verify a copy
+ * (`paygrid backup` and `paygrid restore`) without a writer, a commit thread or a migration.
+ */
+export function sqliteLedgerFileSnapshots(file: string): Pick<LedgerStore, 'readSnapshot'> {
+  return { readSnapshot: <T>(work: (snapshot: LedgerSnapshot) => Promise<T>) => readSqliteSnapshot(file, work) };
+}
+
+/**
  * A read transaction on a second connection to the same file: in WAL mode it sees the database
  * as of its first read, whatever the writer commits meanwhile.
  */

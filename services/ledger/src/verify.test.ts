@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { idToBytes } from './codec';
 import { openLedgerStore } from './open';
 import { LedgerService } from './service';
+import { sqliteLedgerFileSnapshots } from './store-sqlite';
 import { TransferFlags, emptyAccountEvent, emptyTransferEvent } from './types';
 import { verifyLedger } from './verify';
 
@@ -51,8 +52,15 @@ function tamper(file: string, sql: string, ...params: unknown[]): void {
 
 describe('ledger verify', () => {
   it('accepts an untouched ledger', async () => {
-    const report = await verifyFile(await buildLedger());
-    expect(report).toEqual({ ok: true, batches: 3, accounts: 3, transfers: 5 });
+    const file = await buildLedger();
+    const report = await verifyFile(file);
+    expect(report).toEqual({ ok: true, batches: 3, accounts: 3, transfers: 5, head_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    // The head is the third batch's own hash, and the read-only file verifier agrees with the store's.
+    const db = new Database(file, { readonly: true });
+    const head = db.prepare<[], { hash: Buffer }>('SELECT hash FROM ledger_batches WHERE id = 3').get();
+    db.close();
+    expect(report.head_hash).toBe(head?.hash.toString('hex'));
+    expect(await verifyLedger(sqliteLedgerFileSnapshots(file))).toEqual(report);
   });
 
   it('names the batch whose transfer was altered after commit', async () => {

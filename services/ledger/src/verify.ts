@@ -11,6 +11,12 @@ export interface VerifyReport {
   readonly problem?: string;
   /** The batch the problem was found in, when it is a batch's problem. */
   readonly bad_batch?: bigint;
+  /**
+   * The last batch's hash in hex (the genesis hash when there is none), present when the ledger
+   * verifies: with `batches` (ids run 1 to `batches`), it names the head of the chain, so that a
+   * copy can be compared with its original (`paygrid backup` writes it in its manifest).
+   */
+  readonly head_hash?: string;
 }
 
 interface DerivedBalances {
@@ -29,7 +35,7 @@ const verify_page_size = 500;
  * from the rows it sealed, replays every transfer into balances of its own, and compares them with
  * the balances the store holds. Stops at the first problem and names it.
  */
-export async function verifyLedger(store: LedgerStore): Promise<VerifyReport> {
+export async function verifyLedger(store: Pick<LedgerStore, 'readSnapshot'>): Promise<VerifyReport> {
   return store.readSnapshot((snapshot) => verifySnapshot(snapshot));
 }
 
@@ -151,5 +157,5 @@ async function verifySnapshot(store: LedgerSnapshot): Promise<VerifyReport> {
       after = id;
     }
   }
-  return { ok: true, batches, accounts: derived.size, transfers };
+  return { ok: true, batches, accounts: derived.size, transfers, head_hash: previous_hash.toString('hex') };
 }

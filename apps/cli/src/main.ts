@@ -56,10 +56,14 @@ two instances of payments, and the gateway on PORT, each started as
 passed on. The operator key and the key-encryption key are settled once and handed to every
 process (a key file is made in DATA_DIR when neither PAYGRID_VAULT_KEK nor PAYGRID_VAULT_KEK_FILE
 is set). A process that dies is started again; SIGTERM stops them all, gateway first, ledger last.`,
-  migrate: `Usage: paygrid migrate
+  migrate: `Usage: paygrid migrate [--services ledger,payments]
 
 Applies every service's pending migrations to DATA_DIR's SQLite files or, with DATABASE_URL, to
-PostgreSQL. Production runs this as its own step before starting services.`,
+PostgreSQL. Production runs this as its own step before starting services.
+
+Options:
+  --services LIST   only these services' migrations (default: all): with a database per service,
+                    each is migrated with its own DATABASE_URL (the gateway has none)`,
   verify: `Usage: paygrid ledger verify [--json]
 
 Recomputes the ledger's hash chain batch by batch, replays every transfer into balances, and
@@ -228,15 +232,20 @@ async function distributed(args: readonly string[]): Promise<number> {
 }
 
 async function migrate(args: readonly string[]): Promise<number> {
-  if (args.includes('--help')) {
+  const { values } = parseArgs({ args: [...args], options: { services: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help === true) {
     console.log(usage.migrate);
     return 0;
   }
+  const services = parseServices(values.services);
   const config = loadPlatformConfig(process.env);
-  const location = ledgerStoreLocation(config);
-  const applied = await migrateLedgerStore(location);
-  console.log(`ledger (${describeLedgerStore(location)}): ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`);
+  if (services.includes('ledger')) {
+    const location = ledgerStoreLocation(config);
+    const applied = await migrateLedgerStore(location);
+    console.log(`ledger (${describeLedgerStore(location)}): ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`);
+  }
   for (const [service, migrations] of Object.entries(service_migrations)) {
+    if (!(services as readonly string[]).includes(service)) continue;
     const database = await openDatabase({ config, service });
     try {
       const versions = await database.migrate(migrations);

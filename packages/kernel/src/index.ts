@@ -54,7 +54,7 @@ export {
   type Environment,
   type Variable,
 } from './config/variables';
-export { callable_service_names, loadPlatformConfig, log_levels, serviceUrlsVariable, type CallableServiceName, type LogLevel, type PlatformConfig } from './config/platform-config';
+export { callable_service_names, loadPlatformConfig, log_levels, platform_variable_names, serviceUrlsVariable, type CallableServiceName, type LogLevel, type PlatformConfig } from './config/platform-config';
 export {
   key_file_bytes_max,
   rsa_modulus_bits_min,

@@ -11,10 +11,14 @@ import {
   type Environment,
   type Variable,
 } from './variables';
-import { readCardAcquirerEndpoint, type CardAcquirerEndpointConfig } from './card-acquirer';
+import { card_acquirer_variables, readCardAcquirerEndpoint, type CardAcquirerEndpointConfig } from './card-acquirer';
+import { key_encryption_key_file_variable } from '../envelope/key-files';
+import { previous_key_encryption_keys_variable } from '../envelope/key-encryption-key';
 import {
+  alipay_variables,
   readProviderEndpoints,
   secureUrlVar,
+  wechat_pay_variables,
   type AlipayEndpointConfig,
   type WeChatPayEndpointConfig,
 } from './providers';
@@ -223,6 +227,24 @@ const service_url_variables = Object.fromEntries(
     optional(stringVar({ name: serviceUrlsVariable(service), pattern: service_urls_pattern, allowed: 'must be comma-separated http:// or https:// origins, at most 64' })),
   ]),
 ) as Record<CallableServiceName, Variable<string | undefined>>;
+
+/**
+ * The name of every environment variable a Paygrid process reads, from the same tables that read
+ * them: deploy files (compose, Kubernetes) are checked against it, so that a misspelt or retired
+ * variable in a manifest is an error rather than a setting silently ignored.
+ */
+export const platform_variable_names: readonly string[] = Object.freeze(
+  [
+    ...Object.values(platform_variables),
+    ...Object.values(service_url_variables),
+    ...Object.values(alipay_variables),
+    ...Object.values(wechat_pay_variables),
+    ...Object.values(card_acquirer_variables),
+  ]
+    .map((variable) => variable.name)
+    .concat([key_encryption_key_file_variable, previous_key_encryption_keys_variable])
+    .filter((name, index, names) => names.indexOf(name) === index),
+);
 
 /**
  * Reads the platform settings from the environment. Throws a ConfigError naming every bad

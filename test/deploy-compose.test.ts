@@ -7,8 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isKnownVariable, repository_root, secret_variables, service_names, servicesCalledBy, startProbeTarget, variables_awaiting_schema, type ProbeTarget } from './support/deploy';
-import { platform_variable_names } from '@paygrid/kernel';
+import { isKnownVariable, repository_root, secret_variables, service_names, servicesCalledBy, startProbeTarget, type ProbeTarget } from './support/deploy';
 
 interface ComposeService {
   readonly image?: string;
@@ -70,10 +69,6 @@ describe('deploy/compose.yaml', () => {
   it('sets only variables the configuration schema reads', () => {
     for (const [name] of paygrid_services) {
       for (const variable of Object.keys(environment(name))) expect(isKnownVariable(variable), `${name}: ${variable}`).toBe(true);
-    }
-    // The excuse for a variable the schema does not read yet lapses when it does.
-    for (const variable of variables_awaiting_schema) {
-      if (platform_variable_names.includes(variable)) console.log(`[note] ${variable} is in the schema now: remove it from variables_awaiting_schema`);
     }
   });
 

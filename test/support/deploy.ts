@@ -11,16 +11,9 @@ import { freePort } from './platform';
 export const repository_root = resolve(import.meta.dirname, '../..');
 export { service_names, type ServiceName };
 
-/**
- * Variables a deploy file may set that the configuration schema of this branch does not read yet:
- * OTEL_EXPORTER_OTLP_ENDPOINT is read by the tracing work of issue 14, which adds it to the schema.
- * Once platform_variable_names holds it, this set has nothing left to excuse (a test says so).
- */
-export const variables_awaiting_schema: ReadonlySet<string> = new Set(['OTEL_EXPORTER_OTLP_ENDPOINT']);
-
-/** Whether a deploy file may set this variable: the schema reads it (or it is awaited, above). */
+/** Whether a deploy file may set this variable: the schema reads it. */
 export function isKnownVariable(name: string): boolean {
-  return platform_variable_names.includes(name) || variables_awaiting_schema.has(name);
+  return platform_variable_names.includes(name);
 }
 
 /** The services a process running only `service` calls over the network, as the start-up check computes them. */

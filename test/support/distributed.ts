@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { temporaryDirectory, type InfrastructureUrls } from '@paygrid/kernel/testing';
-import { startDistributed, type RunningDistributed } from '../../apps/cli/src/distributed';
+import { distributed_stages, startDistributed, type RunningDistributed } from '../../apps/cli/src/distributed';
 import type { Deployment } from './acceptance';
-import { freePort } from './platform';
+import { freePortRange } from './platform';
 
 async function administer(postgres_url: string, sql: string): Promise<void> {
   // Any database of the server will do to create or drop another one.
@@ -49,7 +49,8 @@ export async function startDistributedTestDeployment(urls: InfrastructureUrls, e
         BUS_STREAM_PREFIX: name,
         CACHE_KEY_PREFIX: `${name}:`,
         PAYGRID_OPERATOR_KEY: operator_key,
-        PORT: String(await freePort()),
+        // The gateway listens on PORT and the other processes on the ports after it.
+        PORT: String(await freePortRange(distributed_stages.flat().reduce((sum, stage) => sum + stage.instances, 0))),
         LOG_LEVEL: 'warn',
         // The suites' webhook receivers listen on 127.0.0.1.
         WEBHOOK_TEST_MODE_PRIVATE_URLS: 'true',

@@ -19,6 +19,37 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/**
+ * The first of `count` consecutive ports free on 127.0.0.1 right now, below the kernel's ephemeral
+ * range (Linux: 32768 and up). A port the kernel handed out by `listen(0)` and was closed again
+ * can be taken meanwhile by any outgoing connection's local port; a port below that range can
+ * only be taken by another listener, which tests pick at random from a wide range.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  const lowest = 20_000;
+  const highest = 32_767 - count;
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const first = lowest + Math.floor(Math.random() * (highest - lowest));
+    const servers: ReturnType<typeof createServer>[] = [];
+    try {
+      for (let port = first; port < first + count; port += 1) {
+        const server = createServer();
+        await new Promise<void>((done, fail) => {
+          server.once('error', fail);
+          server.listen(port, '127.0.0.1', done);
+        });
+        servers.push(server);
+      }
+      return first;
+    } catch {
+      // One of them is taken: try another range.
+    } finally {
+      await Promise.all(servers.map((server) => new Promise<void>((done) => server.close(() => done()))));
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports below the ephemeral range`);
+}
+
 /** Starts that find their free port taken meanwhile, at most, before the suite fails. */
 const port_attempts_max = 5;
 

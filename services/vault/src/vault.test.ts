@@ -351,10 +351,13 @@ function describeVault(dialect: 'sqlite' | 'postgres', open: () => Promise<Opene
       let reads_during = 0;
       async function load(offset: number): Promise<void> {
         for (let index = offset; rotating; index += 1) {
-          during.push(await vault.createToken(alpha, visa_declined));
+          // Read first: a read that starts before the rotation ends overlaps it. On a loaded
+          // machine the rotation may end before a token made first is even written.
           const old = before[index % before.length]!;
+          const overlaps = rotating;
           expect((await vault.detokenize(old.id, { connector: 'card_acquirer' })).number).toBe(visa.number);
-          if (rotating) reads_during += 1;
+          if (overlaps) reads_during += 1;
+          during.push(await vault.createToken(alpha, visa_declined));
         }
       }
       await Promise.all([rotation, load(0), load(20)]);

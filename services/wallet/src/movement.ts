@@ -52,6 +52,11 @@ interface Plan {
   readonly granting: { readonly wallet_id: string; readonly allowance: Allowance } | undefined;
 }
 
+/** What this instance knows of a wallet's allowance: `undefined` when it must look in the ledger. */
+interface AllowanceEntry {
+  readonly known: Allowance | 'none' | undefined;
+}
+
 function limitsKey(tenant: Tenant, currency: CurrencyCode): string {
   return `${tenant.merchant_id}:${tenant.livemode ? 'live' : 'test'}:${currency}`;
 }
@@ -211,7 +216,11 @@ export class Movements {
   readonly #now: () => number;
   readonly #log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
   readonly #limits = new LRUCache<string, { readonly limits: Promise<LimitsRecord>; readonly expires_ms: number }>({ max: limits_cache_entries_max });
-  readonly #allowances = new LRUCache<string, Allowance | 'none'>({ max: allowance_cache_entries_max });
+  /**
+   * Each wallet's allowance as this instance last learned it. An entry is replaced, never changed,
+   * so that a lookup can tell whether someone learned something newer while it was under way.
+   */
+  readonly #allowances = new LRUCache<string, AllowanceEntry>({ max: allowance_cache_entries_max });
 
   constructor(options: {
     readonly database: Database;
@@ -250,8 +259,8 @@ export class Movements {
 
   /** The allowance the wallet's control account holds: the newest grant in the ledger, cached. */
   async #allowanceOf(wallet_id: string): Promise<Allowance | undefined> {
-    const cached = this.#allowances.get(wallet_id);
-    if (cached !== undefined) return cached === 'none' ? undefined : cached;
+    const entry = this.#allowances.get(wallet_id);
+    if (entry?.known !== undefined) return entry.known === 'none' ? undefined : entry.known;
     const [grant] = await this.#ledger.getAccountTransfers({
       account_id: walletControlAccountId(wallet_id),
       code: TransferCode.wallet_limit_funding,
@@ -261,7 +270,10 @@ export class Movements {
       reversed: true,
     });
     const allowance = grant === undefined ? undefined : { version: grant.user_data_32, amount: grant.amount };
-    this.#allowances.set(wallet_id, allowance ?? 'none');
+    // A request that applied or met a grant while this lookup was under way knows better than what
+    // the lookup read before that grant committed: keep its entry. Overwriting it sent every chain
+    // of a busy wallet round again, granting an allowance the ledger already held.
+    if (this.#allowances.get(wallet_id) === entry) this.#allowances.set(wallet_id, { known: allowance ?? 'none' });
     return allowance;
   }
 
@@ -305,7 +317,7 @@ export class Movements {
       const failure = answers.find((answer) => answer.result !== 'ok' && answer.result !== 'linked_event_failed');
       if (failure === undefined) {
         assert(answers.every((answer) => answer.result === 'ok'), 'a chain with no failure is applied whole');
-        if (plan.granting !== undefined) this.#allowances.set(plan.granting.wallet_id, plan.granting.allowance);
+        if (plan.granting !== undefined) this.#allowances.set(plan.granting.wallet_id, { known: plan.granting.allowance });
         return { kind: 'applied', existing: undefined, result: 'ok' };
       }
       const role = plan.roles[failure.index];
@@ -329,7 +341,7 @@ export class Movements {
       case 'take_granted': {
         const limits = await this.limitsOf({ merchant_id: operation.merchant_id, livemode: operation.livemode }, operation.currency);
         assert(operation.source_wallet_id !== null && limits.per_day_max !== null);
-        this.#allowances.set(operation.source_wallet_id, { version: limits.day_limit_version, amount: limits.per_day_max });
+        this.#allowances.set(operation.source_wallet_id, { known: { version: limits.day_limit_version, amount: limits.per_day_max } });
         return 'resend';
       }
       case 'forget_allowance':
@@ -343,7 +355,8 @@ export class Movements {
 
   #forgetAllowance(operation: OperationRecord): 'resend' {
     assert(operation.source_wallet_id !== null);
-    this.#allowances.delete(operation.source_wallet_id);
+    // A new entry, not a deletion: a lookup that began before this must not write its stale view back.
+    this.#allowances.set(operation.source_wallet_id, { known: undefined });
     return 'resend';
   }
 

@@ -5,21 +5,19 @@
 // published and is stored by webhooks exactly once, with exactly one delivery to the endpoint.
 // (Whether each delivery has reached the endpoint yet is webhooks' own business: one leased when
 // the process died is sent again once its lease runs out, a minute later.)
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, expect, it } from 'vitest';
 import { describeWithNats } from '@paygrid/kernel/testing';
+import { callApi, signalChild, startChildPlatform } from './support/child-platform';
 import { freePort } from './support/platform';
 
-const root = resolve(import.meta.dirname, '..');
-const cli = join(root, 'apps/cli/bin/paygrid.js');
 const operator_key = 'op_bus_crash_key_0123456789abcdefghijklmnop';
 const kills = 2;
 const wallet_count = 4;
@@ -27,48 +25,6 @@ const load_clients = 4;
 const start_timeout_ms = 90_000;
 /** Past the consumer's ack wait (events_handler_timeout_ms + 5 s), after which what a killed process had taken is delivered again. */
 const settle_timeout_ms = 45_000;
-
-async function startChild(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`platform did not start: ${output}`)), start_timeout_ms);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Paygrid is running at')) {
-        clearTimeout(timer);
-        done();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      fail(new Error(`platform exited with ${code}: ${output}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return child;
-}
-
-function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((done) => {
-    child.once('exit', () => done());
-    child.kill(signal);
-  });
-}
-
-async function call(port: number, key: string, method: string, path: string, body?: unknown, idempotency_key?: string): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(idempotency_key === undefined ? {} : { 'idempotency-key': idempotency_key }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-}
 
 function query<T>(data_dir: string, file: string, sql: string): T[] {
   const database = new BetterSqlite3(join(data_dir, file), { readonly: true, fileMustExist: true });
@@ -109,15 +65,15 @@ describeWithNats('events over NATS across SIGKILLs', (nats_url) => {
     const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: data_dir, PORT: String(port), PAYGRID_OPERATOR_KEY: operator_key, LOG_LEVEL: 'error', NATS_URL: nats_url, BUS_STREAM_PREFIX: prefix };
     delete env.DATABASE_URL;
     delete env.REDIS_URL;
-    let child = await startChild(env);
-    const merchant = await call(port, operator_key, 'POST', '/v1/merchants', { name: 'Crash' });
+    let child = await startChildPlatform(['start'], env, start_timeout_ms);
+    const merchant = await callApi(port, operator_key, 'POST', '/v1/merchants', { name: 'Crash' });
     const secret = String(merchant.json.secret_key);
-    expect((await call(port, secret, 'POST', '/v1/webhook_endpoints', { url: `http://127.0.0.1:${address.port}/hooks`, enabled_events: ['*'] })).status).toBe(200);
+    expect((await callApi(port, secret, 'POST', '/v1/webhook_endpoints', { url: `http://127.0.0.1:${address.port}/hooks`, enabled_events: ['*'] })).status).toBe(200);
     const wallets: string[] = [];
     for (let index = 0; index < wallet_count; index += 1) {
-      const customer = await call(port, secret, 'POST', '/v1/customers', { name: `Customer ${index}` });
-      const wallet = await call(port, secret, 'POST', '/v1/wallets', { customer: customer.json.id, currency: 'usd' });
-      await call(port, secret, 'POST', `/v1/wallets/${String(wallet.json.id)}/top_ups`, { amount: 1_000_000 }, `top-up-${index}`);
+      const customer = await callApi(port, secret, 'POST', '/v1/customers', { name: `Customer ${index}` });
+      const wallet = await callApi(port, secret, 'POST', '/v1/wallets', { customer: customer.json.id, currency: 'usd' });
+      await callApi(port, secret, 'POST', `/v1/wallets/${String(wallet.json.id)}/top_ups`, { amount: 1_000_000 }, `top-up-${index}`);
       wallets.push(String(wallet.json.id));
     }
 
@@ -129,8 +85,8 @@ describeWithNats('events over NATS across SIGKILLs', (nats_url) => {
           const source = Math.floor(Math.random() * wallet_count);
           const key = `crash-${round}-${next_key++}`;
           try {
-            if (next_key % 3 === 0) await call(port, secret, 'POST', '/v1/payment_intents', { amount: 100 + next_key, currency: 'usd' }, key);
-            else await call(port, secret, 'POST', '/v1/wallet_transfers', { source: wallets[source], destination: wallets[(source + 1) % wallet_count], amount: 1, currency: 'usd' }, key);
+            if (next_key % 3 === 0) await callApi(port, secret, 'POST', '/v1/payment_intents', { amount: 100 + next_key, currency: 'usd' }, key);
+            else await callApi(port, secret, 'POST', '/v1/wallet_transfers', { source: wallets[source], destination: wallets[(source + 1) % wallet_count], amount: 1, currency: 'usd' }, key);
           } catch {
             // The connection died with the process.
             return;
@@ -139,10 +95,10 @@ describeWithNats('events over NATS across SIGKILLs', (nats_url) => {
       };
       const load = Promise.all(Array.from({ length: load_clients }, client));
       await new Promise((wait) => setTimeout(wait, 300 + Math.random() * 700));
-      await stop(child, 'SIGKILL');
+      await signalChild(child, 'SIGKILL');
       stopped = true;
       await load;
-      child = await startChild(env);
+      child = await startChildPlatform(['start'], env, start_timeout_ms);
     }
 
     // With no more load, the restarted relays publish what the outboxes hold, and webhooks store it.
@@ -160,7 +116,7 @@ describeWithNats('events over NATS across SIGKILLs', (nats_url) => {
       if (settled || Date.now() > deadline_ms) break;
       await new Promise((wait) => setTimeout(wait, 200));
     }
-    await stop(child, 'SIGTERM');
+    await signalChild(child, 'SIGTERM');
 
     expect(events.length).toBeGreaterThan(wallet_count);
     expect(events.filter((event) => event.published_ms === null).map((event) => event.id), 'events still unpublished').toEqual([]);

@@ -1,21 +1,22 @@
 // Crash safety, on SQLite and (with DATABASE_URL) PostgreSQL: the platform writes transfers under load and is killed with SIGKILL at random
 // moments. After every restart, each acknowledged transfer is there exactly once, no linked chain
 // is half-applied, resubmitting is idempotent, and `paygrid ledger verify` passes.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUrl } from '@paygrid/kernel/testing';
+import { cli_path, signalChild, startChildPlatform } from './support/child-platform';
+import { freePort } from './support/platform';
 
-const root = resolve(import.meta.dirname, '..');
-const cli = join(root, 'apps/cli/bin/paygrid.js');
 const operator_key = 'op_crash_test_key_0123456789abcdefghijklmnop';
 const kills = Number(process.env.LEDGER_CRASH_KILLS ?? 20);
 const accounts = 40;
 const load_clients = 8;
+/** Only the ledger starts: this test is about its durability, and the other services would only slow each start. */
+const ledger_start_timeout_ms = 30_000;
 
 interface SentTransfer {
   id: bigint;
@@ -49,17 +50,6 @@ async function adminQuery(url: string, sql: string): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 /** Where the platform under test keeps its data: a folder, and a PostgreSQL database if set. */
 interface Target {
   readonly data_dir: string;
@@ -80,29 +70,6 @@ function environment(target: Target): NodeJS.ProcessEnv {
   return env;
 }
 
-async function startPlatform(target: Target): Promise<ChildProcess> {
-  // Only the ledger: this test is about its durability, and the other services would only slow each start.
-  const child = spawn(process.execPath, [cli, 'start', '--services', 'ledger'], { env: environment(target), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((resolveStart, reject) => {
-    const timer = setTimeout(() => reject(new Error(`platform did not start: ${output}`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Paygrid is running at')) {
-        clearTimeout(timer);
-        resolveStart();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`platform exited with ${code}: ${output}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return child;
-}
-
 async function post(port: number, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
@@ -114,15 +81,8 @@ async function post(port: number, path: string, body: unknown): Promise<{ status
 
 type Results = { results: { index: number; id: string; result: string }[] };
 
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolveKill) => {
-    child.once('exit', () => resolveKill());
-    child.kill('SIGKILL');
-  });
-}
-
 function verifyLedger(target: Target): { status: number | null; output: string } {
-  const run = spawnSync(process.execPath, [cli, 'ledger', 'verify'], { env: environment(target), encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [cli_path, 'ledger', 'verify'], { env: environment(target), encoding: 'utf8' });
   return { status: run.status, output: run.stdout + run.stderr };
 }
 
@@ -150,7 +110,7 @@ describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) =
   it(`keeps every acknowledged transfer exactly once across ${kills} SIGKILLs`, async () => {
     const target: Target = { data_dir, port: await freePort(), database_url: target_url };
     const port = target.port;
-    let child = await startPlatform(target);
+    let child = await startChildPlatform(['start', '--services', 'ledger'], environment(target), ledger_start_timeout_ms);
     const opened = await post(port, '/v1/ledger/accounts', {
       accounts: Array.from({ length: accounts }, (_, index) => ({ id: String(index + 1), ledger: 1, code: 1 })),
     });
@@ -191,7 +151,7 @@ describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) =
       };
       const load = Promise.all(Array.from({ length: load_clients }, client));
       await new Promise((wait) => setTimeout(wait, 150 + Math.random() * 600));
-      await kill(child);
+      await signalChild(child, 'SIGKILL');
       stop = true;
       await load;
 
@@ -199,7 +159,7 @@ describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) =
       expect(verified.output).toContain('ledger verified');
       expect(verified.status).toBe(0);
 
-      child = await startPlatform(target);
+      child = await startChildPlatform(['start', '--services', 'ledger'], environment(target), ledger_start_timeout_ms);
       const ids = sent.map((transfer) => transfer.id.toString());
       const present = new Set<string>();
       for (let first = 0; first < ids.length; first += 8000) {
@@ -227,7 +187,7 @@ describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) =
         expect((again.json as Results).results.map(({ result }) => result)).toEqual(resubmit.map(() => 'exists'));
       }
     }
-    await kill(child);
+    await signalChild(child, 'SIGKILL');
     const verified = verifyLedger(target);
     expect(verified.status).toBe(0);
     expect(acknowledged.size).toBeGreaterThan(kills * 10);

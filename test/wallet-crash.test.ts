@@ -5,16 +5,14 @@
 // - every acknowledged transfer is in the ledger once and in each wallet's history once;
 // - every wallet's balance in the ledger equals what its history adds up to;
 // - a retry under an acknowledged idempotency key meets the same transfer and moves nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { operationTransferId } from '@paygrid/wallet';
+import { callApi, signalChild, startChildPlatform, walletHistory } from './support/child-platform';
 import { freePort } from './support/platform';
 
-const root = resolve(import.meta.dirname, '..');
-const cli = join(root, 'apps/cli/bin/paygrid.js');
 const operator_key = 'op_wallet_crash_key_0123456789abcdefghijklm';
 const kills = Number(process.env.WALLET_CRASH_KILLS ?? 20);
 const wallet_count = 12;
@@ -37,84 +35,21 @@ function environment(data_dir: string, port: number): NodeJS.ProcessEnv {
   return env;
 }
 
-async function startPlatform(data_dir: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'start'], { env: environment(data_dir, port), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await new Promise<void>((resolveStart, reject) => {
-    const timer = setTimeout(() => reject(new Error(`platform did not start: ${output}`)), start_timeout_ms);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Paygrid is running at')) {
-        clearTimeout(timer);
-        resolveStart();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`platform exited with ${code}: ${output}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return child;
-}
-
-function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolveKill) => {
-    child.once('exit', () => resolveKill());
-    child.kill('SIGKILL');
-  });
-}
-
-async function call(port: number, key: string, method: string, path: string, body?: unknown, idempotency_key?: string): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(idempotency_key === undefined ? {} : { 'idempotency-key': idempotency_key }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-}
-
-interface HistoryLine {
-  readonly id: string;
-  readonly type: string;
-  readonly amount: number;
-  readonly status: string;
-}
-
-async function history(port: number, key: string, wallet: string): Promise<HistoryLine[]> {
-  const lines: HistoryLine[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await call(port, key, 'GET', `/v1/wallets/${wallet}/transactions?limit=100${after === undefined ? '' : `&starting_after=${after}`}`);
-    expect(page.status).toBe(200);
-    const data = page.json.data as HistoryLine[];
-    lines.push(...data);
-    const last = data.at(-1);
-    if (page.json.has_more !== true || last === undefined) return lines;
-    after = last.id;
-  }
-}
-
 describe('wallet projection crash safety (SIGKILL)', () => {
   const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-wallet-crash-'));
   afterAll(() => rmSync(data_dir, { recursive: true, force: true }));
 
   it(`keeps every acknowledged wallet transfer once in the ledger and once in the histories across ${kills} SIGKILLs`, async () => {
     const port = await freePort();
-    let child = await startPlatform(data_dir, port);
-    const merchant = await call(port, operator_key, 'POST', '/v1/merchants', { name: 'Crash' });
+    let child = await startChildPlatform(['start'], environment(data_dir, port), start_timeout_ms);
+    const merchant = await callApi(port, operator_key, 'POST', '/v1/merchants', { name: 'Crash' });
     expect(merchant.status).toBe(200);
     const secret = String(merchant.json.secret_key);
     const wallets: string[] = [];
     for (let index = 0; index < wallet_count; index += 1) {
-      const customer = await call(port, secret, 'POST', '/v1/customers', { name: `Customer ${index}` });
-      const wallet = await call(port, secret, 'POST', '/v1/wallets', { customer: customer.json.id, currency: 'usd' });
-      const top_up = await call(port, secret, 'POST', `/v1/wallets/${String(wallet.json.id)}/top_ups`, { amount: top_up_amount }, `top-up-${index}`);
+      const customer = await callApi(port, secret, 'POST', '/v1/customers', { name: `Customer ${index}` });
+      const wallet = await callApi(port, secret, 'POST', '/v1/wallets', { customer: customer.json.id, currency: 'usd' });
+      const top_up = await callApi(port, secret, 'POST', `/v1/wallets/${String(wallet.json.id)}/top_ups`, { amount: top_up_amount }, `top-up-${index}`);
       expect(top_up.status).toBe(200);
       wallets.push(String(wallet.json.id));
     }
@@ -131,7 +66,7 @@ describe('wallet projection crash safety (SIGKILL)', () => {
           const amount = 1 + Math.floor(Math.random() * 100);
           const key = `crash-${round}-${next_key++}`;
           try {
-            const answer = await call(port, secret, 'POST', '/v1/wallet_transfers', { source, destination, amount, currency: 'usd' }, key);
+            const answer = await callApi(port, secret, 'POST', '/v1/wallet_transfers', { source, destination, amount, currency: 'usd' }, key);
             if (answer.status === 200 && answer.json.status === 'succeeded') {
               const id = String(answer.json.id);
               expect(acknowledged.has(id)).toBe(false);
@@ -145,15 +80,15 @@ describe('wallet projection crash safety (SIGKILL)', () => {
       };
       const load = Promise.all(Array.from({ length: load_clients }, client));
       await new Promise((wait) => setTimeout(wait, 200 + Math.random() * 800));
-      await kill(child);
+      await signalChild(child, 'SIGKILL');
       stop = true;
       await load;
 
-      child = await startPlatform(data_dir, port);
+      child = await startChildPlatform(['start'], environment(data_dir, port), start_timeout_ms);
       // Every acknowledged transfer is in the ledger, once (its id is the operation's own number).
       const ids = [...acknowledged.values()].map((transfer) => operationTransferId(transfer.id).toString());
       for (let first = 0; first < ids.length; first += 8_000) {
-        const found = await call(port, operator_key, 'POST', '/v1/ledger/transfers/lookup', { ids: ids.slice(first, first + 8_000) });
+        const found = await callApi(port, operator_key, 'POST', '/v1/ledger/transfers/lookup', { ids: ids.slice(first, first + 8_000) });
         expect(found.status).toBe(200);
         expect((found.json.data as unknown[]).length).toBe(Math.min(8_000, ids.length - first));
       }
@@ -161,13 +96,13 @@ describe('wallet projection crash safety (SIGKILL)', () => {
       const seen = new Map<string, number>();
       let money = 0;
       for (const wallet of wallets) {
-        const lines = await history(port, secret, wallet);
+        const lines = await walletHistory(port, secret, wallet);
         let total = 0;
         for (const line of lines) {
           seen.set(`${wallet}:${line.id}`, (seen.get(`${wallet}:${line.id}`) ?? 0) + 1);
           if (line.status === 'succeeded') total += line.amount;
         }
-        const current = await call(port, secret, 'GET', `/v1/wallets/${wallet}`);
+        const current = await callApi(port, secret, 'GET', `/v1/wallets/${wallet}`);
         expect((current.json.balance as { available: number }).available).toBe(total);
         money += total;
       }
@@ -181,15 +116,15 @@ describe('wallet projection crash safety (SIGKILL)', () => {
       // A retry of an acknowledged request meets the same transfer and moves nothing.
       const retried = [...acknowledged.values()].at(-1);
       if (retried !== undefined) {
-        const before = await call(port, secret, 'GET', `/v1/wallets/${retried.source}`);
-        const again = await call(port, secret, 'POST', '/v1/wallet_transfers', { source: retried.source, destination: retried.destination, amount: retried.amount, currency: 'usd' }, retried.key);
+        const before = await callApi(port, secret, 'GET', `/v1/wallets/${retried.source}`);
+        const again = await callApi(port, secret, 'POST', '/v1/wallet_transfers', { source: retried.source, destination: retried.destination, amount: retried.amount, currency: 'usd' }, retried.key);
         expect(again.status).toBe(200);
         expect(again.json.id).toBe(retried.id);
-        const after = await call(port, secret, 'GET', `/v1/wallets/${retried.source}`);
+        const after = await callApi(port, secret, 'GET', `/v1/wallets/${retried.source}`);
         expect(after.json.balance).toEqual(before.json.balance);
       }
     }
-    await kill(child);
+    await signalChild(child, 'SIGKILL');
     expect(acknowledged.size).toBeGreaterThan(kills * 5);
     console.log(`[crash] wallet: ${kills} SIGKILLs, ${acknowledged.size} transfers acknowledged, each once in the ledger and in both histories`);
   }, 1_200_000);

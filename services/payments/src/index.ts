@@ -43,7 +43,7 @@ export {
   voidTransferId,
   type Books,
 } from './chart';
-export { bankTransferReference } from './outcomes';
+export { bankTransferReference, not_received_code } from './outcomes';
 export {
   bank_transfer_reference_pattern,
   description_length_max,

@@ -40,7 +40,7 @@ export const TopUp = Type.Object(
     source: Type.Union([Type.Literal('simulated_bank_deposit'), Type.Literal('payment_intent')], {
       description: 'A simulated bank deposit (test mode only), or a payment intent created with top_up_wallet.',
     }),
-    payment_intent: nullable(Type.String({ description: 'The payment intent that paid for the top-up.' })),
+    payment_intent: nullable(Type.String({ description: 'The payment intent that paid for the top-up; null for a simulated bank deposit.' })),
     status: OperationStatus,
     failure_code: nullable(Type.String()),
     created: Timestamp,
@@ -135,7 +135,7 @@ export const WalletLimits = Type.Object(
     object: Type.Literal('wallet_limits'),
     currency: Currency,
     per_transaction_max: nullable(Type.Integer({ description: 'The most one outgoing movement may take; null means no limit.' })),
-    per_day_max: nullable(Type.Integer({ description: 'The most a wallet may send out in a day; null means no limit.' })),
+    per_day_max: nullable(Type.Integer({ description: 'The most one wallet may send out in a UTC day, pending and succeeded movements together; null means no limit.' })),
     livemode: Livemode,
   },
   { $id: 'WalletLimits' },

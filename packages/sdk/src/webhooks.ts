@@ -11,6 +11,7 @@
 // Verify the raw body exactly as received, before any JSON parsing: a body parsed and written
 // again may differ by a byte and no longer match.
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Event } from './payment-types';
 
 export const webhook_id_header = 'webhook-id';
 export const webhook_timestamp_header = 'webhook-timestamp';
@@ -50,17 +51,11 @@ export class WebhookVerificationError extends Error {
   }
 }
 
-/** A Paygrid event as its webhooks carry it. */
-export interface WebhookEvent {
-  readonly id: string;
-  readonly object: 'event';
-  readonly type: string;
-  readonly data: { readonly object: Record<string, unknown> };
-  /** The object's own sequence number: a higher one is a later state of the same object. */
-  readonly sequence: number;
-  readonly created: number;
-  readonly livemode: boolean;
-}
+/**
+ * A Paygrid event as its webhooks carry it: the same object as `GET /v1/events/{id}` answers,
+ * because a delivery's body is the stored event itself.
+ */
+export type WebhookEvent = Event;
 
 /** Header values as Node's http module gives them (`request.headers`) or as plain strings. */
 export type WebhookHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;

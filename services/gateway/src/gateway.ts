@@ -6,12 +6,19 @@ import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { IdentityClient } from '@paygrid/identity';
+import { identity_api_schemas } from '@paygrid/identity/api-schemas';
 import { ApiError, systemClock, type Cache, type Clock, type LiveCapabilities, type TokenBucket } from '@paygrid/kernel';
+import { kernel_api_schemas } from '@paygrid/kernel/api-schemas';
 import type { LedgerClient } from '@paygrid/ledger';
+import { ledger_api_schemas } from '@paygrid/ledger/api-schemas';
 import type { PaymentsClient } from '@paygrid/payments';
+import { payments_api_schemas } from '@paygrid/payments/api-schemas';
 import type { VaultClient } from '@paygrid/vault';
+import { vault_api_schemas } from '@paygrid/vault/api-schemas';
 import type { WalletClient } from '@paygrid/wallet';
+import { wallet_api_schemas } from '@paygrid/wallet/api-schemas';
 import type { WebhooksClient } from '@paygrid/webhooks';
+import { webhooks_api_schemas } from '@paygrid/webhooks/api-schemas';
 import { createAuthenticator, optionalCallerOf } from './authentication';
 import { refuseCardNumbers } from './card-data-guard';
 import { renderDocsPage } from './docs-page';
@@ -24,8 +31,6 @@ import { registerIdentityRoutes } from './routes/identity-routes';
 import { registerPaymentRoutes } from './routes/payment-routes';
 import { errorResponse } from './routes/route-helpers';
 import { registerWalletRoutes } from './routes/wallet-routes';
-import { payment_schemas } from './payment-schemas';
-import { shared_schemas } from './schemas';
 import { bigintsToNumbers } from './wire';
 
 export interface GatewayOptions {
@@ -101,7 +106,11 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
     // Only the public API belongs in the document: not probes, metrics or the docs themselves.
     transform: ({ schema, url }) => ({ schema: { ...schema, hide: schema?.hide === true || !url.startsWith('/v1/') }, url }),
   });
-  for (const schema of [...shared_schemas, ...payment_schemas]) app.addSchema(schema);
+  // Each service owns the schemas of its objects (decision 87); registered once each, they are
+  // referred to by name in the document.
+  for (const schemas of [kernel_api_schemas, identity_api_schemas, wallet_api_schemas, ledger_api_schemas, vault_api_schemas, payments_api_schemas, webhooks_api_schemas]) {
+    for (const schema of schemas) app.addSchema(schema);
+  }
 
   await app.register(
     (v1, _options, done) => {

@@ -2,10 +2,10 @@
 // shapes first; these hold the service's own rules, so that every caller (the CLI included)
 // meets them. A broken rule is an invalid_request_error naming the parameter.
 import { ApiError } from '@paygrid/kernel';
+import { description_length_max, email_length_max, name_length_max } from '@paygrid/kernel/api-schemas';
 
-export const name_length_max = 256;
-export const email_length_max = 512;
-export const description_length_max = 1000;
+// The same limits the public API's schemas enforce on the way in, so the two never disagree.
+export { description_length_max, email_length_max, name_length_max };
 /** How long a rolled key or signing secret may keep working: seven days. */
 export const grace_period_seconds_max = 7 * 24 * 60 * 60;
 

@@ -16,16 +16,15 @@ import {
   CreateCustomerBody,
   CreateMerchantBody,
   Customer,
-  IdParams,
-  List,
-  ListQuery,
   Merchant,
   MerchantCreated,
   MerchantKeyParams,
   RollBody,
+  SigningSecretRolled,
   UpdateAccountBody,
   UpdateMerchantBody,
-} from '../schemas';
+} from '@paygrid/identity/api-schemas';
+import { IdParams, List, ListQuery } from '@paygrid/kernel/api-schemas';
 import { found, listOf, pageOf, routeSchema } from './route-helpers';
 
 /** The wire form of the live capabilities: each one's status, and what is missing when inactive. */
@@ -110,7 +109,7 @@ export function registerIdentityRoutes(app: FastifyInstance, options: { readonly
       schema: routeSchema('Merchants', "Roll a merchant's request-signing secret", {
         params: IdParams,
         body: Type.Optional(RollBody),
-        response: Type.Object({ signing_secret: Type.String() }),
+        response: SigningSecretRolled,
       }),
     },
     async (request) => identity.rollSigningSecret(request.params.id, request.body ?? {}, callerOf(request).actor),

@@ -9,6 +9,7 @@ import type { VaultClient } from '@paygrid/vault';
 import type { WebhooksClient } from '@paygrid/webhooks';
 import { merchantOf } from '../authentication';
 import { idempotencyOption as idempotency } from '../idempotency';
+import { IdParams, List, ListQuery } from '@paygrid/kernel/api-schemas';
 import {
   BankTransferReview,
   CancelPaymentIntentBody,
@@ -17,24 +18,24 @@ import {
   CreateOrderBody,
   CreatePaymentIntentBody,
   CreateRefundBody,
-  CreateTokenBody,
-  CreateWebhookEndpointBody,
-  Delivery,
-  DeliveryAttempt,
-  Event,
-  EventsQuery,
   IncomingBankTransferBody,
   Order,
   PaymentAttempt,
   PaymentIntent,
   Refund,
+} from '@paygrid/payments/api-schemas';
+import { CreateTokenBody, Token } from '@paygrid/vault/api-schemas';
+import {
+  CreateWebhookEndpointBody,
+  Delivery,
+  DeliveryAttempt,
+  Event,
+  EventsQuery,
   ResendEventBody,
-  Token,
   UpdateWebhookEndpointBody,
   WebhookEndpoint,
   WebhookEndpointCreated,
-} from '../payment-schemas';
-import { IdParams, List, ListQuery } from '../schemas';
+} from '@paygrid/webhooks/api-schemas';
 import { found, listOf, pageOf, routeSchema } from './route-helpers';
 
 export interface PaymentRoutesOptions {

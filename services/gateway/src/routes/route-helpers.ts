@@ -1,6 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ApiError, type Page, type PageRequest } from '@paygrid/kernel';
-import { ErrorResponse, type ListQuery } from '../schemas';
+import type { Static } from '@sinclair/typebox';
+import { ErrorResponse, type ListQuery } from '@paygrid/kernel/api-schemas';
 
 interface SchemaParts {
   readonly body?: TSchema;
@@ -38,7 +39,7 @@ export function found<Value>(value: Value | undefined, kind: string, id: string,
   return value;
 }
 
-export function pageOf(query: ListQuery): PageRequest {
+export function pageOf(query: Static<typeof ListQuery>): PageRequest {
   return {
     ...(query.limit === undefined ? {} : { limit: query.limit }),
     ...(query.starting_after === undefined ? {} : { starting_after: query.starting_after }),

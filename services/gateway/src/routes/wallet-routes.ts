@@ -9,14 +9,12 @@ import { currency_codes, type CurrencyCode } from '@paygrid/money';
 import type { WalletClient } from '@paygrid/wallet';
 import { merchantOf } from '../authentication';
 import { idempotencyOption as idempotency } from '../idempotency';
+import { IdParams, List, ListQuery } from '@paygrid/kernel/api-schemas';
+import { Balance } from '@paygrid/ledger/api-schemas';
 import {
-  Balance,
   CreateWalletBody,
   CreateWalletTransferBody,
   CurrencyParams,
-  IdParams,
-  List,
-  ListQuery,
   PayBody,
   TopUp,
   TopUpBody,
@@ -30,7 +28,7 @@ import {
   WalletTransfer,
   WithdrawBody,
   Withdrawal,
-} from '../schemas';
+} from '@paygrid/wallet/api-schemas';
 import { found, listOf, pageOf, routeSchema } from './route-helpers';
 
 

@@ -34,6 +34,7 @@ export const PaymentIntent = Type.Object(
     amount_refunded: Type.Integer(),
     currency: Currency,
     capture_method: Type.Union([Type.Literal('automatic'), Type.Literal('manual')]),
+    description: nullable(Type.String({ description: 'What the payment is for, as the merchant gave it; shown to the provider.' })),
     status: Type.Union(
       ['requires_payment_method', 'requires_confirmation', 'requires_action', 'processing', 'requires_capture', 'succeeded', 'canceled'].map((status) => Type.Literal(status)),
     ),

@@ -126,31 +126,48 @@ export function osProcesses(name: string, kind: CpuSourceKind, pids: () => reado
 }
 
 /**
- * The PostgreSQL backends connected to `database` (as pg_stat_activity lists them), and, as a
- * shared source, every other PostgreSQL process: the WAL writer, checkpointer and background
- * writer work for every database on the server, and other jobs' backends run there too.
+ * The PostgreSQL backends connected to `database`, one source per application_name (each
+ * service's connections carry `paygrid-<schema>`), so that the database's CPU is charged to the
+ * service whose queries cost it; and, as a shared source, every other PostgreSQL process: the WAL
+ * writer, checkpointer and background writer work for every database on the server, and other
+ * jobs' backends run there too. The application names are found at the first reading: sources are
+ * made once, before the phases, from the backends open then.
  */
-export function postgresSources(admin_url: string, database: string): CpuSource[] {
-  let backends: ReadonlySet<number> = new Set();
-  const read_backends = async (): Promise<ReadonlyMap<number, number>> => {
+export async function postgresSources(admin_url: string, database: string): Promise<CpuSource[]> {
+  let backends = new Map<number, string>();
+  const listBackends = async (): Promise<void> => {
     const client = new pg.Client({ connectionString: admin_url });
     client.on('error', () => undefined);
     await client.connect();
     try {
-      const result = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database]);
-      backends = new Set(result.rows.map((row) => row.pid));
+      const result = await client.query<{ pid: number; application_name: string }>('SELECT pid, application_name FROM pg_stat_activity WHERE datname = $1', [database]);
+      backends = new Map(result.rows.map((row) => [row.pid, row.application_name === '' ? 'unnamed' : row.application_name]));
     } finally {
       await client.end();
     }
-    const seconds = new Map<number, number>();
-    for (const pid of backends) {
-      const used = procCpuSeconds(pid);
-      if (used !== undefined) seconds.set(pid, used);
-    }
-    return seconds;
   };
+  await listBackends();
+  const applications = [...new Set(backends.values())].sort();
+  const known = new Set(applications);
+  // Backends opened later under a name not open at the start are charged to this one.
+  const other = 'other applications';
+  const perApplication = (application: string, first: boolean): CpuSource => ({
+    name: `PostgreSQL backends of ${application}`,
+    kind: 'postgres_backends',
+    read: async () => {
+      // The first of these sources lists the backends again for all of them, at each reading.
+      if (first) await listBackends();
+      const seconds = new Map<number, number>();
+      for (const [pid, name] of backends) {
+        if ((known.has(name) ? name : other) !== application) continue;
+        const used = procCpuSeconds(pid);
+        if (used !== undefined) seconds.set(pid, used);
+      }
+      return seconds;
+    },
+  });
   return [
-    { name: `PostgreSQL backends of ${database}`, kind: 'postgres_backends', read: read_backends },
+    ...[...applications, other].map((application, index) => perApplication(application, index === 0)),
     osProcesses('PostgreSQL, its other processes (shared)', 'shared_server', () => pidsNamed('postgres').filter((pid) => !backends.has(pid))),
   ];
 }

@@ -111,7 +111,7 @@ export async function runDistributedBench(options: ApiBenchOptions & { readonly 
       ...parseSupervisorProcesses(output).map((entry) => paygridProcess(entry.name, `http://127.0.0.1:${entry.port}`, operator_key)),
       // The supervisor only relays its processes' output, which LOG_LEVEL=warn keeps quiet; it is counted all the same.
       osProcesses('supervisor (paygrid distributed)', 'paygrid', () => (supervisor_pid === undefined ? [] : [supervisor_pid])),
-      ...postgresSources(options.database_url, database),
+      ...(await postgresSources(options.database_url, database)),
       ...sharedServers(),
       load_generator,
     ];

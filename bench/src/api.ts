@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { Paygrid } from '@paygrid/sdk';
 import { signRequest } from '@paygrid/sdk/signing';
+import type { CpuAccount, CpuMeter } from './cpu';
 import { measureCommitFloor, measureFloorLastLayer, type CommitFloorResult } from './floor';
 import { pacedLoad } from './paced-load';
 import { measureZeroLoad, type ZeroLoadResult } from './zero-load';
@@ -84,6 +85,11 @@ export async function freePort(): Promise<number> {
 
 /** Spawns a server and resolves once it prints `ready_pattern`. */
 export async function startChild(args: readonly string[], env: NodeJS.ProcessEnv, ready_pattern: RegExp): Promise<ChildProcess> {
+  return (await startChildWithOutput(args, env, ready_pattern)).child;
+}
+
+/** Spawns a server and resolves once it prints `ready_pattern`, with what it printed up to then (what it says about itself). */
+export async function startChildWithOutput(args: readonly string[], env: NodeJS.ProcessEnv, ready_pattern: RegExp): Promise<{ child: ChildProcess; output: string }> {
   const child = spawn(process.execPath, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((done, fail) => {
@@ -100,7 +106,7 @@ export async function startChild(args: readonly string[], env: NodeJS.ProcessEnv
     child.once('exit', (code) => fail(new Error(`server exited with ${code}:\n${output}`)));
   });
   child.removeAllListeners('exit');
-  return child;
+  return { child, output };
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {
@@ -177,6 +183,14 @@ export interface WalletTransfersResult {
   readonly half_rate: LoadResult & { readonly target_rate: number };
   readonly zero_load: ZeroLoadResult;
   readonly money_conserved: boolean;
+  /** CPU per request of the saturated and the half-rate runs, when a meter was given. */
+  readonly cpu?: { readonly saturated: CpuAccount; readonly half_rate: CpuAccount };
+}
+
+/** Runs a phase under the meter when there is one, and plainly when there is none. */
+async function metered<T>(meter: CpuMeter | undefined, unit: string, phase: () => Promise<T>, units: (result: T) => number): Promise<{ result: T; cpu: CpuAccount | undefined }> {
+  if (meter === undefined) return { result: await phase(), cpu: undefined };
+  return meter.measure(unit, phase, units);
 }
 
 /**
@@ -185,7 +199,7 @@ export interface WalletTransfersResult {
  * every wallet's balance summed against what was topped up.
  */
 export async function measureWalletTransfers(
-  options: Pick<ApiBenchOptions, 'connections' | 'seconds' | 'wallets' | 'log'> & { readonly url: string; readonly operator_key: string },
+  options: Pick<ApiBenchOptions, 'connections' | 'seconds' | 'wallets' | 'log'> & { readonly url: string; readonly operator_key: string; readonly cpu_meter?: CpuMeter },
 ): Promise<WalletTransfersResult> {
   const { url } = options;
   options.log(`  ${options.wallets} funded wallets ...`);
@@ -226,24 +240,36 @@ export async function measureWalletTransfers(
 
   options.log(`  API: signed wallet transfers, ${options.connections} connections, ${options.seconds} s ...`);
   const transfer_requests = [{ method: 'POST' as const, path: transfer_path, setupRequest: (request: autocannon.Request) => ({ ...request, ...signedTransfer() }) }];
-  const api = await load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests });
+  const { result: api, cpu: saturated_cpu } = await metered(
+    options.cpu_meter,
+    'request',
+    async () => load({ url, connections: options.connections, seconds: options.seconds, requests: transfer_requests }),
+    (result) => result.requests,
+  );
 
   const target_rate = Math.max(1, Math.round(api.requests_per_second / 2));
   // The saturated run leaves work behind (events still being relayed and stored for webhooks);
   // measured at once, the half-rate run's first second would time that backlog, not half load.
   await new Promise((done) => setTimeout(done, settle_between_runs_ms));
   options.log(`  API at half that rate (${target_rate} requests/s, evenly paced) ...`);
-  const half = await pacedLoad({
-    url,
-    rate: target_rate,
-    seconds: options.seconds,
-    connections: options.connections,
-    next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
-  });
+  const { result: half, cpu: half_rate_cpu } = await metered(
+    options.cpu_meter,
+    'request',
+    async () =>
+      pacedLoad({
+        url,
+        rate: target_rate,
+        seconds: options.seconds,
+        connections: options.connections,
+        next: () => ({ method: 'POST', path: transfer_path, ...signedTransfer() }),
+      }),
+    (result) => result.requests,
+  );
 
   let total = 0;
   for (const id of wallets) total += (await client.wallets.retrieve(id)).balance.available;
-  return { api, half_rate: { ...half, target_rate }, zero_load, money_conserved: total === top_up_per_wallet * wallets.length };
+  const cpu = saturated_cpu === undefined || half_rate_cpu === undefined ? {} : { cpu: { saturated: saturated_cpu, half_rate: half_rate_cpu } };
+  return { api, half_rate: { ...half, target_rate }, zero_load, money_conserved: total === top_up_per_wallet * wallets.length, ...cpu };
 }
 
 export async function runApiBench(options: ApiBenchOptions): Promise<ApiBenchResult> {
@@ -308,11 +334,13 @@ export interface CardPaymentsResult {
   readonly payments_per_second: number;
   readonly succeeded: number;
   readonly not_succeeded: number;
+  /** CPU per succeeded payment (three requests), when a meter was given. */
+  readonly cpu?: CpuAccount;
 }
 
 /** Card payments (token, create, confirm) through the API at `url`, with `connections` in a loop. */
 export async function measureCardPayments(
-  options: Pick<ApiBenchOptions, 'connections' | 'seconds' | 'log'> & { readonly url: string; readonly operator_key: string },
+  options: Pick<ApiBenchOptions, 'connections' | 'seconds' | 'log'> & { readonly url: string; readonly operator_key: string; readonly cpu_meter?: CpuMeter },
 ): Promise<CardPaymentsResult> {
   const { url } = options;
   const operator = new Paygrid({ api_key: options.operator_key, base_url: url });
@@ -363,8 +391,8 @@ export async function measureCardPayments(
     },
   ];
   options.log(`  payments: token + create + confirm, ${options.connections} connections, ${options.seconds} s ...`);
-  const result = await load({ url, connections: options.connections, seconds: options.seconds, requests });
-  return { requests: result, payments_per_second: succeeded / options.seconds, succeeded, not_succeeded };
+  const { result, cpu } = await metered(options.cpu_meter, 'payment', async () => load({ url, connections: options.connections, seconds: options.seconds, requests }), () => succeeded);
+  return { requests: result, payments_per_second: succeeded / options.seconds, succeeded, not_succeeded, ...(cpu === undefined ? {} : { cpu }) };
 }
 
 /**

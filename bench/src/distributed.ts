@@ -8,12 +8,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { freePort, measureCardPayments, measureWalletTransfers, startBenchPlatform, startChild, stopChild, type ApiBenchOptions, type CardPaymentsResult, type WalletTransfersResult } from './api';
+import { freePort, measureCardPayments, measureWalletTransfers, startBenchPlatform, startChildWithOutput, stopChild, type ApiBenchOptions, type CardPaymentsResult, type WalletTransfersResult } from './api';
+import { CpuMeter, load_generator, osProcesses, paygridProcess, postgresSources, sharedServers, type CpuAccount, type CpuSource } from './cpu';
 
 export interface DeploymentFigures {
+  /** CPU each process uses per second with no requests at all: relays, pollers, timers. */
+  readonly idle: CpuAccount;
   readonly wallet: WalletTransfersResult;
   readonly payments: CardPaymentsResult;
 }
+
+/** How long the idle CPU is measured, before any load. */
+const idle_seconds = 5;
 
 export interface DistributedBenchResult {
   readonly connections: number;
@@ -43,10 +49,25 @@ async function administer(admin_url: string, sql: string): Promise<void> {
   }
 }
 
-async function measureDeployment(options: Omit<ApiBenchOptions, 'log'> & { readonly log: (line: string) => void; readonly url: string; readonly operator_key: string }): Promise<DeploymentFigures> {
+/**
+ * The supervisor's list of its processes (`  payments-2:  pid 1234, port 8087`), printed once all
+ * are ready; the gateway is the last one listed.
+ */
+const process_line = /^ {2}([a-z]+(?:-\d+)?): +pid (\d+), port (\d+)$/gm;
+const supervisor_ready = /^ {2}gateway: +pid \d+, port \d+$/m;
+
+export function parseSupervisorProcesses(output: string): { readonly name: string; readonly pid: number; readonly port: number }[] {
+  return [...output.matchAll(process_line)].map((match) => ({ name: match[1] ?? '', pid: Number(match[2]), port: Number(match[3]) }));
+}
+
+async function measureDeployment(
+  options: Omit<ApiBenchOptions, 'log'> & { readonly log: (line: string) => void; readonly url: string; readonly operator_key: string; readonly cpu_meter: CpuMeter },
+): Promise<DeploymentFigures> {
+  options.log(`  idle, ${idle_seconds} s ...`);
+  const { cpu: idle } = await options.cpu_meter.measure('second', async () => new Promise((done) => setTimeout(done, idle_seconds * 1_000)), () => idle_seconds);
   const wallet = await measureWalletTransfers(options);
   const payments = await measureCardPayments(options);
-  return { wallet, payments };
+  return { idle, wallet, payments };
 }
 
 export async function runDistributedBench(options: ApiBenchOptions & { readonly database_url: string; readonly nats_url: string; readonly redis_url: string }): Promise<DistributedBenchResult> {
@@ -59,7 +80,9 @@ export async function runDistributedBench(options: ApiBenchOptions & { readonly 
     options.log('  all in one process (npm start: SQLite, in-memory cache and bus) ...');
     const { child: platform, url } = await startBenchPlatform(join(data_dir, 'all-in-one'), operator_key);
     children.push(platform);
-    const all_in_one = await measureDeployment({ ...options, url, operator_key });
+    // The all-in-one process serves /metrics on its one port to the operator key, as every process does.
+    const all_in_one_meter = new CpuMeter([paygridProcess('all in one (paygrid start)', url, operator_key), ...sharedServers(), load_generator]);
+    const all_in_one = await measureDeployment({ ...options, url, operator_key, cpu_meter: all_in_one_meter });
     await stopChild(platform);
 
     options.log('  every service its own process (PostgreSQL, NATS JetStream, Redis; two payments instances) ...');
@@ -81,9 +104,18 @@ export async function runDistributedBench(options: ApiBenchOptions & { readonly 
       PORT: String(port),
       LOG_LEVEL: 'warn',
     };
-    const supervisor = await startChild([cli, 'distributed'], env, /Paygrid \(distributed\) is running at/);
+    const { child: supervisor, output } = await startChildWithOutput([cli, 'distributed'], env, supervisor_ready);
     children.push(supervisor);
-    const distributed = await measureDeployment({ ...options, url: `http://127.0.0.1:${port}`, operator_key });
+    const supervisor_pid = supervisor.pid;
+    const sources: CpuSource[] = [
+      ...parseSupervisorProcesses(output).map((entry) => paygridProcess(entry.name, `http://127.0.0.1:${entry.port}`, operator_key)),
+      // The supervisor only relays its processes' output, which LOG_LEVEL=warn keeps quiet; it is counted all the same.
+      osProcesses('supervisor (paygrid distributed)', 'paygrid', () => (supervisor_pid === undefined ? [] : [supervisor_pid])),
+      ...(await postgresSources(options.database_url, database)),
+      ...sharedServers(),
+      load_generator,
+    ];
+    const distributed = await measureDeployment({ ...options, url: `http://127.0.0.1:${port}`, operator_key, cpu_meter: new CpuMeter(sources) });
     await stopChild(supervisor);
     return {
       connections: options.connections,

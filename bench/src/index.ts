@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runApiBench, runPaymentsBench, type ApiBenchResult, type PaymentsBenchResult } from './api';
+import type { CpuAccount } from './cpu';
 import { runDistributedBench, type DistributedBenchResult } from './distributed';
 import { commit_floor_name, floor_layer_names, runFloorBench, type FloorLayerResult } from './floor';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
@@ -264,6 +265,47 @@ function printDistributedResult(result: DistributedBenchResult): void {
   console.log('');
   console.log(`distributed / all-in-one wallet transfers: ${(result.wallet_ratio * 100).toFixed(0)}% (target ${targets.distributed_vs_all_in_one * 100}%); card payments: ${(result.payments_ratio * 100).toFixed(0)}%`);
   console.log(`distributed p99 at half rate: ${result.distributed.wallet.half_rate.p99_ms.toFixed(1)} ms (target under ${targets.distributed_p99_ms_at_half_rate} ms)`);
+  printCpuAccounting(result);
+}
+
+/**
+ * CPU milliseconds per request (per payment for card payments) of every process, beside the
+ * throughput that CPU alone would allow on this machine's cores and the throughput measured.
+ */
+function printCpuAccounting(result: DistributedBenchResult): void {
+  const phases = (figures: DistributedBenchResult['all_in_one']) =>
+    [
+      ['wallet transfers, saturated', figures.wallet.cpu?.saturated, figures.wallet.api.requests_per_second],
+      ['wallet transfers, half rate', figures.wallet.cpu?.half_rate, figures.wallet.half_rate.requests_per_second],
+      ['card payments, saturated', figures.payments.cpu, figures.payments.payments_per_second],
+    ] as const;
+  const load = (values: readonly number[]) => values.map((value) => value.toFixed(2)).join(' ');
+  for (const [deployment, figures] of [['all in one process', result.all_in_one], ['every service its own process', result.distributed]] as const) {
+    const idle = figures.idle;
+    console.log('');
+    console.log(`CPU per second with no requests, ${deployment}: ${idle.wall_seconds.toFixed(1)} s, load average ${load(idle.load_average_before)} before, ${load(idle.load_average_after)} after`);
+    for (const line of idle.lines) console.log(`  ${line.name.padEnd(52)} ${line.cpu_ms_per_unit.toFixed(3).padStart(8)} ms`);
+    console.log(`  ${'Paygrid and its PostgreSQL backends'.padEnd(52)} ${idle.attributable_ms_per_unit.toFixed(3).padStart(8)} ms`);
+    for (const [phase, account, measured] of phases(figures)) {
+      if (account === undefined) continue;
+      console.log('');
+      console.log(
+        `CPU per ${account.unit}, ${deployment}, ${phase}: ${account.units.toLocaleString('en-US')} ${account.unit}s in ${account.wall_seconds.toFixed(1)} s, load average ${load(account.load_average_before)} before, ${load(account.load_average_after)} after`,
+      );
+      for (const line of account.lines) console.log(`  ${line.name.padEnd(52)} ${line.cpu_ms_per_unit.toFixed(3).padStart(8)} ms`);
+      printCpuTotals(account, measured);
+    }
+  }
+}
+
+function printCpuTotals(account: CpuAccount, measured_per_second: number): void {
+  const per_second = (value: number) => Math.round(value).toLocaleString('en-US');
+  console.log(`  ${'Paygrid and its PostgreSQL backends'.padEnd(52)} ${account.attributable_ms_per_unit.toFixed(3).padStart(8)} ms`);
+  console.log(`  ${'with the shared servers'.padEnd(52)} ${account.with_shared_ms_per_unit.toFixed(3).padStart(8)} ms`);
+  console.log(`  ${'with the load generator too'.padEnd(52)} ${account.with_load_generator_ms_per_unit.toFixed(3).padStart(8)} ms`);
+  console.log(
+    `  bound on ${account.cores} cores: ${per_second(account.bound_per_second)} ${account.unit}s/s from Paygrid's own CPU, ${per_second(account.bound_per_second_with_everything)}/s with everything charged; measured ${per_second(measured_per_second)}/s (${((measured_per_second / account.bound_per_second_with_everything) * 100).toFixed(0)}% of the latter)`,
+  );
 }
 
 function printPaymentsResult(result: PaymentsBenchResult): void {

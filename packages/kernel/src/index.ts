@@ -109,7 +109,7 @@ export {
   sqlite_busy_timeout_ms,
   type SqliteOpenOptions,
 } from './db/sqlite';
-export { connectPostgresClient, createPostgresPool, quoteIdentifier, schema_name_pattern, type PostgresClientOptions, type PostgresPoolOptions } from './db/postgres';
+export { connectPostgresClient, createPostgresPool, postgresApplicationName, quoteIdentifier, schema_name_pattern, type PostgresClientOptions, type PostgresPoolOptions } from './db/postgres';
 export { MigrationError, migrationChecksum, type Migration } from './db/migrations';
 export { migrateSqlite } from './db/migrate-sqlite';
 export { migratePostgres, migration_lock_class } from './db/migrate-postgres';

@@ -42,11 +42,23 @@ export async function ensureSchema(client: pg.ClientBase, schema: string): Promi
   }
 }
 
+/** The application_name of a service's connections, as pg_stat_activity lists it: `paygrid-<schema>`. */
+export function postgresApplicationName(schema: string): string {
+  return `paygrid-${schema}`;
+}
+
 function connectionConfig(url: string, schema: string): pg.ClientConfig {
   assertSchemaName(schema);
   // Set at connection start-up, so every statement on the connection, including the first,
   // resolves unqualified names in the service's schema.
-  return { connectionString: url, options: `-c search_path=${quoteIdentifier(schema)}`, connectionTimeoutMillis: postgres_connection_timeout_ms };
+  // The application name tells an operator (and `bench distributed`, which charges each
+  // backend's CPU to the service that opened it) whose connection a backend serves.
+  return {
+    connectionString: url,
+    options: `-c search_path=${quoteIdentifier(schema)}`,
+    application_name: postgresApplicationName(schema),
+    connectionTimeoutMillis: postgres_connection_timeout_ms,
+  };
 }
 
 export interface PostgresPoolOptions {

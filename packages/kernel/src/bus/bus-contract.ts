@@ -81,6 +81,32 @@ export function describeBusContract(open: () => Promise<OpenedBus>): void {
     expect(other).toEqual([]);
   });
 
+  it('handles one message at a time unless the subscriber allows more, and then never more than it allows', async () => {
+    const messages_count = 12;
+    const watch = () => {
+      const seen = { running: 0, most: 0, handled: [] as string[] };
+      const handler = async (message: BusMessage): Promise<void> => {
+        seen.running += 1;
+        seen.most = Math.max(seen.most, seen.running);
+        // Long enough that the messages published together are all waiting meanwhile.
+        await sleep(20);
+        seen.running -= 1;
+        seen.handled.push(message.id);
+      };
+      return { seen, handler };
+    };
+    const one = watch();
+    const four = watch();
+    await bus.subscribe(subscription(opened.subject('events.>'), 'one-at-a-time', one.handler));
+    await bus.subscribe(subscription(opened.subject('events.>'), 'four-at-a-time', four.handler, { handlers_in_flight_max: 4 }));
+    const ids = Array.from({ length: messages_count }, (_, index) => `evt_in_flight_${index}`);
+    await Promise.all(ids.map((id) => bus.publish({ subject: opened.subject('events.created'), id, data: '{}' })));
+    await eventually(() => one.seen.handled.length === messages_count && four.seen.handled.length === messages_count, 'every message handled by both');
+    expect(one.seen.most).toBe(1);
+    expect(four.seen.most).toBe(4);
+    expect([...four.seen.handled].sort()).toEqual([...ids].sort());
+  });
+
   it('stores a message published twice with one id once, and says the second was a duplicate', async () => {
     const received: string[] = [];
     await bus.subscribe(subscription(opened.subject('events.>'), 'dedupe', (message) => Promise.resolve(void received.push(message.data))));

@@ -61,6 +61,13 @@ export interface SubscribeOptions {
   readonly redelivery_delays_ms: readonly number[];
   /** How long a handler may run before the bus takes the delivery as failed and delivers it again. */
   readonly handler_timeout_ms: number;
+  /**
+   * Messages of this subscriber handled at once, at most (default 1: one at a time, in order).
+   * More lets handlers that write through a group commit share commits; they start in delivery
+   * order and may finish in any order, so only a subscriber whose handling does not depend on the
+   * order of messages may ask for more.
+   */
+  readonly handlers_in_flight_max?: number;
 }
 
 export interface BusSubscription {
@@ -112,6 +119,8 @@ export const bus_deliveries_max = 100;
 export const bus_redelivery_delay_ms_max = 60 * 60 * 1_000;
 /** The longest a handler may run. */
 export const bus_handler_timeout_ms_max = 10 * 60 * 1_000;
+/** Messages one subscriber handles at once, at most; the NATS adapter's consumers keep as many unacknowledged (its prefetch). */
+export const bus_handlers_in_flight_max = 64;
 /** A message's payload, at most: events are small; NATS's own default maximum is 1 MiB. */
 export const bus_message_bytes_max = 512 * 1024;
 /** Dead letters one listing returns at most. */
@@ -148,6 +157,40 @@ export function checkSubscribe(options: SubscribeOptions): void {
   assert(options.redelivery_delays_ms.length >= 1, 'a subscription declares its redelivery delays');
   for (const delay of options.redelivery_delays_ms) assert(Number.isSafeInteger(delay) && delay >= 0 && delay <= bus_redelivery_delay_ms_max, 'a redelivery delay is 0 ms to an hour');
   assert(Number.isSafeInteger(options.handler_timeout_ms) && options.handler_timeout_ms >= 1 && options.handler_timeout_ms <= bus_handler_timeout_ms_max, 'handler_timeout_ms is 1 ms to ten minutes');
+  const in_flight_max = handlersInFlightMax(options);
+  assert(Number.isSafeInteger(in_flight_max) && in_flight_max >= 1 && in_flight_max <= bus_handlers_in_flight_max, 'handlers_in_flight_max is 1 to bus_handlers_in_flight_max');
+}
+
+/** How many of a subscriber's messages may be handled at once. */
+export function handlersInFlightMax(options: Pick<SubscribeOptions, 'handlers_in_flight_max'>): number {
+  return options.handlers_in_flight_max ?? 1;
+}
+
+/**
+ * Handles `messages` in delivery order, up to `in_flight_max` at once, and resolves once every one
+ * started has finished. What `handle` throws ends the loop with it, after the handlings already
+ * started have finished: the adapters' handles catch every failure but a failed assertion (a bug).
+ */
+export async function handleInFlight<Message>(messages: AsyncIterable<Message> | Iterable<Message>, in_flight_max: number, handle: (message: Message) => Promise<void>): Promise<void> {
+  const in_flight = new Set<Promise<void>>();
+  let broken: { readonly error: unknown } | undefined;
+  const started = (message: Message): void => {
+    const handling = handle(message).catch((error: unknown) => {
+      broken ??= { error };
+    });
+    in_flight.add(handling);
+    void handling.finally(() => in_flight.delete(handling));
+  };
+  try {
+    for await (const message of messages) {
+      started(message);
+      if (in_flight.size >= in_flight_max) await Promise.race(in_flight);
+      if (broken !== undefined) break;
+    }
+  } finally {
+    await Promise.all(in_flight);
+  }
+  if (broken !== undefined) throw broken.error;
 }
 
 /** The wait before the redelivery that follows failed delivery number `delivery` (1-based). */

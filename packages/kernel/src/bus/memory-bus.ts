@@ -16,6 +16,8 @@ import {
   checkPublish,
   checkSubscribe,
   domainOf,
+  handleInFlight,
+  handlersInFlightMax,
   messageOf,
   redeliveryDelayMs,
   replay_for_header,
@@ -156,17 +158,23 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     }
   };
 
-  /** Delivers a subscriber's queue in order, one message at a time, while it is subscribed. */
+  /** A subscriber's queue, taken from the front while it is subscribed. */
+  function* queuedFor(consumer: Consumer): Generator<Queued> {
+    while (consumer.subscribed && !closed) {
+      const queued = consumer.queue.shift();
+      if (queued === undefined) return;
+      yield queued;
+    }
+  }
+
+  /**
+   * Delivers a subscriber's queue in order, as many messages at once as it allows (one unless it
+   * says otherwise), while it is subscribed.
+   */
   function drain(consumer: Consumer): void {
     if (consumer.draining !== undefined || !consumer.subscribed || closed) return;
-    consumer.draining = (async () => {
-      // Each message is delivered once per turn; a failed one comes back through its timer.
-      while (consumer.subscribed && !closed) {
-        const queued = consumer.queue.shift();
-        if (queued === undefined) return;
-        await deliverOne(consumer, queued);
-      }
-    })().finally(() => {
+    // Each message is delivered once per turn; a failed one comes back through its timer.
+    consumer.draining = handleInFlight(queuedFor(consumer), handlersInFlightMax(consumer.options), (queued) => deliverOne(consumer, queued)).finally(() => {
       consumer.draining = undefined;
       if (consumer.subscribed && !closed && consumer.queue.length > 0) drain(consumer);
     });

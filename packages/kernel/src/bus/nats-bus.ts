@@ -20,9 +20,12 @@ import { assert, isAssertionError } from '../assert';
 import {
   bus_dead_letters_page_max,
   bus_duplicate_window_ms,
+  bus_handlers_in_flight_max,
   checkPublish,
   checkSubscribe,
   domainOf,
+  handleInFlight,
+  handlersInFlightMax,
   messageOf,
   redeliveryDelayMs,
   replay_for_header,
@@ -42,8 +45,12 @@ import {
 export const stream_max_age_ms = 7 * 24 * 60 * 60 * 1_000;
 /** How long a dead letter is kept for a person to look at. */
 export const dead_letter_max_age_ms = 30 * 24 * 60 * 60 * 1_000;
-/** Messages a consumer fetches ahead of its handler, at most. */
+/**
+ * Messages a consumer fetches ahead of its handler, at most, and leaves unacknowledged on the
+ * server: at least as many as a subscription may handle at once.
+ */
 export const consumer_prefetch_max = 64;
+assert(consumer_prefetch_max >= bus_handlers_in_flight_max, 'a consumer fetches as many messages as a subscription may handle at once');
 /** The ack wait beyond the handler's timeout: the bus answers a timed-out handler itself first. */
 const ack_wait_grace_ms = 5_000;
 /** A header value is one line; a long error is cut. */
@@ -228,19 +235,18 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       const consumer = await client.consumers.get(stream, subscription.durable);
       const messages = await consumer.consume({ max_messages: consumer_prefetch_max });
       consumed.add(messages);
-      // Messages are handled one at a time, in the order the server delivers them.
-      const loop = (async () => {
-        for await (const message of messages) {
-          try {
-            await handle(message, subscription);
-          } catch (error) {
-            if (isAssertionError(error)) throw error;
-            // Burying failed (the server went away): leave the message unacknowledged; the
-            // server delivers it again after the ack wait, and it is buried then.
-            log('error', 'failed: moving a message to the dead letters; it is delivered again', { durable: subscription.durable, error: messageOf(error) });
-          }
+      // Messages are handled in the order the server delivers them, as many at once as the
+      // subscription allows (one unless it says otherwise); each is acknowledged on its own.
+      const loop = handleInFlight(messages, handlersInFlightMax(subscription), async (message) => {
+        try {
+          await handle(message, subscription);
+        } catch (error) {
+          if (isAssertionError(error)) throw error;
+          // Burying failed (the server went away): leave the message unacknowledged; the
+          // server delivers it again after the ack wait, and it is buried then.
+          log('error', 'failed: moving a message to the dead letters; it is delivered again', { durable: subscription.durable, error: messageOf(error) });
         }
-      })();
+      });
       loops.add(loop);
       void loop.finally(() => loops.delete(loop));
       return {

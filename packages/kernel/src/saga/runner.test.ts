@@ -21,7 +21,7 @@ import {
   type StepContext,
   type StepResult,
 } from './definition';
-import { SagaRunner, type Lease } from './runner';
+import { SagaRunner, type DriveOutcome, type Lease } from './runner';
 import { findRun, listTransitions, sagaMigration, type RunRecord } from './store';
 
 const lease_ms = 60_000;
@@ -390,24 +390,32 @@ function sagaSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () 
       return { started: () => started, abandoned: () => abandoned, release: (result) => release(result) };
     }
 
-    /** Waits until the run's holder renewed its lease at the manual clock's present time. */
-    async function renewedNow(run_id: string): Promise<void> {
-      await eventually(async () => (await findRun(fixture.database, run_id))?.due_ms === fixture.clock.now() + lease_ms, `a renewal of ${run_id}'s lease`);
+    /** Starts run_1 for `holder`, renewing every renewal_interval_ms, and drives it until `ship` is in flight. */
+    async function driveUntilShip(holder: string, database?: Database): Promise<{ driving: Promise<DriveOutcome>; ship: ReturnType<typeof holdShip> }> {
+      const runner = fixture.runner(patientShip(fixture.saga()), { holder, lease_renewal_interval_ms: renewal_interval_ms, ...(database === undefined ? {} : { database }) });
+      const ship = holdShip();
+      const driving = runner.drive(await fixture.start(runner, 'run_1'), { order: 'o' });
+      await eventually(ship.started, '`ship` to start');
+      return { driving, ship };
     }
 
-    it('keeps a run whose step outlasts the lease while its holder lives', async () => {
-      const holding = fixture.runner(patientShip(fixture.saga()), { holder: 'holding', lease_renewal_interval_ms: renewal_interval_ms });
-      const other = fixture.runner(fixture.saga(), { holder: 'other' });
-      const ship = holdShip();
-      const driving = holding.drive(await fixture.start(holding, 'run_1'), { order: 'o' });
-      await eventually(ship.started, '`ship` to start');
-      // Three leases pass, half a lease at a time, with `ship` in flight: nobody may take the run.
-      for (let half = 0; half < 6; half += 1) {
+    /**
+     * Moves the clock on half a lease at a time, `halves` times, waiting each time for the holder
+     * to renew the lease of run_1 at the new time, and checks that `other` cannot take the run.
+     */
+    async function renewedThrough(halves: number, other: SagaRunner<{ order: string }, Context>): Promise<void> {
+      for (let half = 0; half < halves; half += 1) {
         fixture.clock.advance(lease_ms / 2);
-        await renewedNow('run_1');
+        await eventually(async () => (await findRun(fixture.database, 'run_1'))?.due_ms === fixture.clock.now() + lease_ms, 'a renewal of the lease');
         expect(await other.leaseDue(10)).toEqual([]);
         expect(await other.leaseIfDue('run_1')).toBeUndefined();
       }
+    }
+
+    it('keeps a run whose step outlasts the lease while its holder lives', async () => {
+      const { driving, ship } = await driveUntilShip('holding');
+      // Three leases pass with `ship` in flight: nobody may take the run.
+      await renewedThrough(6, fixture.runner(fixture.saga(), { holder: 'other' }));
       ship.release(next('shipped'));
       expect(await driving).toEqual({ run_id: 'run_1', status: 'succeeded', step: 'notify', reason: null });
       expect(ship.abandoned()).toBe(false);
@@ -427,17 +435,10 @@ function sagaSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () 
         transaction: (work) => (dead ? gone() : fixture.database.transaction(work)),
         close: () => fixture.database.close(),
       };
-      const dying = fixture.runner(patientShip(fixture.saga()), { holder: 'dying', lease_renewal_interval_ms: renewal_interval_ms, database: process_database });
+      const { driving: dying_drive, ship } = await driveUntilShip('dying', process_database);
       const recovering = fixture.runner(fixture.saga(), { holder: 'recovering' });
-      const ship = holdShip();
-      const dying_drive = dying.drive(await fixture.start(dying, 'run_1'), { order: 'o' });
-      await eventually(ship.started, '`ship` to start');
       // Alive for two leases: renewed, never taken.
-      for (let half = 0; half < 4; half += 1) {
-        fixture.clock.advance(lease_ms / 2);
-        await renewedNow('run_1');
-        expect(await recovering.leaseDue(10)).toEqual([]);
-      }
+      await renewedThrough(4, recovering);
       // The process dies with `ship` in flight. Its lease still runs out only a whole lease after
       // its last renewal, however many renewals it misses meanwhile.
       dead = true;
@@ -456,10 +457,7 @@ function sagaSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () 
     });
 
     it('writes nothing in a renewal after a takeover, abandons the old holder\'s step and refuses its record', async () => {
-      const slow = fixture.runner(patientShip(fixture.saga()), { holder: 'slow', lease_renewal_interval_ms: renewal_interval_ms });
-      const ship = holdShip();
-      const slow_drive = slow.drive(await fixture.start(slow, 'run_1'), { order: 'o' });
-      await eventually(ship.started, '`ship` to start');
+      const { driving: slow_drive, ship } = await driveUntilShip('slow');
       // News takes the run over while its holder lives and renews.
       const news = fixture.runner(fixture.saga(), { holder: 'news' });
       const taken = await news.takeOver('run_1', { reason: 'news' });

@@ -105,7 +105,8 @@ describeWithPostgresNatsAndRedis('the distributed mode under faults', (urls) => 
     await waitFor(() => Promise.resolve(load.outcomes.succeeded >= at_kill + 40 ? true : undefined), 'payments to go on through the other instance', 30_000);
     const outcomes = await load.stop();
     expect(outcomes.failed).toEqual([]);
-    // A payment the killed instance was confirming waits for its saga lease (60 s) to run out. The
+    // A payment the killed instance was confirming waits for its saga lease (15 s after the killed
+    // instance's last renewal) to run out, and for the survivor's next recovery pass (5 s). The
     // instance that takes it over asks the card acquirer first: one the acquirer has is settled
     // from its answer (succeeded), one the kill stopped before it reached the acquirer fails with
     // nothing charged (requires_payment_method, not_received_code), and the customer may pay again.
@@ -114,7 +115,7 @@ describeWithPostgresNatsAndRedis('the distributed mode under faults', (urls) => 
       const settled = await waitFor(async () => {
         const intent = await merchant.paymentIntents.retrieve(id);
         return intent.status === 'processing' ? undefined : intent;
-      }, `${id} to leave processing`, 100_000);
+      }, `${id} to leave processing`, 40_000);
       if (settled.status === 'succeeded') {
         settled_paid += 1;
         continue;

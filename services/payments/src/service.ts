@@ -125,11 +125,16 @@ export const connector_timeout_ms_default = 10_000;
 /** How long a saga step's ledger call may take before the step is tried again (by its id: `exists`). */
 export const ledger_timeout_ms_default = 10_000;
 /**
- * How long one holder owns an attempt in flight before recovery may take it over. Longer than the
- * saga's steps may take together (their timeouts), so that a slow holder and a recovery never both
- * proceed; the saga's runner checks it.
+ * How long an attempt in flight stays its holder's after the holder's last renewal: the runner
+ * renews it every third of it (5 s) while it drives the attempt, however long the provider takes,
+ * so this bounds how long a payment whose instance died stays `processing` (with the recovery
+ * interval after it). A live holder loses the attempt only if two renewals in a row fail to commit
+ * within 5 s each; a loaded PostgreSQL commits a one-row update in milliseconds to a few hundred,
+ * and 5 s covers a stall (a checkpoint's writes, a lock held by a big batch) with room to spare.
+ * A shorter lease would let such a stall hand a live payment to recovery, which asks the provider
+ * again: harmless, but a second call for nothing.
  */
-export const attempt_lease_ms_default = 60_000;
+export const attempt_lease_ms_default = 15_000;
 /** How often a payment waiting for the customer (3-D Secure, a wallet app) asks its provider. */
 export const action_poll_interval_ms_default = 30_000;
 /** The first retry after a step could not finish; it doubles with each failure in a row. */
@@ -294,7 +299,7 @@ export class PaymentsService implements PaymentsClient {
         cancel: (transaction, attempt_id, reason) => this.#saga.runs.cancel(transaction, attempt_id, reason),
       },
     };
-    // The runner checks that an attempt's lease outlasts the saga's steps, connector calls included.
+    // The runner checks that an attempt's lease lasts several of its renewals (saga_lease_renewals_min).
     this.#saga = new PaymentSaga(this.#context);
   }
 

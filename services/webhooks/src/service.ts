@@ -110,10 +110,14 @@ export const claim_batch_max = 100;
 /** How often the loop looks for retries that have come due (new events wake it at once). */
 export const poll_interval_ms_default = 1_000;
 /**
- * How long a claimed delivery belongs to the process that claimed it. It must outlast the request
- * timeout and the recording of the result by far, or a slow attempt would be sent twice.
+ * How long a claimed delivery stays its process's after the process's last renewal of the lease.
+ * The runner renews it every third of it (5 s) while the request is in flight, however long the
+ * receiver takes, so this bounds how long a delivery a dead process claimed waits to be sent
+ * again. It is chosen against a loaded PostgreSQL's write, as payments' attempt lease is: a live
+ * process loses a delivery only if two renewals in a row fail to commit within 5 s each, and a
+ * delivery lost that way is sent twice.
  */
-export const delivery_lease_ms_default = 60_000;
+export const delivery_lease_ms_default = 15_000;
 /** Endpoints per merchant and mode, as Stripe allows: it also bounds the fan-out of one event. */
 export const endpoints_per_tenant_max = 16;
 /** A receiver's answer of 410 Gone means it wants no more events: its endpoint is disabled at once. */
@@ -249,8 +253,8 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
       test: modeGuard('test', allow_private_urls || (options.test_mode_private_urls ?? false), lookup),
     };
     assert(Number.isSafeInteger(this.#timeout_ms) && this.#timeout_ms > 0 && this.#timeout_ms <= delivery_timeout_ms_max, 'delivery_timeout_ms is 1 ms to a minute');
-    // The lease covers the request and the recording of its result; twice the timeout leaves room.
-    assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms >= 2 * this.#timeout_ms, 'lease_ms is at least twice delivery_timeout_ms');
+    // The runner renews the lease while a request is in flight, so the lease need not outlast the
+    // request; it checks the lease against its renewals (saga_lease_renewals_min).
     assert(Number.isSafeInteger(this.#poll_interval_ms) && this.#poll_interval_ms > 0, 'poll_interval_ms is a positive integer');
     assert(Number.isSafeInteger(this.#in_flight_max) && this.#in_flight_max >= 1 && this.#in_flight_max <= 1_024, 'deliveries_in_flight_max is 1 to 1024');
     this.#runner = new SagaRunner({
@@ -275,8 +279,9 @@ export class WebhooksService implements WebhooksClient, WrappedKeyStore {
     const send = defineStep<null, DeliveryContext, null>({
       name: 'send',
       retry: scheduledRetry({ delays_ms: this.#schedule, jitter_percent: retry_jitter_percent }),
-      // The request's own timeout (at most half the lease) ends it long before the lease does.
-      timeout_ms: this.#lease_ms,
+      // The request's own timeout ends it first, and the attempt is recorded as timed out; twice
+      // that leaves room for the reads and the address lookup before the request.
+      timeout_ms: 2 * this.#timeout_ms,
       action: async ({ context }) => {
         const delivery = context.delivery;
         const endpoint = await findEndpointById(this.#database, delivery.endpoint_id);

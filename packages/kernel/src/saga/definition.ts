@@ -216,8 +216,3 @@ export function defineSaga<Input, Context>(saga: SagaDefinition<Input, Context>)
   assert(names.size === saga.steps.length, 'the steps of a saga have different names');
   return saga;
 }
-
-/** The sum of a saga's step timeouts: a drive that runs every step to its timeout takes this long. */
-export function sagaTimeoutMs<Input, Context>(saga: SagaDefinition<Input, Context>): number {
-  return saga.steps.reduce((sum, step) => sum + step.timeout_ms, 0);
-}

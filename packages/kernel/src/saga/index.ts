@@ -11,7 +11,6 @@ export {
   saga_delay_ms_max,
   saga_steps_max,
   saga_tries_max,
-  sagaTimeoutMs,
   scheduledRetry,
   step_timeout_ms_max,
   stop,
@@ -24,7 +23,7 @@ export {
   type StepOutcome,
   type StepResult,
 } from './definition';
-export { SagaRunner, isRunFinished, saga_lease_batch_max, transition_reason_length_max, type DriveOutcome, type Lease, type SagaLog, type SagaRunnerOptions } from './runner';
+export { SagaRunner, isRunFinished, saga_lease_batch_max, saga_lease_renewals_min, transition_reason_length_max, type DriveOutcome, type Lease, type SagaLog, type SagaRunnerOptions } from './runner';
 export {
   cancelRun,
   decodeSagaJson,
@@ -35,6 +34,7 @@ export {
   leaseDueRuns,
   leaseRunIfDue,
   listTransitions,
+  renewRunLease,
   run_statuses,
   run_transitions,
   saga_runs_table,

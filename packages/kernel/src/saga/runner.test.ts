@@ -21,11 +21,19 @@ import {
   type StepContext,
   type StepResult,
 } from './definition';
-import { SagaRunner, type Lease } from './runner';
+import { SagaRunner, type DriveOutcome, type Lease } from './runner';
 import { findRun, listTransitions, sagaMigration, type RunRecord } from './store';
 
 const lease_ms = 60_000;
 const step_timeout_ms = 5_000;
+/**
+ * The renewal interval of the heartbeat tests, in real milliseconds, while leases run on the
+ * manual clock: a test moves the clock past a lease and sees within real milliseconds whether a
+ * renewal followed.
+ */
+const renewal_interval_ms = 10;
+/** How long a heartbeat test waits for what a renewal must have done by then. */
+const renewal_wait_ms_max = 5_000;
 const step_names = ['reserve', 'charge', 'ship', 'notify'] as const;
 type StepName = (typeof step_names)[number];
 
@@ -58,6 +66,23 @@ interface Context {
   readonly order: string;
 }
 
+/** Resolves once `check` holds, looking every few milliseconds; fails after renewal_wait_ms_max. */
+async function eventually(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline_ms = Date.now() + renewal_wait_ms_max;
+  while (!(await check())) {
+    if (Date.now() > deadline_ms) throw new Error(`${what} did not happen within ${renewal_wait_ms_max} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/**
+ * The saga with `ship` given far longer than any heartbeat test waits, so that what ends a step in
+ * flight there is its holder being taken over, never its timeout.
+ */
+function patientShip(saga: SagaDefinition<{ order: string }, Context>): SagaDefinition<{ order: string }, Context> {
+  return defineSaga({ ...saga, steps: saga.steps.map((step) => (step.name === 'ship' ? { ...step, timeout_ms: 20 * renewal_wait_ms_max } : step)) });
+}
+
 type Behaviour = (step: StepContext<{ order: string }, Context>) => Promise<StepResult<unknown>> | StepResult<unknown>;
 
 interface Fixture {
@@ -68,7 +93,10 @@ interface Fixture {
   readonly behaviour: Partial<Record<StepName, Behaviour>>;
   readonly compensation_order: string[];
   saga(options?: { checkpoint_charge?: boolean; compensation_failures?: number }): SagaDefinition<{ order: string }, Context>;
-  runner(saga?: SagaDefinition<{ order: string }, Context>, options?: { holder?: string; commits?: boolean }): SagaRunner<{ order: string }, Context>;
+  runner(
+    saga?: SagaDefinition<{ order: string }, Context>,
+    options?: { holder?: string; commits?: boolean; lease_renewal_interval_ms?: number; database?: Database },
+  ): SagaRunner<{ order: string }, Context>;
   start(runner: SagaRunner<{ order: string }, Context>, id: string, status?: 'running' | 'ready' | 'waiting', due_ms?: number | null): Promise<Lease>;
   /** The service's own rows written by the steps' `record`, as `step:kind` per run. */
   records(run_id: string): Promise<string[]>;
@@ -142,11 +170,12 @@ function sagaSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () 
       runner: (definition = saga(), options = {}) =>
         new SagaRunner({
           saga: definition,
-          database,
+          database: options.database ?? database,
           clock,
           lease_ms,
           random: () => 0.5,
           ...(options.holder === undefined ? {} : { holder: options.holder }),
+          ...(options.lease_renewal_interval_ms === undefined ? {} : { lease_renewal_interval_ms: options.lease_renewal_interval_ms }),
           ...(options.commits === true ? { commits: new GroupCommitter(database) } : {}),
         }),
       start: (runner, id, status = 'running', due_ms) =>
@@ -347,6 +376,110 @@ function sagaSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () 
     expect(await fixture.records('run_1')).toEqual(['reserve:next', 'charge:next', 'ship:next', 'notify:next']);
   });
 
+  describe('lease renewal', () => {
+    /** `ship` in flight until the test releases it; `abandoned` once its signal is aborted. */
+    function holdShip(): { started: () => boolean; abandoned: () => boolean; release: (result: StepResult<unknown>) => void } {
+      let started = false;
+      let abandoned = false;
+      let release: (result: StepResult<unknown>) => void = () => undefined;
+      fixture.behaviour.ship = (context) => {
+        started = true;
+        context.signal.addEventListener('abort', () => (abandoned = true));
+        return new Promise((resolve) => (release = resolve));
+      };
+      return { started: () => started, abandoned: () => abandoned, release: (result) => release(result) };
+    }
+
+    /** Starts run_1 for `holder`, renewing every renewal_interval_ms, and drives it until `ship` is in flight. */
+    async function driveUntilShip(holder: string, database?: Database): Promise<{ driving: Promise<DriveOutcome>; ship: ReturnType<typeof holdShip> }> {
+      const runner = fixture.runner(patientShip(fixture.saga()), { holder, lease_renewal_interval_ms: renewal_interval_ms, ...(database === undefined ? {} : { database }) });
+      const ship = holdShip();
+      const driving = runner.drive(await fixture.start(runner, 'run_1'), { order: 'o' });
+      await eventually(ship.started, '`ship` to start');
+      return { driving, ship };
+    }
+
+    /**
+     * Moves the clock on half a lease at a time, `halves` times, waiting each time for the holder
+     * to renew the lease of run_1 at the new time, and checks that `other` cannot take the run.
+     */
+    async function renewedThrough(halves: number, other: SagaRunner<{ order: string }, Context>): Promise<void> {
+      for (let half = 0; half < halves; half += 1) {
+        fixture.clock.advance(lease_ms / 2);
+        await eventually(async () => (await findRun(fixture.database, 'run_1'))?.due_ms === fixture.clock.now() + lease_ms, 'a renewal of the lease');
+        expect(await other.leaseDue(10)).toEqual([]);
+        expect(await other.leaseIfDue('run_1')).toBeUndefined();
+      }
+    }
+
+    it('keeps a run whose step outlasts the lease while its holder lives', async () => {
+      const { driving, ship } = await driveUntilShip('holding');
+      // Three leases pass with `ship` in flight: nobody may take the run.
+      await renewedThrough(6, fixture.runner(fixture.saga(), { holder: 'other' }));
+      ship.release(next('shipped'));
+      expect(await driving).toEqual({ run_id: 'run_1', status: 'succeeded', step: 'notify', reason: null });
+      expect(ship.abandoned()).toBe(false);
+      expect(await findRun(fixture.database, 'run_1')).toMatchObject({ status: 'succeeded', fence: 1, holder: 'holding' });
+      // A renewal is not a change of the run's state: the history has no row for it.
+      expect((await listTransitions(fixture.database, 'run_1')).map((row) => row.reason)).toEqual(['started', 'done:reserve', 'done:ship', 'succeeded']);
+    });
+
+    it('lets another runner take over the run of a holder that stopped renewing, one lease after its last renewal', async () => {
+      // The dying holder's process: once it is dead, nothing it does reaches the database.
+      let dead = false;
+      const gone = () => Promise.reject(new Error('the process is gone'));
+      const process_database: Database = {
+        dialect: fixture.database.dialect,
+        query: (sql, params) => (dead ? gone() : fixture.database.query(sql, params)),
+        execute: (sql, params) => (dead ? gone() : fixture.database.execute(sql, params)),
+        transaction: (work) => (dead ? gone() : fixture.database.transaction(work)),
+        close: () => fixture.database.close(),
+      };
+      const { driving: dying_drive, ship } = await driveUntilShip('dying', process_database);
+      const recovering = fixture.runner(fixture.saga(), { holder: 'recovering' });
+      // Alive for two leases: renewed, never taken.
+      await renewedThrough(4, recovering);
+      // The process dies with `ship` in flight. Its lease still runs out only a whole lease after
+      // its last renewal, however many renewals it misses meanwhile.
+      dead = true;
+      fixture.clock.advance(lease_ms - 1);
+      await new Promise((resolve) => setTimeout(resolve, 5 * renewal_interval_ms));
+      expect(await recovering.leaseDue(10)).toEqual([]);
+      fixture.clock.advance(1);
+      delete fixture.behaviour.ship;
+      expect(await recovering.runDue(10)).toEqual([{ run_id: 'run_1', status: 'succeeded', step: 'notify', reason: null }]);
+      const transitions = await listTransitions(fixture.database, 'run_1');
+      expect(transitions.find((row) => row.holder === 'recovering')).toMatchObject({ from_status: 'running', to_status: 'running', reason: 'leased:lease_expired', fence: 2 });
+      // Whatever the dead holder's step ends with reaches nothing.
+      ship.release(next('late'));
+      await expect(dying_drive).rejects.toThrow('the process is gone');
+      expect(await fixture.records('run_1')).toEqual(['reserve:next', 'charge:next', 'ship:next', 'notify:next']);
+    });
+
+    it('writes nothing in a renewal after a takeover, abandons the old holder\'s step and refuses its record', async () => {
+      const { driving: slow_drive, ship } = await driveUntilShip('slow');
+      // News takes the run over while its holder lives and renews.
+      const news = fixture.runner(fixture.saga(), { holder: 'news' });
+      const taken = await news.takeOver('run_1', { reason: 'news' });
+      if (taken === undefined) throw new Error('not taken');
+      expect(taken.run).toMatchObject({ fence: 2, holder: 'news', due_ms: fixture.clock.now() + lease_ms });
+      // The clock moves on, so a renewal by the old holder would write a later due time.
+      fixture.clock.advance(lease_ms / 2);
+      // The old holder's next renewal finds the fence taken: it abandons `ship` and ends fenced,
+      // long before `ship`'s timeout.
+      await eventually(ship.abandoned, 'the old holder to abandon `ship`');
+      expect(await slow_drive).toEqual({ run_id: 'run_1', status: 'fenced', step: 'charge', reason: 'taken_over' });
+      await new Promise((resolve) => setTimeout(resolve, 5 * renewal_interval_ms));
+      expect(await findRun(fixture.database, 'run_1')).toMatchObject({ fence: 2, holder: 'news', due_ms: taken.run.due_ms });
+      // The abandoned step's late answer is recorded nowhere; the new holder's run is whole.
+      ship.release(next('late'));
+      delete fixture.behaviour.ship;
+      expect(await news.drive(taken, { order: 'o' })).toMatchObject({ status: 'succeeded' });
+      expect(await fixture.records('run_1')).toEqual(['reserve:next', 'charge:next', 'ship:next', 'notify:next']);
+      expect((await listTransitions(fixture.database, 'run_1')).filter((row) => row.holder === 'slow').map((row) => row.reason)).toEqual(['started', 'done:reserve']);
+    });
+  });
+
   it('lets news take a waiting run over at once, fencing out its holder', async () => {
     const runner = fixture.runner();
     fixture.behaviour.ship = (context) => (context.tries === 0 && context.resumed ? wait('for the parcel', null) : next('shipped'));
@@ -485,8 +618,13 @@ function sagaSuite(open: () => Promise<{ database: ServiceDatabase; cleanup: () 
     expect((await listTransitions(fixture.database, 'run_1')).map((row) => row.reason)).toEqual(['started', 'done:reserve', 'done:ship', 'succeeded']);
   });
 
-  it('refuses a saga whose lease is shorter than its steps may take, and badly declared steps', () => {
-    expect(() => new SagaRunner({ saga: fixture.saga(), database: fixture.database, lease_ms: 4 * step_timeout_ms - 1 })).toThrow(/outlasts/);
+  it('refuses a lease that a live holder could lose between renewals, and badly declared steps', () => {
+    const runner = (options: { lease_ms: number; lease_renewal_interval_ms?: number }) => new SagaRunner({ saga: fixture.saga(), database: fixture.database, ...options });
+    expect(() => runner({ lease_ms, lease_renewal_interval_ms: lease_ms / 3 + 1 })).toThrow(/renewal intervals/);
+    expect(() => runner({ lease_ms: 2 })).toThrow(/renewal interval/);
+    expect(() => runner({ lease_ms, lease_renewal_interval_ms: 0 })).toThrow(/renewal interval/);
+    // Renewed, a lease may be shorter than the steps' timeouts together (4 × 5 s here).
+    expect(() => runner({ lease_ms: step_timeout_ms })).not.toThrow();
     expect(() => defineStep({ name: 'Bad Name', action: () => Promise.resolve(next(1)), retry: no_retry, timeout_ms: 10 })).toThrow();
     expect(() => defineStep({ name: 'slow', action: () => Promise.resolve(next(1)), retry: no_retry, timeout_ms: 0 })).toThrow();
     const saga = fixture.saga();

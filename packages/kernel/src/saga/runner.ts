@@ -6,6 +6,9 @@
 //   whose retry or wait time came, is leased again by any runner (`leaseDue`, in bounded batches),
 //   with the next fence. Every write a holder makes is conditional on its fence, so a holder that
 //   was taken over (it was slow, or its process died and came back) can never record anything.
+// - Renewal. While a holder drives a run it renews the lease every `lease_renewal_interval_ms`
+//   with a fenced write, so a live holder keeps its run however long its steps take, and the run
+//   of a holder that died is due one short lease after its last renewal.
 // - Crash-resume. A run's row says which step comes next and what the done steps handed back; a new
 //   holder continues from there. Steps declared without a checkpoint are run again after a crash
 //   (they must be idempotent); every other step's result, and the service's writes for it, are
@@ -19,7 +22,7 @@ import { assert, isAssertionError } from '../assert';
 import { systemClock, type Clock } from '../clock';
 import type { Database } from '../db/database';
 import type { GroupCommitter } from '../db/group-commit';
-import { sagaTimeoutMs, type RandomSource, type SagaDefinition, type SagaStep, type StepOutcome, type StepResult } from './definition';
+import { type RandomSource, type SagaDefinition, type SagaStep, type StepOutcome, type StepResult } from './definition';
 import {
   appendTransitions,
   cancelRun,
@@ -30,6 +33,7 @@ import {
   leaseDueRuns,
   leaseRunIfDue,
   listTransitions,
+  renewRunLease,
   takeOverRun,
   updateRun,
   type RunRecord,
@@ -42,6 +46,13 @@ import {
 export const saga_lease_batch_max = 1_000;
 /** A transition's reason is cut to this many characters (it may hold a party's error message). */
 export const transition_reason_length_max = 500;
+/**
+ * Renewals a lease lasts at least. A holder renews every interval; with three to a lease, one
+ * renewal may fail (a dropped connection) and the next still lands in time if its write takes
+ * less than one more interval. So a lease must be at least three times a database write's worst
+ * case, and that, not the steps' timeouts, is what a service chooses its lease against.
+ */
+export const saga_lease_renewals_min = 3;
 
 export type SagaLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
@@ -67,8 +78,13 @@ export interface SagaRunnerOptions<Input, Context> {
   /** The service's group committer: the runner's commits then share the service's. */
   readonly commits?: GroupCommitter;
   readonly clock?: Clock;
-  /** How long a holder owns a run; it must outlast the sum of the step timeouts. */
+  /**
+   * How long a holder owns a run past its last renewal: a dead holder's run is due this long after
+   * the holder stopped renewing. At least saga_lease_renewals_min renewal intervals.
+   */
   readonly lease_ms: number;
+  /** How often a holder renews the lease of a run it drives; lease_ms / saga_lease_renewals_min by default. */
+  readonly lease_renewal_interval_ms?: number;
   readonly random?: RandomSource;
   /** Who this runner is, in leases and transitions (a random name by default). */
   readonly holder?: string;
@@ -80,9 +96,17 @@ class StepTimeout extends Error {
   override readonly name = 'StepTimeout';
 }
 
-/** A holder's commit found the run's fence moved on. */
+/** A holder's commit, or a renewal of its lease, found the run's fence moved on. */
 class FenceLost extends Error {
   override readonly name = 'FenceLost';
+}
+
+/** The renewals of one drive's lease, from the drive's start to its end, whichever way it ends. */
+interface LeaseRenewal {
+  /** Aborted when a renewal finds the run taken over: the drive's step in flight is abandoned. */
+  readonly taken_over: AbortSignal;
+  /** Stops renewing, and waits for a renewal in flight, so that nothing is written after the drive. */
+  stop(): Promise<void>;
 }
 
 interface PendingRecord<Input, Context> {
@@ -104,6 +128,7 @@ export class SagaRunner<Input, Context> {
   readonly #commits: GroupCommitter | undefined;
   readonly #clock: Clock;
   readonly #lease_ms: number;
+  readonly #lease_renewal_interval_ms: number;
   readonly #random: RandomSource;
   readonly #holder: string;
   readonly #log: SagaLog;
@@ -115,14 +140,19 @@ export class SagaRunner<Input, Context> {
     this.#commits = options.commits;
     this.#clock = options.clock ?? systemClock;
     this.#lease_ms = options.lease_ms;
+    this.#lease_renewal_interval_ms = options.lease_renewal_interval_ms ?? Math.floor(options.lease_ms / saga_lease_renewals_min);
     this.#random = options.random ?? Math.random;
     this.#holder = options.holder ?? `runner_${randomBytes(8).toString('hex')}`;
     this.#log = options.log ?? (() => undefined);
     this.#index_of_step = new Map(options.saga.steps.map((step, index) => [step.name, index]));
     assert(Number.isSafeInteger(this.#lease_ms) && this.#lease_ms > 0, 'a saga lease is a positive integer of milliseconds');
-    // A drive that runs every step to its timeout still ends inside its lease, so a slow holder and
-    // the next one never act at once.
-    assert(this.#lease_ms >= sagaTimeoutMs(options.saga), `the lease of saga ${options.saga.name} outlasts the sum of its step timeouts`);
+    assert(Number.isSafeInteger(this.#lease_renewal_interval_ms) && this.#lease_renewal_interval_ms > 0, 'a saga lease renewal interval is a positive integer of milliseconds');
+    // A live holder keeps its run however long its steps take, because it renews the lease; what
+    // must hold is that it cannot lose the lease between two renewals (see saga_lease_renewals_min).
+    assert(
+      this.#lease_ms >= saga_lease_renewals_min * this.#lease_renewal_interval_ms,
+      `the lease of saga ${options.saga.name} lasts at least saga_lease_renewals_min renewal intervals`,
+    );
   }
 
   get saga(): SagaDefinition<Input, Context> {
@@ -227,9 +257,19 @@ export class SagaRunner<Input, Context> {
    * request that started it); without it the saga loads it.
    */
   async drive(lease: Lease, context?: Context): Promise<DriveOutcome> {
+    assert(lease.run.saga === this.#saga.name, `a run of saga ${lease.run.saga} was given to the runner of ${this.#saga.name}`);
+    if (lease.run.status !== 'running' && lease.run.status !== 'compensating') return this.#outcome(lease.run, lease.run.error);
+    const renewal = this.#renewLease(lease.run);
+    try {
+      return await this.#driveHeld(lease, context, renewal.taken_over);
+    } finally {
+      await renewal.stop();
+    }
+  }
+
+  /** `drive` with the lease being renewed; `taken_over` is aborted when a renewal finds it taken. */
+  async #driveHeld(lease: Lease, context: Context | undefined, taken_over: AbortSignal): Promise<DriveOutcome> {
     let recorded = lease.run;
-    assert(recorded.saga === this.#saga.name, `a run of saga ${recorded.saga} was given to the runner of ${this.#saga.name}`);
-    if (recorded.status !== 'running' && recorded.status !== 'compensating') return this.#outcome(recorded, recorded.error);
     let carried: Context;
     if (context === undefined) {
       const loaded = await this.#saga.load(recorded.id, recorded.input as Input, this.#database);
@@ -249,7 +289,7 @@ export class SagaRunner<Input, Context> {
     const rounds_max = this.#saga.steps.length * 2 + 2;
     for (let round = 0; round < rounds_max; round += 1) {
       if (current.status === 'compensating') {
-        const compensated = await this.#compensateOne(recorded, carried);
+        const compensated = await this.#compensateOne(recorded, carried, taken_over);
         if (compensated === 'fenced') return this.#fenced(recorded);
         recorded = compensated;
         current = compensated;
@@ -260,7 +300,8 @@ export class SagaRunner<Input, Context> {
       const index = this.#indexOf(current.step);
       const step = this.#saga.steps[index];
       assert(step !== undefined, 'a run names a step of its saga');
-      const result = await this.#runAction(step, current, carried, lease.resumed);
+      const result = await this.#runAction(step, current, carried, lease.resumed, taken_over);
+      if (result === 'fenced') return this.#fenced(recorded);
       const now_ms = this.#clock.now();
       if (result.kind === 'next') {
         const outputs: Record<string, StepRecord> = { ...current.outputs, [step.name]: { output: result.output, compensation_input: result.compensation_input, compensated: false } };
@@ -349,7 +390,7 @@ export class SagaRunner<Input, Context> {
   }
 
   /** Runs the compensation of the run's current step, and records it (or its retry). */
-  async #compensateOne(recorded: RunRecord, carried: Context): Promise<RunRecord | 'fenced'> {
+  async #compensateOne(recorded: RunRecord, carried: Context, taken_over: AbortSignal): Promise<RunRecord | 'fenced'> {
     const index = this.#indexOf(recorded.step);
     const step = this.#saga.steps[index];
     assert(step?.compensation !== undefined, 'a compensating run names a step with a compensation');
@@ -358,9 +399,10 @@ export class SagaRunner<Input, Context> {
     let failure: string | undefined;
     const controller = new AbortController();
     try {
-      await this.#withTimeout(step.compensation(done.compensation_input, { run_id: recorded.id, signal: controller.signal }), step.timeout_ms, controller);
+      await this.#withTimeout(step.compensation(done.compensation_input, { run_id: recorded.id, signal: controller.signal }), step.timeout_ms, controller, taken_over);
     } catch (error) {
       if (isAssertionError(error)) throw error;
+      if (error instanceof FenceLost) return 'fenced';
       failure = error instanceof StepTimeout ? 'timeout' : messageOf(error);
     }
     const now_ms = this.#clock.now();
@@ -386,7 +428,8 @@ export class SagaRunner<Input, Context> {
     return (await this.#commit(recorded, next, [], reason, carried)) ? next : 'fenced';
   }
 
-  async #runAction(step: SagaStep<Input, Context>, run: RunRecord, context: Context, resumed: boolean): Promise<StepResult<unknown>> {
+  /** Runs a step's action; 'fenced' when a renewal found the run taken over while it ran. */
+  async #runAction(step: SagaStep<Input, Context>, run: RunRecord, context: Context, resumed: boolean, taken_over: AbortSignal): Promise<StepResult<unknown> | 'fenced'> {
     const controller = new AbortController();
     try {
       return await this.#withTimeout(
@@ -402,29 +445,94 @@ export class SagaRunner<Input, Context> {
         }),
         step.timeout_ms,
         controller,
+        taken_over,
       );
     } catch (error) {
       // A bug ends the process; anything else thrown is a step that could not finish.
       if (isAssertionError(error)) throw error;
+      if (error instanceof FenceLost) return 'fenced';
       if (error instanceof StepTimeout) return { kind: 'retry', reason: `timeout after ${step.timeout_ms} ms`, delay_at_least_ms: 0 };
       this.#log('warn', 'a saga step could not finish; it is retried', { saga: this.#saga.name, run: run.id, step: step.name, error: messageOf(error) });
       return { kind: 'retry', reason: messageOf(error), delay_at_least_ms: 0 };
     }
   }
 
-  async #withTimeout<T>(work: Promise<T>, timeout_ms: number, controller: AbortController): Promise<T> {
+  /**
+   * Waits for a step's work until its timeout (StepTimeout) or until a renewal finds the run taken
+   * over (FenceLost), aborting the step's signal either way.
+   *
+   * A step of a holder that was taken over is abandoned at once rather than left to finish. Its
+   * result could not be recorded (the fence refuses the commit), and the new holder repeats the
+   * work or asks what became of it (derived ids, `resumed`), so finishing it would only hold a
+   * connection, a delivery slot or a provider call open, and keep two holders acting at once for
+   * longer. Aborting stops the waiting, not what a party already did: the new holder finds that
+   * out, as it does after a timeout.
+   */
+  async #withTimeout<T>(work: Promise<T>, timeout_ms: number, controller: AbortController, taken_over: AbortSignal): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    let abandon: (() => void) | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         controller.abort();
         reject(new StepTimeout());
       }, timeout_ms);
+      abandon = () => {
+        controller.abort();
+        reject(new FenceLost());
+      };
+      if (taken_over.aborted) abandon();
+      else taken_over.addEventListener('abort', abandon, { once: true });
     });
     try {
       return await Promise.race([work, deadline]);
     } finally {
       clearTimeout(timer);
+      if (abandon !== undefined) taken_over.removeEventListener('abort', abandon);
     }
+  }
+
+  /**
+   * Renews the lease of a run being driven every lease_renewal_interval_ms, fenced, until `stop`.
+   * A renewal still writing when the next is due is not doubled: that interval is skipped. One that
+   * fails (the database unreachable) is logged and tried again at the next interval; the lease
+   * survives one such failure (saga_lease_renewals_min). One that finds the fence taken, the run
+   * canceled or finished aborts `taken_over` and renews no more. The timer is unref'd: a drive in
+   * flight never keeps a process alive that is otherwise done.
+   */
+  #renewLease(run: RunRecord): LeaseRenewal {
+    const taken_over = new AbortController();
+    let stopped = false;
+    let in_flight: Promise<void> | undefined;
+    const renew = async (): Promise<void> => {
+      const due_ms = this.#clock.now() + this.#lease_ms;
+      try {
+        const held = await this.#inTransaction((transaction) => renewRunLease(transaction, { id: run.id, fence: run.fence, due_ms }));
+        // After `stop`, a renewal that finds the run parked or finished met the drive's own last
+        // commit, not another holder.
+        if (held || stopped) return;
+        clearInterval(timer);
+        taken_over.abort();
+        this.#log('info', 'a saga run was taken over while its holder drove it; its step in flight is abandoned', { saga: this.#saga.name, run: run.id, fence: run.fence });
+      } catch (error) {
+        if (isAssertionError(error)) throw error;
+        this.#log('warn', 'a saga lease could not be renewed; the next renewal tries again', { saga: this.#saga.name, run: run.id, error: messageOf(error) });
+      }
+    };
+    const timer = setInterval(() => {
+      if (in_flight !== undefined) return;
+      in_flight = renew().finally(() => {
+        in_flight = undefined;
+      });
+    }, this.#lease_renewal_interval_ms);
+    timer.unref();
+    return {
+      taken_over: taken_over.signal,
+      stop: async () => {
+        stopped = true;
+        clearInterval(timer);
+        await in_flight;
+      },
+    };
   }
 
   /**

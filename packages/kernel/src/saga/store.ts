@@ -235,6 +235,21 @@ export async function updateRun(database: Database, run: RunRecord, fence: numbe
   return result.rowCount === 1;
 }
 
+/**
+ * Renews the lease of a run its holder is driving: moves due_ms on to `due_ms`, only while `fence`
+ * still holds the run and the run is held (running or compensating, with a holder). A run its
+ * holder parked (a retry, a wait, a compensation to try again) keeps its own due time, and a run
+ * taken over, canceled or finished is left alone. Returns whether it renewed. A renewal is not a
+ * change of the run's state, so it appends no transition: the history stays one row per change.
+ */
+export async function renewRunLease(database: Database, options: { readonly id: string; readonly fence: number; readonly due_ms: number }): Promise<boolean> {
+  const result = await database.execute(
+    `UPDATE ${saga_runs_table} SET due_ms = ? WHERE id = ? AND fence = ? AND status IN ('running', 'compensating') AND holder IS NOT NULL`,
+    [options.due_ms, options.id, options.fence],
+  );
+  return result.rowCount === 1;
+}
+
 export async function appendTransitions(database: Database, transitions: readonly TransitionRecord[]): Promise<void> {
   if (transitions.length === 0) return;
   await database.execute(

@@ -115,7 +115,7 @@ describeWithPostgresNatsAndRedis('the distributed mode under faults', (urls) => 
       const settled = await waitFor(async () => {
         const intent = await merchant.paymentIntents.retrieve(id);
         return intent.status === 'processing' ? undefined : intent;
-      }, `${id} to leave processing`, 40_000);
+      }, `${id} to leave processing`, 60_000);
       if (settled.status === 'succeeded') {
         settled_paid += 1;
         continue;

@@ -46,16 +46,20 @@ function countingIdentity(remote: IdentityClient): CountingIdentity {
   return counting;
 }
 
-/** A cache that answers like Redis when it cannot be reached, while `unreachable` is set. */
-function switchableCache(cache: Cache): Cache & { unreachable: boolean } {
+/**
+ * A cache that answers like Redis when it cannot be reached, while `unreachable` is set, or only
+ * to writes that replace a value, while `sets_unreachable` is set.
+ */
+function switchableCache(cache: Cache): Cache & { unreachable: boolean; sets_unreachable: boolean } {
   const unavailable = (): never => {
     throw new ApiError('service_unavailable_error', 'cache_unavailable', 'The shared cache (Redis) cannot be reached, in this test');
   };
   const switchable = {
     unreachable: false,
+    sets_unreachable: false,
     adapter: cache.adapter,
     get: async (key: string) => (switchable.unreachable ? unavailable() : await cache.get(key)),
-    set: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable ? unavailable() : await cache.set(key, value, ttl_ms)),
+    set: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable || switchable.sets_unreachable ? unavailable() : await cache.set(key, value, ttl_ms)),
     setIfAbsent: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable ? unavailable() : await cache.setIfAbsent(key, value, ttl_ms)),
     delete: async (key: string) => (switchable.unreachable ? unavailable() : await cache.delete(key)),
     takeToken: async (key: string, bucket: { capacity: number; refill_per_second: number }) => (switchable.unreachable ? unavailable() : await cache.takeToken(key, bucket)),
@@ -68,7 +72,7 @@ function switchableCache(cache: Cache): Cache & { unreachable: boolean } {
 interface Gateway {
   readonly app: FastifyInstance;
   readonly identity: CountingIdentity;
-  readonly cache: Cache & { unreachable: boolean };
+  readonly cache: ReturnType<typeof switchableCache>;
 }
 
 describeWithRedis('Authentication cache with identity over HTTP and gateways sharing Redis', (redis_url) => {
@@ -201,11 +205,19 @@ describeWithRedis('Authentication cache with identity over HTTP and gateways sha
     expect(gateway_b.identity.authentications).toBe(asked + 1);
   });
 
-  it('answers 503, not the change, when the epoch cannot be replaced after a change', async () => {
-    gateway_a.cache.unreachable = true;
+  it('answers 503, not the change, when the epoch cannot be replaced after a change, and a retry replaces it', async () => {
+    await warm(gateway_b);
+    // Only the epoch's replacement fails: the rate limit and the epoch's reads still work.
+    gateway_a.cache.sets_unreachable = true;
     const answered = await asOperator(gateway_a, 'POST', `/v1/merchants/${merchant_id}/api_keys/${secret_key_id}/revoke`);
     expect(answered.statusCode).toBe(503);
     expect(answered.json<{ error: { code: string } }>().error.code).toBe('cache_unavailable');
+    gateway_a.cache.sets_unreachable = false;
+    // The retry is refused by identity (the key is revoked already) and still replaces the epoch.
+    const retried = await asOperator(gateway_a, 'POST', `/v1/merchants/${merchant_id}/api_keys/${secret_key_id}/revoke`);
+    expect(retried.statusCode).toBeGreaterThanOrEqual(400);
+    expect(retried.statusCode).toBeLessThan(500);
+    expect((await asMerchant(gateway_b)).statusCode).toBe(401);
   });
 });
 

@@ -38,7 +38,7 @@ function countingIdentity(remote: IdentityClient): CountingIdentity {
         if (property !== 'authenticate') return Reflect.get(target, property, receiver) as unknown;
         return async (presented_key: string) => {
           counting.authentications += 1;
-          return await target.authenticate(presented_key);
+          return target.authenticate(presented_key);
         };
       },
     }),
@@ -58,12 +58,12 @@ function switchableCache(cache: Cache): Cache & { unreachable: boolean; sets_unr
     unreachable: false,
     sets_unreachable: false,
     adapter: cache.adapter,
-    get: async (key: string) => (switchable.unreachable ? unavailable() : await cache.get(key)),
-    set: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable || switchable.sets_unreachable ? unavailable() : await cache.set(key, value, ttl_ms)),
-    setIfAbsent: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable ? unavailable() : await cache.setIfAbsent(key, value, ttl_ms)),
-    delete: async (key: string) => (switchable.unreachable ? unavailable() : await cache.delete(key)),
-    takeToken: async (key: string, bucket: { capacity: number; refill_per_second: number }) => (switchable.unreachable ? unavailable() : await cache.takeToken(key, bucket)),
-    ping: async () => (switchable.unreachable ? unavailable() : await cache.ping()),
+    get: async (key: string) => (switchable.unreachable ? unavailable() : cache.get(key)),
+    set: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable || switchable.sets_unreachable ? unavailable() : cache.set(key, value, ttl_ms)),
+    setIfAbsent: async (key: string, value: string, ttl_ms: number) => (switchable.unreachable ? unavailable() : cache.setIfAbsent(key, value, ttl_ms)),
+    delete: async (key: string) => (switchable.unreachable ? unavailable() : cache.delete(key)),
+    takeToken: async (key: string, bucket: { capacity: number; refill_per_second: number }) => (switchable.unreachable ? unavailable() : cache.takeToken(key, bucket)),
+    ping: async () => (switchable.unreachable ? unavailable() : cache.ping()),
     close: () => cache.close(),
   };
   return switchable;

@@ -477,6 +477,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     assert(idempotency_keys !== undefined, 'the key-encryption key is loaded whenever the gateway runs');
     await registerGateway(app, {
       identity: identityFor('gateway'),
+      identity_is_remote: identity === undefined,
       wallet: walletFor('gateway'),
       ledger: ledgerFor('gateway'),
       payments: payments ?? remote.client('payments', payments_contract, 'gateway'),

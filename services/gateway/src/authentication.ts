@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Actor, ApiKey, IdentityClient, Merchant } from '@paygrid/identity';
 import { ApiError, assert, type Tenant } from '@paygrid/kernel';
+import type { AuthenticationCache } from './authentication-cache';
 import type { MerchantAction } from './merchant-permissions';
 
 /** Which callers a route takes. Publishable keys may only create card tokens. */
@@ -95,7 +96,15 @@ export interface Authenticator {
   authenticate(request: FastifyRequest, auth: RouteAuth): Promise<void>;
 }
 
-export function createAuthenticator(options: { readonly identity: IdentityClient; readonly operator_key: string }): Authenticator {
+export interface AuthenticatorOptions {
+  readonly identity: IdentityClient;
+  readonly operator_key: string;
+  /** Answers merchants' keys from the gateway's cache when identity is remote (authentication-cache.ts). */
+  readonly authentication_cache?: AuthenticationCache;
+}
+
+export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  const merchant_keys = options.authentication_cache ?? options.identity;
   // Both sides are hashed before the constant-time comparison, so that neither the contents nor
   // the length of the operator key leak through timing.
   const operator_key_hash = sha256(options.operator_key);
@@ -111,7 +120,7 @@ export function createAuthenticator(options: { readonly identity: IdentityClient
   }
 
   async function merchantCaller(presented: string): Promise<MerchantCaller> {
-    const result = await options.identity.authenticate(presented);
+    const result = await merchant_keys.authenticate(presented);
     if (!result.ok) throw refuse(result.code);
     return {
       kind: 'merchant',

@@ -20,6 +20,7 @@ import { wallet_api_schemas } from '@paygrid/wallet/api-schemas';
 import type { WebhooksClient } from '@paygrid/webhooks';
 import { webhooks_api_schemas } from '@paygrid/webhooks/api-schemas';
 import { createAuthenticator, optionalCallerOf } from './authentication';
+import { createAuthenticationCache, credentialsEpochs, identityBumpingEpochs } from './authentication-cache';
 import { refuseCardNumbers } from './card-data-guard';
 import { renderDocsPage } from './docs-page';
 import { allowCheckoutOrigin, registerCors } from './cors';
@@ -58,6 +59,12 @@ export interface GatewayOptions {
    * publishable-key routes by their merchant's allowed_origins (cors.ts).
    */
   readonly dashboard_origin?: string;
+  /**
+   * Whether identity runs in another process, reached over HTTP. With the shared cache (Redis),
+   * the gateway then keeps authentications for a few seconds (authentication-cache.ts); in one
+   * process the call is a function call and is not cached.
+   */
+  readonly identity_is_remote?: boolean;
   readonly clock?: Clock;
 }
 
@@ -83,7 +90,19 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
   const clock = options.clock ?? systemClock;
   const { cache } = options;
   const idempotency: IdempotencyStore = { cache, keys: options.idempotency_keys };
-  const authenticator = createAuthenticator({ identity: options.identity, operator_key: options.operator_key });
+  // With a shared cache, other gateways may keep authentications (a replica whose identity is
+  // remote), so every change to credentials made here replaces the merchant's epoch, whether or not
+  // this gateway keeps any itself. One gateway with the in-memory cache is alone and keeps none.
+  const shared_cache = cache.adapter === 'redis';
+  const epochs = credentialsEpochs(cache);
+  const identity = shared_cache ? identityBumpingEpochs(options.identity, epochs) : options.identity;
+  const authentication_cache =
+    shared_cache && options.identity_is_remote === true ? createAuthenticationCache({ identity: options.identity, epochs, clock }) : undefined;
+  const authenticator = createAuthenticator({
+    identity: options.identity,
+    operator_key: options.operator_key,
+    ...(authentication_cache === undefined ? {} : { authentication_cache }),
+  });
 
   await app.register(compress, {
     encodings: ['br', 'gzip'],
@@ -165,7 +184,7 @@ export async function registerGateway(app: FastifyInstance, options: GatewayOpti
       // run, it would have let a retry run beside the first request and kept neither answer.)
       v1.addHook('preSerialization', async (_request, _reply, payload) => bigintsToNumbers(payload));
 
-      registerIdentityRoutes(v1, { identity: options.identity, live_capabilities: options.live_capabilities });
+      registerIdentityRoutes(v1, { identity, live_capabilities: options.live_capabilities });
       registerWalletRoutes(v1, { wallet: options.wallet, ledger: options.ledger, live_capabilities: options.live_capabilities });
       registerPaymentRoutes(v1, { payments: options.payments, vault: options.vault, webhooks: options.webhooks });
       done();

@@ -30,8 +30,20 @@ import copyStreams from 'pg-copy-streams';
  * @property {string} setup_sql run once the lock is held
  *
  * @typedef {{ copy: string, rows: ArrayBuffer } | { sql: string, params: unknown[], expected_row_count?: number, refusal?: string }} CommitStep
- * @typedef {{ type: 'commit', steps: CommitStep[] }} CommitMessage
+ * @typedef {{ type: 'commit', steps: CommitStep[], prepare_gid?: string }} CommitMessage
+ *   With `prepare_gid`, the transaction ends with PREPARE TRANSACTION instead of COMMIT (two-phase
+ *   commit of one leg of a transfer between shards): durable, invisible and holding its row locks
+ *   until another connection runs COMMIT PREPARED or ROLLBACK PREPARED.
  */
+
+/**
+ * The gids this thread prepares. PREPARE TRANSACTION takes its gid as a literal, not a bind
+ * parameter, so the gid is pasted into the statement: only letters, digits and `:._-` may appear,
+ * at most 199 of them (PostgreSQL's 200 bytes hold a terminating zero too). The main thread's
+ * `prepared_gid_pattern` is the same; it is checked again here because this is where the text
+ * becomes SQL.
+ */
+const prepared_gid_pattern = /^[A-Za-z0-9:._-]{1,199}$/;
 
 if (parentPort === null) throw new Error('postgres-commit-worker.js runs as a worker thread');
 const port = parentPort;
@@ -112,7 +124,21 @@ async function holdLock(connecting, message) {
   }
 }
 
-/** @param {CommitMessage} message */
+/**
+ * PREPARE TRANSACTION for `gid`, quoted as a literal once it is known to need no escaping.
+ * @param {string} gid
+ */
+function prepareStatement(gid) {
+  if (!prepared_gid_pattern.test(gid)) throw new Error(`a prepared transaction's gid must match ${String(prepared_gid_pattern)}`);
+  return `PREPARE TRANSACTION '${gid}'`;
+}
+
+/**
+ * One batch in one transaction. If PREPARE TRANSACTION itself fails (the gid is taken, or the
+ * server allows no prepared transactions), PostgreSQL has rolled the transaction back already, and
+ * the ROLLBACK below only draws a warning that none is in progress.
+ * @param {CommitMessage} message
+ */
 async function commit(message) {
   const writer = client;
   if (writer === undefined || broken) throw new Error('the ledger writer connection is lost; the fence must be taken again');
@@ -126,7 +152,8 @@ async function commit(message) {
       const result = await writer.query(step.sql, /** @type {unknown[]} */ (asDriverValue(step.params)));
       if (step.expected_row_count !== undefined && result.rowCount !== step.expected_row_count) throw new Error(step.refusal ?? 'a statement changed an unexpected number of rows');
     }
-    await writer.query('COMMIT');
+    if (message.prepare_gid === undefined) await writer.query('COMMIT');
+    else await writer.query(prepareStatement(message.prepare_gid));
   } catch (error) {
     await writer.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -141,6 +168,7 @@ port.on('message', (/** @type {AcquireMessage | CommitMessage | { type: 'close' 
     );
     return;
   }
+  // Commits and prepares share this one chain: they run one after another, in the order sent.
   if (message.type === 'commit') {
     chain = chain.then(() =>
       commit(message).then(

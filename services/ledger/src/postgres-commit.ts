@@ -35,6 +35,19 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
+/**
+ * The gids two-phase commit may use. PREPARE TRANSACTION takes its gid as a literal, so it is
+ * pasted into the statement: letters, digits and `:._-` need no quoting. PostgreSQL keeps 200
+ * bytes with the terminating zero, so a gid has at most 199 ("transaction identifier … is too
+ * long" past that), and gids are shared by every database of the cluster, not one per database.
+ */
+export const prepared_gid_pattern = /^[A-Za-z0-9:._-]{1,199}$/;
+
+/** A gid outside `prepared_gid_pattern` is the caller's bug, not a runtime condition. */
+export function assertPreparedGid(gid: string): void {
+  assert(prepared_gid_pattern.test(gid), `a prepared transaction's gid must match ${String(prepared_gid_pattern)}, not ${JSON.stringify(gid.slice(0, 220))}`);
+}
+
 export const fence_lost = 'the ledger writer connection is lost; the fence must be taken again';
 
 /**
@@ -97,7 +110,12 @@ export class PostgresWriterThread {
     return this.#acquired && this.#broken === undefined;
   }
 
-  commit(steps: readonly CommitStep[]): Promise<void> {
+  /**
+   * Runs `steps` in one transaction, after every commit sent before. With `prepare_gid`, the
+   * transaction ends with PREPARE TRANSACTION `prepare_gid` instead of COMMIT.
+   */
+  commit(steps: readonly CommitStep[], prepare_gid?: string): Promise<void> {
+    if (prepare_gid !== undefined) assertPreparedGid(prepare_gid);
     if (!this.usable) return Promise.reject(new Error(fence_lost));
     const transfer: ArrayBuffer[] = [];
     const message = steps.map((step) => {
@@ -108,7 +126,7 @@ export class PostgresWriterThread {
     });
     return new Promise<void>((resolve, reject) => {
       this.#waiting.push({ resolve, reject });
-      this.#worker.postMessage({ type: 'commit', steps: message }, transfer);
+      this.#worker.postMessage({ type: 'commit', steps: message, prepare_gid }, transfer);
     });
   }
 

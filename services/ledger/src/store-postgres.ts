@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { assert, quoteIdentifier } from '@paygrid/kernel';
 import { compareResolutions, idToBytes, writeId, type SealedBatch } from './codec';
-import { PostgresWriterThread, fence_lost, type CommitStep } from './postgres-commit';
+import { PostgresWriterThread, assertPreparedGid, fence_lost, type CommitStep } from './postgres-commit';
 import type { AccountFilter, QueryFilter, BatchCommit, LedgerSnapshot, LedgerStore, LoadedLedger, StoredAccount, StoredBatch, StoredTransfer } from './store';
 import {
   accountBalancesQuery,
@@ -37,6 +37,16 @@ import { TransferFlags, type AccountBalance, type PendingStatus, type Transfer }
 export const writer_lock_retry_ms = 500;
 /** The first key of the two-key advisory lock: "Pg" in ASCII, to keep clear of other users. */
 const advisory_lock_class = 0x5067;
+/** PostgreSQL's "no such prepared transaction" (the gid is absent). */
+const sqlstate_undefined_object = '42704';
+/**
+ * PostgreSQL's "object not in prerequisite state", its answer when the gid is busy: another
+ * session is finishing it, or the writer's PREPARE of it has not returned yet.
+ */
+const sqlstate_object_not_in_prerequisite_state = '55000';
+/** Attempts at finishing a gid that another session is finishing, and the wait between them. */
+const finish_prepared_busy_attempts_max = 50;
+const finish_prepared_busy_retry_ms = 20;
 /** How long the writer's connection may take to open. */
 const writer_connect_timeout_ms = 10_000;
 /** Where each commit stages its changed balances; it lives as long as the writer's session. */
@@ -138,7 +148,53 @@ export class PostgresLedgerStore implements LedgerStore {
 
   /** Writes one batch in one transaction, on the writer thread; it fails whole or not at all. */
   async commit(batch: BatchCommit): Promise<void> {
-    await this.writerThread().commit(commitSteps(batch));
+    await this.writerThread().commit(commitSteps(batch, 'temporary_table'));
+  }
+
+  /**
+   * The same statements as `commit`, ending in PREPARE TRANSACTION: see `LedgerStore.prepare`.
+   * It goes through the writer thread, after every commit sent before it, under the fence. If the
+   * connection breaks while PREPARE is in flight, whether it was prepared is unknown here; the
+   * coordinator's recovery finds out with `listPrepared`.
+   */
+  async prepare(batch: BatchCommit, gid: string): Promise<void> {
+    assertPreparedGid(gid);
+    await this.writerThread().commit(commitSteps(batch, 'unnest'), gid);
+  }
+
+  /**
+   * Runs on a pool connection: COMMIT PREPARED and ROLLBACK PREPARED need no fence, only a
+   * connection to the same database. On the writer thread it could not run before the fence is
+   * taken, and it would queue behind a commit that may itself be waiting for this very prepared
+   * transaction's row locks, which nothing would then release. A busy gid is retried for a moment.
+   * A gid prepared in another database of the cluster is an error, not 'absent'.
+   */
+  async finishPrepared(gid: string, outcome: 'commit' | 'rollback'): Promise<'finished' | 'absent'> {
+    assertPreparedGid(gid);
+    const statement = `${outcome === 'commit' ? 'COMMIT' : 'ROLLBACK'} PREPARED '${gid}'`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.pool.query(statement);
+        return 'finished';
+      } catch (error) {
+        const code = sqlStateOf(error);
+        if (code === sqlstate_undefined_object) return 'absent';
+        if (code !== sqlstate_object_not_in_prerequisite_state || attempt >= finish_prepared_busy_attempts_max) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, finish_prepared_busy_retry_ms));
+    }
+  }
+
+  /**
+   * Prepared transactions are the cluster's, not one database's: the list keeps this store's
+   * database only. `starts_with` takes the prefix as it is, with no LIKE wildcards to escape.
+   */
+  async listPrepared(prefix: string): Promise<string[]> {
+    const result = await this.options.pool.query<{ gid: string }>(
+      'SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND starts_with(gid, $1) ORDER BY prepared, gid',
+      [prefix],
+    );
+    return result.rows.map((row) => row.gid);
   }
 
   async lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
@@ -190,8 +246,57 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 }
 
+/**
+ * How a batch's changed balances reach the UPDATE that writes them.
+ *
+ * - `temporary_table`: binary COPY into `pg_temp.ledger_balance_changes`, a temporary table of the
+ *   writer's session, which the UPDATE joins. As text arrays for unnest, printing the balances here
+ *   and parsing them there cost more than the update itself, so ordinary commits take this path.
+ * - `unnest`: the balances as six array parameters that the UPDATE unnests. PostgreSQL refuses to
+ *   PREPARE a transaction that operated on a temporary object ("cannot PREPARE a transaction that
+ *   has operated on temporary objects"), so prepared batches take this path.
+ *
+ * The temporary table itself may stay in the session: it is ON COMMIT DELETE ROWS, and PostgreSQL
+ * (15, as tested) empties such tables at the end of a transaction only when that transaction
+ * touched a temporary relation, so a PREPARE that never touched it goes through, even on a session
+ * whose earlier commits used it (store-postgres-prepared.test.ts prepares after such a commit).
+ */
+type BalanceStaging = 'temporary_table' | 'unnest';
+
+/** The statements that update the balances of accounts that existed before the batch. */
+function balanceUpdateSteps(updated: readonly BatchCommit['balances'][number][], staging: BalanceStaging): CommitStep[] {
+  const set_balances = `debits_pending = u.debits_pending, debits_posted = u.debits_posted,
+         credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed`;
+  // The temporary table has no statistics, so the planner could pick a hash join that reads
+  // every balance; each changed account is one index lookup, as with unnest before. The unnest
+  // path keeps the same plan whatever the planner would guess of its arrays.
+  const one_lookup_each: CommitStep[] = [{ sql: 'SET LOCAL enable_hashjoin = off', params: [] }, { sql: 'SET LOCAL enable_mergejoin = off', params: [] }];
+  if (staging === 'temporary_table') {
+    return [
+      { copy: `COPY pg_temp.ledger_balance_changes (${balance_columns}) FROM STDIN (FORMAT binary)`, rows: copyBalancesBinary(updated) },
+      ...one_lookup_each,
+      { sql: `UPDATE ledger_balances AS b SET ${set_balances} FROM pg_temp.ledger_balance_changes AS u WHERE b.account_key = u.account_key`, params: [] },
+    ];
+  }
+  const columns = columnsOf(6);
+  for (const balance of updated) {
+    pushRow(columns, [balance.account_key, balance.debits_pending, balance.debits_posted, balance.credits_pending, balance.credits_posted, balance.closed ? 1 : 0]);
+  }
+  return [
+    ...one_lookup_each,
+    {
+      sql: `UPDATE ledger_balances AS b SET ${set_balances}
+       FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int4[]) AS u(${balance_columns})
+       WHERE b.account_key = u.account_key`,
+      params: columns,
+      expected_row_count: updated.length,
+      refusal: 'a changed balance has no row in the store',
+    },
+  ];
+}
+
 /** The statements that write one batch, in order, as the writer thread runs them in one transaction. */
-function commitSteps(batch: BatchCommit): CommitStep[] {
+function commitSteps(batch: BatchCommit, staging: BalanceStaging): CommitStep[] {
   const { sealed } = batch;
   const steps: CommitStep[] = [];
   const created = new Set<bigint>();
@@ -210,25 +315,12 @@ function commitSteps(batch: BatchCommit): CommitStep[] {
     });
   }
   // Balances travel as binary COPY, as transfers do: new accounts' straight into their table,
-  // changed ones into a temporary table of the writer's session that the UPDATE joins. As text
-  // arrays for unnest, printing them here and parsing them there cost more than the update itself.
+  // changed ones as `staging` says (see `BalanceStaging`).
   const inserted: BatchCommit['balances'][number][] = [];
   const updated: BatchCommit['balances'][number][] = [];
   for (const balance of batch.balances) (created.has(balance.account_key) ? inserted : updated).push(balance);
   if (inserted.length > 0) steps.push({ copy: `COPY ledger_balances (${balance_columns}) FROM STDIN (FORMAT binary)`, rows: copyBalancesBinary(inserted) });
-  if (updated.length > 0) {
-    steps.push({ copy: `COPY pg_temp.ledger_balance_changes (${balance_columns}) FROM STDIN (FORMAT binary)`, rows: copyBalancesBinary(updated) });
-    // The temporary table has no statistics, so the planner could pick a hash join that reads
-    // every balance; each changed account is one index lookup, as with unnest before.
-    steps.push({ sql: 'SET LOCAL enable_hashjoin = off', params: [] }, { sql: 'SET LOCAL enable_mergejoin = off', params: [] });
-    steps.push({
-      sql: `UPDATE ledger_balances AS b SET debits_pending = u.debits_pending, debits_posted = u.debits_posted,
-         credits_pending = u.credits_pending, credits_posted = u.credits_posted, closed = u.closed
-       FROM pg_temp.ledger_balance_changes AS u
-       WHERE b.account_key = u.account_key`,
-      params: [],
-    });
-  }
+  if (updated.length > 0) steps.push(...balanceUpdateSteps(updated, staging));
   if (sealed.transfers.length > 0) {
     steps.push({
       copy: `COPY ledger_transfers (${transfer_columns}, debit_account_key, credit_account_key) FROM STDIN (FORMAT binary)`,
@@ -352,6 +444,12 @@ function copyTransfersBinary(transfers: readonly Transfer[], keys: BatchCommit['
   at = out.writeInt16BE(-1, at);
   assert(at === out.length);
   return out;
+}
+
+/** The SQLSTATE of a PostgreSQL error, if `error` is one. */
+function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
 }
 
 /** Numbers `?` placeholders as `$1, $2, …` (the shared queries hold no literal question marks). */

@@ -35,6 +35,8 @@ import { type AccountBalance, type PendingStatus, type Transfer } from './types'
 /** Ids per lookup statement: well under SQLite's limit of 32,766 bound parameters. */
 const lookup_chunk = 256;
 
+const two_phase_commit_refusal = 'two-phase commit needs the PostgreSQL ledger store';
+
 /** How often a second embedded writer retries the fence while the first one runs. */
 const writer_fence_retry_ms = 500;
 
@@ -148,6 +150,21 @@ export class SqliteLedgerStore implements LedgerStore {
 
   commit(batch: BatchCommit): Promise<void> {
     return this.committer.commit(batch);
+  }
+
+  // Two-phase commit exists only to shard the ledger across PostgreSQL databases (issue 15); an
+  // embedded ledger is one file and has no second shard to agree with.
+  prepare(_batch: BatchCommit, _gid: string): Promise<void> {
+    return Promise.reject(new Error(two_phase_commit_refusal));
+  }
+
+  finishPrepared(_gid: string, _outcome: 'commit' | 'rollback'): Promise<'finished' | 'absent'> {
+    return Promise.reject(new Error(two_phase_commit_refusal));
+  }
+
+  /** Nothing is ever prepared here, so recovery finds nothing to finish. */
+  listPrepared(_prefix: string): Promise<string[]> {
+    return Promise.resolve([]);
   }
 
   lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {

@@ -115,6 +115,29 @@ export interface LedgerStore {
   prefetchTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
   commit(batch: BatchCommit): Promise<void>;
 
+  /**
+   * Two-phase commit of one leg of a transfer between shards (issue 15), the participant's side.
+   * Writes one batch exactly as `commit` does, on the writer's connection, but ends the transaction
+   * with PREPARE TRANSACTION `gid` instead of COMMIT: the batch is durable but invisible, its row
+   * locks held, until `finishPrepared`. Fails whole (nothing prepared) or not at all.
+   *
+   * The prepared transaction keeps the row locks of every balance it changed. A later ordinary
+   * commit that changes one of those balances waits on them, and since commits run one after
+   * another on the writer's connection, the writer commits nothing more on this shard until the
+   * decision arrives and `finishPrepared` runs (on another connection, as it must).
+   */
+  prepare(batch: BatchCommit, gid: string): Promise<void>;
+  /**
+   * COMMIT PREPARED or ROLLBACK PREPARED `gid`. Idempotent: returns 'finished' if it did it now and
+   * 'absent' if no such prepared transaction exists (already finished, or never prepared); the
+   * caller's decision log tells which case is which. Works whether or not this store holds the
+   * writer's fence (recovery runs it before a new writer loads the state), so it runs on a pool
+   * connection, not the writer's.
+   */
+  finishPrepared(gid: string, outcome: 'commit' | 'rollback'): Promise<'finished' | 'absent'>;
+  /** The gids of this store's database in pg_prepared_xacts that start with `prefix`, oldest first. */
+  listPrepared(prefix: string): Promise<string[]>;
+
   lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]>;
   lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]>;
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, describeDatabaseLocation, live_capability_labels, live_capability_names, loadPlatformConfig, openDatabase } from '@paygrid/kernel';
-import { describeLedgerStore, ledgerStoreLocation, migrateLedgerStore, openLedgerStore, verifyLedger } from '@paygrid/ledger';
+import { describeLedgerStore, ledgerStoreLocation, ledger_schema_default, migrateLedgerStore, migrateShardedLedger, openLedgerStore, verifyLedger, verifyShards } from '@paygrid/ledger';
 import { backupCommand, restoreCommand } from './backup-command';
 import { busCommand, bus_usage } from './bus-command';
 import { startDistributed } from './distributed';
@@ -35,7 +35,8 @@ Options:
 
 Environment: PORT (8080), HOST (127.0.0.1), DATA_DIR (./data), DATABASE_URL, LOG_LEVEL (info),
 PAYGRID_OPERATOR_KEY, PAYGRID_VAULT_KEK or PAYGRID_VAULT_KEK_FILE (DATA_DIR/vault.kek),
-PAYGRID_VAULT_KEK_PREVIOUS, LEDGER_BATCH_WAIT_MS (1), MIGRATE_ON_START, REDIS_URL (cache; in memory
+PAYGRID_VAULT_KEK_PREVIOUS, LEDGER_BATCH_WAIT_MS (1), LEDGER_SHARD_URLS (the ledger over these
+PostgreSQL databases as shards), MIGRATE_ON_START, REDIS_URL (cache; in memory
 without it), NATS_URL (bus: NATS JetStream; in process without it) and BUS_STREAM_PREFIX (paygrid:
 streams PAYGRID_WALLET, PAYGRID_PAYMENTS, PAYGRID_DEAD), TLS_CERT_FILE and TLS_KEY_FILE (serve HTTPS), DASHBOARD_ORIGIN (CORS),
 GATEWAY_RATE_LIMIT_PER_SECOND (100) and GATEWAY_RATE_LIMIT_BURST (200) per API key,
@@ -239,7 +240,10 @@ async function migrate(args: readonly string[]): Promise<number> {
   }
   const services = parseServices(values.services);
   const config = loadPlatformConfig(process.env);
-  if (services.includes('ledger')) {
+  if (services.includes('ledger') && config.LEDGER_SHARD_URLS !== undefined) {
+    const applied = await migrateShardedLedger({ shard_urls: config.LEDGER_SHARD_URLS });
+    applied.forEach((versions, index) => console.log(`ledger shard ${index}: ${versions.length === 0 ? 'up to date' : `applied ${versions.join(', ')}`}`));
+  } else if (services.includes('ledger')) {
     const location = ledgerStoreLocation(config);
     const applied = await migrateLedgerStore(location);
     console.log(`ledger (${describeLedgerStore(location)}): ${applied.length === 0 ? 'up to date' : `applied ${applied.join(', ')}`}`);
@@ -257,6 +261,26 @@ async function migrate(args: readonly string[]): Promise<number> {
   return 0;
 }
 
+/** `ledger verify` over LEDGER_SHARD_URLS: each shard's proof, then the clearing accounts' mirror. */
+async function verifySharded(shard_urls: readonly string[], json: boolean): Promise<number> {
+  const stores = await Promise.all(shard_urls.map((url) => openLedgerStore({ kind: 'postgres', url, schema: ledger_schema_default }, { migrate: false })));
+  try {
+    const report = await verifyShards(stores.map((store, index) => ({ index, store })));
+    if (json) {
+      console.log(JSON.stringify({ ...report, bad_batch: report.bad_batch?.toString(), shards: report.shards.map((shard) => ({ ...shard, bad_batch: shard.bad_batch?.toString() })) }));
+    } else if (report.ok) {
+      console.log(
+        `ledger verified over ${stores.length} shards: ${report.batches} batches, ${report.accounts} accounts, ${report.transfers} transfers; every shard's hash chain intact, balances match, every ledger balances, and every pair of clearing accounts mirror each other`,
+      );
+    } else {
+      console.error(`ledger verification FAILED: ${report.problem ?? ''}`);
+    }
+    return report.ok ? 0 : 1;
+  } finally {
+    for (const store of stores) await store.close();
+  }
+}
+
 async function verify(args: readonly string[]): Promise<number> {
   const { values } = parseArgs({ args: [...args], options: { json: { type: 'boolean' }, help: { type: 'boolean' } } });
   if (values.help === true) {
@@ -264,6 +288,7 @@ async function verify(args: readonly string[]): Promise<number> {
     return 0;
   }
   const config = loadPlatformConfig(process.env);
+  if (config.LEDGER_SHARD_URLS !== undefined) return verifySharded(config.LEDGER_SHARD_URLS, values.json === true);
   const location = ledgerStoreLocation(config);
   // Verification only reads; it never takes the writer's fence, so it runs beside a live writer.
   const store = await openLedgerStore(location, { migrate: false });

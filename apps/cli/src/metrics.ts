@@ -157,48 +157,57 @@ export class PlatformMetrics {
   }
 
   /**
-   * The age of the oldest prepared transaction of the ledger's PostgreSQL database (0 with none),
-   * for the two-phase-commit alert: one left prepared holds its locks and keeps VACUUM back until
-   * someone commits or rolls it back. One connection, opened at the first scrape.
+   * The age of the oldest prepared transaction of the ledger's PostgreSQL databases (0 with none;
+   * a sharded ledger has one database per shard), for the two-phase-commit alert: one left
+   * prepared holds its locks and keeps VACUUM back until someone commits or rolls it back. One
+   * connection per database, opened at the first scrape.
    */
-  addPreparedTransactions(options: { readonly url: string; readonly schema: string }): void {
-    const pool = createPostgresPool({
-      url: options.url,
-      schema: options.schema,
-      max: 1,
-      onConnectionError: (error) => this.#log('warn', 'the metrics connection to PostgreSQL failed; the next scrape opens another', { error: error.message }),
-    });
-    this.#prepared_pools.push(pool);
+  addPreparedTransactions(databases: readonly { readonly url: string; readonly schema: string }[]): void {
+    const pools = databases.map((database) =>
+      createPostgresPool({
+        url: database.url,
+        schema: database.schema,
+        max: 1,
+        onConnectionError: (error) => this.#log('warn', 'the metrics connection to PostgreSQL failed; the next scrape opens another', { error: error.message }),
+      }),
+    );
+    this.#prepared_pools.push(...pools);
     const registers = [this.#registry];
     const collect = sharedRefresh(async () => {
       age.reset();
       prepared.reset();
-      try {
-        const result = await withTimeout(
-          pool.query<{ prepared: string; age_seconds: number | null }>(
-            'SELECT COUNT(*) AS prepared, EXTRACT(EPOCH FROM now() - MIN(prepared))::float8 AS age_seconds FROM pg_prepared_xacts WHERE database = current_database()',
-          ),
-          scrape_query_timeout_ms,
-          'the prepared-transactions query',
-        );
-        const row = result.rows[0];
-        prepared.set(count(row?.prepared));
-        // float8 reads as a JavaScript number; this is a duration, never money.
-        age.set(Math.max(0, row?.age_seconds ?? 0));
-      } catch (error) {
-        this.#scrapeFailed('prepared_transactions', options.schema, error);
+      let prepared_count = 0;
+      let age_seconds_max = 0;
+      for (const [index, pool] of pools.entries()) {
+        try {
+          const result = await withTimeout(
+            pool.query<{ prepared: string; age_seconds: number | null }>(
+              'SELECT COUNT(*) AS prepared, EXTRACT(EPOCH FROM now() - MIN(prepared))::float8 AS age_seconds FROM pg_prepared_xacts WHERE database = current_database()',
+            ),
+            scrape_query_timeout_ms,
+            'the prepared-transactions query',
+          );
+          const row = result.rows[0];
+          prepared_count += count(row?.prepared);
+          // float8 reads as a JavaScript number; this is a duration, never money.
+          age_seconds_max = Math.max(age_seconds_max, row?.age_seconds ?? 0);
+        } catch (error) {
+          this.#scrapeFailed('prepared_transactions', databases[index]?.schema ?? 'ledger', error);
+        }
       }
+      prepared.set(prepared_count);
+      age.set(age_seconds_max);
     });
     this.#refreshes.push(collect);
     const age = new Gauge({
       name: 'paygrid_postgres_prepared_transaction_oldest_age_seconds',
-      help: 'Age of the oldest prepared (two-phase) transaction in the ledger database, in seconds; 0 when none.',
+      help: 'Age of the oldest prepared (two-phase) transaction in the ledger databases, in seconds; 0 when none.',
       registers,
       collect,
     });
     const prepared = new Gauge({
       name: 'paygrid_postgres_prepared_transactions',
-      help: 'Prepared (two-phase) transactions waiting for COMMIT PREPARED or ROLLBACK PREPARED in the ledger database.',
+      help: 'Prepared (two-phase) transactions waiting for COMMIT PREPARED or ROLLBACK PREPARED in the ledger databases.',
       registers,
       collect,
     });

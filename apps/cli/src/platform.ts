@@ -30,7 +30,7 @@ import {
   type RegisteredRoute,
   type ServiceDatabase,
 } from '@paygrid/kernel';
-import { LedgerService, describeLedgerStore, ledgerStoreLocation, openLedgerStore, registerLedgerRoutes, type LedgerClient } from '@paygrid/ledger';
+import { LedgerService, ShardedLedger, describeLedgerStore, ledgerStoreLocation, ledger_schema_default, openLedgerStore, registerLedgerRoutes, type LedgerClient } from '@paygrid/ledger';
 import { PaymentsService, payment_saga_name, payments_contract, payments_migrations } from '@paygrid/payments';
 import { VaultService, vault_contract, vault_migrations, type VaultClient } from '@paygrid/vault';
 import { BankAccountKeys, SimulatedBank, WalletService, movement_saga_name, wallet_contract, wallet_migrations, withdrawal_saga_name, type WalletClient } from '@paygrid/wallet';
@@ -262,12 +262,30 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
   const serves_remote_callers = services.length < service_names.length;
   const internal_authentication = operatorAuthentication(operator_key.key);
   let ledger_store = 'not running';
-  let ledger_service: LedgerService | undefined;
-  if (services.includes('ledger')) {
+  let ledger_service: LedgerClient | undefined;
+  if (services.includes('ledger') && config.LEDGER_SHARD_URLS !== undefined) {
+    const shard_urls = config.LEDGER_SHARD_URLS;
+    ledger_store = `${shard_urls.length} PostgreSQL shards (schema "${ledger_schema_default}" in each)`;
+    platform_metrics.addPreparedTransactions(shard_urls.map((url) => ({ url, schema: ledger_schema_default })));
+    const ledger = await ShardedLedger.open({
+      shard_urls,
+      migrate: config.MIGRATE_ON_START,
+      writer: {
+        batch_wait_ms: config.LEDGER_BATCH_WAIT_MS,
+        log: (level, message, fields) => logger[level]({ ...fields, service: 'ledger' }, message),
+        metrics: platform_metrics.ledgerWriterMetrics(),
+      },
+      log: (level, message, fields) => logger[level]({ ...fields, service: 'ledger' }, message),
+    });
+    closers.push(() => ledger.close());
+    registerLedgerRoutes(app, { ledger, authenticate: operatorAuthentication(operator_key.key) });
+    server.readiness.add('ledger', () => ledger.checkReady());
+    ledger_service = ledger;
+  } else if (services.includes('ledger')) {
     const location = ledgerStoreLocation(config);
     ledger_store = describeLedgerStore(location);
     const store = await openLedgerStore(location, { migrate: config.MIGRATE_ON_START });
-    if (location.kind === 'postgres') platform_metrics.addPreparedTransactions({ url: location.url, schema: location.schema });
+    if (location.kind === 'postgres') platform_metrics.addPreparedTransactions([{ url: location.url, schema: location.schema }]);
     const ledger = await LedgerService.open(store, {
       batch_wait_ms: config.LEDGER_BATCH_WAIT_MS,
       log: (level, message, fields) => logger[level]({ ...fields, service: 'ledger' }, message),

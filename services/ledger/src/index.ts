@@ -14,7 +14,10 @@ export {
   type LedgerHttpClientMetrics,
   type LedgerHttpClientOptions,
 } from './http-client';
-export { ledgerStoreLocation, describeLedgerStore, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
+export { ledgerStoreLocation, describeLedgerStore, ledger_schema_default, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
+export { ShardedLedger, migrateShardedLedger, coordinator_schema_default, two_phase_failpoints, type ShardedLedgerOptions, type TwoPhaseFailpoint } from './sharding/sharded-ledger';
+export { verifyShards, type ShardedVerifyReport } from './sharding/verify-shards';
+export { HashRing, shards_max, virtual_nodes_default, type ShardMap } from './sharding/ring';
 export { ledger_migrations } from './migrations';
 export { verifyLedger, type VerifyReport } from './verify';
 export { LedgerWriter, LedgerUnavailableError, system_clock, type WriterClock, type WriterMetrics } from './writer';

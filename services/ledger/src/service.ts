@@ -2,7 +2,7 @@ import type { CreateAccountResult, CreateTransferResult, EventResult } from './r
 import type { AccountFilter, LedgerStore, QueryFilter, StoredAccount, StoredTransfer } from './store';
 import type { AccountBalance, AccountEvent, Transfer, TransferEvent } from './types';
 import { verifyLedger, type VerifyReport } from './verify';
-import { LedgerUnavailableError, LedgerWriter, type LedgerWriterOptions } from './writer';
+import { LedgerUnavailableError, LedgerWriter, type LedgerWriterOptions, type WriterHold } from './writer';
 
 /**
  * The ledger's one public interface. Other services hold a `LedgerClient` and nothing else: in one
@@ -46,6 +46,16 @@ export class LedgerService implements LedgerClient {
 
   lookupAccounts(ids: readonly bigint[]): Promise<StoredAccount[]> {
     return this.store.lookupAccounts(ids);
+  }
+
+  /** Stops the writer between two batches for a sharded ledger's coordinator (`LedgerWriter.hold`). */
+  hold(account_ids: readonly bigint[], transfer_ids: readonly bigint[]): Promise<WriterHold> {
+    return this.writer.hold(account_ids, transfer_ids);
+  }
+
+  /** At least the largest transfer id in this ledger: a larger id is not in it. */
+  get transferIdMax(): bigint {
+    return this.writer.transferIdMax;
   }
 
   lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {

@@ -70,6 +70,26 @@ interface EffectLengths {
  * persists the batch's effects after. Accounts are all in memory, so a hot account costs nothing
  * more than a cold one.
  */
+/**
+ * How a state machine numbers events. A sharded ledger gives each shard, and its coordinator, a
+ * residue of its own modulo one stride, so that no two events anywhere share a timestamp and
+ * transfers merged from several shards still sort and paginate by timestamp alone.
+ */
+export interface TimestampSpacing {
+  readonly stride: bigint;
+  readonly residue: bigint;
+}
+
+export const timestamps_consecutive: TimestampSpacing = { stride: 1n, residue: 0n };
+
+/**
+ * An event applied as decided elsewhere: a sharded ledger's coordinator runs the rules over the
+ * accounts of several shards at once and hands each shard what it decided, to apply as given.
+ */
+export type ImportedEvent =
+  | { readonly kind: 'account'; readonly account: Account }
+  | { readonly kind: 'transfer'; readonly transfer: Transfer };
+
 export class LedgerStateMachine {
   readonly accounts = new Map<bigint, Account>();
   /** The working set: every transfer a batch may reference must be here when the batch runs. */
@@ -85,6 +105,10 @@ export class LedgerStateMachine {
   private undo_log: UndoEntry[] | null = null;
   private undo_effect_lengths: EffectLengths | null = null;
 
+  constructor(private readonly spacing: TimestampSpacing = timestamps_consecutive) {
+    assert(spacing.stride >= 1n && spacing.residue >= 0n && spacing.residue < spacing.stride);
+  }
+
   /**
    * Opens a batch of `event_count` events at wall-clock time `now_ns`: assigns its timestamps and
    * expires every pending transfer whose timeout has passed by then.
@@ -92,8 +116,10 @@ export class LedgerStateMachine {
   beginBatch(now_ns: bigint, event_count: number): void {
     assert(this.effects === null, 'a batch is already open');
     assert(event_count >= 0);
-    const timestamp_first = now_ns > this.commit_timestamp ? now_ns : this.commit_timestamp + 1n;
-    const timestamp_last = timestamp_first + BigInt(Math.max(event_count, 1)) - 1n;
+    const { stride, residue } = this.spacing;
+    const earliest = now_ns > this.commit_timestamp ? now_ns : this.commit_timestamp + 1n;
+    const timestamp_first = earliest + ((residue - (earliest % stride) + stride) % stride);
+    const timestamp_last = timestamp_first + (BigInt(Math.max(event_count, 1)) - 1n) * stride;
     assert(timestamp_last <= timestamp_max, 'timestamp overflow');
     this.effects = {
       timestamp_first,
@@ -108,11 +134,101 @@ export class LedgerStateMachine {
     this.expirePendingTransfers(timestamp_first);
   }
 
+  /**
+   * Opens a batch of imported events (`importEvents`) that carry their own timestamps, all within
+   * [timestamp_first, timestamp_last] and after every timestamp this machine has committed. It
+   * expires pending transfers as of `timestamp_first`, as the batch that decided the events did.
+   */
+  beginImportBatch(timestamp_first: bigint, timestamp_last: bigint): void {
+    assert(this.effects === null, 'a batch is already open');
+    assert(timestamp_first > this.commit_timestamp, 'imported events must come after every committed one');
+    assert(timestamp_first <= timestamp_last && timestamp_last <= timestamp_max);
+    this.effects = {
+      timestamp_first,
+      timestamp_last,
+      accounts_created: [],
+      transfers_created: [],
+      pending_resolved: [],
+      accounts_touched: new Set(),
+      balances: [],
+    };
+    // Not idle even if nothing is imported: the batch spans its timestamps.
+    this.next_timestamp = timestamp_last + 1n;
+    this.expirePendingTransfers(timestamp_first);
+  }
+
+  /**
+   * Applies events decided by a coordinator, in order, without checking them again: the
+   * coordinator ran these rules over the same accounts while this machine's writer was held, so
+   * each one is known to succeed. Pending flags close only accounts that `closes` admits (a
+   * shard's clearing account stands in for an account of another shard and is never closed).
+   * The events apply all or none: any surprise is a bug and ends the process.
+   */
+  importEvents(events: readonly ImportedEvent[], closes: (account_id: bigint) => boolean): void {
+    const effects = this.currentEffects();
+    let previous = this.commit_timestamp;
+    for (const event of events) {
+      const timestamp = event.kind === 'account' ? event.account.timestamp : event.transfer.timestamp;
+      assert(timestamp > previous && timestamp >= effects.timestamp_first && timestamp <= effects.timestamp_last, 'imported events keep their order');
+      previous = timestamp;
+      if (event.kind === 'account') this.importAccount(event.account);
+      else this.importTransfer(event.transfer, closes);
+    }
+  }
+
+  private importAccount(account: Account): void {
+    assert(!this.accounts.has(account.id), 'an imported account exists already');
+    assert(account.debits_pending === 0n && account.debits_posted === 0n && account.credits_pending === 0n && account.credits_posted === 0n);
+    const created: Account = { ...account };
+    this.accounts.set(created.id, created);
+    this.currentEffects().accounts_created.push({ account: created, created_flags: created.flags });
+  }
+
+  private importTransfer(transfer: Transfer, closes: (account_id: bigint) => boolean): void {
+    assert(!this.transfers.has(transfer.id), 'an imported transfer exists already');
+    const resolving = hasFlag(transfer.flags, TransferFlags.post_pending_transfer) || hasFlag(transfer.flags, TransferFlags.void_pending_transfer);
+    if (resolving) {
+      const pending = this.transfers.get(transfer.pending_id);
+      assert(pending !== undefined && this.pending_status.get(pending.id) === 'pending', 'an imported post or void names a transfer not pending here');
+      const debit = this.accounts.get(pending.debit_account_id);
+      const credit = this.accounts.get(pending.credit_account_id);
+      assert(debit !== undefined && credit !== undefined, 'an imported post or void names a missing account');
+      assert(transfer.debit_account_id === pending.debit_account_id && transfer.credit_account_id === pending.credit_account_id);
+      const posting = hasFlag(transfer.flags, TransferFlags.post_pending_transfer);
+      this.recordTransfer(transfer);
+      this.resolvePending(pending, debit, credit, posting ? 'posted' : 'voided', transfer.timestamp);
+      if (posting) {
+        debit.debits_posted += transfer.amount;
+        credit.credits_posted += transfer.amount;
+      }
+      this.recordBalances(transfer, debit, credit);
+      return;
+    }
+    const debit = this.accounts.get(transfer.debit_account_id);
+    const credit = this.accounts.get(transfer.credit_account_id);
+    assert(debit !== undefined && credit !== undefined, 'an imported transfer names a missing account');
+    this.recordTransfer(transfer);
+    this.changeAccount(debit);
+    this.changeAccount(credit);
+    if (hasFlag(transfer.flags, TransferFlags.pending)) {
+      debit.debits_pending += transfer.amount;
+      credit.credits_pending += transfer.amount;
+      this.setPendingStatus(transfer.id, 'pending');
+      if (transfer.timeout > 0) this.expiry_queue.push(transfer.id, pendingExpiresAt(transfer));
+      if (hasFlag(transfer.flags, TransferFlags.closing_debit) && closes(debit.id)) debit.flags |= AccountFlags.closed;
+      if (hasFlag(transfer.flags, TransferFlags.closing_credit) && closes(credit.id)) credit.flags |= AccountFlags.closed;
+    } else {
+      debit.debits_posted += transfer.amount;
+      credit.credits_posted += transfer.amount;
+    }
+    this.recordBalances(transfer, debit, credit);
+  }
+
   endBatch(): BatchEffects {
     const effects = this.effects;
     assert(effects !== null, 'no batch is open');
     assert(this.undo_log === null, 'a linked chain is still open');
-    assert(this.next_timestamp <= effects.timestamp_last + 1n);
+    assert(this.next_timestamp <= effects.timestamp_last + this.spacing.stride);
     // An empty batch that expired nothing (an idle wake-up) leaves no trace, not even a timestamp.
     const idle = this.next_timestamp === effects.timestamp_first && effects.pending_resolved.length === 0;
     if (!idle) this.commit_timestamp = effects.timestamp_last;
@@ -182,7 +298,7 @@ export class LedgerStateMachine {
     assert(effects !== null, 'no batch is open');
     const timestamp = this.next_timestamp;
     assert(timestamp <= effects.timestamp_last, 'more events than the batch declared');
-    this.next_timestamp += 1n;
+    this.next_timestamp += this.spacing.stride;
     return timestamp;
   }
 

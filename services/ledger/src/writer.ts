@@ -1,8 +1,8 @@
 import { assert, currentSpanContext, isAssertionError, recordFailure, startBatchSpan, tracingEnabled, type Span, type SpanContext } from '@paygrid/kernel';
 import { compareResolutions, encodeSealedBatch, hashSealedBytes, sealAccount, type SealedBatch } from './codec';
 import type { CreateAccountResult, CreateTransferResult } from './results';
-import { LedgerStateMachine, type BatchEffects } from './state-machine';
-import type { BatchCommit, LedgerStore } from './store';
+import { LedgerStateMachine, timestamps_consecutive, type BatchEffects, type ImportedEvent, type TimestampSpacing } from './state-machine';
+import type { BatchCommit, LedgerStore, StoredTransfer } from './store';
 import { AccountFlags, batch_events_max, pendingExpiresAt, type Account, type AccountEvent, type TransferEvent } from './types';
 
 /** setTimeout's largest delay; a later expiry simply re-arms the timer when it fires. */
@@ -32,11 +32,65 @@ export class LedgerUnavailableError extends Error {
   override name = 'LedgerUnavailableError';
 }
 
+/**
+ * A request named an account that this shard's writer does not own under its shard map: the
+ * router that sent it holds another map. Nothing was applied; route again with the current map.
+ */
+export class ShardOwnershipError extends LedgerUnavailableError {
+  override name = 'ShardOwnershipError';
+}
+
+/** Which accounts a shard's writer may touch: its own under the shard map, and its clearing accounts. */
+export interface WriterOwnership {
+  owns(account_id: bigint): boolean;
+  /** This shard's clearing accounts: stand-ins for other shards, never closed by a transfer. */
+  isClearingAccount(account_id: bigint): boolean;
+}
+
+/**
+ * What a held writer shows its coordinator: copies of the accounts asked for (those it has) and
+ * the transfers asked for with their pending status (those it has), read while nothing can change
+ * them, and the last timestamp it committed.
+ */
+export interface WriterView {
+  readonly accounts: Account[];
+  readonly transfers: StoredTransfer[];
+  readonly commit_timestamp: bigint;
+}
+
+/**
+ * A writer stopped between two batches for a coordinator, which may write one batch of imported
+ * events through it with two-phase commit. The writer takes no other batch until `release`.
+ */
+export interface WriterHold {
+  readonly view: WriterView;
+  /**
+   * Applies `events` as decided (see `LedgerStateMachine.importEvents`) in a batch spanning
+   * [timestamp_first, timestamp_last], and writes it as the prepared transaction `gid`.
+   * On failure nothing is prepared for certain only if the store said so; the caller finishes
+   * `gid` either way, and the writer has reloaded its state.
+   */
+  prepare(gid: string, timestamp_first: bigint, timestamp_last: bigint, events: readonly ImportedEvent[]): Promise<void>;
+  /** Commits or rolls back what `prepare` wrote; after a rollback the writer reloads its state. */
+  finish(outcome: 'commit' | 'rollback'): Promise<void>;
+  /** Lets the writer go on with its queue. Call once, after `finish` if `prepare` was called. */
+  release(): void;
+}
+
 // `caller` is the span the request came from (undefined with tracing off), which the batch span
 // takes as parent or link.
 type Request =
   | { kind: 'accounts'; events: readonly AccountEvent[]; resolve: (results: CreateAccountResult[]) => void; reject: (error: Error) => void; caller?: SpanContext }
   | { kind: 'transfers'; events: readonly TransferEvent[]; resolve: (results: CreateTransferResult[]) => void; reject: (error: Error) => void; caller?: SpanContext };
+type HoldRequest = {
+  kind: 'hold';
+  events: readonly [];
+  account_ids: readonly bigint[];
+  transfer_ids: readonly bigint[];
+  resolve: (hold: WriterHold) => void;
+  reject: (error: Error) => void;
+};
+type QueuedRequest = Request | HoldRequest;
 
 export interface WriterMetrics {
   /** After a batch is durable: its events, its requests, the seconds from taking it to its commit, and the transfers it created. */
@@ -54,6 +108,15 @@ export interface LedgerWriterOptions {
   readonly expiry_wake_up?: boolean;
   readonly metrics?: WriterMetrics;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  /** How this writer numbers events: a shard of a sharded ledger has a residue of its own. */
+  readonly timestamp_spacing?: TimestampSpacing;
+  /** A shard's writer refuses requests that name accounts of other shards. */
+  readonly ownership?: WriterOwnership;
+  /**
+   * Runs once the fence is first held and before the state is loaded: a sharded ledger finishes
+   * the two-phase commits a crashed coordinator left prepared there, so the load sees their outcome.
+   */
+  readonly before_load?: () => Promise<void>;
 }
 
 /**
@@ -64,14 +127,17 @@ export interface LedgerWriterOptions {
  * an error and reloads the state from the store, so memory never runs ahead of disk.
  */
 export class LedgerWriter {
-  private state = new LedgerStateMachine();
+  private state: LedgerStateMachine;
   private readonly store: LedgerStore;
+  private readonly timestamp_spacing: TimestampSpacing;
+  private readonly ownership: WriterOwnership | undefined;
+  private readonly before_load: (() => Promise<void>) | undefined;
   private readonly clock: WriterClock;
   private readonly batch_wait_ms: number;
   private readonly expiry_wake_up: boolean;
   private readonly metrics: WriterMetrics | undefined;
   private readonly log: NonNullable<LedgerWriterOptions['log']>;
-  private queue: Request[] = [];
+  private queue: QueuedRequest[] = [];
   private queued_events = 0;
   private running = false;
   private started = false;
@@ -108,12 +174,17 @@ export class LedgerWriter {
     this.expiry_wake_up = options.expiry_wake_up ?? true;
     this.metrics = options.metrics;
     this.log = options.log ?? (() => undefined);
+    this.timestamp_spacing = options.timestamp_spacing ?? timestamps_consecutive;
+    this.ownership = options.ownership;
+    this.before_load = options.before_load;
+    this.state = new LedgerStateMachine(this.timestamp_spacing);
   }
 
   /** Becomes the writer (waiting for the fence if another writer holds it) and loads the state. */
   async start(): Promise<void> {
     assert(!this.started, 'the writer is already started');
     await this.acquireWriter();
+    if (this.before_load !== undefined) await this.before_load();
     await this.reload();
     this.started = true;
     this.scheduleExpiry();
@@ -125,6 +196,20 @@ export class LedgerWriter {
 
   createTransfers(events: readonly TransferEvent[]): Promise<CreateTransferResult[]> {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'transfers', events, resolve, reject, caller: currentSpanContext() }));
+  }
+
+  /**
+   * Stops the writer after the requests queued before this one have committed, and shows the
+   * accounts and transfers asked for as they are then; nothing changes them until the hold is
+   * released. A sharded ledger's coordinator decides transfers between shards this way.
+   */
+  hold(account_ids: readonly bigint[], transfer_ids: readonly bigint[]): Promise<WriterHold> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'hold', events: [], account_ids, transfer_ids, resolve, reject }));
+  }
+
+  /** At least the largest transfer id this writer's ledger holds (see `transfer_id_max` below). */
+  get transferIdMax(): bigint {
+    return this.transfer_id_max;
   }
 
   /**
@@ -142,7 +227,7 @@ export class LedgerWriter {
     while (this.running || this.queue.length > 0) await this.idle;
   }
 
-  private enqueue(request: Request): void {
+  private enqueue(request: QueuedRequest): void {
     if (!this.started || this.stopping) {
       request.reject(new LedgerUnavailableError('the ledger writer is not running'));
       return;
@@ -154,6 +239,11 @@ export class LedgerWriter {
       return;
     }
     assert(request.events.length <= batch_events_max, 'requests are validated before they reach the writer');
+    const stranger = this.strangerAccount(request);
+    if (stranger !== undefined) {
+      request.reject(new ShardOwnershipError(`account ${stranger} does not belong to this ledger shard under its shard map`));
+      return;
+    }
     if (this.queued_events + request.events.length > queue_events_max) {
       request.reject(new LedgerUnavailableError('the ledger writer is overloaded; retry later'));
       return;
@@ -163,6 +253,21 @@ export class LedgerWriter {
     this.on_arrival?.();
     // Gathering for a moment lets concurrent requests share one commit.
     this.kick(this.batch_wait_ms);
+  }
+
+  /** The first account a request names that this shard does not own, if the writer is a shard's. */
+  private strangerAccount(request: QueuedRequest): bigint | undefined {
+    const ownership = this.ownership;
+    if (ownership === undefined) return undefined;
+    const foreign = (id: bigint): boolean => id !== 0n && !ownership.owns(id) && !ownership.isClearingAccount(id);
+    if (request.kind === 'accounts') return request.events.find((event) => foreign(event.id))?.id;
+    if (request.kind === 'transfers') {
+      for (const event of request.events) {
+        if (foreign(event.debit_account_id)) return event.debit_account_id;
+        if (foreign(event.credit_account_id)) return event.credit_account_id;
+      }
+    }
+    return undefined;
   }
 
   private kick(delay_ms: number): void {
@@ -187,7 +292,15 @@ export class LedgerWriter {
       // Woken by the expiry timer with nothing queued: an empty batch expires what is due.
       if (this.queue.length === 0) await this.runBatch([]);
       for (;;) {
-        while (this.queue.length > 0) await this.runBatch(this.takeBatch());
+        while (this.queue.length > 0) {
+          const next = this.queue[0];
+          if (next?.kind === 'hold') {
+            this.queue.shift();
+            await this.serveHold(next);
+          } else {
+            await this.runBatch(this.takeBatch());
+          }
+        }
         if (this.in_flight === undefined) break;
         // While the last batch is written, a request that arrives is applied at once, on top.
         const arrival = new Promise<void>((resolve) => (this.on_arrival = resolve));
@@ -236,6 +349,8 @@ export class LedgerWriter {
     while (this.queue.length > 0) {
       const next = this.queue[0];
       assert(next !== undefined);
+      // A hold waits for everything queued before it, and nothing queued after it goes first.
+      if (next.kind === 'hold') break;
       if (taken.length > 0 && events + next.events.length > Math.min(events_max, commit_events_max)) break;
       this.queue.shift();
       taken.push(next);
@@ -308,6 +423,110 @@ export class LedgerWriter {
         return false;
       },
     );
+  }
+
+  /**
+   * Serves one hold: the batch in flight is committed first, then the coordinator reads, and may
+   * prepare one batch, while this drain waits for its release.
+   */
+  private async serveHold(request: HoldRequest): Promise<void> {
+    let view: WriterView;
+    try {
+      // An empty batch first expires what is due by now, so that the view shows no pending
+      // transfer, and no account it closed, that the coordinator's batch would find expired.
+      await this.runBatch([]);
+      await this.settleCommit();
+      view = await this.viewOf(request.account_ids, request.transfer_ids);
+    } catch (error) {
+      if (isAssertionError(error)) throw error;
+      request.reject(new LedgerUnavailableError(`the ledger shard could not be read: ${error instanceof Error ? error.message : String(error)}`));
+      return;
+    }
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let prepared: { gid: string; sequence: number } | undefined;
+    let finished = false;
+    let released_once = false;
+    const hold: WriterHold = {
+      view,
+      prepare: async (gid, timestamp_first, timestamp_last, events) => {
+        assert(!released_once && prepared === undefined, 'a hold prepares one batch, before its release');
+        assert(events.length > 0, 'a shard with nothing to import is released, not prepared');
+        const sequence = ++this.applied_sequence;
+        const state = this.state;
+        state.beginImportBatch(timestamp_first, timestamp_last);
+        state.importEvents(events, (id) => this.ownership?.isClearingAccount(id) !== true);
+        const commit = this.seal(state.endBatch(), sequence);
+        assert(commit !== undefined, 'an import batch changes the ledger');
+        prepared = { gid, sequence };
+        try {
+          await this.store.prepare(commit, gid);
+        } catch (error) {
+          // Memory holds the batch; the disk may or may not. The coordinator rolls `gid` back.
+          finished = true;
+          await this.recover();
+          throw error;
+        }
+      },
+      finish: async (outcome) => {
+        assert(prepared !== undefined && !finished, 'finish follows one prepare');
+        const { gid, sequence } = prepared;
+        const answer = await this.store.finishPrepared(gid, outcome);
+        finished = true;
+        if (outcome === 'rollback') {
+          await this.recover();
+          return;
+        }
+        if (answer === 'absent') throw new Error(`the prepared ledger batch ${gid} was committed by a decision, but is no longer prepared`);
+        this.committed_sequence = sequence;
+        this.evict();
+      },
+      release: () => {
+        assert(!released_once, 'a hold is released once');
+        assert(prepared === undefined || finished, 'a prepared hold is finished before its release');
+        released_once = true;
+        release();
+      },
+    };
+    request.resolve(hold);
+    await released;
+  }
+
+  /** Copies of what a hold shows: nothing it returns is the writer's own object. */
+  private async viewOf(account_ids: readonly bigint[], transfer_ids: readonly bigint[]): Promise<WriterView> {
+    const state = this.state;
+    const sequence = this.applied_sequence;
+    const missing = (id: bigint): boolean => id !== 0n && id <= this.transfer_id_max && !state.transfers.has(id);
+    const load = async (ids: readonly bigint[]): Promise<void> => {
+      const wanted = [...new Set(ids.filter(missing))];
+      if (wanted.length === 0) return;
+      for (const { transfer, status } of await this.store.prefetchTransfers(wanted)) {
+        state.transfers.set(transfer.id, transfer);
+        this.touched.set(transfer.id, sequence);
+        if (status !== undefined) state.pending_status.set(transfer.id, status);
+      }
+    };
+    await load(transfer_ids);
+    // A post or void names its pending transfer, which the exists check reads.
+    await load(transfer_ids.map((id) => state.transfers.get(id)?.pending_id ?? 0n));
+    const transfers: StoredTransfer[] = [];
+    const shown = new Set<bigint>();
+    const show = (id: bigint): void => {
+      const transfer = state.transfers.get(id);
+      if (transfer === undefined || shown.has(id)) return;
+      shown.add(id);
+      transfers.push({ transfer, status: state.pending_status.get(id) });
+    };
+    for (const id of transfer_ids) {
+      show(id);
+      show(state.transfers.get(id)?.pending_id ?? 0n);
+    }
+    const accounts: Account[] = [];
+    for (const id of new Set(account_ids)) {
+      const account = state.accounts.get(id);
+      if (account !== undefined) accounts.push({ ...account });
+    }
+    return { accounts, transfers, commit_timestamp: state.commit_timestamp };
   }
 
   /** Waits for the batch being written, if any; false if it failed (memory is then ahead of disk). */
@@ -424,7 +643,7 @@ export class LedgerWriter {
 
   private async reload(): Promise<void> {
     const loaded = await this.store.load();
-    const state = new LedgerStateMachine();
+    const state = new LedgerStateMachine(this.timestamp_spacing);
     for (const account of loaded.accounts) state.accounts.set(account.id, account);
     for (const transfer of loaded.pending) {
       state.transfers.set(transfer.id, transfer);

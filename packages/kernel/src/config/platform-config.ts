@@ -5,6 +5,7 @@ import {
   integerVar,
   optional,
   pathVar,
+  postgresUrlListVar,
   readVariables,
   stringVar,
   urlVar,
@@ -58,6 +59,11 @@ export interface PlatformConfig {
   /** A secret: never log it. */
   readonly PAYGRID_OPERATOR_KEY: string | undefined;
   readonly LEDGER_BATCH_WAIT_MS: number;
+  /**
+   * When set, the ledger runs over these PostgreSQL databases as shards (in the order they were
+   * created), with two-phase commit between them; unset, over DATABASE_URL or SQLite.
+   */
+  readonly LEDGER_SHARD_URLS: readonly string[] | undefined;
   readonly MIGRATE_ON_START: boolean;
   /** PEM files: when both are set the API is served over HTTPS (TLS 1.2+) with HSTS. */
   readonly TLS_CERT_FILE: string | undefined;
@@ -150,6 +156,8 @@ export function serviceUrlsVariable(service: CallableServiceName): string {
 /** One to 64 comma-separated http(s) origins; a fragment may carry options such as `#weight=2`. */
 const service_urls_pattern = /^https?:\/\/[^\s,]+(,https?:\/\/[^\s,]+){0,63}$/;
 
+/** The sharded ledger's limit on shards (its timestamps give each shard a residue modulo 16). */
+export const ledger_shard_urls_max = 15;
 export const operator_key_length_min = 32;
 
 /** Printable ASCII without space: the key is pasted into headers and shell variables. */
@@ -190,6 +198,7 @@ const platform_variables = {
     }),
   ),
   LEDGER_BATCH_WAIT_MS: integerVar({ name: 'LEDGER_BATCH_WAIT_MS', default: 1, min: 0, max: 50 }),
+  LEDGER_SHARD_URLS: optional(postgresUrlListVar({ name: 'LEDGER_SHARD_URLS', count_max: ledger_shard_urls_max })),
   TLS_CERT_FILE: optional(pathVar({ name: 'TLS_CERT_FILE' })),
   TLS_KEY_FILE: optional(pathVar({ name: 'TLS_KEY_FILE' })),
   DASHBOARD_ORIGIN: optional(urlVar({ name: 'DASHBOARD_ORIGIN', protocols: ['http', 'https'] })),

@@ -158,6 +158,29 @@ export function urlVar(options: Common<string> & { readonly protocols: readonly 
   };
 }
 
+/**
+ * Comma-separated PostgreSQL URLs, one or more and at most `count_max`, each checked as `urlVar`
+ * checks one; a repeated URL is refused (two shards in one database would be one shard twice).
+ */
+export function postgresUrlListVar(options: Common<readonly string[]> & { readonly count_max: number }): Variable<readonly string[]> {
+  const variable = { name: options.name, secret: false };
+  const one = urlVar({ name: options.name, protocols: ['postgres', 'postgresql'] });
+  return {
+    ...variable,
+    read: (raw) =>
+      withDefault(options, raw, (text) => {
+        const urls = text.split(',').map((url) => url.trim());
+        if (urls.length > options.count_max) return refuse(variable, `must list at most ${options.count_max} URLs`, redactUrlPassword(text));
+        for (const url of urls) {
+          const parsed = one.read(url === '' ? undefined : url);
+          if (!parsed.ok) return refuse(variable, 'must be comma-separated URLs starting with postgres:// or postgresql://', urls.map(redactUrlPassword).join(','));
+        }
+        if (new Set(urls).size !== urls.length) return refuse(variable, 'must not list a URL twice', urls.map(redactUrlPassword).join(','));
+        return ok(Object.freeze(urls));
+      }),
+  };
+}
+
 /** Replaces the password in a URL-like string (parseable or not) with `***`. */
 export function redactUrlPassword(text: string): string {
   return text.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/, '$1***@');

@@ -1,7 +1,7 @@
-// The coordinator that the two-phase commit crash test kills. It opens the sharded ledger with a
-// failpoint and sends transfers between shards, a few requests at a time, printing each transfer
-// the ledger acknowledged ("ack <id>") the moment it was acknowledged. At the failpoint the process
-// SIGKILLs itself, in the middle of a round.
+// The coordinator that the sharded ledger's crash tests kill. It opens the sharded ledger and sends
+// transfers between the given pairs of accounts, a few requests at a time, printing each transfer
+// the ledger acknowledged ("ack <id>") the moment it was acknowledged. With a failpoint the process
+// SIGKILLs itself in the middle of a round; without one it runs until the test kills it.
 import { ShardedLedger, type TwoPhaseFailpoint } from '../sharding/sharded-ledger';
 import { emptyTransferEvent } from '../types';
 
@@ -9,16 +9,16 @@ export interface TwoPhaseCrashChildConfig {
   readonly shard_urls: string[];
   readonly schema: string;
   readonly coordinator_schema: string;
-  readonly failpoint: TwoPhaseFailpoint;
-  /** The round (counting from 1) in which the failpoint fires: the rounds before it are acknowledged. */
-  readonly failpoint_round: number;
-  /** Pairs of accounts on different shards, as decimal strings. */
+  readonly failpoint?: { readonly point: TwoPhaseFailpoint; readonly round: number };
+  /** Pairs of accounts (on different shards, or the same), as decimal strings. */
   readonly pairs: [string, string][];
   readonly ledger: number;
   /** The first transfer id; each request takes the next. */
   readonly first_id: string;
-  /** Requests sent together in each wave; the failpoint fires in the first wave's round. */
+  /** Requests sent together in each wave. */
   readonly requests_per_wave: number;
+  /** Waves at most: a failpoint never reached, or a kill that never came, ends the child. */
+  readonly waves_max: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as TwoPhaseCrashChildConfig;
@@ -27,17 +27,18 @@ const ledger = await ShardedLedger.open({
   schema: config.schema,
   coordinator_schema: config.coordinator_schema,
   migrate: false,
-  failpoint: { point: config.failpoint, round: config.failpoint_round },
+  ...(config.failpoint === undefined ? {} : { failpoint: config.failpoint }),
   writer: { batch_wait_ms: 0 },
 });
 let next_id = BigInt(config.first_id);
 // Waves until the failpoint ends the process; a bound, so that a failpoint never reached fails the test.
 // Each wave waits for the last, so each is one round (or a few): the rounds before the failpoint's
 // are acknowledged.
-for (let wave = 0; wave < 20; wave++) {
+process.stdout.write('serving\n');
+for (let wave = 0; wave < config.waves_max; wave++) {
   await Promise.all(
     Array.from({ length: config.requests_per_wave }, async (_unused, index) => {
-      const pair = config.pairs[index % config.pairs.length];
+      const pair = config.pairs[(wave + index) % config.pairs.length];
       if (pair === undefined) throw new Error('no account pairs');
       const id = next_id++;
       const [answer] = await ledger.createTransfers([
@@ -48,5 +49,5 @@ for (let wave = 0; wave < 20; wave++) {
     }),
   );
 }
-process.stdout.write('failpoint never reached\n');
+process.stdout.write('waves ended\n');
 await ledger.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, integerVar, optional, readVariables, stringVar, urlVar } from './variables';
+import { ConfigError, integerVar, optional, postgresUrlListVar, readVariables, stringVar, urlVar } from './variables';
 
 describe('readVariables', () => {
   it('types each value from its variable', () => {
@@ -28,5 +28,21 @@ describe('readVariables', () => {
     expect(() => readVariables({ N: '9007199254740993' }, { n: integerVar({ name: 'N', min: 0, max: Number.MAX_SAFE_INTEGER }) })).toThrow(
       'N must be an integer from 0 to 9007199254740991 (got "9007199254740993")',
     );
+  });
+});
+
+describe('postgresUrlListVar', () => {
+  const shards = { urls: optional(postgresUrlListVar({ name: 'SHARDS', count_max: 3 })) };
+
+  it('reads comma-separated PostgreSQL URLs in order', () => {
+    expect(readVariables({ SHARDS: 'postgres://a/one, postgresql://b/two' }, shards)).toEqual({ urls: ['postgres://a/one', 'postgresql://b/two'] });
+    expect(readVariables({}, shards)).toEqual({ urls: undefined });
+  });
+
+  it('refuses other schemes, empty entries, repeats and too many, without echoing passwords', () => {
+    expect(() => readVariables({ SHARDS: 'postgres://a/one,redis://b' }, shards)).toThrow('SHARDS must be comma-separated URLs starting with postgres:// or postgresql://');
+    expect(() => readVariables({ SHARDS: 'postgres://a/one,,postgres://b/two' }, shards)).toThrow(ConfigError);
+    expect(() => readVariables({ SHARDS: 'postgres://u:secret@a/one,postgres://u:secret@a/one' }, shards)).toThrow('SHARDS must not list a URL twice (got "postgres://u:***@a/one,postgres://u:***@a/one")');
+    expect(() => readVariables({ SHARDS: 'postgres://a/1,postgres://a/2,postgres://a/3,postgres://a/4' }, shards)).toThrow('SHARDS must list at most 3 URLs');
   });
 });

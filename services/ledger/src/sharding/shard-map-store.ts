@@ -112,7 +112,7 @@ export async function latestShardMap(pool: pg.Pool): Promise<ShardMap | undefine
  * inserts nothing. A version further ahead skips versions, which no caller that read the latest
  * map can produce, so it throws, as does an invalid map.
  */
-export async function saveShardMap(pool: pg.Pool, map: ShardMap): Promise<'saved' | 'version_taken'> {
+export async function saveShardMap(pool: pg.Pool | pg.PoolClient, map: ShardMap): Promise<'saved' | 'version_taken'> {
   const problem = validateShardMap(map);
   if (problem !== undefined) throw new Error(`cannot save an invalid shard map: ${problem}`);
   const inserted = await pool.query(

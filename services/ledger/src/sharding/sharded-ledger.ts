@@ -22,9 +22,11 @@ import { PostgresLedgerStore } from '../store-postgres';
 import { AccountFlags, TransferFlags, hasFlag, pendingExpiresAt, type AccountBalance, type AccountEvent, type Transfer, type TransferEvent } from '../types';
 import { WireRangeError } from '../wire';
 import { LedgerUnavailableError, system_clock, type WriterClock, type WriterHold } from '../writer';
-import { clearing_id_prefix, clearingAccountEvent, isClearingAccountId, legsOf, mergeLegs, otherLegShard, parseClearingAccountId } from './clearing';
+import { clearing_account_code, clearing_id_prefix, clearingAccountEvent, clearingAccountId, isClearingAccountId, legsOf, mergeLegs, otherLegShard, parseClearingAccountId } from './clearing';
 import { DecisionLog, gidOf, gidPrefix, roundOfGid } from './decision-log';
-import { HashRing, type ShardMap } from './ring';
+import { allShardMaps, beginAddition, finishAddition, latestAddition, migrateAdditions } from './additions';
+import { shards_max, type ShardMap } from './ring';
+import { ShardRouting, isMoveTransferId, moveTransferId } from './routing';
 import { verifyShards, type ShardedVerifyReport } from './verify-shards';
 import { claimShardIdentity, latestShardMap, migrateShardMapStore, readLedgerIdentity, saveShardMap } from './shard-map-store';
 
@@ -39,6 +41,11 @@ export const timestamp_stride = 16n;
 export const round_events_max = 8190;
 /** A round retried because it needed clearing accounts that did not exist yet, at most this often. */
 const round_attempts_max = 3;
+/** Accounts moved to a new shard in one round (the freeze covers this many at a time). */
+export const move_chunk_accounts_default = 256;
+/** How long `addShard` waits for accounts with pending amounts before it reports them as waiting. */
+export const shard_addition_wait_ms_default = 60_000;
+const shard_addition_retry_ms = 200;
 /** Between attempts to finish a decided round's prepared transactions, while a shard cannot be reached. */
 const finish_retry_ms = 200;
 
@@ -67,6 +74,7 @@ export interface ShardedLedgerOptions {
 
 interface Shard {
   readonly index: number;
+  readonly url: string;
   readonly store: LedgerStore;
   readonly service: LedgerService;
 }
@@ -74,6 +82,44 @@ interface Shard {
 type RoundUnit =
   | { readonly kind: 'accounts'; readonly events: readonly AccountEvent[]; readonly resolve: (results: CreateAccountResult[]) => void; readonly reject: (error: Error) => void }
   | { readonly kind: 'transfers'; readonly events: readonly TransferEvent[]; readonly resolve: (results: CreateTransferResult[]) => void; readonly reject: (error: Error) => void };
+/** A chunk of accounts to move from one shard to the shard being added; it runs as a round of its own. */
+type MoveUnit = {
+  readonly kind: 'move';
+  readonly from: number;
+  readonly account_ids: readonly bigint[];
+  readonly resolve: (moved: bigint[]) => void;
+  readonly reject: (error: Error) => void;
+};
+
+/** What `addShard` did. */
+export interface ShardAdditionReport {
+  readonly version: number;
+  readonly shard_index: number;
+  /** Shards after the addition. */
+  readonly shards: number;
+  /** Accounts on the other shards when this call began (clearing accounts and moved-away copies not counted). */
+  readonly accounts: number;
+  readonly moved: number;
+  readonly moved_fraction: number;
+  /** 1 / shards: what a perfect ring would move. */
+  readonly ideal_fraction: number;
+  /** Accounts the new shard should hold that still have pending amounts on their old shard. */
+  readonly waiting: number;
+  readonly done: boolean;
+}
+
+/** Where a request's events go (`planTransfers`). */
+interface TransferPlan {
+  readonly local: boolean;
+  readonly shard_by_id: ReadonlyMap<bigint, number>;
+  readonly event_shard: ReadonlyMap<number, number>;
+}
+
+function samePlan(first: TransferPlan, second: TransferPlan): boolean {
+  if (first.local !== second.local || first.event_shard.size !== second.event_shard.size) return false;
+  for (const [index, shard] of first.event_shard) if (second.event_shard.get(index) !== shard) return false;
+  return true;
+}
 
 /** What `recoverPrepared` found and did, per shard. */
 export interface RecoveryReport {
@@ -82,18 +128,21 @@ export interface RecoveryReport {
 }
 
 export class ShardedLedger implements LedgerClient {
-  private readonly ring: HashRing;
-  private readonly shards: readonly Shard[];
+  private readonly routing: ShardRouting;
+  private shards: Shard[];
+  private readonly options: ShardedLedgerOptions;
   private readonly decisions: DecisionLog;
   private readonly coordinator_pool: pg.Pool;
   private readonly ledger_id: string;
   private readonly clock: WriterClock;
   private readonly failpoint: ShardedLedgerOptions['failpoint'];
   private readonly log: NonNullable<ShardedLedgerOptions['log']>;
+  /** Accounts being moved to a new shard now: a request that names one waits for the move. */
+  private readonly frozen = new Map<bigint, Promise<void>>();
   /** Ids of transfers some request is creating now: a second request with one of them waits. */
   private readonly ids_in_flight = new Map<bigint, Promise<void>>();
   private readonly clearing_known = new Set<bigint>();
-  private round_queue: RoundUnit[] = [];
+  private round_queue: (RoundUnit | MoveUnit)[] = [];
   private round_running = false;
   private round_idle: Promise<void> = Promise.resolve();
   /** Random per process, so that two coordinators' rounds never share a transaction id. */
@@ -107,7 +156,7 @@ export class ShardedLedger implements LedgerClient {
   readonly recovered: RecoveryReport;
 
   private constructor(fields: {
-    ring: HashRing;
+    routing: ShardRouting;
     shards: Shard[];
     decisions: DecisionLog;
     coordinator_pool: pg.Pool;
@@ -115,8 +164,9 @@ export class ShardedLedger implements LedgerClient {
     options: ShardedLedgerOptions;
     recovered: RecoveryReport;
   }) {
-    this.ring = fields.ring;
+    this.routing = fields.routing;
     this.shards = fields.shards;
+    this.options = fields.options;
     this.decisions = fields.decisions;
     this.coordinator_pool = fields.coordinator_pool;
     this.ledger_id = fields.ledger_id;
@@ -143,8 +193,15 @@ export class ShardedLedger implements LedgerClient {
     try {
       if (options.migrate) await migrateShardedLedger(options);
       const ledger_id = await readLedgerIdentity(coordinator_pool);
-      const map = await shardMapFor(coordinator_pool, urls.length, options.virtual_nodes);
-      const ring = new HashRing(map);
+      await shardMapFor(coordinator_pool, urls.length, options.virtual_nodes);
+      const routing = new ShardRouting(await allShardMaps(coordinator_pool));
+      const map = routing.ring.map;
+      const addition = await latestAddition(coordinator_pool);
+      const previous = routing.previous;
+      if (addition?.state === 'moving' && addition.version === map.version && previous !== undefined) {
+        // Until the stopped addition carries on, an account not on the new shard is where it was.
+        routing.addition = { before: previous, shard_index: addition.shard_index, moved: new Set() };
+      }
       const decisions = new DecisionLog(coordinator_pool);
 
       const stores = await Promise.all(
@@ -158,7 +215,7 @@ export class ShardedLedger implements LedgerClient {
             await pool.end();
             throw error;
           }
-          return { shard_index, store: new PostgresLedgerStore({ pool, schema, url, owns_pool: true }) };
+          return { shard_index, url, store: new PostgresLedgerStore({ pool, schema, url, owns_pool: true }) };
         }),
       );
 
@@ -172,28 +229,29 @@ export class ShardedLedger implements LedgerClient {
         recovered = await recoverPrepared(stores.map(({ store }) => store), decisions, ledger_id, log);
       });
       const services = await Promise.all(
-        stores.map(({ shard_index, store }) =>
+        stores.map(({ shard_index, url, store }) =>
           LedgerService.open(store, {
             ...options.writer,
             ...(options.clock === undefined ? {} : { clock: options.clock }),
-            timestamp_spacing: { stride: timestamp_stride, residue: BigInt(shard_index + 1) },
-            ownership: {
-              owns: (id) => ring.shardOf(id) === shard_index,
-              isClearingAccount: (id) => parseClearingAccountId(id)?.own === shard_index,
-            },
+            ...shardWriterOptions(routing, shard_index),
             before_load: async () => {
               arrived += 1;
               if (arrived === stores.length) all_arrived();
               await recovery;
             },
           }).then((service) => {
-            opened.push({ index: shard_index, store, service });
-            return { index: shard_index, store, service };
+            opened.push({ index: shard_index, url, store, service });
+            return { index: shard_index, url, store, service };
           }),
         ),
       );
       if (recovered.committed + recovered.rolled_back > 0) log('warn', 'finished two-phase commits a stopped coordinator left prepared', { ...recovered });
-      return new ShardedLedger({ ring, shards: services, decisions, coordinator_pool, ledger_id, options, recovered });
+      if (routing.addition !== undefined) {
+        const added = services.find((shard) => shard.index === routing.addition?.shard_index);
+        assert(added !== undefined, 'the shard being added is among the URLs');
+        for (const id of await liveAccountIds(added.store)) routing.addition.moved.add(id);
+      }
+      return new ShardedLedger({ routing, shards: services, decisions, coordinator_pool, ledger_id, options, recovered });
     } catch (error) {
       for (const shard of opened) await shard.service.close().catch(() => undefined);
       await coordinator_pool.end().catch(() => undefined);
@@ -203,11 +261,12 @@ export class ShardedLedger implements LedgerClient {
 
   /** The shard map this ledger routes by. */
   get shardMap(): ShardMap {
-    return this.ring.map;
+    return this.routing.ring.map;
   }
 
+  /** The shard that holds the account now. */
   shardOf(account_id: bigint): number {
-    return this.ring.shardOf(account_id);
+    return this.routing.route(account_id);
   }
 
   // -- Writes --------------------------------------------------------------------------------
@@ -215,12 +274,19 @@ export class ShardedLedger implements LedgerClient {
   async createAccounts(events: readonly AccountEvent[]): Promise<EventResult<CreateAccountResult>[]> {
     const reserved = events.find((event) => isClearingAccountId(event.id));
     if (reserved !== undefined) throw new WireRangeError('id', `account ids whose high 64 bits are 0x${clearingPrefixHex()} are reserved for the sharded ledger's clearing accounts`);
-    const units = linkedUnits(events);
-    const local = units.every((unit) => new Set(unit.map((event) => this.ring.shardOf(event.id))).size === 1);
-    const results = local
-      ? await this.dispatchLocal(events, (event) => this.ring.shardOf(event.id), (shard, sub) => shard.service.createAccounts(sub))
-      : await this.enqueueRound<CreateAccountResult>({ kind: 'accounts', events });
-    return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
+    const ids = events.map((event) => event.id);
+    for (;;) {
+      await this.untilUnfrozen(ids);
+      await this.placeNewAccounts(ids);
+      // From here to the dispatch nothing awaits, so no move can start in between.
+      if (this.anyFrozen(ids)) continue;
+      const units = linkedUnits(events);
+      const local = units.every((unit) => new Set(unit.map((event) => this.routing.route(event.id))).size === 1);
+      const results = local
+        ? await this.dispatchLocal(events, (event) => this.routing.route(event.id), (shard, sub) => shard.service.createAccounts(sub))
+        : await this.enqueueRound<CreateAccountResult>({ kind: 'accounts', events });
+      return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
+    }
   }
 
   async createTransfers(events: readonly TransferEvent[]): Promise<EventResult<CreateTransferResult>[]> {
@@ -228,56 +294,99 @@ export class ShardedLedger implements LedgerClient {
     if (reserved !== undefined) throw new WireRangeError('debit_account_id', `clearing accounts (high 64 bits 0x${clearingPrefixHex()}) are moved only by the sharded ledger itself`);
     const release = await this.claimIds(events.map((event) => event.id));
     try {
-      const shards_of = await this.transferShards(events);
-      const units = linkedUnits(events.map((event, index) => ({ event, index })).map((entry) => ({ ...entry, flags: entry.event.flags })));
-      const unit_shard = units.map((unit) => {
-        const shards = new Set(unit.flatMap(({ index }) => shards_of[index] ?? []));
-        return shards.size <= 1 ? ([...shards][0] ?? 0) : undefined;
-      });
-      let local = unit_shard.every((shard) => shard !== undefined);
-      if (local) {
-        // One id twice in a request, on two shards: only one ledger can tell the second one apart.
-        const shard_by_id = new Map<bigint, number>();
-        units.forEach((unit, unit_index) => {
-          for (const { event } of unit) {
-            const shard = unit_shard[unit_index] ?? 0;
-            if ((shard_by_id.get(event.id) ?? shard) !== shard) local = false;
-            shard_by_id.set(event.id, shard);
-          }
-        });
-        if (local) local = !(await this.idsExistElsewhere(shard_by_id));
+      const accounts_of = await this.transferAccounts(events);
+      const named = accounts_of.flat();
+      for (;;) {
+        await this.untilUnfrozen(named);
+        const plan = this.planTransfers(events, accounts_of);
+        if (plan.local && !(await this.idsExistElsewhere(plan.shard_by_id))) {
+          // The check above awaited: route again, and go round if a move began or ended meanwhile.
+          const again = this.planTransfers(events, accounts_of);
+          if (this.anyFrozen(named) || !samePlan(plan, again)) continue;
+          const results = await this.dispatchLocal(events, (_event, index) => again.event_shard.get(index) ?? 0, (shard, sub) => shard.service.createTransfers(sub));
+          return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
+        }
+        const results = await this.enqueueRound<CreateTransferResult>({ kind: 'transfers', events });
+        return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
       }
-      const event_shard = new Map<number, number>();
-      units.forEach((unit, unit_index) => unit.forEach(({ index }) => event_shard.set(index, unit_shard[unit_index] ?? 0)));
-      const results = local
-        ? await this.dispatchLocal(events, (_event, index) => event_shard.get(index) ?? 0, (shard, sub) => shard.service.createTransfers(sub))
-        : await this.enqueueRound<CreateTransferResult>({ kind: 'transfers', events });
-      return results.map((result, index) => ({ index, id: events[index]?.id ?? 0n, result }));
     } finally {
       release();
     }
   }
 
   /**
-   * The shards each event touches: its accounts', or for a post or void that leaves them zero,
-   * its pending transfer's (looked up on every shard, or found earlier in the same request).
+   * Where a request's events go now: whether every linked unit stays on one shard (and an id is
+   * not used on two shards in the request), and each event's shard. Synchronous, from the routing.
    */
-  private async transferShards(events: readonly TransferEvent[]): Promise<number[][]> {
+  private planTransfers(events: readonly TransferEvent[], accounts_of: readonly bigint[][]): TransferPlan {
+    const units = linkedUnits(events.map((event, index) => ({ event, index, flags: event.flags })));
+    const unit_shard = units.map((unit) => {
+      const shards = new Set(unit.flatMap(({ index }) => (accounts_of[index] ?? []).map((id) => this.routing.route(id))));
+      return shards.size <= 1 ? ([...shards][0] ?? 0) : undefined;
+    });
+    let local = unit_shard.every((shard) => shard !== undefined);
+    // One id twice in a request, on two shards: only one ledger can tell the second one apart.
+    const shard_by_id = new Map<bigint, number>();
+    const event_shard = new Map<number, number>();
+    units.forEach((unit, unit_index) => {
+      const shard = unit_shard[unit_index] ?? 0;
+      for (const { event, index } of unit) {
+        if ((shard_by_id.get(event.id) ?? shard) !== shard) local = false;
+        shard_by_id.set(event.id, shard);
+        event_shard.set(index, shard);
+      }
+    });
+    return { local, shard_by_id, event_shard };
+  }
+
+  /**
+   * The accounts each event touches: those it names, and for a post or void its pending
+   * transfer's (looked up on every shard, or found earlier in the same request). An event that
+   * names others than its pending transfer's goes to their shards too, and fails there as it would.
+   */
+  private async transferAccounts(events: readonly TransferEvent[]): Promise<bigint[][]> {
     const resolving = (event: TransferEvent): boolean => hasFlag(event.flags, TransferFlags.post_pending_transfer) || hasFlag(event.flags, TransferFlags.void_pending_transfer);
     const in_request = new Map<bigint, TransferEvent>();
     for (const event of events) if (!resolving(event)) in_request.set(event.id, event);
     const wanted = events.filter((event) => resolving(event) && event.pending_id !== 0n && !in_request.has(event.pending_id)).map((event) => event.pending_id);
     const found = wanted.length === 0 ? new Map<bigint, StoredTransfer>() : await this.lookupMerged(wanted);
     return events.map((event) => {
-      // The accounts an event names go to their shards' writers even where a post or void names
-      // others than its pending transfer's (which it then fails for).
       const accounts = [event.debit_account_id, event.credit_account_id];
       if (resolving(event)) {
         const pending = found.get(event.pending_id)?.transfer ?? in_request.get(event.pending_id);
         if (pending !== undefined) accounts.push(pending.debit_account_id, pending.credit_account_id);
       }
-      return [...new Set(accounts.filter((id) => id !== 0n).map((id) => this.ring.shardOf(id)))];
+      return [...new Set(accounts.filter((id) => id !== 0n))];
     });
+  }
+
+  /** Waits while any of these accounts is being moved to a new shard (its short freeze). */
+  private async untilUnfrozen(account_ids: readonly bigint[]): Promise<void> {
+    for (;;) {
+      const moving = account_ids.flatMap((id) => this.frozen.get(id) ?? []);
+      if (moving.length === 0) return;
+      await Promise.all(moving);
+    }
+  }
+
+  private anyFrozen(account_ids: readonly bigint[]): boolean {
+    return this.frozen.size > 0 && account_ids.some((id) => this.frozen.has(id));
+  }
+
+  /**
+   * While a shard is being added, an account the new ring gives it is created there, unless it
+   * exists on its old shard (not yet moved): then the request goes there and answers `exists`.
+   */
+  private async placeNewAccounts(account_ids: readonly bigint[]): Promise<void> {
+    const addition = this.routing.addition;
+    if (addition === undefined) return;
+    const candidates = account_ids.filter((id) => id !== 0n && this.routing.ring.shardOf(id) === addition.shard_index && !addition.moved.has(id));
+    if (candidates.length === 0) return;
+    const by_shard = new Map<number, bigint[]>();
+    for (const id of candidates) by_shard.set(addition.before.shardOf(id), [...(by_shard.get(addition.before.shardOf(id)) ?? []), id]);
+    const existing = new Set<bigint>();
+    for (const [index, ids] of by_shard) for (const account of await this.shardAt(index).store.lookupAccounts(ids)) existing.add(account.id);
+    for (const id of candidates) if (!existing.has(id)) addition.moved.add(id);
   }
 
   /**
@@ -352,25 +461,119 @@ export class ShardedLedger implements LedgerClient {
         unit.kind === 'accounts'
           ? { kind: 'accounts', events: unit.events, resolve: (results) => resolve(results as Result[]), reject }
           : { kind: 'transfers', events: unit.events, resolve: (results) => resolve(results as Result[]), reject };
-      this.round_queue.push(queued);
-      if (!this.round_running) {
-        this.round_running = true;
-        let idle: () => void = () => undefined;
-        this.round_idle = new Promise((resolve_idle) => (idle = resolve_idle));
-        // The next turn of the event loop gathers the requests made together into one round.
-        setImmediate(() => void this.driveRounds().finally(idle));
-      }
+      this.queueRoundUnit(queued);
     });
+  }
+
+  private queueRoundUnit(unit: RoundUnit | MoveUnit): void {
+    this.round_queue.push(unit);
+    if (this.round_running) return;
+    this.round_running = true;
+    let idle: () => void = () => undefined;
+    this.round_idle = new Promise((resolve_idle) => (idle = resolve_idle));
+    // The next turn of the event loop gathers the requests made together into one round.
+    setImmediate(() => void this.driveRounds().finally(idle));
+  }
+
+  /**
+   * Moves accounts from shard `from` to the shard being added, as one two-phase round: on the new
+   * shard each account is created with its flags and fields and given its posted debits and
+   * credits against the clearing account for `from`; on `from`, its old copy is given the same
+   * amounts the other way, so it nets to zero there, both shards balance and the clearing accounts
+   * mirror. The moving accounts are frozen meanwhile (requests naming them wait); an account with
+   * pending amounts is not moved this time (its pending transfers live on `from`). Answers the
+   * accounts moved.
+   */
+  private async runMove(unit: MoveUnit): Promise<void> {
+    const addition = this.routing.addition;
+    if (addition === undefined) {
+      unit.resolve([]);
+      return;
+    }
+    let thaw: () => void = () => undefined;
+    const thawed = new Promise<void>((resolve) => (thaw = resolve));
+    for (const id of unit.account_ids) this.frozen.set(id, thawed);
+    try {
+      const ledgers = new Set((await this.shardAt(unit.from).store.lookupAccounts(unit.account_ids)).map((account) => account.ledger));
+      await this.createClearingAccounts([...ledgers].map((ledger) => clearingAccountId(addition.shard_index, unit.from, ledger)));
+      const source = await this.shardAt(unit.from).service.hold(unit.account_ids, []);
+      let target: WriterHold;
+      try {
+        target = await this.shardAt(addition.shard_index).service.hold([], []);
+      } catch (error) {
+        source.release();
+        throw error;
+      }
+      const holds = new Map([[unit.from, source], [addition.shard_index, target]]);
+      let moved: bigint[] = [];
+      try {
+        let timestamp = alignedAfter([this.last_round_timestamp, source.view.commit_timestamp, target.view.commit_timestamp]);
+        const timestamp_first = timestamp;
+        const next = (): bigint => {
+          const taken = timestamp;
+          timestamp += timestamp_stride;
+          return taken;
+        };
+        const into: ImportedEvent[] = [];
+        const out_of: ImportedEvent[] = [];
+        for (const account of source.view.accounts) {
+          if (account.debits_pending !== 0n || account.credits_pending !== 0n) continue;
+          if (this.routing.ring.shardOf(account.id) !== addition.shard_index || addition.moved.has(account.id)) continue;
+          into.push({ kind: 'account', account: { ...account, timestamp: next(), debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n } });
+          const there = clearingAccountId(addition.shard_index, unit.from, account.ledger);
+          const here = clearingAccountId(unit.from, addition.shard_index, account.ledger);
+          const move = (amount: bigint, leaving: boolean): void => {
+            const at = next();
+            const fields = { id: moveTransferId(at), amount, pending_id: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timeout: 0, ledger: account.ledger, code: clearing_account_code, flags: 0, timestamp: at };
+            // Debits move as debits of the new copy and credits of the old; credits the other way.
+            into.push({ kind: 'transfer', transfer: leaving ? { ...fields, debit_account_id: account.id, credit_account_id: there } : { ...fields, debit_account_id: there, credit_account_id: account.id } });
+            out_of.push({ kind: 'transfer', transfer: leaving ? { ...fields, debit_account_id: here, credit_account_id: account.id } : { ...fields, debit_account_id: account.id, credit_account_id: here } });
+          };
+          if (account.debits_posted > 0n) move(account.debits_posted, true);
+          if (account.credits_posted > 0n) move(account.credits_posted, false);
+          moved.push(account.id);
+        }
+        if (moved.length > 0) {
+          this.last_round_timestamp = timestamp - timestamp_stride;
+          const imports = new Map<number, ImportedEvent[]>([[addition.shard_index, into]]);
+          if (out_of.length > 0) imports.set(unit.from, out_of);
+          else {
+            holds.delete(unit.from);
+            source.release();
+          }
+          await this.commitRound(imports, holds, timestamp_first, this.last_round_timestamp);
+          for (const id of moved) addition.moved.add(id);
+        }
+      } catch (error) {
+        moved = [];
+        throw error;
+      } finally {
+        for (const hold of holds.values()) hold.release();
+      }
+      unit.resolve(moved);
+    } catch (error) {
+      unit.reject(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      for (const id of unit.account_ids) if (this.frozen.get(id) === thawed) this.frozen.delete(id);
+      thaw();
+    }
   }
 
   private async driveRounds(): Promise<void> {
     try {
       while (this.round_queue.length > 0) {
+        const first = this.round_queue[0];
+        if (first?.kind === 'move') {
+          this.round_queue.shift();
+          await this.runMove(first);
+          continue;
+        }
         const units: RoundUnit[] = [];
         let events = 0;
         while (this.round_queue.length > 0) {
           const next = this.round_queue[0];
           assert(next !== undefined);
+          if (next.kind === 'move') break;
           if (units.length > 0 && events + next.events.length > round_events_max) break;
           this.round_queue.shift();
           units.push(next);
@@ -458,7 +661,7 @@ export class ShardedLedger implements LedgerClient {
         account_ids.add(transfer.transfer.credit_account_id);
       }
     }
-    const involved = [...new Set([...account_ids].map((id) => this.ring.shardOf(id)))].sort((a, b) => a - b);
+    const involved = [...new Set([...account_ids].map((id) => this.routing.route(id)))].sort((a, b) => a - b);
     const holds = new Map<number, WriterHold>();
     const released = new Set<number>();
     const releaseAll = (): void => {
@@ -470,7 +673,7 @@ export class ShardedLedger implements LedgerClient {
     };
     try {
       for (const index of involved) {
-        const ids = [...account_ids].filter((id) => this.ring.shardOf(id) === index);
+        const ids = [...account_ids].filter((id) => this.routing.route(id) === index);
         holds.set(index, await this.shardAt(index).service.hold(ids, [...transfer_ids]));
       }
     } catch (error) {
@@ -556,8 +759,8 @@ export class ShardedLedger implements LedgerClient {
     const transfers = effects.transfers_created.map((transfer) => ({ kind: 'transfer' as const, transfer }));
     const ordered: ImportedEvent[] = [...accounts, ...transfers].sort((a, b) => compareBigint(timestampOf(a), timestampOf(b)));
     for (const event of ordered) {
-      if (event.kind === 'account') add(this.ring.shardOf(event.account.id), event);
-      else for (const leg of legsOf(event.transfer, (id) => this.ring.shardOf(id))) add(leg.shard, { kind: 'transfer', transfer: leg.transfer });
+      if (event.kind === 'account') add(this.routing.route(event.account.id), event);
+      else for (const leg of legsOf(event.transfer, (id) => this.routing.route(id))) add(leg.shard, { kind: 'transfer', transfer: leg.transfer });
     }
     return { results, imports, timestamp_first: effects.timestamp_first, timestamp_last: effects.timestamp_last };
   }
@@ -690,36 +893,58 @@ export class ShardedLedger implements LedgerClient {
 
   async lookupTransfers(ids: readonly bigint[]): Promise<StoredTransfer[]> {
     const merged = mergeLegs((await Promise.all(this.shards.map((shard) => shard.store.lookupTransfers(ids)))).flat());
-    return ids.flatMap((id) => merged.get(id) ?? []);
+    // The transfers that moved accounts to a new shard are the ledger's own bookkeeping.
+    return ids.flatMap((id) => (isMoveTransferId(id) ? [] : (merged.get(id) ?? [])));
   }
 
-  /** An account's transfers from its shard, each leg shown as the transfer it is part of. */
+  /**
+   * An account's transfers, each leg shown as the transfer it is part of. An account that moved to
+   * a new shard has its history on each shard it lived on, merged as one.
+   */
   async getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
-    const shard = this.shardAt(this.homeShard(filter.account_id));
-    const rows = await shard.store.getAccountTransfers(filter);
+    const homes = this.routing.homes(filter.account_id).filter((index) => this.shards.some((shard) => shard.index === index));
+    const rows = await mergedListing(
+      homes.map((index) => (limit: number) => this.shardAt(index).store.getAccountTransfers({ ...filter, limit })),
+      filter.limit,
+      filter.reversed,
+      (row) => !isMoveTransferId(row.id),
+    );
     return this.completeLegs(rows);
   }
 
+  /** An account's balance history, from each shard it lived on, without the steps of its moves. */
   async getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
-    return this.shardAt(this.homeShard(filter.account_id)).store.getAccountBalances(filter);
+    const homes = this.routing.homes(filter.account_id).filter((index) => this.shards.some((shard) => shard.index === index));
+    if (homes.length === 1) return this.shardAt(homes[0] ?? 0).store.getAccountBalances(filter);
+    const moves = new Set<bigint>();
+    return mergedListing(
+      homes.map((index) => async (limit: number) => {
+        const page = await this.shardAt(index).store.getAccountBalances({ ...filter, limit });
+        // A balance row made by a move has the move transfer's timestamp, which names its id.
+        const found = await this.shardAt(index).store.lookupTransfers(page.map((row) => moveTransferId(row.timestamp)));
+        for (const { transfer } of found) moves.add(transfer.timestamp);
+        return page;
+      }),
+      filter.limit,
+      filter.reversed,
+      (row) => !moves.has(row.timestamp),
+    );
   }
 
   /** The shard an account lives on: a clearing account's is in its id. */
   private homeShard(account_id: bigint): number {
-    return parseClearingAccountId(account_id)?.own ?? this.ring.shardOf(account_id);
+    return this.routing.route(account_id);
   }
 
-  /**
-   * Every shard's first `limit` matches, merged by timestamp (unique across the ledger). The
-   * first `limit` of the merge are right: a transfer among them has fewer than `limit` earlier
-   * ones on every shard that holds it, so each of those shards returned it.
-   */
+  /** Every shard's matches, merged by timestamp (unique across the ledger; two legs share theirs). */
   async queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
-    const pages = await Promise.all(this.shards.map((shard) => shard.store.queryTransfers(filter)));
-    const seen = new Map<bigint, Transfer>();
-    for (const transfer of pages.flat()) if (!seen.has(transfer.id)) seen.set(transfer.id, transfer);
-    const ordered = [...seen.values()].sort((a, b) => (filter.reversed ? compareBigint(b.timestamp, a.timestamp) : compareBigint(a.timestamp, b.timestamp))).slice(0, filter.limit);
-    return this.completeLegs(ordered);
+    const rows = await mergedListing(
+      this.shards.map((shard) => (limit: number) => shard.store.queryTransfers({ ...filter, limit })),
+      filter.limit,
+      filter.reversed,
+      (row) => !isMoveTransferId(row.id),
+    );
+    return this.completeLegs(rows);
   }
 
   /** Replaces each leg with its whole transfer, reading the other legs from their shards. */
@@ -747,6 +972,101 @@ export class ShardedLedger implements LedgerClient {
   /** Verifies every shard's journal, then that every pair of clearing accounts mirror each other. */
   verify(): Promise<ShardedVerifyReport> {
     return verifyShards(this.shards.map((shard) => ({ index: shard.index, store: shard.store })));
+  }
+
+  /**
+   * Adds a shard at `url` (an empty database, or the one a stopped addition was filling) and moves
+   * to it the accounts the new ring gives it, chunk by chunk, each chunk frozen only while its own
+   * round runs; other accounts keep working throughout. Accounts with pending amounts wait on their
+   * shard until those resolve, up to `wait_ms_max`; if some still wait then, the addition stays
+   * open (routing stays right meanwhile) and running this again with the same URL carries on.
+   */
+  async addShard(url: string, options: { readonly wait_ms_max?: number; readonly chunk_accounts?: number } = {}): Promise<ShardAdditionReport> {
+    const wait_ms_max = options.wait_ms_max ?? shard_addition_wait_ms_default;
+    const chunk_accounts = options.chunk_accounts ?? move_chunk_accounts_default;
+    let addition = this.routing.addition;
+    if (addition !== undefined) {
+      const adding = this.shardAt(addition.shard_index);
+      if (adding.url !== url) throw new Error(`shard ${addition.shard_index} (${describeUrl(adding.url)}) is still being added; finish it first with that URL`);
+    } else {
+      if (this.shards.some((shard) => shard.url === url)) throw new Error(`${describeUrl(url)} is already a shard of this ledger`);
+      const map = this.routing.ring.map;
+      const shard_index = Math.max(...map.shard_indexes) + 1;
+      if (shard_index >= shards_max) throw new Error(`a sharded ledger has at most ${shards_max} shards`);
+      const schema = this.options.schema ?? ledger_schema_default;
+      await migrateLedgerStore({ kind: 'postgres', url, schema });
+      const pool = createPostgresPool({ url, schema, max: 4 });
+      let store: LedgerStore;
+      try {
+        await claimShardIdentity(pool, this.ledger_id, shard_index);
+        store = new PostgresLedgerStore({ pool, schema, url, owns_pool: true });
+      } catch (error) {
+        await pool.end();
+        throw error;
+      }
+      const next: ShardMap = { version: map.version + 1, shard_indexes: [...map.shard_indexes, shard_index], virtual_nodes: map.virtual_nodes };
+      if ((await beginAddition(this.coordinator_pool, next, shard_index)) !== 'begun') {
+        await store.close();
+        throw new Error(`shard map version ${next.version} was taken by another process: is a second ledger running on these shards?`);
+      }
+      const service = await LedgerService.open(store, {
+        ...this.options.writer,
+        ...(this.options.clock === undefined ? {} : { clock: this.options.clock }),
+        ...shardWriterOptions(this.routing, shard_index),
+      });
+      this.shards = [...this.shards, { index: shard_index, url, store, service }];
+      // The new map and the addition take effect together: no account moves until it is moved.
+      const before = this.routing.ring;
+      this.routing.addMap(next);
+      addition = { before, shard_index, moved: new Set() };
+      this.routing.addition = addition;
+      this.log('info', 'adding a ledger shard', { shard: shard_index, version: next.version });
+    }
+    const deadline = Date.now() + wait_ms_max;
+    let accounts: number | undefined;
+    let moved = 0;
+    let waiting = 0;
+    for (;;) {
+      const candidates = new Map<number, bigint[]>();
+      let live = 0;
+      for (const shard of this.shards) {
+        if (shard.index === addition.shard_index) continue;
+        for (const id of await liveAccountIds(shard.store)) {
+          // Retired copies of accounts moved before are not this shard's to move.
+          if (this.routing.route(id) !== shard.index) continue;
+          live += 1;
+          if (this.routing.ring.shardOf(id) === addition.shard_index) candidates.set(shard.index, [...(candidates.get(shard.index) ?? []), id]);
+        }
+      }
+      accounts ??= live;
+      waiting = [...candidates.values()].reduce((sum, ids) => sum + ids.length, 0);
+      if (waiting === 0) break;
+      let progress = 0;
+      for (const [from, ids] of candidates) {
+        for (let first = 0; first < ids.length; first += chunk_accounts) {
+          const done = await this.queueMove(from, ids.slice(first, first + chunk_accounts));
+          progress += done.length;
+        }
+      }
+      moved += progress;
+      if (progress === 0) {
+        if (Date.now() >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, shard_addition_retry_ms));
+      }
+    }
+    const shards = this.routing.ring.map.shard_indexes.length;
+    const report = { version: this.routing.ring.map.version, shard_index: addition.shard_index, shards, accounts: accounts ?? 0, moved, moved_fraction: accounts === undefined || accounts === 0 ? 0 : moved / accounts, ideal_fraction: 1 / shards, waiting, done: waiting === 0 };
+    if (waiting === 0) {
+      await finishAddition(this.coordinator_pool, report.version);
+      this.routing.addition = undefined;
+    }
+    this.log('info', report.done ? 'added a ledger shard' : 'a ledger shard addition waits for pending transfers', { ...report });
+    return report;
+  }
+
+  private queueMove(from: number, account_ids: readonly bigint[]): Promise<bigint[]> {
+    if (this.closed) return Promise.reject(new LedgerUnavailableError('the sharded ledger is closed'));
+    return new Promise((resolve, reject) => this.queueRoundUnit({ kind: 'move', from, account_ids, resolve, reject }));
   }
 
   /** Rounds in flight finish, then every shard's writer finishes its queue and closes. */
@@ -796,6 +1116,7 @@ export async function migrateShardedLedger(options: Pick<ShardedLedgerOptions, '
   try {
     await migrateShardMapStore(coordinator_pool);
     await DecisionLog.migrate(coordinator_pool);
+    await migrateAdditions(coordinator_pool);
   } finally {
     await coordinator_pool.end();
   }
@@ -819,6 +1140,31 @@ async function shardMapFor(pool: pg.Pool, shard_count: number, virtual_nodes: nu
   return raced;
 }
 
+/** A shard writer's numbering and ownership: its own residue, and the accounts the routing gives it. */
+function shardWriterOptions(routing: ShardRouting, shard_index: number): Pick<LedgerServiceOptions, 'timestamp_spacing' | 'ownership'> {
+  return {
+    timestamp_spacing: { stride: timestamp_stride, residue: BigInt(shard_index + 1) },
+    ownership: {
+      owns: (id) => routing.route(id) === shard_index,
+      isClearingAccount: (id) => parseClearingAccountId(id)?.own === shard_index,
+    },
+  };
+}
+
+/** The ids of a store's accounts other than clearing accounts (retired copies included). */
+async function liveAccountIds(store: Pick<LedgerStore, 'readSnapshot'>): Promise<bigint[]> {
+  return store.readSnapshot(async (snapshot) => {
+    const found: bigint[] = [];
+    let after = 0n;
+    for (;;) {
+      const page = await snapshot.readAccounts(after, 5000);
+      if (page.length === 0) return found;
+      for (const account of page) if (!isClearingAccountId(account.id)) found.push(account.id);
+      after = page[page.length - 1]?.timestamp ?? after;
+    }
+  });
+}
+
 /** Events split into linked chains: a chain and the event that ends it are one unit. */
 function linkedUnits<Event extends { readonly flags: number }>(events: readonly Event[]): Event[][] {
   const units: Event[][] = [];
@@ -834,12 +1180,64 @@ function linkedUnits<Event extends { readonly flags: number }>(events: readonly 
   return units;
 }
 
+/** Rows read per shard while a merged listing grows, at most. */
+const merged_listing_rows_max = 1 << 20;
+
+/**
+ * The first `limit` rows, in timestamp order, of several shards' ordered listings, leaving out
+ * what `keep` rejects and repeats of one id (two legs). Each shard is asked for `limit` rows, and
+ * for twice as many again while the merge is short: a merged row counts only up to the earliest
+ * last row of a shard that returned a full page, since that shard may hold earlier rows unread
+ * beyond it. Timestamps are unique across the ledger, so the result is exact.
+ */
+async function mergedListing<Row extends { readonly timestamp: bigint }>(
+  sources: readonly ((limit: number) => Promise<Row[]>)[],
+  limit: number,
+  reversed: boolean,
+  keep: (row: Row) => boolean,
+): Promise<Row[]> {
+  const before = (a: bigint, b: bigint): boolean => (reversed ? a > b : a < b);
+  for (let asked = limit; ; asked = Math.min(asked * 2, merged_listing_rows_max)) {
+    const pages = await Promise.all(sources.map((source) => source(asked)));
+    let cutoff: bigint | undefined;
+    for (const page of pages) {
+      const last = page[page.length - 1];
+      if (page.length < asked || last === undefined) continue;
+      if (cutoff === undefined || before(last.timestamp, cutoff)) cutoff = last.timestamp;
+    }
+    const seen = new Set<string>();
+    const merged = pages
+      .flat()
+      .filter((row) => {
+        const key = `${row.timestamp}:${'id' in row ? String(row.id) : ''}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return keep(row) && (cutoff === undefined || !before(cutoff, row.timestamp));
+      })
+      .sort((a, b) => (reversed ? compareBigint(b.timestamp, a.timestamp) : compareBigint(a.timestamp, b.timestamp)));
+    if (merged.length >= limit || cutoff === undefined || asked >= merged_listing_rows_max) return merged.slice(0, limit);
+  }
+}
+
+/** The first coordinator timestamp (residue 0) after every one given. */
+function alignedAfter(timestamps: readonly bigint[]): bigint {
+  const latest = timestamps.reduce((max, each) => (each > max ? each : max), 0n);
+  return (latest / timestamp_stride + 1n) * timestamp_stride;
+}
+
 function timestampOf(event: ImportedEvent): bigint {
   return event.kind === 'account' ? event.account.timestamp : event.transfer.timestamp;
 }
 
 function compareBigint(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A URL for messages, without its password. */
+function describeUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.toString();
 }
 
 function clearingPrefixHex(): string {

@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util';
+import { shards_max } from '@paygrid/ledger';
 import { runApiBench, runPaymentsBench, type ApiBenchResult, type PaymentsBenchResult } from './api';
 import type { CpuAccount } from './cpu';
 import { runDistributedBench, type DistributedBenchResult } from './distributed';
 import { commit_floor_name, floor_layer_names, runFloorBench, type FloorLayerResult } from './floor';
 import { measureAccountMemory, runPgbench, runScenarios, type PgbenchResult, type ScenarioResult } from './ledger';
 import { runLedgerHttpBench, type LedgerHttpResult } from './ledger-http';
+import { runShardedLedgerBench, type ShardedLedgerBenchResult } from './ledger-shards';
 
 /**
  * The issues' targets, printed beside what was measured. The API and payments targets are shares
@@ -24,6 +26,7 @@ const targets = {
   payments_vs_floor: 0.35,
   distributed_vs_all_in_one: 0.5,
   distributed_p99_ms_at_half_rate: 50,
+  ledger_cross_shard_vs_same_shard: 0.2,
 };
 
 const floor_last_layer_name = floor_layer_names[floor_layer_names.length - 1] ?? 'last layer';
@@ -34,15 +37,27 @@ const ledger_http_in_flight = 8;
 /** Concurrent connections the API benchmark keeps open. */
 const api_connections = 32;
 
+/** A sharded ledger has at least two shards, and the ring at most `shards_max`. */
+const bench_shards_min = 2;
+
+/**
+ * The option the CLI's usage text does not name yet, printed after it: the usage text lives in
+ * apps/cli, and this package owns what its options do.
+ */
+const shards_usage = `ledger --shards N (${bench_shards_min} to ${shards_max}, needs DATABASE_URL): instead of the ledger suite, the
+sharded ledger over N databases it creates and drops: transfers/s and p50/p99 with both accounts
+on one shard (same-shard) and on two (cross-shard, two-phase commit), beside the single-writer
+ledger on one database in the same run; verifies the ledger and that nothing is left prepared.`;
+
 export async function runBench(argv: readonly string[], usage: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
-    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: { json: { type: 'boolean' }, quick: { type: 'boolean' }, help: { type: 'boolean' }, shards: { type: 'string' } },
   });
   const suite = positionals[0];
   if (values.help === true || (suite !== 'ledger' && suite !== 'api' && suite !== 'payments' && suite !== 'floor' && suite !== 'distributed')) {
-    console.log(usage);
+    console.log(`${usage}\n\n${shards_usage}`);
     return values.help === true ? 0 : 2;
   }
   const quick = values.quick === true;
@@ -52,6 +67,14 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
     if (json) console.error(line);
     else console.log(line);
   };
+  if (values.shards !== undefined) {
+    const shards = /^[0-9]+$/.test(values.shards) ? Number.parseInt(values.shards, 10) : Number.NaN;
+    if (suite !== 'ledger' || !(shards >= bench_shards_min && shards <= shards_max)) {
+      console.error(`--shards takes a whole number from ${bench_shards_min} to ${shards_max}, with the ledger suite\n\n${shards_usage}`);
+      return 2;
+    }
+    return runShards(shards, quick, json, log);
+  }
   if (suite === 'payments') {
     log(`payments benchmark: ${quick ? 'quick' : 'full'} run`);
     const result = await runPaymentsBench({ seconds: quick ? 3 : 15, connections: api_connections, log });
@@ -132,6 +155,56 @@ export async function runBench(argv: readonly string[], usage: string): Promise<
   }
   const http_clean = [http.json, http.binary].every((run) => run.errors === 0 && run.transfers_not_ok === 0);
   return http.money.conserved && http_clean ? 0 : 1;
+}
+
+async function runShards(shards: number, quick: boolean, json: boolean, log: (line: string) => void): Promise<number> {
+  const database_url = process.env.DATABASE_URL;
+  if (database_url === undefined) {
+    console.error('bench ledger --shards needs DATABASE_URL (a PostgreSQL server where it may create and drop databases of its own, with max_prepared_transactions above 0)');
+    return 2;
+  }
+  log(`sharded ledger benchmark: ${quick ? 'quick' : 'full'} run, ${shards} shards`);
+  const result = await runShardedLedgerBench({ database_url, shards, seconds_per_phase: quick ? 3 : 10, accounts: quick ? 10_000 : 100_000, log });
+  if (json) console.log(JSON.stringify({ ...result, targets: { ledger_cross_shard_vs_same_shard: targets.ledger_cross_shard_vs_same_shard } }, null, 2));
+  else printShardedLedger(result);
+  // Every phase throws on a transfer that is not 'ok', so reaching here means they all were.
+  return result.verify.ok && result.prepared_left === 0 ? 0 : 1;
+}
+
+function printShardedLedger(result: ShardedLedgerBenchResult): void {
+  const load = (values: readonly number[]) => values.map((value) => value.toFixed(2)).join(' ');
+  console.log('');
+  console.log(
+    `sharded ledger, ${result.shards} PostgreSQL databases on one server (accounts per shard ${result.accounts_per_shard.map((count) => count.toLocaleString('en-US')).join(', ')}), ${result.seconds_per_phase} s per phase, in-process; load average ${load(result.load_average_before)} before, ${load(result.load_average_after)} after`,
+  );
+  const header = ['client batch', 'in flight', 'phase', 'transfers/s', 'p50 ms', 'p99 ms'];
+  const rows = result.configurations.flatMap((configuration) =>
+    ([['single (one database)', configuration.single], ['same-shard', configuration.same_shard], ['cross-shard', configuration.cross_shard]] as const).map(([name, phase]) => [
+      String(configuration.client_batch),
+      String(configuration.concurrency),
+      name,
+      Math.round(phase.transfers_per_second).toLocaleString('en-US'),
+      phase.p50_ms.toFixed(1),
+      phase.p99_ms.toFixed(1),
+    ]),
+  );
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  ');
+  console.log(line(header));
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const row of rows) console.log(line(row));
+  console.log('');
+  for (const configuration of result.configurations) {
+    const cross = configuration.cross_shard;
+    const per_round = cross.batches.rounds === 0 ? 0 : cross.transfers / cross.batches.rounds;
+    console.log(
+      `batch ${configuration.client_batch} x ${configuration.concurrency}: cross-shard / same-shard ${(configuration.cross_vs_same_shard * 100).toFixed(0)}% (target ${targets.ledger_cross_shard_vs_same_shard * 100}%), same-shard / single ${(configuration.same_shard_vs_single * 100).toFixed(0)}%; cross-shard rounds ${(cross.batches.rounds / cross.seconds).toFixed(0)}/s of ${per_round.toFixed(0)} transfers`,
+    );
+  }
+  const verify = result.verify;
+  console.log(
+    `verify: ${verify.ok ? 'ok' : `FAILED: ${verify.problem ?? 'no reason given'}`} (${verify.batches.toLocaleString('en-US')} batches, ${verify.accounts.toLocaleString('en-US')} accounts, ${verify.transfers.toLocaleString('en-US')} transfer rows on all shards); prepared transactions left: ${result.prepared_left}`,
+  );
 }
 
 interface Summary {

@@ -5,6 +5,7 @@ import { backupCommand, restoreCommand } from './backup-command';
 import { busCommand, bus_usage } from './bus-command';
 import { startDistributed } from './distributed';
 import { describeKeySource, keysCommand, keys_usage } from './keys-command';
+import { ledgerShardsCommand } from './ledger-shards';
 import { UsageError, describeCardAcquirer, describeProvider, parseServices, service_migrations, startPlatform } from './platform';
 
 const usage = {
@@ -15,6 +16,7 @@ Commands:
   distributed     run every service as its own process on this machine (npm run start:distributed)
   migrate         apply database migrations for every service
   ledger verify   prove the ledger's hash chain and balances
+  ledger shards add URL  add a shard to the running sharded ledger and move its accounts
   keys            the key-encryption key: status, rotate, rewrap (online)
   bus             the bus's dead letters: list them, deliver one again
   backup DIR      copy every embedded database (and the keys in DATA_DIR) online into DIR
@@ -111,6 +113,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await migrate(rest);
       case 'ledger':
         if (rest[0] === 'verify') return await verify(rest.slice(1));
+        if (rest[0] === 'shards') return await ledgerShardsCommand(rest.slice(1));
         console.error(rest[0] === undefined || rest[0] === '--help' ? usage.verify : `unknown ledger command "${rest[0]}"\n\n${usage.verify}`);
         return rest[0] === '--help' ? 0 : 2;
       case 'keys':

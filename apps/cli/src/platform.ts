@@ -1,3 +1,4 @@
+import { registerLedgerShardRoutes } from './ledger-shards';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyRequest, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -279,6 +280,7 @@ export async function startPlatform(options: StartPlatformOptions = {}): Promise
     });
     closers.push(() => ledger.close());
     registerLedgerRoutes(app, { ledger, authenticate: operatorAuthentication(operator_key.key) });
+    registerLedgerShardRoutes(app, { ledger, authenticate: operatorAuthentication(operator_key.key) });
     server.readiness.add('ledger', () => ledger.checkReady());
     ledger_service = ledger;
   } else if (services.includes('ledger')) {

@@ -91,6 +91,11 @@ type MoveUnit = {
   readonly reject: (error: Error) => void;
 };
 
+/** An addition refused before anything changed (a URL already in use, too many shards, another addition open). */
+export class ShardAdditionRefused extends Error {
+  override name = 'ShardAdditionRefused';
+}
+
 /** What `addShard` did. */
 export interface ShardAdditionReport {
   readonly version: number;
@@ -987,12 +992,12 @@ export class ShardedLedger implements LedgerClient {
     let addition = this.routing.addition;
     if (addition !== undefined) {
       const adding = this.shardAt(addition.shard_index);
-      if (adding.url !== url) throw new Error(`shard ${addition.shard_index} (${describeUrl(adding.url)}) is still being added; finish it first with that URL`);
+      if (adding.url !== url) throw new ShardAdditionRefused(`shard ${addition.shard_index} (${describeUrl(adding.url)}) is still being added; finish it first with that URL`);
     } else {
-      if (this.shards.some((shard) => shard.url === url)) throw new Error(`${describeUrl(url)} is already a shard of this ledger`);
+      if (this.shards.some((shard) => shard.url === url)) throw new ShardAdditionRefused(`${describeUrl(url)} is already a shard of this ledger`);
       const map = this.routing.ring.map;
       const shard_index = Math.max(...map.shard_indexes) + 1;
-      if (shard_index >= shards_max) throw new Error(`a sharded ledger has at most ${shards_max} shards`);
+      if (shard_index >= shards_max) throw new ShardAdditionRefused(`a sharded ledger has at most ${shards_max} shards`);
       const schema = this.options.schema ?? ledger_schema_default;
       await migrateLedgerStore({ kind: 'postgres', url, schema });
       const pool = createPostgresPool({ url, schema, max: 4 });

@@ -1,4 +1,5 @@
-// Crash safety, on SQLite and (with DATABASE_URL) PostgreSQL: the platform writes transfers under load and is killed with SIGKILL at random
+// Crash safety, on SQLite and (with DATABASE_URL) PostgreSQL, one database or three shards
+// (LEDGER_SHARD_URLS): the platform writes transfers under load and is killed with SIGKILL at random
 // moments. After every restart, each acknowledged transfer is there exactly once, no linked chain
 // is half-applied, resubmitting is idempotent, and `paygrid ledger verify` passes.
 import { spawnSync } from 'node:child_process';
@@ -8,11 +9,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUrl } from '@paygrid/kernel/testing';
+import { createShardDatabases, type ShardDatabases } from '@paygrid/ledger';
 import { cli_path, signalChild, startChildPlatform } from './support/child-platform';
 import { freePort } from './support/platform';
 
 const operator_key = 'op_crash_test_key_0123456789abcdefghijklmnop';
-const kills = Number(process.env.LEDGER_CRASH_KILLS ?? 20);
+const kills_default = Number(process.env.LEDGER_CRASH_KILLS ?? 20);
 const accounts = 40;
 const load_clients = 8;
 /** Only the ledger starts: this test is about its durability, and the other services would only slow each start. */
@@ -55,6 +57,8 @@ interface Target {
   readonly data_dir: string;
   readonly port: number;
   readonly database_url: string | undefined;
+  /** The ledger's shards, when it runs over several databases. */
+  readonly shard_urls?: readonly string[];
 }
 
 function environment(target: Target): NodeJS.ProcessEnv {
@@ -66,7 +70,9 @@ function environment(target: Target): NodeJS.ProcessEnv {
     LOG_LEVEL: 'error',
   };
   delete env.DATABASE_URL;
+  delete env.LEDGER_SHARD_URLS;
   if (target.database_url !== undefined) env.DATABASE_URL = target.database_url;
+  if (target.shard_urls !== undefined) env.LEDGER_SHARD_URLS = target.shard_urls.join(',');
   return env;
 }
 
@@ -87,15 +93,30 @@ function verifyLedger(target: Target): { status: number | null; output: string }
 }
 
 const database_url = postgresUrl();
-const stores = [{ name: 'SQLite', postgres: false }, ...(database_url === undefined ? [] : [{ name: 'PostgreSQL', postgres: true }])];
+const stores = [
+  { name: 'SQLite', postgres: false, shards: 0, kills: kills_default },
+  ...(database_url === undefined
+    ? []
+    : [
+        { name: 'PostgreSQL', postgres: true, shards: 0, kills: kills_default },
+        // Between shards a kill may land in any phase of a two-phase round. Each restart and verify
+        // costs about 15 s on a loaded 2-core machine, so this variant kills fewer times.
+        { name: 'three PostgreSQL shards', postgres: true, shards: 3, kills: Math.ceil(kills_default / 4) },
+      ]),
+];
 
-describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) => {
+describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ name, postgres, shards, kills }) => {
   const data_dir = mkdtempSync(join(tmpdir(), 'paygrid-crash-'));
   // The PostgreSQL platform gets a scratch database of its own, dropped afterwards.
   const scratch = `paygrid_crash_${process.pid}`;
   let target_url: string | undefined;
+  let shard_databases: ShardDatabases | undefined;
   beforeAll(async () => {
     if (!postgres || database_url === undefined) return;
+    if (shards > 0) {
+      shard_databases = await createShardDatabases(database_url, shards);
+      return;
+    }
     await adminQuery(database_url, `DROP DATABASE IF EXISTS ${scratch}`);
     await adminQuery(database_url, `CREATE DATABASE ${scratch}`);
     const url = new URL(database_url);
@@ -105,10 +126,11 @@ describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) =
   afterAll(async () => {
     rmSync(data_dir, { recursive: true, force: true });
     if (target_url !== undefined && database_url !== undefined) await adminQuery(database_url, `DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`);
+    await shard_databases?.drop();
   });
 
   it(`keeps every acknowledged transfer exactly once across ${kills} SIGKILLs`, async () => {
-    const target: Target = { data_dir, port: await freePort(), database_url: target_url };
+    const target: Target = { data_dir, port: await freePort(), database_url: target_url, ...(shard_databases === undefined ? {} : { shard_urls: shard_databases.urls }) };
     const port = target.port;
     let child = await startChildPlatform(['start', '--services', 'ledger'], environment(target), ledger_start_timeout_ms);
     const opened = await post(port, '/v1/ledger/accounts', {
@@ -191,6 +213,6 @@ describe.each(stores)('ledger crash safety on $name (SIGKILL)', ({ postgres }) =
     const verified = verifyLedger(target);
     expect(verified.status).toBe(0);
     expect(acknowledged.size).toBeGreaterThan(kills * 10);
-    console.log(`[crash] ${postgres ? 'PostgreSQL' : 'SQLite'}: ${kills} SIGKILLs, ${sent.length} transfers sent, ${acknowledged.size} acknowledged, all present exactly once`);
+    console.log(`[crash] ${name}: ${kills} SIGKILLs, ${sent.length} transfers sent, ${acknowledged.size} acknowledged, all present exactly once`);
   }, 600_000);
 });

@@ -4,7 +4,6 @@
 // plain single-writer ledger on one database measured in the same run (the yardstick). Requests go
 // straight to the ledgers in this process, as in `bench ledger`; HTTP is not part of the figures.
 import { loadavg } from 'node:os';
-import pg from 'pg';
 import { quoteIdentifier } from '@paygrid/kernel';
 import {
   LedgerService,
@@ -15,6 +14,7 @@ import {
   ledger_schema_default,
   openLedgerStore,
   preparedTransactions,
+  withClient,
   type LedgerClient,
   type ShardedVerifyReport,
 } from '@paygrid/ledger';
@@ -284,22 +284,11 @@ async function runPhase(options: PhaseOptions): Promise<ShardPhaseResult> {
   };
 }
 
+// The benchmark reads the ledger's batch rows itself because they are the one record of how the
+// writers and the coordinator grouped the work; it only reads them, and only between phases.
 interface BatchTable {
   readonly url: string;
   readonly schema: string;
-}
-
-// The benchmark reads the ledger's batch rows itself because they are the one record of how the
-// writers and the coordinator grouped the work; it only reads them, and only between phases.
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 async function lastBatchId(table: BatchTable): Promise<bigint> {

@@ -17,7 +17,7 @@ export {
 export { ledgerStoreLocation, describeLedgerStore, ledger_schema_default, migrateLedgerStore, openLedgerStore, type LedgerStoreLocation } from './open';
 export { ShardAdditionRefused, ShardedLedger, migrateShardedLedger, coordinator_schema_default, two_phase_failpoints, type ShardAdditionReport, type ShardedLedgerOptions, type TwoPhaseFailpoint } from './sharding/sharded-ledger';
 export { verifyShards, type ShardedVerifyReport } from './sharding/verify-shards';
-export { createShardDatabases, preparedTransactions, type ShardDatabases } from './sharding/testing';
+export { createShardDatabases, preparedTransactions, withClient, type ShardDatabases } from './sharding/testing';
 export { HashRing, shards_max, virtual_nodes_default, type ShardMap } from './sharding/ring';
 export { ledger_migrations } from './migrations';
 export { verifyLedger, type VerifyReport } from './verify';

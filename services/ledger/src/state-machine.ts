@@ -121,15 +121,7 @@ export class LedgerStateMachine {
     const timestamp_first = earliest + ((residue - (earliest % stride) + stride) % stride);
     const timestamp_last = timestamp_first + (BigInt(Math.max(event_count, 1)) - 1n) * stride;
     assert(timestamp_last <= timestamp_max, 'timestamp overflow');
-    this.effects = {
-      timestamp_first,
-      timestamp_last,
-      accounts_created: [],
-      transfers_created: [],
-      pending_resolved: [],
-      accounts_touched: new Set(),
-      balances: [],
-    };
+    this.effects = emptyEffects(timestamp_first, timestamp_last);
     this.next_timestamp = timestamp_first;
     this.expirePendingTransfers(timestamp_first);
   }
@@ -143,15 +135,7 @@ export class LedgerStateMachine {
     assert(this.effects === null, 'a batch is already open');
     assert(timestamp_first > this.commit_timestamp, 'imported events must come after every committed one');
     assert(timestamp_first <= timestamp_last && timestamp_last <= timestamp_max);
-    this.effects = {
-      timestamp_first,
-      timestamp_last,
-      accounts_created: [],
-      transfers_created: [],
-      pending_resolved: [],
-      accounts_touched: new Set(),
-      balances: [],
-    };
+    this.effects = emptyEffects(timestamp_first, timestamp_last);
     // Not idle even if nothing is imported: the batch spans its timestamps.
     this.next_timestamp = timestamp_last + 1n;
     this.expirePendingTransfers(timestamp_first);
@@ -756,6 +740,10 @@ function existsByUserDataLedgerCode(
   if (event.ledger !== existing.ledger) return 'exists_with_different_ledger';
   if (event.code !== existing.code) return 'exists_with_different_code';
   return 'exists';
+}
+
+function emptyEffects(timestamp_first: bigint, timestamp_last: bigint): BatchEffects {
+  return { timestamp_first, timestamp_last, accounts_created: [], transfers_created: [], pending_resolved: [], accounts_touched: new Set(), balances: [] };
 }
 
 function minimum(a: bigint, b: bigint): bigint {

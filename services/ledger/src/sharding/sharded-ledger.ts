@@ -27,7 +27,7 @@ import { DecisionLog, gidOf, gidPrefix, roundOfGid } from './decision-log';
 import { allShardMaps, beginAddition, finishAddition, latestAddition, migrateAdditions } from './additions';
 import { shards_max, type ShardMap } from './ring';
 import { ShardRouting, isMoveTransferId, moveTransferId } from './routing';
-import { verifyShards, type ShardedVerifyReport } from './verify-shards';
+import { accountsOf, verifyShards, type ShardedVerifyReport } from './verify-shards';
 import { claimShardIdentity, latestShardMap, migrateShardMapStore, readLedgerIdentity, saveShardMap } from './shard-map-store';
 
 /** The coordinator's schema, in the first shard's database: the shard map and the decision log. */
@@ -1158,16 +1158,7 @@ function shardWriterOptions(routing: ShardRouting, shard_index: number): Pick<Le
 
 /** The ids of a store's accounts other than clearing accounts (retired copies included). */
 async function liveAccountIds(store: Pick<LedgerStore, 'readSnapshot'>): Promise<bigint[]> {
-  return store.readSnapshot(async (snapshot) => {
-    const found: bigint[] = [];
-    let after = 0n;
-    for (;;) {
-      const page = await snapshot.readAccounts(after, 5000);
-      if (page.length === 0) return found;
-      for (const account of page) if (!isClearingAccountId(account.id)) found.push(account.id);
-      after = page[page.length - 1]?.timestamp ?? after;
-    }
-  });
+  return (await accountsOf(store, (account) => !isClearingAccountId(account.id))).map((account) => account.id);
 }
 
 /** Events split into linked chains: a chain and the event that ends it are one unit. */

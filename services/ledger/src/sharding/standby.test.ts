@@ -2,13 +2,11 @@
 // between them until it is SIGKILLed; a standby, waiting meanwhile for every shard's fence (the
 // advisory lock on each writer's connection), takes over, finishes what was left prepared, and
 // serves. Nothing the killed writers acknowledged may be missing, and nothing may be half applied.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUrl } from '@paygrid/kernel/testing';
 import { openLedgerStore } from '../open';
+import { accountsByShard, startCrashChild } from '../testing/crash-children';
 import type { TwoPhaseCrashChildConfig } from '../testing/two-phase-crash-child';
 import { emptyAccountEvent, emptyTransferEvent } from '../types';
 import { isClearingAccountId } from './clearing';
@@ -16,7 +14,6 @@ import { ShardedLedger } from './sharded-ledger';
 import { createShardDatabases, preparedTransactions, type ShardDatabases } from './testing';
 
 const database_url = postgresUrl();
-const package_directory = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ledger = 6;
 const first_id = 70_000n;
 /** Acknowledged transfers to wait for before the kill: enough that batches are in flight. */
@@ -44,9 +41,7 @@ describe.runIf(database_url !== undefined)('sharded ledger writers killed under 
     const suffix = randomBytes(4).toString('hex');
     const options = { shard_urls: databases.urls, schema: `ledger_${suffix}`, coordinator_schema: `coordinator_${suffix}`, writer: { batch_wait_ms: 0 } };
     const setup = await ShardedLedger.open({ ...options, migrate: true });
-    const ids = Array.from({ length: 60 }, (_unused, index) => BigInt(index + 1));
-    const on = (shard: number): bigint[] => ids.filter((id) => setup.shardOf(id) === shard).slice(0, 3);
-    const [zero, one, two] = [on(0), on(1), on(2)];
+    const [zero, one, two] = accountsByShard(setup, 3);
     // Within shards and between them, so that plain batches and rounds are both in flight.
     const pairs: [bigint, bigint][] = [
       [zero[0] ?? 0n, zero[1] ?? 0n],
@@ -70,19 +65,12 @@ describe.runIf(database_url !== undefined)('sharded ledger writers killed under 
       requests_per_wave: 6,
       waves_max: 5_000,
     };
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/testing/two-phase-crash-child.ts', JSON.stringify(config)], {
-      cwd: package_directory,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    const child = startCrashChild(config);
+    const exited = child.exited;
     let standby: ShardedLedger | undefined;
     try {
-      await until(() => (stdout.match(/^ack /gm)?.length ?? 0) >= acknowledged_before_kill || child.exitCode !== null, 'the child to acknowledge transfers');
-      expect(child.exitCode, stderr).toBeNull();
+      await until(() => (child.stdout().match(/^ack /gm)?.length ?? 0) >= acknowledged_before_kill || !child.running(), 'the child to acknowledge transfers');
+      expect(child.running(), child.stderr()).toBe(true);
       // The standby waits for the fences the child holds.
       let standby_ready = false;
       const opening = ShardedLedger.open({ ...options, migrate: false }).then((opened) => {
@@ -91,10 +79,11 @@ describe.runIf(database_url !== undefined)('sharded ledger writers killed under 
       });
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(standby_ready).toBe(false);
-      child.kill('SIGKILL');
+      child.kill();
       expect(await exited).toBe('SIGKILL');
       standby = await opening;
 
+      const stdout = child.stdout();
       const acknowledged = [...stdout.matchAll(/^ack (\d+)$/gm)].map((match) => BigInt(match[1] ?? '0'));
       expect(stdout).not.toMatch(/^refused/m);
       const highest = acknowledged.reduce((max, id) => (id > max ? id : max), first_id);
@@ -127,7 +116,7 @@ describe.runIf(database_url !== undefined)('sharded ledger writers killed under 
       expect(after?.result).toBe('ok');
       console.log(`[sharded standby] took over after ${acknowledged.length} acknowledged transfers; ${found.length - acknowledged.length} more were committed but not yet acknowledged; recovery committed ${standby.recovered.committed} and rolled back ${standby.recovered.rolled_back} prepared batches`);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.running()) child.kill();
       await exited;
       await standby?.close();
     }

@@ -3,13 +3,11 @@
 // the decision was logged, after the first shard committed. The ledger is then opened again here,
 // which recovers: no prepared transaction may remain, no transfer may be half applied (one leg
 // without the other), every acknowledged transfer must be there exactly once, and verify passes.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresUrl } from '@paygrid/kernel/testing';
 import { openLedgerStore } from '../open';
+import { accountsByShard, startCrashChild } from '../testing/crash-children';
 import type { TwoPhaseCrashChildConfig } from '../testing/two-phase-crash-child';
 import { emptyAccountEvent, emptyTransferEvent } from '../types';
 import { isClearingAccountId } from './clearing';
@@ -17,37 +15,26 @@ import { ShardedLedger, two_phase_failpoints, type TwoPhaseFailpoint } from './s
 import { createShardDatabases, preparedTransactions, type ShardDatabases } from './testing';
 
 const database_url = postgresUrl();
-const package_directory = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const child_timeout_ms = 60_000;
 const ledger = 5;
 const first_id = 50_000n;
 
-interface ChildResult {
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runChild(config: TwoPhaseCrashChildConfig): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/testing/two-phase-crash-child.ts', JSON.stringify(config)], {
-      cwd: package_directory,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the crash-test child took longer than ${child_timeout_ms} ms: ${stderr}`));
+/** Runs the child until it ends (at its failpoint), bounded in time. */
+async function runChild(config: TwoPhaseCrashChildConfig): Promise<{ signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = startCrashChild(config);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`the crash-test child took longer than ${child_timeout_ms} ms: ${child.stderr()}`));
     }, child_timeout_ms);
-    child.on('error', reject);
-    child.on('close', (_code, signal) => {
-      clearTimeout(timer);
-      resolve({ signal, stdout, stderr });
-    });
   });
+  try {
+    const signal = await Promise.race([child.exited, timeout]);
+    return { signal, stdout: child.stdout(), stderr: child.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** What recovery must have done, by the point the coordinator died at. */
@@ -72,9 +59,7 @@ describe.runIf(database_url !== undefined)('two-phase commit across ledger shard
     const options = { shard_urls: databases.urls, schema: `ledger_${suffix}`, coordinator_schema: `coordinator_${suffix}`, writer: { batch_wait_ms: 0 } };
     // Accounts on every shard, paired across shards.
     const setup = await ShardedLedger.open({ ...options, migrate: true });
-    const ids = Array.from({ length: 60 }, (_unused, index) => BigInt(index + 1));
-    const on = (shard: number): bigint[] => ids.filter((id) => setup.shardOf(id) === shard).slice(0, 2);
-    const [zero, one, two] = [on(0), on(1), on(2)];
+    const [zero, one, two] = accountsByShard(setup, 2);
     const pairs: [bigint, bigint][] = [
       [zero[0] ?? 0n, one[0] ?? 0n],
       [one[1] ?? 0n, two[0] ?? 0n],

@@ -18,6 +18,8 @@ export interface ShardedVerifyReport extends VerifyReport {
  */
 const mirror_reads_max = 5;
 const mirror_read_interval_ms = 200;
+/** Accounts read per query while listing a store's accounts. */
+const accounts_page_size = 5000;
 
 export async function verifyShards(shards: readonly { readonly index: number; readonly store: Pick<LedgerStore, 'readSnapshot'> }[]): Promise<ShardedVerifyReport> {
   const reports = await Promise.all(shards.map(async ({ index, store }) => ({ ...(await verifyLedger(store)), shard: index })));
@@ -58,16 +60,20 @@ export function clearingMismatch(clearing: readonly StoredAccount[]): string | u
   return undefined;
 }
 
-/** A store's clearing accounts with their balances, from one snapshot. */
-async function clearingAccountsOf(store: Pick<LedgerStore, 'readSnapshot'>): Promise<StoredAccount[]> {
+/** A store's accounts that `keep` admits, with their balances, read page by page from one snapshot. */
+export async function accountsOf(store: Pick<LedgerStore, 'readSnapshot'>, keep: (account: StoredAccount) => boolean): Promise<StoredAccount[]> {
   return store.readSnapshot(async (snapshot) => {
     const found: StoredAccount[] = [];
     let after = 0n;
     for (;;) {
-      const page = await snapshot.readAccounts(after, 1000);
+      const page = await snapshot.readAccounts(after, accounts_page_size);
       if (page.length === 0) return found;
-      for (const account of page) if (isClearingAccountId(account.id)) found.push(account);
+      for (const account of page) if (keep(account)) found.push(account);
       after = page[page.length - 1]?.timestamp ?? after;
     }
   });
+}
+
+function clearingAccountsOf(store: Pick<LedgerStore, 'readSnapshot'>): Promise<StoredAccount[]> {
+  return accountsOf(store, (account) => isClearingAccountId(account.id));
 }

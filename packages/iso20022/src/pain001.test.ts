@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { money } from '@paygrid/money';
+import { control_sum_minor_max } from './amount';
+import { readPain001, writePain001, type Pain001Batch } from './pain001';
+import { xmllint_skipped } from './testing';
+import { validateXml } from './validate';
+
+const sample = readFileSync(new URL('../schemas/pain.001.001.09.xml', import.meta.url), 'utf8');
+
+const batch: Pain001Batch = {
+  messageId: 'PAYOUT-2026-12-06-001',
+  createdAt: new Date('2026-12-06T04:50:00Z'),
+  initiatingPartyName: 'Paygrid Payouts & Co <EU>',
+  paymentInformation: [
+    {
+      paymentInformationId: 'PMTINF-EUR-1',
+      requestedExecutionDate: '2026-12-07',
+      debtorName: 'Paygrid Europe',
+      debtorAccount: { iban: 'DE89 3704 0044 0532 0130 00' },
+      debtorAgent: { bic: 'COBADEFFXXX' },
+      transactions: [
+        {
+          instructionId: 'INSTR-1',
+          endToEndId: 'po_0001',
+          amount: money(15000n, 'EUR'),
+          creditorAgent: { bic: 'ABNANL2A' },
+          creditorName: 'Jan "Jansen" de Vries',
+          creditorAccount: { iban: 'NL91ABNA0417164300' },
+          remittanceInformation: 'Payout po_0001 & fees <none>',
+        },
+        {
+          instructionId: 'INSTR-2',
+          endToEndId: 'po_0002',
+          amount: money(1n, 'EUR'),
+          creditorName: 'Société Générale client',
+          creditorAccount: { iban: 'FR1420041010050500013M02606' },
+        },
+      ],
+    },
+    {
+      paymentInformationId: 'PMTINF-KWD-1',
+      requestedExecutionDate: '2026-12-07',
+      debtorName: 'Paygrid Gulf',
+      debtorAccount: { other: '0012345678' },
+      debtorAgent: { other: 'NBOK-KW' },
+      transactions: [
+        { instructionId: 'INSTR-3', endToEndId: 'po_0003', amount: money(1500n, 'KWD'), creditorName: 'A. Rahman', creditorAccount: { other: '998877' } },
+      ],
+    },
+  ],
+};
+
+function written(input: Pain001Batch): string {
+  const result = writePain001(input);
+  if (!result.ok) throw new Error(result.errors.join('\n'));
+  return result.value;
+}
+
+describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
+  it('writes a batch that validates against the XSD, with counts and control sums from the lines', () => {
+    const xml = written(batch);
+    expect(validateXml(xml, 'pain.001.001.09')).toEqual({ ok: true });
+    expect(xml).toContain('<NbOfTxs>3</NbOfTxs>');
+    // 150.00 + 0.01 EUR and 1.500 KWD, summed in the finest exponent (3).
+    expect(xml).toContain('<CtrlSum>151.510</CtrlSum>');
+    expect(xml).toContain('<CtrlSum>150.01</CtrlSum>');
+    expect(xml).toContain('<InstdAmt Ccy="KWD">1.500</InstdAmt>');
+    expect(xml).toContain('<Nm>Paygrid Payouts &amp; Co &lt;EU&gt;</Nm>');
+    expect(xml).toContain('<IBAN>DE89370400440532013000</IBAN>');
+  });
+
+  it('reads back what it wrote', () => {
+    const read = readPain001(written(batch));
+    expect(read.ok).toBe(true);
+    if (!read.ok) return;
+    expect(read.value).toMatchObject({
+      messageId: 'PAYOUT-2026-12-06-001',
+      createdAt: '2026-12-06T04:50:00.000Z',
+      initiatingPartyName: 'Paygrid Payouts & Co <EU>',
+      declaredNumberOfTransactions: 3,
+      numberOfTransactions: 3,
+      declaredControlSum: '151.510',
+      controlSum: '151.510',
+      inconsistencies: [],
+    });
+    const [eur, kwd] = read.value.paymentInformation;
+    expect(eur).toMatchObject({ paymentInformationId: 'PMTINF-EUR-1', requestedExecutionDate: '2026-12-07', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorAgent: { bic: 'COBADEFFXXX' }, declaredNumberOfTransactions: 2, declaredControlSum: '150.01' });
+    expect(eur?.transactions).toEqual([
+      { instructionId: 'INSTR-1', endToEndId: 'po_0001', amount: money(15000n, 'EUR'), creditorAgent: { bic: 'ABNANL2A' }, creditorName: 'Jan "Jansen" de Vries', creditorAccount: { iban: 'NL91ABNA0417164300' }, remittanceInformation: 'Payout po_0001 & fees <none>' },
+      { instructionId: 'INSTR-2', endToEndId: 'po_0002', amount: money(1n, 'EUR'), creditorAgent: undefined, creditorName: 'Société Générale client', creditorAccount: { iban: 'FR1420041010050500013M02606' }, remittanceInformation: undefined },
+    ]);
+    expect(kwd).toMatchObject({ debtorAccount: { other: '0012345678' }, debtorAgent: { other: 'NBOK-KW' } });
+    expect(kwd?.transactions[0]).toMatchObject({ amount: money(1500n, 'KWD'), creditorAccount: { other: '998877' } });
+  });
+
+  it('reads the foreign sample, and reports that its NbOfTxs (2) does not match its five transactions', () => {
+    const read = readPain001(sample);
+    expect(read.ok).toBe(true);
+    if (!read.ok) return;
+    const message = read.value;
+    expect(message.messageId).toBe('1');
+    expect(message.createdAt).toBe('2023-03-10T15:30:47.000Z');
+    expect(message.initiatingPartyName).toBe('John Doe');
+    expect(message.declaredNumberOfTransactions).toBe(2);
+    expect(message.declaredControlSum).toBeUndefined();
+    expect(message.numberOfTransactions).toBe(5);
+    expect(message.controlSum).toBe('1100.00');
+    expect(message.inconsistencies).toEqual(["Element 'GrpHdr/NbOfTxs' says 2 transactions; the file has 5."]);
+    expect(message.paymentInformation).toHaveLength(1);
+    const block = message.paymentInformation[0]!;
+    expect(block).toMatchObject({ paymentInformationId: 'PaymentID6789', requestedExecutionDate: '2023-03-12', debtorName: 'Acme Corp', debtorAccount: { iban: 'DE75512108001245126162' }, debtorAgent: { bic: 'DEUTDEFFXXX' } });
+    expect(block.transactions.map((transaction) => [transaction.endToEndId, transaction.amount.amount, transaction.amount.currency, transaction.creditorName, transaction.creditorAccount])).toEqual([
+      ['PaymentID6789', 15000n, 'EUR', 'Global Tech', { iban: 'DE68210501700024690959' }],
+      ['PaymentID4321', 30000n, 'EUR', 'Green Energy', { iban: 'DE89370400440532013008' }],
+      ['PaymentID1357', 25000n, 'EUR', 'Beta Chemicals', { iban: 'DE44500105175407123457' }],
+      ['PaymentID2468', 17500n, 'EUR', 'Gamma Logistics', { iban: 'DE53500105176502098765' }],
+      ['PaymentID4815', 22500n, 'EUR', 'Eco Innovations', { iban: 'DE18500105175001478962' }],
+    ]);
+  });
+
+  it('refuses a tampered file before returning anything, naming the element', () => {
+    const letter = readPain001(sample.replace('300.00', '3OO.00'));
+    expect(letter).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'InstdAmt'")] });
+    expect(letter).not.toHaveProperty('value');
+    const missing = readPain001(sample.replace(/<Dbtr>\s*<Nm>Acme Corp<\/Nm>\s*<\/Dbtr>/, ''));
+    expect(missing).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'DbtrAcct'")] });
+  });
+
+  it('refuses a valid file whose amount has more digits than its currency, naming the element', () => {
+    const result = readPain001(sample.replace('150.00', '150.001'));
+    expect(result).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'PmtInf[1]/CdtTrfTxInf[1]/Amt/InstdAmt'")] });
+  });
+
+  it('refuses over-long identifiers, bad IBANs and BICs, and a duplicated debtor account, listing each', () => {
+    const first = batch.paymentInformation[0]!;
+    const result = writePain001({
+      ...batch,
+      messageId: 'M'.repeat(36),
+      paymentInformation: [
+        { ...first, debtorAgent: { bic: 'cobadeff' }, transactions: [{ ...first.transactions[0]!, endToEndId: '', creditorAccount: { iban: 'NL92ABNA0417164300' } }] },
+        { ...first, paymentInformationId: 'PMTINF-2' },
+      ],
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.code).toBe('text_invalid');
+    expect(result.errors).toEqual(
+      expect.arrayContaining([
+        'messageId has 36 characters; the schema allows at most 35.',
+        expect.stringContaining('paymentInformation[0].debtorAgent.bic'),
+        'paymentInformation[0].transactions[0].endToEndId is empty; the schema needs 1 to 35 characters.',
+        expect.stringContaining('paymentInformation[0].transactions[0].creditorAccount: invalid_iban_check_digits'),
+        expect.stringContaining('paymentInformation[1].debtorAccount appears in an earlier block'),
+      ]),
+    );
+  });
+
+  it('refuses a batch whose control sum would pass 2^53 - 1 minor units, and an empty batch', () => {
+    const first = batch.paymentInformation[0]!;
+    const line = first.transactions[0]!;
+    const overflow = writePain001({ ...batch, paymentInformation: [{ ...first, transactions: [{ ...line, amount: money(control_sum_minor_max, 'EUR') }, { ...line, endToEndId: 'po_x', amount: money(1n, 'EUR') }] }] });
+    expect(overflow).toMatchObject({ ok: false, code: 'control_sum_too_large' });
+    expect(writePain001({ ...batch, paymentInformation: [] })).toMatchObject({ ok: false, code: 'batch_empty' });
+  });
+});

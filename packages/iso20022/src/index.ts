@@ -10,6 +10,24 @@ export {
   formatAmount,
   parseAmount,
 } from './amount';
+export {
+  camt_entries_max,
+  readCamt053,
+  readCamt054,
+  writeCamt053,
+  writeCamt054,
+  type Camt053Message,
+  type Camt053ReadStatement,
+  type Camt053Statement,
+  type Camt054Message,
+  type Camt054Notification,
+  type CamtEntry,
+  type CamtReadBalance,
+  type CamtReadEntry,
+  type CamtReadTransaction,
+  type CreditDebit,
+  type EntryStatus,
+} from './camt';
 export type { AccountIdentification, AgentIdentification } from './common';
 export { iban_input_length_max, iban_lengths, last4, validateIban, type IbanRefusalCode, type IbanResult } from './iban';
 export {
@@ -23,6 +41,19 @@ export {
   type Pain001ReadTransaction,
   type Pain001Transaction,
 } from './pain001';
+export {
+  pain002_transactions_max,
+  readPain002,
+  writePain002,
+  type Pain002Message,
+  type Pain002PaymentInformationStatus,
+  type Pain002ReadPaymentInformationStatus,
+  type Pain002ReadReason,
+  type Pain002ReadTransactionStatus,
+  type Pain002Report,
+  type Pain002TransactionStatus,
+  type StatusReason,
+} from './pain002';
 export { iso20022_error_codes, type Iso20022ErrorCode, type Iso20022Refusal, type Iso20022Result } from './result';
 export {
   message_types,

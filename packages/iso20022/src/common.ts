@@ -1,7 +1,7 @@
 // Pieces every message shares: account and agent identifications, amounts with their currency,
 // dates, and the checks that run on them before anything is written.
 import { money, parseCurrency, type Money } from '@paygrid/money';
-import { formatAmount, parseAmount } from './amount';
+import { controlSum, exactDecimalEquals, formatAmount, parseAmount, parseExactDecimal } from './amount';
 import { validateIban } from './iban';
 import { attribute, checkText, child, element, optionalText, requiredText, XmlReadError, type XmlElement } from './xml';
 
@@ -116,4 +116,27 @@ export function readDateChoice(node: unknown): string | undefined {
 /** Reads a count such as NbOfTxs (Max15NumericText, below 2^53 so a number is exact). */
 export function readCount(text: string | undefined): number | undefined {
   return text === undefined ? undefined : Number.parseInt(text, 10);
+}
+
+/**
+ * Compares what a header declares (NbOfTxs, CtrlSum) with the transactions it heads, and adds a
+ * sentence naming the element for each difference.
+ */
+export function checkDeclaredTotals(
+  inconsistencies: string[],
+  path: string,
+  amounts: readonly Money[],
+  declared_count: number | undefined,
+  declared_sum: string | undefined,
+): void {
+  if (declared_count !== undefined && declared_count !== amounts.length) {
+    inconsistencies.push(`Element '${path}/NbOfTxs' says ${declared_count} transactions; the file has ${amounts.length}.`);
+  }
+  if (declared_sum === undefined) return;
+  const computed = controlSum(amounts);
+  const declared = parseExactDecimal(declared_sum);
+  const computed_decimal = computed.ok ? parseExactDecimal(computed.value) : undefined;
+  if (declared === undefined || computed_decimal === undefined || !exactDecimalEquals(declared, computed_decimal)) {
+    inconsistencies.push(`Element '${path}/CtrlSum' says ${declared_sum}; the amounts add up to ${computed.ok ? computed.value : 'more than the control sum limit'}.`);
+  }
 }

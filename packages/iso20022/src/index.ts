@@ -31,6 +31,24 @@ export {
 export type { AccountIdentification, AgentIdentification } from './common';
 export { iban_input_length_max, iban_lengths, last4, validateIban, type IbanRefusalCode, type IbanResult } from './iban';
 export {
+  pacs002_transactions_max,
+  pacs008_transactions_max,
+  readPacs002,
+  readPacs008,
+  writePacs002,
+  writePacs008,
+  type ChargeBearer,
+  type Pacs002Message,
+  type Pacs002ReadTransactionStatus,
+  type Pacs002Report,
+  type Pacs002TransactionStatus,
+  type Pacs008Batch,
+  type Pacs008Message,
+  type Pacs008ReadTransaction,
+  type Pacs008Transaction,
+  type SettlementMethod,
+} from './pacs';
+export {
   pain001_transactions_max,
   readPain001,
   writePain001,
@@ -48,12 +66,11 @@ export {
   type Pain002Message,
   type Pain002PaymentInformationStatus,
   type Pain002ReadPaymentInformationStatus,
-  type Pain002ReadReason,
   type Pain002ReadTransactionStatus,
   type Pain002Report,
   type Pain002TransactionStatus,
-  type StatusReason,
 } from './pain002';
+export { type StatusReason, type StatusReasonRead } from './status';
 export { iso20022_error_codes, type Iso20022ErrorCode, type Iso20022Refusal, type Iso20022Result } from './result';
 export {
   message_types,

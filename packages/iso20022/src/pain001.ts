@@ -1,8 +1,9 @@
 // pain.001.001.09, Customer Credit Transfer Initiation: the payout and corporate batch file Paygrid
 // sends to its bank, and (for the bank simulator) reads back.
 import { type Money } from '@paygrid/money';
-import { controlSum, exactDecimalEquals, parseExactDecimal } from './amount';
+import { controlSum } from './amount';
 import {
+  checkDeclaredTotals,
   InputProblems,
   isoDateTime,
   max140_text_length,
@@ -172,7 +173,7 @@ export function readPain001(xml: string): Iso20022Result<Pain001Message> {
       const transactions = children(block, 'CdtTrfTxInf').map((transaction, index) => readPain001Transaction(transaction, `${path}/CdtTrfTxInf[${index + 1}]`));
       const declaredNumberOfTransactions = readCount(optionalText(block, 'NbOfTxs'));
       const declaredControlSum = optionalText(block, 'CtrlSum');
-      checkDeclared(inconsistencies, path, transactions, declaredNumberOfTransactions, declaredControlSum);
+      checkDeclaredTotals(inconsistencies, path, transactions.map((transaction) => transaction.amount), declaredNumberOfTransactions, declaredControlSum);
       return {
         paymentInformationId: requiredText(block, 'PmtInfId'),
         requestedExecutionDate: readDateChoice(child(block, 'ReqdExctnDt')),
@@ -187,7 +188,7 @@ export function readPain001(xml: string): Iso20022Result<Pain001Message> {
     const transactions = paymentInformation.flatMap((block) => block.transactions);
     const declaredNumberOfTransactions = readCount(requiredText(header, 'NbOfTxs')) ?? 0;
     const declaredControlSum = optionalText(header, 'CtrlSum');
-    checkDeclared(inconsistencies, 'GrpHdr', transactions, declaredNumberOfTransactions, declaredControlSum);
+    checkDeclaredTotals(inconsistencies, 'GrpHdr', transactions.map((transaction) => transaction.amount), declaredNumberOfTransactions, declaredControlSum);
     const sum = controlSum(transactions.map((transaction) => transaction.amount));
     if (!sum.ok) return sum;
     return {
@@ -221,23 +222,4 @@ function readPain001Transaction(node: unknown, path: string): Pain001ReadTransac
     creditorAccount: creditor_account === undefined ? undefined : readAccount(creditor_account, `${path}/CdtrAcct`),
     remittanceInformation: ustrd.length === 0 ? undefined : ustrd.join(' '),
   };
-}
-
-function checkDeclared(
-  inconsistencies: string[],
-  path: string,
-  transactions: readonly Pain001ReadTransaction[],
-  declared_count: number | undefined,
-  declared_sum: string | undefined,
-): void {
-  if (declared_count !== undefined && declared_count !== transactions.length) {
-    inconsistencies.push(`Element '${path}/NbOfTxs' says ${declared_count} transactions; the file has ${transactions.length}.`);
-  }
-  if (declared_sum === undefined) return;
-  const computed = controlSum(transactions.map((transaction) => transaction.amount));
-  const declared = parseExactDecimal(declared_sum);
-  const computed_decimal = computed.ok ? parseExactDecimal(computed.value) : undefined;
-  if (declared === undefined || computed_decimal === undefined || !exactDecimalEquals(declared, computed_decimal)) {
-    inconsistencies.push(`Element '${path}/CtrlSum' says ${declared_sum}; the amounts add up to ${computed.ok ? computed.value : 'more than the control sum limit'}.`);
-  }
 }

@@ -1,27 +1,13 @@
 // pain.002.001.10, Customer Payment Status Report: the bank's answer to a pain.001, accepting or
 // rejecting the whole file, each PmtInf block and each transaction, with reason codes.
-import { InputProblems, isoDateTime, max105_text_length, max35_text_length, readCount } from './common';
+import { InputProblems, isoDateTime, max35_text_length, readCount } from './common';
 import { finishDocument, readDocument } from './message';
 import { refuse, type Iso20022Result } from './result';
-import { child, children, element, optionalText, requiredText, type XmlElement } from './xml';
+import { checkStatusCode, readStatusReasons, writeStatusReasons, type StatusReason, type StatusReasonRead } from './status';
+import { child, children, element, optionalText, requiredText } from './xml';
 
 /** The most transaction statuses in one report, as many as a pain.001 may hold. */
 export const pain002_transactions_max = 10_000;
-
-/**
- * A status code from the ISO external code list ExternalPaymentTransactionStatus1Code (ACCP, ACSC,
- * ACSP, ACTC, ACWC, PART, PDNG, RCVD, RJCT…): four upper-case letters. The list grows between
- * schema releases, so any four letters are accepted rather than a fixed set.
- */
-const status_code_pattern = /^[A-Z]{4}$/;
-/** A reason code from ExternalStatusReason1Code (AC01, AM04, MS03…): one to four letters and digits. */
-const reason_code_pattern = /^[A-Z0-9]{1,4}$/;
-
-export interface StatusReason {
-  /** The ISO external reason code, such as AC01 (incorrect account number) or AM04 (insufficient funds). */
-  readonly code: string;
-  readonly additionalInformation?: string;
-}
 
 export interface Pain002TransactionStatus {
   readonly originalInstructionId?: string;
@@ -55,16 +41,8 @@ export function writePain002(report: Pain002Report): Iso20022Result<string> {
     return refuse('batch_too_large', `the report has ${count} transaction statuses; one file holds at most ${pain002_transactions_max}.`);
   }
   const problems = new InputProblems();
-  const status = (field: string, code: string | undefined): string | undefined => {
-    if (code !== undefined && !status_code_pattern.test(code)) problems.errors.push(`${field} must be four upper-case letters such as ACSC or RJCT; got ${JSON.stringify(code)}.`);
-    return code;
-  };
-  const reasons = (field: string, list: readonly StatusReason[] | undefined): XmlElement[] =>
-    (list ?? []).map((reason, index) => {
-      if (!reason_code_pattern.test(reason.code)) problems.errors.push(`${field}[${index}].code must be one to four upper-case letters or digits such as AC01; got ${JSON.stringify(reason.code)}.`);
-      const information = problems.optionalText(`${field}[${index}].additionalInformation`, reason.additionalInformation, max105_text_length);
-      return element('StsRsnInf', [element('Rsn', [element('Cd', reason.code)]), information === undefined ? undefined : element('AddtlInf', information)]);
-    });
+  const status = (field: string, code: string | undefined) => checkStatusCode(problems, field, code);
+  const reasons = (field: string, list: readonly StatusReason[] | undefined) => writeStatusReasons(problems, field, list);
   const optional = (name: string, text: string | undefined) => (text === undefined ? undefined : element(name, text));
 
   const group_status = status('groupStatus', report.groupStatus);
@@ -101,24 +79,17 @@ export function writePain002(report: Pain002Report): Iso20022Result<string> {
   return finishDocument('pain.002.001.10', body);
 }
 
-export interface Pain002ReadReason {
-  /** The reason code (Rsn/Cd), or the proprietary one (Rsn/Prtry) when the bank used its own. */
-  readonly code: string | undefined;
-  readonly proprietary: boolean;
-  readonly additionalInformation: readonly string[];
-}
-
 export interface Pain002ReadTransactionStatus {
   readonly originalInstructionId: string | undefined;
   readonly originalEndToEndId: string | undefined;
   readonly status: string | undefined;
-  readonly reasons: readonly Pain002ReadReason[];
+  readonly reasons: readonly StatusReasonRead[];
 }
 
 export interface Pain002ReadPaymentInformationStatus {
   readonly originalPaymentInformationId: string;
   readonly status: string | undefined;
-  readonly reasons: readonly Pain002ReadReason[];
+  readonly reasons: readonly StatusReasonRead[];
   readonly transactions: readonly Pain002ReadTransactionStatus[];
 }
 
@@ -130,7 +101,7 @@ export interface Pain002Message {
   readonly originalNumberOfTransactions: number | undefined;
   readonly originalControlSum: string | undefined;
   readonly groupStatus: string | undefined;
-  readonly groupReasons: readonly Pain002ReadReason[];
+  readonly groupReasons: readonly StatusReasonRead[];
   readonly paymentInformation: readonly Pain002ReadPaymentInformationStatus[];
 }
 
@@ -149,30 +120,19 @@ export function readPain002(xml: string): Iso20022Result<Pain002Message> {
         originalNumberOfTransactions: readCount(optionalText(group, 'OrgnlNbOfTxs')),
         originalControlSum: optionalText(group, 'OrgnlCtrlSum'),
         groupStatus: optionalText(group, 'GrpSts'),
-        groupReasons: readReasons(group),
+        groupReasons: readStatusReasons(group),
         paymentInformation: children(report, 'OrgnlPmtInfAndSts').map((block) => ({
           originalPaymentInformationId: requiredText(block, 'OrgnlPmtInfId'),
           status: optionalText(block, 'PmtInfSts'),
-          reasons: readReasons(block),
+          reasons: readStatusReasons(block),
           transactions: children(block, 'TxInfAndSts').map((transaction) => ({
             originalInstructionId: optionalText(transaction, 'OrgnlInstrId'),
             originalEndToEndId: optionalText(transaction, 'OrgnlEndToEndId'),
             status: optionalText(transaction, 'TxSts'),
-            reasons: readReasons(transaction),
+            reasons: readStatusReasons(transaction),
           })),
         })),
       },
-    };
-  });
-}
-
-function readReasons(node: unknown): Pain002ReadReason[] {
-  return children(node, 'StsRsnInf').map((reason) => {
-    const code = optionalText(reason, 'Rsn', 'Cd');
-    return {
-      code: code ?? optionalText(reason, 'Rsn', 'Prtry'),
-      proprietary: code === undefined && optionalText(reason, 'Rsn', 'Prtry') !== undefined,
-      additionalInformation: children(reason, 'AddtlInf').map((line) => optionalText(line) ?? ''),
     };
   });
 }

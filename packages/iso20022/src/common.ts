@@ -38,7 +38,9 @@ export class InputProblems {
   }
 
   date(field: string, text: string): string {
-    if (!date_pattern.test(text) || Number.isNaN(Date.parse(`${text}T00:00:00Z`))) {
+    // A date that does not survive the round trip (2026-02-30 becomes March 2) is not a date.
+    const time = date_pattern.test(text) ? Date.parse(`${text}T00:00:00Z`) : Number.NaN;
+    if (Number.isNaN(time) || new Date(time).toISOString().slice(0, 10) !== text) {
       this.errors.push(`${field} must be a date such as 2026-12-06; got ${JSON.stringify(text)}.`);
     }
     return text;

@@ -156,6 +156,24 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
     );
   });
 
+  it('refuses texts XML cannot carry or readers would change, and impossible dates', () => {
+    const first = batch.paymentInformation[0]!;
+    const result = writePain001({
+      ...batch,
+      initiatingPartyName: 'Paygrid\u0007',
+      paymentInformation: [{ ...first, requestedExecutionDate: '2026-02-30', debtorName: ' Paygrid Europe' }],
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'text_invalid',
+      errors: expect.arrayContaining([
+        'initiatingPartyName has a control character that XML cannot carry.',
+        'paymentInformation[0].debtorName starts or ends with white space, which readers would trim away.',
+        'paymentInformation[0].requestedExecutionDate must be a date such as 2026-12-06; got "2026-02-30".',
+      ]),
+    });
+  });
+
   it('refuses a batch whose control sum would pass 2^53 - 1 minor units, and an empty batch', () => {
     const first = batch.paymentInformation[0]!;
     const line = first.transactions[0]!;

@@ -86,9 +86,9 @@ export function readMoney(node: unknown, path: string): Money {
   const text = requiredText(node);
   const code = attribute(node, 'Ccy') ?? '';
   const currency = parseCurrency(code, `Element '${path}' attribute Ccy`);
-  if (!currency.ok) throw new XmlReadError(currency.message);
+  if (!currency.ok) throw new XmlReadError(currency.message, 'currency_unknown');
   const minor = parseAmount(text, currency.value, `Element '${path}'`);
-  if (!minor.ok) throw new XmlReadError(minor.errors.join(' '));
+  if (!minor.ok) throw new XmlReadError(minor.errors.join(' '), minor.code);
   return money(minor.value, currency.value);
 }
 

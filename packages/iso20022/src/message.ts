@@ -26,7 +26,7 @@ export function readDocument<Value>(xml: string, message: MessageType, read: (do
   try {
     return read(parseDocument(xml));
   } catch (error) {
-    if (error instanceof XmlReadError) return refuse('xml_invalid', error.message);
+    if (error instanceof XmlReadError) return refuse(error.code, error.message);
     throw error;
   }
 }

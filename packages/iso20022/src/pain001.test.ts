@@ -127,9 +127,10 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
     expect(missing).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'DbtrAcct'")] });
   });
 
-  it('refuses a valid file whose amount has more digits than its currency, naming the element', () => {
+  it('refuses a valid file whose amount has more digits than its currency, or an unknown currency, naming the element', () => {
     const result = readPain001(sample.replace('150.00', '150.001'));
-    expect(result).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'PmtInf[1]/CdtTrfTxInf[1]/Amt/InstdAmt'")] });
+    expect(readPain001(sample.replace('Ccy="EUR">300.00', 'Ccy="XYZ">300.00'))).toMatchObject({ ok: false, code: 'currency_unknown', errors: [expect.stringContaining("Element 'PmtInf[1]/CdtTrfTxInf[2]/Amt/InstdAmt' attribute Ccy")] });
+    expect(result).toMatchObject({ ok: false, code: 'amount_invalid', errors: [expect.stringContaining("Element 'PmtInf[1]/CdtTrfTxInf[1]/Amt/InstdAmt'")] });
   });
 
   it('refuses over-long identifiers, bad IBANs and BICs, and a duplicated debtor account, listing each', () => {

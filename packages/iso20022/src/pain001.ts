@@ -210,7 +210,7 @@ export function readPain001(xml: string): Iso20022Result<Pain001Message> {
 
 function readPain001Transaction(node: unknown, path: string): Pain001ReadTransaction {
   const amount = child(node, 'Amt');
-  if (child(amount, 'InstdAmt') === undefined) throw new XmlReadError(`Element '${path}/Amt' has EqvtAmt; only InstdAmt is supported.`);
+  if (child(amount, 'InstdAmt') === undefined) throw new XmlReadError(`Element '${path}/Amt' has EqvtAmt; only InstdAmt is supported.`, 'message_unsupported');
   const creditor_account = child(node, 'CdtrAcct');
   const ustrd = children(child(node, 'RmtInf'), 'Ustrd').map((line) => optionalText(line) ?? '');
   return {

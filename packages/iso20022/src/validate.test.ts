@@ -36,3 +36,12 @@ describe.skipIf(xmllint_skipped)('validateXml', () => {
     expect(validateXml(' '.repeat(xml_bytes_max + 1), 'pain.001.001.09')).toMatchObject({ ok: false, errors: [expect.stringContaining('larger than')] });
   });
 });
+
+describe.skipIf(xmllint_skipped)('validateXml with a declared encoding', () => {
+  it('validates the text it is given, whatever encoding the declaration names', () => {
+    // 35 characters, but 36 bytes in UTF-8: read as ISO-8859-1 it would be 36 characters, too long for MsgId.
+    const message_id = `é${'x'.repeat(34)}`;
+    const latin = sample.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="ISO-8859-1"?>').replace('<MsgId>1</MsgId>', `<MsgId>${message_id}</MsgId>`);
+    expect(validateXml(latin, 'pain.001.001.09')).toEqual({ ok: true });
+  });
+});

@@ -60,7 +60,7 @@ export function validateXml(xml: string, message: MessageType): ValidationResult
     return { ok: false, errors: [`${xmllint_path} is missing: install Debian's libxml2-utils to validate ISO 20022 files.`] };
   }
   const run = spawnSync(xmllint_path, ['--noout', '--nonet', '--schema', schemaPath(message), '-'], {
-    input: xml,
+    input: validateXmlInput(xml),
     encoding: 'utf8',
     timeout: xmllint_timeout_ms,
     maxBuffer: xmllint_output_bytes_max,
@@ -72,6 +72,17 @@ export function validateXml(xml: string, message: MessageType): ValidationResult
   if (run.status === 0) return { ok: true };
   const errors = validateXmlErrors(run.stderr);
   return { ok: false, errors: errors.length > 0 ? errors : [`xmllint refused the document (exit ${String(run.status)}) without saying why.`] };
+}
+
+/**
+ * The document is already text, and Node writes it to xmllint as UTF-8, so an XML declaration
+ * naming another encoding (ISO-8859-1, say) would make xmllint decode it wrongly and count the
+ * characters of a Max35Text wrongly. The declaration is replaced by one that says UTF-8.
+ */
+function validateXmlInput(xml: string): string {
+  const body = xml.replace(/^\uFEFF/, '');
+  const declaration = /^<\?xml[^?]*\?>/.exec(body);
+  return declaration === null ? body : `<?xml version="1.0" encoding="UTF-8"?>${body.slice(declaration[0].length)}`;
 }
 
 /**

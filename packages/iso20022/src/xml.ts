@@ -1,6 +1,7 @@
 // A small XML writer (every text escaped, every length checked against its schema type) and the
 // helpers the readers use to walk what fast-xml-parser returns, which is untyped.
 import { XMLParser } from 'fast-xml-parser';
+import type { Iso20022ErrorCode } from './result';
 
 /** One element to write: text content or child elements, and attributes. */
 export interface XmlElement {
@@ -87,8 +88,18 @@ export function parseDocument(xml: string): unknown {
   return child(parsed, 'Document');
 }
 
-/** Thrown while walking a parsed document when it lacks what the reader needs; readers turn it into a refusal. */
-export class XmlReadError extends Error {}
+/**
+ * Thrown while walking a parsed document that lacks what the reader needs or holds a value it
+ * cannot take; readDocument turns it into a refusal with its code.
+ */
+export class XmlReadError extends Error {
+  constructor(
+    message: string,
+    readonly code: Iso20022ErrorCode = 'xml_invalid',
+  ) {
+    super(message);
+  }
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -100,6 +100,13 @@ export function parseExactDecimal(text: string): ExactDecimal | undefined {
   return { digits: BigInt((match[1] ?? '') + fraction), scale: fraction.length };
 }
 
+/** The exact sum of exact decimals, in the finest scale among them. */
+export function addExactDecimals(values: readonly ExactDecimal[]): ExactDecimal {
+  const scale = values.reduce((finest, value) => Math.max(finest, value.scale), 0);
+  const digits = values.reduce((sum, value) => sum + value.digits * 10n ** BigInt(scale - value.scale), 0n);
+  return { digits, scale };
+}
+
 /** Whether two exact decimals are the same number, whatever their trailing zeros. */
 export function exactDecimalEquals(left: ExactDecimal, right: ExactDecimal): boolean {
   const scale = Math.max(left.scale, right.scale);

@@ -76,6 +76,24 @@ export class InputProblems {
   }
 }
 
+/**
+ * Refuses an identifier used twice in one file: the bank's status report (pain.002, pacs.002)
+ * names transactions by them, so a repeated one could not be matched back to one payment.
+ */
+export class UniqueIdentifiers {
+  private readonly seen = new Map<string, string>();
+
+  constructor(private readonly problems: InputProblems) {}
+
+  check(kind: string, field: string, identifier: string): string {
+    const key = `${kind}:${identifier}`;
+    const first = this.seen.get(key);
+    if (first === undefined) this.seen.set(key, field);
+    else this.problems.errors.push(`${field} repeats ${kind} ${JSON.stringify(identifier)} of ${first}; each must be unique in the file.`);
+    return identifier;
+  }
+}
+
 /** A creation time as the schemas' xs:dateTime, in UTC. */
 export function isoDateTime(time: Date): string {
   return time.toISOString();

@@ -82,6 +82,12 @@ describe.skipIf(xmllint_skipped)('pacs.008.001.08', () => {
     }
   });
 
+  it('refuses a transaction id used twice', () => {
+    const [first, second] = batch.transactions;
+    const result = writePacs008({ ...batch, transactions: [first!, { ...second!, transactionId: first!.transactionId }] });
+    expect(result).toMatchObject({ ok: false, code: 'text_invalid', errors: [expect.stringContaining('transactions[1].transactionId repeats TxId "TX-1"')] });
+  });
+
   it('refuses a tampered file, naming the element', () => {
     const xml = written(writePacs008(batch)).replace('<SttlmMtd>CLRG</SttlmMtd>', '<SttlmMtd>CASH</SttlmMtd>');
     expect(readPacs008(xml)).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'SttlmMtd'")] });

@@ -13,6 +13,7 @@ import {
   readAgent,
   readCount,
   readMoney,
+  UniqueIdentifiers,
   type AccountIdentification,
   type AgentIdentification,
 } from './common';
@@ -79,6 +80,7 @@ export function writePacs008(batch: Pacs008Batch): Iso20022Result<string> {
       ? element('TtlIntrBkSttlmAmt', sum.value, { Ccy: only_currency })
       : undefined;
   const settlement_date = problems.date('settlementDate', batch.settlementDate);
+  const unique = new UniqueIdentifiers(problems);
   const body = element('FIToFICstmrCdtTrf', [
     element('GrpHdr', [
       element('MsgId', problems.text('messageId', batch.messageId, max35_text_length)),
@@ -99,7 +101,7 @@ export function writePacs008(batch: Pacs008Batch): Iso20022Result<string> {
         element('PmtId', [
           instruction_id === undefined ? undefined : element('InstrId', instruction_id),
           element('EndToEndId', problems.text(`${field}.endToEndId`, transaction.endToEndId, max35_text_length)),
-          element('TxId', problems.text(`${field}.transactionId`, transaction.transactionId, max35_text_length)),
+          element('TxId', unique.check('TxId', `${field}.transactionId`, problems.text(`${field}.transactionId`, transaction.transactionId, max35_text_length))),
         ]),
         element('IntrBkSttlmAmt', problems.amount(`${field}.amount`, transaction.amount), { Ccy: transaction.amount.currency }),
         element('ChrgBr', transaction.chargeBearer ?? 'SLEV'),

@@ -157,6 +157,21 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
     );
   });
 
+  it('refuses an end-to-end id, instruction id or PmtInfId used twice, since status reports match on them', () => {
+    const [first, second] = batch.paymentInformation;
+    const line = first!.transactions[0]!;
+    const result = writePain001({ ...batch, paymentInformation: [first!, { ...second!, paymentInformationId: first!.paymentInformationId, transactions: [{ ...line, amount: money(1n, 'KWD') }] }] });
+    expect(result).toMatchObject({
+      ok: false,
+      code: 'text_invalid',
+      errors: [
+        'paymentInformation[1].paymentInformationId repeats PmtInfId "PMTINF-EUR-1" of paymentInformation[0].paymentInformationId; each must be unique in the file.',
+        'paymentInformation[1].transactions[0].instructionId repeats InstrId "INSTR-1" of paymentInformation[0].transactions[0].instructionId; each must be unique in the file.',
+        'paymentInformation[1].transactions[0].endToEndId repeats EndToEndId "po_0001" of paymentInformation[0].transactions[0].endToEndId; each must be unique in the file.',
+      ],
+    });
+  });
+
   it('refuses texts XML cannot carry or readers would change, and impossible dates', () => {
     const first = batch.paymentInformation[0]!;
     const result = writePain001({

@@ -1,7 +1,8 @@
 // pain.001.001.09, Customer Credit Transfer Initiation: the payout and corporate batch file Paygrid
 // sends to its bank, and (for the bank simulator) reads back.
 import { type Money } from '@paygrid/money';
-import { controlSum } from './amount';
+import { addExactDecimals, controlSum, exactDecimalEquals, parseExactDecimal, type ExactDecimal } from './amount';
+import { assert } from './assert';
 import {
   checkDeclaredTotals,
   InputProblems,
@@ -11,6 +12,7 @@ import {
   readAccount,
   readAgent,
   readCount,
+  UniqueIdentifiers,
   readDateChoice,
   readMoney,
   type AccountIdentification,
@@ -18,7 +20,7 @@ import {
 } from './common';
 import { finishDocument, readDocument } from './message';
 import { refuse, type Iso20022Result } from './result';
-import { child, children, element, optionalText, requiredText, XmlReadError } from './xml';
+import { child, children, element, optionalText, requiredText, XmlReadError, type XmlElement } from './xml';
 
 /** The most transactions in one file: banks cap batches near here, and a bigger one is split upstream. */
 export const pain001_transactions_max = 10_000;
@@ -68,27 +70,33 @@ export function writePain001(batch: Pain001Batch): Iso20022Result<string> {
   const group_sum = controlSum(all);
   if (!group_sum.ok) return group_sum;
 
+  const block_sums: string[] = [];
+  for (const block of blocks) {
+    const block_sum = controlSum(block.transactions.map((transaction) => transaction.amount));
+    if (!block_sum.ok) return block_sum;
+    block_sums.push(block_sum.value);
+  }
+  writePain001AssertTotals(blocks, all.length, group_sum.value, block_sums);
+
   const problems = new InputProblems();
   const accounts = new Set<string>();
+  const unique = new UniqueIdentifiers(problems);
   const payment_elements = blocks.map((block, block_index) => {
     const field = `paymentInformation[${block_index}]`;
     const account_key = 'iban' in block.debtorAccount ? `iban:${block.debtorAccount.iban.replace(/ /g, '').toUpperCase()}` : `other:${block.debtorAccount.other}`;
     if (accounts.has(account_key)) problems.errors.push(`${field}.debtorAccount appears in an earlier block; one PmtInf per debtor account.`);
     accounts.add(account_key);
-    const block_sum = controlSum(block.transactions.map((transaction) => transaction.amount));
-    // The group sum is within the limit, so each block's sum, a part of it, is too.
-    const block_sum_text = block_sum.ok ? block_sum.value : '0';
     return element('PmtInf', [
-      element('PmtInfId', problems.text(`${field}.paymentInformationId`, block.paymentInformationId, max35_text_length)),
+      element('PmtInfId', unique.check('PmtInfId', `${field}.paymentInformationId`, problems.text(`${field}.paymentInformationId`, block.paymentInformationId, max35_text_length))),
       element('PmtMtd', 'TRF'),
       element('NbOfTxs', String(block.transactions.length)),
-      element('CtrlSum', block_sum_text),
+      element('CtrlSum', block_sums[block_index] ?? ''),
       element('ReqdExctnDt', [element('Dt', problems.date(`${field}.requestedExecutionDate`, block.requestedExecutionDate))]),
       element('Dbtr', [element('Nm', problems.text(`${field}.debtorName`, block.debtorName, max140_text_length))]),
       element('DbtrAcct', [problems.account(`${field}.debtorAccount`, block.debtorAccount)]),
       element('DbtrAgt', [problems.agent(`${field}.debtorAgent`, block.debtorAgent)]),
       element('ChrgBr', 'SLEV'),
-      ...block.transactions.map((transaction, index) => writePain001Transaction(problems, `${field}.transactions[${index}]`, transaction)),
+      ...block.transactions.map((transaction, index) => writePain001Transaction(problems, unique, `${field}.transactions[${index}]`, transaction)),
     ]);
   });
   const body = element('CstmrCdtTrfInitn', [
@@ -105,12 +113,26 @@ export function writePain001(batch: Pain001Batch): Iso20022Result<string> {
   return finishDocument('pain.001.001.09', body);
 }
 
-function writePain001Transaction(problems: InputProblems, field: string, transaction: Pain001Transaction) {
+/**
+ * Checks that the group's count and control sum are the sums of the blocks' ones. Both come from
+ * the same lines, so a difference is a bug here, and the file must not leave.
+ */
+function writePain001AssertTotals(blocks: readonly Pain001PaymentInformation[], count: number, group_sum: string, block_sums: readonly string[]): void {
+  assert(blocks.reduce((total, block) => total + block.transactions.length, 0) === count, 'writePain001: the block counts must add up to NbOfTxs');
+  const group = parseExactDecimal(group_sum);
+  const parts = block_sums.map(parseExactDecimal);
+  assert(group !== undefined, 'writePain001: the group control sum must be a decimal');
+  const defined = parts.filter((part): part is ExactDecimal => part !== undefined);
+  assert(defined.length === blocks.length, 'writePain001: every block control sum must be a decimal');
+  assert(exactDecimalEquals(addExactDecimals(defined), group), 'writePain001: the block control sums must add up to the group CtrlSum');
+}
+
+function writePain001Transaction(problems: InputProblems, unique: UniqueIdentifiers, field: string, transaction: Pain001Transaction): XmlElement {
   const remittance = problems.optionalText(`${field}.remittanceInformation`, transaction.remittanceInformation, max140_text_length);
   return element('CdtTrfTxInf', [
     element('PmtId', [
-      element('InstrId', problems.text(`${field}.instructionId`, transaction.instructionId, max35_text_length)),
-      element('EndToEndId', problems.text(`${field}.endToEndId`, transaction.endToEndId, max35_text_length)),
+      element('InstrId', unique.check('InstrId', `${field}.instructionId`, problems.text(`${field}.instructionId`, transaction.instructionId, max35_text_length))),
+      element('EndToEndId', unique.check('EndToEndId', `${field}.endToEndId`, problems.text(`${field}.endToEndId`, transaction.endToEndId, max35_text_length))),
     ]),
     element('Amt', [element('InstdAmt', problems.amount(`${field}.amount`, transaction.amount), { Ccy: transaction.amount.currency })]),
     transaction.creditorAgent === undefined ? undefined : element('CdtrAgt', [problems.agent(`${field}.creditorAgent`, transaction.creditorAgent)]),

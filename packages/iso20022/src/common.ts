@@ -2,7 +2,7 @@
 // dates, and the checks that run on them before anything is written.
 import { money, parseCurrency, type Money } from '@paygrid/money';
 import { controlSum, exactDecimalEquals, formatAmount, parseAmount, parseExactDecimal } from './amount';
-import { validateIban } from './iban';
+import { validateIban, type IbanRefusalCode } from './iban';
 import { attribute, checkText, child, element, optionalText, requiredText, XmlReadError, type XmlElement } from './xml';
 
 /** Lengths of the schemas' text types (Max35Text and its kin), named after them. */
@@ -117,6 +117,16 @@ export function readAccount(node: unknown, path: string): AccountIdentification 
   const other = optionalText(id, 'Othr', 'Id');
   if (other !== undefined) return { other };
   throw new XmlReadError(`Element '${path}/Id' has neither IBAN nor Othr/Id.`);
+}
+
+/**
+ * Why an IBAN read from a file fails the IBAN check, or undefined when it passes or the account is
+ * not an IBAN. The XSD checks only the IBAN's shape; a bank rejects a failing one (AC01).
+ */
+export function ibanRefusalOf(account: AccountIdentification | undefined): IbanRefusalCode | undefined {
+  if (account === undefined || !('iban' in account)) return undefined;
+  const checked = validateIban(account.iban);
+  return checked.ok ? undefined : checked.code;
 }
 
 export function readAgent(node: unknown): AgentIdentification | undefined {

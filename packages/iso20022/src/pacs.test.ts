@@ -65,8 +65,8 @@ describe.skipIf(xmllint_skipped)('pacs.008.001.08', () => {
       inconsistencies: [],
     });
     expect(read.value.transactions).toEqual([
-      { instructionId: 'I-1', endToEndId: 'po_0001', transactionId: 'TX-1', amount: money(123456n, 'EUR'), settlementDate: '2026-12-07', chargeBearer: 'SLEV', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorAgent: { bic: 'COBADEFFXXX' }, creditorAgent: { bic: 'ABNANL2A' }, creditorName: 'J. de Vries', creditorAccount: { iban: 'NL91ABNA0417164300' }, remittanceInformation: 'Invoice 42 & 43' },
-      { instructionId: undefined, endToEndId: 'po_0002', transactionId: 'TX-2', amount: money(1n, 'EUR'), settlementDate: '2026-12-07', chargeBearer: 'SHAR', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorAgent: { bic: 'COBADEFFXXX' }, creditorAgent: { other: 'LOCAL-BANK-7' }, creditorName: 'Ola Nordmann', creditorAccount: { iban: 'NO9386011117947' }, remittanceInformation: undefined },
+      { instructionId: 'I-1', endToEndId: 'po_0001', transactionId: 'TX-1', amount: money(123456n, 'EUR'), settlementDate: '2026-12-07', chargeBearer: 'SLEV', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorIbanRefusal: undefined, debtorAgent: { bic: 'COBADEFFXXX' }, creditorAgent: { bic: 'ABNANL2A' }, creditorName: 'J. de Vries', creditorAccount: { iban: 'NL91ABNA0417164300' }, creditorIbanRefusal: undefined, remittanceInformation: 'Invoice 42 & 43' },
+      { instructionId: undefined, endToEndId: 'po_0002', transactionId: 'TX-2', amount: money(1n, 'EUR'), settlementDate: '2026-12-07', chargeBearer: 'SHAR', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorIbanRefusal: undefined, debtorAgent: { bic: 'COBADEFFXXX' }, creditorAgent: { other: 'LOCAL-BANK-7' }, creditorName: 'Ola Nordmann', creditorAccount: { iban: 'NO9386011117947' }, creditorIbanRefusal: undefined, remittanceInformation: undefined },
     ]);
   });
 

@@ -5,6 +5,7 @@ import { type Money } from '@paygrid/money';
 import { controlSum } from './amount';
 import {
   checkDeclaredTotals,
+  ibanRefusalOf,
   InputProblems,
   isoDateTime,
   max140_text_length,
@@ -17,6 +18,7 @@ import {
   type AccountIdentification,
   type AgentIdentification,
 } from './common';
+import type { IbanRefusalCode } from './iban';
 import { finishDocument, readDocument } from './message';
 import { refuse, type Iso20022Result } from './result';
 import { checkStatusCode, readStatusReasons, writeStatusReasons, type StatusReason, type StatusReasonRead } from './status';
@@ -128,10 +130,14 @@ export interface Pacs008ReadTransaction {
   readonly chargeBearer: string;
   readonly debtorName: string | undefined;
   readonly debtorAccount: AccountIdentification | undefined;
+  /** Why the debtor's IBAN fails the IBAN check, when it does. */
+  readonly debtorIbanRefusal: IbanRefusalCode | undefined;
   readonly debtorAgent: AgentIdentification | undefined;
   readonly creditorAgent: AgentIdentification | undefined;
   readonly creditorName: string | undefined;
   readonly creditorAccount: AccountIdentification | undefined;
+  /** Why the creditor's IBAN fails the IBAN check, when it does. */
+  readonly creditorIbanRefusal: IbanRefusalCode | undefined;
   readonly remittanceInformation: string | undefined;
 }
 
@@ -156,8 +162,10 @@ export function readPacs008(xml: string): Iso20022Result<Pacs008Message> {
     const header = child(root, 'GrpHdr');
     const transactions = children(root, 'CdtTrfTxInf').map((transaction, index): Pacs008ReadTransaction => {
       const path = `CdtTrfTxInf[${index + 1}]`;
-      const debtor_account = child(transaction, 'DbtrAcct');
-      const creditor_account = child(transaction, 'CdtrAcct');
+      const debtor_account_node = child(transaction, 'DbtrAcct');
+      const creditor_account_node = child(transaction, 'CdtrAcct');
+      const debtor_account = debtor_account_node === undefined ? undefined : readAccount(debtor_account_node, `${path}/DbtrAcct`);
+      const creditor_account = creditor_account_node === undefined ? undefined : readAccount(creditor_account_node, `${path}/CdtrAcct`);
       const ustrd = children(child(transaction, 'RmtInf'), 'Ustrd').map((line) => optionalText(line) ?? '');
       return {
         instructionId: optionalText(transaction, 'PmtId', 'InstrId'),
@@ -167,11 +175,13 @@ export function readPacs008(xml: string): Iso20022Result<Pacs008Message> {
         settlementDate: optionalText(transaction, 'IntrBkSttlmDt') ?? optionalText(header, 'IntrBkSttlmDt'),
         chargeBearer: requiredText(transaction, 'ChrgBr'),
         debtorName: optionalText(transaction, 'Dbtr', 'Nm'),
-        debtorAccount: debtor_account === undefined ? undefined : readAccount(debtor_account, `${path}/DbtrAcct`),
+        debtorAccount: debtor_account,
+        debtorIbanRefusal: ibanRefusalOf(debtor_account),
         debtorAgent: readAgent(child(transaction, 'DbtrAgt')),
         creditorAgent: readAgent(child(transaction, 'CdtrAgt')),
         creditorName: optionalText(transaction, 'Cdtr', 'Nm'),
-        creditorAccount: creditor_account === undefined ? undefined : readAccount(creditor_account, `${path}/CdtrAcct`),
+        creditorAccount: creditor_account,
+        creditorIbanRefusal: ibanRefusalOf(creditor_account),
         remittanceInformation: ustrd.length === 0 ? undefined : ustrd.join(' '),
       };
     });

@@ -85,10 +85,10 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
       inconsistencies: [],
     });
     const [eur, kwd] = read.value.paymentInformation;
-    expect(eur).toMatchObject({ paymentInformationId: 'PMTINF-EUR-1', requestedExecutionDate: '2026-12-07', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorAgent: { bic: 'COBADEFFXXX' }, declaredNumberOfTransactions: 2, declaredControlSum: '150.01' });
+    expect(eur).toMatchObject({ paymentInformationId: 'PMTINF-EUR-1', requestedExecutionDate: '2026-12-07', debtorName: 'Paygrid Europe', debtorAccount: { iban: 'DE89370400440532013000' }, debtorIbanRefusal: undefined, debtorAgent: { bic: 'COBADEFFXXX' }, declaredNumberOfTransactions: 2, declaredControlSum: '150.01' });
     expect(eur?.transactions).toEqual([
-      { instructionId: 'INSTR-1', endToEndId: 'po_0001', amount: money(15000n, 'EUR'), creditorAgent: { bic: 'ABNANL2A' }, creditorName: 'Jan "Jansen" de Vries', creditorAccount: { iban: 'NL91ABNA0417164300' }, remittanceInformation: 'Payout po_0001 & fees <none>' },
-      { instructionId: 'INSTR-2', endToEndId: 'po_0002', amount: money(1n, 'EUR'), creditorAgent: undefined, creditorName: 'Société Générale client', creditorAccount: { iban: 'FR1420041010050500013M02606' }, remittanceInformation: undefined },
+      { instructionId: 'INSTR-1', endToEndId: 'po_0001', amount: money(15000n, 'EUR'), creditorAgent: { bic: 'ABNANL2A' }, creditorName: 'Jan "Jansen" de Vries', creditorAccount: { iban: 'NL91ABNA0417164300' }, creditorIbanRefusal: undefined, remittanceInformation: 'Payout po_0001 & fees <none>' },
+      { instructionId: 'INSTR-2', endToEndId: 'po_0002', amount: money(1n, 'EUR'), creditorAgent: undefined, creditorName: 'Société Générale client', creditorAccount: { iban: 'FR1420041010050500013M02606' }, creditorIbanRefusal: undefined, remittanceInformation: undefined },
     ]);
     expect(kwd).toMatchObject({ debtorAccount: { other: '0012345678' }, debtorAgent: { other: 'NBOK-KW' } });
     expect(kwd?.transactions[0]).toMatchObject({ amount: money(1500n, 'KWD'), creditorAccount: { other: '998877' } });
@@ -117,6 +117,9 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
       ['PaymentID2468', 17500n, 'EUR', 'Gamma Logistics', { iban: 'DE53500105176502098765' }],
       ['PaymentID4815', 22500n, 'EUR', 'Eco Innovations', { iban: 'DE18500105175001478962' }],
     ]);
+    // The sample's IBANs have the right shape for the XSD but made-up check digits: every one fails mod 97.
+    expect(block.debtorIbanRefusal).toBe('invalid_iban_check_digits');
+    expect(block.transactions.map((transaction) => transaction.creditorIbanRefusal)).toEqual(Array(5).fill('invalid_iban_check_digits'));
   });
 
   it('refuses a tampered file before returning anything, naming the element', () => {

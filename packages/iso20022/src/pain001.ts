@@ -5,6 +5,7 @@ import { addExactDecimals, controlSum, exactDecimalEquals, parseExactDecimal, ty
 import { assert } from './assert';
 import {
   checkDeclaredTotals,
+  ibanRefusalOf,
   InputProblems,
   isoDateTime,
   max140_text_length,
@@ -18,6 +19,7 @@ import {
   type AccountIdentification,
   type AgentIdentification,
 } from './common';
+import type { IbanRefusalCode } from './iban';
 import { finishDocument, readDocument } from './message';
 import { refuse, type Iso20022Result } from './result';
 import { child, children, element, optionalText, requiredText, XmlReadError, type XmlElement } from './xml';
@@ -149,6 +151,8 @@ export interface Pain001ReadTransaction {
   readonly creditorAgent: AgentIdentification | undefined;
   readonly creditorName: string | undefined;
   readonly creditorAccount: AccountIdentification | undefined;
+  /** Why the creditor's IBAN fails the IBAN check (country length, mod 97), when it does. */
+  readonly creditorIbanRefusal: IbanRefusalCode | undefined;
   /** The unstructured remittance lines (Ustrd), joined by a space. */
   readonly remittanceInformation: string | undefined;
 }
@@ -158,6 +162,8 @@ export interface Pain001ReadPaymentInformation {
   readonly requestedExecutionDate: string | undefined;
   readonly debtorName: string | undefined;
   readonly debtorAccount: AccountIdentification;
+  /** Why the debtor's IBAN fails the IBAN check, when it does. */
+  readonly debtorIbanRefusal: IbanRefusalCode | undefined;
   readonly debtorAgent: AgentIdentification | undefined;
   /** What the block's NbOfTxs and CtrlSum say, when it has them. */
   readonly declaredNumberOfTransactions: number | undefined;
@@ -196,11 +202,13 @@ export function readPain001(xml: string): Iso20022Result<Pain001Message> {
       const declaredNumberOfTransactions = readCount(optionalText(block, 'NbOfTxs'));
       const declaredControlSum = optionalText(block, 'CtrlSum');
       checkDeclaredTotals(inconsistencies, path, transactions.map((transaction) => transaction.amount), declaredNumberOfTransactions, declaredControlSum);
+      const debtorAccount = readAccount(child(block, 'DbtrAcct'), `${path}/DbtrAcct`);
       return {
         paymentInformationId: requiredText(block, 'PmtInfId'),
         requestedExecutionDate: readDateChoice(child(block, 'ReqdExctnDt')),
         debtorName: optionalText(block, 'Dbtr', 'Nm'),
-        debtorAccount: readAccount(child(block, 'DbtrAcct'), `${path}/DbtrAcct`),
+        debtorAccount,
+        debtorIbanRefusal: ibanRefusalOf(debtorAccount),
         debtorAgent: readAgent(child(block, 'DbtrAgt')),
         declaredNumberOfTransactions,
         declaredControlSum,
@@ -233,7 +241,8 @@ export function readPain001(xml: string): Iso20022Result<Pain001Message> {
 function readPain001Transaction(node: unknown, path: string): Pain001ReadTransaction {
   const amount = child(node, 'Amt');
   if (child(amount, 'InstdAmt') === undefined) throw new XmlReadError(`Element '${path}/Amt' has EqvtAmt; only InstdAmt is supported.`, 'message_unsupported');
-  const creditor_account = child(node, 'CdtrAcct');
+  const creditor_account_node = child(node, 'CdtrAcct');
+  const creditor_account = creditor_account_node === undefined ? undefined : readAccount(creditor_account_node, `${path}/CdtrAcct`);
   const ustrd = children(child(node, 'RmtInf'), 'Ustrd').map((line) => optionalText(line) ?? '');
   return {
     instructionId: optionalText(node, 'PmtId', 'InstrId'),
@@ -241,7 +250,8 @@ function readPain001Transaction(node: unknown, path: string): Pain001ReadTransac
     amount: readMoney(child(amount, 'InstdAmt'), `${path}/Amt/InstdAmt`),
     creditorAgent: readAgent(child(node, 'CdtrAgt')),
     creditorName: optionalText(node, 'Cdtr', 'Nm'),
-    creditorAccount: creditor_account === undefined ? undefined : readAccount(creditor_account, `${path}/CdtrAcct`),
+    creditorAccount: creditor_account,
+    creditorIbanRefusal: ibanRefusalOf(creditor_account),
     remittanceInformation: ustrd.length === 0 ? undefined : ustrd.join(' '),
   };
 }

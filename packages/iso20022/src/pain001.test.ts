@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { money } from '@paygrid/money';
+import fc from 'fast-check';
+import { money, type CurrencyCode } from '@paygrid/money';
 import { control_sum_minor_max } from './amount';
 import { readPain001, writePain001, type Pain001Batch } from './pain001';
 import { xmllint_skipped } from './testing';
 import { validateXml } from './validate';
+import { checkText } from './xml';
 
 const sample = readFileSync(new URL('../schemas/pain.001.001.09.xml', import.meta.url), 'utf8');
 
@@ -180,15 +182,16 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
     const result = writePain001({
       ...batch,
       initiatingPartyName: 'Paygrid\u0007',
-      paymentInformation: [{ ...first, requestedExecutionDate: '2026-02-30', debtorName: ' Paygrid Europe' }],
+      paymentInformation: [{ ...first, requestedExecutionDate: '2026-02-30', debtorName: ' Paygrid Europe', transactions: [{ ...first.transactions[0]!, remittanceInformation: 'line one\r\nline two' }] }],
     });
     expect(result).toMatchObject({
       ok: false,
       code: 'text_invalid',
       errors: expect.arrayContaining([
-        'initiatingPartyName has a control character that XML cannot carry.',
+        'initiatingPartyName has a control character (line breaks and tabs included), which XML cannot carry unchanged.',
         'paymentInformation[0].debtorName starts or ends with white space, which readers would trim away.',
         'paymentInformation[0].requestedExecutionDate must be a date such as 2026-12-06; got "2026-02-30".',
+        'paymentInformation[0].transactions[0].remittanceInformation has a control character (line breaks and tabs included), which XML cannot carry unchanged.',
       ]),
     });
   });
@@ -199,5 +202,36 @@ describe.skipIf(xmllint_skipped)('pain.001.001.09', () => {
     const overflow = writePain001({ ...batch, paymentInformation: [{ ...first, transactions: [{ ...line, amount: money(control_sum_minor_max, 'EUR') }, { ...line, endToEndId: 'po_x', amount: money(1n, 'EUR') }] }] });
     expect(overflow).toMatchObject({ ok: false, code: 'control_sum_too_large' });
     expect(writePain001({ ...batch, paymentInformation: [] })).toMatchObject({ ok: false, code: 'batch_empty' });
+  });
+});
+
+describe.skipIf(xmllint_skipped)('pain.001.001.09 round trip', () => {
+  const name = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 140 }).filter((text) => checkText('name', text, 140) === undefined);
+  const identifier = fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 35 }).filter((text) => checkText('id', text, 35) === undefined);
+  const amount = fc.tuple(fc.constantFrom<CurrencyCode>('JPY', 'USD', 'KWD', 'EUR'), fc.bigInt({ min: 0n, max: 10n ** 12n })).map(([currency, minor]) => money(minor, currency));
+
+  it('reads back every value it writes, for random names, identifiers, currencies and amounts', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(identifier, { minLength: 1, maxLength: 4 }), name, fc.array(amount, { minLength: 4, maxLength: 4 }), (end_to_end_ids, creditor_name, amounts) => {
+        const transactions = end_to_end_ids.map((end_to_end_id, index) => ({
+          instructionId: `I-${index}`,
+          endToEndId: end_to_end_id,
+          amount: amounts[index]!,
+          creditorName: creditor_name,
+          creditorAccount: { iban: 'NL91ABNA0417164300' },
+          remittanceInformation: creditor_name,
+        }));
+        const xml = written({ ...batch, initiatingPartyName: creditor_name, paymentInformation: [{ ...batch.paymentInformation[0]!, transactions }] });
+        const read = readPain001(xml);
+        expect(read.ok).toBe(true);
+        if (!read.ok) return;
+        expect(read.value.initiatingPartyName).toBe(creditor_name);
+        expect(read.value.inconsistencies).toEqual([]);
+        expect(read.value.paymentInformation[0]!.transactions.map((transaction) => [transaction.endToEndId, transaction.amount, transaction.creditorName, transaction.remittanceInformation])).toEqual(
+          transactions.map((transaction) => [transaction.endToEndId, transaction.amount, creditor_name, creditor_name]),
+        );
+      }),
+      { numRuns: 25 },
+    );
   });
 });

@@ -43,14 +43,15 @@ export function escapeXml(text: string): string {
 }
 
 /**
- * Whether every character can be carried by XML 1.0, even escaped: not most C0 controls, not
- * U+FFFE or U+FFFF, and no lone surrogate. A text with such a character is refused rather than
- * silently changed.
+ * Whether every character can be carried through XML unchanged. XML 1.0 cannot carry most C0
+ * controls, U+FFFE, U+FFFF or a lone surrogate even escaped, and every XML parser turns a carriage
+ * return into a line feed, so a name or reference with any control character (tab and line breaks
+ * included) is refused rather than silently changed.
  */
 function isXmlText(text: string): boolean {
   for (const character of text) {
     const code = character.codePointAt(0) ?? 0;
-    if (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return false;
+    if (code < 0x20) return false;
     if (code >= 0xd800 && code <= 0xdfff) return false;
     if (code === 0xfffe || code === 0xffff) return false;
   }
@@ -65,7 +66,7 @@ export function checkText(field: string, text: string, length_max: number): stri
   const length = [...text].length;
   if (length === 0) return `${field} is empty; the schema needs 1 to ${length_max} characters.`;
   if (length > length_max) return `${field} has ${length} characters; the schema allows at most ${length_max}.`;
-  if (!isXmlText(text)) return `${field} has a control character that XML cannot carry.`;
+  if (!isXmlText(text)) return `${field} has a control character (line breaks and tabs included), which XML cannot carry unchanged.`;
   if (text.trim() !== text) return `${field} starts or ends with white space, which readers would trim away.`;
   return undefined;
 }

@@ -108,3 +108,71 @@ describe.skipIf(xmllint_skipped)('camt.053.001.08', () => {
     expect(mixed).toMatchObject({ ok: false, code: 'text_invalid', errors: ['entries[0].amount is in USD; the statement is in EUR.'] });
   });
 });
+
+// Written by hand the way banks write camt.054, not by writeCamt054: a namespace prefix, a
+// booking date-time, a batch entry with two transactions, and a structured creditor reference.
+const bank_camt054 = `<?xml version="1.0" encoding="UTF-8"?>
+<n:Document xmlns:n="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08">
+  <n:BkToCstmrDbtCdtNtfctn>
+    <n:GrpHdr><n:MsgId>BANK-NTF-77</n:MsgId><n:CreDtTm>2026-12-06T09:15:00+01:00</n:CreDtTm></n:GrpHdr>
+    <n:Ntfctn>
+      <n:Id>BANK-NTF-77-1</n:Id>
+      <n:Acct><n:Id><n:IBAN>CH9300762011623852957</n:IBAN></n:Id></n:Acct>
+      <n:Ntry>
+        <n:NtryRef>E1</n:NtryRef>
+        <n:Amt Ccy="CHF">300.5</n:Amt>
+        <n:CdtDbtInd>CRDT</n:CdtDbtInd>
+        <n:Sts><n:Cd>BOOK</n:Cd></n:Sts>
+        <n:BookgDt><n:DtTm>2026-12-06T09:14:00+01:00</n:DtTm></n:BookgDt>
+        <n:ValDt><n:Dt>2026-12-06</n:Dt></n:ValDt>
+        <n:AcctSvcrRef>ZKB-123</n:AcctSvcrRef>
+        <n:BkTxCd><n:Domn><n:Cd>PMNT</n:Cd><n:Fmly><n:Cd>RCDT</n:Cd><n:SubFmlyCd>ESCT</n:SubFmlyCd></n:Fmly></n:Domn></n:BkTxCd>
+        <n:NtryDtls>
+          <n:TxDtls>
+            <n:Refs><n:EndToEndId>payin_a</n:EndToEndId></n:Refs>
+            <n:Amt Ccy="CHF">100.25</n:Amt>
+            <n:CdtDbtInd>CRDT</n:CdtDbtInd>
+            <n:RmtInf><n:Strd><n:CdtrRefInf><n:Ref>RF18539007547034</n:Ref></n:CdtrRefInf></n:Strd></n:RmtInf>
+          </n:TxDtls>
+          <n:TxDtls>
+            <n:Refs><n:EndToEndId>payin_b</n:EndToEndId></n:Refs>
+            <n:Amt Ccy="CHF">200.25</n:Amt>
+            <n:CdtDbtInd>CRDT</n:CdtDbtInd>
+            <n:RmtInf><n:Ustrd>Order 12</n:Ustrd><n:Ustrd>and 13</n:Ustrd></n:RmtInf>
+          </n:TxDtls>
+        </n:NtryDtls>
+      </n:Ntry>
+    </n:Ntfctn>
+  </n:BkToCstmrDbtCdtNtfctn>
+</n:Document>
+`;
+
+describe.skipIf(xmllint_skipped)('camt.054.001.08 from a bank', () => {
+  it('reads a batch entry with its transactions, references and remittance', () => {
+    const read = readCamt054(bank_camt054);
+    expect(read.ok).toBe(true);
+    if (!read.ok) return;
+    const entry = read.value.notifications[0]?.entries[0];
+    expect(entry).toEqual({
+      amount: money(30050n, 'CHF'),
+      creditDebit: 'credit',
+      reversal: false,
+      status: 'BOOK',
+      bookingDate: '2026-12-06T09:14:00+01:00',
+      valueDate: '2026-12-06',
+      accountServicerReference: 'ZKB-123',
+      endToEndId: undefined,
+      remittanceInformation: undefined,
+      creditorReference: undefined,
+      transactions: [
+        { endToEndId: 'payin_a', amount: money(10025n, 'CHF'), remittanceInformation: undefined, creditorReference: 'RF18539007547034' },
+        { endToEndId: 'payin_b', amount: money(20025n, 'CHF'), remittanceInformation: 'Order 12 and 13', creditorReference: undefined },
+      ],
+    });
+  });
+
+  it('refuses it when a required element is missing, naming the element', () => {
+    const without_status = bank_camt054.replace('<n:Sts><n:Cd>BOOK</n:Cd></n:Sts>', '');
+    expect(readCamt054(without_status)).toMatchObject({ ok: false, code: 'xml_invalid', errors: [expect.stringContaining("Element 'BookgDt'")] });
+  });
+});
